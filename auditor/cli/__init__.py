@@ -1,0 +1,64 @@
+"""The ``netstage`` command line.
+
+Each area registers its commands from its own module (``register(app)``), so the
+commands of one area live beside each other and this file stays a table of contents.
+
+Exit codes: 0 ok, 1 finding or validation failure (a :class:`NetstageError`), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from netstage.auditor.cli import (
+    audit_cmds,
+    capture_cmds,
+    demo_cmds,
+    model_cmds,
+    redundancy_cmds,
+    scale_cmds,
+    simulate_cmds,
+    stage_cmds,
+)
+from netstage.auditor.cli.common import err_console
+from netstage.simulator.errors import NetstageError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="netstage",
+    help="How ready is a school district's network for one device per student?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for _module in (
+    model_cmds,
+    simulate_cmds,
+    redundancy_cmds,
+    stage_cmds,
+    audit_cmds,
+    capture_cmds,
+    scale_cmds,
+    demo_cmds,
+):
+    _module.register(app)
+
+
+def main() -> None:
+    """Entry point of the console script: NetstageError -> message on stderr, exit 1.
+
+    Usage errors are click's (exit 2); everything else a command raises on purpose is a
+    :class:`NetstageError`, printed as one located message without a traceback.
+    """
+    try:
+        app()
+    except NetstageError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,181 @@
+"""CLI: validate, info, schema, generate, export (the district model)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from netstage.auditor.cli.common import console, print_json
+from netstage.simulator.arrays import DEVICE_CLASSES, LINK_AIR, to_arrays
+from netstage.simulator.io import dump_district, load_district
+from netstage.simulator.model import District
+
+FileArg = Annotated[Path, typer.Argument(help="district YAML file", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
+
+
+def _speed_label(mbps: float) -> str:
+    if mbps >= 1000:
+        g = mbps / 1000
+        return f"{g:g} Gbps"
+    return f"{mbps:g} Mbps"
+
+
+def summarise(d: District) -> dict[str, Any]:
+    """The figures `netstage info` shows, as a dict (units in the keys)."""
+    arr = to_arrays(d)
+    students = d.total_students
+    devices = Counter(DEVICE_CLASSES[c] for c in arr.device_class.tolist())
+    by_speed = Counter(_speed_label(lk.capacity_mbps) for lk in d.links)
+    internet = d.internet_capacity_mbps
+    disconnected = int((arr.device_path_len == 0).sum())
+    return {
+        "name": d.district.name,
+        "sites": len(d.sites),
+        "schools": sum(1 for s in d.sites if s.kind.value == "school"),
+        "students": students,
+        "staff": d.total_staff,
+        "devices": dict(devices),
+        "devices_total": arr.n_devices,
+        "devices_disconnected": disconnected,
+        "nodes": dict(Counter(n.kind.value for n in d.nodes)),
+        "access_points": sum(n.count for n in d.nodes if n.kind.value == "ap"),
+        "links": len(d.links),
+        "links_by_speed": dict(sorted(by_speed.items(), key=lambda kv: -_parse_speed(kv[0]))),
+        "air_links": int((arr.link_role == LINK_AIR).sum()),
+        "circuits": len(d.circuits),
+        "internet_mbps": internet,
+        "internet_kbps_per_student": (internet * 1000 / students) if students else None,
+    }
+
+
+def _parse_speed(label: str) -> float:
+    value, unit = label.split()
+    return float(value) * (1000 if unit == "Gbps" else 1)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def validate(
+        files: Annotated[list[Path], typer.Argument(help="district YAML files")],
+        json_out: JsonOpt = False,
+    ) -> None:
+        """Check district files; every problem is reported as file:line: path: message."""
+        from netstage.simulator.errors import NetstageError
+
+        results = []
+        for f in files:
+            try:
+                d = load_district(f)
+                results.append({"file": str(f), "ok": True, "name": d.district.name})
+            except NetstageError as exc:
+                results.append({"file": str(f), "ok": False, "error": str(exc)})
+        if json_out:
+            print_json(results)
+        else:
+            for r in results:
+                if r["ok"]:
+                    console.print(f"[green]ok[/]    {r['file']}  ({r['name']})", highlight=False)
+                else:
+                    console.print(f"[red]error[/] {r['error']}", highlight=False, soft_wrap=True)
+        if not all(r["ok"] for r in results):
+            raise typer.Exit(1)
+
+    @app.command()
+    def info(file: FileArg, json_out: JsonOpt = False) -> None:
+        """Summary of a district: sites, students, devices, links by speed, Internet per student."""
+        s = summarise(load_district(file))
+        if json_out:
+            print_json(s)
+            return
+        t = Table(title=s["name"], show_header=False, title_justify="left")
+        t.add_column("what")
+        t.add_column("value", justify="right")
+        t.add_row("sites (schools)", f"{s['sites']} ({s['schools']})")
+        t.add_row("students / staff", f"{s['students']:,} / {s['staff']:,}")
+        t.add_row(
+            "client devices",
+            f"{s['devices_total']:,}  " + ", ".join(f"{k} {v:,}" for k, v in s["devices"].items()),
+        )
+        if s["devices_disconnected"]:
+            t.add_row("[red]disconnected devices[/]", f"{s['devices_disconnected']:,}")
+        t.add_row("nodes", ", ".join(f"{k} {v}" for k, v in s["nodes"].items()))
+        t.add_row("access points", f"{s['access_points']:,}")
+        t.add_row("links by speed", ", ".join(f"{k} x{v}" for k, v in s["links_by_speed"].items()))
+        t.add_row("Internet circuits", f"{s['circuits']} ({_speed_label(s['internet_mbps'])})")
+        kbps = s["internet_kbps_per_student"]
+        t.add_row("Internet per student", "n/a" if kbps is None else f"{kbps:,.0f} kbps")
+        console.print(t)
+
+    @app.command()
+    def schema(
+        out: Annotated[
+            Path | None, typer.Option(help="write to this file instead of stdout")
+        ] = None,
+    ) -> None:
+        """JSON Schema of the district file format (generated from the models)."""
+        text = json.dumps(District.model_json_schema(), indent=2)
+        if out:
+            out.write_text(text + "\n", encoding="utf-8")
+        else:
+            print(text)
+
+    @app.command()
+    def generate(
+        schools: Annotated[int, typer.Option(min=1, help="number of schools")] = 10,
+        students: Annotated[int, typer.Option(min=1, help="students in the district")] = 5000,
+        seed: Annotated[int, typer.Option(help="random seed (same seed, same district)")] = 0,
+        dual_homed: Annotated[
+            float, typer.Option(min=0, max=1, help="share of schools with two WAN links")
+        ] = 0.0,
+        circuits: Annotated[int, typer.Option(min=1, help="Internet circuits")] = 1,
+        internet_kbps_per_student: Annotated[float, typer.Option(min=1)] = 1000.0,
+        wan_mbps: Annotated[float, typer.Option(min=1, help="school WAN link capacity")] = 10000.0,
+        out: Annotated[Path | None, typer.Option(help="write YAML here instead of stdout")] = None,
+    ) -> None:
+        """Generate a synthetic district (reproducible by seed)."""
+        from netstage.simulator.generate import generate_district
+
+        d = generate_district(
+            schools,
+            students,
+            seed,
+            dual_homed=dual_homed,
+            circuits=circuits,
+            internet_kbps_per_student=internet_kbps_per_student,
+            wan_mbps=wan_mbps,
+        )
+        text = (
+            f"# generated: netstage generate --schools {schools} --students {students} "
+            f"--seed {seed}\n" + dump_district(d)
+        )
+        if out:
+            out.write_text(text, encoding="utf-8")
+            console.print(f"wrote {out} ({len(d.nodes)} nodes, {len(d.links)} links)")
+        else:
+            print(text, end="")
+
+    @app.command()
+    def export(
+        file: FileArg,
+        out: Annotated[Path, typer.Option(help="output file (.graphml, .json or .yaml)")],
+    ) -> None:
+        """Write a district as GraphML (flattened attributes), JSON or YAML."""
+        from netstage.simulator.graph import to_graphml
+
+        d = load_district(file)
+        suffix = out.suffix.lower()
+        if suffix == ".graphml":
+            to_graphml(d, out)
+        elif suffix == ".json":
+            out.write_text(d.model_dump_json(indent=2, exclude_defaults=True) + "\n")
+        elif suffix in (".yaml", ".yml"):
+            out.write_text(dump_district(d))
+        else:
+            raise typer.BadParameter(f"unknown output type '{suffix}'", param_hint="--out")
+        console.print(f"wrote {out}")

@@ -1,0 +1,3 @@
+from netstage.auditor.cli import main
+
+main()

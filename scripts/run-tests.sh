@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command: lint, type-check, then pytest. pytest's exit code 5 ("no tests
+# collected") is treated as a failure on purpose: a suite that ran nothing proved nothing.
+set -uo pipefail
+BIN=${VENV:-.venv}/bin
+echo "== ruff";  "$BIN/ruff" check . || exit 1
+echo "== mypy";  "$BIN/mypy" || exit 1
+echo "== pytest"
+"$BIN/python" -m pytest "$@"
+rc=$?
+if [ $rc -eq 5 ]; then
+  echo "pytest collected no tests: failing on purpose" >&2
+  exit 1
+fi
+exit $rc

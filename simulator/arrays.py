@@ -1,0 +1,330 @@
+"""The district as flat numpy arrays: the one form the simulator runs on.
+
+:func:`to_arrays` converts a :class:`~netstage.simulator.model.District` once.
+Like pandapower, the tables are canonical; the networkx graph is only a view.
+
+Layout (N nodes, L links, P attachment points, D devices, H = max path length)
+-------------------------------------------------------------------------------
+Nodes
+    ``node_ids[N]`` model node ids; index ``N`` (== ``root``) is the virtual
+    Internet node every circuit connects to. ``node_kind[N]`` codes of
+    :data:`NODE_KINDS`; ``node_site[N]`` site index or -1.
+Links
+    ``link_a[L]``, ``link_b[L]`` node indices (a circuit's ``link_b`` is ``root``),
+    ``link_capacity_mbps[L]`` float64 (> 0), ``link_background_mbps[L]`` measured load
+    not modelled as devices, ``link_role[L]`` one of :data:`LINK_PHYSICAL`,
+    :data:`LINK_CIRCUIT`, :data:`LINK_AIR`, :data:`LINK_AP_UPLINK`, and ``link_ids[L]``.
+    Order: model links (an AP entry with ``count`` k has its links expanded into k
+    member copies, ``"<link>#<j>"``, role :data:`LINK_AP_UPLINK`), then circuits, then
+    one air link per AP member.
+Attachment points
+    Where devices connect: one per AP member (``attach_air_link[p]`` = its air link) and
+    one per node that wired devices use (``attach_air_link[p] = -1``).
+    ``attach_node[P]`` node index, ``attach_member[P]`` AP member number (0 for
+    switches), ``attach_site[P]`` site index, ``attach_max_clients[P]`` (0 = unbounded).
+Paths
+    ``path_links[P, H]`` int32, the links a device at ``p`` crosses towards the
+    Internet: the air link first (Wi-Fi), then each link up to and including a circuit,
+    padded with -1; ``path_len[P]`` (0 = disconnected). Computed by
+    :mod:`netstage.simulator.routing`, so failed elements can be re-routed with the
+    same layout.
+Devices
+    ``device_attach[D]`` attachment point, ``device_class[D]`` codes of
+    :data:`DEVICE_CLASSES`, ``device_site[D]`` site index; ordered by site, then
+    population, then attachment point round-robin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from netstage.simulator.datafiles import load_data_yaml
+from netstage.simulator.errors import TopologyError
+from netstage.simulator.model import District, Node, NodeKind, Population, SiteKind
+
+__all__ = [
+    "DEVICE_CLASSES",
+    "LINK_AIR",
+    "LINK_AP_UPLINK",
+    "LINK_CIRCUIT",
+    "LINK_PHYSICAL",
+    "NODE_KINDS",
+    "DistrictArrays",
+    "air_capacity_mbps",
+    "to_arrays",
+]
+
+NODE_KINDS: tuple[str, ...] = tuple(k.value for k in NodeKind)
+DEVICE_CLASSES: tuple[str, ...] = ("student", "staff", "lab", "iot")
+LINK_PHYSICAL, LINK_CIRCUIT, LINK_AIR, LINK_AP_UPLINK = 0, 1, 2, 3
+
+I32 = NDArray[np.int32]
+F64 = NDArray[np.float64]
+
+
+@dataclass(frozen=True, eq=False)
+class DistrictArrays:
+    """Flat arrays of one district (see the module docstring for the layout)."""
+
+    name: str
+    node_ids: tuple[str, ...]
+    node_kind: NDArray[np.int8]
+    node_site: I32
+    site_ids: tuple[str, ...]
+    link_ids: tuple[str, ...]
+    link_a: I32
+    link_b: I32
+    link_capacity_mbps: F64
+    link_background_mbps: F64
+    link_role: NDArray[np.int8]
+    attach_ids: tuple[str, ...]
+    attach_node: I32
+    attach_member: I32
+    attach_site: I32
+    attach_air_link: I32
+    attach_max_clients: I32
+    path_links: I32
+    path_len: I32
+    device_attach: I32
+    device_class: NDArray[np.int8]
+    device_site: I32
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def root(self) -> int:
+        """Index of the virtual Internet node."""
+        return len(self.node_ids)
+
+    @property
+    def n_devices(self) -> int:
+        return int(self.device_attach.shape[0])
+
+    @property
+    def n_links(self) -> int:
+        return int(self.link_capacity_mbps.shape[0])
+
+    @cached_property
+    def device_path_len(self) -> I32:
+        """Path length per device (0 = disconnected)."""
+        return np.asarray(self.path_len[self.device_attach], dtype=np.int32)
+
+    def with_paths(self, path_links: I32, path_len: I32) -> DistrictArrays:
+        """The same district with other paths (e.g. after a failure)."""
+        return replace(self, path_links=path_links, path_len=path_len)
+
+    def with_capacity(self, link_capacity_mbps: F64) -> DistrictArrays:
+        return replace(self, link_capacity_mbps=link_capacity_mbps)
+
+
+def air_capacity_mbps(node: Node) -> tuple[float, int]:
+    """Effective shared air capacity (Mbps) and client bound of one AP of ``node``."""
+    table = load_data_yaml("wifi.yaml")
+    wifi = node.wifi
+    gen = wifi.generation if wifi else "wifi5"
+    width = wifi.channel_width_mhz if wifi else 40
+    max_clients = int((wifi.max_clients if wifi and wifi.max_clients else None)
+                      or table["max_clients"])
+    if wifi is not None and wifi.air_capacity_mbps is not None:
+        return float(wifi.air_capacity_mbps), max_clients
+    try:
+        phy = float(table["phy_mbps"][gen][width])
+    except KeyError:
+        raise TopologyError(
+            f"node '{node.id}': no air capacity for {gen} at {width} MHz in wifi.yaml; "
+            "give wifi.air_capacity_mbps"
+        ) from None
+    return phy * float(table["efficiency"]), max_clients
+
+
+def _population_size(p: Population, students: int, staff: int) -> int:
+    if p.count is not None:
+        return p.count
+    if p.per_student is not None:
+        return round(students * p.per_student)
+    assert p.per_staff is not None
+    return round(staff * p.per_staff)
+
+
+def _default_populations(d: District, site_index: int) -> list[Population]:
+    s = d.sites[site_index]
+    site_nodes = [n for n in d.nodes if n.site == s.id]
+    aps = [n.id for n in site_nodes if n.kind == NodeKind.AP]
+    access = [n.id for n in site_nodes if n.kind == NodeKind.ACCESS]
+    switches = access or [n.id for n in site_nodes if n.kind in
+                          (NodeKind.DISTRIBUTION, NodeKind.CORE)] or [n.id for n in site_nodes]
+    wifi_or_wired: tuple[list[str], str] = (aps, "wifi") if aps else (switches, "wired")
+    out: list[Population] = []
+    if s.students:
+        out.append(Population(device_class="student", per_student=d.district.devices_per_student,
+                              attach=wifi_or_wired[0], connection=wifi_or_wired[1]))
+    if s.staff:
+        out.append(Population(device_class="staff", per_staff=1.0,
+                              attach=wifi_or_wired[0], connection=wifi_or_wired[1]))
+    labs = s.wired_lab_pcs
+    if labs is None and s.kind == SiteKind.SCHOOL:
+        labs = d.district.default_wired_lab_pcs
+    if labs:
+        out.append(Population(device_class="lab", count=labs, attach=switches, connection="wired"))
+    return out
+
+
+def to_arrays(d: District) -> DistrictArrays:
+    """Convert a checked district into :class:`DistrictArrays` with tree routing.
+
+    Paths follow :func:`netstage.simulator.routing.shortest_paths` (fewest hops,
+    ties broken by higher capacity, then file order).
+    """
+    from netstage.simulator.routing import attachment_paths
+
+    node_ids = tuple(n.id for n in d.nodes)
+    nidx = {nid: i for i, nid in enumerate(node_ids)}
+    site_ids = tuple(s.id for s in d.sites)
+    sidx = {sid: i for i, sid in enumerate(site_ids)}
+    kind_code = {k: i for i, k in enumerate(NODE_KINDS)}
+    node_kind = np.array([kind_code[n.kind.value] for n in d.nodes], dtype=np.int8)
+    node_site = np.array([sidx[n.site] if n.site else -1 for n in d.nodes], dtype=np.int32)
+    ap_count = {n.id: n.count for n in d.nodes if n.kind == NodeKind.AP}
+
+    link_ids: list[str] = []
+    la: list[int] = []
+    lb: list[int] = []
+    cap: list[float] = []
+    bg: list[float] = []
+    role: list[int] = []
+    # member_link[(model link index, member j)] -> expanded link index
+    member_link: dict[tuple[int, int], int] = {}
+    for i, lk in enumerate(d.links):
+        k = max(ap_count.get(lk.a, 1), ap_count.get(lk.b, 1))
+        for j in range(k):
+            member_link[(i, j)] = len(link_ids)
+            link_ids.append(lk.key if k == 1 else f"{lk.key}#{j}")
+            la.append(nidx[lk.a])
+            lb.append(nidx[lk.b])
+            cap.append(lk.capacity_mbps)
+            bg.append(lk.background_mbps)
+            role.append(LINK_AP_UPLINK if k > 1 else LINK_PHYSICAL)
+    root = len(node_ids)
+    for c in d.circuits:
+        link_ids.append(c.id)
+        la.append(nidx[c.attach])
+        lb.append(root)
+        cap.append(c.capacity_mbps)
+        bg.append(c.background_mbps)
+        role.append(LINK_CIRCUIT)
+
+    # attachment points: AP members (with air links) and wired nodes
+    attach_ids: list[str] = []
+    a_node: list[int] = []
+    a_member: list[int] = []
+    a_air: list[int] = []
+    a_max: list[int] = []
+    ap_attach: dict[str, list[int]] = {}
+    for n in d.nodes:
+        if n.kind != NodeKind.AP:
+            continue
+        air, max_clients = air_capacity_mbps(n)
+        for j in range(n.count):
+            ap_attach.setdefault(n.id, []).append(len(attach_ids))
+            attach_ids.append(n.id if n.count == 1 else f"{n.id}#{j}")
+            a_node.append(nidx[n.id])
+            a_member.append(j)
+            a_air.append(len(link_ids))
+            a_max.append(max_clients)
+            link_ids.append(f"air:{attach_ids[-1]}")
+            la.append(nidx[n.id])
+            lb.append(nidx[n.id])
+            cap.append(air)
+            bg.append(0.0)
+            role.append(LINK_AIR)
+    wired_attach: dict[str, int] = {}
+
+    def wired_point(node_id: str) -> int:
+        if node_id not in wired_attach:
+            wired_attach[node_id] = len(attach_ids)
+            attach_ids.append(node_id)
+            a_node.append(nidx[node_id])
+            a_member.append(0)
+            a_air.append(-1)
+            a_max.append(0)
+        return wired_attach[node_id]
+
+    # devices
+    dev_attach: list[NDArray[np.int32]] = []
+    dev_class: list[NDArray[np.int8]] = []
+    dev_site: list[NDArray[np.int32]] = []
+    for si, s in enumerate(d.sites):
+        pops = s.populations if s.populations is not None else _default_populations(d, si)
+        for p in pops:
+            size = _population_size(p, s.students, s.staff)
+            if size == 0:
+                continue
+            points: list[int] = []
+            for a in p.attach:
+                if p.connection == "wifi":
+                    points.extend(ap_attach[a])
+                else:
+                    points.append(wired_point(a))
+            if not points:
+                raise TopologyError(
+                    f"site '{s.id}': {size} {p.device_class} devices have nowhere to attach; "
+                    "give the site access points or switches, or a population with 'attach'"
+                )
+            pts = np.asarray(points, dtype=np.int32)
+            dev_attach.append(pts[np.arange(size) % len(pts)])
+            dev_class.append(np.full(size, DEVICE_CLASSES.index(p.device_class), dtype=np.int8))
+            dev_site.append(np.full(size, si, dtype=np.int32))
+
+    link_a = np.asarray(la, dtype=np.int32)
+    link_b = np.asarray(lb, dtype=np.int32)
+    link_cap = np.asarray(cap, dtype=np.float64)
+    link_role = np.asarray(role, dtype=np.int8)
+    attach_node = np.asarray(a_node, dtype=np.int32)
+    attach_member = np.asarray(a_member, dtype=np.int32)
+    attach_air = np.asarray(a_air, dtype=np.int32)
+    path_links, path_len = attachment_paths(
+        n_nodes=len(node_ids), link_a=link_a, link_b=link_b, link_capacity_mbps=link_cap,
+        link_role=link_role, attach_node=attach_node, attach_member=attach_member,
+        attach_air_link=attach_air, member_link_of=_member_lookup(member_link, link_ids),
+    )
+    empty_i32 = np.zeros(0, dtype=np.int32)
+    return DistrictArrays(
+        name=d.district.name,
+        node_ids=node_ids,
+        node_kind=node_kind,
+        node_site=node_site,
+        site_ids=site_ids,
+        link_ids=tuple(link_ids),
+        link_a=link_a,
+        link_b=link_b,
+        link_capacity_mbps=link_cap,
+        link_background_mbps=np.asarray(bg, dtype=np.float64),
+        link_role=link_role,
+        attach_ids=tuple(attach_ids),
+        attach_node=attach_node,
+        attach_member=attach_member,
+        attach_site=node_site[attach_node] if len(a_node) else empty_i32,
+        attach_air_link=attach_air,
+        attach_max_clients=np.asarray(a_max, dtype=np.int32),
+        path_links=path_links,
+        path_len=path_len,
+        device_attach=np.concatenate(dev_attach) if dev_attach else empty_i32,
+        device_class=np.concatenate(dev_class) if dev_class else np.zeros(0, np.int8),
+        device_site=np.concatenate(dev_site) if dev_site else empty_i32,
+        meta={"member_links": _member_lookup(member_link, link_ids)},
+    )
+
+
+def _member_lookup(member_link: dict[tuple[int, int], int],
+                   link_ids: list[str]) -> dict[int, list[int]]:
+    """Expanded link index of member 0 -> indices of all members (only for k > 1)."""
+    out: dict[int, list[int]] = {}
+    for (i, _j), li in sorted(member_link.items()):
+        first = member_link[(i, 0)]
+        if first != li or (i, 1) in member_link:
+            out.setdefault(first, []).append(li)
+    return {k: v for k, v in out.items() if len(v) > 1}

@@ -1,0 +1,425 @@
+"""The district model: what a district's network is, as pydantic v2 models.
+
+A district file (YAML) describes
+
+* ``district``: name, growth assumptions, devices per student;
+* ``sites``: schools and offices with students, staff, classrooms, wired lab PCs,
+  and optional device ``populations`` (client devices are populations per site,
+  never listed one by one);
+* ``nodes``: edge routers, firewalls, core/distribution/access switches, access
+  points (an AP entry may stand for ``count`` identical APs), wireless
+  controllers and servers;
+* ``links``: between two nodes, with ``capacity_mbps`` (the total over LAG members);
+* ``circuits``: Internet circuits, each attached to one node;
+* ``declared``: facts the stage rubric needs that cannot be measured (security,
+  management, standardisation), each ``true``/``false`` or absent (= unknown);
+* ``measured``: facts the auditor measured (SNMP coverage, versions, history).
+
+Every model forbids unknown fields, so a typo is an error, not a silent default.
+Consistency across entries (unknown node ids, duplicate ids, sites without a path
+to the Internet) is checked by :func:`problems`, which returns located problems.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "AccessPoint",
+    "Circuit",
+    "Declared",
+    "District",
+    "DistrictInfo",
+    "Growth",
+    "Link",
+    "Management",
+    "Measured",
+    "Medium",
+    "Node",
+    "NodeKind",
+    "Population",
+    "Problem",
+    "Security",
+    "Site",
+    "SiteKind",
+    "SnmpFacts",
+    "Standardisation",
+    "WifiRadio",
+    "problems",
+]
+
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/@#\-]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
+
+
+class NodeKind(StrEnum):
+    """What a node is. ``edge`` is the district's Internet/ISP edge router."""
+
+    EDGE = "edge"
+    FIREWALL = "firewall"
+    CORE = "core"
+    DISTRIBUTION = "distribution"
+    ACCESS = "access"
+    AP = "ap"
+    WLC = "wlc"
+    SERVER = "server"
+
+
+INFRASTRUCTURE_KINDS = frozenset(
+    {
+        NodeKind.EDGE,
+        NodeKind.FIREWALL,
+        NodeKind.CORE,
+        NodeKind.DISTRIBUTION,
+        NodeKind.ACCESS,
+        NodeKind.WLC,
+    }
+)
+SWITCH_KINDS = frozenset({NodeKind.CORE, NodeKind.DISTRIBUTION, NodeKind.ACCESS})
+
+
+class SiteKind(StrEnum):
+    SCHOOL = "school"
+    OFFICE = "office"
+    DATACENTER = "datacenter"
+
+
+class Medium(StrEnum):
+    COPPER = "copper"
+    FIBER = "fiber"
+    WIRELESS = "wireless"
+    LEASED = "leased"
+    UNKNOWN = "unknown"
+
+
+class Growth(_Strict):
+    """How demand grows (R-FUTURE). Defaults: EducationSuperHighway planning guidance."""
+
+    horizon_years: float = Field(3.0, ge=0, le=20)
+    growth_per_year: float = Field(0.5, ge=0, le=5)
+
+
+class DistrictInfo(_Strict):
+    name: str = Field(min_length=1)
+    students: int | None = Field(None, ge=0, description="defaults to the sum over sites")
+    staff: int | None = Field(None, ge=0, description="defaults to the sum over sites")
+    devices_per_student: float = Field(1.0, ge=0, le=10)
+    default_wired_lab_pcs: int = Field(
+        30, ge=0, description="wired lab PCs per school where a site does not say (STAGES.md R-LAB)"
+    )
+    growth: Growth = Field(default_factory=lambda: Growth())
+
+
+class Population(_Strict):
+    """A population of identical client devices at one site.
+
+    ``count`` gives the number directly; ``per_student``/``per_staff`` derive it.
+    ``attach`` names the node(s) they connect to (APs for Wi-Fi, access switches
+    for wired); devices are spread evenly over the attached APs or switches.
+    """
+
+    device_class: Literal["student", "staff", "lab", "iot"]
+    count: int | None = Field(None, ge=0)
+    per_student: float | None = Field(None, ge=0)
+    per_staff: float | None = Field(None, ge=0)
+    attach: list[Id] = Field(default_factory=list)
+    connection: Literal["wifi", "wired"] = "wifi"
+
+    @model_validator(mode="after")
+    def _one_size(self) -> Population:
+        given = [x is not None for x in (self.count, self.per_student, self.per_staff)]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of count, per_student, per_staff")
+        return self
+
+
+class Site(_Strict):
+    id: Id
+    name: str | None = None
+    kind: SiteKind = SiteKind.SCHOOL
+    students: int = Field(0, ge=0)
+    staff: int = Field(0, ge=0)
+    classrooms: int | None = Field(None, ge=0)
+    wired_lab_pcs: int | None = Field(None, ge=0)
+    populations: list[Population] | None = Field(
+        None, description="client devices; derived from students/staff when absent"
+    )
+
+
+class WifiRadio(_Strict):
+    """One AP's Wi-Fi. Air capacity defaults come from simulator/data/wifi.yaml."""
+
+    generation: Literal["wifi4", "wifi5", "wifi6", "wifi6e", "wifi7"] = "wifi5"
+    channel_width_mhz: Literal[20, 40, 80, 160] = 40
+    air_capacity_mbps: float | None = Field(
+        None, gt=0, description="effective shared capacity; overrides the table default"
+    )
+    max_clients: int | None = Field(None, gt=0)
+
+
+class Node(_Strict):
+    id: Id
+    kind: NodeKind
+    site: Id | None = None
+    name: str | None = None
+    vendor: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    mgmt_address: str | None = None
+    count: int = Field(
+        1, ge=1, le=10000, description="APs only: identical APs this entry stands for"
+    )
+    wifi: WifiRadio | None = None
+
+    @model_validator(mode="after")
+    def _ap_fields(self) -> Node:
+        if self.kind != NodeKind.AP:
+            if self.count != 1:
+                raise ValueError("count is only allowed on access points (kind: ap)")
+            if self.wifi is not None:
+                raise ValueError("wifi is only allowed on access points (kind: ap)")
+        return self
+
+
+AccessPoint = Node  # an AP is a node of kind "ap"; alias kept for readers of the API
+
+
+class Link(_Strict):
+    a: Id
+    b: Id
+    capacity_mbps: float = Field(gt=0, description="total capacity, all LAG members together")
+    id: Id | None = None
+    medium: Medium = Medium.UNKNOWN
+    lag_members: int | None = Field(None, ge=2)
+    background_mbps: float = Field(
+        0.0, ge=0, description="measured load not modelled as devices (p95, from SNMP)"
+    )
+
+    @property
+    def key(self) -> str:
+        return self.id or f"{self.a}--{self.b}"
+
+
+class Circuit(_Strict):
+    id: Id
+    attach: Id = Field(description="node the circuit terminates on (usually an edge router)")
+    capacity_mbps: float = Field(gt=0)
+    provider: str | None = None
+    background_mbps: float = Field(0.0, ge=0)
+
+
+class Security(_Strict):
+    edge_firewall: bool | None = None
+    content_filter: bool | None = None
+    segmentation: bool | None = None
+    dot1x: bool | None = None
+    snmp_v3_only: bool | None = None
+    default_snmp_write_community: bool | None = None
+
+
+class Management(_Strict):
+    mdm: bool | None = None
+    config_backup: bool | None = None
+    monitoring: bool | None = None
+
+
+class Standardisation(_Strict):
+    plan: bool | None = None
+
+
+class Declared(_Strict):
+    security: Security = Field(default_factory=lambda: Security())
+    management: Management = Field(default_factory=lambda: Management())
+    standardisation: Standardisation = Field(default_factory=lambda: Standardisation())
+
+
+class SnmpFacts(_Strict):
+    """What an SNMP audit measured about the infrastructure."""
+
+    infrastructure_devices: int = Field(ge=0)
+    answered: int = Field(ge=0)
+    v3_devices: int = Field(0, ge=0)
+    v1v2c_devices: int = Field(0, ge=0)
+    default_community_accepted: int | None = Field(None, ge=0)
+    default_write_community_accepted: int | None = Field(None, ge=0)
+    history_days: float | None = Field(None, ge=0)
+
+
+class Measured(_Strict):
+    source: str | None = Field(None, description="which audit produced these facts, and when")
+    snmp: SnmpFacts | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class District(_Strict):
+    """A whole district. Load one with :func:`netstage.simulator.io.load_district`."""
+
+    district: DistrictInfo
+    sites: list[Site] = Field(default_factory=list)
+    nodes: list[Node] = Field(default_factory=list)
+    links: list[Link] = Field(default_factory=list)
+    circuits: list[Circuit] = Field(default_factory=list)
+    declared: Declared = Field(default_factory=lambda: Declared())
+    measured: Measured | None = None
+
+    # -- derived figures ---------------------------------------------------------------
+    @property
+    def total_students(self) -> int:
+        if self.district.students is not None:
+            return self.district.students
+        return sum(s.students for s in self.sites)
+
+    @property
+    def total_staff(self) -> int:
+        if self.district.staff is not None:
+            return self.district.staff
+        return sum(s.staff for s in self.sites)
+
+    @property
+    def internet_capacity_mbps(self) -> float:
+        return float(sum(c.capacity_mbps for c in self.circuits))
+
+    def node(self, node_id: str) -> Node:
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise KeyError(node_id)
+
+    def site(self, site_id: str) -> Site:
+        for s in self.sites:
+            if s.id == site_id:
+                return s
+        raise KeyError(site_id)
+
+
+class Problem(BaseModel):
+    """One consistency problem, located by its path in the file (e.g. ``links.3.b``)."""
+
+    model_config = ConfigDict(frozen=True)
+    loc: tuple[str | int, ...]
+    message: str
+
+
+def problems(d: District) -> list[Problem]:
+    """All consistency problems of ``d`` that field validation cannot see."""
+    out: list[Problem] = []
+
+    def dupes(kind: str, ids: list[str]) -> None:
+        seen: dict[str, int] = {}
+        for i, x in enumerate(ids):
+            if x in seen:
+                out.append(
+                    Problem(
+                        loc=(kind, i, "id"),
+                        message=f"duplicate {kind[:-1]} id '{x}' (first at {kind}.{seen[x]})",
+                    )
+                )
+            else:
+                seen[x] = i
+
+    dupes("sites", [s.id for s in d.sites])
+    dupes("nodes", [n.id for n in d.nodes])
+    dupes("circuits", [c.id for c in d.circuits])
+    dupes("links", [lk.key for lk in d.links])
+    site_ids = {s.id for s in d.sites}
+    node_ids = {n.id for n in d.nodes}
+    node_kind = {n.id: n.kind for n in d.nodes}
+    for i, n in enumerate(d.nodes):
+        if n.site is not None and n.site not in site_ids:
+            out.append(
+                Problem(
+                    loc=("nodes", i, "site"), message=f"node '{n.id}' names unknown site '{n.site}'"
+                )
+            )
+    for i, lk in enumerate(d.links):
+        for end in ("a", "b"):
+            ref = getattr(lk, end)
+            if ref not in node_ids:
+                out.append(
+                    Problem(
+                        loc=("links", i, end), message=f"link '{lk.key}' names unknown node '{ref}'"
+                    )
+                )
+        if lk.a == lk.b:
+            out.append(
+                Problem(loc=("links", i), message=f"link '{lk.key}' connects '{lk.a}' to itself")
+            )
+    for i, c in enumerate(d.circuits):
+        if c.attach not in node_ids:
+            out.append(
+                Problem(
+                    loc=("circuits", i, "attach"),
+                    message=f"circuit '{c.id}' attaches to unknown node '{c.attach}'",
+                )
+            )
+    for si, s in enumerate(d.sites):
+        for pi, p in enumerate(s.populations or []):
+            for ai, a in enumerate(p.attach):
+                if a not in node_ids:
+                    out.append(
+                        Problem(
+                            loc=("sites", si, "populations", pi, "attach", ai),
+                            message=f"population at site '{s.id}' attaches to unknown node '{a}'",
+                        )
+                    )
+                elif p.connection == "wifi" and node_kind[a] != NodeKind.AP:
+                    out.append(
+                        Problem(
+                            loc=("sites", si, "populations", pi, "attach", ai),
+                            message=f"wifi population at site '{s.id}' attaches to '{a}', "
+                            "which is not an access point",
+                        )
+                    )
+    if not d.circuits:
+        out.append(
+            Problem(
+                loc=("circuits",),
+                message="the district has no Internet circuit; add one under 'circuits'",
+            )
+        )
+    if out:
+        return out
+    # Reachability: every site with people must reach a circuit.
+    adj: dict[str, list[str]] = {n: [] for n in node_ids}
+    for lk in d.links:
+        adj[lk.a].append(lk.b)
+        adj[lk.b].append(lk.a)
+    seen = {c.attach for c in d.circuits}
+    queue = deque(seen)
+    while queue:
+        u = queue.popleft()
+        for v in adj[u]:
+            if v not in seen:
+                seen.add(v)
+                queue.append(v)
+    site_nodes: dict[str, list[str]] = {}
+    for n in d.nodes:
+        if n.site is not None:
+            site_nodes.setdefault(n.site, []).append(n.id)
+    for si, s in enumerate(d.sites):
+        if s.students + s.staff == 0 and not s.populations:
+            continue
+        members = site_nodes.get(s.id, [])
+        if not members:
+            out.append(
+                Problem(
+                    loc=("sites", si),
+                    message=f"site '{s.id}' has people but no nodes (give nodes 'site: {s.id}')",
+                )
+            )
+        elif not any(m in seen for m in members):
+            out.append(
+                Problem(
+                    loc=("sites", si),
+                    message=f"site '{s.id}' has no path to the Internet edge "
+                    "(no chain of links from its nodes to a circuit)",
+                )
+            )
+    return out
