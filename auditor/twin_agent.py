@@ -1,0 +1,181 @@
+"""Serve snmprec recordings with a real snmpsim agent on 127.0.0.1.
+
+:func:`serve_recordings` starts ``snmpsim-command-responder`` (from the running venv's
+``bin`` directory, next to ``sys.executable``; then ``PATH``) on a free loopback UDP port,
+waits (bounded) until it answers an SNMPv2c GET, yields ``(host, port)`` and stops it.
+One agent serves every recording of the directory: the v1/v2c community (v3 context name)
+selecting a device is its file name without ``.snmprec``.
+
+:func:`inventory_for_twin` writes the inventory YAML text that audits such an agent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from netstage.simulator.errors import CollectorError, MissingExtraError
+
+__all__ = ["inventory_for_twin", "serve_recordings", "snmpsim_binary"]
+
+LOOPBACK = "127.0.0.1"
+_SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
+
+
+def snmpsim_binary() -> str:
+    """Path of ``snmpsim-command-responder``: the running venv first, then ``PATH``."""
+    beside = Path(sys.executable).parent / "snmpsim-command-responder"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("snmpsim-command-responder")
+    if found is None:
+        raise MissingExtraError("snmpsim (snmpsim-command-responder)", "dev")
+    return found
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def _probe_packet(community: str) -> bytes:
+    """A BER-encoded SNMPv2c GET of sysUpTime.0 (any answer proves the agent is up)."""
+    from pyasn1.codec.ber import encoder  # type: ignore[import-untyped]
+    from pysnmp.proto.api import v2c
+
+    pdu = v2c.GetRequestPDU()
+    v2c.apiPDU.set_defaults(pdu)
+    v2c.apiPDU.set_varbinds(pdu, [(v2c.ObjectIdentifier(_SYS_UPTIME), v2c.Null(""))])
+    msg = v2c.Message()
+    v2c.apiMessage.set_defaults(msg)
+    v2c.apiMessage.set_community(msg, community)
+    v2c.apiMessage.set_pdu(msg, pdu)
+    return bytes(encoder.encode(msg))
+
+
+def _answers(port: int, packet: bytes, timeout_s: float = 0.3) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout_s)
+        try:
+            s.sendto(packet, (LOOPBACK, port))
+            s.recvfrom(65535)
+        except (TimeoutError, ConnectionRefusedError, OSError):
+            return False
+    return True
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no output)"
+    return "\n".join(text.splitlines()[-lines:]) or "(no output)"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+@contextmanager
+def serve_recordings(
+    data_dir: str | Path,
+    *,
+    port: int | None = None,
+    startup_timeout_s: float = 60.0,
+    extra_args: Sequence[str] = (),
+    cache_dir: str | Path | None = None,
+) -> Iterator[tuple[str, int]]:
+    """Serve every ``*.snmprec`` of ``data_dir`` on ``127.0.0.1:<port>``; yields (host, port).
+
+    ``port`` None picks a free port (retried if another process takes it first).
+    ``startup_timeout_s`` bounds the wait for the first answer (snmpsim indexes every
+    recording before it answers: about 1 s per MB). ``extra_args`` go to snmpsim as-is
+    (e.g. ``--v3-user``...). Raises :class:`CollectorError` with the tail of snmpsim's
+    output when it exits or does not answer in time.
+    """
+    data = Path(data_dir)
+    stems = sorted(p.stem for p in data.glob("*.snmprec"))
+    if not stems:
+        raise CollectorError(f"{data}: no .snmprec recordings to serve; export a twin first "
+                             "(netstage twin DISTRICT --out DIR)")
+    binary = snmpsim_binary()
+    packet = _probe_packet(stems[0])
+    with tempfile.TemporaryDirectory(prefix="netstage-snmpsim-") as tmp:
+        cache = Path(cache_dir) if cache_dir is not None else Path(tmp) / "cache"
+        cache.mkdir(parents=True, exist_ok=True)
+        log = Path(tmp) / "snmpsim.log"
+        env = {**os.environ, "SNMPSIM_ALLOW_ROOT": "true"}
+        proc: subprocess.Popen[bytes] | None = None
+        chosen = 0
+        for _attempt in range(3):
+            chosen = port or _free_udp_port()
+            cmd = [binary, f"--data-dir={data}", f"--cache-dir={cache}",
+                   f"--agent-udpv4-endpoint={LOOPBACK}:{chosen}", "--log-level=error",
+                   *extra_args]
+            with log.open("wb") as out:
+                proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                        stdin=subprocess.DEVNULL)
+            deadline = time.monotonic() + startup_timeout_s
+            while proc.poll() is None and time.monotonic() < deadline:
+                if _answers(chosen, packet):
+                    break
+                time.sleep(0.1)
+            else:
+                if proc.poll() is None:
+                    _stop(proc)
+                    raise CollectorError(
+                        f"snmpsim serving {data} did not answer on {LOOPBACK}:{chosen} within "
+                        f"{startup_timeout_s:.0f} s; its output ends with:\n{_tail(log)}")
+                if port is None and "ddress already in use" in _tail(log):
+                    continue  # lost the race for the free port: try another one
+                raise CollectorError(
+                    f"snmpsim-command-responder exited with code {proc.returncode} while "
+                    f"starting on {data}; its output ends with:\n{_tail(log)}")
+            break
+        assert proc is not None
+        try:
+            yield LOOPBACK, chosen
+        finally:
+            _stop(proc)
+
+
+def inventory_for_twin(host: str, port: int, communities: Sequence[str], *,
+                       env_prefix: str = "NETSTAGE_TWIN_COMMUNITY") -> tuple[str, dict[str, str]]:
+    """Inventory YAML text auditing a served twin, and the environment it needs.
+
+    Communities are secrets (inventory rule: secrets only as ``env:VAR``), so each
+    device's community goes into an environment variable ``<env_prefix>_<n>``; the
+    returned dict maps those variables to the communities. Set them in the environment
+    of the process that runs the audit (the demo and the tests do).
+    """
+    if host != LOOPBACK:
+        raise CollectorError(f"the twin inventory targets {LOOPBACK} only, not {host}")
+    env: dict[str, str] = {}
+    lines = ["# Inventory for a netstage digital twin served by snmpsim on loopback.",
+             "credentials:"]
+    for n, comm in enumerate(communities):
+        var = f"{env_prefix}_{n}"
+        env[var] = comm
+        lines += [f"  twin-{n}:", "    version: v2c", f"    community: env:{var}"]
+    lines.append("targets:")
+    for n, comm in enumerate(communities):
+        lines += [f"  - name: {comm}", f"    address: {host}", f"    port: {port}",
+                  f"    credentials: twin-{n}"]
+    return "\n".join(lines) + "\n", env
