@@ -1,0 +1,138 @@
+"""R-HA: redundancy of every school's path to the Internet, and N-1 contingency.
+
+Uses :func:`netstage.simulator.redundancy.analyse_redundancy` (edge-disjoint paths per
+site, single points of failure) and :func:`netstage.simulator.contingency.run_contingency`
+(p95 unserved under every single link or node failure, except a school's own access
+switch). The number of Internet circuits is read from the district directly.
+Reports are kept in ``ctx.evidence["redundancy"]`` / ``ctx.evidence["contingency"]``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from netstage.simulator.model import SiteKind
+from netstage.simulator.rules.base import (
+    Check,
+    RuleContext,
+    RuleInput,
+    RuleVerdict,
+    Status,
+    at_least,
+    at_most,
+    register,
+    verdict_from_checks,
+)
+
+__all__ = ["contingency", "redundancy", "rule_ha"]
+
+
+def redundancy(ctx: RuleContext) -> Any | None:
+    """Cached redundancy report, or None when the module is not available."""
+    if "redundancy" not in ctx.evidence:
+        try:
+            mod = importlib.import_module("netstage.simulator.redundancy")
+        except ImportError:
+            ctx.evidence["redundancy"] = None
+        else:
+            ctx.evidence["redundancy"] = mod.analyse_redundancy(ctx.district)
+    return ctx.evidence["redundancy"]
+
+
+def contingency(ctx: RuleContext) -> Any | None:
+    """Cached N-1 contingency report, or None when the module is not available."""
+    if "contingency" not in ctx.evidence:
+        try:
+            mod = importlib.import_module("netstage.simulator.contingency")
+        except ImportError:
+            ctx.evidence["contingency"] = None
+        else:
+            ctx.evidence["contingency"] = mod.run_contingency(
+                ctx.district, n_scenarios=ctx.n_scenarios, seed=ctx.seed)
+    return ctx.evidence["contingency"]
+
+
+def _min_school_paths(ctx: RuleContext, rep: Any) -> tuple[int | None, str | None]:
+    schools = {s.id for s in ctx.district.sites if s.kind == SiteKind.SCHOOL and s.students}
+    paths = {sid: int(n) for sid, n in _site_paths(rep).items() if sid in schools}
+    if not paths:
+        return None, None
+    worst = min(paths, key=lambda k: paths[k])
+    return paths[worst], worst
+
+
+def _site_paths(rep: Any) -> dict[str, int]:
+    sites = getattr(rep, "sites", None)
+    out: dict[str, int] = {}
+    if isinstance(sites, dict):
+        items = list(sites.items())
+    else:
+        items = [(getattr(s, "site", None) or getattr(s, "site_id", None), s) for s in sites or []]
+    for sid, s in items:
+        n = getattr(s, "edge_disjoint_paths", None)
+        if n is None and isinstance(s, dict):
+            n = s.get("edge_disjoint_paths")
+        if sid is not None and n is not None:
+            out[str(sid)] = int(n)
+    return out
+
+
+@register("R-HA")
+def rule_ha(ctx: RuleContext) -> RuleVerdict:
+    """Stage 4 needs >= 2 circuits, >= 2 edge-disjoint paths per school, N-1 p95 unserved <= 5 %."""
+    d = ctx.district
+    th = ctx.rubric.rules["R-HA"].thresholds
+    tp, tc, tn = (th["min_edge_disjoint_paths_per_school"], th["min_internet_circuits"],
+                  th["max_n1_unserved_p95"])
+    n_circuits = len(d.circuits)
+    circuits_ok = at_least(n_circuits, tc.value)
+    min_paths: int | None = None
+    worst_site: str | None = None
+    worst_n1: float | None = None
+    worst_elem: str | None = None
+    rep = cont = None
+    # Only the expensive parts run when the cheap fact does not already settle the rule.
+    if circuits_ok:
+        rep = redundancy(ctx)
+        if rep is not None:
+            min_paths, worst_site = _min_school_paths(ctx, rep)
+        if rep is not None and at_least(min_paths, tp.value):
+            cont = contingency(ctx)
+            if cont is not None:
+                worst_n1 = float(cont.worst_unserved_p95)
+                rows = list(getattr(cont, "contingencies", None) or getattr(cont, "rows", []))
+                if rows:
+                    worst_elem = str(getattr(rows[0], "element", getattr(rows[0], "id", "")))
+    checks = [
+        Check("circuits", tc.stage, circuits_ok, f">= {tc.value} Internet circuits"),
+        Check("paths", tp.stage, at_least(min_paths, tp.value),
+              f">= {tp.value} edge-disjoint paths from every school to the Internet"),
+        Check("n1", tn.stage, at_most(worst_n1, tn.value),
+              f"p95 unserved <= {tn.value:.0%} under every single failure"),
+    ]
+    inputs = [
+        RuleInput("internet_circuits", n_circuits, "declared", "circuits"),
+        RuleInput("min_edge_disjoint_paths_per_school", min_paths,
+                  "declared" if min_paths is not None else None, "paths"),
+        RuleInput("worst_n1_unserved_p95", None if worst_n1 is None else round(worst_n1, 5),
+                  "declared" if worst_n1 is not None else None, "fraction"),
+    ]
+    resolve = []
+    if circuits_ok and rep is None:
+        resolve.append("redundancy analysis (netstage.simulator.redundancy) is not available")
+    if circuits_ok and min_paths is not None and min_paths >= tp.value and cont is None:
+        resolve.append("N-1 contingency (netstage.simulator.contingency) is not available")
+
+    def explain(stage: int, status: Status) -> str:
+        s = f"{n_circuits} Internet circuit{'s' if n_circuits != 1 else ''}"
+        if min_paths is not None:
+            s += f", worst school {worst_site} has {min_paths} edge-disjoint path(s)"
+        if worst_n1 is not None:
+            s += f", worst single failure ({worst_elem or '?'}) leaves {worst_n1:.1%} unserved"
+        return s + f": allows stage {stage}."
+
+    return verdict_from_checks(
+        ctx, "R-HA", checks, inputs, measured_value=min_paths, unit="edge-disjoint paths",
+        to_resolve=resolve, explain=explain,
+        details={"worst_site": worst_site, "worst_contingency": worst_elem})

@@ -1,0 +1,228 @@
+"""Rule verdicts, the rule registry and the three-valued logic rules are built from.
+
+A rule is one function ``rule(ctx) -> RuleVerdict`` registered under its id
+(``@register("R-LAB")``). It reads its thresholds from ``ctx.rubric`` (never from
+literals) and the district from ``ctx.district``. Each input it uses is recorded as a
+:class:`RuleInput` with its provenance (``measured`` / ``declared`` / ``default``), or
+as missing.
+
+Checks are three-valued: ``True`` (passes), ``False`` (fails), ``None`` (an input is
+missing). :func:`verdict_from_checks` turns the checks of a rule into the highest stage
+it allows: evaluated with every unknown at its worst (pessimistic) and at its best
+(optimistic) value; when the two differ the rule is ``unknown`` and the pessimistic
+stage counts (STAGES.md: "never silently passes").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from netstage.simulator.model import District
+
+if TYPE_CHECKING:
+    from netstage.simulator.rules.rubric import Rubric
+
+__all__ = [
+    "RULES",
+    "Check",
+    "Provenance",
+    "RuleContext",
+    "RuleFn",
+    "RuleInput",
+    "RuleVerdict",
+    "Status",
+    "all3",
+    "any3",
+    "at_least",
+    "at_most",
+    "register",
+    "verdict_from_checks",
+]
+
+Provenance = Literal["measured", "declared", "default"]
+Status = Literal["pass", "fail", "unknown"]
+
+
+@dataclass(frozen=True)
+class RuleInput:
+    """One input of a rule: its value (``None`` = missing) and where it came from."""
+
+    name: str
+    value: Any
+    provenance: Provenance | None
+    unit: str = ""
+
+    @property
+    def missing(self) -> bool:
+        return self.value is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value,
+                "provenance": self.provenance if self.value is not None else "missing",
+                "unit": self.unit}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One threshold test: ``passed`` is True/False, or None when an input is missing."""
+
+    name: str
+    stage: int
+    passed: bool | None
+    text: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "stage_needed_for": self.stage, "passed": self.passed,
+                "text": self.text}
+
+
+@dataclass
+class RuleVerdict:
+    """What one rule says about a district (see the module docstring)."""
+
+    rule_id: str
+    title: str
+    status: Status
+    allows_stage: int
+    measured_value: float | str | None
+    unit: str
+    threshold: dict[str, Any]
+    inputs: list[RuleInput]
+    explanation: str
+    to_resolve: list[str] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    optimistic_stage: int = 4
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.rule_id,
+            "title": self.title,
+            "status": self.status,
+            "allows_stage": self.allows_stage,
+            "optimistic_stage": self.optimistic_stage,
+            "measured_value": self.measured_value,
+            "unit": self.unit,
+            "threshold": self.threshold,
+            "inputs": [i.to_json() for i in self.inputs],
+            "explanation": self.explanation,
+            "to_resolve": list(self.to_resolve),
+            "checks": [c.to_json() for c in self.checks],
+            "details": self.details,
+        }
+
+
+@dataclass
+class RuleContext:
+    """What a rule may read: the district, the rubric, simulation settings, a cache.
+
+    ``evidence`` keeps the heavy results rules computed (simulation results,
+    redundancy and contingency reports) for the charts and the report.
+    """
+
+    district: District
+    rubric: Rubric
+    n_scenarios: int = 200
+    seed: int = 0
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def threshold(self, rule_id: str, name: str) -> Any:
+        return self.rubric.value(rule_id, name)
+
+
+RuleFn = Callable[[RuleContext], RuleVerdict]
+RULES: dict[str, RuleFn] = {}
+
+
+def register(rule_id: str) -> Callable[[RuleFn], RuleFn]:
+    """Register ``fn`` as the rule ``rule_id`` (one function plus one entry per rule)."""
+
+    def deco(fn: RuleFn) -> RuleFn:
+        if rule_id in RULES:
+            raise ValueError(f"rule {rule_id} registered twice")
+        RULES[rule_id] = fn
+        return fn
+
+    return deco
+
+
+# -- three-valued logic ------------------------------------------------------------------
+def all3(values: Iterable[bool | None]) -> bool | None:
+    """AND where None means unknown: False wins, then None."""
+    vals = list(values)
+    if any(v is False for v in vals):
+        return False
+    if any(v is None for v in vals):
+        return None
+    return True
+
+
+def any3(values: Iterable[bool | None]) -> bool | None:
+    """OR where None means unknown: True wins, then None."""
+    vals = list(values)
+    if any(v is True for v in vals):
+        return True
+    if any(v is None for v in vals):
+        return None
+    return False
+
+
+def at_least(value: float | None, threshold: float) -> bool | None:
+    return None if value is None else bool(value >= threshold)
+
+
+def at_most(value: float | None, threshold: float) -> bool | None:
+    return None if value is None else bool(value <= threshold)
+
+
+def _allowed(checks: list[Check], unknown_as: bool) -> int:
+    failing = [c.stage for c in checks
+               if c.passed is False or (c.passed is None and not unknown_as)]
+    return min(failing) - 1 if failing else 4
+
+
+def verdict_from_checks(
+    ctx: RuleContext,
+    rule_id: str,
+    checks: list[Check],
+    inputs: list[RuleInput],
+    *,
+    measured_value: float | str | None,
+    unit: str,
+    to_resolve: list[str],
+    explain: Callable[[int, Status], str],
+    details: dict[str, Any] | None = None,
+) -> RuleVerdict:
+    """Build a verdict: pessimistic/optimistic stage, status, explanation.
+
+    ``explain(stage, status)`` returns the one-sentence explanation.
+    """
+    spec = ctx.rubric.rules[rule_id]
+    pess = max(_allowed(checks, unknown_as=False), spec.fail_allows)
+    opt = max(_allowed(checks, unknown_as=True), spec.fail_allows)
+    nothing_known = bool(inputs) and all(i.missing for i in inputs)
+    status: Status
+    if nothing_known:
+        pess = ctx.rubric.unknown_allows
+        status = "unknown"
+    elif pess != opt:
+        status = "unknown"
+    else:
+        status = "pass" if pess == 4 else "fail"
+    return RuleVerdict(
+        rule_id=rule_id,
+        title=spec.title,
+        status=status,
+        allows_stage=pess,
+        optimistic_stage=opt,
+        measured_value=measured_value,
+        unit=unit,
+        threshold={k: t.value for k, t in spec.thresholds.items()},
+        inputs=inputs,
+        explanation=explain(pess, status),
+        to_resolve=to_resolve if status == "unknown" else [],
+        checks=checks,
+        details=details or {},
+    )

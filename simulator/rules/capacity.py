@@ -1,0 +1,138 @@
+"""R-LAB, R-NOW, R-FUTURE: simulated peak load against the rubric's thresholds.
+
+Each rule runs the scenario type of the same name in ``simulator/data/scenarios.yaml``
+through :func:`netstage.simulator.simulate.simulate` (Monte Carlo over application
+profiles, max-min fair allocation) and compares the 95th percentile over scenarios of
+the unserved fraction (and, for R-NOW, of the throttled-device share) with the rubric.
+Results are kept in ``ctx.evidence["sim:<scenario>"]`` for the charts.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from netstage.simulator.model import SiteKind
+from netstage.simulator.rules.base import (
+    Check,
+    Provenance,
+    RuleContext,
+    RuleInput,
+    RuleVerdict,
+    Status,
+    at_most,
+    register,
+    verdict_from_checks,
+)
+
+__all__ = ["percentile_of", "rule_future", "rule_lab", "rule_now", "simulation"]
+
+
+def simulation(ctx: RuleContext, scenario: str) -> Any | None:
+    """The (cached) simulation result of ``scenario``, or None if the engine is missing."""
+    key = f"sim:{scenario}"
+    if key in ctx.evidence:
+        return ctx.evidence[key]
+    try:
+        sim = importlib.import_module("netstage.simulator.simulate")
+    except ImportError:
+        ctx.evidence[key] = None
+        return None
+    arrays = ctx.evidence.get("arrays")
+    if arrays is None:
+        from netstage.simulator.arrays import to_arrays
+
+        arrays = ctx.evidence["arrays"] = to_arrays(ctx.district)
+    res = sim.simulate(arrays, scenario=scenario, n_scenarios=ctx.n_scenarios, seed=ctx.seed)
+    ctx.evidence[key] = res
+    return res
+
+
+def percentile_of(res: Any, name: str, q: float) -> float:
+    """The ``q``-th percentile over scenarios of the per-scenario array ``name``."""
+    import numpy as np
+
+    return float(np.percentile(np.asarray(getattr(res, name), dtype=float), q))
+
+
+def _sim_inputs(ctx: RuleContext) -> list[RuleInput]:
+    d = ctx.district
+    schools = [s for s in d.sites if s.kind == SiteKind.SCHOOL]
+    lab_declared = any(s.wired_lab_pcs is not None for s in schools)
+    return [
+        RuleInput("topology_links", len(d.links) + len(d.circuits), "declared", "links"),
+        RuleInput("students", d.total_students, "declared", "students"),
+        RuleInput("devices_per_student", d.district.devices_per_student,
+                  "declared" if "devices_per_student" in d.district.model_fields_set
+                  else "default", "devices"),
+        RuleInput("wired_lab_pcs_per_school",
+                  d.district.default_wired_lab_pcs,
+                  "declared" if lab_declared
+                  or "default_wired_lab_pcs" in d.district.model_fields_set else "default",
+                  "PCs"),
+    ]
+
+
+_NO_ENGINE = ("the simulation engine (netstage.simulator.simulate) is not installed; "
+              "install netstage fully and re-run")
+
+
+def _capacity_rule(ctx: RuleContext, rule_id: str, limits: dict[str, str],
+                   extra_inputs: list[RuleInput] | None = None) -> RuleVerdict:
+    """Shared body: ``limits`` maps threshold names to SimulationResult array names."""
+    spec = ctx.rubric.rules[rule_id]
+    scenario = spec.scenario or rule_id
+    res = simulation(ctx, scenario)
+    q = ctx.rubric.percentile
+    values: dict[str, float | None] = {
+        th: (percentile_of(res, arr, q) if res is not None else None) for th, arr in limits.items()
+    }
+    checks = [
+        Check(th, spec.thresholds[th].stage, at_most(values[th], spec.thresholds[th].value),
+              f"p{q:g} {arr.replace('_', ' ')} <= {spec.thresholds[th].value:.0%}")
+        for th, arr in limits.items()
+    ]
+    inputs = _sim_inputs(ctx) + (extra_inputs or [])
+    head = next(iter(limits))
+    measured = values[head]
+    details: dict[str, Any] = {"scenario": scenario, "n_scenarios": ctx.n_scenarios,
+                               "seed": ctx.seed,
+                               **{f"{limits[k]}_p{q:g}": v for k, v in values.items()}}
+
+    def explain(stage: int, status: Status) -> str:
+        if res is None:
+            return f"Not simulated ({_NO_ENGINE}): counted at stage {stage}."
+        parts = [f"p{q:g} {limits[k].replace('_', ' ')} {v:.1%} (limit "
+                 f"{spec.thresholds[k].value:.0%})" for k, v in values.items() if v is not None]
+        return (f"In the '{scenario}' busy hour over {ctx.n_scenarios} simulated scenarios, "
+                + " and ".join(parts) + f": allows stage {stage}.")
+
+    return verdict_from_checks(
+        ctx, rule_id, checks, inputs, measured_value=None if measured is None
+        else round(measured, 5), unit="fraction unserved" if "unserved" in head else "fraction",
+        to_resolve=[] if res is not None else [_NO_ENGINE], explain=explain, details=details)
+
+
+@register("R-LAB")
+def rule_lab(ctx: RuleContext) -> RuleVerdict:
+    """Wired labs + staff devices on web/office work: p95 unserved within the limit."""
+    return _capacity_rule(ctx, "R-LAB", {"max_unserved_p95": "unserved_fraction"})
+
+
+@register("R-NOW")
+def rule_now(ctx: RuleContext) -> RuleVerdict:
+    """1:1 busy hour today: p95 unserved and p95 throttled devices within limits."""
+    return _capacity_rule(ctx, "R-NOW", {"max_unserved_p95": "unserved_fraction",
+                                         "max_throttled_p95": "throttled_share"})
+
+
+@register("R-FUTURE")
+def rule_future(ctx: RuleContext) -> RuleVerdict:
+    """The R-NOW busy hour grown over the horizon: p95 unserved within the limit."""
+    g = ctx.district.district.growth
+    given = "growth" in ctx.district.district.model_fields_set
+    prov: Provenance = "declared" if given else "default"
+    return _capacity_rule(ctx, "R-FUTURE", {"max_unserved_p95": "unserved_fraction"}, [
+        RuleInput("horizon_years", g.horizon_years, prov, "years"),
+        RuleInput("growth_per_year", g.growth_per_year, prov, "fraction/year"),
+    ])

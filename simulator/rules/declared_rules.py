@@ -1,0 +1,223 @@
+"""R-SECURITY, R-MANAGE and R-STANDARD: rules on declared and audited facts.
+
+Inputs come from ``district.declared`` (provenance ``declared``), from
+``district.measured.snmp`` (an SNMP audit, provenance ``measured``) and, for
+R-STANDARD, from the nodes' vendor/model/firmware (``measured`` when the district
+came from an audit, i.e. it carries SNMP facts, else ``declared``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from netstage.simulator.model import INFRASTRUCTURE_KINDS, District
+from netstage.simulator.rules.base import (
+    Check,
+    Provenance,
+    RuleContext,
+    RuleInput,
+    RuleVerdict,
+    Status,
+    all3,
+    any3,
+    at_least,
+    at_most,
+    register,
+    verdict_from_checks,
+)
+
+__all__ = ["model_family", "rule_manage", "rule_security", "rule_standard"]
+
+
+def _declared(name: str, value: bool | None) -> RuleInput:
+    return RuleInput(name, value, "declared" if value is not None else None)
+
+
+def _no_default_write(d: District) -> RuleInput:
+    snmp = d.measured.snmp if d.measured else None
+    if snmp is not None and snmp.default_write_community_accepted is not None:
+        return RuleInput("no_default_write_community",
+                         snmp.default_write_community_accepted == 0, "measured")
+    dec = d.declared.security.default_snmp_write_community
+    return RuleInput("no_default_write_community", None if dec is None else not dec,
+                     "declared" if dec is not None else None)
+
+
+def _v3_only(d: District) -> RuleInput:
+    snmp = d.measured.snmp if d.measured else None
+    if snmp is not None and snmp.answered > 0 and (snmp.v3_devices + snmp.v1v2c_devices) > 0:
+        ok = (snmp.v1v2c_devices == 0 and not snmp.default_community_accepted
+              and snmp.v3_devices >= snmp.answered)
+        return RuleInput("snmp_v3_only", ok, "measured")
+    return _declared("snmp_v3_only", d.declared.security.snmp_v3_only)
+
+
+_WHAT = {
+    "edge_firewall": "declare declared.security.edge_firewall",
+    "content_filter": "declare declared.security.content_filter (CIPA filtering)",
+    "no_default_write_community": "run `netstage audit` (SNMP default write community test) "
+                                  "or declare declared.security.default_snmp_write_community",
+    "segmentation": "declare declared.security.segmentation (student/staff/management VLANs)",
+    "snmp_v3_only": "run an SNMP audit (versions per device) or declare "
+                    "declared.security.snmp_v3_only",
+    "dot1x": "declare declared.security.dot1x (802.1X / WPA-Enterprise)",
+}
+
+
+@register("R-SECURITY")
+def rule_security(ctx: RuleContext) -> RuleVerdict:
+    """Security facts: stage 3 and stage 4 lists of facts that must all hold."""
+    d = ctx.district
+    sec = d.declared.security
+    facts = {
+        "edge_firewall": _declared("edge_firewall", sec.edge_firewall),
+        "content_filter": _declared("content_filter", sec.content_filter),
+        "no_default_write_community": _no_default_write(d),
+        "segmentation": _declared("segmentation", sec.segmentation),
+        "snmp_v3_only": _v3_only(d),
+        "dot1x": _declared("dot1x", sec.dot1x),
+    }
+    checks: list[Check] = []
+    for name in ("stage3_requires", "stage4_requires"):
+        t = ctx.rubric.rules["R-SECURITY"].thresholds[name]
+        names = list(t.value)
+        checks.append(Check(name, t.stage, all3(facts[n].value for n in names),
+                            f"stage {t.stage} needs: {', '.join(names)}"))
+    used = [n for t in ctx.rubric.rules["R-SECURITY"].thresholds.values() for n in t.value]
+    inputs = [facts[n] for n in dict.fromkeys(used)]
+    held = [i.name for i in inputs if i.value is True]
+    missing = [i.name for i in inputs if i.value is False]
+    unknown = [i.name for i in inputs if i.value is None]
+
+    def explain(stage: int, status: Status) -> str:
+        s = f"{len(held)} of {len(inputs)} security facts hold"
+        if missing:
+            s += f"; missing: {', '.join(missing)}"
+        if unknown:
+            s += f"; unknown: {', '.join(unknown)}"
+        return s + f", which allows stage {stage}."
+
+    return verdict_from_checks(
+        ctx, "R-SECURITY", checks, inputs, measured_value=f"{len(held)}/{len(inputs)} facts",
+        unit="facts", to_resolve=[_WHAT[n] for n in unknown], explain=explain)
+
+
+@register("R-MANAGE")
+def rule_manage(ctx: RuleContext) -> RuleVerdict:
+    """Share of infrastructure answering inventory polls, history, MDM, config backups."""
+    d = ctx.district
+    snmp = d.measured.snmp if d.measured else None
+    share: float | None = None
+    if snmp is not None and snmp.infrastructure_devices > 0:
+        share = snmp.answered / snmp.infrastructure_devices
+    history = snmp.history_days if snmp is not None else None
+    man = d.declared.management
+    inputs = [
+        RuleInput("answer_share", None if share is None else round(share, 4),
+                  "measured" if share is not None else None, "fraction"),
+        RuleInput("history_days", history, "measured" if history is not None else None, "days"),
+        _declared("mdm", man.mdm),
+        _declared("config_backup", man.config_backup),
+    ]
+    th = ctx.rubric.rules["R-MANAGE"].thresholds
+    s3, s4 = th["min_answer_share_stage3"], th["min_answer_share_stage4"]
+    hist = th["min_history_days"]
+    checks = [
+        Check("stage3", s3.stage, all3([at_least(share, s3.value), man.mdm]),
+              f">= {s3.value:.0%} of infrastructure answers and MDM declared"),
+        Check("stage4", s4.stage,
+              all3([at_least(share, s4.value), at_least(history, hist.value), man.config_backup]),
+              f">= {s4.value:.0%} answers, >= {hist.value} days of poll history, config backups"),
+    ]
+    resolve = []
+    if share is None:
+        resolve.append("run `netstage audit` on the infrastructure (share that answers SNMP)")
+    if history is None:
+        resolve.append("keep polling history (`netstage audit` store) and report its length")
+    if man.mdm is None:
+        resolve.append("declare declared.management.mdm")
+    if man.config_backup is None:
+        resolve.append("declare declared.management.config_backup")
+
+    def explain(stage: int, status: Status) -> str:
+        sh = "unmeasured" if share is None else f"{share:.0%}"
+        return (f"{sh} of infrastructure answered inventory polls, MDM "
+                f"{_word(man.mdm)}, config backups {_word(man.config_backup)}, "
+                f"{'no' if history is None else f'{history:g} days of'} poll history: "
+                f"allows stage {stage}.")
+
+    return verdict_from_checks(
+        ctx, "R-MANAGE", checks, inputs, measured_value=share, unit="fraction answering",
+        to_resolve=resolve, explain=explain)
+
+
+def _word(v: bool | None) -> str:
+    return {True: "declared", False: "absent", None: "unknown"}[v]
+
+
+def model_family(vendor: str, model: str) -> str:
+    """Model family: vendor + the leading letters of the model (``Cisco Catalyst``,
+    ``Aruba CX``, ``Juniper MX``), so that sizes of one product line count together."""
+    m = re.match(r"[A-Za-z]+", model.strip())
+    series = m.group(0) if m else model.strip()
+    return f"{vendor.strip()} {series}".lower()
+
+
+@register("R-STANDARD")
+def rule_standard(ctx: RuleContext) -> RuleVerdict:
+    """Hardware standardisation: top-2 model families' share, firmware versions per model."""
+    d = ctx.district
+    infra = [n for n in d.nodes if n.kind in INFRASTRUCTURE_KINDS]
+    known = [n for n in infra if n.vendor and n.model]
+    prov: Provenance = "measured" if (d.measured and d.measured.snmp) else "declared"
+    share: float | None = None
+    fam_counts: Counter[str] = Counter()
+    if infra and len(known) == len(infra):
+        fam_counts = Counter(model_family(n.vendor or "", n.model or "") for n in known)
+        share = sum(c for _, c in fam_counts.most_common(2)) / len(infra)
+    fw_by_model: dict[str, set[str]] = {}
+    fw_complete = bool(infra) and all(n.firmware for n in infra)
+    for n in known:
+        if n.firmware:
+            fw_by_model.setdefault(f"{n.vendor} {n.model}", set()).add(n.firmware)
+    max_fw = max((len(v) for v in fw_by_model.values()), default=None) if fw_complete else None
+    plan = d.declared.standardisation.plan
+    th = ctx.rubric.rules["R-STANDARD"].thresholds
+    s3, s4 = th["min_top2_family_share_stage3"], th["min_top2_family_share_stage4"]
+    fwt = th["max_firmware_versions_per_model"]
+    checks = [
+        Check("stage3", s3.stage, any3([plan, at_least(share, s3.value)]),
+              f"standardisation plan declared or top-2 model families >= {s3.value:.0%}"),
+        Check("stage4", s4.stage, all3([at_least(share, s4.value), at_most(max_fw, fwt.value)]),
+              f"top-2 model families >= {s4.value:.0%} and <= {fwt.value} firmware versions "
+              "per model"),
+    ]
+    inputs = [
+        RuleInput("top2_family_share", None if share is None else round(share, 4),
+                  prov if share is not None else None, "fraction"),
+        RuleInput("max_firmware_versions_per_model", max_fw,
+                  prov if max_fw is not None else None, "versions"),
+        _declared("standardisation_plan", plan),
+    ]
+    resolve = []
+    if share is None:
+        resolve.append(f"give vendor and model of all {len(infra)} infrastructure nodes "
+                       "(or run `netstage audit`: ENTITY-MIB/sysDescr)")
+    if max_fw is None:
+        resolve.append("give the firmware of every infrastructure node (or audit it)")
+    if plan is None:
+        resolve.append("declare declared.standardisation.plan")
+
+    def explain(stage: int, status: Status) -> str:
+        top = ", ".join(f"{f} x{c}" for f, c in fam_counts.most_common(2)) or "unknown"
+        sh = "unknown" if share is None else f"{share:.0%}"
+        return (f"The two commonest model families ({top}) are {sh} of {len(infra)} "
+                f"infrastructure devices, at most {max_fw if max_fw is not None else '?'} "
+                f"firmware versions per model, plan {_word(plan)}: allows stage {stage}.")
+
+    return verdict_from_checks(
+        ctx, "R-STANDARD", checks, inputs, measured_value=share, unit="fraction",
+        to_resolve=resolve, explain=explain,
+        details={"families": dict(fam_counts.most_common()),
+                 "firmware_by_model": {k: sorted(v) for k, v in fw_by_model.items()}})
