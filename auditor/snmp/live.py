@@ -1,0 +1,252 @@
+"""Live SNMP collection on pysnmp 7 asyncio (numeric OIDs, no MIB lookups).
+
+:class:`SnmpCollector` GETs the system scalars (which also proves the credentials),
+then walks the plan's subtrees together: each GETBULK carries one varbind per
+unfinished subtree, with ``max-repetitions`` shrunk so that one response stays
+under ``max_varbinds``. An agent that returns a non-increasing OID ends that walk
+and leaves a warning, instead of looping. At most ``concurrency`` devices are in
+flight; each device is bounded by its ``device_timeout_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from pyasn1.type import univ  # type: ignore[import-untyped]
+from pysnmp.hlapi.v3arch.asyncio import (
+    CommunityData,
+    ContextData,
+    ObjectIdentity,
+    ObjectType,
+    SnmpEngine,
+    UdpTransportTarget,
+    UsmUserData,
+    bulk_cmd,
+    get_cmd,
+)
+from pysnmp.proto import errind, rfc1902, rfc1905
+
+from netstage.auditor.facts import DeviceFacts, FailureKind, Timings
+from netstage.auditor.snmp import oids
+from netstage.auditor.snmp.collector import CollectTarget
+from netstage.auditor.snmp.credentials import SnmpCredential
+from netstage.auditor.snmp.parse import device_facts
+from netstage.auditor.snmp.usm import auth_protocol_oid, priv_protocol_oid
+from netstage.auditor.snmp.values import Oid, OidTree, Value, oid_str
+
+__all__ = ["SnmpCollector", "classify_error"]
+
+_MAX_VALUES_PER_DEVICE = 2_000_000  # a runaway agent cannot keep us walking forever
+
+_FAILURES: list[tuple[type[errind.ErrorIndication], FailureKind, str]] = [
+    (errind.RequestTimedOut, FailureKind.timeout,
+     "no answer (host down, port closed or filtered, or a wrong v1/v2c community)"),
+    (errind.UnknownUserName, FailureKind.unknown_user,
+     "the agent does not know this SNMPv3 user; check the user name"),
+    (errind.WrongDigest, FailureKind.wrong_auth_key,
+     "the agent rejected the authentication digest; check the auth key and protocol"),
+    (errind.AuthenticationFailure, FailureKind.wrong_auth_key,
+     "authentication failed; check the auth key and protocol"),
+    (errind.DecryptionError, FailureKind.wrong_priv_key,
+     "the agent could not decrypt the request; check the priv key and protocol"),
+    (errind.UnknownEngineID, FailureKind.unknown_engine,
+     "engine ID discovery failed; check the agent's engine ID and the user's keys"),
+    (errind.NotInTimeWindow, FailureKind.unknown_engine,
+     "request not in the agent's time window; retry or check the agent clock/engine"),
+    (errind.UnsupportedSecurityLevel, FailureKind.unsupported_security,
+     "the agent does not support this security level for this user; check auth/priv"),
+    (errind.UnknownCommunityName, FailureKind.unknown_community,
+     "the agent rejected the community; check it"),
+]
+
+
+class _DeviceFailed(Exception):
+    def __init__(self, kind: FailureKind, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+def classify_error(indication: object) -> tuple[FailureKind, str]:
+    """A pysnmp error indication -> (failure kind, human reason without secrets)."""
+    for cls, kind, reason in _FAILURES:
+        if isinstance(indication, cls):
+            return kind, reason
+    return FailureKind.other, f"SNMP error: {indication}"
+
+
+def _value(v: Any) -> Value:
+    """pysnmp/pyasn1 value -> neutral :data:`Value` (see :mod:`.values`)."""
+    if isinstance(v, rfc1902.IpAddress):
+        return ".".join(str(b) for b in v.asOctets())
+    if isinstance(v, univ.OctetString):
+        return bytes(v.asOctets())
+    if isinstance(v, univ.ObjectIdentifier):
+        return ".".join(str(p) for p in v)
+    if isinstance(v, univ.Integer):
+        return int(v)
+    return None
+
+
+def _auth_data(cred: SnmpCredential) -> CommunityData | UsmUserData:
+    if cred.version in ("v1", "v2c"):
+        community = cred.community.reveal() if cred.community else ""
+        return CommunityData(community, mpModel=0 if cred.version == "v1" else 1)
+    return UsmUserData(
+        cred.user or "",
+        authKey=cred.auth_key.reveal() if cred.auth_key else None,
+        privKey=cred.priv_key.reveal() if cred.priv_key else None,
+        authProtocol=auth_protocol_oid(cred.auth_protocol),
+        privProtocol=priv_protocol_oid(cred.priv_protocol),
+    )
+
+
+class _Session:
+    """One device's engine/auth/transport/context plus request and value counts."""
+
+    def __init__(self, engine: SnmpEngine, target: CollectTarget, transport: Any) -> None:
+        self.engine = engine
+        self.auth = _auth_data(target.credential)
+        self.transport = transport
+        self.context = (ContextData(contextName=target.credential.context)
+                        if target.credential.context else ContextData())
+        self.n_requests = 0
+
+    async def get(self, keys: tuple[Oid, ...]) -> tuple[int, list[tuple[Oid, Any]]]:
+        self.n_requests += 1
+        ei, es, _, vbs = await get_cmd(
+            self.engine, self.auth, self.transport, self.context,
+            *[ObjectType(ObjectIdentity(oid_str(k))) for k in keys], lookupMib=False)
+        if ei:
+            raise _DeviceFailed(*classify_error(ei))
+        return int(es), [(tuple(vb[0]), vb[1]) for vb in vbs]
+
+    async def bulk(self, starts: list[Oid], reps: int) -> tuple[int, list[tuple[Oid, Any]]]:
+        self.n_requests += 1
+        ei, es, _, vbs = await bulk_cmd(
+            self.engine, self.auth, self.transport, self.context, 0, reps,
+            *[ObjectType(ObjectIdentity(oid_str(s))) for s in starts], lookupMib=False)
+        if ei:
+            raise _DeviceFailed(*classify_error(ei))
+        return int(es), [(tuple(vb[0]), vb[1]) for vb in vbs]
+
+
+async def _get_system(s: _Session, tree: OidTree) -> None:
+    status, vbs = await s.get(oids.SYSTEM_SCALARS)
+    if status:  # SNMPv1 fails the whole GET for one missing object: ask one by one
+        vbs = []
+        for key in oids.SYSTEM_SCALARS:
+            st, one = await s.get((key,))
+            vbs.extend(one if not st else [])
+    tree.update((k, _value(v)) for k, v in vbs
+                if not isinstance(v, (rfc1905.NoSuchObject, rfc1905.NoSuchInstance)))
+
+
+async def _walk(s: _Session, roots: tuple[Oid, ...], max_rep: int, max_varbinds: int,
+                tree: OidTree, warnings: list[str]) -> None:
+    """Walk every subtree in ``roots`` together; results go into ``tree``."""
+    last: dict[Oid, Oid] = {r: r for r in roots}
+    active = list(roots)
+    got: list[tuple[Oid, Value]] = []
+    while active:
+        reps = max(1, min(max_rep, max_varbinds // len(active)))
+        status, vbs = await s.bulk([last[r] for r in active], reps)
+        if status == 1 and max_varbinds > len(active):  # tooBig: ask for less
+            max_varbinds = max(len(active), max_varbinds // 2)
+            continue
+        if status:  # v1 noSuchName at the end of the MIB, or a genuine error
+            if status != 2:
+                warnings.append(f"walk stopped: error-status {status} at "
+                                f"{', '.join(oid_str(last[r]) for r in active)}")
+            break
+        n = len(active)
+        done: set[Oid] = set()
+        progressed: set[Oid] = set()
+        for i, (key, value) in enumerate(vbs):
+            root = active[i % n]
+            if root in done:
+                continue
+            if isinstance(value, rfc1905.EndOfMibView) or key[:len(root)] != root:
+                done.add(root)
+                continue
+            if key <= last[root]:
+                warnings.append(f"non-increasing OID {oid_str(key)} after "
+                                f"{oid_str(last[root])}; walk of {oid_str(root)} stopped")
+                done.add(root)
+                continue
+            last[root] = key
+            progressed.add(root)
+            got.append((key, _value(value)))
+        # a subtree with no progress in a whole response would loop forever: end it
+        active = [r for r in active if r not in done and r in progressed]
+        if len(got) > _MAX_VALUES_PER_DEVICE:
+            warnings.append(f"more than {_MAX_VALUES_PER_DEVICE} values; walk truncated")
+            break
+    tree.update(got)
+
+
+class SnmpCollector:
+    """The live :class:`~netstage.auditor.snmp.collector.Collector` (pysnmp 7, asyncio).
+
+    ``concurrency`` bounds the devices in flight; ``max_varbinds`` bounds the
+    varbinds asked for in one GETBULK (all subtrees together).
+    """
+
+    def __init__(self, *, concurrency: int = 32, max_varbinds: int = 64,
+                 engine: SnmpEngine | None = None) -> None:
+        self.concurrency = concurrency
+        self.max_varbinds = max_varbinds
+        self._engine = engine
+        self._sem: asyncio.Semaphore | None = None
+
+    @property
+    def engine(self) -> SnmpEngine:
+        if self._engine is None:
+            self._engine = SnmpEngine()
+        return self._engine
+
+    async def collect(self, target: CollectTarget) -> DeviceFacts:
+        """Facts of ``target`` or a failed :class:`DeviceFacts` (never raises for it)."""
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.concurrency)
+        cred = target.credential
+        meta: dict[str, Any] = {"credential_profile": cred.profile, "snmp_version": cred.version,
+                                "security_level": cred.security_level}
+        async with self._sem:
+            started = time.perf_counter()
+            timings = Timings()
+            tree = OidTree()
+            warnings: list[str] = []
+            session: _Session | None = None
+            try:
+                async with asyncio.timeout(target.device_timeout_s):
+                    transport = await UdpTransportTarget.create(
+                        (target.address, target.port), timeout=target.timeout_s,
+                        retries=target.retries)
+                    session = _Session(self.engine, target, transport)
+                    await _get_system(session, tree)
+                    await _walk(session, target.plan, target.max_repetitions,
+                                self.max_varbinds, tree, warnings)
+            except _DeviceFailed as exc:
+                return self._failed(target, exc.kind, exc.reason, started, timings, meta)
+            except TimeoutError:
+                return self._failed(target, FailureKind.timeout,
+                                    f"device audit exceeded {target.device_timeout_s:g} s; "
+                                    "raise device_timeout_s or lower max_repetitions",
+                                    started, timings, meta)
+            except OSError as exc:
+                return self._failed(target, FailureKind.other, f"transport error: {exc}",
+                                    started, timings, meta)
+            timings.elapsed_s = time.perf_counter() - started
+            timings.n_requests = session.n_requests if session else 0
+            timings.n_values = len(tree)
+            return device_facts(tree, target.snmp_target, warnings=warnings, timings=timings,
+                                **meta)
+
+    @staticmethod
+    def _failed(target: CollectTarget, kind: FailureKind, reason: str, started: float,
+                timings: Timings, meta: dict[str, Any]) -> DeviceFacts:
+        timings.elapsed_s = time.perf_counter() - started
+        return DeviceFacts.failed(target.snmp_target, kind, reason, timings=timings, **meta)

@@ -1,0 +1,79 @@
+"""Numeric OIDs the collector reads (no MIB compilation at run time).
+
+Each constant names its MIB object; tables end at the ``...Entry`` OID so that
+``ENTRY + (column,)`` is a column. :data:`FULL_PLAN` is what ``netstage audit``
+walks; smaller plans (:data:`INTERFACE_PLAN`) serve polling and benchmarks.
+"""
+
+from __future__ import annotations
+
+from netstage.auditor.snmp.values import Oid
+
+__all__ = [
+    "CDP_CACHE_ENTRY",
+    "DOT1Q_VLAN_STATIC_NAME",
+    "DOT3_DUPLEX",
+    "ENT_PHYSICAL_ENTRY",
+    "FULL_PLAN",
+    "IF_ENTRY",
+    "IF_X_ENTRY",
+    "INTERFACE_PLAN",
+    "IP_ADDRESS_ENTRY",
+    "IP_ADDR_ENTRY",
+    "LLDP_LOC_PORT_ENTRY",
+    "LLDP_REM_ENTRY",
+    "LLDP_REM_MAN_ADDR_ENTRY",
+    "LLDP_V2_LOC_PORT_ENTRY",
+    "LLDP_V2_REM_ENTRY",
+    "MTXR_NEIGHBOR_IF_ID",
+    "SYSTEM",
+    "SYS_CONTACT",
+    "SYS_DESCR",
+    "SYS_LOCATION",
+    "SYS_NAME",
+    "SYS_OBJECT_ID",
+    "SYS_UPTIME",
+    "WalkPlan",
+]
+
+WalkPlan = tuple[Oid, ...]
+
+SYSTEM: Oid = (1, 3, 6, 1, 2, 1, 1)  # SNMPv2-MIB system group
+SYS_DESCR: Oid = (*SYSTEM, 1, 0)
+SYS_OBJECT_ID: Oid = (*SYSTEM, 2, 0)
+SYS_UPTIME: Oid = (*SYSTEM, 3, 0)  # TimeTicks
+SYS_CONTACT: Oid = (*SYSTEM, 4, 0)
+SYS_NAME: Oid = (*SYSTEM, 5, 0)
+SYS_LOCATION: Oid = (*SYSTEM, 6, 0)
+SYSTEM_SCALARS = (SYS_DESCR, SYS_OBJECT_ID, SYS_UPTIME, SYS_CONTACT, SYS_NAME, SYS_LOCATION)
+
+IF_ENTRY: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1)  # IF-MIB ifEntry
+IF_X_ENTRY: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1)  # IF-MIB ifXEntry
+DOT3_DUPLEX: Oid = (1, 3, 6, 1, 2, 1, 10, 7, 2, 1, 19)  # EtherLike-MIB dot3StatsDuplexStatus
+ENT_PHYSICAL_ENTRY: Oid = (1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1)  # ENTITY-MIB entPhysicalEntry
+LLDP_LOC_PORT_ENTRY: Oid = (1, 0, 8802, 1, 1, 2, 1, 3, 7, 1)  # LLDP-MIB lldpLocPortEntry
+LLDP_REM_ENTRY: Oid = (1, 0, 8802, 1, 1, 2, 1, 4, 1, 1)  # LLDP-MIB lldpRemEntry
+LLDP_REM_MAN_ADDR_ENTRY: Oid = (1, 0, 8802, 1, 1, 2, 1, 4, 2, 1)  # lldpRemManAddrEntry
+LLDP_V2_LOC_PORT_ENTRY: Oid = (1, 3, 111, 2, 802, 1, 1, 13, 1, 3, 7, 1)  # LLDP-V2-MIB
+LLDP_V2_REM_ENTRY: Oid = (1, 3, 111, 2, 802, 1, 1, 13, 1, 4, 1, 1)  # lldpV2RemEntry
+CDP_CACHE_ENTRY: Oid = (1, 3, 6, 1, 4, 1, 9, 9, 23, 1, 2, 1, 1)  # CISCO-CDP-MIB cdpCacheEntry
+# MIKROTIK-MIB mtxrNeighborInterfaceID: RouterOS indexes lldpRemTable by one integer
+# (no local port); this column, keyed by the same integer, gives the local ifIndex.
+MTXR_NEIGHBOR_IF_ID: Oid = (1, 3, 6, 1, 4, 1, 14988, 1, 1, 11, 1, 1, 8)
+IP_ADDR_ENTRY: Oid = (1, 3, 6, 1, 2, 1, 4, 20, 1)  # IP-MIB ipAddrEntry (IPv4, deprecated)
+IP_ADDRESS_ENTRY: Oid = (1, 3, 6, 1, 2, 1, 4, 34, 1)  # IP-MIB ipAddressEntry (v4 + v6)
+DOT1Q_VLAN_STATIC_NAME: Oid = (1, 3, 6, 1, 2, 1, 17, 7, 1, 4, 3, 1, 1)  # Q-BRIDGE-MIB
+
+# Walked subtrees. System scalars are fetched with one GET first (it also tells
+# whether the credentials work), so they are not in the plans.
+INTERFACE_PLAN: WalkPlan = (IF_ENTRY, IF_X_ENTRY)
+NEIGHBOUR_PLAN: WalkPlan = (
+    LLDP_LOC_PORT_ENTRY, LLDP_REM_ENTRY, LLDP_REM_MAN_ADDR_ENTRY,
+    LLDP_V2_REM_ENTRY, CDP_CACHE_ENTRY, MTXR_NEIGHBOR_IF_ID,
+)
+FULL_PLAN: WalkPlan = (
+    *INTERFACE_PLAN, DOT3_DUPLEX, ENT_PHYSICAL_ENTRY, *NEIGHBOUR_PLAN,
+    IP_ADDR_ENTRY, IP_ADDRESS_ENTRY, DOT1Q_VLAN_STATIC_NAME,
+)
+# ifTable + ifXTable + LLDP: what the benchmark polls (issue 7, Performance).
+BENCH_PLAN: WalkPlan = (*INTERFACE_PLAN, LLDP_LOC_PORT_ENTRY, LLDP_REM_ENTRY)

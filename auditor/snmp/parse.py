@@ -1,0 +1,186 @@
+"""The one parser from walked values (:class:`OidTree`) to :class:`DeviceFacts`.
+
+Live and replay collection both end here, so a quirk fixed for one is fixed for
+both. Missing columns are normal (recordings and real agents omit many), so every
+field is optional and a device with no IF-MIB at all yields zero interfaces.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from netstage.auditor.facts import (
+    DeviceFacts,
+    EntityInfo,
+    Interface,
+    IpAddress,
+    SnmpTarget,
+    Vlan,
+)
+from netstage.auditor.snmp import oids
+from netstage.auditor.snmp.decode import as_int, as_mac, as_text, rows
+from netstage.auditor.snmp.neighbours import parse_neighbours
+from netstage.auditor.snmp.values import OidTree, Value
+
+__all__ = ["device_facts", "parse_interfaces", "parse_system"]
+
+_DUPLEX: dict[int, Literal["unknown", "half", "full"]] = {1: "unknown", 2: "half", 3: "full"}
+_IFSPEED_SATURATED = 4294967295  # Gauge32 maximum: ifSpeed of links >= 4.3 Gb/s
+
+
+def parse_system(tree: OidTree) -> dict[str, Any]:
+    """The SNMPv2-MIB system scalars as DeviceFacts fields."""
+    descr = as_text(tree.get(oids.SYS_DESCR))
+    # Some captures quote sysDescr ("...") literally; the quotes are not the device's.
+    if descr and len(descr) >= 2 and descr[0] == descr[-1] == '"':
+        descr = descr[1:-1].strip() or None
+    object_id = tree.get(oids.SYS_OBJECT_ID)
+    return {
+        "sys_descr": descr,
+        "sys_object_id": object_id.lstrip(".") if isinstance(object_id, str) else None,
+        "sys_uptime_ticks": as_int(tree.get(oids.SYS_UPTIME)),
+        "sys_contact": as_text(tree.get(oids.SYS_CONTACT)),
+        "sys_name": as_text(tree.get(oids.SYS_NAME)),
+        "sys_location": as_text(tree.get(oids.SYS_LOCATION)),
+    }
+
+
+def _speed(row: dict[int, Value], xrow: dict[int, Value]) -> tuple[float | None, Any]:
+    high = as_int(xrow.get(15))  # ifHighSpeed, Mb/s
+    low = as_int(row.get(5))  # ifSpeed, b/s (saturates at 2^32-1)
+    # ifHighSpeed rounds sub-Mb/s links to 0; ifSpeed then still has the true figure.
+    if high is not None and (high > 0 or not low or low >= _IFSPEED_SATURATED):
+        return float(high), "ifHighSpeed"
+    if low is not None:
+        return low / 1e6, "ifSpeed"
+    return None, None
+
+
+def parse_interfaces(tree: OidTree) -> list[Interface]:
+    """Join ifTable, ifXTable and dot3StatsDuplexStatus on ifIndex.
+
+    ifTable and ifXTable do not always list the same indexes (some agents have only
+    one of them), so the interface set is their union.
+    """
+    if_rows = rows(tree, oids.IF_ENTRY)
+    x_rows = rows(tree, oids.IF_X_ENTRY)
+    duplex = tree.int_column(oids.DOT3_DUPLEX)
+    indexes = sorted({k[0] for k in (*if_rows, *x_rows) if len(k) == 1})
+    out = []
+    for idx in indexes:
+        row = if_rows.get((idx,), {})
+        xrow = x_rows.get((idx,), {})
+        speed_mbps, source = _speed(row, xrow)
+        hc_in, hc_out = as_int(xrow.get(6)), as_int(xrow.get(10))
+        hc = hc_in is not None or hc_out is not None
+        lo_in, lo_out = as_int(row.get(10)), as_int(row.get(16))
+        d = as_int(duplex.get(idx))
+        out.append(Interface(
+            if_index=idx,
+            name=as_text(xrow.get(1)),
+            descr=as_text(row.get(2)),
+            alias=as_text(xrow.get(18)),
+            if_type=as_int(row.get(3)),
+            admin_status=as_int(row.get(7)),
+            oper_status=as_int(row.get(8)),
+            mtu=as_int(row.get(4)),
+            mac=as_mac(row.get(6)) if row.get(6) else None,
+            speed_mbps=speed_mbps,
+            speed_source=source,
+            duplex=_DUPLEX.get(d) if d is not None else None,
+            in_octets=hc_in if hc else lo_in,
+            out_octets=hc_out if hc else lo_out,
+            counters_64bit=True if hc else (False if lo_in is not None or lo_out is not None
+                                            else None),
+            in_discards=as_int(row.get(13)),
+            in_errors=as_int(row.get(14)),
+            out_discards=as_int(row.get(19)),
+            out_errors=as_int(row.get(20)),
+            counter_discontinuity_ticks=as_int(xrow.get(19)),
+        ))
+    return out
+
+
+def parse_entities(tree: OidTree) -> list[EntityInfo]:
+    """ENTITY-MIB entPhysicalTable rows (model, serial, revisions)."""
+    out = []
+    for idx, row in sorted(rows(tree, oids.ENT_PHYSICAL_ENTRY).items()):
+        if len(idx) != 1:
+            continue
+        out.append(EntityInfo(
+            index=idx[0], descr=as_text(row.get(2)), contained_in=as_int(row.get(4)),
+            physical_class=as_int(row.get(5)), name=as_text(row.get(7)),
+            hardware_rev=as_text(row.get(8)), firmware_rev=as_text(row.get(9)),
+            software_rev=as_text(row.get(10)), serial=as_text(row.get(11)),
+            model=as_text(row.get(13)),
+        ))
+    return out
+
+
+def _prefix_from_mask(mask: Value) -> int | None:
+    if not isinstance(mask, str):
+        return None
+    try:
+        return sum(bin(int(p)).count("1") for p in mask.split("."))
+    except ValueError:
+        return None
+
+
+def _inet_address(kind: int, rest: tuple[int, ...]) -> str | None:
+    """InetAddress from an index: with its length octet (RFC 4001) or, as some agents
+    do, without it."""
+    size = {1: 4, 2: 16, 3: 8, 4: 20}.get(kind)
+    if size is None:
+        return None
+    if len(rest) == size + 1 and rest[0] == size:
+        rest = rest[1:]
+    if len(rest) < size:
+        return None
+    octets = rest[:size]
+    if size in (4, 8):
+        return ".".join(str(b) for b in octets[:4])
+    return ":".join(f"{octets[i] << 8 | octets[i + 1]:x}" for i in range(0, 16, 2))
+
+
+def parse_ip_addresses(tree: OidTree) -> list[IpAddress]:
+    """IPv4 from ipAddrTable, plus anything more from ipAddressTable (v4 and v6)."""
+    out: dict[str, IpAddress] = {}
+    for idx, row in rows(tree, oids.IP_ADDR_ENTRY).items():
+        if len(idx) == 4:
+            addr = ".".join(str(b) for b in idx)
+            out[addr] = IpAddress(address=addr, if_index=as_int(row.get(2)),
+                                  prefix_length=_prefix_from_mask(row.get(3)))
+    for idx, row in rows(tree, oids.IP_ADDRESS_ENTRY).items():
+        if not idx:
+            continue
+        found = _inet_address(idx[0], idx[1:])
+        if found is None or found in out:
+            continue
+        prefix = row.get(5)  # ipAddressPrefix: a RowPointer ending in the prefix length
+        plen = int(prefix.rsplit(".", 1)[-1]) if isinstance(prefix, str) and "." in prefix \
+            else None
+        out[found] = IpAddress(address=found, if_index=as_int(row.get(3)), prefix_length=plen)
+    return list(out.values())
+
+
+def parse_vlans(tree: OidTree) -> list[Vlan]:
+    """Q-BRIDGE-MIB dot1qVlanStaticName rows."""
+    return [Vlan(vlan_id=k, name=as_text(v))
+            for k, v in sorted(tree.int_column(oids.DOT1Q_VLAN_STATIC_NAME).items())]
+
+
+def device_facts(tree: OidTree, target: SnmpTarget, **meta: Any) -> DeviceFacts:
+    """An ok :class:`DeviceFacts` from everything in ``tree``; ``meta`` adds fields
+    such as ``snmp_version``, ``warnings`` or ``timings``."""
+    interfaces = parse_interfaces(tree)
+    return DeviceFacts.model_validate({
+        "target": target,
+        "ok": True,
+        **parse_system(tree),
+        "entities": parse_entities(tree),
+        "interfaces": interfaces,
+        "neighbours": parse_neighbours(tree, interfaces),
+        "ip_addresses": parse_ip_addresses(tree),
+        "vlans": parse_vlans(tree),
+        **meta,
+    })

@@ -1,0 +1,141 @@
+"""Walked SNMP values in one neutral form, shared by the live and the replay collector.
+
+Both pysnmp responses and ``.snmprec`` lines are turned into the same Python values
+(:data:`Value`): ``int`` for INTEGER/Counter/Gauge/TimeTicks, ``bytes`` for OCTET
+STRING and Opaque, ``str`` for OBJECT IDENTIFIER (dotted, no leading dot) and
+IpAddress (dotted quad), ``None`` for NULL. An :class:`OidTree` holds them sorted by
+OID so that one parser (:mod:`.parse`) reads tables the same way from either source.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from netstage.simulator.errors import CollectorError
+
+__all__ = ["Oid", "OidTree", "Value", "oid", "oid_str", "parse_snmprec", "read_snmprec"]
+
+Oid = tuple[int, ...]
+Value = int | bytes | str | None
+
+# BER tags used by snmprec (see ../shared/data/snmprec/README.md): 2 Integer32,
+# 4 OCTET STRING, 5 NULL, 6 OID, 64 IpAddress, 65 Counter32, 66 Gauge32,
+# 67 TimeTicks, 68 Opaque, 70 Counter64, 71 Unsigned... (snmpsim: 66 also Unsigned32).
+_INT_TAGS = {2, 65, 66, 67, 70, 71}
+
+
+def oid(text: str) -> Oid:
+    """``"1.3.6.1"`` or ``".1.3.6.1"`` -> ``(1, 3, 6, 1)``."""
+    return tuple(int(p) for p in text.strip().lstrip(".").split(".") if p != "")
+
+
+def oid_str(o: Oid) -> str:
+    return ".".join(str(p) for p in o)
+
+
+def _snmprec_value(tag_text: str, raw: str, where: str) -> Value:
+    hexed = tag_text.endswith("x")
+    tag_digits = tag_text[:-1] if hexed else tag_text
+    # snmpsim variation modules write tags like "4:numeric"; keep only the BER tag.
+    tag_digits = tag_digits.split(":", 1)[0]
+    try:
+        tag = int(tag_digits)
+        data = bytes.fromhex(raw) if hexed else None
+    except ValueError:
+        raise CollectorError(f"{where}: bad snmprec tag or hex value {tag_text!r}; "
+                             "expected OID|TAG|VALUE with a numeric BER tag") from None
+    if tag in _INT_TAGS:
+        if data is not None:
+            return int.from_bytes(data, "big")
+        try:
+            return int(raw)
+        except ValueError:
+            raise CollectorError(f"{where}: integer expected for tag {tag}, got {raw!r}") from None
+    if tag == 5:
+        return None
+    if tag == 6:
+        return raw.lstrip(".") if data is None else data.decode("ascii", "replace")
+    if tag == 64:
+        if data is not None:
+            return ".".join(str(b) for b in data)
+        return raw
+    # 4 OCTET STRING, 68 Opaque and anything else: bytes
+    return data if data is not None else raw.encode("utf-8", "surrogateescape")
+
+
+def parse_snmprec(lines: Iterable[str], source: str = "<snmprec>") -> Iterator[tuple[Oid, Value]]:
+    """Yield ``(oid, value)`` from snmprec text lines (``OID|TAG|VALUE``).
+
+    Splits on the first two ``|`` only (values may contain ``|``) and skips blank lines.
+    """
+    for n, line in enumerate(lines, 1):
+        line = line.rstrip("\r\n")
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("|", 2)
+        if len(parts) != 3:
+            raise CollectorError(f"{source}:{n}: expected OID|TAG|VALUE, got {line[:60]!r}")
+        try:
+            key = oid(parts[0])
+        except ValueError:
+            raise CollectorError(f"{source}:{n}: bad OID {parts[0]!r}") from None
+        yield key, _snmprec_value(parts[1], parts[2], f"{source}:{n}")
+
+
+def read_snmprec(path: str | Path) -> OidTree:
+    """Load a ``.snmprec`` file into an :class:`OidTree`."""
+    p = Path(path)
+    try:
+        with p.open(encoding="utf-8", errors="surrogateescape") as fh:
+            return OidTree(parse_snmprec(fh, str(p)))
+    except FileNotFoundError:
+        raise CollectorError(f"{p}: no such recording; check the path") from None
+
+
+class OidTree:
+    """Values sorted by OID, with subtree and table-column access."""
+
+    def __init__(self, items: Iterable[tuple[Oid, Value]] = ()) -> None:
+        self._values: dict[Oid, Value] = dict(items)
+        self._keys: list[Oid] = sorted(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def get(self, key: Oid) -> Value:
+        return self._values.get(key)
+
+    def update(self, items: Iterable[tuple[Oid, Value]]) -> None:
+        self._values.update(items)
+        self._keys = sorted(self._values)
+
+    def subtree(self, prefix: Oid) -> Iterator[tuple[Oid, Value]]:
+        """Every ``(oid, value)`` under ``prefix`` in OID order."""
+        i = bisect.bisect_left(self._keys, prefix)
+        n = len(prefix)
+        while i < len(self._keys) and self._keys[i][:n] == prefix:
+            k = self._keys[i]
+            yield k, self._values[k]
+            i += 1
+
+    def next_after(self, key: Oid) -> tuple[Oid, Value] | None:
+        """The first ``(oid, value)`` strictly after ``key`` (GETNEXT semantics)."""
+        i = bisect.bisect_right(self._keys, key)
+        if i >= len(self._keys):
+            return None
+        k = self._keys[i]
+        return k, self._values[k]
+
+    def column(self, prefix: Oid) -> dict[Oid, Value]:
+        """A table column: ``{index suffix: value}`` for every row under ``prefix``."""
+        n = len(prefix)
+        return {k[n:]: v for k, v in self.subtree(prefix)}
+
+    def int_column(self, prefix: Oid) -> dict[int, Value]:
+        """A column of a table indexed by one integer (ifIndex, entPhysicalIndex, ...)."""
+        return {k[0]: v for k, v in self.column(prefix).items() if len(k) == 1}
