@@ -1,9 +1,170 @@
-"""CLI commands of this area (filled in by its issue)."""
+"""CLI: ``netstage sweep`` (state-wide, on Dask) and ``netstage import netbox|graphml``."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.table import Table
+
+from netstage.auditor.cli.common import console, err_console, print_json, progress
+from netstage.simulator.errors import ConfigError
+from netstage.simulator.model import District
+
+import_app = typer.Typer(
+    help="Build a district file from another source of truth (NetBox, GraphML).",
+    no_args_is_help=True,
+)
+
+OutOpt = Annotated[Path | None, typer.Option("--out", help="write the district YAML here "
+                                             "instead of stdout")]
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    """Files as given; a directory stands for its *.yaml files (sorted)."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
+            if not found:
+                raise ConfigError(f"{p}: directory has no *.yaml district files")
+            out.extend(found)
+        else:
+            out.append(p)  # a missing file becomes an error row, not an aborted sweep
+    return out
+
+
+def _write_district(d: District, out: Path | None, header: str,
+                    warnings: list[str] | None = None) -> None:
+    from netstage.simulator.io import dump_district
+
+    for w in warnings or []:
+        err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    text = f"# {header}\n" + dump_district(d)
+    if out is None:
+        print(text, end="")
+        return
+    out.write_text(text, encoding="utf-8")
+    err_console.print(f"wrote {out} ({len(d.sites)} sites, {len(d.nodes)} nodes, "
+                      f"{len(d.links)} links, {len(d.circuits)} circuits)", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to app."""
+    """Add ``sweep`` and the ``import`` group to ``app``."""
+
+    @app.command()
+    def sweep(
+        districts: Annotated[list[Path] | None, typer.Argument(
+            help="district YAML files or directories of them", show_default=False)] = None,
+        generate: Annotated[int, typer.Option(
+            "--generate", min=0, help="add N synthetic districts of mixed size")] = 0,
+        seed: Annotated[int, typer.Option(
+            help="base seed: per-district seeds derive from it and the district's name")] = 0,
+        workers: Annotated[int | None, typer.Option(
+            min=0, help="local Dask worker processes (0 = in-process, no Dask; "
+                        "default: one per CPU)")] = None,
+        scheduler: Annotated[str | None, typer.Option(
+            help="run on an existing Dask scheduler, e.g. tcp://127.0.0.1:8786")] = None,
+        scenarios: Annotated[int, typer.Option(
+            "--scenarios", min=1, help="Monte-Carlo scenarios per district")] = 200,
+        out: Annotated[Path, typer.Option(
+            help="directory for state.csv, state.json and the charts")] = Path("sweep-results"),
+        charts: Annotated[bool, typer.Option(help="write the PNG charts")] = True,
+        json_out: Annotated[bool, typer.Option("--json", help="print the table as JSON")] = False,
+    ) -> None:
+        """Classify many districts (state-wide) on Dask; write the state table and charts.
+
+        Every district gets its own seed, derived from --seed and its name, so the table
+        is the same on 0, 1 or many workers. A district that fails is a row with its
+        error (exit code 1 after everything is written), never an aborted sweep.
+        """
+        from netstage.auditor.sweep_dask import run_sweep
+        from netstage.simulator.sweep import file_specs, synthetic_specs
+        from netstage.simulator.sweep_output import summarise_rows, write_charts, write_table
+
+        if workers is not None and scheduler is not None:
+            raise typer.BadParameter("give either --workers or --scheduler, not both",
+                                     param_hint="--scheduler")
+        specs = file_specs(_expand(districts or []), seed) + synthetic_specs(generate, seed)
+        if not specs:
+            raise typer.BadParameter("give district files/directories or --generate N",
+                                     param_hint="DISTRICTS")
+        n_workers = workers if workers is not None else (os.cpu_count() or 1)
+        where = (f"scheduler {scheduler}" if scheduler else
+                 "in-process" if n_workers == 0 else f"{n_workers} local Dask workers")
+        err_console.print(f"sweeping {len(specs)} districts ({scenarios} scenarios each) "
+                          f"on {where}", highlight=False)
+        with progress() as bar:
+            task = bar.add_task("districts", total=len(specs))
+            rows = run_sweep(specs, n_scenarios=scenarios, workers=n_workers,
+                             scheduler=scheduler,
+                             on_row=lambda _row: bar.advance(task))
+        files = write_table(rows, out)
+        if charts:
+            files.update(write_charts(rows, out))
+        summary = summarise_rows(rows)
+        if json_out:
+            print_json({"summary": summary, "rows": [r.to_json() for r in rows],
+                        "files": {k: str(v) for k, v in files.items()}})
+        else:
+            _print_table(rows, summary)
+            err_console.print(f"wrote {', '.join(str(p) for p in files.values())}",
+                              highlight=False, soft_wrap=True)
+        if summary["failed"]:
+            raise typer.Exit(1)
+
+    @import_app.command("netbox")
+    def import_netbox_cmd(
+        url: Annotated[str, typer.Option(help="NetBox base URL, e.g. https://netbox.example.org")],
+        token: Annotated[str, typer.Option(
+            help="env:VARIABLE naming the environment variable that holds the API token")],
+        site_group: Annotated[str, typer.Option(help="slug of the site group = the district")],
+        out: OutOpt = None,
+        role: Annotated[list[str] | None, typer.Option(
+            help="map a device role slug to a node kind, e.g. --role core-sw=core "
+                 "(repeatable; adds to / overrides the shipped table)")] = None,
+        students_field: Annotated[str | None, typer.Option(
+            help="site custom field holding the student count (default: students)")] = None,
+        staff_field: Annotated[str | None, typer.Option(
+            help="site custom field holding the staff count (default: staff)")] = None,
+        timeout_s: Annotated[float, typer.Option(min=1, help="per-request timeout")] = 30.0,
+    ) -> None:
+        """Build a district from a NetBox site group (devices, cables, LAGs, circuits)."""
+        from netstage.auditor.netbox import fetch_netbox, netbox_to_district, resolve_token
+
+        role_kinds: dict[str, str] = {}
+        for item in role or []:
+            slug, sep, kind = item.partition("=")
+            if not sep or not slug or not kind:
+                raise typer.BadParameter(f"'{item}' is not SLUG=KIND", param_hint="--role")
+            role_kinds[slug.strip()] = kind.strip()
+        secret = resolve_token(token)
+        data = fetch_netbox(url, secret, site_group, timeout_s=timeout_s)
+        result = netbox_to_district(data, role_kinds=role_kinds, students_field=students_field,
+                                    staff_field=staff_field)
+        _write_district(result.district, out,
+                        f"imported from NetBox {url} site group '{site_group}'",
+                        result.warnings)
+
+    app.add_typer(import_app, name="import")
+
+
+def _print_table(rows: list[Any], summary: dict[str, Any]) -> None:
+    t = Table(title=f"State table ({summary['districts']} districts, "
+                    f"{summary['failed']} failed)", title_justify="left")
+    for col, just in (("district", "left"), ("students", "right"), ("stage", "right"),
+                      ("binding rules", "left"), ("next stage cost (USD)", "right"),
+                      ("error", "left")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for r in rows:
+        cost = "" if r.next_stage_cost_usd is None else f"{r.next_stage_cost_usd:,.0f}"
+        t.add_row(r.district or r.key, "" if r.students is None else f"{r.students:,}",
+                  "" if r.stage is None else str(r.stage), ", ".join(r.binding), cost,
+                  "" if r.error is None else r.error.splitlines()[0][:80])
+    console.print(t)
+    per = summary["districts_per_stage"]
+    console.print("districts per stage: " + ", ".join(f"{k}: {v}" for k, v in per.items())
+                  + f"; cost to lift every district one stage: "
+                  f"{summary['cost_to_next_stage_usd']:,.0f} USD", highlight=False)

@@ -1,0 +1,268 @@
+"""State-wide sweeps: one row per district, computed by a pure, picklable task function.
+
+This is the part of a sweep that does not care *where* it runs. A sweep is a list of
+:class:`DistrictSpec` (a district file, or the arguments of
+:func:`~netstage.simulator.generate.generate_district`); :func:`evaluate_spec` turns
+one spec into one :class:`SweepRow` and never raises: a district that cannot be
+loaded, validated or classified becomes a row whose ``error`` says why, so one bad
+file never aborts a state-wide run (Nornir's "a failure is a result").
+
+Determinism: every spec carries its own simulation seed, derived from the sweep's
+base seed and the district's *key* (file stem or generated name) by
+:func:`derive_seed` (SHA-256, not Python's salted ``hash``). A row therefore depends
+only on its spec, never on which worker ran it or in which order, so in-process,
+1-worker and n-worker runs give identical tables. Distribution (Dask) lives in
+``netstage.auditor.sweep_dask``; charts and table files in
+:mod:`netstage.simulator.sweep_output`.
+
+The per-district work is pluggable: :data:`Evaluator` is any picklable callable
+``(district, n_scenarios, seed) -> Evaluation``; :func:`stage_evaluator` (the
+default) classifies the district (:func:`netstage.simulator.stage.classify`) and
+prices the cheapest plan to the next stage
+(:func:`netstage.simulator.plan.plan_upgrades`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netstage.simulator.errors import NetstageError
+from netstage.simulator.model import District
+
+__all__ = [
+    "NO_PLANNER_NOTE",
+    "DistrictSpec",
+    "Evaluation",
+    "Evaluator",
+    "SweepRow",
+    "derive_seed",
+    "evaluate_spec",
+    "file_specs",
+    "load_spec",
+    "run_in_process",
+    "stage_evaluator",
+    "synthetic_specs",
+]
+
+
+@dataclass(frozen=True)
+class DistrictSpec:
+    """One district of a sweep: a file to load, or arguments to generate one.
+
+    ``key`` names the row and feeds the seed; ``seed`` is the simulation seed
+    (already derived, see :func:`derive_seed`).
+    """
+
+    key: str
+    seed: int
+    path: str | None = None
+    generate: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the per-district function found: stage 1-4, binding rule ids, plan cost."""
+
+    stage: int
+    binding: tuple[str, ...]
+    next_stage_cost_usd: float | None
+    note: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SweepRow:
+    """One line of the state table. ``error`` is set (and the figures empty) on failure.
+
+    ``next_stage_cost_usd`` is the cost of the cheapest plan that lifts the district
+    to the next stage (``None`` when the district is at stage 4 or there is no plan).
+    ``elapsed_s`` is wall time of this row's work (not part of row identity).
+    """
+
+    key: str
+    district: str | None
+    file: str | None
+    students: int | None
+    stage: int | None
+    binding: list[str]
+    next_stage_cost_usd: float | None
+    seed: int
+    error: str | None = None
+    note: str | None = None
+    elapsed_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """The row without timing: what must be equal across runs with the same specs."""
+        out = self.to_json()
+        out.pop("elapsed_s")
+        return out
+
+
+Evaluator = Callable[[District, int, int], Evaluation]
+
+
+def derive_seed(key: str, base_seed: int = 0) -> int:
+    """A 31-bit seed from ``base_seed`` and a district key, stable across processes."""
+    digest = hashlib.sha256(f"{base_seed}\x00{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def file_specs(paths: Iterable[str | Path], base_seed: int = 0) -> list[DistrictSpec]:
+    """Specs for district files; the key is the file stem (parent added when stems clash)."""
+    ps = [Path(p) for p in paths]
+    stems = [p.stem for p in ps]
+    keys: list[str] = []
+    for p in ps:
+        key = p.stem if stems.count(p.stem) == 1 else f"{p.parent.name}/{p.stem}"
+        while key in keys:  # same file given twice: keep both rows, distinct keys
+            key += "+"
+        keys.append(key)
+    return [DistrictSpec(key=k, seed=derive_seed(k, base_seed), path=str(p))
+            for k, p in zip(keys, ps, strict=True)]
+
+
+def synthetic_specs(n: int, base_seed: int = 0, *, max_students: int = 30000,
+                    scenario_spread: bool = True) -> list[DistrictSpec]:
+    """``n`` synthetic districts of mixed size, reproducible from ``base_seed``.
+
+    Sizes are drawn log-uniformly (300 to ``max_students`` students, 1 school per
+    ~600 students, at least 1 and at most 60); a share of them get dual-homed
+    schools, a second circuit or a thinner Internet link, so the sweep sees every
+    stage. With ``scenario_spread`` off all districts use the defaults.
+    """
+    rng = np.random.default_rng(base_seed)
+    specs: list[DistrictSpec] = []
+    for i in range(n):
+        students = round(float(np.exp(rng.uniform(np.log(300), np.log(max_students)))))
+        schools = int(min(60, max(1, round(students / 600 * rng.uniform(0.6, 1.4)))))
+        students = max(students, schools)
+        kwargs: dict[str, Any] = {"schools": schools, "students": students,
+                                  "seed": int(rng.integers(0, 2**31 - 1))}
+        if scenario_spread:
+            kwargs["dual_homed"] = float(rng.choice([0.0, 0.0, 0.5, 1.0]))
+            kwargs["circuits"] = int(rng.choice([1, 1, 2]))
+            kwargs["internet_kbps_per_student"] = float(rng.choice([100.0, 300.0, 1000.0,
+                                                                    3000.0]))
+            kwargs["wan_mbps"] = float(rng.choice([1000.0, 10000.0]))
+        key = f"gen-{base_seed}-{i:04d}"
+        kwargs["name"] = key
+        specs.append(DistrictSpec(key=key, seed=derive_seed(key, base_seed), generate=kwargs))
+    return specs
+
+
+def load_spec(spec: DistrictSpec) -> District:
+    """The district a spec stands for (loaded and validated, or generated)."""
+    if spec.path is not None:
+        from netstage.simulator.io import load_district
+
+        return load_district(spec.path)
+    if spec.generate is not None:
+        from netstage.simulator.generate import generate_district
+
+        return generate_district(**spec.generate)
+    raise NetstageError(f"sweep spec '{spec.key}' has neither a file nor generate arguments")
+
+
+def _cost_usd(plan: Any) -> float | None:
+    """The total cost of a plan, whatever the plan module calls the field."""
+    for name in ("cost_usd", "total_cost_usd", "capex_usd"):
+        value = getattr(plan, name, None)
+        if value is not None:
+            return float(value)
+    return None
+
+
+def _plan_upgrades() -> Callable[..., Any] | None:
+    """``netstage.simulator.plan.plan_upgrades``, or ``None`` while that module is absent."""
+    try:
+        module = importlib.import_module("netstage.simulator.plan")
+    except ImportError:
+        return None
+    fn = getattr(module, "plan_upgrades", None)
+    return fn if callable(fn) else None
+
+
+NO_PLANNER_NOTE = ("cost not computed: the upgrade planner (netstage.simulator.plan."
+                   "plan_upgrades) is not available in this installation")
+
+
+def stage_evaluator(district: District, n_scenarios: int, seed: int) -> Evaluation:
+    """Default per-district work: classify, then price the cheapest plan to the next stage.
+
+    The classification is required (a failure makes the row an error row). The plan
+    is best effort: when the planner is missing or fails, the cost stays empty and
+    ``note`` says why, but stage and binding rules are still reported.
+    """
+    from netstage.simulator.stage import classify
+
+    cls = classify(district, n_scenarios=n_scenarios, seed=seed)
+    stage = int(cls.stage)
+    cost: float | None = None
+    note: str | None = None
+    if stage < 4:
+        planner = _plan_upgrades()
+        if planner is None:
+            note = NO_PLANNER_NOTE
+        else:
+            try:
+                plan = planner(district, target_stage=stage + 1, n_scenarios=n_scenarios,
+                               seed=seed)
+            except NetstageError as exc:
+                note = f"no plan to stage {stage + 1}: {exc}"
+            else:
+                cost = _cost_usd(plan)
+                after = getattr(plan, "stage_after", None)
+                if after is not None and int(after) <= stage:
+                    note = (f"the cheapest plan found does not reach stage {stage + 1} "
+                            f"(stays at {int(after)}); cost shown is that plan's")
+                elif cost is None:
+                    note = "the planner returned no cost"
+    return Evaluation(stage=stage, binding=tuple(cls.binding), next_stage_cost_usd=cost,
+                      note=note)
+
+
+def evaluate_spec(spec: DistrictSpec, n_scenarios: int = 200,
+                  evaluate: Evaluator | None = None) -> SweepRow:
+    """One sweep row for ``spec``; never raises for a bad district (the row has ``error``)."""
+    started = time.perf_counter()
+    row = SweepRow(key=spec.key, district=None, file=spec.path, students=None, stage=None,
+                   binding=[], next_stage_cost_usd=None, seed=spec.seed)
+    try:
+        district = load_spec(spec)
+        row.district = district.district.name
+        row.students = district.total_students
+        ev = (evaluate or stage_evaluator)(district, n_scenarios, spec.seed)
+        row.stage = ev.stage
+        row.binding = list(ev.binding)
+        row.next_stage_cost_usd = ev.next_stage_cost_usd
+        row.note = ev.note
+    except NetstageError as exc:
+        row.error = str(exc)
+    except Exception as exc:  # a bug in one district's evaluation must not end the sweep
+        row.error = f"{type(exc).__name__}: {exc}"
+    row.elapsed_s = time.perf_counter() - started
+    return row
+
+
+def run_in_process(specs: Sequence[DistrictSpec], n_scenarios: int = 200,
+                   evaluate: Evaluator | None = None,
+                   on_row: Callable[[SweepRow], None] | None = None) -> list[SweepRow]:
+    """The sweep without any distribution (``--workers 0``); rows in spec order."""
+    rows = []
+    for spec in specs:
+        row = evaluate_spec(spec, n_scenarios, evaluate)
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    return rows
