@@ -1,0 +1,272 @@
+"""Monte Carlo demand: which devices are active, what each runs, how much it asks for.
+
+:func:`draw_demand` draws a :class:`DemandBatch` for scenarios ``first .. first+S-1``
+of a scenario type. Draws are *counter-based*: every random number is a hash
+(splitmix64) of ``(seed, global scenario index, device index, purpose)``. Hence
+
+* the same seed gives the same draws, whatever the chunking and thread count;
+* draws do not depend on paths or capacities (common random numbers: an N-1
+  contingency run on ``arrays.with_paths(...)`` sees exactly the same demand);
+* scenario ``s`` of a batch starting at ``first`` equals scenario ``first + s`` of any
+  other batch with the same seed.
+
+Per device and scenario: ``u0 < active_p[class]`` decides activity; ``u1`` picks the
+application from the class's mix (inverse CDF); ``u2`` gives a standard normal ``z``
+(Acklam's inverse-normal approximation, relative error < 1.2e-9) and the demand
+``exp(mu[app] + sigma[app] * z)`` Mbps, capped at ``app_max_mbps``.
+
+Wi-Fi client bound: at an attachment point with ``attach_max_clients = m > 0`` only
+the first ``m`` active devices (in device order) associate; the others are
+*unassociated*: they stay in the batch (their demand counts, see ``results``) but get
+no rate. Wired points and ``m = 0`` are unbounded.
+
+Batch layout (E = active device-scenarios of the batch, P attachment points)
+-----------------------------------------------------------------------------
+``group_start[S, P + 1]`` int64 offsets into the entry arrays: the entries of
+attachment point ``p`` in scenario ``s`` are ``group_start[s, p] : group_start[s, p+1]``
+(``group_start[s, P] == group_start[s + 1, 0]``). The first ``group_assoc[s, p]`` of
+them are associated and sorted by ascending demand (the allocation kernel relies on
+it); the rest are unassociated. ``device[E]`` int32 device index, ``app[E]`` int8
+application index, ``demand_mbps[E]`` float32. Memory: 9 bytes per entry plus
+``8 * S * (P + 1) + 4 * S * P`` bytes.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+from numpy.typing import NDArray
+
+from netstage.simulator.arrays import DistrictArrays
+from netstage.simulator.errors import SimulationError
+from netstage.simulator.profiles import ScenarioParams
+
+__all__ = ["AttachOrder", "DemandBatch", "attach_order", "draw_demand", "inverse_normal"]
+
+_U64 = np.uint64
+_GOLDEN = _U64(0x9E3779B97F4A7C15)
+_M1 = _U64(0xBF58476D1CE4E5B9)
+_M2 = _U64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S11, _S2 = _U64(30), _U64(27), _U64(31), _U64(11), _U64(2)
+_INV53 = 1.0 / 9007199254740992.0  # 2 ** -53
+
+
+@nb.njit(inline="always", cache=True)
+def _mix64(x: np.uint64) -> np.uint64:  # pragma: no cover - compiled
+    """splitmix64 finaliser: a bijective, well-mixed hash of a 64-bit counter."""
+    z = x + _GOLDEN
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@nb.njit(inline="always", cache=True)
+def _uniform(key: np.uint64, device: int, purpose: int) -> float:  # pragma: no cover
+    """Uniform in (0, 1) for (scenario key, device, purpose 0..3)."""
+    h = _mix64(key ^ ((_U64(device) << _S2) | _U64(purpose)))
+    return (float(h >> _S11) + 0.5) * _INV53
+
+
+@nb.njit(cache=True)
+def inverse_normal(p: float) -> float:  # pragma: no cover - compiled
+    """Standard normal quantile for ``0 < p < 1`` (P. J. Acklam's rational approximation)."""
+    if p < 0.02425:
+        q = np.sqrt(-2.0 * np.log(p))
+        return (((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q
+                   - 2.400758277161838e+00) * q - 2.549732539343734e+00) * q
+                 + 4.374664141464968e+00) * q + 2.938163982698783e+00) / \
+            ((((7.784695709041462e-03 * q + 3.224671290700398e-01) * q
+               + 2.445134137142996e+00) * q + 3.754408661907416e+00) * q + 1.0)
+    if p > 0.97575:
+        return -inverse_normal(1.0 - p)
+    q = p - 0.5
+    r = q * q
+    return (((((-3.969683028665376e+01 * r + 2.209460984245205e+02) * r
+               - 2.759285104469687e+02) * r + 1.383577518672690e+02) * r
+             - 3.066479806614716e+01) * r + 2.506628277459239e+00) * q / \
+        (((((-5.447609879822406e+01 * r + 1.615858368580409e+02) * r
+            - 1.556989798598866e+02) * r + 6.680131188771972e+01) * r
+          - 1.328068155288572e+01) * r + 1.0)
+
+
+@nb.njit(inline="always", cache=True)
+def _scenario_key(seed_key: np.uint64, scenario: int) -> np.uint64:  # pragma: no cover
+    return _mix64(seed_key ^ _mix64(_U64(scenario)))
+
+
+@nb.njit(parallel=True, cache=True)
+def _count_active(seed_key, first, n_s, order, attach_start, dev_class,  # type: ignore[no-untyped-def]
+                  active_p):  # pragma: no cover
+    n_p = attach_start.shape[0] - 1
+    counts = np.zeros((n_s, n_p + 1), dtype=np.int64)
+    for s in nb.prange(n_s):
+        key = _scenario_key(seed_key, first + s)
+        for p in range(n_p):
+            c = 0
+            for j in range(attach_start[p], attach_start[p + 1]):
+                i = order[j]
+                if _uniform(key, i, 0) < active_p[dev_class[i]]:
+                    c += 1
+            counts[s, p] = c
+    return counts
+
+
+@nb.njit(inline="always", cache=True)
+def _sort_group(dem, dev, app, a, b):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Sort entries a..b-1 by demand, carrying device and app along."""
+    n = b - a
+    if n <= 32:
+        for k in range(a + 1, b):
+            d, v, q = dem[k], dev[k], app[k]
+            m = k - 1
+            while m >= a and dem[m] > d:
+                dem[m + 1], dev[m + 1], app[m + 1] = dem[m], dev[m], app[m]
+                m -= 1
+            dem[m + 1], dev[m + 1], app[m + 1] = d, v, q
+        return
+    idx = np.argsort(dem[a:b])
+    d2, v2, q2 = dem[a:b][idx], dev[a:b][idx], app[a:b][idx]
+    dem[a:b] = d2
+    dev[a:b] = v2
+    app[a:b] = q2
+
+
+@nb.njit(parallel=True, cache=True)
+def _fill(seed_key, first, group_start, order, attach_start,  # type: ignore[no-untyped-def]
+          dev_class, max_clients, active_p, mix_cdf, mu, sigma, cap, dem, dev, app,
+          assoc):  # pragma: no cover
+    n_s = group_start.shape[0]
+    n_p = attach_start.shape[0] - 1
+    n_a = mu.shape[0]
+    for s in nb.prange(n_s):
+        key = _scenario_key(seed_key, first + s)
+        for p in range(n_p):
+            pos = group_start[s, p]
+            for j in range(attach_start[p], attach_start[p + 1]):
+                i = order[j]
+                c = dev_class[i]
+                if _uniform(key, i, 0) >= active_p[c]:
+                    continue
+                u1 = _uniform(key, i, 1)
+                a = 0
+                while a < n_a - 1 and mix_cdf[c, a] <= u1:
+                    a += 1
+                z = inverse_normal(_uniform(key, i, 2))
+                x = np.exp(mu[a] + sigma[a] * z)
+                dem[pos] = min(x, cap[a])
+                dev[pos] = i
+                app[pos] = a
+                pos += 1
+            n = pos - group_start[s, p]
+            m = max_clients[p]
+            k = n if (m <= 0 or n <= m) else m
+            assoc[s, p] = k
+            _sort_group(dem, dev, app, group_start[s, p], group_start[s, p] + k)
+
+
+@dataclass(frozen=True, eq=False)
+class AttachOrder:
+    """Devices grouped by attachment point: ``order[attach_start[p]:attach_start[p+1]]``
+    are the devices at ``p`` in ascending device index (path independent)."""
+
+    order: NDArray[np.int32]
+    attach_start: NDArray[np.int64]
+
+
+_ORDER_CACHE: weakref.WeakKeyDictionary[DistrictArrays, AttachOrder] = weakref.WeakKeyDictionary()
+
+
+def attach_order(arrays: DistrictArrays) -> AttachOrder:
+    """Devices sorted by attachment point (cached per ``arrays`` object)."""
+    got = _ORDER_CACHE.get(arrays)
+    if got is None:
+        n_p = len(arrays.attach_ids)
+        order = np.argsort(arrays.device_attach, kind="stable").astype(np.int32)
+        counts = np.bincount(arrays.device_attach, minlength=n_p)
+        start = np.zeros(n_p + 1, dtype=np.int64)
+        np.cumsum(counts, out=start[1:])
+        got = AttachOrder(order=order, attach_start=start)
+        _ORDER_CACHE[arrays] = got
+    return got
+
+
+@dataclass(frozen=True, eq=False)
+class DemandBatch:
+    """Active devices of ``n_scenarios`` scenarios (layout: module docstring)."""
+
+    scenario: str
+    seed: int
+    first_scenario: int
+    n_scenarios: int
+    group_start: NDArray[np.int64]
+    group_assoc: NDArray[np.int32]
+    device: NDArray[np.int32]
+    app: NDArray[np.int8]
+    demand_mbps: NDArray[np.float32]
+    app_min_mbps: NDArray[np.float64]
+    app_names: tuple[str, ...]
+
+    @property
+    def n_entries(self) -> int:
+        return int(self.device.shape[0])
+
+    def scenario_slice(self, s: int) -> slice:
+        """Entries of scenario ``s`` (0-based within the batch)."""
+        return slice(int(self.group_start[s, 0]), int(self.group_start[s, -1]))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(int(a.nbytes) for a in (self.group_start, self.group_assoc, self.device,
+                                             self.app, self.demand_mbps))
+
+
+def seed_key(seed: int) -> np.uint64:
+    """The 64-bit key of ``seed`` (any Python int)."""
+    return np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
+
+
+def draw_demand(
+    arrays: DistrictArrays,
+    params: ScenarioParams,
+    n_scenarios: int,
+    seed: int = 0,
+    *,
+    first_scenario: int = 0,
+) -> DemandBatch:
+    """Draw scenarios ``first_scenario .. first_scenario + n_scenarios - 1``.
+
+    ``params`` comes from :func:`netstage.simulator.profiles.scenario_params`. The
+    result depends only on the device set (attachment, class), the AP client bounds,
+    ``params`` and ``seed``; never on paths or capacities. Memory is about 9 bytes per
+    active device-scenario: draw large runs in chunks (as :func:`simulate` does).
+    """
+    if n_scenarios < 0 or first_scenario < 0:
+        raise SimulationError("n_scenarios and first_scenario must be >= 0")
+    if arrays.device_class.size and int(arrays.device_class.max()) >= params.active_p.shape[0]:
+        raise SimulationError("device class code out of range of the scenario parameters")
+    ao = attach_order(arrays)
+    key = seed_key(seed)
+    active_p = np.ascontiguousarray(params.active_p, dtype=np.float64)
+    counts = _count_active(key, first_scenario, n_scenarios, ao.order, ao.attach_start,
+                           arrays.device_class, active_p)
+    group_start = np.zeros(counts.shape, dtype=np.int64)
+    flat = counts.ravel()
+    np.cumsum(flat[:-1], out=group_start.ravel()[1:])
+    n_e = int(flat.sum())
+    dem = np.empty(n_e, dtype=np.float32)
+    dev = np.empty(n_e, dtype=np.int32)
+    app = np.empty(n_e, dtype=np.int8)
+    n_p = len(arrays.attach_ids)
+    assoc = np.zeros((n_scenarios, n_p), dtype=np.int32)
+    if n_e:
+        _fill(key, first_scenario, group_start, ao.order, ao.attach_start, arrays.device_class,
+              arrays.attach_max_clients, active_p, params.mix_cdf, params.app_mu,
+              params.app_sigma, params.app_max_mbps, dem, dev, app, assoc)
+    return DemandBatch(
+        scenario=params.name, seed=seed, first_scenario=first_scenario,
+        n_scenarios=n_scenarios, group_start=group_start, group_assoc=assoc, device=dev,
+        app=app, demand_mbps=dem, app_min_mbps=params.app_min_mbps, app_names=params.app_names,
+    )
