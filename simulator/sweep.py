@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -84,7 +85,9 @@ class SweepRow:
 
     ``next_stage_cost_usd`` is the cost of the cheapest plan that lifts the district
     to the next stage (``None`` when the district is at stage 4 or there is no plan).
-    ``elapsed_s`` is wall time of this row's work (not part of row identity).
+    ``note`` explains an empty cost on a successful row. ``elapsed_s`` (wall time of
+    this row's work) and ``worker_pid`` (the process that computed it) are diagnostics,
+    not part of the row's identity.
     """
 
     key: str
@@ -98,14 +101,16 @@ class SweepRow:
     error: str | None = None
     note: str | None = None
     elapsed_s: float = 0.0
+    worker_pid: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     def identity(self) -> dict[str, Any]:
-        """The row without timing: what must be equal across runs with the same specs."""
+        """The row without timing and worker: what must be equal across runs of the same specs."""
         out = self.to_json()
         out.pop("elapsed_s")
+        out.pop("worker_pid")
         return out
 
 
@@ -252,6 +257,7 @@ def evaluate_spec(spec: DistrictSpec, n_scenarios: int = 200,
     except Exception as exc:  # a bug in one district's evaluation must not end the sweep
         row.error = f"{type(exc).__name__}: {exc}"
     row.elapsed_s = time.perf_counter() - started
+    row.worker_pid = os.getpid()
     return row
 
 

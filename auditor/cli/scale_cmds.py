@@ -76,10 +76,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Classify many districts (state-wide) on Dask; write the state table and charts.
 
-        Every district gets its own seed, derived from --seed and its name, so the table
-        is the same on 0, 1 or many workers. A district that fails is a row with its
-        error (exit code 1 after everything is written), never an aborted sweep.
-        """
+        Every district gets its own seed, derived from --seed and its name, so the table is the same on 0, 1 or many workers. A district that fails is a row with its error (exit code 1 after everything is written), never an aborted sweep.
+        """  # noqa: E501
         from netstage.auditor.sweep_dask import run_sweep
         from netstage.simulator.sweep import file_specs, synthetic_specs
         from netstage.simulator.sweep_output import summarise_rows, write_charts, write_table
@@ -148,7 +146,36 @@ def register(app: typer.Typer) -> None:
                         f"imported from NetBox {url} site group '{site_group}'",
                         result.warnings)
 
+    @import_app.command("graphml")
+    def import_graphml_cmd(
+        file: Annotated[Path, typer.Argument(help="GraphML file (e.g. from the Internet "
+                                                  "Topology Zoo)", show_default=False)],
+        out: OutOpt = None,
+    ) -> None:
+        """Build a district from a GraphML network (link speeds from LinkSpeed/LinkSpeedUnits)."""
+        importer = _graphml_importer()
+        if not file.is_file():
+            raise ConfigError(f"{file}: no such GraphML file")
+        d = importer(file)
+        _write_district(d, out, f"imported from GraphML {file.name}")
+
     app.add_typer(import_app, name="import")
+
+
+def _graphml_importer() -> Any:
+    """``netstage.simulator.importers.graphml.import_graphml`` (issue 5's importer)."""
+    import importlib
+
+    try:
+        module = importlib.import_module("netstage.simulator.importers.graphml")
+    except ImportError:
+        module = None
+    fn = getattr(module, "import_graphml", None)
+    if not callable(fn):
+        raise ConfigError("GraphML import is not available in this installation "
+                          "(netstage.simulator.importers.graphml.import_graphml is missing); "
+                          "update netstage")
+    return fn
 
 
 def _print_table(rows: list[Any], summary: dict[str, Any]) -> None:
@@ -165,6 +192,12 @@ def _print_table(rows: list[Any], summary: dict[str, Any]) -> None:
                   "" if r.error is None else r.error.splitlines()[0][:80])
     console.print(t)
     per = summary["districts_per_stage"]
-    console.print("districts per stage: " + ", ".join(f"{k}: {v}" for k, v in per.items())
-                  + f"; cost to lift every district one stage: "
-                  f"{summary['cost_to_next_stage_usd']:,.0f} USD", highlight=False)
+    line = ("districts per stage: " + ", ".join(f"{k}: {v}" for k, v in per.items())
+            + f"; cost to lift every priced district one stage: "
+              f"{summary['cost_to_next_stage_usd']:,.0f} USD")
+    if summary["districts_without_plan"]:
+        line += f" ({summary['districts_without_plan']} district(s) below stage 4 not priced)"
+    console.print(line, highlight=False)
+    notes = sorted({r.note for r in rows if r.note})
+    for note in notes[:3]:
+        err_console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
