@@ -315,7 +315,9 @@ def to_arrays(d: District) -> DistrictArrays:
         device_attach=np.concatenate(dev_attach) if dev_attach else empty_i32,
         device_class=np.concatenate(dev_class) if dev_class else np.zeros(0, np.int8),
         device_site=np.concatenate(dev_site) if dev_site else empty_i32,
-        meta={"member_links": _member_lookup(member_link, link_ids)},
+        meta={"member_links": _member_lookup(member_link, link_ids),
+              # (horizon_years, growth_per_year): the simulator's R-FUTURE growth
+              "growth": (d.district.growth.horizon_years, d.district.growth.growth_per_year)},
     )
 
 
