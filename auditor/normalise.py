@@ -1,0 +1,810 @@
+"""Normalisation: what an SNMP audit found, turned into the district model.
+
+:func:`facts_to_district` builds a :class:`~netstage.simulator.model.District` from an
+:class:`~netstage.auditor.facts.AuditResult`:
+
+* **nodes** from the answering devices (id = ``sysName``, else the inventory name, else
+  the address; vendor from the ``sysObjectID`` enterprise number, model and firmware from
+  the ENTITY-MIB chassis) and from LLDP/CDP neighbours that did not answer (APs, phones
+  filtered out as endpoints);
+* **links** from LLDP/CDP rows, grouped per pair of nodes and matched on both ends where
+  both ends answered. Parallel physical links between one pair are one LAG
+  (``lag_members``); a link whose other end did not answer, or does not list us back,
+  is kept and reported as *half-seen*;
+* **capacity** from the interface speeds (ifHighSpeed, else ifSpeed): the slower end of
+  each member, summed over members;
+* **circuits** from interfaces whose ``ifAlias`` reads ``internet:<id> (<provider>)``
+  (the convention the digital twin writes, documented in docs/history-and-twin.md);
+* **kinds** from a base district, else from ``auditor/data/device_kinds.yaml`` patterns
+  on ``sysDescr``/model, else from the topology (switch next to a router/firewall ->
+  core, switch with switches further from the edge -> distribution, else access);
+* a **mismatch report**: speed or duplex differing between the ends of a link, access
+  uplinks slower than the sum of their active access ports, LAG members of unequal speed
+  or seen in different numbers from the two ends;
+* **measured facts** for the stage rubric (:class:`~netstage.simulator.model.SnmpFacts`
+  plus diversity counts in ``measured.extra["snmp"]``).
+
+:func:`merge_measured` keeps a declared district's topology and overlays what was
+measured: vendor/model/firmware of matched nodes, link capacities and LAG members,
+``background_mbps`` from utilisation, and ``measured.snmp``.
+
+Utilisation comes from a :class:`~netstage.auditor.store.HistoryStore` (p95 over the
+polled history) when one is given, else from one audit's counters as the mean rate since
+the counters started (octets / (sysUpTime - ifCounterDiscontinuityTime), Counter64 only).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from netstage.auditor.facts import AuditResult, DeviceFacts, Interface, Neighbour
+from netstage.auditor.store import device_key
+from netstage.auditor.twin import CIRCUIT_ALIAS_RE, load_device_kinds
+from netstage.simulator.model import (
+    INFRASTRUCTURE_KINDS,
+    SWITCH_KINDS,
+    Circuit,
+    District,
+    DistrictInfo,
+    Link,
+    Measured,
+    Node,
+    NodeKind,
+    Site,
+    SnmpFacts,
+)
+
+if TYPE_CHECKING:
+    from netstage.auditor.store import HistoryStore
+
+__all__ = [
+    "HalfSeenLink",
+    "Mismatch",
+    "NormaliseResult",
+    "PortRef",
+    "facts_to_district",
+    "merge_measured",
+    "since_start_mbps",
+]
+
+_ID_BAD = re.compile(r"[^A-Za-z0-9_.:/@#\-]+")
+_PRIVATE = {"", "<private>", "unknown", "none", "(none)"}
+_PHYSICAL_TYPES = {6, 62, 69, 117, None}  # ethernetCsmacd, fastEther(FX), gigabitEthernet
+_UP = 1
+_DEFAULT_SPEED_MBPS = 1000.0
+
+MismatchKind = Literal[
+    "speed", "duplex", "uplink_slower_than_access", "lag_member_speed", "lag_member_count",
+    "unknown_speed", "port_down",
+]
+
+
+@dataclass(frozen=True)
+class PortRef:
+    """One end of a physical link: node id and local interface (ifIndex/name)."""
+
+    node: str
+    if_index: int | None
+    if_name: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.node}:{self.if_name or self.if_index or '?'}"
+
+
+@dataclass
+class Mismatch:
+    """Something about a link or a node an engineer should look at."""
+
+    kind: MismatchKind
+    element: str  # link key or node id
+    detail: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "element": self.element, "detail": self.detail,
+                "values": self.values}
+
+
+@dataclass
+class HalfSeenLink:
+    """A neighbour seen from one end only.
+
+    ``reason``: ``peer_not_audited`` (the neighbour did not answer or is not in the
+    inventory: normal for APs and phones), ``peer_does_not_confirm`` (the neighbour
+    answered but lists no neighbour row back to us on any port).
+    """
+
+    seen_from: PortRef
+    peer: str
+    peer_port: str | None
+    protocol: str
+    reason: Literal["peer_not_audited", "peer_does_not_confirm"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seen_from": self.seen_from.label, "peer": self.peer,
+                "peer_port": self.peer_port, "protocol": self.protocol, "reason": self.reason}
+
+
+@dataclass
+class NormaliseResult:
+    """A measured district and what the normaliser noticed on the way."""
+
+    district: District
+    mismatches: list[Mismatch]
+    half_seen_links: list[HalfSeenLink]
+    measured: SnmpFacts
+    device_node: dict[int, str]  # index in audit.devices -> node id
+    link_ports: dict[str, list[tuple[PortRef, PortRef | None]]]  # link key -> member ports
+    endpoints: list[str]  # neighbours left out as end devices (phones, hosts)
+    unseen_base_nodes: list[str]  # base infrastructure nodes the audit did not see
+    diversity: dict[str, dict[str, int]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nodes": len(self.district.nodes),
+            "links": len(self.district.links),
+            "circuits": len(self.district.circuits),
+            "measured": self.measured.model_dump(),
+            "mismatches": [m.to_json() for m in self.mismatches],
+            "half_seen_links": [h.to_json() for h in self.half_seen_links],
+            "endpoints": self.endpoints,
+            "unseen_base_nodes": self.unseen_base_nodes,
+            "diversity": self.diversity,
+            "link_ports": {k: [[a.label, b.label if b else None] for a, b in v]
+                           for k, v in self.link_ports.items()},
+        }
+
+
+# -- naming ---------------------------------------------------------------------------
+
+def _clean(text: str | None) -> str | None:
+    if text is None:
+        return None
+    t = text.strip().strip('"').strip()
+    return None if t.lower() in _PRIVATE else t
+
+
+def _id(text: str) -> str:
+    out = _ID_BAD.sub("_", text.strip())[:128].strip("_")
+    return out or "node"
+
+
+def _variants(name: str | None) -> list[str]:
+    """Lower-case keys a device may be named by: full name, without a CDP ``(serial)``
+    suffix, and the short host name before the first dot."""
+    n = _clean(name)
+    if n is None:
+        return []
+    n = n.lower()
+    out = [n]
+    bare = re.sub(r"\(.*\)$", "", n).strip()
+    if bare and bare not in out:
+        out.append(bare)
+    short = bare.split(".", 1)[0] if not re.fullmatch(r"[\d.]+", bare) else bare
+    if short and short not in out:
+        out.append(short)
+    return out
+
+
+def _vendor_names() -> dict[str, str]:
+    """IANA enterprise number -> vendor name, from device_kinds.yaml."""
+    return {str(pen): name for name, pen in load_device_kinds()["enterprises"].items()}
+
+
+def _enterprise(sys_object_id: str | None) -> str | None:
+    prefix = "1.3.6.1.4.1."
+    if not sys_object_id or not sys_object_id.lstrip(".").startswith(prefix):
+        return None
+    return sys_object_id.lstrip(".")[len(prefix):].split(".", 1)[0]
+
+
+def _kind_from_text(*texts: str | None) -> NodeKind | None:
+    joined = " | ".join(t for t in texts if t)
+    if not joined:
+        return None
+    for rule in load_device_kinds()["kind_rules"]:
+        if re.search(rule["pattern"], joined, re.IGNORECASE):
+            return NodeKind(rule["kind"])
+    return None
+
+
+def _is_endpoint(*texts: str | None) -> bool:
+    joined = "\n".join(t for t in texts if t)
+    pattern = load_device_kinds().get("endpoint_pattern")
+    return bool(joined and pattern and re.search(pattern, joined, re.IGNORECASE | re.MULTILINE))
+
+
+# -- utilisation ----------------------------------------------------------------------
+
+def since_start_mbps(dev: DeviceFacts, iface: Interface) -> float | None:
+    """Mean of max(in, out) in Mb/s since the counters started, from one sample.
+
+    Only for Counter64 (a 32-bit counter may have wrapped any number of times): octets
+    / (sysUpTime - ifCounterDiscontinuityTime). None when it cannot be known.
+    """
+    if not iface.counters_64bit or dev.sys_uptime_ticks is None:
+        return None
+    if iface.in_octets is None and iface.out_octets is None:
+        return None
+    start = iface.counter_discontinuity_ticks or 0
+    elapsed_s = (dev.sys_uptime_ticks - start) / 100.0
+    if elapsed_s < 1.0:
+        return None
+    octets = max(iface.in_octets or 0, iface.out_octets or 0)
+    return octets * 8 / elapsed_s / 1e6
+
+
+# -- the normaliser -------------------------------------------------------------------
+
+@dataclass
+class _Row:
+    """A neighbour row with both ends resolved to node ids."""
+
+    local: PortRef
+    remote: str
+    remote_port: str | None
+    protocol: str
+
+
+class _Builder:
+    def __init__(self, audit: AuditResult, base: District | None) -> None:
+        self.audit = audit
+        self.base = base
+        self.base_nodes = {n.id: n for n in base.nodes} if base else {}
+        self.vendors = _vendor_names()
+        self.nodes: dict[str, Node] = {}
+        self.answered: dict[str, DeviceFacts] = {}
+        self.device_node: dict[int, str] = {}
+        self.index: dict[str, str] = {}  # name/address variant -> node id
+        self.mac_index: dict[str, str] = {}
+        self.site_of: dict[str, str | None] = {}
+        self.endpoints: list[str] = []
+        self.mismatches: list[Mismatch] = []
+        self.half_seen: list[HalfSeenLink] = []
+        self._guessed_kind: dict[str, bool] = {}
+        self.remote_ports: dict[str, set[str]] = {}
+        self.dist: dict[str, int] = {}
+        addresses = Counter(d.target.address for d in audit.devices if d.ok)
+        self.unique_address = {a for a, c in addresses.items() if c == 1}
+
+    # -- nodes --
+    def _base_match(self, dev: DeviceFacts) -> str | None:
+        if not self.base:
+            return None
+        keys = set(_variants(dev.sys_name)) | set(_variants(dev.target.name))
+        for n in self.base.nodes:
+            if n.id.lower() in keys or (n.name and n.name.lower() in keys):
+                return n.id
+        for n in self.base.nodes:
+            if n.mgmt_address and n.mgmt_address == dev.target.address:
+                return n.id
+        return None
+
+    def _new_id(self, wanted: str) -> str:
+        nid, k = _id(wanted), 2
+        base_id = nid
+        while nid in self.nodes:
+            nid = f"{base_id}-{k}"
+            k += 1
+        return nid
+
+    def add_devices(self) -> None:
+        for i, dev in enumerate(self.audit.devices):
+            if not dev.ok:
+                continue
+            nid = self._base_match(dev)
+            if nid is None or nid in self.nodes:
+                name = (_clean(dev.sys_name) or _clean(dev.target.name) or dev.target.address)
+                nid = self._new_id(name)
+            pen = _enterprise(dev.sys_object_id)
+            vendor = self.vendors.get(pen) if pen else None
+            base = self.base_nodes.get(nid)
+            kind = base.kind if base else (_kind_from_text(dev.sys_descr, dev.model)
+                                           or NodeKind.ACCESS)
+            site = self._site(base, dev.sys_location)
+            node = Node(id=nid, kind=kind, site=site, name=base.name if base else None,
+                        vendor=vendor or (base.vendor if base else None),
+                        model=_clean(dev.model) or (base.model if base else None),
+                        firmware=_clean(dev.firmware) or (base.firmware if base else None),
+                        mgmt_address=dev.target.address
+                        if dev.target.address in self.unique_address
+                        else (base.mgmt_address if base else None),
+                        count=base.count if base else 1, wifi=base.wifi if base else None)
+            self.nodes[nid] = node
+            self.answered[nid] = dev
+            self.device_node[i] = nid
+            self._guessed_kind[nid] = base is None and _kind_from_text(
+                dev.sys_descr, dev.model) is None
+            keys = [*_variants(dev.sys_name), *_variants(dev.target.name), nid.lower()]
+            if dev.target.address in self.unique_address:
+                keys.append(dev.target.address)
+            for key in keys:
+                self.index.setdefault(key, nid)
+            for ip in dev.ip_addresses:
+                self.index.setdefault(ip.address, nid)
+            for iface in dev.interfaces:
+                if iface.mac and iface.mac.strip("0:") != "":
+                    self.mac_index.setdefault(iface.mac.lower(), nid)
+
+    def _site(self, base: Node | None, location: str | None) -> str | None:
+        if base is not None:
+            return base.site
+        loc = _clean(location)
+        if loc is None:
+            return None
+        if self.base:
+            for s in self.base.sites:
+                if loc.lower() in (s.id.lower(), (s.name or "").lower()):
+                    return s.id
+            return None
+        return _id(loc)
+
+    def _resolve(self, nb: Neighbour) -> str | None:
+        for key in (*_variants(nb.remote_sysname), nb.remote_mgmt_address or ""):
+            if key and key in self.index:
+                return self.index[key]
+        chassis = (nb.remote_chassis_id or "").lower()
+        if chassis and chassis in self.mac_index:
+            return self.mac_index[chassis]
+        return None
+
+    def _neighbour_node(self, nb: Neighbour, seen_from: str) -> str | None:
+        """A node for a neighbour that did not answer (None: an end device, left out)."""
+        texts = (nb.remote_sys_descr, nb.remote_platform)
+        name = _clean(nb.remote_sysname) or _clean(nb.remote_chassis_id)
+        if name is None:
+            return None
+        if _is_endpoint(*texts, name) and self.base_nodes.get(_id(name)) is None:
+            if name not in self.endpoints:
+                self.endpoints.append(name)
+            return None
+        base = None
+        for key in _variants(name):
+            if self.base and key in {n.id.lower() for n in self.base.nodes}:
+                base = next(n for n in self.base.nodes if n.id.lower() == key)
+                break
+        nid = base.id if base else self._new_id(re.sub(r"\(.*\)$", "", name).strip() or name)
+        kind = base.kind if base else (_kind_from_text(*texts) or NodeKind.ACCESS)
+        self._guessed_kind[nid] = base is None and _kind_from_text(*texts) is None
+        site = base.site if base else self.nodes[seen_from].site
+        self.nodes[nid] = Node(
+            id=nid, kind=kind, site=site, name=base.name if base else None,
+            vendor=base.vendor if base else None, model=base.model if base else None,
+            firmware=base.firmware if base else None,
+            mgmt_address=nb.remote_mgmt_address or (base.mgmt_address if base else None),
+            count=base.count if base and kind == NodeKind.AP else 1,
+            wifi=base.wifi if base and kind == NodeKind.AP else None)
+        for key in (*_variants(name), *_variants(nid), nb.remote_mgmt_address or ""):
+            if key:
+                self.index.setdefault(key, nid)
+        return nid
+
+    # -- links --
+    def rows(self) -> list[_Row]:
+        out: list[_Row] = []
+        for nid, dev in list(self.answered.items()):
+            per_port: dict[tuple[object, str], _Row] = {}
+            for nb in dev.neighbours:
+                remote = self._resolve(nb) or self._neighbour_node(nb, nid)
+                if remote is None or remote == nid:
+                    continue
+                rport = (nb.remote_port_id or nb.remote_port_descr or "").lower()
+                if remote not in self.answered and rport:
+                    # One device cannot use one port for two links: a second row to the
+                    # same name and port is a different device sharing the name (APs
+                    # left at their factory name do that).
+                    used = self.remote_ports.setdefault(remote, set())
+                    if rport in used:
+                        remote = self._split(remote)
+                        self.remote_ports.setdefault(remote, set())
+                    self.remote_ports[remote].add(rport)
+                iface = dev.interface(nb.local_if_index) if nb.local_if_index else None
+                port = PortRef(nid, nb.local_if_index,
+                               nb.local_if_name or (iface.label if iface else None))
+                key: tuple[object, str] = (nb.local_if_index or nb.local_if_name
+                                           or f"n{nb.local_port_num}", remote)
+                if key in per_port:  # LLDP and CDP on the same port: one row
+                    continue
+                per_port[key] = _Row(port, remote, nb.remote_port_id or nb.remote_port_descr,
+                                     nb.protocol)
+            out.extend(per_port.values())
+        return out
+
+    def _split(self, nid: str) -> str:
+        """Another node like ``nid`` (same kind and site) under a new id."""
+        copy = self.nodes[nid].model_copy()
+        copy.id = self._new_id(nid)
+        self.nodes[copy.id] = copy
+        self._guessed_kind[copy.id] = self._guessed_kind.get(nid, False)
+        return copy.id
+
+    def _find_iface(self, node: str, port: str | None) -> Interface | None:
+        dev = self.answered.get(node)
+        if dev is None or not port:
+            return None
+        p = port.strip().lower()
+        for attr in ("name", "descr", "alias", "mac"):
+            for iface in dev.interfaces:
+                v = getattr(iface, attr)
+                if v and v.strip().lower() == p:
+                    return iface
+        return None
+
+    def _speed(self, ref: PortRef | None) -> tuple[float | None, str | None, int | None]:
+        if ref is None or ref.node not in self.answered:
+            return None, None, None
+        dev = self.answered[ref.node]
+        iface = dev.interface(ref.if_index) if ref.if_index is not None else None
+        if iface is None and ref.if_name:
+            iface = self._find_iface(ref.node, ref.if_name)
+        if iface is None:
+            return None, None, None
+        return iface.speed_mbps or None, iface.duplex, iface.oper_status
+
+    def links(self, rows: list[_Row]) -> tuple[list[Link], dict[str, list[tuple[PortRef,
+                                                                              PortRef | None]]]]:
+        by_pair: dict[frozenset[str], dict[str, list[_Row]]] = defaultdict(
+            lambda: defaultdict(list))
+        for r in rows:
+            by_pair[frozenset((r.local.node, r.remote))][r.local.node].append(r)
+        links: list[Link] = []
+        ports: dict[str, list[tuple[PortRef, PortRef | None]]] = {}
+        base_links = {frozenset((lk.a, lk.b)): lk for lk in (self.base.links if self.base
+                                                               else [])}
+        for pair in sorted(by_pair, key=lambda p: tuple(sorted(p))):
+            sides = by_pair[pair]
+            a, b = sorted(pair)
+            bl = base_links.get(pair)
+            if bl is not None:
+                a, b = bl.a, bl.b
+            rows_a, rows_b = sides.get(a, []), sides.get(b, [])
+            if not rows_a:  # describe the link from the side that saw it
+                a, b, rows_a, rows_b = b, a, rows_b, rows_a
+            members = self._pair_members(a, b, rows_a, rows_b)
+            key = bl.key if bl is not None else f"{a}--{b}"
+            capacity, lag = self._capacity(key, members)
+            link = Link(a=a, b=b, capacity_mbps=capacity, lag_members=lag if lag > 1 else None,
+                        id=bl.id if bl is not None else None,
+                        medium=bl.medium if bl is not None else "unknown",
+                        background_mbps=bl.background_mbps if bl is not None else 0.0)
+            links.append(link)
+            ports[link.key] = members
+        return links, ports
+
+    def _pair_members(self, a: str, b: str, rows_a: list[_Row],
+                      rows_b: list[_Row]) -> list[tuple[PortRef, PortRef | None]]:
+        """Physical member links between a and b as (a port, b port or None)."""
+        members: list[tuple[PortRef, PortRef | None]] = []
+        used_b: set[PortRef] = set()
+        for r in rows_a:
+            other: PortRef | None = None
+            iface = self._find_iface(b, r.remote_port)
+            if iface is not None:
+                other = PortRef(b, iface.if_index, iface.name or iface.label)
+            # prefer b's own row that names this port of a
+            for rb in rows_b:
+                if rb.local in used_b:
+                    continue
+                mine = self._find_iface(a, rb.remote_port)
+                if (other is not None and rb.local.if_index == other.if_index) or (
+                        mine is not None and mine.if_index == r.local.if_index):
+                    other = rb.local
+                    break
+            if other is not None:
+                used_b.add(other)
+            members.append((r.local, other))
+        for rb in rows_b:
+            if rb.local not in used_b:
+                iface = self._find_iface(a, rb.remote_port)
+                members.append((PortRef(a, iface.if_index, iface.name) if iface
+                                else PortRef(a, None, rb.remote_port), rb.local))
+        # half-seen reporting
+        if b not in self.answered:
+            for r in rows_a:
+                self.half_seen.append(HalfSeenLink(r.local, b, r.remote_port, r.protocol,
+                                                   "peer_not_audited"))
+        elif not rows_b:
+            for r in rows_a:
+                self.half_seen.append(HalfSeenLink(r.local, b, r.remote_port, r.protocol,
+                                                   "peer_does_not_confirm"))
+        elif len({r.local for r in rows_a}) != len({r.local for r in rows_b}):
+            self.mismatches.append(Mismatch(
+                "lag_member_count", f"{a}--{b}",
+                f"{a} sees {len(rows_a)} link(s) to {b}, {b} sees {len(rows_b)} to {a}: "
+                "check cabling and LLDP on every member port",
+                {a: len(rows_a), b: len(rows_b)}))
+        return members
+
+    def _capacity(self, key: str, members: list[tuple[PortRef, PortRef | None]]
+                  ) -> tuple[float, int]:
+        total = 0.0
+        speeds: list[float] = []
+        for pa, pb in members:
+            sa, da, oa = self._speed(pa)
+            sb, db, ob = self._speed(pb)
+            if sa and sb and abs(sa - sb) > 1e-6:
+                self.mismatches.append(Mismatch(
+                    "speed", key, f"{pa.label} runs at {sa:g} Mb/s but {pb.label if pb else '?'}"
+                    f" at {sb:g} Mb/s: fix the port configuration or the optic",
+                    {pa.label: sa, pb.label if pb else "?": sb}))
+            if da and db and "unknown" not in (da, db) and da != db:
+                self.mismatches.append(Mismatch(
+                    "duplex", key, f"{pa.label} is {da} duplex but {pb.label if pb else '?'} is "
+                    f"{db} duplex: set both to auto-negotiate", {pa.label: da}))
+            for ref, status in ((pa, oa), (pb, ob)):
+                if ref is not None and status is not None and status != _UP:
+                    self.mismatches.append(Mismatch(
+                        "port_down", key, f"{ref.label} has a neighbour but ifOperStatus "
+                        f"{status}", {ref.label: status}))
+            known = [s for s in (sa, sb) if s]
+            speed = min(known) if known else None
+            if speed is None:
+                base = next((lk for lk in (self.base.links if self.base else [])
+                             if lk.key == key), None)
+                speed = (base.capacity_mbps / (base.lag_members or 1)) if base else \
+                    _DEFAULT_SPEED_MBPS
+                self.mismatches.append(Mismatch(
+                    "unknown_speed", key, f"no interface speed for {pa.label}; assumed "
+                    f"{speed:g} Mb/s", {"assumed_mbps": speed}))
+            speeds.append(speed)
+            total += speed
+        if len(speeds) > 1 and len(set(speeds)) > 1:
+            self.mismatches.append(Mismatch(
+                "lag_member_speed", key, f"LAG members run at different speeds {speeds}: "
+                "traffic hashed to the slow member is capped", {"speeds": speeds}))
+        return total, len(members)
+
+    # -- kinds by topology --
+    def topology_kinds(self, links: list[Link], circuits: list[Circuit]) -> None:
+        adj: dict[str, set[str]] = defaultdict(set)
+        for lk in links:
+            adj[lk.a].add(lk.b)
+            adj[lk.b].add(lk.a)
+        roots = {n for n, node in self.nodes.items()
+                 if node.kind in (NodeKind.EDGE, NodeKind.FIREWALL)}
+        attach = {c.attach for c in circuits}
+        roots |= attach
+        if not roots and adj:  # no router, firewall or circuit seen: the best-connected node
+            roots = {max(sorted(adj), key=lambda n: len(adj[n]))}
+        dist: dict[str, int] = {r: 0 for r in roots}
+        queue = deque(roots)
+        while queue:
+            u = queue.popleft()
+            for v in adj[u]:
+                if v not in dist:
+                    dist[v] = dist[u] + 1
+                    queue.append(v)
+        for nid, guessed in self._guessed_kind.items():
+            node = self.nodes[nid]
+            if not guessed or node.kind not in SWITCH_KINDS:
+                continue
+            nbrs = adj[nid]
+            if nid in attach:
+                kind = NodeKind.EDGE
+            elif nid in roots or nbrs & roots:
+                kind = NodeKind.CORE
+            elif any(self.nodes[v].kind in SWITCH_KINDS and dist.get(v, 0) > dist.get(nid, 0)
+                     and v in self.answered for v in nbrs):
+                kind = NodeKind.DISTRIBUTION
+            else:
+                kind = NodeKind.ACCESS
+            node.kind = kind
+        self.dist = dist
+
+    def uplink_report(self, links: list[Link],
+                      ports: dict[str, list[tuple[PortRef, PortRef | None]]]) -> None:
+        for nid, dev in self.answered.items():
+            if self.nodes[nid].kind != NodeKind.ACCESS:
+                continue
+            my_d = self.dist.get(nid)
+            if my_d is None:
+                continue
+            up_links = [lk for lk in links if nid in (lk.a, lk.b)
+                        and self.dist.get(lk.b if lk.a == nid else lk.a, my_d + 1) < my_d]
+            if not up_links:
+                continue
+            up_ifaces: set[int] = set()
+            for lk in up_links:
+                for pa, pb in ports[lk.key]:
+                    for ref in (pa, pb):
+                        if ref is not None and ref.node == nid and ref.if_index is not None:
+                            up_ifaces.add(ref.if_index)
+            uplink = sum(lk.capacity_mbps for lk in up_links)
+            access = sum(i.speed_mbps or 0.0 for i in dev.interfaces
+                         if i.oper_status == _UP and i.if_type in _PHYSICAL_TYPES
+                         and i.if_index not in up_ifaces)
+            if access > uplink:
+                self.mismatches.append(Mismatch(
+                    "uplink_slower_than_access", nid,
+                    f"{nid}: uplink {uplink:g} Mb/s < {access:g} Mb/s of active access ports "
+                    f"({access / uplink:.1f}:1 oversubscription)",
+                    {"uplink_mbps": uplink, "access_mbps": access,
+                     "ratio": round(access / uplink, 3)}))
+
+
+def _circuits(b: _Builder, base: District | None) -> list[Circuit]:
+    out: dict[str, Circuit] = {}
+    for nid, dev in b.answered.items():
+        for iface in dev.interfaces:
+            m = CIRCUIT_ALIAS_RE.match((iface.alias or "").strip())
+            if m and iface.speed_mbps:
+                out[m.group("id")] = Circuit(id=m.group("id"), attach=nid,
+                                             capacity_mbps=iface.speed_mbps,
+                                             provider=m.group("provider"))
+    if base is not None:
+        for c in base.circuits:
+            if c.id in out:
+                out[c.id].background_mbps = c.background_mbps
+                if out[c.id].provider is None:
+                    out[c.id].provider = c.provider
+            elif c.attach in b.nodes:
+                out[c.id] = c.model_copy()
+    return list(out.values())
+
+
+def _snmp_facts(audit: AuditResult, nodes: dict[str, Node], answered: dict[str, DeviceFacts],
+                unseen_base: list[str]) -> SnmpFacts:
+    infra = [nid for nid, n in nodes.items() if n.kind in INFRASTRUCTURE_KINDS]
+    ok_infra = [answered[nid] for nid in infra if nid in answered]
+    tested = [d for d in audit.devices if d.default_communities_accepted is not None]
+    return SnmpFacts(
+        infrastructure_devices=len(infra) + len(unseen_base),
+        answered=len(ok_infra),
+        v3_devices=sum(1 for d in ok_infra if d.snmp_version == "v3"),
+        v1v2c_devices=sum(1 for d in ok_infra if d.snmp_version in ("v1", "v2c")),
+        default_community_accepted=(sum(1 for d in tested if d.default_communities_accepted)
+                                    if tested else None),
+    )
+
+
+def _diversity(nodes: dict[str, Node], answered: dict[str, DeviceFacts]) -> dict[str, dict[str,
+                                                                                          int]]:
+    ok = [nodes[n] for n in answered]
+    return {
+        "vendors": dict(Counter(n.vendor for n in ok if n.vendor)),
+        "models": dict(Counter(f"{n.vendor or '?'} {n.model}" for n in ok if n.model)),
+        "firmware": dict(Counter(f"{n.vendor or '?'} {n.model or '?'} {n.firmware}"
+                                 for n in ok if n.firmware)),
+        "snmp_versions": dict(Counter(d.snmp_version or "unknown" for d in answered.values())),
+    }
+
+
+def facts_to_district(audit: AuditResult, base: District | None = None) -> NormaliseResult:
+    """The district an audit measured (see the module docstring for every rule).
+
+    With ``base``, devices are matched to its nodes by id/name/management address and
+    keep its kinds, sites, AP counts and radios, link ids and media; sites, populations
+    and declared facts come from ``base``. Without it, sites come from ``sysLocation``.
+    """
+    b = _Builder(audit, base)
+    b.add_devices()
+    rows = b.rows()
+    links, ports = b.links(rows)
+    circuits = _circuits(b, base)
+    b.topology_kinds(links, circuits)
+    b.uplink_report(links, ports)
+    unseen = sorted(n.id for n in (base.nodes if base else [])
+                    if n.kind in INFRASTRUCTURE_KINDS and n.id not in b.nodes)
+    measured = _snmp_facts(audit, b.nodes, b.answered, unseen)
+    diversity = _diversity(b.nodes, b.answered)
+    if base is not None:
+        sites = [s.model_copy(deep=True) for s in base.sites]
+        info = base.district.model_copy(deep=True)
+        declared = base.declared.model_copy(deep=True)
+    else:
+        site_ids = sorted({n.site for n in b.nodes.values() if n.site})
+        sites = [Site(id=s, kind="office") for s in site_ids]
+        info = DistrictInfo(name=f"audited ({audit.inventory or 'inventory'})")
+        from netstage.simulator.model import Declared
+        declared = Declared()
+    source = f"netstage audit {audit.inventory or ''} at {audit.started_at.isoformat()}"
+    district = District(
+        district=info, sites=sites, nodes=list(b.nodes.values()), links=links,
+        circuits=circuits, declared=declared,
+        measured=Measured(source=source.replace("  ", " "), snmp=measured,
+                          extra={"snmp": {"diversity": diversity,
+                                          "mismatches": len(b.mismatches),
+                                          "half_seen_links": len(b.half_seen)}}))
+    return NormaliseResult(district, b.mismatches, b.half_seen, measured, b.device_node, ports,
+                           b.endpoints, unseen, diversity)
+
+
+def _link_utilisation(result: NormaliseResult, audit: AuditResult,
+                      store: HistoryStore | None, q: float) -> dict[str, float]:
+    """Link key -> background Mb/s: the busier end, summed over LAG members."""
+    p95: dict[tuple[str, int], float] = {}
+    if store is not None:
+        p95 = {k: v * 1e-6 for k, v in store.percentile_bps(q).items()}
+    by_node = {nid: audit.devices[i] for i, nid in result.device_node.items()}
+    out: dict[str, float] = {}
+    for key, members in result.link_ports.items():
+        total = 0.0
+        seen = False
+        for pair in members:
+            best: float | None = None
+            for ref in pair:
+                if ref is None or ref.if_index is None or ref.node not in by_node:
+                    continue
+                dev = by_node[ref.node]
+                val = p95.get((device_key(dev.target), ref.if_index))
+                if val is None and store is None:
+                    iface = dev.interface(ref.if_index)
+                    val = since_start_mbps(dev, iface) if iface else None
+                if val is not None:
+                    best = val if best is None else max(best, val)
+            if best is not None:
+                total += best
+                seen = True
+        if seen:
+            out[key] = total
+    return out
+
+
+def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | None = None,
+                   q: float = 95.0) -> District:
+    """``base`` with what ``audit`` measured laid over it (a new District; base unchanged).
+
+    * matched nodes get the measured vendor/model/firmware;
+    * links seen by the audit get the measured capacity, LAG members and
+      ``background_mbps`` (p``q`` from ``store`` when given, else the mean since the
+      counters started), capped at the capacity;
+    * circuits seen (``internet:`` alias) get their measured speed;
+    * ``measured.snmp`` gets coverage/versions/default community; ``history_days`` comes
+      from ``store``; ``measured.extra["snmp"]`` lists mismatches, half-seen links,
+      diversity and what the audit saw that ``base`` does not have.
+    """
+    res = facts_to_district(audit, base)
+    out = base.model_copy(deep=True)
+    seen_nodes = {n.id: n for n in res.district.nodes}
+    for node in out.nodes:
+        m = seen_nodes.get(node.id)
+        if m is None or node.id not in res.device_node.values():
+            continue
+        for attr in ("vendor", "model", "firmware"):
+            if getattr(m, attr):
+                setattr(node, attr, getattr(m, attr))
+    util = _link_utilisation(res, audit, store, q)
+    measured_links = {frozenset((lk.a, lk.b)): lk for lk in res.district.links}
+    base_pairs = set()
+    for lk in out.links:
+        pair = frozenset((lk.a, lk.b))
+        base_pairs.add(pair)
+        m_link = measured_links.get(pair)
+        if m_link is None:
+            continue
+        answered_end = any(e in res.device_node.values() for e in pair)
+        if answered_end and not any(mm.kind == "unknown_speed" and mm.element == m_link.key
+                                    for mm in res.mismatches):
+            lk.capacity_mbps = m_link.capacity_mbps
+            lk.lag_members = m_link.lag_members
+        if m_link.key in util:
+            lk.background_mbps = round(min(util[m_link.key], lk.capacity_mbps), 3)
+    circuits = {c.id: c for c in res.district.circuits}
+    for c in out.circuits:
+        if c.id in circuits and c.attach in res.device_node.values():
+            c.capacity_mbps = circuits[c.id].capacity_mbps
+    snmp = res.measured.model_copy()
+    if store is not None:
+        snmp.history_days = round(store.history_days(), 3)
+    elif base.measured and base.measured.snmp:
+        snmp.history_days = base.measured.snmp.history_days
+    if base.measured and base.measured.snmp:  # not measured by an audit (read-only test)
+        snmp.default_write_community_accepted = base.measured.snmp.default_write_community_accepted
+    extra = dict(base.measured.extra) if base.measured else {}
+    extra["snmp"] = {
+        "diversity": res.diversity,
+        "mismatches": [m.to_json() for m in res.mismatches],
+        "half_seen_links": [h.to_json() for h in res.half_seen_links],
+        "unseen_base_nodes": res.unseen_base_nodes,
+        "new_nodes": sorted(n for n in seen_nodes if n not in {x.id for x in base.nodes}),
+        "new_links": sorted(lk.key for p, lk in measured_links.items() if p not in base_pairs),
+        "utilisation": f"p{q:g} of polled history" if store is not None
+        else "mean since counters started (one audit)",
+    }
+    out.measured = Measured(source=res.district.measured.source if res.district.measured
+                            else None, snmp=snmp, extra=extra)
+    return out
