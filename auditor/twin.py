@@ -28,9 +28,10 @@ on a shared snmpsim agent is the node id. Every recording is consistent with its
   neighbour's capabilities (APs: wlanAccessPoint). Nodes that are not exported (APs by
   default, servers) still appear as LLDP neighbours of the switches they hang off;
 * counters: ``counters="static"`` writes fixed HC/32-bit octet counters consistent with a
-  30-day uptime at the link's ``background_mbps``; ``counters="live"`` uses snmpsim's
-  ``numeric`` variation module so octets grow at ``background_mbps`` (both directions)
-  and ``sysUpTime`` ticks, which lets ``netstage poll`` measure real rates.
+  30-day uptime at the link's ``background_mbps``; ``counters="live"`` starts from the
+  same values and uses snmpsim's ``numeric`` variation module so octets grow at
+  ``background_mbps`` (both directions) and ``sysUpTime`` ticks on, which lets
+  ``netstage poll`` measure real rates (and one audit the mean since "boot").
 
 :func:`serve_recordings` (in :mod:`netstage.auditor.twin_agent`) serves a directory of
 recordings with snmpsim on 127.0.0.1.
@@ -177,11 +178,12 @@ def _mac(node_id: str, port: int = 0) -> str:
 
 
 def _counter(tag: int, oid: str, bytes_per_s: float, live: bool) -> str:
+    value = int(bytes_per_s * UPTIME_STATIC_S)  # what 30 days of uptime accumulated
+    value = value % (COUNTER32_MAX + 1) if tag == 65 else value
     if live:
         wrap = ",wrap=1" if tag == 65 else ""
-        return f"{oid}|{tag}:numeric|rate={bytes_per_s:.3f},initial=0{wrap}"
-    value = int(bytes_per_s * UPTIME_STATIC_S)
-    return f"{oid}|{tag}|{value % (COUNTER32_MAX + 1) if tag == 65 else value}"
+        return f"{oid}|{tag}:numeric|rate={bytes_per_s:.3f},initial={value}{wrap}"
+    return f"{oid}|{tag}|{value}"
 
 
 def _node_records(d: District, node_id: str, ports: dict[str, list[TwinPort]],
@@ -195,7 +197,7 @@ def _node_records(d: District, node_id: str, ports: dict[str, list[TwinPort]],
     recs: list[str] = []
     sys_ = "1.3.6.1.2.1.1"
     recs += [f"{sys_}.1.0|{_str(descr)[0:]}", f"{sys_}.2.0|6|1.3.6.1.4.1.{pen}.1.1"]
-    recs.append(f"{sys_}.3.0|67:numeric|rate=100" if live
+    recs.append(f"{sys_}.3.0|67:numeric|rate=100,initial={UPTIME_STATIC_S * 100}" if live
                 else f"{sys_}.3.0|67|{UPTIME_STATIC_S * 100}")
     recs += [f"{sys_}.4.0|{_str('netstage twin')}", f"{sys_}.5.0|{_str(node.id)}",
              f"{sys_}.6.0|{_str(node.site or '')}",
