@@ -58,6 +58,8 @@ class Decoded:
     v6_proto: np.ndarray
     v6_sport: np.ndarray
     v6_dport: np.ndarray
+    v6_pay_off: np.ndarray
+    v6_pay_len: np.ndarray
 
 
 class _Bytes:
@@ -260,4 +262,5 @@ def _ipv6(g: _Bytes, et: np.ndarray, l3: np.ndarray,
     p = _ports(g, nh, l4, e, first)
     return {"v6_idx": i, "v6_src": np.ascontiguousarray(a[:, :16]),
             "v6_dst": np.ascontiguousarray(a[:, 16:]), "v6_proto": nh,
-            "v6_sport": p["sport"], "v6_dport": p["dport"]}
+            "v6_sport": p["sport"], "v6_dport": p["dport"], "v6_pay_off": p["pay_off"],
+            "v6_pay_len": p["pay_len"]}

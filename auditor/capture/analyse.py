@@ -1,0 +1,747 @@
+"""One streamed pass over a capture: totals, conversations, flows, apps, VLANs, facts.
+
+Per chunk (:class:`~.reader.FrameBatch`) everything is vectorised: the decoder gives
+per-frame arrays, and small keyed tables (directed IPv4 pairs, flows, 1-second bins,
+VLANs) are reduced with sort/reduceat and merged across chunks
+(:class:`~.aggregate.KeyedSums`). The only per-frame Python work is on the few
+preselected frames: tunnelled frames (inner headers), TLS ClientHellos (SNI), DNS
+responses and control-plane frames (LLDP/CDP/STP/DHCP, decoded with scapy).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netstage.auditor.capture import control
+from netstage.auditor.capture.aggregate import KeyedSums, Totals
+from netstage.auditor.capture.apps import (
+    AppMapping,
+    load_mapping,
+    parse_client_hello_sni,
+    parse_dns_answers,
+)
+from netstage.auditor.capture.decode import Decoded, decode_batch
+from netstage.auditor.capture.reader import CHUNK_BYTES, FrameBatch, ReadState, iter_batches
+from netstage.auditor.capture.tunnel import walk_frame
+
+__all__ = ["CaptureSummary", "analyse_capture"]
+
+Progress = Callable[[int, int], None]
+
+#: Distinct control-plane frames kept for decoding (beyond that they are only counted).
+MAX_CONTROL_FRAMES = 20_000
+MAX_SNI_FRAMES = 200_000
+MAX_DNS_FRAMES = 200_000
+TOP_N = 50
+
+
+
+def _ts(ns: int | None) -> str | None:
+    """Integer nanoseconds -> epoch seconds string with 9 decimals (exact)."""
+    if ns is None:
+        return None
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+    return f"{sign}{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
+
+
+def _ip4(x: int) -> str:
+    return str(ipaddress.IPv4Address(int(x)))
+
+
+def _is_private(addr: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    if ip.is_unspecified or ip.is_multicast or ip.is_loopback or str(ip) == "255.255.255.255":
+        return False
+    if ip.version == 4:
+        return bool(ip.is_private or ip in ipaddress.ip_network("100.64.0.0/10"))
+    return bool(ip.is_private or ip.is_link_local)
+
+
+@dataclass
+class Conversation:
+    """One IPv4 conversation as tshark's ``-z conv,ip`` counts it (a = first sender)."""
+
+    a: str
+    b: str
+    frames_a_to_b: int
+    frames_b_to_a: int
+    bytes_a_to_b: int
+    bytes_b_to_a: int
+    first_ts_ns: int
+    last_ts_ns: int
+
+    @property
+    def frames(self) -> int:
+        return self.frames_a_to_b + self.frames_b_to_a
+
+    @property
+    def bytes(self) -> int:
+        return self.bytes_a_to_b + self.bytes_b_to_a
+
+    def to_json(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "frames": self.frames, "bytes": self.bytes,
+                "frames_a_to_b": self.frames_a_to_b, "frames_b_to_a": self.frames_b_to_a,
+                "bytes_a_to_b": self.bytes_a_to_b, "bytes_b_to_a": self.bytes_b_to_a,
+                "first_ts": _ts(self.first_ts_ns), "last_ts": _ts(self.last_ts_ns)}
+
+
+@dataclass
+class CaptureSummary:
+    """Everything one pass over a capture found. Timestamps are integer nanoseconds."""
+
+    path: str
+    format: str
+    byte_order: str
+    size_bytes: int
+    interfaces: list[dict[str, Any]]
+    packets: int
+    bytes: int
+    captured_bytes: int
+    first_ts_ns: int | None
+    last_ts_ns: int | None
+    min_ts_ns: int | None
+    max_ts_ns: int | None
+    timestamps_monotonic: bool
+    complete: bool
+    stopped_at_offset: int | None
+    stop_reason: str | None
+    warnings: list[str]
+    packets_per_interface: dict[int, int]
+    packets_per_linktype: dict[int, int]
+    ipv4_packets: int
+    ipv6_packets: int
+    conversations_total: int
+    conversations: list[Conversation]
+    top_talkers: list[dict[str, Any]]
+    hosts_total: int
+    apps: dict[str, dict[str, int]]
+    flows_total: int
+    vlans: list[dict[str, int]]
+    vlan_tagged_frames: int
+    neighbours: list[dict[str, Any]]
+    stp: list[dict[str, Any]]
+    dhcp: dict[str, Any]
+    other_cisco: dict[str, int]
+    sni_names: dict[str, int]
+    dns_names: dict[str, int]
+    bin_seconds: int
+    peak_mbps: float
+    p95_mbps: float
+    mean_mbps: float
+    throughput: list[tuple[int, float]]
+    devices: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def first_ts(self) -> str | None:
+        return _ts(self.first_ts_ns)
+
+    @property
+    def last_ts(self) -> str | None:
+        return _ts(self.last_ts_ns)
+
+    @property
+    def duration_s(self) -> float:
+        if self.min_ts_ns is None or self.max_ts_ns is None:
+            return 0.0
+        return (self.max_ts_ns - self.min_ts_ns) / 1e9
+
+    @property
+    def vlan_ids(self) -> list[int]:
+        return [v["vlan"] for v in self.vlans]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-able dict (documented in docs/capture.md)."""
+        return {
+            "file": Path(self.path).name, "format": self.format,
+            "byte_order": self.byte_order, "size_bytes": self.size_bytes,
+            "interfaces": self.interfaces,
+            "packets": self.packets, "bytes": self.bytes,
+            "captured_bytes": self.captured_bytes,
+            "first_ts": self.first_ts, "last_ts": self.last_ts,
+            "min_ts": _ts(self.min_ts_ns), "max_ts": _ts(self.max_ts_ns),
+            "duration_s": round(self.duration_s, 6),
+            "timestamps_monotonic": self.timestamps_monotonic,
+            "complete": self.complete, "stopped_at_offset": self.stopped_at_offset,
+            "stop_reason": self.stop_reason, "warnings": self.warnings,
+            "packets_per_interface": {str(k): v for k, v in
+                                      sorted(self.packets_per_interface.items())},
+            "packets_per_linktype": {str(k): v for k, v in
+                                     sorted(self.packets_per_linktype.items())},
+            "ipv4_packets": self.ipv4_packets, "ipv6_packets": self.ipv6_packets,
+            "throughput": {"bin_seconds": self.bin_seconds,
+                           "peak_mbps": round(self.peak_mbps, 6),
+                           "p95_mbps": round(self.p95_mbps, 6),
+                           "mean_mbps": round(self.mean_mbps, 6)},
+            "peak_mbps": round(self.peak_mbps, 6), "p95_mbps": round(self.p95_mbps, 6),
+            "apps": self.apps, "flows_total": self.flows_total,
+            "conversations_total": self.conversations_total,
+            "conversations": [c.to_json() for c in self.conversations],
+            "hosts_total": self.hosts_total, "top_talkers": self.top_talkers,
+            "vlans": self.vlans, "vlan_ids": self.vlan_ids,
+            "vlan_tagged_frames": self.vlan_tagged_frames,
+            "neighbours": self.neighbours, "stp": self.stp, "dhcp": self.dhcp,
+            "other_cisco_frames": self.other_cisco,
+            "tls_sni_names": self.sni_names, "dns_names": self.dns_names,
+            "devices": self.devices,
+        }
+
+
+class _State:
+    """Accumulators of one analysis."""
+
+    def __init__(self, control_plane: bool) -> None:
+        self.totals = Totals()
+        self.conv = KeyedSums(n_sum=2, n_min=2, n_max=1)  # bytes, frames | ts, index | ts
+        self.flow4 = KeyedSums(n_sum=3, n_min=1, n_max=1)  # bytes, frames, bytes_a2b
+        self.flow6 = KeyedSums(n_sum=3, n_min=1, n_max=1)
+        self.bins = KeyedSums(n_sum=1)
+        self.vlan = KeyedSums(n_sum=2)  # frames, bytes
+        self.vlan_frames = 0
+        self.v4 = 0
+        self.v6 = 0
+        self.control_plane = control_plane
+        self.control: dict[tuple[str, bytes, str | None, int], list[int]] = {}
+        self.control_dropped = 0
+        self.sni: dict[bytes, str] = {}
+        self.sni_count: dict[str, int] = {}
+        self.dns_ip: dict[bytes, str] = {}
+        self.dns_count: dict[str, int] = {}
+
+
+def _mac_str(v: int) -> str:
+    return ":".join(f"{(v >> s) & 0xFF:02x}" for s in range(40, -8, -8))
+
+
+def _flow_keys(src: np.ndarray, dst: np.ndarray, proto: np.ndarray, sport: np.ndarray,
+               dport: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Canonical (both directions in one) flow keys as void rows, and the direction.
+
+    ``src``/``dst`` are ``[n, width]`` uint8 address bytes (big-endian order, so byte
+    comparison is address comparison). Returns ``(keys Vk, a_to_b bool)``.
+    """
+    n = src.shape[0]
+    sp = np.where(sport < 0, 0, sport + 1).astype(np.int64)
+    dp = np.where(dport < 0, 0, dport + 1).astype(np.int64)
+    # lexicographic compare (src, sport) vs (dst, dport)
+    diff = src.astype(np.int16) - dst.astype(np.int16)
+    nz = diff != 0
+    first = np.argmax(nz, axis=1)
+    d0 = diff[np.arange(n), first]
+    same = ~nz.any(axis=1)
+    a2b = np.where(same, sp <= dp, d0 < 0)
+    a = np.where(a2b[:, None], src, dst)
+    b = np.where(a2b[:, None], dst, src)
+    pa = np.where(a2b, sp, dp)
+    pb = np.where(a2b, dp, sp)
+    tail = np.empty((n, 8), np.uint8)
+    tail[:, 0] = proto.astype(np.uint8)
+    tail[:, 1] = 0
+    tail[:, 2] = (pa >> 16) & 0xFF
+    tail[:, 3] = (pa >> 8) & 0xFF
+    tail[:, 4] = pa & 0xFF
+    tail[:, 5] = (pb >> 16) & 0xFF
+    tail[:, 6] = (pb >> 8) & 0xFF
+    tail[:, 7] = pb & 0xFF
+    rows = np.ascontiguousarray(np.concatenate([a, b, tail], axis=1))
+    return rows.view(f"V{2 * width + 8}").ravel(), a2b
+
+
+def _v4_bytes(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.astype(">u4")).view(np.uint8).reshape(-1, 4)
+
+
+def _add_batch(s: _State, b: FrameBatch, d: Decoded) -> None:
+    wl = b.wirelen
+    s.totals.add(b.ts_ns, b.has_ts, wl, b.caplen, b.iface, b.linktype)
+    idx = np.arange(len(b), dtype=np.int64) + b.first_index
+    # 1-second throughput bins
+    t = b.has_ts
+    if t.any():
+        sec = b.ts_ns[t] // 1_000_000_000
+        s.bins.add(sec, wl[t][:, None])
+    # VLANs (every tag depth; tunnelled inner tags below)
+    tagged = d.n_tags > 0
+    s.vlan_frames += int(tagged.sum())
+    if tagged.any():
+        rows, cols = np.nonzero(d.vlan >= 0)
+        s.vlan.add(d.vlan[rows, cols].astype(np.int64),
+                   np.stack([np.ones(rows.shape[0], np.int64), wl[rows]], axis=1))
+    # IPv4 conversations: outer headers of plain frames, every header of tunnelled ones
+    plain = ~d.tunnel[d.v4_idx]
+    pi = d.v4_idx[plain]
+    src = d.v4_src[plain].astype(np.uint64)
+    dst = d.v4_dst[plain].astype(np.uint64)
+    keys = [(src << np.uint64(32)) | dst]
+    fr = [pi]
+    tun = np.nonzero(d.tunnel)[0]
+    if tun.size:
+        extra_k: list[int] = []
+        extra_i: list[int] = []
+        vl: list[int] = []
+        for i in tun.tolist():
+            ih = walk_frame(b.frame_bytes(i), int(b.linktype[i]))
+            for a_, b_ in ih.ipv4_pairs:
+                extra_k.append((a_ << 32) | b_)
+                extra_i.append(i)
+            vl.extend(v for v in ih.vlans[int(d.n_tags[i]):])
+        keys.append(np.array(extra_k, np.uint64))
+        fr.append(np.array(extra_i, np.int64))
+        if vl:  # inner tags beyond the outer ones already counted
+            s.vlan.add(np.array(vl, np.int64), np.zeros((len(vl), 2), np.int64))
+    ck = np.concatenate(keys)
+    ci = np.concatenate(fr)
+    if ck.size:
+        ts = np.where(b.has_ts[ci], b.ts_ns[ci], np.iinfo(np.int64).max)
+        s.conv.add(ck, np.stack([wl[ci], np.ones(ci.shape[0], np.int64)], axis=1),
+                   np.stack([ts, idx[ci]], axis=1),
+                   np.where(b.has_ts[ci], b.ts_ns[ci], np.iinfo(np.int64).min)[:, None])
+    s.v4 += int(d.v4_idx.size)
+    s.v6 += int(d.v6_idx.size)
+    # flows (outer header) for apps, talkers and devices
+    if d.v4_idx.size:
+        k, a2b = _flow_keys(_v4_bytes(d.v4_src), _v4_bytes(d.v4_dst), d.v4_proto,
+                            d.v4_sport, d.v4_dport, 4)
+        _add_flows(s.flow4, k, a2b, b, d.v4_idx)
+        _names(s, b, d, 4, k)
+    if d.v6_idx.size:
+        k, a2b = _flow_keys(d.v6_src, d.v6_dst, d.v6_proto, d.v6_sport, d.v6_dport, 16)
+        _add_flows(s.flow6, k, a2b, b, d.v6_idx)
+        _names(s, b, d, 6, k)
+    if s.control_plane:
+        _select_control(s, b, d)
+
+
+def _add_flows(acc: KeyedSums, k: np.ndarray, a2b: np.ndarray, b: FrameBatch,
+               fi: np.ndarray) -> None:
+    w = b.wirelen[fi]
+    ts = b.ts_ns[fi]
+    has = b.has_ts[fi]
+    acc.add(k, np.stack([w, np.ones(fi.shape[0], np.int64), np.where(a2b, w, 0)], axis=1),
+            np.where(has, ts, np.iinfo(np.int64).max)[:, None],
+            np.where(has, ts, np.iinfo(np.int64).min)[:, None])
+
+
+def _names(s: _State, b: FrameBatch, d: Decoded, ver: int, keys: np.ndarray) -> None:
+    """TLS SNI per flow and DNS answer addresses -> names (the few candidate frames)."""
+    if ver == 4:
+        proto, sport, pay, plen = d.v4_proto, d.v4_sport, d.v4_pay_off, d.v4_pay_len
+    else:
+        proto, sport, pay, plen = d.v6_proto, d.v6_sport, d.v6_pay_off, d.v6_pay_len
+    buf = b.buf
+    cand = (proto == 6) & (plen >= 47)
+    if cand.any():
+        j = np.nonzero(cand)[0]
+        o = pay[j]
+        hit = (buf[o] == 0x16) & (buf[o + 1] == 3) & (buf[o + 5] == 1)
+        for jj in j[hit].tolist()[: max(0, MAX_SNI_FRAMES - len(s.sni))]:
+            o2 = int(pay[jj])
+            name = parse_client_hello_sni(buf[o2:o2 + int(plen[jj])].tobytes())
+            if name:
+                s.sni[keys[jj].tobytes()] = name
+                s.sni_count[name] = s.sni_count.get(name, 0) + 1
+    dns = (proto == 17) & (sport == 53) & (plen >= 12)
+    if dns.any() and len(s.dns_ip) < MAX_DNS_FRAMES:
+        for jj in np.nonzero(dns)[0].tolist():
+            o2 = int(pay[jj])
+            qname, answers = parse_dns_answers(buf[o2:o2 + int(plen[jj])].tobytes())
+            if qname:
+                s.dns_count[qname] = s.dns_count.get(qname, 0) + 1
+                for _t, addr in answers:
+                    s.dns_ip[addr] = qname
+
+
+def _select_control(s: _State, b: FrameBatch, d: Decoded) -> None:
+    lldp = d.ethertype == 0x88CC
+    # 802.3 LLC frames to a group address: STP, CDP (also to 01:00:0c:cd:cd:d0 on
+    # tagged trunks), UDLD, VTP, DTP, PVST+ ... told apart after decoding
+    llc = d.llc & (((d.dst_mac >> np.uint64(40)) & np.uint64(1)) == np.uint64(1))
+    sel = [("lldp", np.nonzero(lldp)[0]), ("llc", np.nonzero(llc)[0])]
+    if d.v4_idx.size:
+        dh = (d.v4_proto == 17) & np.isin(d.v4_sport, (67, 68)) & np.isin(d.v4_dport, (67, 68))
+        sel.append(("dhcp", d.v4_idx[np.nonzero(dh)[0]]))
+        dh_pay = {int(d.v4_idx[j]): j for j in np.nonzero(dh)[0].tolist()}
+    else:
+        dh_pay = {}
+    for kind, ii in sel:
+        for i in ii.tolist():
+            if kind == "dhcp":
+                j = dh_pay[i]
+                o = int(d.v4_pay_off[j])
+                body = b.buf[o:o + int(d.v4_pay_len[j])].tobytes()
+            else:
+                o = int(d.l2_off[i])
+                body = b.buf[o:int(b.data_off[i] + b.caplen[i])].tobytes()
+            src = None
+            dstm = int(d.dst_mac[i])
+            if int(b.linktype[i]) == 1 and int(b.caplen[i]) >= 12:
+                o0 = int(b.data_off[i])
+                src = control._mac(b.buf[o0 + 6:o0 + 12].tobytes())
+            tags = d.vlan[i][d.vlan[i] >= 0]
+            vlan = int(tags[-1]) if tags.size else -1
+            key = (kind, body, src, vlan)
+            ent = s.control.get(key)
+            if ent is None:
+                if len(s.control) >= MAX_CONTROL_FRAMES:
+                    s.control_dropped += 1
+                    continue
+                s.control[key] = [1, dstm]
+            else:
+                ent[0] += 1
+
+
+def _conversations(s: _State) -> tuple[int, list[Conversation]]:
+    k, sums, mins, maxs = s.conv.result(np.dtype(np.uint64))
+    if k.shape[0] == 0:
+        return 0, []
+    src = (k >> np.uint64(32)).astype(np.int64)
+    dst = (k & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    lo = np.minimum(src, dst)
+    hi = np.maximum(src, dst)
+    pair = (lo.astype(np.uint64) << np.uint64(32)) | hi.astype(np.uint64)
+    fwd = src <= dst  # direction lo -> hi
+    u, inv = np.unique(pair, return_inverse=True)
+    m = u.shape[0]
+    b_f = np.bincount(inv, weights=np.where(fwd, sums[:, 0], 0), minlength=m).astype(np.int64)
+    b_r = np.bincount(inv, weights=np.where(fwd, 0, sums[:, 0]), minlength=m).astype(np.int64)
+    f_f = np.bincount(inv, weights=np.where(fwd, sums[:, 1], 0), minlength=m).astype(np.int64)
+    f_r = np.bincount(inv, weights=np.where(fwd, 0, sums[:, 1]), minlength=m).astype(np.int64)
+    # exact int sums (bincount weights are float64; fine below 2**53 bytes)
+    first_idx_f = np.full(m, np.iinfo(np.int64).max)
+    first_idx_r = np.full(m, np.iinfo(np.int64).max)
+    np.minimum.at(first_idx_f, inv[fwd], mins[fwd, 1])
+    np.minimum.at(first_idx_r, inv[~fwd], mins[~fwd, 1])
+    t0 = np.full(m, np.iinfo(np.int64).max)
+    t1 = np.full(m, np.iinfo(np.int64).min)
+    np.minimum.at(t0, inv, mins[:, 0])
+    np.maximum.at(t1, inv, maxs[:, 0])
+    total = b_f + b_r
+    frames = f_f + f_r
+    order = np.lexsort((-frames, -total))[:TOP_N]
+    out = []
+    for j in order.tolist():
+        lo_ip = int(u[j] >> np.uint64(32))
+        hi_ip = int(u[j] & np.uint64(0xFFFFFFFF))
+        lo_first = first_idx_f[j] <= first_idx_r[j]
+        a, bb = (lo_ip, hi_ip) if lo_first else (hi_ip, lo_ip)
+        fa, fb = (int(f_f[j]), int(f_r[j])) if lo_first else (int(f_r[j]), int(f_f[j]))
+        ba, bbb = (int(b_f[j]), int(b_r[j])) if lo_first else (int(b_r[j]), int(b_f[j]))
+        out.append(Conversation(a=_ip4(a), b=_ip4(bb), frames_a_to_b=fa, frames_b_to_a=fb,
+                                bytes_a_to_b=ba, bytes_b_to_a=bbb,
+                                first_ts_ns=int(t0[j]), last_ts_ns=int(t1[j])))
+    return m, out
+
+
+def _throughput(s: _State) -> tuple[float, float, float, list[tuple[int, float]]]:
+    k, sums, _mn, _mx = s.bins.result(np.dtype(np.int64))
+    if k.shape[0] == 0:
+        return 0.0, 0.0, 0.0, []
+    mbps = sums[:, 0] * 8 / 1e6
+    span = int(k[-1] - k[0]) + 1
+    zeros = span - k.shape[0]
+    # p95 over every second of the span, empty seconds included (as zeros)
+    srt = np.sort(mbps)
+    rank = 0.95 * (span - 1)
+    lo_i, frac = int(np.floor(rank)), rank - np.floor(rank)
+
+    def at(r: int) -> float:
+        return 0.0 if r < zeros else float(srt[r - zeros])
+
+    p95 = at(lo_i) + (at(min(lo_i + 1, span - 1)) - at(lo_i)) * frac
+    series = list(zip(k.tolist(), [round(float(x), 6) for x in mbps], strict=True))
+    if len(series) > 3600:  # keep the JSON small: the busiest hour's worth of bins
+        series = [series[i] for i in sorted(np.argsort(-mbps)[:3600].tolist())]
+    return float(mbps.max()), float(p95), float(mbps.sum() / span), series
+
+
+@dataclass
+class _FlowTable:
+    a: list[str]
+    b: list[str]
+    proto: np.ndarray
+    pa: np.ndarray
+    pb: np.ndarray
+    bytes: np.ndarray
+    frames: np.ndarray
+    a2b: np.ndarray
+    t0: np.ndarray
+    t1: np.ndarray
+    keys: np.ndarray
+
+
+def _flow_table(acc: KeyedSums, width: int) -> _FlowTable | None:
+    k, sums, mins, maxs = acc.result(np.dtype(f"V{2 * width + 8}"))
+    if k.shape[0] == 0:
+        return None
+    raw = np.frombuffer(k.tobytes(), np.uint8).reshape(-1, 2 * width + 8)
+    ua, ia = np.unique(raw[:, :width], axis=0, return_inverse=True)
+    ub, ib = np.unique(raw[:, width:2 * width], axis=0, return_inverse=True)
+    conv = (lambda r: _ip4(int.from_bytes(bytes(r), "big"))) if width == 4 else (
+        lambda r: str(ipaddress.IPv6Address(bytes(r))))
+    sa = [conv(r) for r in ua]
+    sb = [conv(r) for r in ub]
+    t = raw[:, 2 * width:].astype(np.int64)
+    pa = ((t[:, 2] << 16) | (t[:, 3] << 8) | t[:, 4]) - 1
+    pb = ((t[:, 5] << 16) | (t[:, 6] << 8) | t[:, 7]) - 1
+    return _FlowTable(a=[sa[i] for i in ia.ravel().tolist()],
+                      b=[sb[i] for i in ib.ravel().tolist()], proto=t[:, 0], pa=pa, pb=pb,
+                      bytes=sums[:, 0], frames=sums[:, 1], a2b=sums[:, 2], t0=mins[:, 0],
+                      t1=maxs[:, 0], keys=k)
+
+
+def _classify(s: _State, ft: _FlowTable, mapping: AppMapping
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Class code per flow and which side (0 = a, 1 = b) is the client."""
+    n = ft.bytes.shape[0]
+    a_priv = np.array([_is_private(x) for x in _uniq_lookup(ft.a)], bool)[_uniq_index(ft.a)]
+    b_priv = np.array([_is_private(x) for x in _uniq_lookup(ft.b)], bool)[_uniq_index(ft.b)]
+    # client = the private side; if both or neither, the side with the higher port
+    client_b = np.where(a_priv != b_priv, b_priv, ft.pb > ft.pa)
+    server_port = np.where(client_b, ft.pa, ft.pb)
+    client_port = np.where(client_b, ft.pb, ft.pa)
+    table = mapping.port_table()
+    proto_row = np.where(ft.proto == 6, 0, 1)
+    tcpudp = (ft.proto == 6) | (ft.proto == 17)
+    sp = np.clip(server_port, 0, 65535)
+    cp = np.clip(client_port, 0, 65535)
+    code = np.where(tcpudp & (server_port >= 0), table[proto_row, sp], -1).astype(np.int32)
+    code = np.where((code < 0) & tcpudp & (client_port >= 0), table[proto_row, cp], code)
+    # DNS names of the server address, then TLS SNI of the flow (highest precedence)
+    by_name: dict[str, int] = {}
+    if s.dns_ip:
+        dns_by_str = {str(ipaddress.ip_address(k)): v for k, v in s.dns_ip.items()}
+        servers = [ft.a[i] if client_b[i] else ft.b[i] for i in range(n)]
+        for i, srv in enumerate(servers):
+            nm = dns_by_str.get(srv)
+            if nm is not None:
+                c = by_name.get(nm)
+                if c is None:
+                    cls = mapping.class_of_name(nm)
+                    c = mapping.classes.index(cls) if cls else -1
+                    by_name[nm] = c
+                if c >= 0:
+                    code[i] = c
+    if s.sni:
+        pos = {kk.tobytes(): i for i, kk in enumerate(ft.keys)}
+        for kb, nm in s.sni.items():
+            i2 = pos.get(kb)
+            if i2 is None:
+                continue
+            cls = mapping.class_of_name(nm)
+            if cls:
+                code[i2] = mapping.classes.index(cls)
+    code[code < 0] = mapping.classes.index(mapping.default)
+    return code, client_b.astype(np.int8)
+
+
+def _uniq_lookup(xs: list[str]) -> list[str]:
+    return sorted(set(xs))
+
+
+def _uniq_index(xs: list[str]) -> np.ndarray:
+    u = {v: i for i, v in enumerate(sorted(set(xs)))}
+    return np.array([u[x] for x in xs], np.int64)
+
+
+def _apps_and_hosts(s: _State, mapping: AppMapping) -> tuple[
+        dict[str, dict[str, int]], int, list[dict[str, Any]], int, list[dict[str, Any]]]:
+    apps = {c: {"bytes": 0, "packets": 0, "flows": 0} for c in mapping.classes}
+    hosts: dict[str, list[int]] = {}  # bytes, packets, sent, received
+    devices: dict[str, dict[str, Any]] = {}
+    n_flows = 0
+    for acc, width in ((s.flow4, 4), (s.flow6, 16)):
+        ft = _flow_table(acc, width)
+        if ft is None:
+            continue
+        n_flows += ft.bytes.shape[0]
+        code, client_b = _classify(s, ft, mapping)
+        for c in range(len(mapping.classes)):
+            m = code == c
+            if m.any():
+                a = apps[mapping.classes[c]]
+                a["bytes"] += int(ft.bytes[m].sum())
+                a["packets"] += int(ft.frames[m].sum())
+                a["flows"] += int(m.sum())
+        for i in range(ft.bytes.shape[0]):
+            by, fr, a2b = int(ft.bytes[i]), int(ft.frames[i]), int(ft.a2b[i])
+            ha = hosts.setdefault(ft.a[i], [0, 0, 0, 0])
+            ha[0] += by
+            ha[1] += fr
+            ha[2] += a2b
+            ha[3] += by - a2b
+            if ft.b[i] != ft.a[i]:
+                hb = hosts.setdefault(ft.b[i], [0, 0, 0, 0])
+                hb[0] += by
+                hb[1] += fr
+                hb[2] += by - a2b
+                hb[3] += a2b
+            client = ft.b[i] if client_b[i] else ft.a[i]
+            if not _is_private_cached(client):
+                continue
+            dv = devices.setdefault(client, {"address": client, "bytes": 0, "apps": {}})
+            dv["bytes"] += by
+            cls = mapping.classes[int(code[i])]
+            ap = dv["apps"].setdefault(cls, [0, int(ft.t0[i]), int(ft.t1[i])])
+            ap[0] += by
+            ap[1] = min(ap[1], int(ft.t0[i]))
+            ap[2] = max(ap[2], int(ft.t1[i]))
+    top = sorted(hosts.items(), key=lambda kv: (-kv[1][0], kv[0]))[:TOP_N]
+    talkers = [{"host": h, "bytes": v[0], "packets": v[1], "bytes_sent": v[2],
+                "bytes_received": v[3]} for h, v in top]
+    dev_rows = []
+    for dv in sorted(devices.values(), key=lambda x: -x["bytes"]):
+        rows = {}
+        for cls, (by, t0, t1) in dv["apps"].items():
+            dur = max((t1 - t0) / 1e9, 1.0) if t0 <= t1 else 1.0
+            rows[cls] = {"bytes": by, "active_s": round(dur, 3),
+                         "mbps": round(by * 8 / dur / 1e6, 6)}
+        dev_rows.append({"address": dv["address"], "bytes": dv["bytes"], "apps": rows})
+    return apps, n_flows, talkers, len(hosts), dev_rows
+
+
+_PRIV_CACHE: dict[str, bool] = {}
+
+
+def _is_private_cached(a: str) -> bool:
+    v = _PRIV_CACHE.get(a)
+    if v is None:
+        if len(_PRIV_CACHE) > 100_000:
+            _PRIV_CACHE.clear()
+        v = _PRIV_CACHE[a] = _is_private(a)
+    return v
+
+
+def _control_facts(s: _State) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                       dict[str, Any], dict[str, int]]:
+    neigh: dict[tuple[Any, ...], dict[str, Any]] = {}
+    stp: dict[tuple[Any, ...], dict[str, Any]] = {}
+    other: dict[str, int] = {}
+    dhcp_types: dict[str, int] = {}
+    clients: dict[str, dict[str, Any]] = {}
+    if s.control:
+        control.require_scapy()
+    for (kind, body, src, vlan), (count, dstm) in s.control.items():
+        if kind == "lldp":
+            n = control.parse_lldp(body, src)
+            if n is None:
+                continue
+            n["vlan"] = vlan if vlan >= 0 else None
+            key = ("lldp", *(str(v) for k, v in sorted(n.items()) if k != "ttl"))
+            ent = neigh.setdefault(key, {**n, "frames": 0})
+            ent["frames"] += count
+        elif kind == "llc":
+            dst = _mac_str(dstm)
+            st = control.parse_stp(body, dst)
+            if st is not None:
+                st["vlan"] = vlan if vlan >= 0 else None
+                st["source_mac"] = src
+                key = ("stp", *(str(v) for _k, v in sorted(st.items()) if _k != "bpdu_type"))
+                e2 = stp.setdefault(key, {**st, "frames": 0})
+                e2["frames"] += count
+                continue
+            r = control.parse_cisco_llc(body, src)
+            if r is None:
+                continue
+            what, info = r
+            if what == "cdp":
+                info["vlan"] = vlan if vlan >= 0 else None
+                key = ("cdp", *(str(v) for _k, v in sorted(info.items())))
+                ent = neigh.setdefault(key, {**info, "frames": 0})
+                ent["frames"] += count
+            else:
+                other[info["pid"]] = other.get(info["pid"], 0) + count
+        elif kind == "dhcp":
+            dh = control.parse_dhcp(body)
+            if dh is None:
+                continue
+            mt = dh["message_type"] or "bootp"
+            dhcp_types[mt] = dhcp_types.get(mt, 0) + count
+            c = clients.setdefault(dh["client_mac"], {
+                "mac": dh["client_mac"], "vlan": vlan if vlan >= 0 else None,
+                "hostname": None, "vendor_class": None, "ip": None})
+            for k in ("hostname", "vendor_class"):
+                c[k] = c[k] or dh[k]
+            if mt in ("offer", "ack") and dh["your_ip"]:
+                c["ip"] = dh["your_ip"]
+            elif dh["requested_ip"] and not c["ip"]:
+                c["ip"] = dh["requested_ip"]
+    per_vlan: dict[str, int] = {}
+    for c in clients.values():
+        kv = str(c["vlan"]) if c["vlan"] is not None else "untagged"
+        per_vlan[kv] = per_vlan.get(kv, 0) + 1
+    dhcp = {"frames": sum(dhcp_types.values()), "message_types": dhcp_types,
+            "clients": sorted(clients.values(), key=lambda c: c["mac"]),
+            "clients_per_vlan": per_vlan}
+    nb = sorted(neigh.values(), key=lambda n: (n["protocol"], str(n.get("source_mac")),
+                                               str(n.get("chassis_id") or n.get("device_id"))))
+    return nb, list(stp.values()), dhcp, other
+
+
+def analyse_capture(path: str | os.PathLike[str], *, progress: Progress | None = None,
+                    mapping: AppMapping | str | os.PathLike[str] | None = None,
+                    control_plane: bool = True,
+                    chunk_bytes: int = CHUNK_BYTES) -> CaptureSummary:
+    """Analyse the pcap/pcapng capture at ``path`` in one streamed pass.
+
+    ``progress(bytes_done, bytes_total)`` is called after each chunk. ``mapping`` is an
+    :class:`AppMapping` or a user mapping file extending the shipped one.
+    ``control_plane`` decodes LLDP/CDP/STP/DHCP with scapy (extra ``capture``; raises
+    :class:`MissingExtraError` if it is missing). Raises :class:`CaptureFormatError`
+    if the file is not a capture; a damaged tail gives a partial summary with
+    ``complete`` False and ``stopped_at_offset`` set.
+    """
+    if control_plane:
+        control.require_scapy()
+    mp = mapping if isinstance(mapping, AppMapping) else load_mapping(
+        None if mapping is None else Path(mapping))
+    st = ReadState(path=str(path))
+    s = _State(control_plane)
+    for b in iter_batches(path, st, chunk_bytes=chunk_bytes):
+        d = decode_batch(b)
+        _add_batch(s, b, d)
+        if progress is not None:
+            progress(st.bytes_read, st.size_bytes)
+    if progress is not None:
+        progress(st.size_bytes, st.size_bytes)
+    n_conv, convs = _conversations(s)
+    peak, p95, mean, series = _throughput(s)
+    apps, n_flows, talkers, n_hosts, devices = _apps_and_hosts(s, mp)
+    neigh, stp, dhcp, other = _control_facts(s) if control_plane else ([], [], {}, {})
+    if s.control_dropped:
+        st.warnings.append(f"{s.control_dropped} control-plane frames beyond the first "
+                           f"{MAX_CONTROL_FRAMES} distinct ones were not decoded")
+    vk, vs, _a, _b = s.vlan.result(np.dtype(np.int64))
+    vlans = [{"vlan": int(k), "frames": int(v[0]), "bytes": int(v[1])}
+             for k, v in zip(vk.tolist(), vs, strict=True)]
+    t = s.totals
+    return CaptureSummary(
+        path=str(path), format=st.format, byte_order=st.byte_order,
+        size_bytes=st.size_bytes,
+        interfaces=[{"linktype": i.linktype, "snaplen": i.snaplen,
+                     "ts_resolution": i.ts_resolution, "name": i.name}
+                    for i in st.interfaces],
+        packets=t.packets, bytes=t.wire_bytes, captured_bytes=t.captured_bytes,
+        first_ts_ns=t.first_ts_ns, last_ts_ns=t.last_ts_ns, min_ts_ns=t.min_ts_ns,
+        max_ts_ns=t.max_ts_ns, timestamps_monotonic=t.monotonic, complete=st.complete,
+        stopped_at_offset=st.stopped_at_offset, stop_reason=st.stop_reason,
+        warnings=st.warnings, packets_per_interface=dict(t.per_iface),
+        packets_per_linktype=dict(t.per_linktype), ipv4_packets=s.v4, ipv6_packets=s.v6,
+        conversations_total=n_conv, conversations=convs, top_talkers=talkers,
+        hosts_total=n_hosts, apps=apps, flows_total=n_flows, vlans=vlans,
+        vlan_tagged_frames=s.vlan_frames, neighbours=neigh, stp=stp, dhcp=dhcp,
+        other_cisco=other,
+        sni_names=dict(sorted(s.sni_count.items(), key=lambda kv: -kv[1])[:200]),
+        dns_names=dict(sorted(s.dns_count.items(), key=lambda kv: -kv[1])[:200]),
+        bin_seconds=1, peak_mbps=peak, p95_mbps=p95, mean_mbps=mean, throughput=series,
+        devices=devices,
+    )
