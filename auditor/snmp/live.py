@@ -11,6 +11,7 @@ flight; each device is bounded by its ``device_timeout_s``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -25,6 +26,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
     UsmUserData,
     bulk_cmd,
     get_cmd,
+    next_cmd,
 )
 from pysnmp.proto import errind, rfc1902, rfc1905
 
@@ -103,15 +105,28 @@ def _auth_data(cred: SnmpCredential) -> CommunityData | UsmUserData:
     )
 
 
+def _engine_key(cred: SnmpCredential) -> tuple[object, ...]:
+    """Which engine a credential may share: pysnmp keeps one USM entry per user name in an
+    engine and replaces it when the keys differ, so v3 credentials that differ in any way
+    get their own engine (v1/v2c share one). The key holds :class:`Secret` objects, which
+    compare by value but never print it."""
+    if cred.version != "v3":
+        return ("community",)
+    return ("usm", cred.user, cred.auth_protocol, cred.auth_key, cred.priv_protocol,
+            cred.priv_key)
+
+
 class _Session:
     """One device's engine/auth/transport/context plus request and value counts."""
 
-    def __init__(self, engine: SnmpEngine, target: CollectTarget, transport: Any) -> None:
+    def __init__(self, engine: SnmpEngine, target: CollectTarget, transport: Any,
+                 auth: CommunityData | UsmUserData | None = None) -> None:
         self.engine = engine
-        self.auth = _auth_data(target.credential)
+        self.auth = auth if auth is not None else _auth_data(target.credential)
         self.transport = transport
         self.context = (ContextData(contextName=target.credential.context)
                         if target.credential.context else ContextData())
+        self.v1 = target.credential.version == "v1"
         self.n_requests = 0
 
     async def get(self, keys: tuple[Oid, ...]) -> tuple[int, list[tuple[Oid, Any]]]:
@@ -123,14 +138,20 @@ class _Session:
             raise _DeviceFailed(*classify_error(ei))
         return int(es), [(tuple(vb[0]), vb[1]) for vb in vbs]
 
-    async def bulk(self, starts: list[Oid], reps: int) -> tuple[int, list[tuple[Oid, Any]]]:
+    async def bulk(self, starts: list[Oid],
+                   reps: int) -> tuple[int, int, list[tuple[Oid, Any]]]:
+        """GETBULK (v2c/v3) or, for SNMPv1, one GETNEXT: (error-status, error-index, vbs)."""
         self.n_requests += 1
-        ei, es, _, vbs = await bulk_cmd(
-            self.engine, self.auth, self.transport, self.context, 0, reps,
-            *[ObjectType(ObjectIdentity(oid_str(s))) for s in starts], lookupMib=False)
+        objs = [ObjectType(ObjectIdentity(oid_str(s))) for s in starts]
+        if self.v1:
+            ei, es, ex, vbs = await next_cmd(self.engine, self.auth, self.transport,
+                                             self.context, *objs, lookupMib=False)
+        else:
+            ei, es, ex, vbs = await bulk_cmd(self.engine, self.auth, self.transport,
+                                             self.context, 0, reps, *objs, lookupMib=False)
         if ei:
             raise _DeviceFailed(*classify_error(ei))
-        return int(es), [(tuple(vb[0]), vb[1]) for vb in vbs]
+        return int(es), int(ex), [(tuple(vb[0]), vb[1]) for vb in vbs]
 
 
 async def _get_system(s: _Session, tree: OidTree) -> None:
@@ -152,14 +173,18 @@ async def _walk(s: _Session, roots: tuple[Oid, ...], max_rep: int, max_varbinds:
     got: list[tuple[Oid, Value]] = []
     while active:
         reps = max(1, min(max_rep, max_varbinds // len(active)))
-        status, vbs = await s.bulk([last[r] for r in active], reps)
+        status, index, vbs = await s.bulk([last[r] for r in active], reps)
         if status == 1 and max_varbinds > len(active):  # tooBig: ask for less
             max_varbinds = max(len(active), max_varbinds // 2)
             continue
-        if status:  # v1 noSuchName at the end of the MIB, or a genuine error
-            if status != 2:
-                warnings.append(f"walk stopped: error-status {status} at "
-                                f"{', '.join(oid_str(last[r]) for r in active)}")
+        if status == 2 and 1 <= index <= len(active):
+            # SNMPv1 noSuchName: that varbind ran off the end of the MIB; the whole PDU
+            # failed, so drop that subtree and ask again for the others.
+            active.pop(index - 1)
+            continue
+        if status:  # a genuine error
+            warnings.append(f"walk stopped: error-status {status} at "
+                            f"{', '.join(oid_str(last[r]) for r in active)}")
             break
         n = len(active)
         done: set[Oid] = set()
@@ -191,26 +216,46 @@ class SnmpCollector:
     """The live :class:`~netstage.auditor.snmp.collector.Collector` (pysnmp 7, asyncio).
 
     ``concurrency`` bounds the devices in flight; ``max_varbinds`` bounds the
-    varbinds asked for in one GETBULK (all subtrees together).
+    varbinds asked for in one GETBULK (all subtrees together). v1/v2c devices share
+    one pysnmp engine (one UDP socket); each distinct v3 credential gets its own (see
+    :func:`_engine_key`). Engines belong to the running event loop; :meth:`close`
+    releases their sockets.
     """
 
-    def __init__(self, *, concurrency: int = 32, max_varbinds: int = 64,
-                 engine: SnmpEngine | None = None) -> None:
+    def __init__(self, *, concurrency: int = 32, max_varbinds: int = 64) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
         self.concurrency = concurrency
-        self.max_varbinds = max_varbinds
-        self._engine = engine
+        self.max_varbinds = max(1, max_varbinds)
+        self._engines: dict[tuple[object, ...], SnmpEngine] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._sem: asyncio.Semaphore | None = None
 
-    @property
-    def engine(self) -> SnmpEngine:
-        if self._engine is None:
-            self._engine = SnmpEngine()
-        return self._engine
+    def _bind_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new asyncio.run(): old engines are unusable
+            self._engines.clear()
+            self._loop = loop
+            self._sem = asyncio.Semaphore(self.concurrency)
+
+    def _engine(self, cred: SnmpCredential) -> SnmpEngine:
+        key = _engine_key(cred)
+        engine = self._engines.get(key)
+        if engine is None:
+            engine = self._engines[key] = SnmpEngine()
+        return engine
+
+    def close(self) -> None:
+        """Close every engine's sockets (call at the end of an audit; safe to repeat)."""
+        for engine in self._engines.values():
+            with contextlib.suppress(Exception):  # closing is best effort
+                engine.close_dispatcher()
+        self._engines.clear()
 
     async def collect(self, target: CollectTarget) -> DeviceFacts:
         """Facts of ``target`` or a failed :class:`DeviceFacts` (never raises for it)."""
-        if self._sem is None:
-            self._sem = asyncio.Semaphore(self.concurrency)
+        self._bind_loop()
+        assert self._sem is not None
         cred = target.credential
         meta: dict[str, Any] = {"credential_profile": cred.profile, "snmp_version": cred.version,
                                 "security_level": cred.security_level}
@@ -225,20 +270,26 @@ class SnmpCollector:
                     transport = await UdpTransportTarget.create(
                         (target.address, target.port), timeout=target.timeout_s,
                         retries=target.retries)
-                    session = _Session(self.engine, target, transport)
-                    await _get_system(session, tree)
+                    session = _Session(self._engine(cred), target, transport)
+                    try:
+                        await _get_system(session, tree)
+                    except _DeviceFailed as exc:
+                        if exc.kind is FailureKind.timeout and cred.security_level == "authPriv":
+                            await _diagnose_priv(target, transport, exc)
+                        raise
                     await _walk(session, target.plan, target.max_repetitions,
                                 self.max_varbinds, tree, warnings)
             except _DeviceFailed as exc:
-                return self._failed(target, exc.kind, exc.reason, started, timings, meta)
+                return self._failed(target, exc.kind, exc.reason, started, timings, meta,
+                                    session)
             except TimeoutError:
                 return self._failed(target, FailureKind.timeout,
-                                    f"device audit exceeded {target.device_timeout_s:g} s; "
-                                    "raise device_timeout_s or lower max_repetitions",
-                                    started, timings, meta)
+                                    f"device audit exceeded its {target.device_timeout_s:g} s "
+                                    "limit (device_timeout_s); raise it or lower "
+                                    "max_repetitions", started, timings, meta, session)
             except OSError as exc:
                 return self._failed(target, FailureKind.other, f"transport error: {exc}",
-                                    started, timings, meta)
+                                    started, timings, meta, session)
             timings.elapsed_s = time.perf_counter() - started
             timings.n_requests = session.n_requests if session else 0
             timings.n_values = len(tree)
@@ -247,6 +298,36 @@ class SnmpCollector:
 
     @staticmethod
     def _failed(target: CollectTarget, kind: FailureKind, reason: str, started: float,
-                timings: Timings, meta: dict[str, Any]) -> DeviceFacts:
+                timings: Timings, meta: dict[str, Any],
+                session: _Session | None) -> DeviceFacts:
         timings.elapsed_s = time.perf_counter() - started
+        timings.n_requests = session.n_requests if session else 0
         return DeviceFacts.failed(target.snmp_target, kind, reason, timings=timings, **meta)
+
+
+async def _diagnose_priv(target: CollectTarget, transport: Any, exc: _DeviceFailed) -> None:
+    """After an authPriv timeout: does the agent answer the same user at authNoPriv?
+
+    net-snmp silently drops a request it cannot decrypt, so a wrong priv key looks like
+    a dead host. An authenticated answer without privacy (even an access error) proves
+    the host, the user and the auth key are fine, so the priv key or protocol is wrong.
+    Uses a throw-away engine: the main engine must keep the user's real keys.
+    """
+    cred = target.credential
+    probe = UsmUserData(
+        cred.user or "",
+        authKey=cred.auth_key.reveal() if cred.auth_key else None,
+        authProtocol=auth_protocol_oid(cred.auth_protocol),
+    )
+    engine = SnmpEngine()
+    try:
+        session = _Session(engine, target, transport, auth=probe)
+        await session.get((oids.SYS_UPTIME,))
+    except _DeviceFailed:
+        return  # no authenticated answer either: leave it a timeout
+    finally:
+        engine.close_dispatcher()
+    exc.kind = FailureKind.wrong_priv_key
+    exc.reason = ("the agent answers this user with authentication but not with privacy: "
+                  "check the priv key and priv protocol (the agent drops requests it "
+                  "cannot decrypt)")
