@@ -1,9 +1,156 @@
-"""CLI commands of this area (filled in by its issue)."""
+"""CLI: ``netstage capture`` (analyse a pcap/pcapng) and ``netstage capture-synth``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.markup import escape
+from rich.table import Table
+
+from netstage.auditor.capture import CaptureSummary, analyse_capture
+from netstage.auditor.cli.common import console, err_console, print_json, progress
+
+__all__ = ["print_summary", "register"]
+
+_MB = 1_000_000
+
+
+def _size(n: int) -> str:
+    for unit, div in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= div:
+            return f"{n / div:.1f} {unit}"
+    return f"{n} B"
+
+
+def print_summary(s: CaptureSummary, top: int = 10) -> None:
+    """Human-readable tables of a capture summary."""
+    ifs = ", ".join(f"{i['linktype']}/{i['ts_resolution']}" for i in s.interfaces)
+    console.print(f"[bold]{escape(Path(s.path).name)}[/]: {s.format} ({s.byte_order}-endian), "
+                  + escape(f"{len(s.interfaces)} interface(s) [linktype/resolution: {ifs}]"))
+    console.print(f"{s.packets:,} packets, {s.bytes:,} bytes on the wire "
+                  f"({s.captured_bytes:,} captured) over {s.duration_s:.3f} s, "
+                  f"first {s.first_ts} last {s.last_ts}")
+    console.print(f"throughput (1 s bins): peak {s.peak_mbps:.2f} Mbps, "
+                  f"p95 {s.p95_mbps:.2f} Mbps, mean {s.mean_mbps:.2f} Mbps")
+    if not s.complete:
+        err_console.print(f"[yellow]warning:[/] reading stopped at byte offset "
+                          f"{s.stopped_at_offset}: {s.stop_reason}; the {s.packets:,} "
+                          "packets before it are counted")
+    for w in s.warnings:
+        err_console.print(f"[yellow]warning:[/] {w}")
+    total = sum(a["bytes"] for a in s.apps.values()) or 1
+    t = Table(title="traffic mix (IP bytes by application)")
+    for c in ("application", "bytes", "share", "packets", "flows"):
+        t.add_column(c, justify="left" if c == "application" else "right")
+    for name, a in sorted(s.apps.items(), key=lambda kv: -kv[1]["bytes"]):
+        if a["bytes"]:
+            t.add_row(name, _size(a["bytes"]), f"{100 * a['bytes'] / total:.1f} %",
+                      f"{a['packets']:,}", f"{a['flows']:,}")
+    console.print(t)
+    if s.conversations:
+        t = Table(title=f"top IPv4 conversations (of {s.conversations_total:,})")
+        for c in ("a", "b", "frames", "bytes", "a->b", "b->a"):
+            t.add_column(c, justify="left" if c in ("a", "b") else "right")
+        for cv in s.conversations[:top]:
+            t.add_row(cv.a, cv.b, f"{cv.frames:,}", _size(cv.bytes), _size(cv.bytes_a_to_b),
+                      _size(cv.bytes_b_to_a))
+        console.print(t)
+    if s.top_talkers:
+        t = Table(title=f"top talkers (of {s.hosts_total:,} hosts)")
+        for c in ("host", "bytes", "sent", "received", "packets"):
+            t.add_column(c, justify="left" if c == "host" else "right")
+        for h in s.top_talkers[:top]:
+            t.add_row(h["host"], _size(h["bytes"]), _size(h["bytes_sent"]),
+                      _size(h["bytes_received"]), f"{h['packets']:,}")
+        console.print(t)
+    if s.vlans:
+        console.print("VLANs: " + ", ".join(f"{v['vlan']} ({v['frames']:,} frames)"
+                                            for v in s.vlans))
+    if s.neighbours:
+        t = Table(title="LLDP/CDP neighbours")
+        for c in ("protocol", "system", "port", "chassis / platform", "mgmt address",
+                  "vlan", "frames"):
+            t.add_column(c)
+        for n in s.neighbours:
+            if n["protocol"] == "lldp":
+                t.add_row("LLDP", str(n["system_name"] or "-"), str(n["port_id"]),
+                          str(n["chassis_id"]), ", ".join(n["management_ipv4"]) or "-",
+                          str(n["port_vlan_id"] or "-"), str(n["frames"]))
+            else:
+                t.add_row("CDP", str(n["device_id"]), str(n["port_id"]),
+                          str(n["platform"]), ", ".join(n["addresses_ipv4"]) or "-",
+                          str(n["native_vlan"] or "-"), str(n["frames"]))
+        console.print(t)
+    if s.dhcp.get("frames"):
+        mt = ", ".join(f"{k} {v}" for k, v in s.dhcp["message_types"].items())
+        per = ", ".join(f"VLAN {k}: {v}" for k, v in s.dhcp["clients_per_vlan"].items())
+        console.print(f"DHCP: {s.dhcp['frames']} messages ({mt}); clients {per}")
+    if s.stp:
+        roots = sorted({f"{b.get('root_priority')}/{b.get('root_mac')}" for b in s.stp})
+        console.print(f"STP: {sum(b['frames'] for b in s.stp)} BPDUs, root(s) "
+                      + ", ".join(roots))
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to app."""
+    """Add ``capture`` and ``capture-synth`` to ``app``."""
+
+    @app.command("capture")
+    def capture_cmd(
+        file: Annotated[Path, typer.Argument(help="pcap or pcapng file (format detected "
+                                                  "from the magic bytes)",
+                                             show_default=False)],
+        json_out: Annotated[bool, typer.Option("--json", help="print the summary as "
+                                                              "JSON")] = False,
+        calibrate_out: Annotated[Path | None, typer.Option(
+            "--calibrate", help="write measured application profiles to OUT.yaml and the "
+            "'measured' scenario type to OUT.scenarios.yaml (simulator format)",
+            show_default=False, metavar="OUT.yaml")] = None,
+        mapping: Annotated[Path | None, typer.Option(
+            "--mapping", help="YAML file extending the application mapping "
+            "(domains/ports -> application)", show_default=False)] = None,
+        no_control: Annotated[bool, typer.Option(
+            "--no-control-plane", help="skip LLDP/CDP/STP/DHCP decoding (no scapy "
+            "needed)")] = False,
+        top: Annotated[int, typer.Option("--top", min=1, max=50,
+                                         help="rows in the top-N tables")] = 10,
+    ) -> None:
+        """Analyse a capture: traffic mix, conversations, talkers, VLANs, LLDP/CDP/DHCP."""
+        with progress() as bar:
+            task = bar.add_task(f"reading {file.name}", total=None)
+
+            def step(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            s = analyse_capture(file, progress=step, mapping=mapping,
+                                control_plane=not no_control)
+        written: list[Path] = []
+        if calibrate_out is not None:
+            from netstage.auditor.capture.calibrate import write_calibration
+
+            written = write_calibration(s, calibrate_out)
+        if json_out:
+            print_json(s.to_json())
+            if not s.complete:
+                err_console.print(f"[yellow]warning:[/] reading stopped at byte offset "
+                                  f"{s.stopped_at_offset}: {s.stop_reason}")
+        else:
+            print_summary(s, top=top)
+        for p in written:
+            err_console.print(f"wrote {p}")
+
+    @app.command("capture-synth")
+    def synth_cmd(
+        out: Annotated[Path, typer.Argument(help="pcapng file to write",
+                                            show_default=False)],
+        seed: Annotated[int, typer.Option("--seed", help="random seed (same seed, same "
+                                                         "bytes)")] = 2026,
+        seconds: Annotated[float, typer.Option("--seconds", min=5, max=600,
+                                               help="capture length")] = 40.0,
+    ) -> None:
+        """Write the synthetic school demo capture (the bundled one is the default)."""
+        from netstage.auditor.capture.synth import write_synthetic_capture
+
+        p = write_synthetic_capture(out, seed=seed, seconds=seconds)
+        console.print(f"wrote {p} ({_size(p.stat().st_size)})")
