@@ -35,6 +35,7 @@ the counters started (octets / (sysUpTime - ifCounterDiscontinuityTime), Counter
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
@@ -78,7 +79,7 @@ _DEFAULT_SPEED_MBPS = 1000.0
 
 MismatchKind = Literal[
     "speed", "duplex", "uplink_slower_than_access", "lag_member_speed", "lag_member_count",
-    "unknown_speed", "port_down",
+    "unknown_speed", "port_down", "self_link",
 ]
 
 
@@ -190,6 +191,27 @@ def _variants(name: str | None) -> list[str]:
     return out
 
 
+def _mac_like(chassis: str | None) -> str | None:
+    """A chassis id that is a non-zero MAC address, lower case; else None."""
+    if not chassis:
+        return None
+    c = chassis.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}", c):
+        return None
+    return None if set(re.sub(r"[:-]", "", c)) == {"0"} else c
+
+
+def _usable_address(addr: str | None) -> bool:
+    """An address that can name one device (not 0.0.0.0, loopback, link-local)."""
+    if not addr:
+        return False
+    try:
+        ip = ipaddress.ip_address(addr.split("%", 1)[0])
+    except ValueError:
+        return False
+    return not (ip.is_unspecified or ip.is_loopback or ip.is_link_local or ip.is_multicast)
+
+
 def _vendor_names() -> dict[str, str]:
     """IANA enterprise number -> vendor name, from device_kinds.yaml."""
     return {str(pen): name for name, pen in load_device_kinds()["enterprises"].items()}
@@ -267,8 +289,12 @@ class _Builder:
         self.half_seen: list[HalfSeenLink] = []
         self._guessed_kind: dict[str, bool] = {}
         self.remote_ports: dict[str, set[str]] = {}
+        self.remote_chassis: dict[str, str] = {}
+        self.chassis_node: dict[tuple[str, str], str] = {}
         self.dist: dict[str, int] = {}
         addresses = Counter(d.target.address for d in audit.devices if d.ok)
+        ips = Counter(ip.address for d in audit.devices if d.ok for ip in d.ip_addresses)
+        self.unique_ips = {a for a, c in ips.items() if c == 1}
         self.unique_address = {a for a, c in addresses.items() if c == 1}
 
     # -- nodes --
@@ -325,7 +351,8 @@ class _Builder:
             for key in keys:
                 self.index.setdefault(key, nid)
             for ip in dev.ip_addresses:
-                self.index.setdefault(ip.address, nid)
+                if _usable_address(ip.address) and ip.address in self.unique_ips:
+                    self.index.setdefault(ip.address, nid)
             for iface in dev.interfaces:
                 if iface.mac and iface.mac.strip("0:") != "":
                     self.mac_index.setdefault(iface.mac.lower(), nid)
@@ -343,10 +370,15 @@ class _Builder:
             return None
         return _id(loc)
 
-    def _resolve(self, nb: Neighbour) -> str | None:
-        for key in (*_variants(nb.remote_sysname), nb.remote_mgmt_address or ""):
-            if key and key in self.index:
+    def _resolve(self, nb: Neighbour, seen_from: str) -> str | None:
+        for key in _variants(nb.remote_sysname):
+            if key in self.index:
                 return self.index[key]
+        mgmt = nb.remote_mgmt_address
+        # An address names the neighbour unless it is one of our own (anonymised or
+        # virtual addresses are shared; a device is not its own LLDP neighbour).
+        if _usable_address(mgmt) and self.index.get(mgmt or "", seen_from) != seen_from:
+            return self.index[mgmt or ""]
         chassis = (nb.remote_chassis_id or "").lower()
         if chassis and chassis in self.mac_index:
             return self.mac_index[chassis]
@@ -375,12 +407,12 @@ class _Builder:
             id=nid, kind=kind, site=site, name=base.name if base else None,
             vendor=base.vendor if base else None, model=base.model if base else None,
             firmware=base.firmware if base else None,
-            mgmt_address=nb.remote_mgmt_address or (base.mgmt_address if base else None),
+            mgmt_address=nb.remote_mgmt_address if _usable_address(nb.remote_mgmt_address)
+            else (base.mgmt_address if base else None),
             count=base.count if base and kind == NodeKind.AP else 1,
             wifi=base.wifi if base and kind == NodeKind.AP else None)
-        for key in (*_variants(name), *_variants(nid), nb.remote_mgmt_address or ""):
-            if key:
-                self.index.setdefault(key, nid)
+        for key in (*_variants(name), *_variants(nid)):
+            self.index.setdefault(key, nid)
         return nid
 
     # -- links --
@@ -389,9 +421,19 @@ class _Builder:
         for nid, dev in list(self.answered.items()):
             per_port: dict[tuple[object, str], _Row] = {}
             for nb in dev.neighbours:
-                remote = self._resolve(nb) or self._neighbour_node(nb, nid)
+                remote = self._resolve(nb, nid) or self._neighbour_node(nb, nid)
                 if remote is None or remote == nid:
                     continue
+                chassis = _mac_like(nb.remote_chassis_id)
+                if remote not in self.answered and chassis:
+                    # Different chassis ids under one name are different devices.
+                    first = self.remote_chassis.setdefault(remote, chassis)
+                    if first != chassis:
+                        split = self.chassis_node.get((remote, chassis))
+                        if split is None:
+                            split = self.chassis_node[(remote, chassis)] = self._split(remote)
+                            self.remote_chassis[split] = chassis
+                        remote = split
                 rport = (nb.remote_port_id or nb.remote_port_descr or "").lower()
                 if remote not in self.answered and rport:
                     # One device cannot use one port for two links: a second row to the
@@ -411,8 +453,39 @@ class _Builder:
                     continue
                 per_port[key] = _Row(port, remote, nb.remote_port_id or nb.remote_port_descr,
                                      nb.protocol)
-            out.extend(per_port.values())
+            out.extend(self._drop_self_view(nid, list(per_port.values())))
+        referenced = {r.remote for r in out} | set(self.answered)
+        for nid in [n for n in self.nodes if n not in referenced]:
+            del self.nodes[nid]
+            self._guessed_kind.pop(nid, None)
         return out
+
+    def _drop_self_view(self, nid: str, rows: list[_Row]) -> list[_Row]:
+        """Rows in which a device sees itself (stack/virtual-chassis links, loops).
+
+        A neighbour that did not answer, whose every row names one of our own ports as
+        its port, each seen back from that port, is this device: those rows are dropped
+        and reported (``self_link``)."""
+        by_remote: dict[str, list[_Row]] = defaultdict(list)
+        for r in rows:
+            if r.remote not in self.answered:
+                by_remote[r.remote].append(r)
+        drop: set[int] = set()
+        for remote, group in by_remote.items():
+            pairs = set()
+            for r in group:
+                other = self._find_iface(nid, r.remote_port)
+                if other is None or r.local.if_index is None:
+                    break
+                pairs.add((r.local.if_index, other.if_index))
+            else:
+                if pairs and all(a != b and (b, a) in pairs for a, b in pairs):
+                    drop.update(id(r) for r in group)
+                    self.mismatches.append(Mismatch(
+                        "self_link", nid, f"{nid} sees itself as '{remote}' on "
+                        f"{len(group)} port(s): stack/virtual-chassis links or a loop",
+                        {"ports": sorted(r.local.label for r in group)}))
+        return [r for r in rows if id(r) not in drop]
 
     def _split(self, nid: str) -> str:
         """Another node like ``nid`` (same kind and site) under a new id."""
@@ -568,10 +641,11 @@ class _Builder:
                  if node.kind in (NodeKind.EDGE, NodeKind.FIREWALL)}
         attach = {c.attach for c in circuits}
         roots |= attach
+        fallback: set[str] = set()
         if not roots and adj:  # no router, firewall or circuit seen: the best-connected node
-            roots = {max(sorted(adj), key=lambda n: len(adj[n]))}
-        dist: dict[str, int] = {r: 0 for r in roots}
-        queue = deque(roots)
+            fallback = {max(sorted(adj), key=lambda n: len(adj[n]))}
+        dist: dict[str, int] = {r: 0 for r in roots | fallback}
+        queue = deque(sorted(roots | fallback))
         while queue:
             u = queue.popleft()
             for v in adj[u]:
@@ -585,7 +659,7 @@ class _Builder:
             nbrs = adj[nid]
             if nid in attach:
                 kind = NodeKind.EDGE
-            elif nid in roots or nbrs & roots:
+            elif nid in roots or nid in fallback or nbrs & roots:
                 kind = NodeKind.CORE
             elif any(self.nodes[v].kind in SWITCH_KINDS and dist.get(v, 0) > dist.get(nid, 0)
                      and v in self.answered for v in nbrs):
