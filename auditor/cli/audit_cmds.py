@@ -1,9 +1,122 @@
-"""CLI commands of this area (filled in by its issue)."""
+"""``netstage audit INVENTORY``: SNMP audit of the inventory's devices."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.table import Table
+
+from netstage.auditor.cli.common import console, err_console, print_json, progress
+
+__all__ = ["register"]
+
+
+def audit(
+    inventory_file: Annotated[Path, typer.Argument(help="inventory YAML (targets, credentials)")],
+    out: Annotated[Path | None, typer.Option("--out", help="write the audit JSON here")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print the audit JSON on stdout")]
+    = False,
+    concurrency: Annotated[int | None, typer.Option(
+        "--concurrency", min=1, max=1024, help="devices in flight (default: the inventory's)")]
+    = None,
+    replay: Annotated[Path | None, typer.Option(
+        "--replay", help="audit .snmprec recordings in this directory instead of the network "
+                         "(recording = community / v3 context)")] = None,
+    default_communities: Annotated[bool, typer.Option(
+        "--check-default-communities",
+        help="also test whether each inventory target accepts public/private (opt-in)")]
+    = False,
+) -> None:
+    """Audit the inventory's devices over SNMP (v1/v2c/v3): system, ENTITY, interfaces,
+    LLDP/CDP neighbours, addresses, VLANs.
+
+    A device that times out or rejects the credentials is listed as failed with the
+    reason; the others are audited anyway. Exit code 0 when at least one device
+    answered (or there were no targets), 1 when none did or the inventory is invalid.
+    """
+    from netstage.auditor.audit import audit_inventory
+    from netstage.auditor.facts import DeviceFacts
+    from netstage.auditor.inventory import load_inventory
+    from netstage.auditor.snmp.collector import Collector, ReplayCollector
+
+    inv = load_inventory(inventory_file)
+    if concurrency is not None:
+        inv.concurrency = concurrency
+    if default_communities:
+        inv.default_community_check = True
+    collector: Collector | None = None
+    if replay is not None:
+        if not replay.is_dir():
+            err_console.print(f"[bold red]error:[/] --replay {replay}: not a directory of "
+                              ".snmprec recordings")
+            raise typer.Exit(1)
+        collector = ReplayCollector(replay)
+    n = sum(1 for _ in inv.iter_targets())
+    with progress() as bar:
+        task = bar.add_task(f"auditing {n} devices", total=n)
+
+        def tick(done: int, total: int, facts: DeviceFacts) -> None:
+            label = facts.target.name or f"{facts.target.address}:{facts.target.port}"
+            bar.update(task, completed=done,
+                       description=f"{label}: {'ok' if facts.ok else 'failed'}")
+
+        result = audit_inventory(inv, collector, tick)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(result.to_json() + "\n", encoding="utf-8")
+    if json_out:
+        print_json(result.model_dump(mode="json"))
+    else:
+        _print_summary(result)
+        if out is not None:
+            console.print(f"wrote {out}", highlight=False)
+    if result.devices and not result.ok_devices:
+        err_console.print("[bold red]error:[/] no device answered; see the failures above")
+        raise typer.Exit(1)
+
+
+def _print_summary(result: object) -> None:
+    from netstage.auditor.facts import AuditResult
+
+    assert isinstance(result, AuditResult)
+    s = result.summary
+    table = Table(title=f"SNMP audit: {s.n_ok}/{s.n_targets} devices answered "
+                        f"in {s.elapsed_s:.1f} s")
+    for col in ("device", "address", "status", "sysName", "model", "SNMP", "ifs", "nbrs",
+                "time s"):
+        table.add_column(col, overflow="fold")
+    for d in result.devices:
+        t = d.target
+        table.add_row(
+            t.name or "", f"{t.address}:{t.port}",
+            "ok" if d.ok else f"[red]{d.failure.kind.value if d.failure else 'failed'}[/]",
+            d.sys_name or "", d.model or "",
+            f"{d.snmp_version or ''} {d.security_level or ''}".strip(),
+            str(len(d.interfaces)) if d.ok else "", str(len(d.neighbours)) if d.ok else "",
+            f"{d.timings.elapsed_s:.2f}")
+    console.print(table)
+    failed = result.failed_devices
+    if failed:
+        console.print(f"[bold]{len(failed)} failed:[/]")
+        for d in failed:
+            label = d.target.name or f"{d.target.address}:{d.target.port}"
+            reason = d.failure.reason if d.failure else "unknown"
+            console.print(f"  {label} ({d.credential_profile or '-'}): {reason}",
+                          highlight=False, markup=False)
+    warned = [d for d in result.devices if d.warnings]
+    for d in warned:
+        label = d.target.name or f"{d.target.address}:{d.target.port}"
+        for w in d.warnings:
+            console.print(f"  warning {label}: {w}", highlight=False, markup=False)
+    if s.default_community_tested:
+        console.print(f"default communities accepted by {s.default_community_accepted} of "
+                      f"{s.default_community_tested} devices", highlight=False)
+    console.print(f"SNMP versions: {s.by_snmp_version or '{}'}; interfaces {s.n_interfaces}; "
+                  f"neighbours {s.n_neighbours}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to app."""
+    """Add ``audit`` to ``app``."""
+    app.command("audit")(audit)
