@@ -294,7 +294,10 @@ def _add_batch(s: _State, b: FrameBatch, d: Decoded) -> None:
             for a_, b_ in ih.ipv4_pairs:
                 extra_k.append((a_ << 32) | b_)
                 extra_i.append(i)
-            vl.extend(v for v in ih.vlans[int(d.n_tags[i]):])
+            inner = ih.vlans[int(d.n_tags[i]):]
+            vl.extend(inner)
+            if inner and d.n_tags[i] == 0:
+                s.vlan_frames += 1
         keys.append(np.array(extra_k, np.uint64))
         fr.append(np.array(extra_i, np.int64))
         if vl:  # inner tags beyond the outer ones already counted

@@ -63,8 +63,8 @@ def _text(v: Any) -> str | None:
     if v is None:
         return None
     if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    return str(v)
+        v = v.decode("utf-8", "replace")
+    return str(v).rstrip("\0")
 
 
 def _chassis_or_port(subtype: int, raw: bytes, port: bool) -> str:
@@ -81,7 +81,7 @@ def _chassis_or_port(subtype: int, raw: bytes, port: bool) -> str:
                 return str(ipaddress.IPv6Address(raw[1:17]))
         except ValueError:
             pass
-    return raw.decode("utf-8", "replace")
+    return raw.decode("utf-8", "replace").rstrip("\0")
 
 
 def parse_lldp(pdu: bytes, source_mac: str | None) -> dict[str, Any] | None:
@@ -112,12 +112,9 @@ def parse_lldp(pdu: bytes, source_mac: str | None) -> dict[str, Any] | None:
         t, ln = hdr >> 9, hdr & 0x1FF
         v = pdu[p + 2:p + 2 + ln]
         p += 2 + ln
-        if t == 0:
+        if t == 0 or len(v) < ln:  # End TLV, or a TLV cut by the snaplen: stop here
             break
         if t in (1, 2) and len(v) >= 1:
-            full = len(v) == ln
-            if not full:
-                continue
             key = "chassis" if t == 1 else "port"
             out[f"{key}_id_subtype"] = v[0]
             out[f"{key}_id"] = _chassis_or_port(v[0], v[1:], t == 2)
@@ -125,7 +122,7 @@ def parse_lldp(pdu: bytes, source_mac: str | None) -> dict[str, Any] | None:
             out["ttl"] = (v[0] << 8) | v[1]
         elif t in (4, 5, 6):
             key = {4: "port_description", 5: "system_name", 6: "system_description"}[t]
-            out[key] = v.decode("utf-8", "replace")
+            out[key] = _text(v)
         elif t == 7 and len(v) == 4:
             out["system_capabilities"] = f"0x{(v[0] << 8) | v[1]:04x}"
             out["enabled_capabilities"] = f"0x{(v[2] << 8) | v[3]:04x}"
@@ -183,14 +180,16 @@ def parse_cisco_llc(llc: bytes, source_mac: str | None) -> tuple[str, dict[str, 
 
     def first(t: int) -> str | None:
         v = tlvs.get(t)
-        return v[0].decode("utf-8", "replace") if v else None
+        return _text(v[0]) if v else None
 
     def vlan(t: int) -> int | None:
         v = tlvs.get(t)
         return int.from_bytes(v[0][:2], "big") if v and len(v[0]) >= 2 else None
 
     addrs: list[str] = []
-    for v in tlvs.get(2, []):
+    # Addresses (2) and Management Address (22) TLVs, in order, as tshark lists them
+    addr_tlvs = [v for t, vs in sorted(tlvs.items()) if t in (2, 22) for v in vs]
+    for v in addr_tlvs:
         q = 4
         n = int.from_bytes(v[:4], "big") if len(v) >= 4 else 0
         for _ in range(min(n, 32)):
@@ -243,8 +242,22 @@ def parse_stp(llc: bytes, dst_mac: str) -> dict[str, Any] | None:
     out: dict[str, Any] = {"dst_mac": dst_mac, "pvst": pvst, "version": version,
                            "bpdu_type": f"0x{int(s.bpdutype):02x}"}
     if len(bpdu) >= 35:
-        out.update(root_priority=int(s.rootid), root_mac=str(s.rootmac),
-                   bridge_priority=int(s.bridgeid), bridge_mac=str(s.bridgemac))
+        # priority = top 4 bits; the low 12 bits are the system ID extension (VLAN)
+        out.update(root_priority=int(s.rootid) & 0xF000, root_mac=str(s.rootmac),
+                   bridge_priority=int(s.bridgeid) & 0xF000, bridge_mac=str(s.bridgemac),
+                   bridge_system_id_extension=int(s.bridgeid) & 0x0FFF)
+    out["pvst_originating_vlan"] = None
+    if pvst:
+        # PVST+ TLVs after the BPDU (36 bytes for RSTP, 35 for STP): type 0 = VLAN
+        q = 36 if int(s.version) >= 2 else 35
+        for _ in range(8):
+            if q + 4 > len(bpdu):
+                break
+            t, ln = (bpdu[q] << 8) | bpdu[q + 1], (bpdu[q + 2] << 8) | bpdu[q + 3]
+            if t == 0 and ln == 2 and q + 6 <= len(bpdu):
+                out["pvst_originating_vlan"] = (bpdu[q + 4] << 8) | bpdu[q + 5]
+                break
+            q += 4 + ln
     return out
 
 

@@ -138,6 +138,7 @@ def decode_batch(b: FrameBatch) -> Decoded:
         l3[j] += 8
         llc[j] = False
 
+    _mpls_ip(g, et, l3, end)
     tunnel = np.isin(et, _TUNNEL_ET)
     d = Decoded(ethertype=et, l2_off=l3, vlan=vlan, n_tags=n_tags, llc=llc,
                 dst_mac=dst_mac, tunnel=tunnel, **_ipv4(g, et, l3, end),
@@ -149,6 +150,33 @@ def decode_batch(b: FrameBatch) -> Decoded:
     if d.v6_idx.size:
         tunnel[d.v6_idx[np.isin(d.v6_proto, _TUNNEL_IPPROTO)]] = True
     return d
+
+
+def _mpls_ip(g: _Bytes, et: np.ndarray, l3: np.ndarray, end: np.ndarray) -> None:
+    """MPLS label stacks (up to 8 labels) directly followed by IPv4/IPv6: point the
+    frame at the IP header. Pseudowires (Ethernet inside) stay MPLS for the tunnel walk."""
+    mp = np.isin(et, (0x8847, 0x8848))
+    if not mp.any():
+        return
+    cand = np.nonzero(mp)[0]
+    pos = l3[cand].copy()
+    live = np.ones(cand.shape[0], bool)
+    for _ in range(8):
+        j = np.nonzero(live & (pos + 4 <= end[cand]))[0]
+        live[:] = False
+        if not j.size:
+            break
+        entry = g.be32(pos[j])
+        pos[j] += 4
+        bos = (entry & np.uint32(0x100)) != 0
+        done = j[bos]
+        live[j[~bos]] = True
+        if done.size:
+            nib = g.u8(pos[done]) >> 4
+            ok = (pos[done] < end[cand[done]]) & ((nib == 4) | (nib == 6))
+            f = cand[done[ok]]
+            et[f] = np.where(nib[ok] == 4, 0x0800, 0x86DD)
+            l3[f] = pos[done[ok]]
 
 
 def _link_sll(g: _Bytes, lt: np.ndarray, off: np.ndarray, cap: np.ndarray,
