@@ -20,6 +20,10 @@ Rules (each interval is between two successive samples of the same interface):
   rate within the interval, so wraps cannot be counted) are dropped too: poll faster or
   use HC counters (every device netstage collects uses ifHC* when the agent has them).
 
+Interval length: the agent's ``sysUpTime`` difference when it agrees with our time stamps
+within the tolerance above (it is the device's own clock, free of our queueing and walk
+time), else the difference of our time stamps.
+
 Units: times in seconds, octets in octets, rates in bit/s, speeds in Mbit/s, uptime in
 centiseconds (TimeTicks). Missing uptime/discontinuity values are ``-1`` (not checked).
 """
@@ -146,6 +150,15 @@ def interval_rates(s: Samples) -> IntervalRates:
     dt = s.ts_s[cur] - s.ts_s[prev]
     bits = s.counter_bits[cur]
     skip = np.zeros(cur.shape[0], dtype=np.int8)
+    up_new, up_old = s.uptime_cs[cur], s.uptime_cs[prev]
+    has_up = (up_new >= 0) & (up_old >= 0)
+    tolerance = np.maximum(_UPTIME_SLACK_S, _UPTIME_SLACK_FRACTION * dt)
+    reboot = has_up & ((up_new < up_old) | (up_new / 100.0 + tolerance < dt))
+    # The agent's own clock times the interval better than ours (our time stamps carry
+    # the collection's queueing and walk time); use it when it agrees with ours.
+    up_dt = (up_new - up_old) / 100.0
+    agent_clock = has_up & ~reboot & (up_dt > 0) & (np.abs(up_dt - dt) <= tolerance)
+    dt = np.where(agent_clock, up_dt, dt)
     with np.errstate(divide="ignore", invalid="ignore"):
         d_in = _delta(s.in_octets[cur], s.in_octets[prev], bits).astype(np.float64)
         d_out = _delta(s.out_octets[cur], s.out_octets[prev], bits).astype(np.float64)
@@ -153,10 +166,6 @@ def interval_rates(s: Samples) -> IntervalRates:
         out_bps = d_out * 8.0 / dt
     speed_bps = s.speed_mbps[cur] * 1e6
     known_speed = np.isfinite(speed_bps) & (speed_bps > 0)
-    up_new, up_old = s.uptime_cs[cur], s.uptime_cs[prev]
-    has_up = (up_new >= 0) & (up_old >= 0)
-    tolerance = np.maximum(_UPTIME_SLACK_S, _UPTIME_SLACK_FRACTION * dt)
-    reboot = has_up & ((up_new < up_old) | (up_new / 100.0 + tolerance < dt))
     disc_new, disc_old = s.discontinuity[cur], s.discontinuity[prev]
     discontinuity = (disc_new >= 0) & (disc_old >= 0) & (disc_new != disc_old)
     width = s.counter_bits[cur] != s.counter_bits[prev]

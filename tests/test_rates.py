@@ -117,3 +117,16 @@ def test_p95_utilisation_by_hand() -> None:
     assert n == 20
     assert bps == pytest.approx(19.05e6)
     assert util == pytest.approx(0.1905)
+
+
+def test_agent_clock_times_the_interval() -> None:
+    # Our time stamps say 1.9 s (the first round queued), the agent's sysUpTime says
+    # 1.00 s and agrees within the tolerance: 5,000,000 octets = 40 Mbit in 1 s.
+    s = Samples.from_lists([1, 1], [0.0, 1.9], [0, 5_000_000], [0, 0],
+                           uptime_cs=[10_000, 10_100], speed_mbps=[1000, 1000])
+    r = interval_rates(s)
+    assert r.dt_s.tolist() == [1.0]
+    assert r.in_bps.tolist() == [40_000_000.0]
+    # no uptime: our clock is all there is
+    s2 = Samples.from_lists([1, 1], [0.0, 2.0], [0, 5_000_000], [0, 0])
+    assert interval_rates(s2).in_bps.tolist() == [20_000_000.0]

@@ -65,6 +65,95 @@ def twin(
                 pass
 
 
+def poll(
+    inventory_file: Annotated[Path, typer.Argument(help="inventory YAML (targets, credentials)")],
+    db: Annotated[Path, typer.Option("--db", help="SQLite history database (created if "
+                                                  "missing, appended to otherwise)")],
+    every: Annotated[float, typer.Option("--every", min=0.05,
+                                         help="seconds between poll rounds")] = 300.0,
+    rounds: Annotated[int | None, typer.Option(
+        "--rounds", min=1, help="stop after this many rounds (default: run until stopped)")]
+    = None,
+    concurrency: Annotated[int | None, typer.Option(
+        "--concurrency", min=1, max=1024, help="devices in flight (default: the inventory's)")]
+    = None,
+    replay: Annotated[Path | None, typer.Option(
+        "--replay", help="poll .snmprec recordings in this directory instead of the network")]
+    = None,
+) -> None:
+    """Poll interface counters every --every seconds into a history database.
+
+    Runs until stopped (Ctrl-C / SIGTERM) or --rounds are done. Each round is committed
+    in one transaction: killing the process at any moment loses at most the round in
+    flight. Read the history with `netstage history --db FILE`.
+    """
+    from netstage.auditor.facts import AuditResult
+    from netstage.auditor.inventory import load_inventory
+    from netstage.auditor.poll import PollRound, run_poll
+    from netstage.auditor.snmp.collector import Collector, ReplayCollector
+    from netstage.auditor.store import HistoryStore
+
+    inv = load_inventory(inventory_file)
+    if concurrency is not None:
+        inv.concurrency = concurrency
+    collector: Collector | None = ReplayCollector(replay) if replay is not None else None
+    n = sum(1 for _ in inv.iter_targets())
+    with HistoryStore(db) as store:
+        err_console.print(f"polling {n} devices every {every:g} s into {db} "
+                          f"({store.n_polls()} rounds already stored); Ctrl-C stops")
+
+        def report(r: PollRound, result: AuditResult) -> None:
+            failed = [d.target.name or f"{d.target.address}:{d.target.port}"
+                      for d in result.devices if not d.ok]
+            err_console.print(
+                f"round {r.number} (poll {r.poll_id}): {r.n_ok}/{r.n_devices} devices, "
+                f"{r.n_samples} samples, {r.elapsed_s:.2f} s"
+                + (f"; failed: {', '.join(failed[:5])}" if failed else ""),
+                highlight=False, markup=False)
+
+        done = run_poll(inv, store, every, collector=collector, rounds=rounds,
+                        on_round=report)
+        err_console.print(f"stopped after {len(done)} rounds; {store.n_polls()} rounds, "
+                          f"{store.n_samples()} samples in {db}")
+
+
+def history(
+    db: Annotated[Path, typer.Option("--db", help="history database written by netstage poll")],
+    percentile: Annotated[float, typer.Option("--percentile", min=0, max=100,
+                                              help="percentile of the interval rates")] = 95.0,
+    top: Annotated[int, typer.Option("--top", min=1, help="rows to show")] = 20,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON on stdout")] = False,
+) -> None:
+    """Utilisation from a poll history: per interface the p95 (or --percentile) rate."""
+    from rich.table import Table
+
+    from netstage.auditor.cli.common import print_json
+    from netstage.auditor.store import HistoryStore
+
+    with HistoryStore(db, readonly=True) as store:
+        rows = store.utilisation(percentile)
+        info = {"db": str(db), "polls": store.n_polls(), "samples": store.n_samples(),
+                "history_days": store.history_days(), "intervals": store.skip_counts(),
+                "percentile": percentile, "interfaces": rows}
+    if json_out:
+        print_json(info)
+        return
+    key = f"p{percentile:g}_mbps"
+    table = Table(title=f"{info['polls']} polls, {info['samples']} samples, "
+                        f"{info['history_days']:.2f} days; intervals {info['intervals']}")
+    for col in ("device", "ifIndex", "name", "speed Mb/s", f"p{percentile:g} Mb/s", "util",
+                "intervals"):
+        table.add_column(col)
+    for r in rows[:top]:
+        util = r["utilisation"]
+        table.add_row(str(r["device"]), str(r["if_index"]), str(r["name"] or ""),
+                      f"{r['speed_mbps'] or 0:g}", f"{r[key]:.3f}",
+                      "" if util is None else f"{float(str(util)):.1%}", str(r["intervals"]))
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``twin``, ``poll`` and ``discover`` to ``app``."""
+    """Add ``twin``, ``poll``, ``history`` and ``discover`` to ``app``."""
     app.command("twin")(twin)
+    app.command("poll")(poll)
+    app.command("history")(history)
