@@ -10,7 +10,9 @@ of a scenario type. Draws are *counter-based*: every random number is a hash
 * scenario ``s`` of a batch starting at ``first`` equals scenario ``first + s`` of any
   other batch with the same seed.
 
-Per device and scenario: ``u0 < active_p[class]`` decides activity; ``u1`` picks the
+Per device and scenario: the top 53 bits of hash 0 below ``active_p[class] * 2**53``
+decide activity (an integer compare, so the kernels compact active devices without
+branches); ``u1`` picks the
 application from the class's mix (inverse CDF); ``u2`` gives a standard normal ``z``
 (Acklam's inverse-normal approximation, relative error < 1.2e-9) and the demand
 ``exp(mu[app] + sigma[app] * z)`` Mbps, capped at ``app_max_mbps``.
@@ -70,6 +72,12 @@ def _uniform(key: np.uint64, device: int, purpose: int) -> float:  # pragma: no 
     return (float(h >> _S11) + 0.5) * _INV53
 
 
+@nb.njit(inline="always", cache=True)
+def _active_bits(key: np.uint64, device: int) -> np.uint64:  # pragma: no cover - compiled
+    """53-bit activity draw of (scenario key, device): active iff below the threshold."""
+    return _mix64(key ^ (_U64(device) << _S2)) >> _S11
+
+
 @nb.njit(cache=True)
 def inverse_normal(p: float) -> float:  # pragma: no cover - compiled
     """Standard normal quantile for ``0 < p < 1`` (P. J. Acklam's rational approximation)."""
@@ -98,8 +106,8 @@ def _scenario_key(seed_key: np.uint64, scenario: int) -> np.uint64:  # pragma: n
 
 
 @nb.njit(parallel=True, cache=True)
-def _count_active(seed_key, first, n_s, order, attach_start, dev_class,  # type: ignore[no-untyped-def]
-                  active_p):  # pragma: no cover
+def _count_active(seed_key, first, n_s, order, attach_start,  # type: ignore[no-untyped-def]
+                  dev_class, active_thr):  # pragma: no cover - compiled
     n_p = attach_start.shape[0] - 1
     counts = np.zeros((n_s, n_p + 1), dtype=np.int64)
     for s in nb.prange(n_s):
@@ -108,8 +116,7 @@ def _count_active(seed_key, first, n_s, order, attach_start, dev_class,  # type:
             c = 0
             for j in range(attach_start[p], attach_start[p + 1]):
                 i = order[j]
-                if _uniform(key, i, 0) < active_p[dev_class[i]]:
-                    c += 1
+                c += _active_bits(key, i) < active_thr[dev_class[i]]
             counts[s, p] = c
     return counts
 
@@ -136,35 +143,38 @@ def _sort_group(dem, dev, app, a, b):  # type: ignore[no-untyped-def]  # pragma:
 
 @nb.njit(parallel=True, cache=True)
 def _fill(seed_key, first, group_start, order, attach_start,  # type: ignore[no-untyped-def]
-          dev_class, max_clients, active_p, mix_cdf, mu, sigma, cap, dem, dev, app,
-          assoc):  # pragma: no cover
+          dev_class, max_clients, active_thr, mix_cdf, mu, sigma, cap, dem, dev, app,
+          assoc, max_group):  # pragma: no cover - compiled
     n_s = group_start.shape[0]
     n_p = attach_start.shape[0] - 1
     n_a = mu.shape[0]
     for s in nb.prange(n_s):
         key = _scenario_key(seed_key, first + s)
+        buf = np.empty(max_group + 1, dtype=np.int32)
         for p in range(n_p):
-            pos = group_start[s, p]
+            # branchless compaction of the active devices of this attachment point
+            n = 0
             for j in range(attach_start[p], attach_start[p + 1]):
                 i = order[j]
+                buf[n] = i
+                n += _active_bits(key, i) < active_thr[dev_class[i]]
+            pos = group_start[s, p]
+            for q in range(n):
+                i = buf[q]
                 c = dev_class[i]
-                if _uniform(key, i, 0) >= active_p[c]:
-                    continue
                 u1 = _uniform(key, i, 1)
                 a = 0
-                while a < n_a - 1 and mix_cdf[c, a] <= u1:
-                    a += 1
+                for k in range(n_a - 1):
+                    a += mix_cdf[c, k] <= u1
                 z = inverse_normal(_uniform(key, i, 2))
                 x = np.exp(mu[a] + sigma[a] * z)
-                dem[pos] = min(x, cap[a])
-                dev[pos] = i
-                app[pos] = a
-                pos += 1
-            n = pos - group_start[s, p]
+                dem[pos + q] = min(x, cap[a])
+                dev[pos + q] = i
+                app[pos + q] = a
             m = max_clients[p]
             k = n if (m <= 0 or n <= m) else m
             assoc[s, p] = k
-            _sort_group(dem, dev, app, group_start[s, p], group_start[s, p] + k)
+            _sort_group(dem, dev, app, pos, pos + k)
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,6 +233,12 @@ class DemandBatch:
                                              self.app, self.demand_mbps))
 
 
+def active_threshold(active_p: NDArray[np.float64]) -> NDArray[np.uint64]:
+    """Integer activity thresholds: a device is active iff its 53-bit draw is below."""
+    p = np.clip(np.asarray(active_p, dtype=np.float64), 0.0, 1.0)
+    return np.round(p * 9007199254740992.0).astype(np.uint64)
+
+
 def seed_key(seed: int) -> np.uint64:
     """The 64-bit key of ``seed`` (any Python int)."""
     return np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
@@ -249,9 +265,9 @@ def draw_demand(
         raise SimulationError("device class code out of range of the scenario parameters")
     ao = attach_order(arrays)
     key = seed_key(seed)
-    active_p = np.ascontiguousarray(params.active_p, dtype=np.float64)
+    active_thr = active_threshold(params.active_p)
     counts = _count_active(key, first_scenario, n_scenarios, ao.order, ao.attach_start,
-                           arrays.device_class, active_p)
+                           arrays.device_class, active_thr)
     group_start = np.zeros(counts.shape, dtype=np.int64)
     flat = counts.ravel()
     np.cumsum(flat[:-1], out=group_start.ravel()[1:])
@@ -263,8 +279,9 @@ def draw_demand(
     assoc = np.zeros((n_scenarios, n_p), dtype=np.int32)
     if n_e:
         _fill(key, first_scenario, group_start, ao.order, ao.attach_start, arrays.device_class,
-              arrays.attach_max_clients, active_p, params.mix_cdf, params.app_mu,
-              params.app_sigma, params.app_max_mbps, dem, dev, app, assoc)
+              arrays.attach_max_clients, active_thr, params.mix_cdf, params.app_mu,
+              params.app_sigma, params.app_max_mbps, dem, dev, app, assoc,
+              int(np.diff(ao.attach_start).max(initial=0)))
     return DemandBatch(
         scenario=params.name, seed=seed, first_scenario=first_scenario,
         n_scenarios=n_scenarios, group_start=group_start, group_assoc=assoc, device=dev,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -119,10 +120,26 @@ class ScenariosFile(_Strict):
 
 
 def load_apps(path: str | Path | None = None) -> AppsFile:
-    """Load application profiles (default: the shipped ``apps.yaml``)."""
-    p = path if path is not None else data_path("apps.yaml")
+    """Load application profiles (default: the shipped ``apps.yaml``, parsed once)."""
+    if path is None:
+        return _shipped_apps()
+    apps, _lines = load_model(path, AppsFile, what=f"application profiles {path}")
+    return apps
+
+
+@lru_cache(maxsize=1)
+def _shipped_apps() -> AppsFile:
+    p = data_path("apps.yaml")
     apps, _lines = load_model(p, AppsFile, what=f"application profiles {p}")
     return apps
+
+
+@lru_cache(maxsize=1)
+def _shipped_scenarios() -> ScenariosFile:
+    p = data_path("scenarios.yaml")
+    scen, lines = load_model(p, ScenariosFile, what=f"scenario types {p}")
+    _check_app_names(scen, _shipped_apps(), lines)
+    return scen
 
 
 def load_scenarios(path: str | Path | None = None, apps: AppsFile | None = None) -> ScenariosFile:
@@ -131,6 +148,8 @@ def load_scenarios(path: str | Path | None = None, apps: AppsFile | None = None)
     Every application a mix names must exist in ``apps`` (default: the shipped
     profiles); otherwise :class:`ConfigError` names the file and line.
     """
+    if path is None and apps is None:
+        return _shipped_scenarios()  # parsed once per process; treat as read-only
     p = path if path is not None else data_path("scenarios.yaml")
     scen, lines = load_model(p, ScenariosFile, what=f"scenario types {p}")
     apps = apps if apps is not None else load_apps()
@@ -192,8 +211,9 @@ def scenario_params(
     from the scenario or the district (``district_growth = (horizon_years,
     growth_per_year)``; defaults 3 years at 0.5/yr when neither is known).
     """
+    if scenarios is None:
+        scenarios = load_scenarios(apps=apps)  # shipped files: parsed once per process
     apps = apps if apps is not None else load_apps()
-    scenarios = scenarios if scenarios is not None else load_scenarios(apps=apps)
     if name not in scenarios.scenarios:
         raise SimulationError(
             f"unknown scenario type '{name}'; known: {', '.join(scenarios.scenarios)}"

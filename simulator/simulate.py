@@ -87,26 +87,25 @@ def _summarise(group_start, group_assoc, device, app, demand, rate,  # type: ign
                 d = float(demand[k])
                 r = float(rate[k])
                 m = app_min[app[k]]
-                floor = m > 0.0
-                thr = floor and r < min(m, d) * (1.0 - 1e-6)
-                for row in range(2):
-                    if row == 0:
-                        if g < 0 or g >= n_sites:
-                            continue
-                        o = out_site[s, g]
-                    else:
-                        o = out_class[s, c]
-                    o[0] += 1.0
-                    o[3] += d
-                    o[4] += r
-                    if floor:
-                        o[1] += 1.0
-                    if thr:
-                        o[2] += 1.0
-                    if not connected:
-                        o[5] += 1.0
-                    elif k >= b:
-                        o[6] += 1.0
+                floor = 1.0 if m > 0.0 else 0.0
+                thr = 1.0 if (m > 0.0 and r < min(m, d) * (1.0 - 1e-6)) else 0.0
+                disc = 0.0 if connected else 1.0
+                unas = 1.0 if (connected and k >= b) else 0.0
+                out_class[s, c, 0] += 1.0
+                out_class[s, c, 1] += floor
+                out_class[s, c, 2] += thr
+                out_class[s, c, 3] += d
+                out_class[s, c, 4] += r
+                out_class[s, c, 5] += disc
+                out_class[s, c, 6] += unas
+                if 0 <= g < n_sites:
+                    out_site[s, g, 0] += 1.0
+                    out_site[s, g, 1] += floor
+                    out_site[s, g, 2] += thr
+                    out_site[s, g, 3] += d
+                    out_site[s, g, 4] += r
+                    out_site[s, g, 5] += disc
+                    out_site[s, g, 6] += unas
 
 
 def _ratio(num: F64, den: F64) -> F64:
