@@ -39,6 +39,7 @@ recordings with snmpsim on 127.0.0.1.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -56,11 +57,13 @@ __all__ = [
     "CIRCUIT_ALIAS_RE",
     "TwinPort",
     "export_twin",
+    "export_twin_by_address",
     "inventory_for_twin",
     "load_device_kinds",
     "serve_recordings",
     "twin_community",
     "twin_ports",
+    "with_loopback_addresses",
 ]
 
 UPTIME_STATIC_S = 30 * 86400  # static recordings claim 30 days of uptime
@@ -249,6 +252,10 @@ def _node_records(d: District, node_id: str, ports: dict[str, list[TwinPort]],
         pcaps = f"{_capabilities(peer.kind):02x}00"
         pdescr = " ".join(x for x in (peer.vendor, peer.model, _ROLE_WORDS[peer.kind]) if x)
         idx = f"0.{n}.1"
+        if peer.mgmt_address and _ipv4(peer.mgmt_address):
+            # lldpRemManAddrTable: index ... addrSubtype(1 = ipV4).addrLen(4).a.b.c.d
+            man = f"1.0.8802.1.1.2.1.4.2.1.{{col}}.{idx}.1.4.{peer.mgmt_address}"
+            recs += [man.format(col=3) + "|2|2", man.format(col=4) + "|2|0"]
         recs += [f"{rem}.4.{idx}|2|4", f"{rem}.5.{idx}|4x|{_mac(peer.id)}",
                  f"{rem}.6.{idx}|2|5", f"{rem}.7.{idx}|{_str(p.peer_port or '')}",
                  f"{rem}.8.{idx}|{_str('to ' + node_id)}", f"{rem}.9.{idx}|{_str(peer.id)}",
@@ -259,6 +266,13 @@ def _node_records(d: District, node_id: str, ports: dict[str, list[TwinPort]],
         oid = line.split("|", 1)[0]
         out.append((tuple(int(x) for x in oid.split(".")), line))
     return out
+
+
+def _ipv4(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == 4
+    except ValueError:
+        return False
 
 
 def twin_community(node_id: str) -> str:
@@ -289,4 +303,48 @@ def export_twin(d: District, out_dir: str | Path, *, include_aps: bool = False,
         path = out / f"{twin_community(node.id)}.snmprec"
         path.write_text("".join(line + "\n" for _, line in records), encoding="utf-8")
         written.append(path)
+    return written
+
+
+def with_loopback_addresses(d: District, *, first: str = "127.0.1.1") -> District:
+    """A copy of ``d`` whose infrastructure nodes get consecutive loopback management
+    addresses from ``first`` (for a twin that answers per address, e.g. for discovery)."""
+    start = ipaddress.ip_address(first)
+    if not start.is_loopback:
+        raise ConfigError(f"twin addresses must be loopback (127.0.0.0/8), not {first}")
+    out = d.model_copy(deep=True)
+    k = 0
+    for node in sorted(out.nodes, key=lambda n: n.id):
+        if node.kind in INFRASTRUCTURE_KINDS:
+            node.mgmt_address = str(start + k)
+            k += 1
+    return out
+
+
+def export_twin_by_address(d: District, out_dir: str | Path, *, community: str = "twin",
+                           counters: Literal["static", "live"] = "static"
+                           ) -> list[tuple[str, Path]]:
+    """Recordings to be served one agent per management address, like real devices.
+
+    Every infrastructure node needs a ``mgmt_address`` (see :func:`with_loopback_addresses`);
+    its recording is written as ``<address>/<community>.snmprec``. Serve them with
+    :func:`netstage.auditor.twin_agent.serve_by_address`. LLDP rows carry the neighbours'
+    management addresses (lldpRemManAddrTable), so discovery can follow them. Returns
+    ``(address, path)`` sorted by node id.
+    """
+    out = Path(out_dir)
+    ports = twin_ports(d)
+    written: list[tuple[str, Path]] = []
+    for node in sorted(d.nodes, key=lambda n: n.id):
+        if node.kind not in INFRASTRUCTURE_KINDS:
+            continue
+        if not node.mgmt_address or not _ipv4(node.mgmt_address):
+            raise ConfigError(f"node '{node.id}' has no IPv4 mgmt_address; give every "
+                              "infrastructure node one (with_loopback_addresses(d) does)")
+        records = sorted(_node_records(d, node.id, ports, counters == "live"))
+        folder = out / node.mgmt_address
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{twin_community(community)}.snmprec"
+        path.write_text("".join(line + "\n" for _, line in records), encoding="utf-8")
+        written.append((node.mgmt_address, path))
     return written

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from netstage.simulator.errors import CollectorError, MissingExtraError
 
-__all__ = ["inventory_for_twin", "serve_recordings", "snmpsim_binary"]
+__all__ = ["inventory_for_twin", "serve_by_address", "serve_recordings", "snmpsim_binary"]
 
 LOOPBACK = "127.0.0.1"
 _SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
@@ -63,11 +63,11 @@ def _probe_packet(community: str) -> bytes:
     return bytes(encoder.encode(msg))
 
 
-def _answers(port: int, packet: bytes, timeout_s: float = 0.3) -> bool:
+def _answers(port: int, packet: bytes, host: str = LOOPBACK, timeout_s: float = 0.3) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout_s)
         try:
-            s.sendto(packet, (LOOPBACK, port))
+            s.sendto(packet, (host, port))
             s.recvfrom(65535)
         except (TimeoutError, ConnectionRefusedError, OSError):
             return False
@@ -101,10 +101,13 @@ def serve_recordings(
     startup_timeout_s: float = 60.0,
     extra_args: Sequence[str] = (),
     cache_dir: str | Path | None = None,
+    addresses: Sequence[str] = (),
 ) -> Iterator[tuple[str, int]]:
     """Serve every ``*.snmprec`` of ``data_dir`` on ``127.0.0.1:<port>``; yields (host, port).
 
     ``port`` None picks a free port (retried if another process takes it first).
+    ``addresses`` (loopback only) makes snmpsim listen on each of them, same port; it
+    yields the first.
     ``startup_timeout_s`` bounds the wait for the first answer (snmpsim indexes every
     recording before it answers: about 1 s per MB). ``extra_args`` go to snmpsim as-is
     (e.g. ``--v3-user``...). Raises :class:`CollectorError` with the tail of snmpsim's
@@ -115,6 +118,10 @@ def serve_recordings(
     if not stems:
         raise CollectorError(f"{data}: no .snmprec recordings to serve; export a twin first "
                              "(netstage twin DISTRICT --out DIR)")
+    hosts = list(addresses) if addresses else [LOOPBACK]
+    for h in hosts:
+        if not h.startswith("127."):
+            raise CollectorError(f"the twin serves on loopback (127.0.0.0/8) only, not {h}")
     binary = snmpsim_binary()
     packet = _probe_packet(stems[0])
     with tempfile.TemporaryDirectory(prefix="netstage-snmpsim-") as tmp:
@@ -127,14 +134,14 @@ def serve_recordings(
         for _attempt in range(3):
             chosen = port or _free_udp_port()
             cmd = [binary, f"--data-dir={data}", f"--cache-dir={cache}",
-                   f"--agent-udpv4-endpoint={LOOPBACK}:{chosen}", "--log-level=error",
-                   *extra_args]
+                   *(f"--agent-udpv4-endpoint={h}:{chosen}" for h in hosts),
+                   "--log-level=error", *extra_args]
             with log.open("wb") as out:
                 proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
                                         stdin=subprocess.DEVNULL)
             deadline = time.monotonic() + startup_timeout_s
             while proc.poll() is None and time.monotonic() < deadline:
-                if _answers(chosen, packet):
+                if _answers(chosen, packet, hosts[0]):
                     break
                 time.sleep(0.1)
             else:
@@ -151,7 +158,7 @@ def serve_recordings(
             break
         assert proc is not None
         try:
-            yield LOOPBACK, chosen
+            yield hosts[0], chosen
         finally:
             _stop(proc)
 
@@ -179,3 +186,32 @@ def inventory_for_twin(host: str, port: int, communities: Sequence[str], *,
         lines += [f"  - name: {comm}", f"    address: {host}", f"    port: {port}",
                   f"    credentials: twin-{n}"]
     return "\n".join(lines) + "\n", env
+
+
+@contextmanager
+def serve_by_address(data_dir: str | Path, *, startup_timeout_s: float = 60.0
+                     ) -> Iterator[dict[str, int]]:
+    """One snmpsim per ``<address>/`` folder of ``data_dir`` (written by
+    :func:`netstage.auditor.twin.export_twin_by_address`), each on its loopback address,
+    all on one free port. Yields ``{address: port}``; stops them all on exit."""
+    from contextlib import ExitStack
+
+    data = Path(data_dir)
+    folders = sorted(p for p in data.iterdir() if p.is_dir() and any(p.glob("*.snmprec")))
+    if not folders:
+        raise CollectorError(f"{data}: no <address>/ folders with recordings to serve")
+    for attempt in range(3):
+        port = _free_udp_port()
+        served: dict[str, int] = {}
+        try:
+            with ExitStack() as stack:
+                for f in folders:
+                    host, p = stack.enter_context(serve_recordings(
+                        f, port=port, addresses=[f.name],
+                        startup_timeout_s=startup_timeout_s))
+                    served[host] = p
+                yield served
+                return
+        except CollectorError as exc:
+            if served or attempt == 2 or "ddress already in use" not in str(exc):
+                raise

@@ -152,8 +152,69 @@ def history(
     console.print(table)
 
 
+def discover(
+    seeds: Annotated[list[str] | None, typer.Argument(
+        help="seed addresses (default: the inventory's discovery.seeds)")] = None,
+    inventory_file: Annotated[Path, typer.Option(
+        "--inventory", help="inventory YAML with the credential profiles (and discovery "
+                            "bounds: allowed_networks, max_devices, max_hops)")] = Path(
+        "inventory.yaml"),
+    out: Annotated[Path | None, typer.Option("--out", help="write the audit JSON here")] = None,
+    write_inventory: Annotated[Path | None, typer.Option(
+        "--write-inventory", help="write an inventory of the devices found here")] = None,
+    max_devices: Annotated[int | None, typer.Option("--max-devices", min=1)] = None,
+    max_hops: Annotated[int | None, typer.Option("--max-hops", min=0)] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print the result JSON")] = False,
+) -> None:
+    """Discover the network from SEED addresses by following LLDP/CDP neighbours.
+
+    Only addresses inside the inventory's discovery.allowed_networks (default: the
+    seeds' /24) are queried; neighbours outside, without a management address or beyond
+    --max-hops are listed, not contacted.
+    """
+    import asyncio
+
+    from rich.table import Table
+
+    from netstage.auditor.cli.common import print_json
+    from netstage.auditor.discover import run_discovery
+    from netstage.auditor.inventory import load_inventory
+
+    inv = load_inventory(inventory_file)
+    res = asyncio.run(run_discovery(inv, seeds or None, max_devices=max_devices,
+                                    max_hops=max_hops))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(res.audit.to_json() + "\n", encoding="utf-8")
+    if write_inventory is not None:
+        write_inventory.parent.mkdir(parents=True, exist_ok=True)
+        write_inventory.write_text(res.inventory_yaml(inv), encoding="utf-8")
+    if json_out:
+        print_json(res.to_json())
+    else:
+        s = res.audit.summary
+        table = Table(title=f"discovery: {s.n_ok} of {s.n_targets} addresses answered")
+        for col in ("address", "hop", "status", "sysName", "neighbours"):
+            table.add_column(col)
+        for d in res.audit.devices:
+            table.add_row(f"{d.target.address}:{d.target.port}",
+                          str(res.hops.get(d.target.address, "")),
+                          "ok" if d.ok else (d.failure.kind.value if d.failure else "failed"),
+                          d.sys_name or "", str(len(d.neighbours)) if d.ok else "")
+        console.print(table)
+        for sk in res.skipped:
+            console.print(f"not followed: {sk.neighbour} ({sk.address or 'no address'}) seen "
+                          f"from {sk.seen_from}: {sk.reason}", highlight=False, markup=False)
+        if res.stopped_by:
+            console.print(f"stopped by {res.stopped_by}", highlight=False)
+    if not res.audit.ok_devices:
+        err_console.print("[bold red]error:[/] no device answered")
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``twin``, ``poll``, ``history`` and ``discover`` to ``app``."""
     app.command("twin")(twin)
     app.command("poll")(poll)
     app.command("history")(history)
+    app.command("discover")(discover)
