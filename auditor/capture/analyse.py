@@ -10,6 +10,7 @@ responses and control-plane frames (LLDP/CDP/STP/DHCP, decoded with scapy).
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import os
 from collections.abc import Callable
@@ -690,7 +691,8 @@ def _control_facts(s: _State) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     return nb, list(stp.values()), dhcp, other
 
 
-def analyse_capture(path: str | os.PathLike[str], *, progress: Progress | None = None,
+def analyse_capture(path: str | os.PathLike[str] | io.BufferedIOBase | io.BytesIO, *,
+                    progress: Progress | None = None,
                     mapping: AppMapping | str | os.PathLike[str] | None = None,
                     control_plane: bool = True,
                     chunk_bytes: int = CHUNK_BYTES) -> CaptureSummary:
@@ -707,7 +709,8 @@ def analyse_capture(path: str | os.PathLike[str], *, progress: Progress | None =
         control.require_scapy()
     mp = mapping if isinstance(mapping, AppMapping) else load_mapping(
         None if mapping is None else Path(mapping))
-    st = ReadState(path=str(path))
+    name = str(getattr(path, "name", "<stream>")) if isinstance(path, io.IOBase) else str(path)
+    st = ReadState(path=name)
     s = _State(control_plane)
     for b in iter_batches(path, st, chunk_bytes=chunk_bytes):
         d = decode_batch(b)
@@ -728,7 +731,7 @@ def analyse_capture(path: str | os.PathLike[str], *, progress: Progress | None =
              for k, v in zip(vk.tolist(), vs, strict=True)]
     t = s.totals
     return CaptureSummary(
-        path=str(path), format=st.format, byte_order=st.byte_order,
+        path=name, format=st.format, byte_order=st.byte_order,
         size_bytes=st.size_bytes,
         interfaces=[{"linktype": i.linktype, "snaplen": i.snaplen,
                      "ts_resolution": i.ts_resolution, "name": i.name}

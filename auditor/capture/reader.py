@@ -14,6 +14,7 @@ ends the read early: the frames before it are returned and
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from collections.abc import Iterator
@@ -116,14 +117,25 @@ class FrameBatch:
         return self.buf[o:o + int(self.caplen[i])].tobytes()
 
 
-def iter_batches(path: str | os.PathLike[str], state: ReadState | None = None, *,
+def iter_batches(path: str | os.PathLike[str] | io.BufferedIOBase | io.BytesIO,
+                 state: ReadState | None = None, *,
                  chunk_bytes: int = CHUNK_BYTES) -> Iterator[FrameBatch]:
-    """Stream the capture at ``path`` as :class:`FrameBatch` chunks.
+    """Stream the capture at ``path`` (or an open binary file) as :class:`FrameBatch`
+    chunks.
 
     ``state`` (optional) is filled in as the file is read: format, interfaces, bytes
     read and, for damaged files, the byte offset where reading stopped.
     Raises :class:`CaptureFormatError` if the file is not a capture at all.
     """
+    if isinstance(path, io.IOBase):
+        f: BinaryIO = path  # type: ignore[assignment]
+        p = Path(getattr(path, "name", "<stream>") or "<stream>")
+        st = state if state is not None else ReadState(path=str(p))
+        here = f.tell()
+        st.size_bytes = f.seek(0, io.SEEK_END) - here
+        f.seek(here)
+        yield from _dispatch(f, p, st, chunk_bytes)
+        return
     st = state if state is not None else ReadState(path=str(path))
     p = Path(path)
     try:
@@ -132,26 +144,32 @@ def iter_batches(path: str | os.PathLike[str], state: ReadState | None = None, *
     except OSError as exc:
         raise CaptureFormatError(f"{p}: cannot open capture ({exc.strerror})") from None
     with f:
-        head = f.read(4)
-        if len(head) == 0:
-            raise CaptureFormatError(f"{p}: file is empty (0 bytes); expected a pcap or "
-                                     "pcapng capture")
-        if head in _PCAP_MAGICS:
-            yield from _iter_pcap(f, p, head, st, chunk_bytes)
-        elif head == _PCAPNG_MAGIC:
-            yield from _iter_pcapng(f, p, st, chunk_bytes)
-        else:
-            raise CaptureFormatError(
-                f"{p}: unknown magic bytes {head.hex()} at offset 0; expected pcap "
-                "(d4c3b2a1, a1b2c3d4, 4d3cb2a1, a1b23c4d) or pcapng (0a0d0d0a). "
-                "Convert other formats with editcap -F pcap")
+        yield from _dispatch(f, p, st, chunk_bytes)
+
+
+def _dispatch(f: BinaryIO, p: Path, st: ReadState, chunk_bytes: int) -> Iterator[FrameBatch]:
+    head = f.read(4)
+    if len(head) == 0:
+        raise CaptureFormatError(f"{p}: file is empty (0 bytes); expected a pcap or "
+                                 "pcapng capture")
+    if head in _PCAP_MAGICS:
+        yield from _iter_pcap(f, p, head, st, chunk_bytes)
+    elif head == _PCAPNG_MAGIC:
+        yield from _iter_pcapng(f, p, st, chunk_bytes)
+    else:
+        raise CaptureFormatError(
+            f"{p}: unknown magic bytes {head.hex()} at offset 0; expected pcap "
+            "(d4c3b2a1, a1b2c3d4, 4d3cb2a1, a1b23c4d) or pcapng (0a0d0d0a). "
+            "Convert other formats with editcap -F pcap")
 
 
 class _Chunker:
     """Buffered reads with carry-over of the incomplete tail record."""
 
-    def __init__(self, f: BinaryIO, base_offset: int, chunk_bytes: int) -> None:
+    def __init__(self, f: BinaryIO, base_offset: int, chunk_bytes: int,
+                 file_size: int) -> None:
         self.f = f
+        self.file_size = file_size
         self.chunk_bytes = chunk_bytes
         self.buf = np.zeros(0, dtype=np.uint8)
         self.valid = 0  # bytes of buf that hold file data
@@ -164,7 +182,10 @@ class _Chunker:
         A fresh array each time: batches handed out earlier keep their own buffer.
         """
         tail = self.valid - keep_from
-        size = max(self.chunk_bytes, need, tail + 1)
+        # a damaged length field may claim more than the file holds: never allocate
+        # beyond what is left to read
+        left = max(0, self.file_size - (self.base + self.valid))
+        size = max(min(self.chunk_bytes, tail + left), min(need, tail + left), tail + 1)
         new = np.zeros(size + PAD_BYTES, dtype=np.uint8)
         if tail > 0:
             new[:tail] = self.buf[keep_from:self.valid]
@@ -201,7 +222,7 @@ def _iter_pcap(f: BinaryIO, p: Path, magic: bytes, st: ReadState,
     max_caplen = min(max(STANDARD_MAX_CAPLEN, snaplen), HARD_MAX_CAPLEN)
     mul = 1 if nano else 1000
     lt_arr = np.int32(linktype)
-    ch = _Chunker(f, 24, chunk_bytes)
+    ch = _Chunker(f, 24, chunk_bytes, st.size_bytes)
     ch.refill(0)
     pos = 0
     index = 0
@@ -260,7 +281,7 @@ def _stop(st: ReadState, offset: int, reason: str) -> None:
 def _iter_pcapng(f: BinaryIO, p: Path, st: ReadState,
                  chunk_bytes: int) -> Iterator[FrameBatch]:
     st.format = "pcapng"
-    ch = _Chunker(f, 0, chunk_bytes)
+    ch = _Chunker(f, 0, chunk_bytes, st.size_bytes)
     ch.buf = np.frombuffer(_PCAPNG_MAGIC, dtype=np.uint8).copy()
     ch.valid = 4
     ch.refill(0)
@@ -388,11 +409,12 @@ def _parse_idb(raw: bytes, big: bool) -> InterfaceInfo:
         elif code == 9 and olen >= 1:
             r = val[0]
             if r & 0x80:
-                info.ts_shift = r & 0x7F
+                # beyond 2^-63 s a 64-bit timestamp cannot count whole seconds anyway
+                info.ts_shift = min(r & 0x7F, 63)
                 info.ts_resolution = f"2^-{r & 0x7F}"
             else:
                 info.ts_mul = 10 ** max(0, 9 - r)
-                info.ts_div = 10 ** max(0, r - 9)
+                info.ts_div = 10 ** min(max(0, r - 9), 18)  # int64-safe divisor
                 info.ts_resolution = {6: "microsecond", 9: "nanosecond",
                                       3: "millisecond"}.get(r, f"10^-{r}")
         elif code == 14 and olen == 8:
