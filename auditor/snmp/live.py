@@ -16,18 +16,15 @@ import time
 from typing import Any
 
 from pyasn1.type import univ  # type: ignore[import-untyped]
+from pysnmp.entity.rfc3413 import cmdgen
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
     ContextData,
-    ObjectIdentity,
-    ObjectType,
     SnmpEngine,
     UdpTransportTarget,
     UsmUserData,
-    bulk_cmd,
-    get_cmd,
-    next_cmd,
 )
+from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 from pysnmp.proto import errind, rfc1902, rfc1905
 
 from netstage.auditor.facts import DeviceFacts, FailureKind, Timings
@@ -40,6 +37,10 @@ from netstage.auditor.snmp.values import Oid, OidTree, Value, oid_str
 
 __all__ = ["SnmpCollector", "classify_error"]
 
+_GET = cmdgen.GetCommandGenerator()
+_NEXT = cmdgen.NextCommandGeneratorSingleRun()
+_BULK = cmdgen.BulkCommandGeneratorSingleRun()
+_NULL = univ.Null("")
 _MAX_VALUES_PER_DEVICE = 2_000_000  # a runaway agent cannot keep us walking forever
 
 _FAILURES: list[tuple[type[errind.ErrorIndication], FailureKind, str]] = [
@@ -129,29 +130,39 @@ class _Session:
         self.v1 = target.credential.version == "v1"
         self.n_requests = 0
 
-    async def get(self, keys: tuple[Oid, ...]) -> tuple[int, list[tuple[Oid, Any]]]:
+    async def _send(self, generator: Any, keys: list[Oid] | tuple[Oid, ...],
+                    *bulk: int) -> tuple[int, int, list[tuple[Oid, Any]]]:
+        """One request with raw numeric varbinds (no MIB resolution at all: pysnmp's
+        high-level API would resolve every OID through a MIB view per engine)."""
         self.n_requests += 1
-        ei, es, _, vbs = await get_cmd(
-            self.engine, self.auth, self.transport, self.context,
-            *[ObjectType(ObjectIdentity(oid_str(k))) for k in keys], lookupMib=False)
+        addr_name, _ = LCD.configure(self.engine, self.auth, self.transport,
+                                     self.context.contextName)
+        future: asyncio.Future[tuple[Any, Any, Any, Any]] = \
+            asyncio.get_running_loop().create_future()
+
+        def done(_engine: Any, _handle: Any, indication: Any, status: Any, index: Any,
+                 var_binds: Any, _ctx: Any) -> None:
+            if not future.done():
+                future.set_result((indication, status, index, var_binds))
+
+        var_binds = [(rfc1902.ObjectName(k), _NULL) for k in keys]
+        generator.send_varbinds(self.engine, addr_name, self.context.contextEngineId,
+                                self.context.contextName, *bulk, var_binds, done, None)
+        ei, es, ex, vbs = await future
         if ei:
             raise _DeviceFailed(*classify_error(ei))
-        return int(es), [(tuple(vb[0]), vb[1]) for vb in vbs]
+        return int(es or 0), int(ex or 0), [(tuple(vb[0]), vb[1]) for vb in vbs]
+
+    async def get(self, keys: tuple[Oid, ...]) -> tuple[int, list[tuple[Oid, Any]]]:
+        status, _, vbs = await self._send(_GET, keys)
+        return status, vbs
 
     async def bulk(self, starts: list[Oid],
                    reps: int) -> tuple[int, int, list[tuple[Oid, Any]]]:
         """GETBULK (v2c/v3) or, for SNMPv1, one GETNEXT: (error-status, error-index, vbs)."""
-        self.n_requests += 1
-        objs = [ObjectType(ObjectIdentity(oid_str(s))) for s in starts]
         if self.v1:
-            ei, es, ex, vbs = await next_cmd(self.engine, self.auth, self.transport,
-                                             self.context, *objs, lookupMib=False)
-        else:
-            ei, es, ex, vbs = await bulk_cmd(self.engine, self.auth, self.transport,
-                                             self.context, 0, reps, *objs, lookupMib=False)
-        if ei:
-            raise _DeviceFailed(*classify_error(ei))
-        return int(es), int(ex), [(tuple(vb[0]), vb[1]) for vb in vbs]
+            return await self._send(_NEXT, starts)
+        return await self._send(_BULK, starts, 0, reps)
 
 
 async def _get_system(s: _Session, tree: OidTree) -> None:

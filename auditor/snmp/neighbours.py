@@ -92,6 +92,7 @@ def _lldp_row(row: dict[int, Value], first: int) -> dict[str, object]:
     port_sub = as_int(row.get(first + 2))
     chassis = row.get(first + 1)
     port = row.get(first + 3)
+    sys_descr = as_text(row.get(first + 6))
     return {
         "remote_chassis_id_subtype": chassis_sub,
         "remote_chassis_id": as_mac(chassis) if chassis_sub == _CHASSIS_MAC else as_text(chassis),
@@ -99,7 +100,8 @@ def _lldp_row(row: dict[int, Value], first: int) -> dict[str, object]:
         "remote_port_id": as_mac(port) if port_sub == _PORT_MAC else as_text(port),
         "remote_port_descr": as_text(row.get(first + 4)),
         "remote_sysname": as_text(row.get(first + 5)),
-        "remote_sys_descr": as_text(row.get(first + 6)),
+        "remote_sys_descr": sys_descr,
+        "remote_platform": sys_descr.splitlines()[0].strip() or None if sys_descr else None,
     }
 
 
