@@ -98,3 +98,28 @@ def test_round_trip_through_snmpsim_with_live_counters(tmp_path: Path) -> None:
     assert merged.measured is not None and merged.measured.snmp is not None
     snmp = merged.measured.snmp
     assert (snmp.infrastructure_devices, snmp.answered, snmp.v1v2c_devices) == (13, 13, 13)
+
+
+def test_cli_round_trip_audit_then_normalise(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """netstage twin -> netstage audit --replay -> netstage normalise -> a valid district."""
+    from netstage.auditor.twin import inventory_for_twin
+
+    src = TOPOLOGIES / "stage2-organic.yaml"
+    r = run_cli("twin", str(src), "--out", "twin", "--static")  # replay reads plain values
+    assert r.returncode == 0, r.stderr
+    stems = sorted(p.stem for p in (tmp_path / "twin").glob("*.snmprec"))
+    text, env = inventory_for_twin("127.0.0.1", 161, stems)
+    (tmp_path / "inv.yaml").write_text(text)
+    r = run_cli("audit", "inv.yaml", "--replay", "twin", "--out", "audit.json", env=env)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("normalise", "audit.json", "--out", "measured.yaml")
+    assert r.returncode == 0, r.stderr
+    assert "half-seen" in r.stdout and "mismatch" not in r.stdout
+    measured = load_district(tmp_path / "measured.yaml")  # validates, with located errors
+    assert _topology(measured) == _topology(load_district(src))
+    r = run_cli("normalise", "audit.json", "--base", str(src), "--out", "merged.yaml", "--json")
+    assert r.returncode == 0, r.stderr
+    merged = load_district(tmp_path / "merged.yaml")
+    assert merged.measured is not None and merged.measured.snmp is not None
+    assert merged.measured.snmp.answered == len(stems)
+    assert merged.sites == load_district(src).sites  # declared parts kept

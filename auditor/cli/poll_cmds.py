@@ -212,9 +212,68 @@ def discover(
         raise typer.Exit(1)
 
 
+def normalise(
+    audit_file: Annotated[Path, typer.Argument(help="audit JSON written by netstage audit --out")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="write the district YAML here")] = None,
+    base: Annotated[Path | None, typer.Option(
+        "--base", help="declared district: keep its topology, overlay what was measured "
+                       "(merge_measured); without it the district is built from the audit")]
+    = None,
+    history_db: Annotated[Path | None, typer.Option(
+        "--history", help="poll history: background load = p95 of the stored rates")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Turn an audit into a district model: nodes, links, capacities, mismatch report.
+
+    Without --base the district is built from the audit alone (nodes from sysName, links
+    from LLDP/CDP, capacities from interface speeds). With --base the declared district
+    keeps its topology and gets measured vendors, capacities, background load and SNMP
+    facts. The report lists speed/duplex mismatches, oversubscribed access uplinks, LAG
+    problems and links seen from one end only.
+    """
+    from netstage.auditor.cli.common import print_json
+    from netstage.auditor.facts import load_audit
+    from netstage.auditor.normalise import facts_to_district, merge_measured
+    from netstage.auditor.store import HistoryStore
+    from netstage.simulator.io import dump_district, load_district
+
+    audit = load_audit(audit_file)
+    declared = load_district(base) if base is not None else None
+    res = facts_to_district(audit, declared)
+    district = res.district
+    if declared is not None:
+        if history_db is not None:
+            with HistoryStore(history_db, readonly=True) as store:
+                district = merge_measured(declared, audit, store=store)
+        else:
+            district = merge_measured(declared, audit)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(dump_district(district), encoding="utf-8")
+    report = res.to_json()
+    if json_out:
+        print_json(report)
+    else:
+        m = res.measured
+        console.print(f"{report['nodes']} nodes, {report['links']} links, "
+                      f"{report['circuits']} circuits; SNMP answered {m.answered} of "
+                      f"{m.infrastructure_devices} infrastructure devices "
+                      f"(v3: {m.v3_devices}, v1/v2c: {m.v1v2c_devices})", highlight=False)
+        for mm in res.mismatches:
+            console.print(f"mismatch {mm.kind} {mm.element}: {mm.detail}", highlight=False,
+                          markup=False)
+        for h in res.half_seen_links:
+            console.print(f"half-seen {h.seen_from.label} -> {h.peer} ({h.reason})",
+                          highlight=False, markup=False)
+        if out is not None:
+            console.print(f"wrote {out}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``twin``, ``poll``, ``history`` and ``discover`` to ``app``."""
     app.command("twin")(twin)
     app.command("poll")(poll)
     app.command("history")(history)
     app.command("discover")(discover)
+    app.command("normalise")(normalise)
