@@ -289,6 +289,7 @@ class _Builder:
         self.half_seen: list[HalfSeenLink] = []
         self._guessed_kind: dict[str, bool] = {}
         self.remote_ports: dict[str, set[str]] = {}
+        self.unverified: set[str] = set()
         self.remote_chassis: dict[str, str] = {}
         self.chassis_node: dict[tuple[str, str], str] = {}
         self.dist: dict[str, int] = {}
@@ -400,6 +401,10 @@ class _Builder:
                 base = next(n for n in self.base.nodes if n.id.lower() == key)
                 break
         nid = base.id if base else self._new_id(re.sub(r"\(.*\)$", "", name).strip() or name)
+        if base is None and _kind_from_text(*texts) is None and not re.search(
+                r"switch|router|bridge|firewall|gateway", " ".join(t for t in texts if t),
+                re.IGNORECASE):
+            self.unverified.add(nid)  # nothing says it is network gear
         kind = base.kind if base else (_kind_from_text(*texts) or NodeKind.ACCESS)
         self._guessed_kind[nid] = base is None and _kind_from_text(*texts) is None
         site = base.site if base else self.nodes[seen_from].site
@@ -493,6 +498,8 @@ class _Builder:
         copy.id = self._new_id(nid)
         self.nodes[copy.id] = copy
         self._guessed_kind[copy.id] = self._guessed_kind.get(nid, False)
+        if nid in self.unverified:
+            self.unverified.add(copy.id)
         return copy.id
 
     def _find_iface(self, node: str, port: str | None) -> Interface | None:
@@ -721,8 +728,11 @@ def _circuits(b: _Builder, base: District | None) -> list[Circuit]:
 
 
 def _snmp_facts(audit: AuditResult, nodes: dict[str, Node], answered: dict[str, DeviceFacts],
-                unseen_base: list[str]) -> SnmpFacts:
-    infra = [nid for nid, n in nodes.items() if n.kind in INFRASTRUCTURE_KINDS]
+                unseen_base: list[str], unverified: set[str]) -> SnmpFacts:
+    """Coverage counts infrastructure we have evidence for: answered devices, base
+    infrastructure, and silent neighbours whose description says network gear."""
+    infra = [nid for nid, n in nodes.items() if n.kind in INFRASTRUCTURE_KINDS
+             and (nid in answered or nid not in unverified)]
     ok_infra = [answered[nid] for nid in infra if nid in answered]
     tested = [d for d in audit.devices if d.default_communities_accepted is not None]
     return SnmpFacts(
@@ -763,7 +773,7 @@ def facts_to_district(audit: AuditResult, base: District | None = None) -> Norma
     b.uplink_report(links, ports)
     unseen = sorted(n.id for n in (base.nodes if base else [])
                     if n.kind in INFRASTRUCTURE_KINDS and n.id not in b.nodes)
-    measured = _snmp_facts(audit, b.nodes, b.answered, unseen)
+    measured = _snmp_facts(audit, b.nodes, b.answered, unseen, b.unverified)
     diversity = _diversity(b.nodes, b.answered)
     if base is not None:
         sites = [s.model_copy(deep=True) for s in base.sites]

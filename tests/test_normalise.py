@@ -206,3 +206,14 @@ def test_merge_measured_overlays_base() -> None:
     assert merged.measured.snmp.answered == 1
     assert merged.measured.snmp.infrastructure_devices == 5
     assert merged.measured.extra["snmp"]["unseen_base_nodes"] == ["es-sw", "hs-sw", "ms-sw"]
+
+
+def test_silent_neighbours_count_as_infrastructure_only_with_evidence() -> None:
+    # A silent "Aruba 2930F switch" neighbour lowers coverage; a silent "AXIS" device
+    # (nothing says it is network gear) is kept as a node but not counted.
+    sw = _dev("sw", "switch", [_if(1, "p1"), _if(2, "p2")],
+              [_nb(1, "p1", "dist-9", "49", remote_sys_descr="Aruba 2930F switch"),
+               _nb(2, "p2", "axis", "eth0", remote_sys_descr="AXIS")])
+    res = facts_to_district(AuditResult(devices=[sw]))
+    assert {n.id for n in res.district.nodes} == {"sw", "dist-9", "axis"}
+    assert (res.measured.infrastructure_devices, res.measured.answered) == (2, 1)
