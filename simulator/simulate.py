@@ -130,7 +130,7 @@ def _group_stats(stats: F64, n_devices: int) -> dict[str, float]:
     unserved = np.clip(unserved, 0.0, 1.0)
     throttled = _ratio(stats[:, _THROTTLED], stats[:, _FLOOR])
     out: dict[str, float] = {
-        "devices": float(n_devices),
+        "devices": n_devices,
         "active_mean": float(active.mean()) if active.size else 0.0,
         "demand_mbps_mean": float(demand.mean()) if demand.size else 0.0,
         "served_mbps_mean": float(served.mean()) if served.size else 0.0,
