@@ -98,7 +98,8 @@ def test_interface_names_and_speeds_match_librenms(replay: ReplayCollector, name
         pytest.skip(f"{name}: LibreNMS lists no ports")
     facts = _collect(replay, name)
     by_index = {i.if_index: i for i in facts.interfaces}
-    agree, bad = 0, []
+    agree = 0
+    bad: list[tuple[Any, ...]] = []
     for p in ports:
         ours = by_index.get(p["ifIndex"])
         # LibreNMS stores ifSpeed in b/s = ifHighSpeed x 1e6; null -> ifSpeed_prev.
@@ -145,7 +146,7 @@ def _neighbour_keys(facts: DeviceFacts) -> set[tuple[str, str | None, str | None
     """(protocol, local name, remote id) for every identity LibreNMS may have used:
     sysName, else sysDescr, else chassis id (its remote_hostname fallback chain)."""
     by_index = {i.if_index: i for i in facts.interfaces}
-    keys = set()
+    keys: set[tuple[str, str | None, str | None]] = set()
     for n in facts.neighbours:
         local = by_index.get(n.local_if_index) if n.local_if_index is not None else None
         locals_ = {n.local_if_name, local.name if local else None,
@@ -194,7 +195,7 @@ def test_lldp_local_ports_from_raw_rows(replay: ReplayCollector, name: str) -> N
             continue
         _, local_port, _ = oid[len(_LLDP_REM) + 2:].split(".")
         port_id = loc_ids.get(local_port)
-        if_index = by_name.get(port_id, local_port)
+        if_index = by_name.get(port_id or "", local_port)
         expected.add((if_names.get(if_index), _norm_id(value)))
     assert expected
     facts = _collect(replay, name)
