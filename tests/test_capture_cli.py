@@ -151,3 +151,17 @@ def test_cli_synth(run_cli: CliRunner, tmp_path: Path) -> None:
     r = run_cli("capture-synth", str(tmp_path / "s.pcapng"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "s.pcapng").read_bytes() == BUNDLED.read_bytes()
+
+
+def test_neighbours_become_auditor_facts() -> None:
+    from netstage.auditor.capture.neighbours import neighbour_facts
+
+    s = analyse_capture(BUNDLED)
+    facts = neighbour_facts(s.neighbours, local_if_name="span-core")
+    assert len(facts) == len(s.neighbours)
+    lldp = [f for f in facts if f.protocol == "lldp"]
+    assert {f.remote_sysname for f in lldp} == {"core", "es-dist", "es-acc1", "es-acc2"}
+    assert all(f.remote_mgmt_address and f.remote_port_id for f in facts)
+    links = s.to_json()["neighbour_links"]
+    core = [r for r in links if r["device"] == "core"]
+    assert len(core) == 1 and core[0]["protocols"] == ["cdp", "lldp"]

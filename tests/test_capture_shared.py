@@ -231,3 +231,16 @@ def test_per_host_bytes_match_tshark_fields() -> None:
     got = {t["host"]: t["bytes"] for t in s.top_talkers if ":" not in t["host"]}
     for h, v in got.items():
         assert want[h] == v, h
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_lldp_and_cdp_views_of_one_port_merge(name: str) -> None:
+    """A device advertising one port by LLDP and CDP (same source MAC, LLDP port
+    description = CDP port id) is one neighbour link with both protocols."""
+    e, s = _case(name)
+    both = {(x["source_mac"], x["port_description"]) for x in e["lldp_neighbours"]} & {
+        (x["source_mac"], x["port_id"]) for x in e["cdp_neighbours"]}
+    links = s.to_json()["neighbour_links"]
+    merged = [r for r in links if r["protocols"] == ["cdp", "lldp"]]
+    assert len(merged) == len(both)
+    assert len(links) == len(s.neighbours) - len(both)

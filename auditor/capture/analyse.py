@@ -29,6 +29,7 @@ from netstage.auditor.capture.apps import (
     parse_dns_answers,
 )
 from netstage.auditor.capture.decode import Decoded, decode_batch
+from netstage.auditor.capture.neighbours import neighbour_links
 from netstage.auditor.capture.reader import CHUNK_BYTES, FrameBatch, ReadState, iter_batches
 from netstage.auditor.capture.tunnel import walk_frame
 
@@ -183,7 +184,8 @@ class CaptureSummary:
             "throughput": {"bin_seconds": self.bin_seconds,
                            "peak_mbps": round(self.peak_mbps, 6),
                            "p95_mbps": round(self.p95_mbps, 6),
-                           "mean_mbps": round(self.mean_mbps, 6)},
+                           "mean_mbps": round(self.mean_mbps, 6),
+                           "series": [[t, v] for t, v in self.throughput]},
             "peak_mbps": round(self.peak_mbps, 6), "p95_mbps": round(self.p95_mbps, 6),
             "apps": self.apps, "flows_total": self.flows_total,
             "conversations_total": self.conversations_total,
@@ -191,10 +193,12 @@ class CaptureSummary:
             "hosts_total": self.hosts_total, "top_talkers": self.top_talkers,
             "vlans": self.vlans, "vlan_ids": self.vlan_ids,
             "vlan_tagged_frames": self.vlan_tagged_frames,
-            "neighbours": self.neighbours, "stp": self.stp, "dhcp": self.dhcp,
+            "neighbours": self.neighbours,
+            "neighbour_links": neighbour_links(self.neighbours),
+            "stp": self.stp, "dhcp": self.dhcp,
             "other_cisco_frames": self.other_cisco,
             "tls_sni_names": self.sni_names, "dns_names": self.dns_names,
-            "devices": self.devices,
+            "devices": self.devices[:TOP_N],
         }
 
 
