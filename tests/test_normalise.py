@@ -6,6 +6,8 @@ test), so these tests do not depend on the collector.
 
 from __future__ import annotations
 
+import pytest
+
 from netstage.auditor.facts import (
     AuditResult,
     DeviceFacts,
@@ -217,3 +219,34 @@ def test_silent_neighbours_count_as_infrastructure_only_with_evidence() -> None:
     res = facts_to_district(AuditResult(devices=[sw]))
     assert {n.id for n in res.district.nodes} == {"sw", "dist-9", "axis"}
     assert (res.measured.infrastructure_devices, res.measured.answered) == (2, 1)
+
+
+def test_merge_measured_uses_p95_of_the_poll_history(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from netstage.auditor.facts import Timings
+    from netstage.auditor.store import HistoryStore
+
+    base = load_district(TOPOLOGIES / "stage1-lab-era.yaml")
+
+    def core(t: float, octets: int) -> DeviceFacts:
+        return DeviceFacts(
+            target=SnmpTarget(address="10.1.1.1", name="core"), ok=True, snmp_version="v2c",
+            sys_name="core", sys_uptime_ticks=int(100_000 + t * 100),
+            timings=Timings(started_at=datetime.fromtimestamp(1000 + t, UTC)),
+            interfaces=[_if(1, "g1", 100, in_octets=octets, out_octets=0, counters_64bit=True)],
+            neighbours=[_nb(1, "g1", "rtr", "Gi0/0")])
+
+    # intervals of 300 s at 10, 20, ..., 50 Mb/s (in): p95 = 40 + 0.8 * 10 = 48 Mb/s
+    octets, samples = 0, [core(0, 0)]
+    for k, mbps in enumerate((10, 20, 30, 40, 50), start=1):
+        octets += mbps * 1_000_000 * 300 // 8
+        samples.append(core(300 * k, octets))
+    with HistoryStore(tmp_path / "h.db") as store:
+        for dev in samples:
+            store.record_poll([dev])
+        merged = merge_measured(base, AuditResult(devices=[samples[-1]]), store=store)
+    link = next(lk for lk in merged.links if {lk.a, lk.b} == {"core", "rtr"})
+    assert link.background_mbps == pytest.approx(48.0)
+    assert merged.measured is not None and merged.measured.snmp is not None
+    assert merged.measured.snmp.history_days == pytest.approx(1500 / 86400, abs=1e-3)
