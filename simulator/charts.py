@@ -1,0 +1,424 @@
+"""Charts for the stage report (matplotlib, no GUI: figures are built with
+:class:`matplotlib.figure.Figure`, which renders with the Agg canvas).
+
+Every chart is readable by a non-engineer: its title states the finding, axes carry
+units. When an input is unknown (the simulation did not run, no N-1 analysis, ...)
+the chart still renders and says plainly what is missing and how to get it.
+
+Charts (name -> function):
+
+``ladder``      :func:`stage_ladder`   each rule's highest allowed stage vs the district stage
+``rates``       :func:`rate_cdf`       per-device bandwidth CDF per scenario vs app minimum rates
+``network``     :func:`network_map`    the network coloured by p95 link utilisation, SPOFs marked
+``growth``      :func:`growth_projection`  years -> p95 unserved and Mbps per student
+``n1``          :func:`n1_worst`       the worst single failures (N-1) against the R-HA limit
+
+:func:`render_charts` draws them all and writes PNG (and optionally SVG/PDF) files.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from netstage.simulator.model import District, NodeKind
+
+__all__ = [
+    "CHART_TITLES",
+    "growth_projection",
+    "n1_worst",
+    "network_map",
+    "rate_cdf",
+    "render_charts",
+    "stage_ladder",
+]
+
+STATUS_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "unknown": "#f9a825"}
+STAGE_COLOURS = {1: "#c62828", 2: "#ef6c00", 3: "#f9a825", 4: "#2e7d32"}
+CHART_TITLES = {
+    "ladder": "Stage ladder",
+    "rates": "Bandwidth per device",
+    "network": "Network and link load",
+    "growth": "Growth projection",
+    "n1": "Single failures (N-1)",
+}
+
+
+def _note(fig: Figure, title: str, lines: list[str]) -> Figure:
+    """A chart whose input is unknown: the title says so, the body says what to do."""
+    ax = fig.add_subplot(1, 1, 1)
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=12, loc="left", color="#6d4c41")
+    ax.text(0.02, 0.85, "\n".join(lines), va="top", ha="left", fontsize=10, wrap=True,
+            transform=ax.transAxes)
+    return fig
+
+
+# -- 1. stage ladder ---------------------------------------------------------------------
+def stage_ladder(c: Any) -> Figure:
+    """One bar per rule: the highest stage it allows (colour = pass/fail/unknown)."""
+    rules = list(c.rules)
+    fig = Figure(figsize=(8, 0.45 * len(rules) + 1.8), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    names = [r.rule_id for r in rules][::-1]
+    vals = [r.allows_stage for r in rules][::-1]
+    cols = [STATUS_COLOURS.get(r.status, "#888888") for r in rules][::-1]
+    y = np.arange(len(rules))
+    ax.barh(y, vals, color=cols, height=0.6)
+    for yi, r in zip(y, rules[::-1], strict=True):
+        label = r.status + (" - binding" if r.rule_id in c.binding else "")
+        ax.text(r.allows_stage + 0.05, float(yi), label, va="center", fontsize=9)
+    ax.axvline(c.stage, color="#37474f", linestyle="--", linewidth=1.5)
+    ax.set_yticks(y, names)
+    ax.set_xlim(0, 5.2)
+    ax.set_xticks([1, 2, 3, 4], ["Stage 1", "Stage 2", "Stage 3", "Stage 4"])
+    ax.set_xlabel("highest stage the rule allows (dashed line: the district's stage)")
+    binding = ", ".join(c.binding) if c.binding else "none"
+    ax.set_title(f"{c.district_name} is at Stage {c.stage}; limited by {binding}",
+                 fontsize=12, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+# -- 2. per-device bandwidth CDF -----------------------------------------------------------
+def _sims(c: Any) -> list[tuple[str, Any]]:
+    return [(k.split(":", 1)[1], v) for k, v in c.evidence.items()
+            if k.startswith("sim:") and v is not None]
+
+
+def rate_cdf(c: Any) -> Figure:
+    """Distribution of allocated Mbps per active device per simulated scenario type, with
+    the minimum usable rate of every application as a vertical line."""
+    sims = [(s, r) for s, r in _sims(c)
+            if getattr(r, "device_rates_sample", None) is not None
+            and np.asarray(r.device_rates_sample).size]
+    fig = Figure(figsize=(8, 4.5), dpi=100)
+    if not sims:
+        return _note(fig, "Bandwidth per device: not simulated", [
+            "No simulation result is available for this district, so the per-device",
+            "bandwidth cannot be shown. Run `netstage classify` with the simulator",
+            "installed (netstage.simulator.simulate).",
+        ])
+    ax = fig.add_subplot(1, 1, 1)
+    worst: tuple[float, str] = (-1.0, "")
+    for scen, r in sims:
+        rates = np.sort(np.asarray(r.device_rates_sample, dtype=float))
+        y = np.arange(1, rates.size + 1) / rates.size
+        ax.step(np.maximum(rates, 1e-3), y, where="post", label=f"'{scen}' busy hour")
+        mins = np.asarray(r.app_min_mbps, dtype=float)[np.asarray(r.device_app_sample)]
+        below = float(np.mean(np.asarray(r.device_rates_sample) < mins * (1 - 1e-6)))
+        if below > worst[0]:
+            worst = (below, scen)
+    r0 = sims[0][1]
+    for name, m in zip(r0.app_names, np.asarray(r0.app_min_mbps, dtype=float), strict=True):
+        if m > 0:
+            ax.axvline(m, color="#90a4ae", linestyle=":", linewidth=1)
+            ax.text(m, 0.02, f" {name} min", rotation=90, fontsize=8, color="#546e7a",
+                    va="bottom")
+    ax.set_xscale("log")
+    ax.set_xlabel("bandwidth allocated to an active device (Mbps, log scale)")
+    ax.set_ylabel("share of active devices (cumulative)")
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="upper left", fontsize=9)
+    share, scen = worst
+    ax.set_title(f"In the '{scen}' busy hour {share:.0%} of active devices get less than "
+                 "their app's minimum rate", fontsize=11, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+# -- 3. network map ----------------------------------------------------------------------
+def _util_by_element(c: Any, scenario: str = "now") -> tuple[dict[str, float], str | None]:
+    res = c.evidence.get(f"sim:{scenario}")
+    if res is None:
+        for s, r in _sims(c):
+            res, scenario = r, s
+            break
+    if res is None:
+        return {}, None
+    out: dict[str, float] = {}
+    for lid, u in zip(res.link_ids, np.asarray(res.link_util_p95, dtype=float), strict=True):
+        if lid.startswith("air:"):
+            continue
+        key = lid.split("#")[0]
+        out[key] = max(out.get(key, 0.0), float(u))
+    return out, scenario
+
+
+def _layers(d: District) -> dict[str, int]:
+    """Hop distance of every node from the Internet (circuits' nodes are at 1)."""
+    adj: dict[str, list[str]] = {n.id: [] for n in d.nodes}
+    for lk in d.links:
+        adj[lk.a].append(lk.b)
+        adj[lk.b].append(lk.a)
+    depth = {c.attach: 1 for c in d.circuits}
+    frontier = list(depth)
+    while frontier:
+        nxt = []
+        for u in frontier:
+            for v in adj.get(u, []):
+                if v not in depth:
+                    depth[v] = depth[u] + 1
+                    nxt.append(v)
+        frontier = nxt
+    far = max(depth.values(), default=0) + 1
+    return {n.id: depth.get(n.id, far) for n in d.nodes}
+
+
+def network_map(d: District, c: Any, *, max_nodes: int = 400) -> Figure:
+    """The district drawn in layers from the Internet; links coloured by p95 utilisation
+    in the R-NOW busy hour; single points of failure (R-HA counted) in red."""
+    import networkx as nx
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    fig = Figure(figsize=(10, 6.5), dpi=100)
+    if len(d.nodes) > max_nodes:
+        return _note(fig, "Network drawing skipped: too many nodes", [
+            f"The district has {len(d.nodes)} nodes; drawings above {max_nodes} are",
+            "unreadable. See the busiest-links table in the report instead.",
+        ])
+    util, scen = _util_by_element(c)
+    rep = c.evidence.get("redundancy")
+    if rep is None:
+        try:
+            from netstage.simulator.redundancy import analyse_redundancy
+
+            rep = analyse_redundancy(d)
+        except Exception:
+            rep = None
+    spof_nodes: set[str] = set()
+    spof_links: set[str] = set()
+    if rep is not None:
+        for s in rep.counted_spofs:
+            (spof_nodes if s.kind == "node" else spof_links).add(s.element)
+    g = nx.MultiGraph()
+    layers = _layers(d)
+    g.add_node("Internet", layer=0)
+    for n in d.nodes:
+        g.add_node(n.id, layer=layers[n.id])
+    edges: list[tuple[str, str, str]] = []
+    for lk in d.links:
+        edges.append((lk.a, lk.b, lk.key))
+    for ci in d.circuits:
+        edges.append((ci.attach, "Internet", ci.id))
+    for a, b, k in edges:
+        g.add_edge(a, b, key=k)
+    pos = nx.multipartite_layout(g, subset_key="layer", align="horizontal", scale=1.0)
+    pos = {k: (float(v[0]), -float(v[1])) for k, v in pos.items()}
+    ax = fig.add_subplot(1, 1, 1)
+    cmap = colormaps["RdYlGn_r"]
+    norm = Normalize(0.0, 1.0)
+    for a, b, k in edges:
+        (x0, y0), (x1, y1) = pos[a], pos[b]
+        u = util.get(k)
+        col = cmap(norm(min(u, 1.0))) if u is not None else "#b0bec5"
+        ax.plot([x0, x1], [y0, y1], color=col, linewidth=2.5 if u is not None else 1.2,
+                linestyle="--" if k in spof_links else "-", zorder=1)
+    kinds = {n.id: n.kind for n in d.nodes}
+    for nid, (x, y) in pos.items():
+        is_spof = nid in spof_nodes
+        kind = kinds.get(nid)
+        marker = "o" if kind == NodeKind.AP else ("D" if nid == "Internet" else "s")
+        ax.scatter([x], [y], s=110 if kind != NodeKind.AP else 50, marker=marker,
+                   color="#ffffff", edgecolors="#c62828" if is_spof else "#37474f",
+                   linewidths=2.5 if is_spof else 1.0, zorder=2)
+        if len(pos) <= 80:
+            ax.text(x, y + 0.035, nid, fontsize=7, ha="center", va="bottom", zorder=3)
+    sm = __import__("matplotlib.cm", fromlist=["ScalarMappable"]).ScalarMappable(norm=norm,
+                                                                                   cmap=cmap)
+    cb = fig.colorbar(sm, ax=ax, fraction=0.03, pad=0.01)
+    cb.set_label("p95 link utilisation (fraction of capacity)")
+    ax.set_axis_off()
+    bits = []
+    if util:
+        k_max = max(util, key=lambda k: util[k])
+        bits.append(f"busiest link {k_max} at {util[k_max]:.0%} (p95, '{scen}' busy hour)")
+    else:
+        bits.append("link load not simulated")
+    if rep is not None:
+        n_sp = len(spof_nodes) + len(spof_links)
+        bits.append(f"{n_sp} single point{'s' if n_sp != 1 else ''} of failure (red)")
+    else:
+        bits.append("redundancy not analysed")
+    ax.set_title("; ".join(bits).capitalize(), fontsize=11, loc="left")
+    ax.text(0.0, -0.04, "grey = not simulated; dashed/red outline = single point of failure "
+            "counted by R-HA", transform=ax.transAxes, fontsize=8, color="#546e7a")
+    fig.tight_layout()
+    return fig
+
+
+# -- 4. growth projection ----------------------------------------------------------------
+def growth_series(d: District, *, years: list[float] | None = None, n_scenarios: int = 100,
+                  seed: int = 0, arrays: Any = None) -> dict[str, Any] | None:
+    """p95 unserved fraction and p95 demand per student of the grown 'future' busy hour
+    for each year (0 = today's 1:1 peak); None when the simulator is unavailable."""
+    try:
+        from netstage.simulator.simulate import simulate
+    except ImportError:
+        return None
+    from netstage.simulator.arrays import to_arrays
+
+    g = d.district.growth
+    horizon = g.horizon_years
+    if years is None:
+        top = max(5.0, math.ceil(horizon) + 2.0)
+        years = [float(y) for y in np.arange(0.0, top + 0.5, 1.0)]
+    arr = arrays if arrays is not None else to_arrays(d)
+    students = max(d.total_students, 1)
+    unserved, demand = [], []
+    for y in years:
+        r = simulate(arr, scenario="future", n_scenarios=n_scenarios, seed=seed,
+                     growth_years=y)
+        unserved.append(float(np.percentile(r.unserved_fraction, 95)))
+        demand.append(float(np.percentile(np.asarray(r.demand_mbps, dtype=float), 95))
+                      / students)
+    return {"years": years, "unserved_p95": unserved, "demand_mbps_per_student_p95": demand,
+            "internet_mbps_per_student": d.internet_capacity_mbps / students,
+            "horizon_years": horizon, "growth_per_year": g.growth_per_year}
+
+
+def growth_projection(d: District, c: Any, series: dict[str, Any] | None) -> Figure:
+    """Years of demand growth -> p95 unserved (left) and Mbps per student (right)."""
+    fig = Figure(figsize=(8, 4.5), dpi=100)
+    if series is None:
+        return _note(fig, "Growth projection: not simulated", [
+            "The simulator (netstage.simulator.simulate) is not available, so demand",
+            "growth cannot be projected.",
+        ])
+    rub = c.rubric
+    limit = float(rub.value("R-FUTURE", "max_unserved_p95"))
+    target_kbps = float(rub.value("R-TARGET", "min_internet_kbps_per_student_stage4"))
+    yrs = np.asarray(series["years"], dtype=float)
+    uns = np.asarray(series["unserved_p95"], dtype=float)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(yrs, uns * 100, marker="o", color="#c62828", label="p95 unserved (left)")
+    ax.axhline(limit * 100, color="#c62828", linestyle="--", linewidth=1,
+               label=f"Stage 4 limit: {limit:.0%} unserved (R-FUTURE)")
+    ax.set_xlabel(f"years from today at {series['growth_per_year']:.0%} demand growth per year")
+    ax.set_ylabel("p95 unserved demand (%)")
+    ax.set_ylim(bottom=0)
+    ax2 = ax.twinx()
+    ax2.plot(yrs, series["demand_mbps_per_student_p95"], marker="s", color="#1565c0",
+             label="p95 peak demand per student (right)")
+    ax2.axhline(series["internet_mbps_per_student"], color="#1565c0", linestyle=":",
+                label="Internet capacity per student (right)")
+    ax2.axhline(target_kbps / 1000.0, color="#2e7d32", linestyle="--",
+                label=f"Stage 4 target {target_kbps / 1000:g} Mbps/student (R-TARGET)")
+    ax2.set_ylabel("Mbps per student")
+    ax2.set_ylim(bottom=0)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper left")
+    over = [y for y, u in zip(yrs, uns, strict=True) if u > limit]
+    if not over:
+        title = (f"Demand growth stays within the Stage 4 limit for {yrs[-1]:g} years")
+    elif over[0] == 0:
+        title = "Today's 1:1 peak already exceeds the Stage 4 unserved limit"
+    else:
+        title = (f"At {series['growth_per_year']:.0%}/yr growth the network falls short in "
+                 f"year {over[0]:g}")
+    ax.set_title(title, fontsize=11, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+# -- 5. N-1 worst cases --------------------------------------------------------------------
+def n1_worst(c: Any, *, top: int = 10) -> Figure:
+    """The single failures that leave the most demand unserved, against the R-HA limit."""
+    fig = Figure(figsize=(8, 4.5), dpi=100)
+    cont = c.evidence.get("contingency")
+    rows = list(getattr(cont, "contingencies", []) or []) if cont is not None else []
+    if not rows:
+        ha = next((r for r in c.rules if r.rule_id == "R-HA"), None)
+        why = []
+        if cont is None and ha is not None and ha.checks and ha.checks[0].passed is False:
+            why = [f"R-HA already fails on structure ({ha.explanation})",
+                   "so the N-1 simulation was not needed to classify the district."]
+        elif cont is None:
+            why = ["The N-1 contingency analysis (netstage.simulator.contingency) did not",
+                   "run or is not available: run `netstage n1 FILE` when it is."]
+        else:
+            why = ["The contingency analysis returned no failure cases."]
+        return _note(fig, "Single failures (N-1): not analysed", why)
+    lim = float(c.rubric.value("R-HA", "max_n1_unserved_p95"))
+    rows = rows[:top]
+    names = [str(getattr(r, "element", "?")) for r in rows][::-1]
+    vals = [float(getattr(r, "unserved_p95", 0.0)) * 100 for r in rows][::-1]
+    ax = fig.add_subplot(1, 1, 1)
+    cols = ["#c62828" if v > lim * 100 else "#2e7d32" for v in vals]
+    ax.barh(np.arange(len(rows)), vals, color=cols)
+    ax.set_yticks(np.arange(len(rows)), names)
+    ax.axvline(lim * 100, color="#37474f", linestyle="--",
+               label=f"R-HA limit {lim:.0%} (Stage 4)")
+    ax.set_xlabel("p95 unserved demand with the element failed (%)")
+    ax.legend(fontsize=8, loc="lower right")
+    worst = rows[0]
+    ax.set_title(f"Worst single failure: {getattr(worst, 'element', '?')} leaves "
+                 f"{float(getattr(worst, 'unserved_p95', 0.0)):.0%} of demand unserved",
+                 fontsize=11, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+# -- all ----------------------------------------------------------------------------------
+def render_charts(d: District, c: Any, *, growth: dict[str, Any] | None = None,
+                  n_scenarios: int = 100, seed: int = 0) -> dict[str, Figure]:
+    """Every chart as a Figure, in report order. Each chart that fails to draw becomes a
+    note chart naming the error, so one bad input never loses the whole report."""
+    if growth is None:
+        try:
+            growth = growth_series(d, n_scenarios=n_scenarios, seed=seed,
+                                   arrays=c.evidence.get("arrays"))
+        except Exception as exc:
+            growth = None
+            growth_err = str(exc)
+        else:
+            growth_err = ""
+    else:
+        growth_err = ""
+    makers: dict[str, Callable[[], Figure]] = {
+        "ladder": lambda: stage_ladder(c),
+        "rates": lambda: rate_cdf(c),
+        "network": lambda: network_map(d, c),
+        "growth": lambda: growth_projection(d, c, growth),
+        "n1": lambda: n1_worst(c),
+    }
+    out: dict[str, Figure] = {}
+    for name, make in makers.items():
+        try:
+            out[name] = make()
+        except Exception as exc:
+            out[name] = _note(Figure(figsize=(8, 3), dpi=100),
+                              f"{CHART_TITLES[name]}: could not be drawn",
+                              [f"{type(exc).__name__}: {exc}"])
+    if growth_err:
+        out["growth"] = _note(Figure(figsize=(8, 3), dpi=100),
+                              "Growth projection: could not be simulated", [growth_err])
+    return out
+
+
+def figure_bytes(fig: Figure, fmt: str = "png", dpi: int = 100) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def save_charts(figs: dict[str, Figure], out_dir: str | Path,
+                formats: tuple[str, ...] = ("png", "svg")) -> dict[str, list[Path]]:
+    """Write each figure as ``<out_dir>/chart-<name>.<fmt>``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, list[Path]] = {}
+    for name, fig in figs.items():
+        for fmt in formats:
+            p = out / f"chart-{name}.{fmt}"
+            p.write_bytes(figure_bytes(fig, fmt))
+            paths.setdefault(name, []).append(p)
+    return paths

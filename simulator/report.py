@@ -1,0 +1,484 @@
+"""The stage report: one self-contained HTML file, JSON (schema ``netstage.report/1``,
+docs/stages.md) and PDF, with the charts of :mod:`netstage.simulator.charts`.
+
+Order (for a school board first, for engineers after): summary (stage, binding rules,
+the cheapest plan to the next stage and to Stage 4, rubric overrides), what to measure
+when rules are unknown, the charts, the evidence of every rule, the plans with
+before/after, then details (simulation, redundancy, N-1) and any ``extra`` sections
+the caller passes (the auditor's audit and capture summaries, as plain dicts: the
+simulator never imports the auditor).
+
+The HTML makes no external requests: styles are inline, charts are inline PNG
+(``data:`` URIs), there are no scripts, fonts or links to other files.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from netstage.simulator.charts import CHART_TITLES, figure_bytes, growth_series, render_charts
+from netstage.simulator.errors import ConfigError
+from netstage.simulator.model import District
+from netstage.simulator.stage import DEFAULT_N_SCENARIOS, STAGE_NAMES, Classification, classify
+
+__all__ = ["REPORT_SCHEMA", "build_report_json", "render_html", "write_report"]
+
+REPORT_SCHEMA = "netstage.report/1"
+FORMATS = ("html", "json", "pdf")
+
+
+def _jsonable(x: Any) -> Any:
+    """Plain JSON types for numpy scalars/arrays, dataclasses with to_json, paths."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple | set):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    if isinstance(x, str | int | float | bool) or x is None:
+        return x
+    if hasattr(x, "to_json"):
+        return _jsonable(x.to_json())
+    return str(x)
+
+
+def _evidence_json(c: Classification) -> dict[str, Any]:
+    out: dict[str, Any] = {"simulations": {}}
+    for k, v in c.evidence.items():
+        if v is None or k == "arrays":
+            continue
+        if k.startswith("sim:"):
+            try:
+                out["simulations"][k[4:]] = v.to_json(all_links=False)
+            except TypeError:
+                out["simulations"][k[4:]] = v.to_json()
+        elif hasattr(v, "to_json"):
+            out[k] = v.to_json()
+    return _jsonable(out)
+
+
+def build_report_json(d: District, c: Classification, plans: list[Any],
+                      growth: dict[str, Any] | None, extra: dict[str, Any] | None,
+                      charts: Iterable[str]) -> dict[str, Any]:
+    """The report as plain JSON (schema ``netstage.report/1``, see docs/stages.md)."""
+    return _jsonable({
+        "schema": REPORT_SCHEMA,
+        "generated_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "district": d.district.name,
+        "students": d.total_students,
+        "stage": c.stage,
+        "stage_name": c.stage_name,
+        "binding": c.binding,
+        "rubric_version": c.rubric.version,
+        "overrides": [o.to_json() for o in c.rubric.overrides],
+        "to_measure": c.to_measure,
+        "classification": c.to_json(),
+        "plans": [p.to_json() for p in plans],
+        "growth": growth,
+        "evidence": _evidence_json(c),
+        "charts": list(charts),
+        "extra": extra or {},
+    })
+
+
+# -- HTML ---------------------------------------------------------------------------------
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;margin:0;
+ color:#263238;background:#fafafa}
+main{max-width:1100px;margin:0 auto;padding:24px 32px 64px;background:#fff}
+h1{font-size:28px;margin:8px 0 4px} h2{margin-top:36px;border-bottom:2px solid #eceff1;
+ padding-bottom:4px} h3{margin-top:24px}
+.stage{display:inline-block;padding:6px 14px;border-radius:6px;color:#fff;font-weight:700}
+.s1{background:#c62828}.s2{background:#ef6c00}.s3{background:#f9a825;color:#263238}
+.s4{background:#2e7d32}
+.pass{color:#2e7d32;font-weight:600}.fail{color:#c62828;font-weight:600}
+.unknown{color:#b26a00;font-weight:600}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:14px;width:100%}
+th,td{border:1px solid #cfd8dc;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#eceff1} td.num{text-align:right;font-variant-numeric:tabular-nums}
+figure{margin:16px 0} figure img{max-width:100%;height:auto;border:1px solid #eceff1}
+figcaption{font-size:13px;color:#546e7a}
+.box{border-left:4px solid #1565c0;background:#e3f2fd;padding:8px 14px;margin:12px 0}
+.warn{border-left-color:#ef6c00;background:#fff3e0}
+.small{font-size:12px;color:#607d8b} code{background:#eceff1;padding:0 3px}
+"""
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list):
+        return ", ".join(_fmt(x) for x in v)
+    if isinstance(v, dict):
+        return "; ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
+    return str(v)
+
+
+def _table(rows: list[list[Any]], head: list[str], raw_cols: tuple[int, ...] = ()) -> str:
+    out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in head), "</tr></thead><tbody>"]
+    for r in rows:
+        out.append("<tr>")
+        for i, v in enumerate(r):
+            cls = ' class="num"' if isinstance(v, int | float) and not isinstance(v, bool) else ""
+            cell = str(v) if i in raw_cols else _e(_fmt(v))
+            out.append(f"<td{cls}>{cell}</td>")
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _dict_section(data: Any, depth: int = 0) -> str:
+    """A plain dict/list as tables: scalars in a key/value table, lists of dicts as a
+    table with one column per key, nested dicts as sub-sections."""
+    if isinstance(data, list):
+        if data and all(isinstance(x, dict) for x in data):
+            cols = list(dict.fromkeys(k for x in data[:200] for k in x))
+            rows = [[_fmt(x.get(k)) for k in cols] for x in data[:200]]
+            more = f"<p class='small'>{len(data) - 200} more rows in the JSON report</p>" \
+                if len(data) > 200 else ""
+            return _table(rows, cols) + more
+        return f"<p>{_e(_fmt(data))}</p>"
+    if not isinstance(data, dict):
+        return f"<p>{_e(_fmt(data))}</p>"
+    scalars = [[k, v] for k, v in data.items()
+               if not isinstance(v, dict | list) or (isinstance(v, list)
+                                                    and not any(isinstance(x, dict) for x in v))]
+    parts = [_table(scalars, ["field", "value"])] if scalars else []
+    tag = "h4" if depth else "h3"
+    for k, v in data.items():
+        if isinstance(v, dict) or (isinstance(v, list) and any(isinstance(x, dict) for x in v)):
+            parts.append(f"<{tag}>{_e(k)}</{tag}>" + _dict_section(v, depth + 1))
+    return "".join(parts)
+
+
+def _img(fig_png: bytes, name: str, alt: str) -> str:
+    b64 = base64.b64encode(fig_png).decode("ascii")
+    return (f'<figure id="chart-{_e(name)}"><img class="chart" alt="{_e(alt)}" '
+            f'src="data:image/png;base64,{b64}"><figcaption>{_e(CHART_TITLES.get(name, name))}'
+            "</figcaption></figure>")
+
+
+def _fig_title(fig: Figure) -> str:
+    for ax in fig.axes:
+        t = ax.get_title(loc="left") or ax.get_title()
+        if t:
+            return t
+    return ""
+
+
+def _plan_html(p: Any) -> str:
+    head = f"<h3>To Stage {p.target_stage}: {_e(p.summary())}</h3>"
+    if not p.actions:
+        return head
+    rows = [[a.description, f"${a.cost_usd:,.0f}", a.cost_note, ", ".join(a.rules)]
+            for a in p.actions]
+    rows.append(["total", f"${p.cost_usd:,.0f}",
+                 f"${p.capex_usd:,.0f} one-time + ${p.annual_usd:,.0f}/yr x {p.cost_years:g} yr",
+                 ""])
+    before = {r.rule_id: r for r in p.classification_before.rules}
+    after = {r.rule_id: r for r in p.classification_after.rules}
+    ba = [[rid, before[rid].allows_stage, after[rid].allows_stage if rid in after else None,
+           after[rid].status if rid in after else None] for rid in before]
+    ba.append(["district stage", p.stage_before, p.stage_after, "re-classified"])
+    notes = "".join(f"<li>{_e(n)}</li>" for n in p.notes)
+    return (head + _table(rows, ["action", "cost", "how the cost is made up", "rules"])
+            + "<p>Before and after (the upgraded model re-classified with the same rubric, "
+              "scenarios and seed):</p>"
+            + _table(ba, ["rule", "allows before", "allows after", "status after"])
+            + (f"<ul>{notes}</ul>" if notes else "")
+            + f"<p class='small'>Catalog: {_e(p.catalog_version)}. Costs are indicative "
+              "(see the catalog's stated assumptions); replace them with local quotes.</p>")
+
+
+def _details_html(c: Classification) -> str:
+    parts: list[str] = []
+    sims = [(k[4:], v) for k, v in c.evidence.items() if k.startswith("sim:") and v is not None]
+    if sims:
+        rows = []
+        for scen, r in sims:
+            u = np.asarray(r.unserved_fraction, dtype=float)
+            t = np.asarray(r.throttled_share, dtype=float)
+            rows.append([scen, r.n_scenarios, f"{np.percentile(u, 50):.1%}",
+                         f"{np.percentile(u, 95):.1%}", f"{np.percentile(u, 99):.1%}",
+                         f"{np.percentile(t, 95):.1%}"])
+        parts.append("<h3>Simulated busy hours</h3>" + _table(
+            rows, ["scenario", "scenarios", "unserved p50", "unserved p95", "unserved p99",
+                   "throttled p95"]))
+        scen, r = next(((s, x) for s, x in sims if s == "now"), sims[0])
+        worst = r.worst_links(10) if hasattr(r, "worst_links") else []
+        if worst:
+            rows = [[r.link_ids[i], f"{float(r.link_capacity_mbps[i]):,.0f}",
+                     f"{float(r.link_util_p95[i]):.0%}", f"{float(r.bottleneck_frequency[i]):.0%}"]
+                    for i in worst]
+            parts.append(f"<h3>Busiest links ('{_e(scen)}' busy hour)</h3>" + _table(
+                rows, ["link", "capacity (Mbps)", "p95 utilisation",
+                       "share of scenarios as bottleneck"]))
+    rep = c.evidence.get("redundancy")
+    if rep is not None:
+        rows = [[s.site, s.kind, s.students, s.edge_disjoint_paths, s.node_disjoint_paths]
+                for s in rep.sites]
+        parts.append("<h3>Redundancy per site</h3>" + _table(
+            rows, ["site", "kind", "students", "edge-disjoint paths", "node-disjoint paths"]))
+        sp = [[s.element, s.kind, s.students, ", ".join(s.sites)] for s in rep.counted_spofs]
+        if sp:
+            parts.append("<h3>Single points of failure (counted by R-HA)</h3>"
+                         + _table(sp, ["element", "kind", "students cut off", "sites"]))
+    cont = c.evidence.get("contingency")
+    rows_c = list(getattr(cont, "contingencies", []) or []) if cont is not None else []
+    if rows_c:
+        rows = [[getattr(x, "element", "?"), getattr(x, "kind", ""),
+                 f"{float(getattr(x, 'unserved_p95', 0.0)):.1%}",
+                 f"{float(getattr(x, 'throttled_p95', 0.0)):.1%}",
+                 getattr(x, "disconnected_students", "")] for x in rows_c[:15]]
+        parts.append("<h3>Worst single failures (N-1)</h3>" + _table(
+            rows, ["element", "kind", "unserved p95", "throttled p95",
+                   "students disconnected"]))
+    return "".join(parts) or "<p>No simulation or redundancy details were produced.</p>"
+
+
+def render_html(d: District, c: Classification, plans: list[Any], figs: dict[str, Figure],
+                extra: dict[str, Any] | None) -> str:
+    """The report as one self-contained HTML document."""
+    s = c.stage
+    binding = [c.rule(b) for b in c.binding]
+    out = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>",
+        f"<title>{_e(d.district.name)}: Stage {s} - netstage report</title>",
+        f"<style>{_CSS}</style></head><body><main>",
+        f"<p class='small'>netstage stage report - {_e(d.district.name)} - "
+        f"{d.total_students:,} students</p>",
+        f"<h1 id='stage'>{_e(d.district.name)} is at <span class='stage s{s}'>Stage {s}</span>"
+        "</h1>",
+        f"<p><b>{_e(STAGE_NAMES[s])}</b> in Scott Smith's four stages of 1:1 infrastructure.</p>",
+        "<h2 id='summary'>Summary</h2>",
+        "<p>The district stage is the lowest stage any rule allows. "
+        + ("The rule that holds it here is" if len(binding) == 1
+           else "The rules that hold it here are") + ":</p><ul>",
+    ]
+    for v in binding:
+        out.append(f"<li><b>{_e(v.rule_id)}</b> ({_e(v.title)}, <span class='{v.status}'>"
+                   f"{v.status}</span>): {_e(v.explanation)}</li>")
+    out.append("</ul>")
+    for p in plans:
+        cls = "box" if p.reached else "box warn"
+        first = f"<b>Cheapest plan found to Stage {p.target_stage}:</b> {_e(p.summary())}"
+        if p.actions:
+            first += "<ul>" + "".join(
+                f"<li>{_e(a.description)} - ${a.cost_usd:,.0f}</li>" for a in p.actions) + "</ul>"
+        out.append(f"<div class='{cls}'>{first}</div>")
+    if c.stage == 4 and not plans:
+        out.append("<div class='box'>The district is at Stage 4: no upgrade is needed to "
+                   "reach a higher stage.</div>")
+    out.append(f"<p class='small'>Rubric: {_e(c.rubric.version)}. ")
+    if c.rubric.overrides:
+        out.append("<b>Thresholds overridden by the user:</b></p><ul>"
+                   + "".join(f"<li>{_e(o)}</li>" for o in c.rubric.overrides) + "</ul>")
+    else:
+        out.append("No rubric overrides: every threshold is the documented default.</p>")
+    out.append(f"<p class='small'>{c.n_scenarios} Monte Carlo scenarios per simulated rule, "
+               f"seed {c.seed}.</p>")
+    if c.to_measure:
+        allu = len(c.unknown) == len(c.rules)
+        out.append(f"<div class='box warn'><b>{'Nothing is known yet' if allu else 'Unknown rules'}"
+                   "</b>: rules with missing inputs count at their most pessimistic stage. "
+                   "To resolve them, measure or declare:<ul>"
+                   + "".join(f"<li>{_e(m)}</li>" for m in c.to_measure) + "</ul></div>")
+
+    out.append("<h2 id='charts'>Charts</h2>")
+    for name, fig in figs.items():
+        out.append(_img(figure_bytes(fig, "png"), name, _fig_title(fig) or name))
+
+    out.append("<h2 id='evidence'>Evidence per rule</h2>")
+    rows = [[r.rule_id, f"<span class='{r.status}'>{r.status}</span>", r.allows_stage,
+             _e(_fmt(r.measured_value)) + (f" {_e(r.unit)}" if r.unit else ""),
+             _e(r.explanation)] for r in c.rules]
+    out.append(_table(rows, ["rule", "status", "allows stage", "measured", "explanation"],
+                      raw_cols=(1, 3, 4)))
+    for r in c.rules:
+        spec = c.rubric.rules.get(r.rule_id)
+        out.append(f"<h3 id='rule-{_e(r.rule_id)}'>{_e(r.rule_id)}: {_e(r.title)} - "
+                   f"<span class='{r.status}'>{r.status}</span>, allows stage "
+                   f"{r.allows_stage}</h3>")
+        if spec is not None:
+            out.append(f"<p class='small'>Smith: {_e(spec.smith)}</p>")
+        out.append(f"<p>{_e(r.explanation)}</p>")
+        out.append(_table([[i.name, i.value, i.unit,
+                            i.provenance if i.value is not None else "missing"]
+                           for i in r.inputs], ["input", "value", "unit", "provenance"]))
+        th_rows = []
+        if spec is not None:
+            for name, t in spec.thresholds.items():
+                th_rows.append([name, t.value, t.unit, t.stage,
+                                "overridden (default " + _fmt(t.default) + ")"
+                                if t.overridden else "default", t.source])
+        if th_rows:
+            out.append(_table(th_rows, ["threshold", "value", "unit", "needed for stage",
+                                        "set by", "source"]))
+        if r.checks:
+            out.append(_table([[ch.text, ch.stage, {True: "passes", False: "fails",
+                                                    None: "unknown"}[ch.passed]]
+                               for ch in r.checks], ["check", "needed for stage", "result"]))
+        if r.to_resolve:
+            out.append("<p><b>To resolve:</b></p><ul>"
+                       + "".join(f"<li>{_e(x)}</li>" for x in r.to_resolve) + "</ul>")
+
+    if plans:
+        out.append("<h2 id='plans'>Upgrade plans</h2><p>Each plan is the cheapest set of "
+                   "catalog actions the planner found (greedy search with re-simulation, "
+                   "then pruning), verified by classifying the upgraded model again.</p>")
+        for p in plans:
+            out.append(_plan_html(p))
+
+    out.append("<h2 id='details'>Details</h2>")
+    out.append(_details_html(c))
+    for key, section in (extra or {}).items():
+        out.append(f"<h2 id='extra-{_e(key)}'>{_e(key.replace('_', ' ').capitalize())}</h2>")
+        out.append(_dict_section(section))
+    out.append("<p class='small'>Generated by netstage "
+               f"{_e(_version())} on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>")
+    out.append("</main></body></html>")
+    return "\n".join(out)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("netstage")
+    except Exception:
+        return "dev"
+
+
+# -- PDF ----------------------------------------------------------------------------------
+def _text_page(lines: list[str], title: str) -> Figure:
+    import textwrap
+
+    fig = Figure(figsize=(8.27, 11.69), dpi=100)
+    ax = fig.add_axes((0.07, 0.05, 0.86, 0.9))
+    ax.set_axis_off()
+    ax.text(0, 1, title, fontsize=16, fontweight="bold", va="top")
+    wrapped: list[str] = []
+    for ln in lines:
+        wrapped += textwrap.wrap(ln, 95) or [""]
+    ax.text(0, 0.95, "\n".join(wrapped[:75]), fontsize=8.5, va="top", family="monospace")
+    return fig
+
+
+def _write_pdf(path: Path, d: District, c: Classification, plans: list[Any],
+               figs: dict[str, Figure]) -> None:
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    lines = [f"{STAGE_NAMES[c.stage]}", "", "Binding rules:"]
+    lines += [f"  {b}: {c.rule(b).explanation}" for b in c.binding]
+    lines += ["", f"Rubric: {c.rubric.version}"]
+    lines += [f"  override: {o}" for o in c.rubric.overrides] or ["  no overrides"]
+    for p in plans:
+        lines += ["", p.summary()]
+        lines += [f"  - {a.description}: ${a.cost_usd:,.0f}" for a in p.actions]
+    if c.to_measure:
+        lines += ["", "To resolve unknown rules, measure or declare:"]
+        lines += [f"  - {m}" for m in c.to_measure]
+    lines += ["", "Rules:"]
+    for r in c.rules:
+        lines += [f"  {r.rule_id} [{r.status}, allows {r.allows_stage}] {r.explanation}"]
+    with PdfPages(path) as pdf:
+        pdf.savefig(_text_page(lines, f"{d.district.name}: Stage {c.stage}"))
+        for fig in figs.values():
+            pdf.savefig(fig)
+
+
+# -- entry point ---------------------------------------------------------------------------
+def write_report(
+    d: District,
+    out_dir: str | Path,
+    *,
+    classification: Classification | None = None,
+    plans: list[Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    formats: tuple[str, ...] = FORMATS,
+    n_scenarios: int = DEFAULT_N_SCENARIOS,
+    seed: int = 0,
+    overrides: Any = None,
+    chart_formats: tuple[str, ...] = ("png", "svg"),
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
+    """Classify (unless given), plan (unless ``plans`` is given; ``[]`` = no plans) and
+    write ``report.html`` / ``report.json`` / ``report.pdf`` plus one file per chart
+    (``chart-<name>.png``/``.svg``) into ``out_dir``. Returns ``{format: path}``
+    (charts as ``chart-<name>.<fmt>``)."""
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ConfigError(f"unknown report format(s) {', '.join(bad)}; use {', '.join(FORMATS)}")
+    say = progress or (lambda _m: None)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create report directory {out}: {exc.strerror}") from None
+    say("classifying")
+    c = classification or classify(d, n_scenarios=n_scenarios, seed=seed, overrides=overrides)
+    if plans is None:
+        from netstage.simulator.plan import plan_upgrades
+
+        plans = []
+        if c.stage < 4:
+            say(f"planning to stage {c.stage + 1}")
+            plans.append(plan_upgrades(d, n_scenarios=n_scenarios, seed=seed,
+                                       overrides=c.rubric, classification=c))
+            if c.stage + 1 < 4:
+                say("planning to stage 4")
+                plans.append(plan_upgrades(d, target_stage=4, n_scenarios=n_scenarios,
+                                           seed=seed, overrides=c.rubric, classification=c))
+    say("projecting growth and drawing charts")
+    try:
+        growth = growth_series(d, n_scenarios=min(n_scenarios, 100), seed=seed,
+                               arrays=c.evidence.get("arrays"))
+    except Exception:
+        growth = None
+    figs = render_charts(d, c, growth=growth, n_scenarios=min(n_scenarios, 100), seed=seed)
+    paths: dict[str, Path] = {}
+    for name, ps in _save(figs, out, chart_formats).items():
+        for p in ps:
+            paths[f"chart-{name}.{p.suffix[1:]}"] = p
+    if "html" in formats:
+        p = out / "report.html"
+        p.write_text(render_html(d, c, plans, figs, extra), encoding="utf-8")
+        paths["html"] = p
+    if "json" in formats:
+        p = out / "report.json"
+        data = build_report_json(d, c, plans, growth, extra, figs)
+        p.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        paths["json"] = p
+    if "pdf" in formats:
+        p = out / "report.pdf"
+        _write_pdf(p, d, c, plans, figs)
+        paths["pdf"] = p
+    return paths
+
+
+def _save(figs: dict[str, Figure], out: Path, fmts: tuple[str, ...]) -> dict[str, list[Path]]:
+    from netstage.simulator.charts import save_charts
+
+    return save_charts(figs, out, fmts) if fmts else {}
