@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from netstage.auditor.cli.common import console, print_json, progress
-from netstage.simulator.arrays import to_arrays
-from netstage.simulator.io import load_district
-from netstage.simulator.profiles import load_apps, load_scenarios
-from netstage.simulator.simulate import SimulationResult, simulate
+
+if TYPE_CHECKING:  # the engine (numba) loads only when a simulation runs
+    from netstage.simulator.simulate import SimulationResult
 
 __all__ = ["print_simulation", "register"]
 
@@ -98,6 +97,11 @@ def register(app: typer.Typer) -> None:
             "--per-scenario", help="with --json: include the per-scenario arrays")] = False,
     ) -> None:
         """Simulate the busy hour: who gets how much bandwidth, how often it throttles."""
+        from netstage.simulator.arrays import to_arrays
+        from netstage.simulator.io import load_district
+        from netstage.simulator.profiles import load_apps, load_scenarios
+        from netstage.simulator.simulate import simulate
+
         d = load_district(file)
         apps = load_apps(apps_file) if apps_file else None
         scen = load_scenarios(scenario_file, apps=apps) if scenario_file else None
