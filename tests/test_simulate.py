@@ -275,3 +275,36 @@ def test_cli_simulate_json_and_table(run_cli: CliRunner, path: Path) -> None:
     bad = run_cli("simulate", str(path), "--scenario", "nope")
     assert bad.returncode == 1
     assert "unknown scenario type 'nope'" in bad.stderr + bad.stdout
+
+
+def test_aggregates_match_a_numpy_recount(mid: Any) -> None:
+    # recompute the per-scenario and per-site figures from the raw batch + allocation
+    # with plain numpy (independent of the compiled summary kernel)
+    from netstage.simulator.demand import draw_demand
+    from netstage.simulator.maxmin import allocate
+    from netstage.simulator.profiles import scenario_params
+
+    n = 12
+    r = simulate(mid, scenario="update-storm", n_scenarios=n, seed=3)
+    p = scenario_params("update-storm")
+    b = draw_demand(mid, p, n, seed=3)
+    rate = allocate(b, mid).rate_mbps.astype(np.float64)
+    dem = b.demand_mbps.astype(np.float64)
+    floor = p.app_min_mbps[b.app]
+    thr = (floor > 0) & (rate < np.minimum(floor, dem) * (1 - 1e-6))
+    site = mid.device_site[b.device]
+    for s in range(n):
+        sl = b.scenario_slice(s)
+        assert r.unserved_fraction[s] == pytest.approx(1 - rate[sl].sum() / dem[sl].sum(),
+                                                       abs=1e-9)
+        assert r.throttled_share[s] == pytest.approx(thr[sl].sum() / (floor[sl] > 0).sum())
+        assert r.active_devices[s] == sl.stop - sl.start
+    assert r.unserved_fraction.max() > 0.01  # the storm overloads the 150 kbps/student
+    i = 1
+    per = []
+    for s in range(n):
+        sl = b.scenario_slice(s)
+        m = site[sl] == i
+        per.append(1 - rate[sl][m].sum() / dem[sl][m].sum())
+    assert r.per_site[mid.site_ids[i]]["unserved_p95"] == pytest.approx(
+        float(np.percentile(per, 95)), abs=1e-9)
