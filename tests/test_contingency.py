@@ -25,7 +25,7 @@ from netstage.simulator.routing import attachment_paths
 
 from .support import TOPOLOGIES, example_districts
 
-N = 60  # scenarios: enough for a p95, fast enough for every element of every example
+N = 40  # scenarios: enough for a p95, fast enough for every element of every example
 SEED = 11
 
 
