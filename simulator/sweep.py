@@ -36,14 +36,16 @@ from typing import Any
 import numpy as np
 
 from netstage.simulator.errors import NetstageError
-from netstage.simulator.model import District
+from netstage.simulator.model import INFRASTRUCTURE_KINDS, District
 
 __all__ = [
     "NO_PLANNER_NOTE",
+    "NO_PLAN_NOTE",
     "DistrictSpec",
     "Evaluation",
     "Evaluator",
     "SweepRow",
+    "classify_evaluator",
     "derive_seed",
     "evaluate_spec",
     "file_specs",
@@ -59,13 +61,19 @@ class DistrictSpec:
     """One district of a sweep: a file to load, or arguments to generate one.
 
     ``key`` names the row and feeds the seed; ``seed`` is the simulation seed
-    (already derived, see :func:`derive_seed`).
+    (already derived, see :func:`derive_seed`). ``declared`` (generated districts
+    only) is the district's ``declared`` section (security/management/standardisation
+    answers) and ``audited`` adds the facts of a clean SNMP audit (every
+    infrastructure device answers on v3, no default community, 45 days of history),
+    so synthetic districts differ in maturity as well as in size.
     """
 
     key: str
     seed: int
     path: str | None = None
     generate: dict[str, Any] | None = None
+    declared: dict[str, Any] | None = None
+    audited: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,14 +145,31 @@ def file_specs(paths: Iterable[str | Path], base_seed: int = 0) -> list[District
             for k, p in zip(keys, ps, strict=True)]
 
 
+_SECURITY = {"edge_firewall": True, "content_filter": True, "segmentation": True,
+             "dot1x": True, "snmp_v3_only": True}
+_MANAGEMENT = {"mdm": True, "config_backup": True, "monitoring": True}
+# Declared maturity levels of synthetic districts (the `declared` section of a district).
+# (declared section, audited) per level: nothing; security; security + management and
+# an SNMP audit; everything.
+_MATURITY: tuple[tuple[dict[str, Any] | None, bool], ...] = (
+    (None, False),
+    ({"security": _SECURITY}, False),
+    ({"security": _SECURITY, "management": _MANAGEMENT}, True),
+    ({"security": _SECURITY, "management": _MANAGEMENT, "standardisation": {"plan": True}},
+     True),
+)
+
+
 def synthetic_specs(n: int, base_seed: int = 0, *, max_students: int = 30000,
                     scenario_spread: bool = True) -> list[DistrictSpec]:
     """``n`` synthetic districts of mixed size, reproducible from ``base_seed``.
 
     Sizes are drawn log-uniformly (300 to ``max_students`` students, 1 school per
     ~600 students, at least 1 and at most 60); a share of them get dual-homed
-    schools, a second circuit or a thinner Internet link, so the sweep sees every
-    stage. With ``scenario_spread`` off all districts use the defaults.
+    schools, a second circuit or a thinner Internet link, and a declared maturity
+    (nothing declared, security only, security and management, or everything), so
+    the sweep sees every stage. With ``scenario_spread`` off all districts use the
+    generator's defaults and declare nothing.
     """
     rng = np.random.default_rng(base_seed)
     specs: list[DistrictSpec] = []
@@ -160,9 +185,12 @@ def synthetic_specs(n: int, base_seed: int = 0, *, max_students: int = 30000,
             kwargs["internet_kbps_per_student"] = float(rng.choice([100.0, 300.0, 1000.0,
                                                                     3000.0]))
             kwargs["wan_mbps"] = float(rng.choice([1000.0, 10000.0]))
+        declared, audited = (_MATURITY[int(rng.integers(0, len(_MATURITY)))]
+                             if scenario_spread else (None, False))
         key = f"gen-{base_seed}-{i:04d}"
         kwargs["name"] = key
-        specs.append(DistrictSpec(key=key, seed=derive_seed(key, base_seed), generate=kwargs))
+        specs.append(DistrictSpec(key=key, seed=derive_seed(key, base_seed), generate=kwargs,
+                                  declared=declared, audited=audited))
     return specs
 
 
@@ -175,7 +203,20 @@ def load_spec(spec: DistrictSpec) -> District:
     if spec.generate is not None:
         from netstage.simulator.generate import generate_district
 
-        return generate_district(**spec.generate)
+        d = generate_district(**spec.generate)
+        if spec.declared is None and not spec.audited:
+            return d
+        data = d.model_dump(mode="json", exclude_none=True)
+        if spec.declared is not None:
+            data["declared"] = spec.declared
+        if spec.audited:
+            n = sum(1 for node in d.nodes if node.kind in INFRASTRUCTURE_KINDS)
+            data["measured"] = {
+                "source": "synthetic sweep district (assumed clean SNMP audit)",
+                "snmp": {"infrastructure_devices": n, "answered": n, "v3_devices": n,
+                         "v1v2c_devices": 0, "default_community_accepted": 0,
+                         "default_write_community_accepted": 0, "history_days": 45}}
+        return District.model_validate(data)
     raise NetstageError(f"sweep spec '{spec.key}' has neither a file nor generate arguments")
 
 
@@ -202,6 +243,9 @@ NO_PLANNER_NOTE = ("cost not computed: the upgrade planner (netstage.simulator.p
                    "plan_upgrades) is not available in this installation")
 
 
+NO_PLAN_NOTE = "not priced: the sweep ran without planning (--no-plan)"
+
+
 def stage_evaluator(district: District, n_scenarios: int, seed: int) -> Evaluation:
     """Default per-district work: classify, then price the cheapest plan to the next stage.
 
@@ -209,25 +253,37 @@ def stage_evaluator(district: District, n_scenarios: int, seed: int) -> Evaluati
     is best effort: when the planner is missing or fails, the cost stays empty and
     ``note`` says why, but stage and binding rules are still reported.
     """
+    return _classify_and_plan(district, n_scenarios, seed, plan=True)
+
+
+def classify_evaluator(district: District, n_scenarios: int, seed: int) -> Evaluation:
+    """Classification only (no plan, cost empty): a faster sweep (``--no-plan``)."""
+    return _classify_and_plan(district, n_scenarios, seed, plan=False)
+
+
+def _classify_and_plan(district: District, n_scenarios: int, seed: int, *,
+                       plan: bool) -> Evaluation:
     from netstage.simulator.stage import classify
 
     cls = classify(district, n_scenarios=n_scenarios, seed=seed)
     stage = int(cls.stage)
     cost: float | None = None
     note: str | None = None
-    if stage < 4:
+    if stage < 4 and not plan:
+        note = NO_PLAN_NOTE
+    elif stage < 4:
         planner = _plan_upgrades()
         if planner is None:
             note = NO_PLANNER_NOTE
         else:
             try:
-                plan = planner(district, target_stage=stage + 1, n_scenarios=n_scenarios,
-                               seed=seed)
+                result = planner(district, target_stage=stage + 1, n_scenarios=n_scenarios,
+                                 seed=seed)
             except NetstageError as exc:
                 note = f"no plan to stage {stage + 1}: {exc}"
             else:
-                cost = _cost_usd(plan)
-                after = getattr(plan, "stage_after", None)
+                cost = _cost_usd(result)
+                after = getattr(result, "stage_after", None)
                 if after is not None and int(after) <= stage:
                     note = (f"the cheapest plan found does not reach stage {stage + 1} "
                             f"(stays at {int(after)}); cost shown is that plan's")

@@ -24,16 +24,17 @@ import pytest
 from netstage.simulator.io import load_district
 from netstage.simulator.model import District
 from netstage.simulator.sweep import (
+    NO_PLAN_NOTE,
     NO_PLANNER_NOTE,
     DistrictSpec,
     Evaluation,
     SweepRow,
+    classify_evaluator,
     derive_seed,
     evaluate_spec,
     file_specs,
     load_spec,
     run_in_process,
-    stage_evaluator,
     synthetic_specs,
 )
 from netstage.simulator.sweep_output import summarise_rows, write_charts, write_table
@@ -45,10 +46,10 @@ pytest.importorskip("distributed")
 N_SCENARIOS = 20
 
 
-def slow_stage(district: District, n_scenarios: int, seed: int) -> Evaluation:
-    """The real per-district work, slowed a little so both workers of a cluster get tasks."""
+def slow_classify(district: District, n_scenarios: int, seed: int) -> Evaluation:
+    """The real classification, slowed a little so both workers of a cluster get tasks."""
     time.sleep(0.15)
-    return stage_evaluator(district, n_scenarios, seed)
+    return classify_evaluator(district, n_scenarios, seed)
 
 
 def priced(district: District, n_scenarios: int, seed: int) -> Evaluation:
@@ -70,7 +71,7 @@ def specs(tmp_path: Path) -> list[DistrictSpec]:
     broken = tmp_path / "broken.yaml"
     broken.write_text("district: {name: x\n")
     files = [*example_districts(), broken, tmp_path / "missing.yaml"]
-    return file_specs(files, base_seed=3) + synthetic_specs(5, base_seed=3)
+    return file_specs(files, base_seed=3) + synthetic_specs(3, base_seed=3, max_students=2000)
 
 
 def _identity(rows: list[SweepRow]) -> list[dict[str, Any]]:
@@ -178,12 +179,17 @@ def test_table_files_and_charts(specs: list[DistrictSpec], tmp_path: Path) -> No
 def test_same_rows_without_dask_and_on_1_and_2_workers(specs: list[DistrictSpec]) -> None:
     from netstage.auditor.sweep_dask import run_sweep
 
-    base = run_in_process(specs, N_SCENARIOS)
+    # classification only (the Monte Carlo rules use the seed); planning is slow and
+    # its wiring is tested in-process below
+    base = run_in_process(specs, N_SCENARIOS, classify_evaluator)
     assert sum(r.error is None for r in base) == len(specs) - 2
+    by_key = {r.key: r for r in base}
+    for path in example_districts():  # the examples are named after their stage
+        assert by_key[path.stem].stage == int(path.stem[5])
     seen: list[str] = []
-    one = run_sweep(specs, n_scenarios=N_SCENARIOS, workers=1,
+    one = run_sweep(specs, n_scenarios=N_SCENARIOS, workers=1, evaluate=classify_evaluator,
                     on_row=lambda r: seen.append(r.key))
-    two = run_sweep(specs, n_scenarios=N_SCENARIOS, workers=2, evaluate=slow_stage)
+    two = run_sweep(specs, n_scenarios=N_SCENARIOS, workers=2, evaluate=slow_classify)
     assert sorted(seen) == sorted(s.key for s in specs)  # progress saw every row
     assert _identity(one) == _identity(base)
     assert _identity(two) == _identity(base)
@@ -240,13 +246,14 @@ def dask_scheduler(tmp_path: Path) -> Iterator[str]:
 def test_cli_sweep_on_existing_scheduler(dask_scheduler: str, run_cli: CliRunner,
                                          tmp_path: Path) -> None:
     topo = str(ROOT / "topologies")
-    r = run_cli("sweep", topo, "--generate", "3", "--seed", "4", "--scheduler", dask_scheduler,
-                "--scenarios", str(N_SCENARIOS), "--out", "remote", "--json")
+    r = run_cli("sweep", topo, "--generate", "1", "--seed", "2", "--scheduler", dask_scheduler,
+                "--scenarios", str(N_SCENARIOS), "--out", "remote", "--json", "--no-plan")
     assert r.returncode == 0, r.stderr
     assert "scheduler tcp://127.0.0.1" in r.stderr
     remote = json.loads(r.stdout)
-    local = run_in_process(file_specs(example_districts(), 4) + synthetic_specs(3, 4),
-                           N_SCENARIOS)
+    local = run_in_process(file_specs(example_districts(), 2) + synthetic_specs(1, 2),
+                           N_SCENARIOS, classify_evaluator)
+    assert all(row["note"] == NO_PLAN_NOTE for row in remote["rows"] if row["stage"] < 4)
     assert [{k: v for k, v in row.items() if k not in ("elapsed_s", "worker_pid")}
             for row in remote["rows"]] == _identity(local)
     assert (tmp_path / "remote" / "state.csv").exists()
@@ -254,15 +261,26 @@ def test_cli_sweep_on_existing_scheduler(dask_scheduler: str, run_cli: CliRunner
 
 def test_cli_sweep_in_process_with_failures(run_cli: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("district:\n  name: [unclosed\n")
-    r = run_cli("sweep", str(ROOT / "topologies"), "bad.yaml", "--generate", "2",
-                "--workers", "0", "--scenarios", str(N_SCENARIOS), "--out", "res", "--json")
+    # the examples whose plans are quick (stage 3's planner run takes tens of seconds)
+    examples = [p for p in example_districts() if not p.stem.startswith("stage3")]
+    r = run_cli("sweep", *map(str, examples), "bad.yaml", "--workers", "0",
+                "--scenarios", str(N_SCENARIOS), "--out", "res", "--json")
     assert r.returncode == 1, r.stderr  # one district failed: reported, not aborted
     out = json.loads(r.stdout)
-    assert out["summary"]["districts"] == 7 and out["summary"]["failed"] == 1
+    assert out["summary"]["districts"] == 4 and out["summary"]["failed"] == 1
     bad = next(row for row in out["rows"] if row["key"] == "bad")
     assert "bad.yaml" in bad["error"]
-    names = {row["district"] for row in out["rows"] if row["error"] is None}
-    assert {load_district(p).district.name for p in example_districts()} <= names
+    rows = {row["key"]: row for row in out["rows"] if row["error"] is None}
+    for path in examples:
+        row = rows[path.stem]
+        assert row["district"] == load_district(path).district.name
+        assert row["stage"] == int(path.stem[5])
+        if row["stage"] < 4 and row["note"] != NO_PLANNER_NOTE:  # priced by the planner
+            assert row["next_stage_cost_usd"] > 0, row
+        else:
+            assert row["next_stage_cost_usd"] is None
+    assert out["summary"]["cost_to_next_stage_usd"] == pytest.approx(
+        sum(row["next_stage_cost_usd"] or 0 for row in rows.values()))
     for name in ("state.csv", "state.json", "stage_distribution.png", "students_per_stage.png",
                  "cost_to_next_stage.png"):
         assert (tmp_path / "res" / name).stat().st_size > 0

@@ -71,6 +71,9 @@ def register(app: typer.Typer) -> None:
             "--scenarios", min=1, help="Monte-Carlo scenarios per district")] = 200,
         out: Annotated[Path, typer.Option(
             help="directory for state.csv, state.json and the charts")] = Path("sweep-results"),
+        plan: Annotated[bool, typer.Option(
+            help="price the cheapest plan to the next stage (--no-plan: stage only, faster)"
+        )] = True,
         charts: Annotated[bool, typer.Option(help="write the PNG charts")] = True,
         json_out: Annotated[bool, typer.Option("--json", help="print the table as JSON")] = False,
     ) -> None:
@@ -79,7 +82,7 @@ def register(app: typer.Typer) -> None:
         Every district gets its own seed, derived from --seed and its name, so the table is the same on 0, 1 or many workers. A district that fails is a row with its error (exit code 1 after everything is written), never an aborted sweep.
         """  # noqa: E501
         from netstage.auditor.sweep_dask import run_sweep
-        from netstage.simulator.sweep import file_specs, synthetic_specs
+        from netstage.simulator.sweep import classify_evaluator, file_specs, synthetic_specs
         from netstage.simulator.sweep_output import summarise_rows, write_charts, write_table
 
         if workers is not None and scheduler is not None:
@@ -97,7 +100,7 @@ def register(app: typer.Typer) -> None:
         with progress() as bar:
             task = bar.add_task("districts", total=len(specs))
             rows = run_sweep(specs, n_scenarios=scenarios, workers=n_workers,
-                             scheduler=scheduler,
+                             scheduler=scheduler, evaluate=None if plan else classify_evaluator,
                              on_row=lambda _row: bar.advance(task))
         files = write_table(rows, out)
         if charts:
