@@ -63,7 +63,7 @@ _ACTIVE, _FLOOR, _THROTTLED, _DEMAND, _SERVED, _DISCONNECTED, _UNASSOC = range(7
 _N_COLS = 7
 # Bytes kept per chunk (demand batch + rates + per-link arrays): bounds memory.
 _CHUNK_BUDGET_BYTES = 48 * 1024 * 1024
-_UTIL_RELTOL = 1e-6
+_UTIL_VALUES = 32_000_000  # float16 per-(scenario, link) utilisations kept for the p95
 
 F64 = NDArray[np.float64]
 
@@ -121,28 +121,49 @@ def _pct(x: NDArray[Any]) -> dict[str, float]:
     return {f"p{q:g}": float(v) for q, v in zip(PERCENTILES, vals, strict=True)}
 
 
-def _group_stats(stats: F64, n_devices: int) -> dict[str, float]:
-    """Statistics over scenarios of one site or class from its [S, 7] sums."""
-    active = stats[:, _ACTIVE]
-    demand = stats[:, _DEMAND]
-    served = stats[:, _SERVED]
-    unserved = np.where(demand > 0, 1.0 - _ratio(served, demand), 0.0)
-    unserved = np.clip(unserved, 0.0, 1.0)
-    throttled = _ratio(stats[:, _THROTTLED], stats[:, _FLOOR])
-    out: dict[str, float] = {
-        "devices": n_devices,
-        "active_mean": float(active.mean()) if active.size else 0.0,
-        "demand_mbps_mean": float(demand.mean()) if demand.size else 0.0,
-        "served_mbps_mean": float(served.mean()) if served.size else 0.0,
-        "rate_per_active_mbps_mean": float(_ratio(served, active).mean()) if active.size else 0.0,
-        "disconnected_mean": float(stats[:, _DISCONNECTED].mean()) if active.size else 0.0,
-        "unassociated_mean": float(stats[:, _UNASSOC].mean()) if active.size else 0.0,
-    }
-    for k, v in _pct(unserved).items():
-        out[f"unserved_{k}"] = v
-    for k, v in _pct(throttled).items():
-        out[f"throttled_{k}"] = v
-    return out
+def _shares(stats: F64) -> tuple[F64, F64]:
+    """Unserved fraction and throttled share from ``[..., 7]`` sums."""
+    demand = stats[..., _DEMAND]
+    unserved = np.clip(np.where(demand > 0, 1.0 - _ratio(stats[..., _SERVED], demand), 0.0),
+                       0.0, 1.0)
+    return unserved, _ratio(stats[..., _THROTTLED], stats[..., _FLOOR])
+
+
+class _GroupAccumulator:
+    """Per-scenario unserved/throttled (float32) and running sums of one grouping."""
+
+    def __init__(self, n_s: int, n_groups: int) -> None:
+        self.unserved = np.zeros((n_s, n_groups), dtype=np.float32)
+        self.throttled = np.zeros((n_s, n_groups), dtype=np.float32)
+        self.sums = np.zeros((n_groups, _N_COLS))
+        self.rate_per_active = np.zeros(n_groups)
+
+    def add(self, first: int, stats: F64) -> None:
+        k = stats.shape[0]
+        u, t = _shares(stats)
+        self.unserved[first:first + k] = u
+        self.throttled[first:first + k] = t
+        rpa = _ratio(stats[..., _SERVED], stats[..., _ACTIVE])
+        for i in range(k):  # scenario by scenario: the same sums whatever the chunking
+            self.sums += stats[i]
+            self.rate_per_active += rpa[i]
+
+    def stats(self, g: int, n_devices: int, n_s: int) -> dict[str, float]:
+        m = self.sums[g] / n_s
+        out: dict[str, float] = {
+            "devices": n_devices,
+            "active_mean": float(m[_ACTIVE]),
+            "demand_mbps_mean": float(m[_DEMAND]),
+            "served_mbps_mean": float(m[_SERVED]),
+            "rate_per_active_mbps_mean": float(self.rate_per_active[g] / n_s),
+            "disconnected_mean": float(m[_DISCONNECTED]),
+            "unassociated_mean": float(m[_UNASSOC]),
+        }
+        for k, v in _pct(self.unserved[:, g]).items():
+            out[f"unserved_{k}"] = v
+        for k, v in _pct(self.throttled[:, g]).items():
+            out[f"throttled_{k}"] = v
+        return out
 
 
 @dataclass(eq=False)
@@ -180,6 +201,7 @@ class SimulationResult:
     link_background_mbps: F64
     link_util_mean: F64
     link_util_p95: F64
+    link_util_scenarios: int
     bottleneck_frequency: F64
     bottleneck_devices_mean: F64
     per_site: dict[str, dict[str, float]]
@@ -342,9 +364,12 @@ def simulate(
 
     n_sites = len(arrays.site_ids)
     n_cls = len(DEVICE_CLASSES)
-    site_stats = np.zeros((n_s, n_sites, _N_COLS))
-    class_stats = np.zeros((n_s, n_cls, _N_COLS))
-    util = np.zeros((n_s, n_l), dtype=np.float16)
+    sites = _GroupAccumulator(n_s, n_sites)
+    classes = _GroupAccumulator(n_s, n_cls)
+    totals = np.zeros((n_s, _N_COLS))
+    # p95 link use from the first n_util scenarios (all of them unless S x L > 32M)
+    n_util = int(min(n_s, max(1, _UTIL_VALUES // max(n_l, 1))))
+    util = np.zeros((n_util, n_l), dtype=np.float16)
     util_sum = np.zeros(n_l)
     bn_scen = np.zeros(n_l, dtype=np.int64)
     bn_dev = np.zeros(n_l, dtype=np.int64)
@@ -361,14 +386,20 @@ def simulate(
         k = min(chunk, n_s - done)
         batch = draw_demand(arrays, params, k, seed, first_scenario=done)
         alloc = allocate(batch, arrays, capacity_mbps=cap)
+        site_stats = np.zeros((k, n_sites, _N_COLS))
+        class_stats = np.zeros((k, n_cls, _N_COLS))
         if batch.n_entries:
             _summarise(batch.group_start, batch.group_assoc, batch.device, batch.app,
                        batch.demand_mbps, alloc.rate_mbps, path_len, arrays.device_site,
-                       arrays.device_class, app_min, n_sites,
-                       site_stats[done:done + k], class_stats[done:done + k])
+                       arrays.device_class, app_min, n_sites, site_stats, class_stats)
+        sites.add(done, site_stats)
+        classes.add(done, class_stats)
+        totals[done:done + k] = class_stats.sum(axis=1)  # every device has one class
         u = (alloc.link_used_mbps.astype(np.float64) + bg) / safe_cap
-        util[done:done + k] = u
-        util_sum += u.sum(axis=0)
+        if done < n_util:
+            util[done:min(done + k, n_util)] = u[: n_util - done]
+        for row in u:
+            util_sum += row
         bn = alloc.link_bottleneck_devices
         bn_scen += (bn > 0).sum(axis=0)
         bn_dev += bn.sum(axis=0, dtype=np.int64)
@@ -381,16 +412,15 @@ def simulate(
             samples.append((alloc.rate_mbps[:end].copy(), batch.demand_mbps[:end].copy(),
                             batch.app[:end].copy(), batch.device[:end].copy(), scen))
         done += k
-        del batch, alloc
+        del batch, alloc, u
         if progress is not None:
             progress(done, n_s)
 
-    tot = class_stats.sum(axis=1)  # every device has exactly one class
+    tot = totals
     active = tot[:, _ACTIVE]
     demand = tot[:, _DEMAND]
     served = tot[:, _SERVED]
-    unserved = np.clip(np.where(demand > 0, 1.0 - _ratio(served, demand), 0.0), 0.0, 1.0)
-    throttled = _ratio(tot[:, _THROTTLED], tot[:, _FLOOR])
+    unserved, throttled = _shares(tot)
 
     warnings: list[str] = []
     disc_dev = int(np.count_nonzero(arrays.device_path_len == 0))
@@ -432,11 +462,12 @@ def simulate(
         link_util_mean=util_sum / n_s,
         link_util_p95=np.percentile(util, 95.0, axis=0).astype(np.float64) if n_l
         else np.zeros(0),
+        link_util_scenarios=n_util,
         bottleneck_frequency=bn_scen / n_s,
         bottleneck_devices_mean=bn_dev / n_s,
-        per_site={sid: _group_stats(site_stats[:, i], int(site_counts[i]))
+        per_site={sid: sites.stats(i, int(site_counts[i]), n_s)
                   for i, sid in enumerate(arrays.site_ids)},
-        per_class={c: _group_stats(class_stats[:, i], int(class_counts[i]))
+        per_class={c: classes.stats(i, int(class_counts[i]), n_s)
                    for i, c in enumerate(DEVICE_CLASSES) if class_counts[i]},
         app_names=params.app_names,
         app_min_mbps=params.app_min_mbps,

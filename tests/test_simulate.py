@@ -307,4 +307,4 @@ def test_aggregates_match_a_numpy_recount(mid: Any) -> None:
         m = site[sl] == i
         per.append(1 - rate[sl][m].sum() / dem[sl][m].sum())
     assert r.per_site[mid.site_ids[i]]["unserved_p95"] == pytest.approx(
-        float(np.percentile(per, 95)), abs=1e-9)
+        float(np.percentile(per, 95)), abs=1e-6)  # per-site values are kept as float32
