@@ -1,8 +1,8 @@
 """N-1 contingency: fail every single link and node in turn, re-route, re-simulate.
 
 Like pandapower's contingency analysis for power grids: for each *contingency* (one
-element out of service) the district is re-routed from scratch
-(:func:`netstage.simulator.routing.attachment_paths` with ``link_up``/``node_up``)
+element out of service) the district is re-routed by the rule of
+:mod:`netstage.simulator.routing` (fewest hops; highest capacity, then file order)
 and the busy-hour scenario is re-simulated; the report lists, per contingency, the
 p95 over scenarios of the unserved fraction, the p95 of the throttled share and the
 students cut off, worst first.
@@ -37,16 +37,23 @@ How it stays fast (exact, not an approximation)
     base allocation in O(|C|). All other scenarios ("slow") are re-allocated with
     :func:`netstage.simulator.maxmin.allocate` on a sub-batch of just those scenarios.
     A link or node that is on no device's path changes nothing and is answered by the
-    base row without routing. ``exact=True`` re-allocates every scenario (tests).
+    base row without routing. Re-routing itself is incremental: only the nodes below
+    the failed element in the base routing tree can change their route (every other
+    node keeps its shortest path and its tie-break winner), so only that subtree is
+    re-routed (Dijkstra with unit weights from the fixed depths around it; tested equal
+    to :func:`netstage.simulator.routing.attachment_paths`). ``exact=True``
+    re-allocates every scenario (tests).
 """
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import igraph as ig
 import numba as nb
 import numpy as np
 import scipy.sparse as sp
@@ -266,6 +273,66 @@ class _Base:
     link_count: I64  # [L] attachment points whose path crosses the link
 
 
+@nb.njit(cache=True)
+def _subtree_reroute(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+        sub, in_sub, adj_ptr, adj_link, adj_nbr, link_ok, node_ok, base_depth, cap):
+    """New hop depth and parent link of the nodes ``sub`` (a subtree of the base routing
+    tree cut off by a failure): Dijkstra with unit weights from the fixed depths of the
+    nodes around them, then the tie-break of :func:`routing.tree_parents` (the
+    shallowest neighbours; highest capacity, then lowest link index)."""
+    big = 1 << 40
+    k = sub.shape[0]
+    dist = np.full(k, big, dtype=np.int64)
+    pos = in_sub  # node -> position in sub + 1 (0 = outside)
+    heap = [(np.int64(0), np.int64(0))]
+    heap.pop()
+    for i in range(k):
+        v = sub[i]
+        if not node_ok[v]:
+            continue
+        for j in range(adj_ptr[v], adj_ptr[v + 1]):
+            lk = adj_link[j]
+            u = adj_nbr[j]
+            if (link_ok[lk] and node_ok[u] and pos[u] == 0 and base_depth[u] >= 0
+                    and base_depth[u] + 1 < dist[i]):
+                dist[i] = base_depth[u] + 1
+        if dist[i] < big:
+            heapq.heappush(heap, (dist[i], np.int64(i)))
+    while len(heap) > 0:
+        dv, h = heapq.heappop(heap)
+        if dv > dist[h]:
+            continue
+        v = sub[h]
+        for j in range(adj_ptr[v], adj_ptr[v + 1]):
+            lk = adj_link[j]
+            u = adj_nbr[j]
+            q = pos[u] - 1
+            if q >= 0 and link_ok[lk] and node_ok[u] and dv + 1 < dist[q]:
+                dist[q] = dv + 1
+                heapq.heappush(heap, (dv + 1, q))
+    parent = np.full(k, -1, dtype=np.int64)
+    for i in range(k):
+        if dist[i] >= big:
+            continue
+        v = sub[i]
+        best = -1
+        for j in range(adj_ptr[v], adj_ptr[v + 1]):
+            lk = adj_link[j]
+            u = adj_nbr[j]
+            if not (link_ok[lk] and node_ok[u]):
+                continue
+            du = dist[pos[u] - 1] if pos[u] > 0 else base_depth[u]
+            if du != dist[i] - 1:
+                continue
+            if best < 0 or cap[lk] > cap[best] or (cap[lk] == cap[best] and lk < best):
+                best = lk
+        parent[i] = best
+    for i in range(k):
+        if dist[i] >= big:
+            dist[i] = -1
+    return dist, parent
+
+
 class _Router:
     """Re-routing after a failure: :func:`routing.tree_parents` and
     :func:`routing.node_paths` (the documented rule), then the attachment-point step of
@@ -291,6 +358,104 @@ class _Router:
             self.n_copies[r] = len(copies)
         self.has_air = arr.attach_air_link >= 0
         self.members = np.flatnonzero(self.has_air & (arr.attach_member > 0))
+        # base tree, its pre-order intervals and the adjacency of usable links
+        n = len(arr.node_ids)
+        self.n = n
+        self.parent, self.depth = tree_parents(n, arr.link_a, arr.link_b,
+                                               arr.link_capacity_mbps, usable)
+        self.npaths = node_paths(n, arr.link_a, arr.link_b, self.parent, self.depth)
+        idx = np.flatnonzero(usable)
+        ends = np.r_[arr.link_a[idx], arr.link_b[idx]].astype(np.int64)
+        nbrs = np.r_[arr.link_b[idx], arr.link_a[idx]].astype(np.int64)
+        links = np.r_[idx, idx].astype(np.int64)
+        order = np.argsort(ends, kind="stable")
+        self.adj_ptr = np.zeros(n + 2, dtype=np.int64)
+        np.cumsum(np.bincount(ends, minlength=n + 1), out=self.adj_ptr[1:])
+        self.adj_link, self.adj_nbr = links[order], nbrs[order]
+        reach = np.flatnonzero(self.depth > 0)
+        up = np.where(arr.link_a[self.parent[reach]] == reach, arr.link_b[self.parent[reach]],
+                      arr.link_a[self.parent[reach]])
+        tree = ig.Graph(n=n + 1, edges=np.stack([up, reach], 1).tolist(), directed=True)
+        pre = np.asarray(tree.dfs(n, mode="out")[0], dtype=np.int64)
+        size = np.ones(n + 1, dtype=np.int64)
+        up_of = np.full(n + 1, -1, dtype=np.int64)
+        up_of[reach] = up
+        for v in pre[::-1].tolist():  # children before parents
+            if up_of[v] >= 0:
+                size[up_of[v]] += size[v]
+        self.tin = np.full(n + 1, -1, dtype=np.int64)
+        self.tin[pre] = np.arange(pre.shape[0])
+        self.pre = pre
+        self.size = size
+        self.tree_child_of_link = np.full(arr.n_links, -1, dtype=np.int64)
+        self.tree_child_of_link[self.parent[reach]] = reach
+        self.points_of_node = np.argsort(arr.attach_node, kind="stable")
+        self.points_ptr = np.zeros(n + 2, dtype=np.int64)
+        np.cumsum(np.bincount(arr.attach_node, minlength=n + 1), out=self.points_ptr[1:])
+        self.cap = np.ascontiguousarray(arr.link_capacity_mbps, dtype=np.float64)
+
+    def paths_for(self, links: tuple[int, ...], node: int
+                  ) -> tuple[NDArray[np.int32], NDArray[np.int32], I64]:
+        """Paths after ``links`` and ``node`` (-1: none) fail, re-routing only the base
+        subtree below the failure; also the attachment points that may have changed."""
+        arr = self.arr
+        roots = [int(self.tree_child_of_link[lk]) for lk in links
+                 if self.tree_child_of_link[lk] >= 0]
+        if node >= 0 and self.tin[node] >= 0:
+            roots.append(node)
+        if not roots:
+            return arr.path_links, arr.path_len, np.zeros(0, dtype=np.int64)
+        sub = np.unique(np.concatenate([
+            self.pre[self.tin[r]: self.tin[r] + self.size[r]] for r in roots]))
+        link_ok = np.ones(arr.n_links, dtype=np.bool_)
+        link_ok[list(links)] = False
+        node_ok = np.ones(self.n + 1, dtype=np.bool_)
+        if node >= 0:
+            node_ok[node] = False
+        in_sub = np.zeros(self.n + 1, dtype=np.int64)
+        in_sub[sub] = np.arange(1, sub.shape[0] + 1)
+        dist, par = _subtree_reroute(sub, in_sub, self.adj_ptr, self.adj_link, self.adj_nbr,
+                                     link_ok, node_ok, self.depth.astype(np.int64), self.cap)
+        width = max(self.npaths.shape[1], int(dist.max(initial=0)))
+        rows = np.full((sub.shape[0], width), -1, dtype=np.int32)
+        for i in np.argsort(dist, kind="stable").tolist():
+            if dist[i] <= 0:
+                continue
+            lk = int(par[i])
+            v = int(sub[i])
+            u = int(arr.link_b[lk] if arr.link_a[lk] == v else arr.link_a[lk])
+            rows[i, 0] = lk
+            if in_sub[u]:
+                rows[i, 1:] = rows[in_sub[u] - 1, :-1]
+            else:
+                base = self.npaths[u]
+                m = min(base.shape[0], width - 1)
+                rows[i, 1: m + 1] = base[:m]
+        pts = np.concatenate([self.points_of_node[self.points_ptr[v]: self.points_ptr[v + 1]]
+                              for v in sub.tolist()]) if sub.size else np.zeros(0, np.int64)
+        pl = _pad(arr.path_links, width + 1).copy()
+        plen = arr.path_len.copy()
+        if pts.size:
+            at = arr.attach_node[pts]
+            i_at = in_sub[at] - 1
+            air = self.has_air[pts]
+            pl[pts] = -1
+            wired_pts, air_pts = pts[~air], pts[air]
+            pl[wired_pts, :width] = rows[i_at[~air]]
+            pl[air_pts, 0] = arr.attach_air_link[air_pts]
+            pl[air_pts, 1: width + 1] = rows[i_at[air]]
+            mem = air_pts[arr.attach_member[air_pts] > 0]
+            if mem.size:
+                first = pl[mem, 1].astype(np.int64)
+                row = np.where(first >= 0, self.row_of[np.maximum(first, 0)], -1)
+                ok = row >= 0
+                r = row[ok]
+                pl[mem[ok], 1] = self.copies[r, arr.attach_member[mem[ok]] % self.n_copies[r]]
+            d_at = dist[i_at]
+            reach = (d_at > 0) & node_ok[at]
+            plen[pts] = np.where(reach, d_at + air.astype(np.int64), 0)
+            pl[pts[~reach]] = -1
+        return pl, plen, np.sort(pts)
 
     def paths(self, link_up: NDArray[np.bool_], node_up: NDArray[np.bool_] | None
               ) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
@@ -441,17 +606,11 @@ def run_contingency(
             stats["unchanged"] += 1
             rows.append(row(el, uns0, th0, none, 0, [], 0))
             continue
-        link_up = np.ones(n_l, dtype=bool)
-        link_up[list(el.links)] = False
-        node_up = None
-        if el.node >= 0:
-            node_up = np.ones(len(arr.node_ids), dtype=bool)
-            node_up[el.node] = False
-        pl, plen = router.paths(link_up, node_up)
+        pl, plen, cand = router.paths_for(el.links, el.node)
         width = max(pl.shape[1], base_width)
         pl = _pad(pl, width)
-        changed = np.flatnonzero((plen != arr.path_len)
-                                 | np.any(pl != _pad(arr.path_links, width), axis=1))
+        base_rows = _pad(arr.path_links[cand], width)
+        changed = cand[(plen[cand] != arr.path_len[cand]) | np.any(pl[cand] != base_rows, axis=1)]
         disc = changed[plen[changed] == 0]
         key = changed.tobytes() + pl[changed].tobytes() + plen[changed].tobytes()
         hit = cache.get(key)
@@ -478,19 +637,6 @@ def run_contingency(
         district=d.district.name, scenario=scenario, n_scenarios=n_scenarios, seed=seed,
         base=base_row, contingencies=rows, excluded=excluded,
         elapsed_s=time.perf_counter() - t0, stats=stats)
-
-
-def _row_sums(index: I64, values: F64, n_rows: int) -> F64:
-    """``out[i] = sum of values[k] where index[k] == i`` for 2-D ``values`` (sorted
-    segments and ``np.add.reduceat``; much faster than ``np.add.at``)."""
-    out = np.zeros((n_rows, values.shape[1]))
-    if index.size == 0:
-        return out
-    order = np.argsort(index, kind="stable")
-    idx = index[order]
-    starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
-    out[idx[starts]] = np.add.reduceat(values[order], starts, axis=0)
-    return out
 
 
 def _pad(pl: NDArray[np.int32], width: int) -> NDArray[np.int32]:
@@ -526,10 +672,14 @@ def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap:
         gained = np.setdiff1d(new, old, assume_unique=True)
         a_links, inv = np.unique(np.r_[lost % n_l, gained % n_l], return_inverse=True)
         n_lost = lost.shape[0]
-        lost_pt, gained_pt = changed[lost // n_l], changed[gained // n_l]
+        lost_pt = changed[lost // n_l]
         li, gi = inv[:n_lost], inv[n_lost:]
         n_a = a_links.shape[0]
-        delta = _row_sums(gi, base.dem[gained_pt], n_a) - _row_sums(li, base.dem[lost_pt], n_a)
+        # delta[A, S] = (gained - lost indicator)[A, C] @ demand[C, S], one sparse product
+        col = np.r_[lost // n_l, gained // n_l]
+        sign = np.r_[-np.ones(n_lost), np.ones(gained.shape[0])]
+        ind = sp.csr_matrix((sign, (inv, col)), shape=(n_a, changed.shape[0]))
+        delta = np.asarray(ind @ base.dem[changed])
         old_dem = base.link_dem[a_links]
         new_dem = old_dem + delta
         lost_n = np.bincount(li, minlength=a_links.shape[0])

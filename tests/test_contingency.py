@@ -9,6 +9,7 @@ import pytest
 
 from netstage.simulator.arrays import DEVICE_CLASSES, to_arrays
 from netstage.simulator.contingency import (
+    _pad,
     _Router,
     contingency_elements,
     run_contingency,
@@ -144,6 +145,14 @@ def test_router_equals_routing_attachment_paths(case: Any) -> None:
         got = router.paths(link_up, node_up)
         np.testing.assert_array_equal(got[0], want[0], err_msg=el.label)
         np.testing.assert_array_equal(got[1], want[1], err_msg=el.label)
+        # the incremental router (only the subtree below the failure) agrees too
+        inc, inc_len, cand = router.paths_for(el.links, el.node)
+        width = max(inc.shape[1], want[0].shape[1])
+        np.testing.assert_array_equal(_pad(inc, width), _pad(want[0], width), err_msg=el.label)
+        np.testing.assert_array_equal(inc_len, want[1], err_msg=el.label)
+        moved = np.flatnonzero((want[1] != arr.path_len) | np.any(
+            _pad(want[0], width) != _pad(arr.path_links, width), axis=1))
+        assert set(moved.tolist()) <= set(cand.tolist()), el.label
 
 
 def test_disconnected_students_match_reachability() -> None:
