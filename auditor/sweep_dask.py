@@ -12,7 +12,9 @@ pool of our own:
 * ``scheduler="tcp://host:port"``: submit to that scheduler's workers (netstage must
   be importable there).
 
-Rows come back in spec order whatever order the workers finish in, and each row's
+Big districts are submitted first (with a higher Dask priority) so the sweep does not
+end waiting on one large district. Rows come back in spec order whatever order the
+workers finish in, and each row's
 seed comes from its spec, so every mode gives the same table. A task that Dask itself
 loses (a killed worker, a pickling failure) becomes an error row like any other
 failure. dask is the ``scale`` extra and is imported only here, lazily.
@@ -31,6 +33,7 @@ from netstage.simulator.sweep import (
     SweepRow,
     evaluate_spec,
     run_in_process,
+    spec_weight,
 )
 
 __all__ = ["WORKER_ENV", "run_sweep"]
@@ -100,12 +103,19 @@ def run_sweep(
 def _run_on(client: Any, distributed: Any, specs: Sequence[DistrictSpec], n_scenarios: int,
             evaluate: Evaluator | None,
             on_row: Callable[[SweepRow], None] | None) -> list[SweepRow]:
-    futures = [
-        client.submit(evaluate_spec, spec, n_scenarios, evaluate, key=f"district-{i}-{spec.key}",
-                      pure=False)
-        for i, spec in enumerate(specs)
-    ]
-    index = {f.key: i for i, f in enumerate(futures)}
+    # Biggest districts first (longest-processing-time-first), so a large district
+    # does not start last and leave the other workers idle at the end of the sweep.
+    # The order changes only when rows are computed, never what they contain.
+    order = sorted(range(len(specs)), key=lambda i: (-spec_weight(specs[i]), i))
+    index: dict[str, int] = {}
+    futures = []
+    for rank, i in enumerate(order):
+        spec = specs[i]
+        fut = client.submit(evaluate_spec, spec, n_scenarios, evaluate,
+                            key=f"district-{i}-{spec.key}", pure=False,
+                            priority=len(order) - rank)
+        index[fut.key] = i
+        futures.append(fut)
     rows: list[SweepRow | None] = [None] * len(specs)
     for fut in distributed.as_completed(futures):
         i = index[fut.key]

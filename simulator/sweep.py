@@ -51,6 +51,7 @@ __all__ = [
     "file_specs",
     "load_spec",
     "run_in_process",
+    "spec_weight",
     "stage_evaluator",
     "synthetic_specs",
 ]
@@ -93,9 +94,9 @@ class SweepRow:
 
     ``next_stage_cost_usd`` is the cost of the cheapest plan that lifts the district
     to the next stage (``None`` when the district is at stage 4 or there is no plan).
-    ``note`` explains an empty cost on a successful row. ``elapsed_s`` (wall time of
-    this row's work) and ``worker_pid`` (the process that computed it) are diagnostics,
-    not part of the row's identity.
+    ``note`` explains an empty cost on a successful row. ``elapsed_s`` and ``cpu_s``
+    (wall and CPU time of this row's work) and ``worker_pid`` (the process that
+    computed it) are diagnostics, not part of the row's identity.
     """
 
     key: str
@@ -109,6 +110,7 @@ class SweepRow:
     error: str | None = None
     note: str | None = None
     elapsed_s: float = 0.0
+    cpu_s: float = 0.0
     worker_pid: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -117,8 +119,8 @@ class SweepRow:
     def identity(self) -> dict[str, Any]:
         """The row without timing and worker: what must be equal across runs of the same specs."""
         out = self.to_json()
-        out.pop("elapsed_s")
-        out.pop("worker_pid")
+        for diagnostic in ("elapsed_s", "cpu_s", "worker_pid"):
+            out.pop(diagnostic)
         return out
 
 
@@ -192,6 +194,22 @@ def synthetic_specs(n: int, base_seed: int = 0, *, max_students: int = 30000,
         specs.append(DistrictSpec(key=key, seed=derive_seed(key, base_seed), generate=kwargs,
                                   declared=declared, audited=audited))
     return specs
+
+
+def spec_weight(spec: DistrictSpec) -> float:
+    """A rough size of a spec's work, for scheduling the big districts first.
+
+    Students for generated districts, the file size in bytes for files (0 when
+    missing). Only the order among specs of one kind matters.
+    """
+    if spec.generate is not None:
+        return float(spec.generate.get("students", 0))
+    if spec.path is not None:
+        try:
+            return float(os.path.getsize(spec.path))
+        except OSError:
+            return 0.0
+    return 0.0
 
 
 def load_spec(spec: DistrictSpec) -> District:
@@ -296,7 +314,7 @@ def _classify_and_plan(district: District, n_scenarios: int, seed: int, *,
 def evaluate_spec(spec: DistrictSpec, n_scenarios: int = 200,
                   evaluate: Evaluator | None = None) -> SweepRow:
     """One sweep row for ``spec``; never raises for a bad district (the row has ``error``)."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     row = SweepRow(key=spec.key, district=None, file=spec.path, students=None, stage=None,
                    binding=[], next_stage_cost_usd=None, seed=spec.seed)
     try:
@@ -313,6 +331,7 @@ def evaluate_spec(spec: DistrictSpec, n_scenarios: int = 200,
     except Exception as exc:  # a bug in one district's evaluation must not end the sweep
         row.error = f"{type(exc).__name__}: {exc}"
     row.elapsed_s = time.perf_counter() - started
+    row.cpu_s = time.process_time() - cpu_started
     row.worker_pid = os.getpid()
     return row
 

@@ -254,7 +254,7 @@ def test_cli_sweep_on_existing_scheduler(dask_scheduler: str, run_cli: CliRunner
     local = run_in_process(file_specs(example_districts(), 2) + synthetic_specs(1, 2),
                            N_SCENARIOS, classify_evaluator)
     assert all(row["note"] == NO_PLAN_NOTE for row in remote["rows"] if row["stage"] < 4)
-    assert [{k: v for k, v in row.items() if k not in ("elapsed_s", "worker_pid")}
+    assert [{k: v for k, v in row.items() if k not in ("elapsed_s", "cpu_s", "worker_pid")}
             for row in remote["rows"]] == _identity(local)
     assert (tmp_path / "remote" / "state.csv").exists()
 

@@ -154,31 +154,35 @@ def register(app: typer.Typer) -> None:
         file: Annotated[Path, typer.Argument(help="GraphML file (e.g. from the Internet "
                                                   "Topology Zoo)", show_default=False)],
         out: OutOpt = None,
+        default_link_mbps: Annotated[float, typer.Option(
+            min=0.001, help="capacity of links without LinkSpeedRaw/LinkSpeed (warned)")] = 1000.0,
+        internet_mbps: Annotated[float | None, typer.Option(
+            help="capacity of each exit's Internet circuit (default: the total capacity "
+                 "of the exit node's links)")] = None,
+        exit_: Annotated[list[str] | None, typer.Option(
+            "--exit", help="GraphML node id or unique label of an Internet exit (repeatable; "
+                           "default: the external nodes, else the highest-degree node)")] = None,
+        students_per_site: Annotated[int, typer.Option(
+            min=0, help="students at every site (default 0: topology only, no demand)")] = 0,
+        circuits_per_exit: Annotated[int, typer.Option(
+            min=1, help="Internet circuits per exit")] = 1,
+        name: Annotated[str | None, typer.Option(help="district name (default: the graph's "
+                                                      "Network attribute)")] = None,
     ) -> None:
-        """Build a district from a GraphML network (link speeds from LinkSpeed/LinkSpeedUnits)."""
-        importer = _graphml_importer()
+        """Build a district from a GraphML network (link speeds from LinkSpeedRaw or LinkSpeed x LinkSpeedUnits).
+
+        The mapping and its defaults are documented in docs/scale.md: every GraphML node becomes a node, external nodes (Internal=0) become exits with an Internet circuit, hyperedge nodes become site-less core nodes, every other node is a site of its own.
+        """  # noqa: E501
+        read = _graphml_reader()
         if not file.is_file():
             raise ConfigError(f"{file}: no such GraphML file")
-        d = importer(file)
-        _write_district(d, out, f"imported from GraphML {file.name}")
+        result = read(file, default_link_mbps=default_link_mbps, internet_mbps=internet_mbps,
+                      exits=exit_ or None, students_per_site=students_per_site,
+                      circuits_per_exit=circuits_per_exit, name=name)
+        _write_district(result.district, out, f"imported from GraphML {file.name}",
+                        list(result.warnings))
 
     app.add_typer(import_app, name="import")
-
-
-def _graphml_importer() -> Any:
-    """``netstage.simulator.importers.graphml.import_graphml`` (issue 5's importer)."""
-    import importlib
-
-    try:
-        module = importlib.import_module("netstage.simulator.importers.graphml")
-    except ImportError:
-        module = None
-    fn = getattr(module, "import_graphml", None)
-    if not callable(fn):
-        raise ConfigError("GraphML import is not available in this installation "
-                          "(netstage.simulator.importers.graphml.import_graphml is missing); "
-                          "update netstage")
-    return fn
 
 
 def _print_table(rows: list[Any], summary: dict[str, Any]) -> None:
@@ -204,3 +208,20 @@ def _print_table(rows: list[Any], summary: dict[str, Any]) -> None:
     notes = sorted({r.note for r in rows if r.note})
     for note in notes[:3]:
         err_console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+
+
+
+def _graphml_reader() -> Any:
+    """``netstage.simulator.importers.graphml.read_graphml`` (issue 5's importer)."""
+    import importlib
+
+    try:
+        module = importlib.import_module("netstage.simulator.importers.graphml")
+    except ImportError:
+        module = None
+    fn = getattr(module, "read_graphml", None)
+    if not callable(fn):
+        raise ConfigError("GraphML import is not available in this installation "
+                          "(netstage.simulator.importers.graphml.read_graphml is missing); "
+                          "update netstage")
+    return fn
