@@ -258,8 +258,12 @@ def _analyse(d: District, arr: DistrictArrays) -> RedundancyReport:
     bound = np.where(reachable, _upper_bounds(g, n_sites), 0)
     bound = np.where(single, np.minimum(bound, 1), bound)
     edge_paths = disjoint_path_counts(n, g.edge_u, g.edge_v, g.internet, groups, bound=bound)
+    # a dominating vertex outside the site (node or edge) carries every path: one
+    # node-disjoint path. Tight bounds spare the last, failing (whole-graph) search.
+    node_bound = np.where(reachable & (dom >= 0) & (dom != g.internet),
+                          np.minimum(edge_paths, 1), edge_paths)
     node_paths = disjoint_path_counts(n, g.edge_u, g.edge_v, g.internet, groups,
-                                      node_disjoint=True, bound=edge_paths)
+                                      node_disjoint=True, bound=node_bound)
 
     spofs = _spofs(d, g, order, sums, devices, site_below, tin, tout, vertex_site)
     site_rows = []
