@@ -54,6 +54,7 @@ _M1 = _U64(0xBF58476D1CE4E5B9)
 _M2 = _U64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S11, _S2 = _U64(30), _U64(27), _U64(31), _U64(11), _U64(2)
 _INV53 = 1.0 / 9007199254740992.0  # 2 ** -53
+_S32, _LO32 = _U64(32), _U64(0xFFFFFFFF)
 
 
 @nb.njit(inline="always", cache=True)
@@ -122,23 +123,18 @@ def _count_active(seed_key, first, n_s, order, attach_start,  # type: ignore[no-
 
 
 @nb.njit(inline="always", cache=True)
-def _sort_group(dem, dev, app, a, b):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """Sort entries a..b-1 by demand, carrying device and app along."""
-    n = b - a
-    if n <= 32:
-        for k in range(a + 1, b):
-            d, v, q = dem[k], dev[k], app[k]
+def _sort_keys(keys, n):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Sort ``keys[:n]`` (uint64) ascending in place: insertion sort for small groups."""
+    if n <= 48:
+        for k in range(1, n):
+            v = keys[k]
             m = k - 1
-            while m >= a and dem[m] > d:
-                dem[m + 1], dev[m + 1], app[m + 1] = dem[m], dev[m], app[m]
+            while m >= 0 and keys[m] > v:
+                keys[m + 1] = keys[m]
                 m -= 1
-            dem[m + 1], dev[m + 1], app[m + 1] = d, v, q
-        return
-    idx = np.argsort(dem[a:b])
-    d2, v2, q2 = dem[a:b][idx], dev[a:b][idx], app[a:b][idx]
-    dem[a:b] = d2
-    dev[a:b] = v2
-    app[a:b] = q2
+            keys[m + 1] = v
+    else:
+        keys[:n] = np.sort(keys[:n])
 
 
 @nb.njit(parallel=True, cache=True)
@@ -151,6 +147,10 @@ def _fill(seed_key, first, group_start, order, attach_start,  # type: ignore[no-
     for s in nb.prange(n_s):
         key = _scenario_key(seed_key, first + s)
         buf = np.empty(max_group + 1, dtype=np.int32)
+        tdem = np.empty(max_group + 1, dtype=np.float32)
+        tbits = tdem.view(np.uint32)
+        tapp = np.empty(max_group + 1, dtype=np.int8)
+        keys = np.empty(max_group + 1, dtype=np.uint64)
         for p in range(n_p):
             # branchless compaction of the active devices of this attachment point
             n = 0
@@ -168,13 +168,23 @@ def _fill(seed_key, first, group_start, order, attach_start,  # type: ignore[no-
                     a += mix_cdf[c, k] <= u1
                 z = inverse_normal(_uniform(key, i, 2))
                 x = np.exp(mu[a] + sigma[a] * z)
-                dem[pos + q] = min(x, cap[a])
-                dev[pos + q] = i
-                app[pos + q] = a
+                tdem[q] = min(x, cap[a])
+                tapp[q] = a
             m = max_clients[p]
             k = n if (m <= 0 or n <= m) else m
             assoc[s, p] = k
-            _sort_group(dem, dev, app, pos, pos + k)
+            # associated entries sorted by demand: the bits of a float32 >= 0 order
+            # like its value, so sort (bits << 32 | index) keys, ties in device order
+            for q in range(k):
+                keys[q] = (_U64(tbits[q]) << _S32) | _U64(q)
+            _sort_keys(keys, k)
+            for q in range(n):
+                src = np.int64(q)
+                if q < k:
+                    src = np.int64(keys[q] & _LO32)
+                dem[pos + q] = tdem[src]
+                dev[pos + q] = buf[src]
+                app[pos + q] = tapp[src]
 
 
 @dataclass(frozen=True, eq=False)
