@@ -51,7 +51,7 @@ from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classi
 __all__ = ["Catalog", "UpgradeAction", "UpgradePlan", "load_catalog", "plan_upgrades"]
 
 CAPACITY_RULES = ("R-LAB", "R-NOW", "R-FUTURE")
-SEARCH_SCENARIOS = 60  # scenarios per candidate while searching (verification uses the caller's)
+SEARCH_SCENARIOS = 40  # scenarios per candidate while searching (verification uses the caller's)
 Data = dict[str, Any]
 
 
@@ -452,23 +452,41 @@ def _ha_structure(d: District, rubric: Rubric) -> tuple[float, bool, Any]:
 class _State:
     district: District
     verdicts: dict[str, RuleVerdict]
-    gap: float
+    gaps: dict[str, float]
     redundancy: Any = None
     evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        return sum(self.gaps.values())
 
     def failing(self, target: int) -> list[str]:
         return [r for r, v in self.verdicts.items() if v.allows_stage < target]
 
+    def merged(self, new: _State) -> _State:
+        """This state with the rules ``new`` evaluated replaced by ``new``'s verdicts."""
+        return _State(district=new.district, verdicts={**self.verdicts, **new.verdicts},
+                      gaps={**self.gaps, **new.gaps},
+                      redundancy=new.redundancy if "R-HA" in new.verdicts else self.redundancy,
+                      evidence={**self.evidence, **new.evidence})
+
+
+_Cache = dict[tuple[str, tuple[str, ...], bool], _State]
+
 
 def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int, seed: int,
-              ha_full: bool = False) -> _State:
-    """Verdicts of ``rules`` on ``d`` and the gap to ``target``.
+              ha_full: bool = False, cache: _Cache | None = None) -> _State:
+    """Verdicts of ``rules`` on ``d`` and each rule's gap to ``target`` (memoised in
+    ``cache`` by the district's content).
 
     R-HA is judged structurally (circuits, disjoint paths, single points of failure)
     until the structure passes; only then is the N-1 contingency simulated.
     """
+    key = (d.model_dump_json(), tuple(sorted(rules)), ha_full)
+    if cache is not None and key in cache:
+        return cache[key]
     verdicts: dict[str, RuleVerdict] = {}
-    gap = 0.0
+    gaps: dict[str, float] = {}
     rep = None
     others = [r for r in rules if r != "R-HA"]
     evidence: dict[str, Any] = {}
@@ -484,19 +502,23 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
             v = c.rules[0]
             verdicts["R-HA"] = v
             evidence.update(c.evidence)
+            gaps["R-HA"] = 0.0
             if v.allows_stage < target:
                 worst = v.inputs[2].value if len(v.inputs) > 2 else None
                 lim = float(rubric.value("R-HA", "max_n1_unserved_p95"))
                 n1 = max(0.0, float(worst) - lim) if isinstance(worst, int | float) else 1.0
-                gap += (target - v.allows_stage) + 0.9 * (short + n1) / 2.0
+                gaps["R-HA"] = (target - v.allows_stage) + 0.9 * (short + min(n1, 1.0)) / 2.0
         else:
             # structure fails: the rule allows at most stage 3 (fail_allows)
             fa = rubric.rules["R-HA"].fail_allows
             verdicts["R-HA"] = _placeholder_ha(fa, short)
             # same form as above with the N-1 shortfall at its worst (not yet simulated)
-            gap += max(0, target - fa) + 0.9 * (short + 1.0) / 2.0
+            gaps["R-HA"] = max(0, target - fa) + 0.9 * (short + 1.0) / 2.0
     for r, v in verdicts.items():
-        if r == "R-HA" or v.allows_stage >= target:
+        if r == "R-HA":
+            continue
+        if v.allows_stage >= target:
+            gaps[r] = 0.0
             continue
         if r in CAPACITY_RULES:
             cont = _capacity_shortfall(v)
@@ -504,8 +526,11 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
             cont = _target_shortfall(v, target)
         else:
             cont = _generic_shortfall(v, target)
-        gap += (target - v.allows_stage) + 0.9 * cont
-    return _State(district=d, verdicts=verdicts, gap=gap, redundancy=rep, evidence=evidence)
+        gaps[r] = (target - v.allows_stage) + 0.9 * cont
+    st = _State(district=d, verdicts=verdicts, gaps=gaps, redundancy=rep, evidence=evidence)
+    if cache is not None:
+        cache[key] = st
+    return st
 
 
 def _placeholder_ha(allows: int, short: float) -> RuleVerdict:
@@ -603,8 +628,9 @@ class _Candidates:
         else:
             desc = f"{label}: {len(chosen)} links upgraded ({', '.join(chosen[:4])}" + \
                    (", ..." if len(chosen) > 4 else "") + ")"
-        self.add("link_upgrade", chosen[0] if len(chosen) == 1 else label, desc, 1.0, rules,
-                 {"links": chosen, "capacity_mbps": caps}, capex=capex, annual=annual)
+        k = float(len(chosen))
+        self.add("link_upgrade", chosen[0] if len(chosen) == 1 else label, desc, k, rules,
+                 {"links": chosen, "capacity_mbps": caps}, capex=capex / k, annual=annual / k)
 
     def hot_elements(self, evidence: dict[str, Any], rules: list[str]) -> None:
         """Candidates from the simulations: the links most often at their limit."""
@@ -723,6 +749,27 @@ class _Candidates:
                     srow.edge_disjoint_paths < int(self.rubric.value(
                         "R-HA", "min_edge_disjoint_paths_per_school")):
                 self.redundant_site_link(srow.site, rules)
+
+    def equalise(self, rules: list[str]) -> None:
+        """Backup paths as strong as primary ones: links between nodes of the same two
+        kinds (e.g. access-core, core-edge) raised to the fastest of their group."""
+        kind = {n.id: n.kind.value for n in self.d.nodes}
+        groups: dict[tuple[str, ...], list[Any]] = {}
+        for lk in self.d.links:
+            if NodeKind.AP.value in (kind[lk.a], kind[lk.b]):
+                continue
+            groups.setdefault(tuple(sorted((kind[lk.a], kind[lk.b]))), []).append(lk)
+        every: dict[str, float] = {}
+        for g, lks in groups.items():
+            top = max(x.capacity_mbps for x in lks)
+            need = {x.key: top for x in lks if x.capacity_mbps < top}
+            if need:
+                self.links(list(need), rules, f"{'-'.join(g)} links matched to {_mbps(top)}",
+                           need=need)
+                every.update(need)
+        if len(every) > 1:
+            self.links(list(every), rules, "redundant links matched to their primaries",
+                       need=every)
 
     def redundant_link_for(self, link_key: str, rules: list[str], students: int) -> None:
         lk = next((x for x in self.d.links if x.key == link_key), None)
@@ -862,6 +909,17 @@ def _candidates(st: _State, cat: Catalog, rubric: Rubric, target: int) -> list[U
     if cap_rules:
         cands.hot_elements(st.evidence, cap_rules)
         cands.internet(cap_rules)
+        # Wi-Fi coverage: schools below the design guides' AP density (1-1.3 AP per
+        # classroom, STAGES.md) or whose devices could not associate (AP client bound)
+        unassoc = any(float(np.percentile(getattr(r, "unassociated_share", [0.0]), 95)) > 0
+                      for k, r in st.evidence.items() if k.startswith("sim:") and r is not None)
+        nodes = {x.id: x for x in d.nodes}
+        for site in d.sites:
+            aps = [x for x in d.nodes if x.kind == NodeKind.AP and x.site == site.id]
+            n_aps = sum(x.count for x in aps)
+            if aps and (unassoc or (site.classrooms and n_aps < site.classrooms)):
+                for x in aps:
+                    cands.wifi(x.id, cap_rules, nodes)
     if "R-TARGET" in failing:
         v = st.verdicts["R-TARGET"]
         need_kbps = float(rubric.value("R-TARGET", "min_internet_kbps_per_student_stage4"
@@ -880,6 +938,7 @@ def _candidates(st: _State, cat: Catalog, rubric: Rubric, target: int) -> list[U
         if ha is not None and ha.inputs and not cands.out:
             # structure passes, N-1 capacity does not: more capacity where it is short
             cands.internet(["R-HA"])
+            cands.equalise(["R-HA"])
             cont = st.evidence.get("contingency")
             rows = list(getattr(cont, "contingencies", []) or [])[:3]
             for row in rows:
@@ -946,10 +1005,11 @@ def plan_upgrades(
 
     n = search_n
     after: Classification | None = None
+    cache: _Cache = {}
     for _round in range(2):
         st = _evaluate(cur, [r for r in all_rules
                              if _allows(before if cur is d else None, r, target, cur, rubric,
-                                        n, seed)], target, rubric, n, seed)
+                                        n, seed)], target, rubric, n, seed, cache=cache)
         steps = 0
         while st.failing(target) and steps < max_steps:
             steps += 1
@@ -962,13 +1022,16 @@ def plan_upgrades(
             best: tuple[float, UpgradeAction, _State] | None = None
             rules = st.failing(target)
             for a in cands:
+                # only the failing rules the action can change (catalog `rules`) are re-run
+                can = set(cat.spec(a.action).get("rules", [])) | set(a.rules)
+                affected = [r for r in rules if r in can] or rules
                 try:
                     nd = apply_actions(cur, [a])
                 except (NetstageError, KeyError, StopIteration) as exc:
                     notes.append(f"skipped {a.action} on {a.target}: {exc}")
                     continue
-                ns = _evaluate(nd, rules, target, rubric, n, seed)
-                gain = st.gap - ns.gap
+                ns = _evaluate(nd, affected, target, rubric, n, seed, cache=cache)
+                gain = sum(st.gaps.get(r, 0.0) - ns.gaps.get(r, 0.0) for r in affected)
                 if gain <= 1e-9:
                     continue
                 ratio = gain / max(a.cost_usd, 100.0)
@@ -981,7 +1044,7 @@ def plan_upgrades(
             actions.append(a)
             cur = ns.district
             say(f"  + {a.description} (${a.cost_usd:,.0f})")
-            st = ns
+            st = st.merged(ns)
         actions = _recost(d, _prune(d, actions, target, rubric, n, seed, say), cat)
         cur = apply_actions(d, actions) if actions else d
         after = classify(cur, n_scenarios=n_scenarios, seed=seed, overrides=rubric)
@@ -1033,7 +1096,11 @@ def _recost(d: District, actions: list[UpgradeAction], cat: Catalog) -> list[Upg
     links = {lk.key: lk for lk in d.links}
     last_internet: dict[str, int] = {}
     last_link: dict[str, int] = {}
+    ap_count = {n.id: n.count for n in d.nodes}
+    last_aps: dict[str, int] = {}
     for i, a in enumerate(actions):
+        if a.action == "add_aps":
+            last_aps[a.target] = i
         if a.action == "internet_capacity":
             last_internet[a.target] = i
         elif a.action == "link_upgrade":
@@ -1042,7 +1109,15 @@ def _recost(d: District, actions: list[UpgradeAction], cat: Catalog) -> list[Upg
     out: list[UpgradeAction] = []
     helper = _Candidates(d, cat, resolve_rubric(None), 4)
     for i, a in enumerate(actions):
-        if a.action == "internet_capacity":
+        if a.action == "add_aps" and a.target in ap_count:
+            if last_aps[a.target] != i:
+                continue
+            old_n, new_n = ap_count[a.target], int(a.params["count"])
+            total, cx, an, note = cat.cost("add_aps", new_n - old_n)
+            out.append(UpgradeAction(a.action, a.target, f"{new_n - old_n} more access "
+                                     f"point(s) at {a.target} ({old_n} -> {new_n})", total, cx,
+                                     an, note, a.rules, a.params))
+        elif a.action == "internet_capacity":
             if last_internet[a.target] != i or a.target not in circuit_cap:
                 if a.target in circuit_cap:
                     continue
@@ -1069,7 +1144,9 @@ def _recost(d: District, actions: list[UpgradeAction], cat: Catalog) -> list[Upg
                 if k in links:
                     cx, an = helper.link_cost(links[k].medium.value, links[k].capacity_mbps, c)
                     capex, annual = capex + cx, annual + an
-            total, cx, an, note = cat.cost("link_upgrade", 1.0, capex=capex, annual=annual)
+            nk = float(len(keys))
+            total, cx, an, note = cat.cost("link_upgrade", nk, capex=capex / nk,
+                                           annual=annual / nk)
             if len(keys) == 1:
                 desc = f"link {keys[0]}: {_mbps(links[keys[0]].capacity_mbps)} -> {_mbps(caps[0])}"
             else:
