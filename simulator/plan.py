@@ -628,9 +628,10 @@ class _Candidates:
         else:
             desc = f"{label}: {len(chosen)} links upgraded ({', '.join(chosen[:4])}" + \
                    (", ..." if len(chosen) > 4 else "") + ")"
-        k = float(len(chosen))
-        self.add("link_upgrade", chosen[0] if len(chosen) == 1 else label, desc, k, rules,
-                 {"links": chosen, "capacity_mbps": caps}, capex=capex / k, annual=annual / k)
+        nk = float(len(chosen))
+        self.add("link_upgrade", chosen[0] if len(chosen) == 1 else label, desc, nk, rules,
+                 {"links": chosen, "capacity_mbps": caps}, capex=capex / nk,
+                 annual=annual / nk)
 
     def hot_elements(self, evidence: dict[str, Any], rules: list[str]) -> None:
         """Candidates from the simulations: the links most often at their limit."""
