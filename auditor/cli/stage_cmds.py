@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from netstage.auditor.cli.common import console, err_console, print_json
+from netstage.auditor.cli.common import console, print_json, progress
 from netstage.simulator.io import load_district
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
 
@@ -72,25 +72,46 @@ def register(app: typer.Typer) -> None:
             "--target-stage", min=2, max=4, help="stage to reach (default: the next one)",
             show_default=False)] = None,
         budget: Annotated[float | None, typer.Option(
-            "--budget", min=0, help="budget in USD; plans above it are reported as over",
-            show_default=False)] = None,
+            "--budget", min=0, help="budget in USD; plans above it are reported as over, "
+            "with the stage the affordable part reaches", show_default=False)] = None,
         json_out: JsonOpt = False,
         rubric: RubricOpt = None,
+        catalog: Annotated[Path | None, typer.Option(
+            "--catalog", help="upgrade catalog YAML with your own costs (format: "
+            "simulator/data/upgrades.yaml)", show_default=False)] = None,
+        write_district: Annotated[Path | None, typer.Option(
+            "--write-district", help="write the upgraded district YAML here",
+            show_default=False)] = None,
         scenarios: ScenOpt = DEFAULT_N_SCENARIOS,
         seed: SeedOpt = 0,
     ) -> None:
-        """The cheapest set of upgrades that reaches the next stage (or --target-stage)."""
+        """The cheapest upgrades found to reach the next stage (or --target-stage),
+        verified by classifying the upgraded district again. Exit 1 if not reached."""
         from netstage.simulator.plan import plan_upgrades
 
         d = load_district(file)
-        p = plan_upgrades(d, target_stage=target_stage, budget_usd=budget,
-                          n_scenarios=scenarios, seed=seed, overrides=rubric)
+        with progress() as bar:
+            task = bar.add_task("planning", total=None)
+            p = plan_upgrades(d, target_stage=target_stage, budget_usd=budget,
+                              n_scenarios=scenarios, seed=seed, overrides=rubric,
+                              catalog=catalog,
+                              progress=lambda m: bar.update(task, description=m[:60]))
+        if write_district is not None:
+            write_district.write_text(p.district_yaml(), encoding="utf-8")
         if json_out:
             print_json(p.to_json())
-            return
-        console.print(p.summary())
-        for a in p.actions:
-            console.print(f"  - {a.description}: ${a.cost_usd:,.0f}  [{a.cost_note}]")
+        else:
+            console.print(p.summary())
+            table = Table()
+            for col in ("action", "cost (USD)", "how the cost is made up"):
+                table.add_column(col, overflow="fold")
+            for a in p.actions:
+                table.add_row(a.description, f"{a.cost_usd:,.0f}", a.cost_note)
+            if p.actions:
+                console.print(table)
+            for n in p.notes:
+                console.print(f"[yellow]note:[/] {n}")
+            console.print(f"[dim]catalog: {p.catalog_version}; costs are indicative[/]")
         if not p.reached:
             raise typer.Exit(1)
 
@@ -101,12 +122,28 @@ def register(app: typer.Typer) -> None:
         rubric: RubricOpt = None,
         scenarios: ScenOpt = DEFAULT_N_SCENARIOS,
         seed: SeedOpt = 0,
-        pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="also write a PDF")] = True,
+        fmt: Annotated[list[str] | None, typer.Option(
+            "--format", help="html, json and/or pdf (repeat; default all three)",
+            show_default=False)] = None,
+        plans: Annotated[bool, typer.Option(
+            "--plans/--no-plans", help="plan upgrades to the next stage and to Stage 4")] = True,
+        json_out: JsonOpt = False,
     ) -> None:
-        """Write the stage report (one self-contained HTML file, JSON, PDF, charts)."""
-        from netstage.simulator.report import write_report
+        """Write the stage report: one self-contained HTML file, JSON and PDF, plus the
+        charts as PNG and SVG files."""
+        from netstage.simulator.report import FORMATS, write_report
 
+        formats = tuple(fmt) if fmt else FORMATS
         d = load_district(file)
-        err_console.print(f"classifying and planning {d.district.name} ...")
-        html = write_report(d, out, n_scenarios=scenarios, seed=seed, overrides=rubric, pdf=pdf)
-        console.print(f"report: {html}")
+        with progress() as bar:
+            task = bar.add_task("report", total=None)
+            paths = write_report(d, out, n_scenarios=scenarios, seed=seed, overrides=rubric,
+                                 formats=formats, plans=None if plans else [],
+                                 progress=lambda m: bar.update(task, description=m[:60]))
+        if json_out:
+            print_json({k: str(v) for k, v in paths.items()})
+            return
+        for k in formats:
+            console.print(f"{k}: {paths[k]}")
+        charts = [v for k, v in paths.items() if k.startswith("chart-")]
+        console.print(f"charts: {len(charts)} files in {out}")
