@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import resource
 import subprocess
@@ -69,10 +70,13 @@ def child(devices: int, scenarios: int) -> dict[str, Any]:
     }
 
 
-def run_child(devices: int, scenarios: int) -> dict[str, Any]:
+def run_child(devices: int, scenarios: int, threads: int | None = None) -> dict[str, Any]:
+    env = dict(os.environ)
+    if threads is not None:
+        env["NUMBA_NUM_THREADS"] = str(threads)
     out = subprocess.run(
         [sys.executable, __file__, "--child", str(devices), str(scenarios)],
-        capture_output=True, text=True, check=True, cwd=ROOT,
+        capture_output=True, text=True, check=True, cwd=ROOT, env=env,
     )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -160,6 +164,9 @@ def main() -> None:
           f"target <= {TARGET_S:.0f} s: {'met' if head['wall_s'] <= TARGET_S else 'NOT met'}")
     print(f"  peak RSS:  {head['peak_rss_mb']:.0f} MB   target <= {TARGET_RSS_MB:.0f} MB: "
           f"{'met' if head['peak_rss_mb'] <= TARGET_RSS_MB else 'NOT met'}")
+    one = run_child(100_000, 1000, threads=1)
+    print(f"  same run on 1 thread: {one['wall_s']:.2f} s wall ({one['cpu_s']:.2f} s CPU): "
+          f"the work itself; idle-machine estimate on 2 cores ~{one['cpu_s'] / 2:.1f} s")
 
     small = _district_arrays(2000)
     base_s, base_ds, base_uns = python_baseline(small, 3)
