@@ -43,9 +43,8 @@ from pathlib import Path
 from types import TracebackType
 
 import numpy as np
-import numpy.typing as npt
 
-from netstage.auditor.facts import DeviceFacts, SnmpTarget
+from netstage.auditor.facts import DeviceFacts, Interface, SnmpTarget
 from netstage.auditor.rates import IntervalRates, Samples, interval_rates, percentile_utilisation
 from netstage.simulator.errors import ConfigError
 
@@ -138,6 +137,12 @@ class HistoryStore:
             raise ConfigError(f"{self.path}: history schema version {row[0] if row else '?'}, "
                               f"this netstage reads version {SCHEMA_VERSION}")
         self.conn.execute("PRAGMA foreign_keys=ON")
+        # (device id, ifIndex) -> (interface id, name, speed): saves two statements per
+        # interface and round once an interface is known
+        self._if_cache: dict[tuple[int, int], tuple[int, str | None, float | None]] = {
+            (r[1], r[2]): (r[0], r[3], r[4]) for r in self.conn.execute(
+                "SELECT id, device_id, if_index, name, speed_mbps FROM interfaces")}
+        self._dev_cache: dict[tuple[str, str | None], int] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -152,12 +157,32 @@ class HistoryStore:
     # -- writing ----------------------------------------------------------------------
     def _device_id(self, dev: DeviceFacts) -> int:
         key = device_key(dev.target)
+        cached = self._dev_cache.get((key, dev.sys_name))
+        if cached is not None:
+            return cached
         self.conn.execute(
             "INSERT INTO devices(key, address, port, sys_name) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(key) DO UPDATE SET sys_name=COALESCE(excluded.sys_name, sys_name)",
             (key, dev.target.address, dev.target.port, dev.sys_name))
         row = self.conn.execute("SELECT id FROM devices WHERE key=?", (key,)).fetchone()
+        self._dev_cache[(key, dev.sys_name)] = int(row[0])
         return int(row[0])
+
+    def _interface_id(self, dev_id: int, i: Interface) -> int:
+        name = i.name or i.descr
+        known = self._if_cache.get((dev_id, i.if_index))
+        if known is not None and known[1] == name and known[2] == i.speed_mbps:
+            return known[0]
+        self.conn.execute(
+            "INSERT INTO interfaces(device_id, if_index, name, speed_mbps) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT(device_id, if_index) DO UPDATE SET "
+            "name=excluded.name, speed_mbps=excluded.speed_mbps",
+            (dev_id, i.if_index, name, i.speed_mbps))
+        iid = int(self.conn.execute(
+            "SELECT id FROM interfaces WHERE device_id=? AND if_index=?",
+            (dev_id, i.if_index)).fetchone()[0])
+        self._pending[(dev_id, i.if_index)] = (iid, name, i.speed_mbps)
+        return iid
 
     def record_poll(self, devices: Iterable[DeviceFacts], *, started_at: float | None = None,
                     finished_at: float | None = None) -> int:
@@ -172,6 +197,17 @@ class HistoryStore:
         start = started_at if started_at is not None else min(
             (d.timings.started_at.timestamp() for d in devs), default=now)
         end = finished_at if finished_at is not None else now
+        self._pending: dict[tuple[int, int], tuple[int, str | None, float | None]] = {}
+        dev_cache = dict(self._dev_cache)
+        try:
+            poll_id = self._write_round(devs, start, end)
+        except BaseException:
+            self._dev_cache = dev_cache  # the rollback undid the rows these point to
+            raise
+        self._if_cache.update(self._pending)  # committed: now safe to remember
+        return poll_id
+
+    def _write_round(self, devs: list[DeviceFacts], start: float, end: float) -> int:
         with self.conn:  # one transaction: all of this round or nothing
             cur = self.conn.execute(
                 "INSERT INTO polls(started_at, finished_at, n_devices, n_ok, n_failed) "
@@ -191,14 +227,7 @@ class HistoryStore:
                 for i in dev.interfaces:
                     if i.in_octets is None and i.out_octets is None:
                         continue
-                    self.conn.execute(
-                        "INSERT INTO interfaces(device_id, if_index, name, speed_mbps) "
-                        "VALUES (?, ?, ?, ?) ON CONFLICT(device_id, if_index) DO UPDATE SET "
-                        "name=excluded.name, speed_mbps=excluded.speed_mbps",
-                        (dev_id, i.if_index, i.name or i.descr, i.speed_mbps))
-                    iid = self.conn.execute(
-                        "SELECT id FROM interfaces WHERE device_id=? AND if_index=?",
-                        (dev_id, i.if_index)).fetchone()[0]
+                    iid = self._interface_id(dev_id, i)
                     rows.append((iid, ts, poll_id, dev.sys_uptime_ticks, _signed(i.in_octets),
                                  _signed(i.out_octets), 32 if i.counters_64bit is False else 64,
                                  i.counter_discontinuity_ticks, i.speed_mbps, i.oper_status,
@@ -218,24 +247,20 @@ class HistoryStore:
 
     def samples(self, *, since: float | None = None) -> Samples:
         """Every stored sample (optionally from unix time ``since``) as :class:`Samples`."""
-        q = ("SELECT interface_id, ts, in_octets, out_octets, COALESCE(uptime_cs, -1), "
-             "COALESCE(discontinuity_cs, -1), counter_bits, COALESCE(speed_mbps, 'nan') "
-             "FROM samples" + (" WHERE ts >= ?" if since is not None else "") +
-             " ORDER BY interface_id, ts")
-        rows = self.conn.execute(q, (since,) if since is not None else ()).fetchall()
-        if not rows:
-            z = np.zeros(0, np.int64)
-            return Samples(z, np.zeros(0), z.view(np.uint64), z.view(np.uint64), z, z, z,
-                           np.zeros(0))
-        cols = list(zip(*rows, strict=True))
-
-        def octets(col: tuple[int | None, ...]) -> npt.NDArray[np.uint64]:
-            return np.asarray([0 if v is None else v for v in col], np.int64).view(np.uint64)
-
-        return Samples(
-            np.asarray(cols[0], np.int64), np.asarray(cols[1], np.float64), octets(cols[2]),
-            octets(cols[3]), np.asarray(cols[4], np.int64), np.asarray(cols[5], np.int64),
-            np.asarray(cols[6], np.int64), np.asarray(cols[7], np.float64))
+        q = ("SELECT interface_id, ts, COALESCE(in_octets, 0), COALESCE(out_octets, 0), "
+             "COALESCE(uptime_cs, -1), COALESCE(discontinuity_cs, -1), "
+             "COALESCE(counter_bits, 64), COALESCE(speed_mbps, -1.0) FROM samples"
+             + (" WHERE ts >= ?" if since is not None else "") + " ORDER BY interface_id, ts")
+        dtype = np.dtype([("k", np.int64), ("ts", np.float64), ("i", np.int64),
+                          ("o", np.int64), ("up", np.int64), ("disc", np.int64),
+                          ("bits", np.int64), ("speed", np.float64)])
+        cur = self.conn.execute(q, (since,) if since is not None else ())
+        a = np.fromiter(cur, dtype=dtype)
+        speed = a["speed"].copy()
+        speed[speed < 0] = np.nan
+        return Samples(a["k"].copy(), a["ts"].copy(), a["i"].view(np.uint64).copy(),
+                       a["o"].view(np.uint64).copy(), a["up"].copy(), a["disc"].copy(),
+                       a["bits"].copy(), speed)
 
     def rates(self, *, since: float | None = None) -> IntervalRates:
         """Interval rates over the stored history (wraps and resets handled)."""
