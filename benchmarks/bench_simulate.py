@@ -47,7 +47,10 @@ def _district_arrays(devices: int, seed: int = 1) -> Any:
     # school to the students' devices: solve for the student count
     schools = max(2, devices // 1600)
     students = int((devices - 30 * schools) / (1 + 1 / 12))
-    return to_arrays(generate_district(schools=schools, students=students, seed=seed))
+    # 150 kbps per student of Internet: the circuit and some APs saturate, so the
+    # allocation does real work (an unloaded district finishes in one round)
+    return to_arrays(generate_district(schools=schools, students=students, seed=seed,
+                                       internet_kbps_per_student=150))
 
 
 def child(devices: int, scenarios: int) -> dict[str, Any]:
