@@ -18,11 +18,11 @@ Common random numbers
     the base case and every contingency, so a difference between two rows is due to
     the failure, not to sampling noise.
 
-Metrics (per scenario, over *active* devices, as in the simulator)
-    ``unserved = 1 - sum(rate) / sum(demand)``; ``throttled`` = share of active devices
-    whose rate is below their application's ``min_mbps`` (disconnected and
-    unassociated devices get rate 0). Reported: p95 over scenarios
-    (``numpy.percentile``, linear interpolation).
+Metrics (per scenario, exactly as :mod:`netstage.simulator.simulate` defines them)
+    ``unserved = 1 - sum(rate) / sum(demand)`` over active devices; ``throttled`` =
+    share of active devices with a minimum usable rate (``min_mbps > 0``) whose rate is
+    below ``min(min_mbps, demand)`` (disconnected and unassociated devices get rate 0).
+    Reported: p95 over scenarios (``numpy.percentile``, linear interpolation).
 
 How it stays fast (exact, not an approximation)
     Routing is a tree towards the Internet, so after a failure only the attachment
@@ -224,12 +224,13 @@ def _group_sums_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - co
             for k in range(a, b):
                 m = app_min[app[k]]
                 r = rate[k]
+                d = demand[k]
                 served += r
-                if r < m:
-                    thr += 1.0
-                if m > 0:
-                    zthr += 1.0
-                dem_all += demand[k]
+                if m > 0.0:
+                    zthr += 1.0  # has a floor; throttled whenever it gets nothing
+                    if r < min(m, d) * (1.0 - 1e-6):
+                        thr += 1.0
+                dem_all += d
                 if k < e:
                     dem_assoc += demand[k]
             out[0, p, s] = served
@@ -240,9 +241,11 @@ def _group_sums_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - co
 
 
 def _sums(batch: DemandBatch, rate: NDArray[np.float32]) -> NDArray[np.float64]:
-    """``[5, P, S]``: allocated Mbps, throttled devices, devices throttled at rate 0
-    (``min_mbps > 0``), demand of associated devices and demand of all active devices,
-    per attachment point and scenario (point-major, so a point's row is contiguous)."""
+    """``[5, P, S]``: allocated Mbps, throttled devices, devices with a minimum rate
+    (``min_mbps > 0``: they are throttled when they get nothing), demand of associated
+    devices and demand of all active devices, per attachment point and scenario
+    (point-major, so a point's row is contiguous). Throttled as in
+    :mod:`netstage.simulator.simulate`: ``rate < min(min_mbps, demand)``."""
     n_s, n_p = batch.group_assoc.shape
     out = np.zeros((5, n_p, n_s), dtype=np.float64)
     if n_s and n_p:
@@ -266,7 +269,7 @@ class _Base:
     zthr: F64
     dem: F64
     demand_s: F64  # [S] demand of all active devices
-    active_s: F64  # [S]
+    active_s: F64  # [S] active devices with a minimum rate (the throttled denominator)
     served_s: F64
     thr_s: F64
     link_dem: F64  # [L, S]
@@ -534,8 +537,8 @@ def run_contingency(
     pm = sp.csr_matrix((np.ones(lk.shape[0]), (lk, pt)), shape=(n_l, n_p))
     link_dem = np.asarray(pm @ sums[3])  # [L, S]
     base = _Base(served=sums[0], thr=sums[1], zthr=sums[2], dem=sums[3],
-                 demand_s=sums[4].sum(0), active_s=np.diff(batch.group_start, axis=1)
-                 .astype(np.float64).sum(1), served_s=sums[0].sum(0), thr_s=sums[1].sum(0),
+                 demand_s=sums[4].sum(0), active_s=sums[2].sum(0),
+                 served_s=sums[0].sum(0), thr_s=sums[1].sum(0),
                  link_dem=link_dem, link_count=np.bincount(lk, minlength=n_l))
     del sums
     cap = effective_capacity(arr.link_capacity_mbps, arr.link_background_mbps, arr.path_links,

@@ -41,9 +41,12 @@ def scratch_metrics(d: District, scenario: str = "now") -> tuple[float, float, i
     starts = batch.group_start[:, 0]
     dem = np.add.reduceat(batch.demand_mbps.astype(np.float64), starts)
     rate = np.add.reduceat(alloc.rate_mbps.astype(np.float64), starts)
-    low = np.add.reduceat((alloc.rate_mbps < batch.app_min_mbps[batch.app]).astype(float), starts)
-    n = np.diff(np.r_[starts, batch.n_entries])
-    uns, thr = 1 - rate / dem, low / n
+    mins = batch.app_min_mbps[batch.app]
+    floor = mins > 0
+    low = floor & (alloc.rate_mbps < np.minimum(mins, batch.demand_mbps) * (1 - 1e-6))
+    n_low = np.add.reduceat(low.astype(float), starts)
+    n_floor = np.add.reduceat(floor.astype(float), starts)
+    uns, thr = 1 - rate / dem, n_low / n_floor
     student = arr.device_class == DEVICE_CLASSES.index("student")
     cut = int((student & (arr.device_path_len == 0)).sum())
     return float(np.percentile(uns, 95)), float(np.percentile(thr, 95)), cut
@@ -230,3 +233,17 @@ def test_progress_is_reported() -> None:
     seen: list[tuple[int, int]] = []
     run_contingency(undersized(), n_scenarios=5, progress=lambda k, n: seen.append((k, n)))
     assert seen[0][0] == 0 and seen[-1][0] == seen[-1][1] > 0
+
+
+def test_base_row_equals_simulate() -> None:
+    """The no-failure row is the simulator's own answer (same seed, same definitions)."""
+    from netstage.simulator.simulate import simulate_district
+
+    for path in example_districts():
+        d = load_district(path)
+        rep = run_contingency(d, n_scenarios=N, seed=SEED, elements=[])
+        sim = simulate_district(d, n_scenarios=N, seed=SEED)
+        assert rep.base.unserved_p95 == pytest.approx(
+            sim.percentiles("unserved_fraction")["p95"], abs=1e-6), path.name
+        assert rep.base.throttled_p95 == pytest.approx(
+            sim.percentiles("throttled_share")["p95"], abs=1e-6), path.name
