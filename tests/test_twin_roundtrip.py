@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from netstage.auditor.facts import AuditResult, summarise
+from netstage.auditor.facts import AuditResult, DeviceFacts, summarise
 from netstage.auditor.normalise import facts_to_district, merge_measured
 from netstage.auditor.snmp.collector import Collector, CollectTarget, ReplayCollector
 from netstage.auditor.snmp.credentials import Secret, SnmpCredential
@@ -30,7 +30,7 @@ def _audit(collector: Collector, host: str, port: int, communities: list[str]) -
                                                        community=Secret(c)))
                for c in communities]
 
-    async def run() -> list:  # type: ignore[type-arg]
+    async def run() -> list[DeviceFacts]:
         return list(await asyncio.gather(*(collector.collect(t) for t in targets)))
 
     devices = asyncio.run(run())
