@@ -25,6 +25,10 @@ Figures:
   compute times) / N: what Dask adds per district (submission, scheduling,
   pickling, result transfer, idle gaps) on top of the work itself.
 
+* CPU-seconds per second each run got, and a load-independent *estimate* of the
+  speed-up (1-worker CPU time / CPU time of the busier of the 2 workers): what the
+  split of the work would allow on two otherwise idle cores.
+
 Rows must be identical (same seeds) on 1 and 2 workers; the script checks that.
 The machine has 2 cores shared with other work, so the load average is printed
 before and after: a busy machine lowers the speed-up (2 workers cannot get 2 cores).
@@ -113,6 +117,8 @@ def main() -> int:
         print(f"{workers} worker(s): sweep {wall:.1f} s ({len(specs) / wall:.2f} districts/s), "
               f"per-district compute summed: {compute:.1f} s wall, {cpu:.1f} s CPU; "
               f"cluster start + warm-up {startup:.1f} s; {failed} failed rows", flush=True)
+        for err in sorted({r.error for r in rows if r.error})[:3]:
+            print(f"  error: {err}", flush=True)
     rows1, wall1 = results[1]
     rows2, wall2 = results[2]
     same = [r.identity() for r in rows1] == [r.identity() for r in rows2]
@@ -131,8 +137,18 @@ def main() -> int:
     cpu1, cpu2 = (sum(r.cpu_s for r in rows) for rows in (rows1, rows2))
     print(f"CPU-bound check: 2 workers got {cpu2 / wall2:.2f} CPU-seconds per second "
           f"(1 worker: {cpu1 / wall1:.2f}); below ~1.9 means the cores were shared")
+    per_worker: dict[int, float] = {}
+    for r in rows2:
+        per_worker[r.worker_pid] = per_worker.get(r.worker_pid, 0.0) + r.cpu_s
+    if len(per_worker) == 2:
+        # What the split of the work allows on two free cores: 1-worker CPU over the
+        # busier worker's CPU. A model (ignores scheduling overhead), not a measurement.
+        print(f"CPU split between the 2 workers: {sorted(round(v, 1) for v in per_worker.values())}"
+              f" s; load-independent estimate of the speed-up: "
+              f"{cpu1 / max(per_worker.values()):.2f}x")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
-    return 0 if same else 1
+    failed = sum(r.error is not None for r in rows1 + rows2)
+    return 0 if same and not failed else 1
 
 
 if __name__ == "__main__":
