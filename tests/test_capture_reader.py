@@ -324,3 +324,30 @@ def test_memory_is_bounded_by_the_chunk_not_the_file(tmp_path: Path) -> None:
     assert s.to_json() == ref
     assert s.packets == 2800
     assert peak < size / 4, f"peak {peak} bytes for a {size}-byte file"
+
+
+# --- control-plane decoders on random bytes ---------------------------------------------
+
+
+@settings(max_examples=1500, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(kind=st.sampled_from(["lldp", "cdp", "stp", "pvst", "dhcp"]),
+       body=st.binary(max_size=400))
+def test_fuzz_control_plane_decoders(kind: str, body: bytes) -> None:
+    """Random PDUs behind valid preambles: a dict or None, never an exception."""
+    from netstage.auditor.capture import control
+
+    if kind == "lldp":
+        r = control.parse_lldp(body, "02:00:00:00:00:01")
+        assert r is None or r["protocol"] == "lldp"
+    elif kind == "cdp":
+        res = control.parse_cisco_llc(b"\xaa\xaa\x03\x00\x00\x0c\x20\x00" + body, None)
+        assert res is not None and res[0] == "cdp"
+    elif kind == "stp":
+        control.parse_stp(b"\x42\x42\x03" + body, "01:80:c2:00:00:00")
+    elif kind == "pvst":
+        control.parse_stp(b"\xaa\xaa\x03\x00\x00\x0c\x01\x0b" + body, "01:00:0c:cc:cc:cd")
+    else:
+        pdu = (body + bytes(240))[:236] + b"\x63\x82\x53\x63" + body
+        r = control.parse_dhcp(pdu)
+        assert r is None or "client_mac" in r

@@ -280,17 +280,17 @@ def parse_dhcp(udp_payload: bytes) -> dict[str, Any] | None:
                            "vendor_class": None}
     if b.yiaddr and str(b.yiaddr) != "0.0.0.0":
         out["your_ip"] = str(b.yiaddr)
-    if DHCP in b:
-        for opt in b[DHCP].options:
-            if not isinstance(opt, tuple) or len(opt) < 2:
-                continue
-            k, v = opt[0], opt[1]
-            if k == "message-type":
-                out["message_type"] = names.get(int(v), str(v))
-            elif k == "hostname":
-                out["hostname"] = _text(v)
-            elif k == "vendor_class_id":
-                out["vendor_class"] = _text(v)
-            elif k == "requested_addr":
-                out["requested_ip"] = str(v)
+    opts = b[DHCP].options if DHCP in b else []
+    for opt in opts if isinstance(opts, list) else []:
+        if not isinstance(opt, tuple) or len(opt) < 2:
+            continue
+        k, v = opt[0], opt[1]
+        if k == "message-type":
+            out["message_type"] = names.get(v, str(v)) if isinstance(v, int) else _text(v)
+        elif k == "hostname":
+            out["hostname"] = _text(v)
+        elif k == "vendor_class_id":
+            out["vendor_class"] = _text(v)
+        elif k == "requested_addr":
+            out["requested_ip"] = str(v)
     return out
