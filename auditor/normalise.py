@@ -512,6 +512,8 @@ class _Builder:
                 v = getattr(iface, attr)
                 if v and v.strip().lower() == p:
                     return iface
+        if p.isdigit():  # LLDP port id subtype local: often the ifIndex
+            return dev.interface(int(p))
         return None
 
     def _speed(self, ref: PortRef | None) -> tuple[float | None, str | None, int | None]:
@@ -557,31 +559,42 @@ class _Builder:
 
     def _pair_members(self, a: str, b: str, rows_a: list[_Row],
                       rows_b: list[_Row]) -> list[tuple[PortRef, PortRef | None]]:
-        """Physical member links between a and b as (a port, b port or None)."""
+        """Physical member links between a and b as (a port, b port or None).
+
+        A row of a is paired with the row of b on the port a's row names, or that names
+        a's port; rows neither side can map are paired in order (one link each), so an
+        unmappable port name never turns one link into two."""
         members: list[tuple[PortRef, PortRef | None]] = []
-        used_b: set[PortRef] = set()
+        used: set[int] = set()
+        pending: list[_Row] = []
         for r in rows_a:
-            other: PortRef | None = None
-            iface = self._find_iface(b, r.remote_port)
-            if iface is not None:
-                other = PortRef(b, iface.if_index, iface.name or iface.label)
-            # prefer b's own row that names this port of a
-            for rb in rows_b:
-                if rb.local in used_b:
+            target = self._find_iface(b, r.remote_port)
+            match = None
+            for j, rb in enumerate(rows_b):
+                if j in used:
                     continue
                 mine = self._find_iface(a, rb.remote_port)
-                if (other is not None and rb.local.if_index == other.if_index) or (
+                if (target is not None and rb.local.if_index == target.if_index) or (
                         mine is not None and mine.if_index == r.local.if_index):
-                    other = rb.local
+                    match = j
                     break
-            if other is not None:
-                used_b.add(other)
-            members.append((r.local, other))
-        for rb in rows_b:
-            if rb.local not in used_b:
-                iface = self._find_iface(a, rb.remote_port)
-                members.append((PortRef(a, iface.if_index, iface.name) if iface
-                                else PortRef(a, None, rb.remote_port), rb.local))
+            if match is not None:
+                used.add(match)
+                members.append((r.local, rows_b[match].local))
+            elif target is not None:
+                members.append((r.local, PortRef(b, target.if_index, target.name or
+                                                 target.label)))
+            else:
+                pending.append(r)
+        left = [rb for j, rb in enumerate(rows_b) if j not in used]
+        for r, rb in zip(pending, left, strict=False):
+            members.append((r.local, rb.local))
+        for r in pending[len(left):]:
+            members.append((r.local, None))
+        for rb in left[len(pending):]:
+            iface = self._find_iface(a, rb.remote_port)
+            members.append((PortRef(a, iface.if_index, iface.name) if iface
+                            else PortRef(a, None, rb.remote_port), rb.local))
         # half-seen reporting
         if b not in self.answered:
             for r in rows_a:

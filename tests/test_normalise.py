@@ -250,3 +250,21 @@ def test_merge_measured_uses_p95_of_the_poll_history(tmp_path) -> None:  # type:
     assert link.background_mbps == pytest.approx(48.0)
     assert merged.measured is not None and merged.measured.snmp is not None
     assert merged.measured.snmp.history_days == pytest.approx(1500 / 86400, abs=1e-3)
+
+
+def test_unmappable_port_names_do_not_double_a_link() -> None:
+    # Both ends answered, but each announces its port by a name the other cannot map
+    # ("uplink" is nobody's ifName): still one link, not a 2-member LAG.
+    a = _dev("a", "switch", [_if(1, "Gi1")], [_nb(1, "Gi1", "b", "uplink")])
+    b = _dev("b", "switch", [_if(7, "Te7")], [_nb(7, "Te7", "a", "downlink")])
+    res = facts_to_district(AuditResult(devices=[a, b]))
+    assert [(lk.a, lk.b, lk.capacity_mbps, lk.lag_members) for lk in res.district.links] == [
+        ("a", "b", 1000, None)]
+    assert [(pa.label, pb.label if pb else None) for pa, pb in res.link_ports["a--b"]] == [
+        ("a:Gi1", "b:Te7")]
+    # LLDP port id subtype "local" carrying the ifIndex is understood too
+    c = _dev("c", "switch", [_if(3, "x3")], [_nb(3, "x3", "d", "12")])
+    d = _dev("d", "switch", [_if(12, "y12", 100)], [])
+    res = facts_to_district(AuditResult(devices=[c, d]))
+    assert res.district.links[0].capacity_mbps == 100
+    assert [m.kind for m in res.mismatches] == ["speed"]
