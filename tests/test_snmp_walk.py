@@ -198,15 +198,15 @@ def test_bounded_concurrency(crafted: Any) -> None:
     async def run() -> list[Any]:
         nonlocal in_flight, peak
         c = SnmpCollector(concurrency=2)
-        orig = c._engine
+        orig = c._client
 
-        def engine(cred: SnmpCredential) -> Any:  # called once a device holds a slot
+        async def client(address: str) -> Any:  # called once a device holds a slot
             nonlocal in_flight, peak
             in_flight += 1
             peak = max(peak, in_flight)
-            return orig(cred)
+            return await orig(address)
 
-        c._engine = engine  # type: ignore[method-assign]
+        c._client = client  # type: ignore[method-assign]
 
         async def one(t: CollectTarget) -> Any:
             nonlocal in_flight

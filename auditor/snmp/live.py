@@ -1,4 +1,9 @@
-"""Live SNMP collection on pysnmp 7 asyncio (numeric OIDs, no MIB lookups).
+"""Live SNMP collection on asyncio: v1/v2c on a lean BER path, v3 on pysnmp 7.
+
+v1/v2c requests are encoded and decoded by :mod:`.ber` over one UDP socket per address
+family (pyasn1 decoding would cost more CPU than many agents spend answering); SNMPv3
+goes through pysnmp's command generators with raw numeric varbinds (USM, crypto; no
+MIB lookups either way).
 
 :class:`SnmpCollector` GETs the system scalars (which also proves the credentials),
 then walks the plan's subtrees together: each GETBULK carries one varbind per
@@ -12,6 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import random
+import socket
 import time
 from typing import Any
 
@@ -28,7 +36,7 @@ from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 from pysnmp.proto import errind, rfc1902, rfc1905
 
 from netstage.auditor.facts import DeviceFacts, FailureKind, Timings
-from netstage.auditor.snmp import oids
+from netstage.auditor.snmp import ber, oids
 from netstage.auditor.snmp.collector import CollectTarget
 from netstage.auditor.snmp.credentials import SnmpCredential
 from netstage.auditor.snmp.parse import device_facts
@@ -93,6 +101,89 @@ def _value(v: Any) -> Value:
     return None
 
 
+def _neutral(v: Any) -> Value | ber.VarBindException:
+    """pysnmp value -> the values the fast path decodes (exceptions as markers)."""
+    if isinstance(v, rfc1905.EndOfMibView):
+        return ber.END_OF_MIB
+    if isinstance(v, (rfc1905.NoSuchObject, rfc1905.NoSuchInstance)):
+        return ber.NO_SUCH
+    return _value(v)
+
+
+class _CommunityClient(asyncio.DatagramProtocol):
+    """SNMPv1/v2c requests over one UDP socket, encoded/decoded by :mod:`.ber`.
+
+    Responses are matched on request-id and peer address; anything else (late answers
+    to a retried request, garbage) is dropped. Each retry uses a new request-id.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pending: dict[int, tuple[asyncio.Future[ber.Response], tuple[str, int]]] = {}
+        self._next_id = random.randrange(1, 1 << 30)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a datagram transport
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        try:
+            response = ber.decode_response(data)
+        except ber.BerError:
+            return
+        entry = self.pending.get(response.request_id)
+        if entry is not None and entry[1] == (addr[0], addr[1]) and not entry[0].done():
+            entry[0].set_result(response)
+
+    def error_received(self, exc: Exception) -> None:  # ICMP unreachable etc.: wait it out
+        pass
+
+    async def request(self, target: CollectTarget, version: int, community: bytes, pdu: int,
+                      keys: list[Oid] | tuple[Oid, ...], reps: int = 0) -> ber.Response:
+        assert self.transport is not None
+        loop = asyncio.get_running_loop()
+        peer = (target.address, target.port)
+        for _attempt in range(target.retries + 1):
+            self._next_id = self._next_id % 0x7FFFFFFF + 1
+            rid = self._next_id
+            future: asyncio.Future[ber.Response] = loop.create_future()
+            self.pending[rid] = (future, peer)
+            try:
+                self.transport.sendto(
+                    ber.encode_request(version, community, pdu, rid, keys, 0, reps), peer)
+                return await asyncio.wait_for(future, target.timeout_s)
+            except TimeoutError:
+                continue
+            finally:
+                self.pending.pop(rid, None)
+        raise _DeviceFailed(*classify_error(errind.RequestTimedOut()))
+
+
+class _CommunitySession:
+    """One v1/v2c device on the fast path; same interface as :class:`_Session`."""
+
+    def __init__(self, client: _CommunityClient, target: CollectTarget) -> None:
+        self.client = client
+        self.target = target
+        cred = target.credential
+        self.community = cred.community.reveal().encode("utf-8") if cred.community else b""
+        self.version = 0 if cred.version == "v1" else 1
+        self.v1 = self.version == 0
+        self.n_requests = 0
+
+    async def get(self, keys: tuple[Oid, ...]) -> tuple[int, list[tuple[Oid, Any]]]:
+        self.n_requests += 1
+        r = await self.client.request(self.target, self.version, self.community, ber.GET, keys)
+        return r.error_status, r.varbinds
+
+    async def bulk(self, starts: list[Oid],
+                   reps: int) -> tuple[int, int, list[tuple[Oid, Any]]]:
+        self.n_requests += 1
+        pdu = ber.GETNEXT if self.v1 else ber.GETBULK
+        r = await self.client.request(self.target, self.version, self.community, pdu, starts,
+                                      0 if self.v1 else reps)
+        return r.error_status, r.error_index, r.varbinds
+
+
 def _auth_data(cred: SnmpCredential) -> CommunityData | UsmUserData:
     if cred.version in ("v1", "v2c"):
         community = cred.community.reveal() if cred.community else ""
@@ -151,7 +242,7 @@ class _Session:
         ei, es, ex, vbs = await future
         if ei:
             raise _DeviceFailed(*classify_error(ei))
-        return int(es or 0), int(ex or 0), [(tuple(vb[0]), vb[1]) for vb in vbs]
+        return int(es or 0), int(ex or 0), [(tuple(vb[0]), _neutral(vb[1])) for vb in vbs]
 
     async def get(self, keys: tuple[Oid, ...]) -> tuple[int, list[tuple[Oid, Any]]]:
         status, _, vbs = await self._send(_GET, keys)
@@ -165,19 +256,18 @@ class _Session:
         return await self._send(_BULK, starts, 0, reps)
 
 
-async def _get_system(s: _Session, tree: OidTree) -> None:
+async def _get_system(s: _Session | _CommunitySession, tree: OidTree) -> None:
     status, vbs = await s.get(oids.SYSTEM_SCALARS)
     if status:  # SNMPv1 fails the whole GET for one missing object: ask one by one
         vbs = []
         for key in oids.SYSTEM_SCALARS:
             st, one = await s.get((key,))
             vbs.extend(one if not st else [])
-    tree.update((k, _value(v)) for k, v in vbs
-                if not isinstance(v, (rfc1905.NoSuchObject, rfc1905.NoSuchInstance)))
+    tree.update((k, v) for k, v in vbs if not isinstance(v, ber.VarBindException))
 
 
-async def _walk(s: _Session, roots: tuple[Oid, ...], max_rep: int, max_varbinds: int,
-                tree: OidTree, warnings: list[str]) -> None:
+async def _walk(s: _Session | _CommunitySession, roots: tuple[Oid, ...], max_rep: int,
+                max_varbinds: int, tree: OidTree, warnings: list[str]) -> None:
     """Walk every subtree in ``roots`` together; results go into ``tree``."""
     last: dict[Oid, Oid] = {r: r for r in roots}
     active = list(roots)
@@ -204,7 +294,7 @@ async def _walk(s: _Session, roots: tuple[Oid, ...], max_rep: int, max_varbinds:
             root = active[i % n]
             if root in done:
                 continue
-            if isinstance(value, rfc1905.EndOfMibView) or key[:len(root)] != root:
+            if value is ber.END_OF_MIB or key[:len(root)] != root:
                 done.add(root)
                 continue
             if key <= last[root]:
@@ -214,7 +304,7 @@ async def _walk(s: _Session, roots: tuple[Oid, ...], max_rep: int, max_varbinds:
                 continue
             last[root] = key
             progressed.add(root)
-            got.append((key, _value(value)))
+            got.append((key, None if isinstance(value, ber.VarBindException) else value))
         # a subtree with no progress in a whole response would loop forever: end it
         active = [r for r in active if r not in done and r in progressed]
         if len(got) > _MAX_VALUES_PER_DEVICE:
@@ -239,6 +329,7 @@ class SnmpCollector:
         self.concurrency = concurrency
         self.max_varbinds = max(1, max_varbinds)
         self._engines: dict[tuple[object, ...], SnmpEngine] = {}
+        self._clients: dict[int, _CommunityClient] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sem: asyncio.Semaphore | None = None
 
@@ -246,6 +337,7 @@ class SnmpCollector:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a new asyncio.run(): old engines are unusable
             self._engines.clear()
+            self._clients.clear()
             self._loop = loop
             self._sem = asyncio.Semaphore(self.concurrency)
 
@@ -256,12 +348,29 @@ class SnmpCollector:
             engine = self._engines[key] = SnmpEngine()
         return engine
 
+    async def _client(self, address: str) -> _CommunityClient:
+        """The v1/v2c socket for ``address``'s family (one per family, shared)."""
+        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 \
+            else socket.AF_INET
+        client = self._clients.get(family)
+        if client is None:
+            loop = asyncio.get_running_loop()
+            local = ("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0)
+            _, client = await loop.create_datagram_endpoint(_CommunityClient,
+                                                            local_addr=local, family=family)
+            self._clients[family] = client
+        return client
+
     def close(self) -> None:
-        """Close every engine's sockets (call at the end of an audit; safe to repeat)."""
+        """Close every engine's and socket (call at the end of an audit; safe to repeat)."""
         for engine in self._engines.values():
             with contextlib.suppress(Exception):  # closing is best effort
                 engine.close_dispatcher()
         self._engines.clear()
+        for client in self._clients.values():
+            if client.transport is not None:
+                client.transport.close()
+        self._clients.clear()
 
     async def collect(self, target: CollectTarget) -> DeviceFacts:
         """Facts of ``target`` or a failed :class:`DeviceFacts` (never raises for it)."""
@@ -275,19 +384,25 @@ class SnmpCollector:
             timings = Timings()
             tree = OidTree()
             warnings: list[str] = []
-            session: _Session | None = None
+            session: _Session | _CommunitySession | None = None
             try:
                 async with asyncio.timeout(target.device_timeout_s):
-                    transport = await UdpTransportTarget.create(
-                        (target.address, target.port), timeout=target.timeout_s,
-                        retries=target.retries)
-                    session = _Session(self._engine(cred), target, transport)
-                    try:
+                    if cred.version != "v3":
+                        session = _CommunitySession(await self._client(target.address),
+                                                    target)
                         await _get_system(session, tree)
-                    except _DeviceFailed as exc:
-                        if exc.kind is FailureKind.timeout and cred.security_level == "authPriv":
-                            await _diagnose_priv(target, transport, exc)
-                        raise
+                    else:
+                        transport = await UdpTransportTarget.create(
+                            (target.address, target.port), timeout=target.timeout_s,
+                            retries=target.retries)
+                        session = _Session(self._engine(cred), target, transport)
+                        try:
+                            await _get_system(session, tree)
+                        except _DeviceFailed as exc:
+                            if exc.kind is FailureKind.timeout and \
+                                    cred.security_level == "authPriv":
+                                await _diagnose_priv(target, transport, exc)
+                            raise
                     await _walk(session, target.plan, target.max_repetitions,
                                 self.max_varbinds, tree, warnings)
             except _DeviceFailed as exc:
@@ -310,7 +425,7 @@ class SnmpCollector:
     @staticmethod
     def _failed(target: CollectTarget, kind: FailureKind, reason: str, started: float,
                 timings: Timings, meta: dict[str, Any],
-                session: _Session | None) -> DeviceFacts:
+                session: _Session | _CommunitySession | None) -> DeviceFacts:
         timings.elapsed_s = time.perf_counter() - started
         timings.n_requests = session.n_requests if session else 0
         return DeviceFacts.failed(target.snmp_target, kind, reason, timings=timings, **meta)
