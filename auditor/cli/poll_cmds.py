@@ -268,6 +268,13 @@ def normalise(
                           highlight=False, markup=False)
         if out is not None:
             console.print(f"wrote {out}", highlight=False)
+    from netstage.simulator.model import problems
+
+    for prob in problems(district):
+        err_console.print(f"warning: {'.'.join(str(x) for x in prob.loc)}: {prob.message}"
+                          + (" (or label the WAN port's ifAlias 'internet:<id>')"
+                             if prob.loc == ("circuits",) else ""),
+                          highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:
