@@ -139,11 +139,12 @@ def file_specs(paths: Iterable[str | Path], base_seed: int = 0) -> list[District
     stems = [p.stem for p in ps]
     keys: list[str] = []
     for p in ps:
-        key = p.stem if stems.count(p.stem) == 1 else f"{p.parent.name}/{p.stem}"
+        key = p.stem if stems.count(p.stem) == 1 else f"{p.absolute().parent.name}/{p.stem}"
         while key in keys:  # same file given twice: keep both rows, distinct keys
             key += "+"
         keys.append(key)
-    return [DistrictSpec(key=k, seed=derive_seed(k, base_seed), path=str(p))
+    # absolute, so that workers started elsewhere (--scheduler) find the same file
+    return [DistrictSpec(key=k, seed=derive_seed(k, base_seed), path=str(p.absolute()))
             for k, p in zip(keys, ps, strict=True)]
 
 

@@ -246,16 +246,21 @@ def dask_scheduler(tmp_path: Path) -> Iterator[str]:
 def test_cli_sweep_on_existing_scheduler(dask_scheduler: str, run_cli: CliRunner,
                                          tmp_path: Path) -> None:
     topo = str(ROOT / "topologies")
-    r = run_cli("sweep", topo, "--generate", "1", "--seed", "2", "--scheduler", dask_scheduler,
-                "--scenarios", str(N_SCENARIOS), "--out", "remote", "--json", "--no-plan")
+    # a relative path: the worker runs in another directory and must still find it
+    mine = tmp_path / "mine.yaml"
+    mine.write_text((ROOT / "topologies" / "stage2-organic.yaml").read_text())
+    r = run_cli("sweep", topo, "mine.yaml", "--generate", "1", "--seed", "2", "--scheduler",
+                dask_scheduler, "--scenarios", str(N_SCENARIOS), "--out", "remote", "--json",
+                "--no-plan")
     assert r.returncode == 0, r.stderr
     assert "scheduler tcp://127.0.0.1" in r.stderr
     remote = json.loads(r.stdout)
-    local = run_in_process(file_specs(example_districts(), 2) + synthetic_specs(1, 2),
+    local = run_in_process(file_specs([*example_districts(), mine], 2) + synthetic_specs(1, 2),
                            N_SCENARIOS, classify_evaluator)
     assert all(row["note"] == NO_PLAN_NOTE for row in remote["rows"] if row["stage"] < 4)
     assert [{k: v for k, v in row.items() if k not in ("elapsed_s", "cpu_s", "worker_pid")}
             for row in remote["rows"]] == _identity(local)
+    assert remote["rows"][4]["stage"] == 2 and remote["rows"][4]["file"] == str(mine)
     assert (tmp_path / "remote" / "state.csv").exists()
 
 
