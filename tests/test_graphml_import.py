@@ -15,7 +15,7 @@ from netstage.simulator.importers.graphml import import_graphml, link_speed_mbps
 from netstage.simulator.io import load_district
 from netstage.simulator.redundancy import analyse_redundancy
 
-from .support import SHARED, TOPOLOGIES, CliRunner, shared_path
+from .support import SHARED, TOPOLOGIES, shared_path
 from .test_redundancy import _nx_edge_disjoint
 
 ZOO = SHARED / "data" / "topologies"
@@ -161,7 +161,12 @@ def test_netstage_export_round_trips_through_the_importer(tmp_path: Path) -> Non
 
 
 @pytest.mark.shared
-def test_cli_redundancy_on_graphml(run_cli: CliRunner) -> None:
-    r = run_cli("redundancy", str(shared_path("topologies", "Karen.graphml")), "--json")
-    assert r.returncode == 0, r.stderr
+def test_cli_redundancy_on_graphml() -> None:
+    from typer.testing import CliRunner as TyperRunner
+
+    from netstage.auditor.cli import app
+
+    r = TyperRunner().invoke(app, ["redundancy", str(shared_path("topologies", "Karen.graphml")),
+                                   "--json"])
+    assert r.exit_code == 0, r.output
     assert '"edge_disjoint_paths"' in r.stdout

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from click.testing import Result
+from typer.testing import CliRunner as TyperRunner
+
 from netstage.simulator.io import load_district
 
 from .support import TOPOLOGIES, CliRunner
@@ -31,15 +34,28 @@ def test_contingency_json(run_cli: CliRunner) -> None:
     assert j["worst_unserved_p95"] >= j["base"]["unserved_p95"]
 
 
-def test_contingency_table(run_cli: CliRunner) -> None:
-    t = run_cli("contingency", str(STAGE3), "--scenarios", "20", "--top", "3")
-    assert t.returncode == 0, t.stderr
-    assert "worst single failures" in t.stdout and "edge" in t.stdout
+def invoke(*args: str) -> Result:
+    """In-process run (no interpreter start-up) for the table outputs."""
+    from netstage.auditor.cli import app
+
+    return TyperRunner().invoke(app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1"})
 
 
-def test_availability_json(run_cli: CliRunner) -> None:
-    r = run_cli("availability", str(STAGE4), "--json")
-    assert r.returncode == 0, r.stderr
+def test_tables_in_process() -> None:
+    t = invoke("contingency", str(STAGE3), "--scenarios", "20", "--top", "3")
+    assert t.exit_code == 0, t.output
+    assert "worst single failures" in t.output and "edge" in t.output
+    r = invoke("redundancy", str(STAGE3), "--top", "3")
+    assert r.exit_code == 0, r.output
+    assert "edge-disjoint" in r.output and "worst single points of failure" in r.output
+    a = invoke("availability", str(STAGE3))
+    assert a.exit_code == 0, a.output
+    assert "outage h/yr" in a.output
+
+
+def test_availability_json() -> None:
+    r = invoke("availability", str(STAGE4), "--json")
+    assert r.exit_code == 0, r.output
     j = json.loads(r.stdout)
     assert j["district_expected_outage_h_per_year"] > 0
     assert {s["site"] for s in j["sites"]} == {s.id for s in load_district(STAGE4).sites}
