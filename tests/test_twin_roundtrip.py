@@ -31,12 +31,14 @@ def _audit(collector: Collector, host: str, port: int, communities: list[str]) -
                for c in communities]
 
     async def run() -> list[DeviceFacts]:
-        return list(await asyncio.gather(*(collector.collect(t) for t in targets)))
+        try:
+            return list(await asyncio.gather(*(collector.collect(t) for t in targets)))
+        finally:
+            close = getattr(collector, "close", None)
+            if close is not None:
+                close()  # inside the loop: sockets belong to it
 
     devices = asyncio.run(run())
-    close = getattr(collector, "close", None)
-    if close is not None:
-        close()
     return AuditResult(devices=devices, summary=summarise(devices), inventory="twin")
 
 
