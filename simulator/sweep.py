@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -295,9 +296,12 @@ def _classify_and_plan(district: District, n_scenarios: int, seed: int, *,
         if planner is None:
             note = NO_PLANNER_NOTE
         else:
+            kwargs: dict[str, Any] = {"target_stage": stage + 1, "n_scenarios": n_scenarios,
+                                      "seed": seed}
+            if "classification" in inspect.signature(planner).parameters:
+                kwargs["classification"] = cls  # do not classify the same district twice
             try:
-                result = planner(district, target_stage=stage + 1, n_scenarios=n_scenarios,
-                                 seed=seed)
+                result = planner(district, **kwargs)
             except NetstageError as exc:
                 note = f"no plan to stage {stage + 1}: {exc}"
             else:
