@@ -841,6 +841,23 @@ def _link_utilisation(result: NormaliseResult, audit: AuditResult,
     return out
 
 
+def _circuit_utilisation(audit: AuditResult, store: HistoryStore | None,
+                         q: float) -> dict[str, float]:
+    """Circuit id -> Mb/s measured on the ``internet:<id>`` interface that carries it."""
+    p95 = {k: v * 1e-6 for k, v in store.percentile_bps(q).items()} if store else {}
+    out: dict[str, float] = {}
+    for dev in audit.ok_devices:
+        for iface in dev.interfaces:
+            m = CIRCUIT_ALIAS_RE.match((iface.alias or "").strip())
+            if not m:
+                continue
+            val = (p95.get((device_key(dev.target), iface.if_index)) if store is not None
+                   else since_start_mbps(dev, iface))
+            if val is not None:
+                out[m.group("id")] = val
+    return out
+
+
 def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | None = None,
                    q: float = 95.0) -> District:
     """``base`` with what ``audit`` measured laid over it (a new District; base unchanged).
@@ -849,7 +866,7 @@ def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | 
     * links seen by the audit get the measured capacity, LAG members and
       ``background_mbps`` (p``q`` from ``store`` when given, else the mean since the
       counters started), capped at the capacity;
-    * circuits seen (``internet:`` alias) get their measured speed;
+    * circuits seen (``internet:`` alias) get their measured speed and background load;
     * ``measured.snmp`` gets coverage/versions/default community; ``history_days`` comes
       from ``store``; ``measured.extra["snmp"]`` lists mismatches, half-seen links,
       diversity and what the audit saw that ``base`` does not have.
@@ -881,9 +898,12 @@ def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | 
         if m_link.key in util:
             lk.background_mbps = round(min(util[m_link.key], lk.capacity_mbps), 3)
     circuits = {c.id: c for c in res.district.circuits}
+    circuit_load = _circuit_utilisation(audit, store, q)
     for c in out.circuits:
         if c.id in circuits and c.attach in res.device_node.values():
             c.capacity_mbps = circuits[c.id].capacity_mbps
+        if c.id in circuit_load:
+            c.background_mbps = round(min(circuit_load[c.id], c.capacity_mbps), 3)
     snmp = res.measured.model_copy()
     if store is not None:
         snmp.history_days = round(store.history_days(), 3)

@@ -80,6 +80,7 @@ def test_round_trip_through_snmpsim_with_live_counters(tmp_path: Path) -> None:
     loads = {"edge--fw": 400.0, "es-dist--core": 120.0, "hs-acc1--hs-dist": 33.0}
     for lk in original.links:
         lk.background_mbps = loads.get(lk.key, 0.0)
+    original.circuits[0].background_mbps = 250.0
     paths = export_twin(original, tmp_path, counters="live")
     with serve_recordings(tmp_path) as (host, port):
         time.sleep(1.0)  # let the live counters and sysUpTime grow
@@ -97,6 +98,7 @@ def test_round_trip_through_snmpsim_with_live_counters(tmp_path: Path) -> None:
         # jitter between the two reads costs a few percent at most.
         assert got[key] == pytest.approx(mbps, rel=0.1), key
     assert all(v == 0.0 for k, v in got.items() if k not in loads)
+    assert merged.circuits[0].background_mbps == pytest.approx(250.0, rel=0.1)
     assert merged.measured is not None and merged.measured.snmp is not None
     snmp = merged.measured.snmp
     assert (snmp.infrastructure_devices, snmp.answered, snmp.v1v2c_devices) == (13, 13, 13)
