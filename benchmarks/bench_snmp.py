@@ -1,0 +1,313 @@
+"""Benchmark: collect ifTable + ifXTable + LLDP from >= 50 local snmpsim agents.
+
+    .venv/bin/python benchmarks/bench_snmp.py                  # 50 agents
+    .venv/bin/python benchmarks/bench_snmp.py --agents 80 --concurrency 32
+    .venv/bin/python benchmarks/bench_snmp.py --agents 10      # quick look
+
+Agents: ``--agents`` separate ``snmpsim-command-responder`` processes on 127.0.0.1 (one
+UDP port each), every one serving one real switch recording from
+../shared/data/snmprec (cycled through switches that have ifTable, ifXTable and LLDP;
+each copied under community ``bench``). When ../shared is absent, the digital twin of
+topologies/stage4-transformational.yaml is served instead.
+
+netstage: :class:`SnmpCollector` over all agents with ``--concurrency`` devices in
+flight, twice: ``oids.BENCH_PLAN`` (the ifTable/ifXTable/LLDP columns the audit reads,
+walked side by side) and ``oids.BENCH_TABLES_PLAN`` (whole ifTable, ifXTable,
+lldpLocPortTable, lldpRemTable: the same values as the baseline); both plus the
+system GET the collector always does.
+
+``--latency-ms N`` puts a loopback UDP proxy (its own process) in front of every agent
+that delays each request by N ms, as a switch across a district network would; with
+0 (default) the agents are plain snmpsim, whose CPU (pure Python, ~1 ms per value) is
+then the bottleneck on a small machine.
+
+Baseline (same run, same agents): a sequential shell-style loop of Debian
+``snmpbulkwalk -v2c -c bench -On HOST:PORT SUBTREE`` for the system group and each of
+the same four subtrees (net-snmp defaults otherwise: max-repetitions 10; Debian's
+snmp.conf loads no MIBs). Values = output lines.
+
+Target (issue 7): >= 10x the baseline's wall time. The collector's own CPU time is
+compared with the agents' CPU time (psutil) to show the collector is not the bottleneck.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from netstage.auditor.snmp import oids  # noqa: E402
+from netstage.auditor.snmp.collector import CollectTarget  # noqa: E402
+from netstage.auditor.snmp.credentials import Secret, SnmpCredential  # noqa: E402
+from netstage.auditor.snmp.live import SnmpCollector  # noqa: E402
+from netstage.auditor.snmp.values import oid_str  # noqa: E402
+from netstage.auditor.twin_agent import snmpsim_binary  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data" / "snmprec"
+TARGET_RATIO = 10.0
+COMMUNITY = "bench"
+# Switches with ifTable, ifXTable and LLDP rows (20-78 ports).
+RECORDINGS = ["arubaos-cx_10.10", "dell-os10", "edgeswitch_us-8-v2", "edgeswitch_es-24-250w",
+              "fortigate_60fospfv3", "boss_ers4950", "voss_7432cq", "junos_qfx5100",
+              "nxos_n3k-3064pq", "arista_eos"]
+
+
+def _sources(tmp: Path) -> list[Path]:
+    if SHARED.is_dir():
+        return [SHARED / f"{n}.snmprec" for n in RECORDINGS]
+    from netstage.auditor.twin import export_twin
+    from netstage.simulator.io import load_district
+
+    d = load_district(ROOT / "topologies" / "stage4-transformational.yaml")
+    return export_twin(d, tmp / "twin")
+
+
+def _probe_packet(community: str) -> bytes:
+    """BER of an SNMPv2c GET sysUpTime.0 (any answer proves an agent is up)."""
+    from pyasn1.codec.ber import encoder  # type: ignore[import-untyped]
+    from pysnmp.proto.api import v2c
+
+    pdu = v2c.GetRequestPDU()
+    v2c.apiPDU.set_defaults(pdu)
+    v2c.apiPDU.set_varbinds(pdu, [(v2c.ObjectIdentifier("1.3.6.1.2.1.1.3.0"), v2c.Null(""))])
+    msg = v2c.Message()
+    v2c.apiMessage.set_defaults(msg)
+    v2c.apiMessage.set_community(msg, community)
+    v2c.apiMessage.set_pdu(msg, pdu)
+    return bytes(encoder.encode(msg))
+
+
+def _answers(port: int, packet: bytes, timeout_s: float) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout_s)
+        try:
+            s.sendto(packet, ("127.0.0.1", port))
+            s.recvfrom(65535)
+        except OSError:
+            return False
+    return True
+
+
+_PROXY = r"""
+import asyncio, json, sys
+delay = float(sys.argv[1]) / 1000.0
+pairs = json.loads(sys.argv[2])  # [[listen_port, agent_port], ...]
+
+class Upstream(asyncio.DatagramProtocol):
+    def __init__(self, front, client):
+        self.front, self.client = front, client
+    def datagram_received(self, data, addr):
+        self.front.transport.sendto(data, self.client)
+
+class Front(asyncio.DatagramProtocol):
+    def __init__(self, agent_port):
+        self.agent_port, self.up = agent_port, {}
+    def connection_made(self, transport):
+        self.transport = transport
+    def datagram_received(self, data, client):
+        asyncio.ensure_future(self.forward(data, client))
+    async def forward(self, data, client):
+        loop = asyncio.get_running_loop()
+        up = self.up.get(client)
+        if up is None:
+            up, _ = await loop.create_datagram_endpoint(
+                lambda: Upstream(self, client), remote_addr=("127.0.0.1", self.agent_port))
+            self.up[client] = up
+        loop.call_later(delay, up.sendto, data)  # the whole round trip's latency
+
+async def main():
+    loop = asyncio.get_running_loop()
+    for listen, agent in pairs:
+        await loop.create_datagram_endpoint(lambda a=agent: Front(a),
+                                            local_addr=("127.0.0.1", listen))
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def start_latency_proxy(agent_ports: list[int],
+                        latency_ms: float) -> tuple[subprocess.Popen[str], list[int]]:
+    """A loopback UDP proxy (own process) adding ``latency_ms`` to every request."""
+    import json
+
+    pairs = [[_free_port(), p] for p in agent_ports]
+    proc = subprocess.Popen([sys.executable, "-c", _PROXY, str(latency_ms), json.dumps(pairs)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        raise SystemExit("latency proxy did not start")
+    return proc, [listen for listen, _ in pairs]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_agents(n: int, tmp: Path) -> list[tuple[subprocess.Popen[bytes], int]]:
+    """``n`` snmpsim processes, started together, each serving one recording."""
+    binary = snmpsim_binary()
+    sources = _sources(tmp)
+    env = {**os.environ, "SNMPSIM_ALLOW_ROOT": "true"}
+    agents = []
+    for i in range(n):
+        data = tmp / f"agent{i}"
+        data.mkdir()
+        shutil.copyfile(sources[i % len(sources)], data / f"{COMMUNITY}.snmprec")
+        port = _free_port()
+        proc = subprocess.Popen(
+            [binary, f"--data-dir={data}", f"--cache-dir={tmp / f'cache{i}'}",
+             f"--agent-udpv4-endpoint=127.0.0.1:{port}", "--log-level=error"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            env=env)
+        agents.append((proc, port))
+    packet = _probe_packet(COMMUNITY)
+    deadline = time.monotonic() + 60 + 3 * n
+    waiting = {port for _, port in agents}
+    while waiting and time.monotonic() < deadline:
+        waiting = {p for p in waiting if not _answers(p, packet, 0.2)}
+        if any(proc.poll() is not None for proc, _ in agents):
+            raise SystemExit("an snmpsim agent exited during start-up")
+    if waiting:
+        raise SystemExit(f"{len(waiting)} agents did not answer in time")
+    return agents
+
+
+def stop_agents(agents: list[tuple[subprocess.Popen[bytes], int]]) -> None:
+    for proc, _ in agents:
+        proc.terminate()
+    for proc, _ in agents:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def agents_cpu(agents: list[tuple[subprocess.Popen[bytes], int]]) -> float:
+    total = 0.0
+    for proc, _ in agents:
+        t = psutil.Process(proc.pid).cpu_times()
+        total += t.user + t.system
+    return total
+
+
+def run_netstage(ports: list[int], concurrency: int,
+                 plan: oids.WalkPlan = oids.BENCH_PLAN) -> tuple[float, float, int, int]:
+    """(wall s, own CPU s, values, requests) for one collection of every agent."""
+    targets = [CollectTarget(address="127.0.0.1", port=p, timeout_s=10, retries=2,
+                             device_timeout_s=600, plan=plan,
+                             credential=SnmpCredential(profile="bench", version="v2c",
+                                                       community=Secret(COMMUNITY)))
+               for p in ports]
+
+    async def collect() -> list[object]:
+        c = SnmpCollector(concurrency=concurrency)
+        try:
+            return list(await asyncio.gather(*(c.collect(t) for t in targets)))
+        finally:
+            c.close()
+
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    results = asyncio.run(collect())
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    failed = [r for r in results if not r.ok]  # type: ignore[attr-defined]
+    if failed:
+        raise SystemExit(f"{len(failed)} devices failed: {failed[0]}")
+    values = sum(r.timings.n_values for r in results)  # type: ignore[attr-defined]
+    requests = sum(r.timings.n_requests for r in results)  # type: ignore[attr-defined]
+    return wall, cpu, values, requests
+
+
+def run_snmpbulkwalk(ports: list[int]) -> tuple[float, int]:
+    """(wall s, values) for the sequential Debian snmpbulkwalk loop."""
+    exe = shutil.which("snmpbulkwalk")
+    if exe is None:
+        raise SystemExit("snmpbulkwalk not installed (apt-get install snmp)")
+    subtrees = [oid_str(oids.SYSTEM), *(oid_str(r) for r in oids.BENCH_TABLES_PLAN)]
+    values = 0
+    t0 = time.perf_counter()
+    for port in ports:
+        for tree in subtrees:
+            out = subprocess.run([exe, "-v2c", "-c", COMMUNITY, "-On", "-t", "10", "-r", "2",
+                                  f"127.0.0.1:{port}", tree],
+                                 capture_output=True, text=True, check=True)
+            values += sum(1 for line in out.stdout.splitlines()
+                          if line.startswith(".") and "No Such" not in line)
+    return time.perf_counter() - t0, values
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--agents", type=int, default=50)
+    ap.add_argument("--concurrency", type=int, default=50)
+    ap.add_argument("--latency-ms", type=float, default=0.0,
+                    help="add this round-trip latency per request (loopback UDP proxy), "
+                         "like a switch across the district network; 0 = plain snmpsim")
+    args = ap.parse_args()
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="netstage-bench-snmp-") as tmp:
+        t0 = time.perf_counter()
+        agents = start_agents(args.agents, Path(tmp))
+        print(f"started {len(agents)} snmpsim agents in {time.perf_counter() - t0:.1f} s "
+              f"(load average before: {load:.1f} on {os.cpu_count()} CPUs)")
+        ports = [p for _, p in agents]
+        proxy = None
+        if args.latency_ms > 0:
+            proxy, ports = start_latency_proxy(ports, args.latency_ms)
+            print(f"every request goes through a proxy adding {args.latency_ms:g} ms")
+        try:
+            run_netstage(ports[:2], 2)  # warm-up: imports, snmpsim first-request paths
+            a0 = agents_cpu(agents)
+            wall, cpu, values, requests = run_netstage(ports, args.concurrency)
+            agent_cpu = agents_cpu(agents) - a0
+            t_wall, t_cpu, t_values, t_requests = run_netstage(ports, args.concurrency,
+                                                               oids.BENCH_TABLES_PLAN)
+            a1 = agents_cpu(agents)
+            base_wall, base_values = run_snmpbulkwalk(ports)
+            base_agent_cpu = agents_cpu(agents) - a1
+        finally:
+            if proxy is not None:
+                proxy.terminate()
+            stop_agents(agents)
+    ratio, t_ratio = base_wall / wall, base_wall / t_wall
+    print(f"netstage SnmpCollector, columns the audit reads: {args.agents} agents, {values} "
+          f"values, {requests} requests in {wall:.2f} s = {values / wall:,.0f} values/s "
+          f"(concurrency {args.concurrency})")
+    print(f"  collector CPU {cpu:.2f} s vs the agents' CPU {agent_cpu:.2f} s "
+          f"({cpu / max(agent_cpu, 1e-9):.0%})")
+    print(f"netstage SnmpCollector, whole tables: {t_values} values, {t_requests} requests in "
+          f"{t_wall:.2f} s = {t_values / t_wall:,.0f} values/s; collector CPU {t_cpu:.2f} s")
+    print(f"baseline sequential snmpbulkwalk, whole tables: {base_values} values in "
+          f"{base_wall:.2f} s = {base_values / base_wall:,.0f} values/s; agents' CPU "
+          f"{base_agent_cpu:.2f} s")
+    verdict = "MET" if ratio >= TARGET_RATIO else "NOT MET"
+    print(f"ratio (wall, baseline / netstage): {ratio:.1f}x with column walks, {t_ratio:.1f}x "
+          f"with whole tables (target >= {TARGET_RATIO:.0f}x: {verdict})")
+    if abs(t_values - base_values) > 0.01 * base_values:
+        print(f"warning: whole-table value counts differ (netstage {t_values}, "
+              f"snmpbulkwalk {base_values})")
+    bound = "the agents" if cpu < agent_cpu else "the collector"
+    print(f"bottleneck: {bound} (collector CPU {cpu:.2f} s, agents' CPU {agent_cpu:.2f} s, "
+          f"wall {wall:.2f} s on {os.cpu_count()} CPUs)")
+
+
+if __name__ == "__main__":
+    main()
