@@ -231,3 +231,13 @@ def test_cli_import_netbox(netbox_url: tuple[str, list[str]], run_cli: CliRunner
                   "lakeside", env=env)
     assert bad.returncode == 1 and "env:VARIABLE" in bad.stderr
     assert TOKEN not in bad.stdout + bad.stderr
+
+
+def test_custom_field_names(netbox_url: tuple[str, list[str]]) -> None:
+    url, _ = netbox_url
+    data = fetch_netbox(url, TOKEN, "lakeside")
+    d = netbox_to_district(data, staff_field="classrooms", students_field="staff").district
+    # staff counts now read as students: every site with staff becomes a school
+    assert {s.id: (s.kind.value, s.students, s.staff) for s in d.sites} == {
+        "lakeside-do": ("school", 40, 0), "lakeside-hs": ("school", 95, 48),
+        "lakeside-ms": ("school", 60, 0)}
