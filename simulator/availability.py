@@ -173,7 +173,7 @@ def _arcs(d: District) -> tuple[I64, int, int]:
 
 def _dominators(arcs: I64, n_vertices: int, root: int) -> I64:
     """Immediate dominators (-1 root, -2 unreachable)."""
-    dg = ig.Graph(n=n_vertices, edges=arcs, directed=True)
+    dg = ig.Graph(n=n_vertices, edges=arcs.tolist(), directed=True)
     raw = np.asarray(dg.dominator(root, mode="out"), dtype=np.float64)
     idom = np.where(np.isnan(raw), -2, raw).astype(np.int64)
     idom[root] = -1
@@ -181,18 +181,18 @@ def _dominators(arcs: I64, n_vertices: int, root: int) -> I64:
 
 
 def _ancestor_sums(idom: I64, u: F64, root: int) -> F64:
-    """Sum of ``u`` over each vertex's dominators including itself (NaN if unreachable)."""
-    n = idom.shape[0]
-    child = np.flatnonzero(idom >= 0)
-    tree = ig.Graph(n=n, edges=np.stack([idom[child], child], 1), directed=True)
-    order = np.asarray(tree.bfs(root, mode="out")[0], dtype=np.int64)
-    anc = np.full(n, np.nan)
-    anc[root] = u[root]
-    par = idom[order[1:]]
-    # top-down in BFS order: a parent always precedes its child
-    for v, p in zip(order[1:].tolist(), par.tolist(), strict=True):
-        anc[v] = anc[p] + u[v]
-    return anc
+    """Sum of ``u`` over each vertex's dominators including itself (NaN if unreachable),
+    by pointer jumping: ``log2(depth)`` vectorised steps instead of a walk per vertex."""
+    reach = (idom >= 0) | (np.arange(idom.shape[0]) == root)
+    total = np.where(reach, u, 0.0)
+    ptr = np.where(idom >= 0, idom, -1)
+    while True:
+        has = ptr >= 0
+        if not has.any():
+            break
+        total = total + np.where(has, total[np.maximum(ptr, 0)], 0.0)
+        ptr = np.where(has, ptr[np.maximum(ptr, 0)], -1)
+    return np.where(reach, total, np.nan)
 
 
 def estimate_availability(
@@ -235,9 +235,16 @@ def estimate_availability(
     do_second = candidates.shape[0] <= max_second_order_elements
     reachable = ~np.isnan(anc)
     if do_second:
+        base_graph = ig.Graph(n=nv, edges=arcs.tolist(), directed=True)
+        into = np.argsort(arcs[:, 1], kind="stable")
+        into_ptr = np.searchsorted(arcs[into, 1], np.arange(nv + 1))
         for e in candidates.tolist():
-            keep = (arcs[:, 0] != e) & (arcs[:, 1] != e)
-            idom_e = _dominators(arcs[keep], nv, root)
+            # without e: drop the arcs into it (it becomes unreachable, so never a detour)
+            h = base_graph.copy()
+            h.delete_edges(into[into_ptr[e]: into_ptr[e + 1]].tolist())
+            raw = np.asarray(h.dominator(root, mode="out"), dtype=np.float64)
+            idom_e = np.where(np.isnan(raw), -2, raw).astype(np.int64)
+            idom_e[root] = -1
             anc_e = _ancestor_sums(idom_e, np.where(np.arange(nv) == e, 0.0, u), root)
             # vertices still reachable and not cut off by e alone
             ok = reachable & ~np.isnan(anc_e)
