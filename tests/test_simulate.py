@@ -308,3 +308,30 @@ def test_aggregates_match_a_numpy_recount(mid: Any) -> None:
         per.append(1 - rate[sl][m].sum() / dem[sl][m].sum())
     assert r.per_site[mid.site_ids[i]]["unserved_p95"] == pytest.approx(
         float(np.percentile(per, 95)), abs=1e-6)  # per-site values are kept as float32
+
+
+def test_wifi_air_link_and_client_bound_by_hand(tmp_path: Path) -> None:
+    # One AP: 20 Mbps of air, at most 5 clients; 8 lab laptops on Wi-Fi each want
+    # 10 Mbps (floor 5); 1 Gbps uplink and circuit. 5 associate and share the air:
+    # 4 Mbps each; 3 are unassociated (0). Unserved = 1 - 20 / 80 = 0.75; all 8 are
+    # below their floor; the air link is the bottleneck of the 5.
+    d = district_from_dict({
+        "district": {"name": "Wi-Fi"},
+        "sites": [{"id": "s", "populations": [
+            {"device_class": "lab", "count": 8, "attach": ["ap"], "connection": "wifi"}]}],
+        "nodes": [{"id": "rtr", "kind": "edge", "site": "s"},
+                  {"id": "ap", "kind": "ap", "site": "s",
+                   "wifi": {"air_capacity_mbps": 20, "max_clients": 5}}],
+        "links": [{"a": "ap", "b": "rtr", "capacity_mbps": 1000}],
+        "circuits": [{"id": "isp", "attach": "rtr", "capacity_mbps": 1000}],
+    })
+    r = simulate_district(d, scenario="all-on", n_scenarios=4,
+                          **profiles(tmp_path, demand=10.0, floor=5.0))
+    np.testing.assert_allclose(r.unserved_fraction, 0.75, rtol=1e-6)
+    np.testing.assert_allclose(r.unassociated_share, 3 / 8)
+    np.testing.assert_allclose(r.throttled_share, 1.0)
+    air = r.link_ids.index("air:ap")
+    assert r.link_roles[air] == "air"
+    assert r.bottleneck_devices_mean[air] == 5
+    assert r.link_util_p95[air] == pytest.approx(1.0, rel=1e-3)
+    assert sorted(r.device_rates_sample[:8].tolist()) == pytest.approx([0] * 3 + [4] * 5)
