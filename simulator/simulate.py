@@ -89,23 +89,23 @@ def _summarise(group_start, group_assoc, device, app, demand, rate,  # type: ign
                 m = app_min[app[k]]
                 floor = 1.0 if m > 0.0 else 0.0
                 thr = 1.0 if (m > 0.0 and r < min(m, d) * (1.0 - 1e-6)) else 0.0
-                disc = 0.0 if connected else 1.0
-                unas = 1.0 if (connected and k >= b) else 0.0
                 out_class[s, c, 0] += 1.0
                 out_class[s, c, 1] += floor
                 out_class[s, c, 2] += thr
                 out_class[s, c, 3] += d
                 out_class[s, c, 4] += r
-                out_class[s, c, 5] += disc
-                out_class[s, c, 6] += unas
-                if 0 <= g < n_sites:
+                in_site = 0 <= g < n_sites
+                if in_site:
                     out_site[s, g, 0] += 1.0
                     out_site[s, g, 1] += floor
                     out_site[s, g, 2] += thr
                     out_site[s, g, 3] += d
                     out_site[s, g, 4] += r
-                    out_site[s, g, 5] += disc
-                    out_site[s, g, 6] += unas
+                if not connected or k >= b:  # rare: disconnected or unassociated
+                    col = 5 if not connected else 6
+                    out_class[s, c, col] += 1.0
+                    if in_site:
+                        out_site[s, g, col] += 1.0
 
 
 def _ratio(num: F64, den: F64) -> F64:
