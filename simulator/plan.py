@@ -222,8 +222,15 @@ def apply_action(data: Data, a: UpgradeAction) -> None:
         for c in data["circuits"]:
             if c["id"] == a.target:
                 c["capacity_mbps"] = p["capacity_mbps"]
-                return
-        raise KeyError(a.target)
+                break
+        else:
+            raise KeyError(a.target)
+        caps = dict(zip(p.get("links", []), p.get("link_caps", []), strict=True))
+        for lk in data.get("links", []):
+            k = _link_key(lk)
+            if k in caps and caps[k] > lk["capacity_mbps"]:
+                lk["capacity_mbps"] = caps[k]
+        return
     if kind == "link_upgrade":
         keys = p.get("links", [a.target])
         caps = p["capacity_mbps"]
@@ -590,6 +597,47 @@ class _Candidates:
             self.add("internet_capacity", c.id,
                      f"Internet circuit {c.id}: {_mbps(c.capacity_mbps)} -> {_mbps(t)}",
                      added, rules, {"capacity_mbps": t})
+            # the same with the trunk (edge/firewall/core links slower than the new
+            # Internet capacity) upgraded too: neither helps alone when both are short
+            trunk = self.trunk_below(t + rest)
+            if trunk:
+                keys = [k for k, _ in trunk]
+                caps = [c2 for _, c2 in trunk]
+                capex = annual = 0.0
+                by_key = {lk.key: lk for lk in self.d.links}
+                for k, c2 in trunk:
+                    cx, an = self.link_cost(by_key[k].medium.value, by_key[k].capacity_mbps, c2)
+                    capex, annual = capex + cx, annual + an
+                sp = self.cat.spec("internet_capacity")
+                cx0 = float(sp.get("capex_usd", 0.0)) * added
+                an0 = float(sp.get("annual_usd", 0.0)) * added
+                total = cx0 + capex + (an0 + annual) * self.cat.cost_years
+                key = ("internet_capacity", c.id, repr((t, keys)))
+                if key not in self.seen:
+                    self.seen.add(key)
+                    self.out.append(UpgradeAction(
+                        "internet_capacity", c.id,
+                        f"Internet circuit {c.id}: {_mbps(c.capacity_mbps)} -> {_mbps(t)} "
+                        f"(with {len(keys)} trunk link(s) upgraded: {', '.join(keys[:3])}"
+                        + (", ..." if len(keys) > 3 else "") + ")",
+                        total, cx0 + capex, an0 + annual,
+                        f"{added:g} Mbps added + {len(keys)} link(s): ${cx0 + capex:,.0f} "
+                        f"one-time + ${an0 + annual:,.0f}/yr x {self.cat.cost_years:g} yr",
+                        rules, {"capacity_mbps": t, "links": keys, "link_caps": caps,
+                                "link_capex": capex, "link_annual": annual}))
+
+    def trunk_below(self, mbps: float) -> list[tuple[str, float]]:
+        """Links between edge, firewall and core nodes slower than ``mbps``, each with
+        the tier that carries it."""
+        kinds = {NodeKind.EDGE, NodeKind.FIREWALL, NodeKind.CORE}
+        kind = {n.id: n.kind for n in self.d.nodes}
+        out = []
+        for lk in self.d.links:
+            if kind[lk.a] in kinds and kind[lk.b] in kinds and lk.capacity_mbps < mbps:
+                t = _next_tier(self.cat.link_tiers, lk.capacity_mbps, mbps / lk.capacity_mbps)
+                if t:
+                    out.append((lk.key, t))
+        return out
 
     def link_cost(self, lk_medium: str, old: float, new: float) -> tuple[float, float]:
         sp = self.cat.spec("link_upgrade")
@@ -1126,6 +1174,13 @@ def _recost(d: District, actions: list[UpgradeAction], cat: Catalog) -> list[Upg
                 continue
             old, new = circuit_cap[a.target], float(a.params["capacity_mbps"])
             total, cx, an, note = cat.cost("internet_capacity", new - old)
+            lcx = float(a.params.get("link_capex", 0.0))
+            lan = float(a.params.get("link_annual", 0.0))
+            if lcx or lan:
+                cx, an = cx + lcx, an + lan
+                total = cx + an * cat.cost_years
+                note = (f"{new - old:g} Mbps added + trunk links: ${cx:,.0f} one-time + "
+                        f"${an:,.0f}/yr x {cat.cost_years:g} yr")
             desc = a.description.split(":")[0] + f": {_mbps(old)} -> {_mbps(new)}" + (
                 " (" + a.description.split("(", 1)[1] if "(" in a.description else "")
             out.append(UpgradeAction(a.action, a.target, desc, total, cx, an, note, a.rules,
