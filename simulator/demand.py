@@ -12,15 +12,16 @@ of a scenario type. Draws are *counter-based*: every random number is a hash
 
 Per device and scenario: the top 53 bits of hash 0 below ``active_p[class] * 2**53``
 decide activity (an integer compare, so the kernels compact active devices without
-branches); ``u1`` picks the
-application from the class's mix (inverse CDF); ``u2`` gives a standard normal ``z``
+branches); ``u1`` picks the application from the class's mix (inverse CDF); ``u2``
+gives a standard normal ``z``
 (Acklam's inverse-normal approximation, relative error < 1.2e-9) and the demand
 ``exp(mu[app] + sigma[app] * z)`` Mbps, capped at ``app_max_mbps``.
 
 Wi-Fi client bound: at an attachment point with ``attach_max_clients = m > 0`` only
 the first ``m`` active devices (in device order) associate; the others are
-*unassociated*: they stay in the batch (their demand counts, see ``results``) but get
-no rate. Wired points and ``m = 0`` are unbounded.
+*unassociated*: they stay in the batch (their demand counts as unserved in
+:func:`netstage.simulator.simulate.simulate`) but get no rate. Wired points and
+``m = 0`` are unbounded.
 
 Batch layout (E = active device-scenarios of the batch, P attachment points)
 -----------------------------------------------------------------------------
