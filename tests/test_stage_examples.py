@@ -44,12 +44,12 @@ def test_stage_is_stable_across_seeds(path: Path) -> None:
 
 def test_classify_cli_json(run_cli: CliRunner) -> None:
     path = next(p for p in EXAMPLES if expected_stage(p) == 2)
-    r = run_cli("classify", str(path), "--json", "--scenarios", "50")
+    r = run_cli("classify", str(path), "--json", "--scenarios", "20")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["stage"] == 2
     assert [x["id"] for x in data["rules"]][:3] == ["R-LAB", "R-NOW", "R-FUTURE"]
     assert all({"status", "allows_stage", "inputs", "threshold", "explanation"} <= set(x)
                for x in data["rules"])
-    human = run_cli("classify", str(path), "--scenarios", "50")
+    human = run_cli("classify", str(path), "--scenarios", "20")
     assert human.returncode == 0 and "Stage 2" in human.stdout and "R-NOW" in human.stdout
