@@ -505,6 +505,40 @@ def _link_pairs(pl: NDArray[np.int32], plen: NDArray[np.int32], rows: I64,
 # -- the run -------------------------------------------------------------------------------
 
 
+_CHUNK_ENTRIES = 64_000_000  # active device-scenarios per chunk (about 9 bytes each)
+_CHUNK_SUM_BYTES = 512 * 1024 * 1024  # per-(point, scenario) and per-(link, scenario) sums
+
+
+@dataclass
+class _Plan:
+    """The re-routing of one contingency: the attachment points whose path changed."""
+
+    changed: I64
+    disc: I64
+    rows: NDArray[np.int32]  # new paths of ``changed`` (padded to ``width``)
+    lens: NDArray[np.int32]
+    width: int
+
+    def full(self, arr: DistrictArrays) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+        pl = _pad(arr.path_links, self.width).copy()
+        plen = arr.path_len.copy()
+        pl[self.changed] = self.rows
+        plen[self.changed] = self.lens
+        return pl, plen
+
+
+def _base_sums(arr: DistrictArrays, batch: DemandBatch) -> _Base:
+    n_p, n_l = len(arr.attach_ids), arr.n_links
+    sums = _sums(batch, allocate(batch, arr).rate_mbps)
+    pairs = _link_pairs(arr.path_links, arr.path_len, np.arange(n_p), n_l)
+    pt, lk = pairs // n_l, pairs % n_l
+    pm = sp.csr_matrix((np.ones(lk.shape[0]), (lk, pt)), shape=(n_l, n_p))
+    return _Base(served=sums[0], thr=sums[1], zthr=sums[2], dem=sums[3],
+                 demand_s=sums[4].sum(0), active_s=sums[2].sum(0),
+                 served_s=sums[0].sum(0), thr_s=sums[1].sum(0),
+                 link_dem=np.asarray(pm @ sums[3]), link_count=np.bincount(lk, minlength=n_l))
+
+
 def run_contingency(
     d: District,
     *,
@@ -516,34 +550,34 @@ def run_contingency(
     include_access: bool = False,
     exact: bool = False,
     elements: list[str] | None = None,
+    chunk_scenarios: int | None = None,
 ) -> ContingencyReport:
     """Fail each element in turn and re-simulate ``scenario`` (see the module docstring).
 
     ``elements`` restricts the run to these element ids; ``exact`` re-allocates every
-    scenario of every contingency (slow; for checking the fast path).
+    scenario of every contingency (slow; for checking the fast path). Scenarios are
+    processed in chunks (``chunk_scenarios``, default: what keeps the demand batch
+    under about 600 MB); the result does not depend on the chunking.
     """
     if n_scenarios < 1:
         raise SimulationError(f"n_scenarios must be >= 1, got {n_scenarios}")
+    if chunk_scenarios is not None and chunk_scenarios < 1:
+        raise SimulationError(f"chunk_scenarios must be >= 1, got {chunk_scenarios}")
     t0 = time.perf_counter()
     arr = arrays if arrays is not None else to_arrays(d)
     g = d.district.growth
     params = scenario_params(scenario, district_growth=(g.horizon_years, g.growth_per_year))
-    batch = draw_demand(arr, params, n_scenarios, seed)
-    base_alloc = allocate(batch, arr)
-    sums = _sums(batch, base_alloc.rate_mbps)
     n_p, n_l = len(arr.attach_ids), arr.n_links
-    pairs = _link_pairs(arr.path_links, arr.path_len, np.arange(n_p), n_l)
-    pt, lk = pairs // n_l, pairs % n_l
-    pm = sp.csr_matrix((np.ones(lk.shape[0]), (lk, pt)), shape=(n_l, n_p))
-    link_dem = np.asarray(pm @ sums[3])  # [L, S]
-    base = _Base(served=sums[0], thr=sums[1], zthr=sums[2], dem=sums[3],
-                 demand_s=sums[4].sum(0), active_s=sums[2].sum(0),
-                 served_s=sums[0].sum(0), thr_s=sums[1].sum(0),
-                 link_dem=link_dem, link_count=np.bincount(lk, minlength=n_l))
-    del sums
-    cap = effective_capacity(arr.link_capacity_mbps, arr.link_background_mbps, arr.path_links,
-                             arr.link_ids)
-    on_path_links = base.link_count > 0
+    if chunk_scenarios is None:
+        per_scenario = float(params.active_p[arr.device_class].sum()) if arr.n_devices else 0.0
+        by_entries = _CHUNK_ENTRIES / max(per_scenario, 1.0)
+        by_sums = _CHUNK_SUM_BYTES / (8.0 * (5 * n_p + n_l + 1))
+        chunk_scenarios = int(max(1, min(by_entries, by_sums)))
+    chunk = min(chunk_scenarios, n_scenarios)
+
+    # what is on a path (failures elsewhere change nothing)
+    on_path_links = np.zeros(n_l, dtype=bool)
+    on_path_links[arr.path_links[arr.path_links >= 0]] = True
     on_path_nodes = np.zeros(len(arr.node_ids) + 1, dtype=bool)
     used = np.flatnonzero(on_path_links)
     on_path_nodes[arr.link_a[used]] = True
@@ -560,31 +594,6 @@ def run_contingency(
                         where=site_stud_dev > 0)
     students_p = stud_dev * per_dev[arr.attach_site] if n_p else np.zeros(0)
     devices_p = np.bincount(arr.device_attach, minlength=n_p)
-    safe_dem = np.where(base.demand_s > 0, base.demand_s, 1.0)
-    safe_act = np.where(base.active_s > 0, base.active_s, 1.0)
-
-    def metrics(served: F64, thr: F64) -> tuple[F64, F64]:
-        uns = np.where(base.demand_s > 0, 1.0 - served / safe_dem, 0.0)
-        return np.clip(uns, 0.0, 1.0), np.where(base.active_s > 0, thr / safe_act, 0.0)
-
-    def row(el: _Element | None, uns: F64, th: F64, disc: I64, n_rerouted: int,
-            sites: list[str], n_slow: int) -> Contingency:
-        lost = np.flatnonzero(arr.path_len == 0)
-        if disc.size:
-            lost = np.union1d(lost, disc)
-        return Contingency(
-            element=el.label if el else "none",
-            kind=("node" if el.node >= 0 else "link") if el else "none",
-            element_type=el.element_type if el else "none",
-            node_kind=el.node_kind if el else None,
-            unserved_p95=_p95(uns), unserved_mean=float(uns.mean()), throttled_p95=_p95(th),
-            disconnected_students=int(np.rint(students_p[lost].sum())),
-            disconnected_devices=int(devices_p[lost].sum()), rerouted_points=n_rerouted,
-            sites_affected=sites, slow_scenarios=n_slow)
-
-    none = np.zeros(0, dtype=np.int64)
-    uns0, th0 = metrics(base.served_s, base.thr_s)
-    base_row = row(None, uns0, th0, none, 0, [], 0)
 
     elems, excluded = contingency_elements(d, arr, include_access=include_access)
     if elements is not None:
@@ -593,47 +602,112 @@ def run_contingency(
         if unknown:
             raise SimulationError(f"unknown contingency element(s): {', '.join(sorted(unknown))}")
         elems = [e for e in elems if e.label in wanted]
+
+    # 1. re-route every contingency once; identical path changes share one evaluation
     router = _Router(arr)
-    cache: dict[bytes, tuple[F64, F64, int]] = {}
-    rows: list[Contingency] = []
-    stats = {"elements": len(elems), "unchanged": 0, "same_paths_as_other": 0,
-             "fast_scenarios": 0, "slow_scenarios": 0}
-    site_ids = list(arr.site_ids)
     base_width = arr.path_links.shape[1]
-    for k, el in enumerate(elems):
-        if progress is not None:
-            progress(k, len(elems))
+    plans: list[_Plan] = []
+    plan_of: list[int] = []  # per element: index into plans, -1 = changes nothing
+    seen: dict[bytes, int] = {}
+    stats = {"elements": len(elems), "unchanged": 0, "same_paths_as_other": 0,
+             "fast_scenarios": 0, "slow_scenarios": 0, "chunks": 0}
+    n_chunks = -(-n_scenarios // chunk)
+    for el in elems:
         touches = (any(on_path_links[i] for i in el.links) if el.node < 0
                    else bool(on_path_nodes[el.node]))
         if not touches and not exact:
             stats["unchanged"] += 1
-            rows.append(row(el, uns0, th0, none, 0, [], 0))
+            plan_of.append(-1)
             continue
         pl, plen, cand = router.paths_for(el.links, el.node)
         width = max(pl.shape[1], base_width)
         pl = _pad(pl, width)
-        base_rows = _pad(arr.path_links[cand], width)
-        changed = cand[(plen[cand] != arr.path_len[cand]) | np.any(pl[cand] != base_rows, axis=1)]
-        disc = changed[plen[changed] == 0]
+        moved = (plen[cand] != arr.path_len[cand]) | np.any(
+            pl[cand] != _pad(arr.path_links[cand], width), axis=1)
+        changed = cand[moved]
         key = changed.tobytes() + pl[changed].tobytes() + plen[changed].tobytes()
-        hit = cache.get(key)
-        if hit is not None:
+        if key in seen:
             stats["same_paths_as_other"] += 1
-            uns, th, n_slow = hit
-        else:
-            served, thr, slow = _contingency_sums(base, arr, batch, cap, changed, disc, pl,
-                                                  plen, exact)
-            n_slow = int(slow.sum())
-            stats["slow_scenarios"] += n_slow
-            stats["fast_scenarios"] += n_scenarios - n_slow
-            uns, th = metrics(served, thr)
-            cache[key] = (uns, th, n_slow)
+            plan_of.append(seen[key])
+            continue
+        seen[key] = len(plans)
+        plan_of.append(len(plans))
+        plans.append(_Plan(changed=changed, disc=changed[plen[changed] == 0],
+                           rows=pl[changed], lens=plen[changed], width=width))
+    total_steps = n_chunks * (len(plans) + 1)
+    step = 0
+    if progress is not None:
+        progress(0, total_steps)
+
+    # 2. per chunk of scenarios: one demand batch and base allocation shared by all plans
+    cap = effective_capacity(arr.link_capacity_mbps, arr.link_background_mbps, arr.path_links,
+                             arr.link_ids)
+    demand_s = np.zeros(n_scenarios)
+    active_s = np.zeros(n_scenarios)
+    served0 = np.zeros(n_scenarios)
+    thr0 = np.zeros(n_scenarios)
+    served_p = np.zeros((len(plans), n_scenarios))
+    thr_p = np.zeros((len(plans), n_scenarios))
+    slow_p = np.zeros(len(plans), dtype=np.int64)
+    for first in range(0, n_scenarios, chunk):
+        k = min(chunk, n_scenarios - first)
+        sl = slice(first, first + k)
+        batch = draw_demand(arr, params, k, seed, first_scenario=first)
+        base = _base_sums(arr, batch)
+        stats["chunks"] += 1
+        demand_s[sl], active_s[sl] = base.demand_s, base.active_s
+        served0[sl], thr0[sl] = base.served_s, base.thr_s
+        step += 1
+        for j, plan in enumerate(plans):
+            if progress is not None:
+                progress(step, total_steps)
+            served, thr, slow = _contingency_sums(base, arr, batch, cap, plan, exact)
+            served_p[j, sl], thr_p[j, sl] = served, thr
+            slow_p[j] += int(slow.sum())
+            step += 1
+        del batch, base
+    stats["slow_scenarios"] = int(slow_p.sum())
+    stats["fast_scenarios"] = len(plans) * n_scenarios - stats["slow_scenarios"]
+
+    safe_dem = np.where(demand_s > 0, demand_s, 1.0)
+    safe_act = np.where(active_s > 0, active_s, 1.0)
+
+    def metrics(served: F64, thr: F64) -> tuple[F64, F64]:
+        uns = np.where(demand_s > 0, 1.0 - served / safe_dem, 0.0)
+        return np.clip(uns, 0.0, 1.0), np.where(active_s > 0, thr / safe_act, 0.0)
+
+    site_ids = list(arr.site_ids)
+    cut0 = np.flatnonzero(arr.path_len == 0)
+
+    def row(el: _Element | None, uns: F64, th: F64, plan: _Plan | None) -> Contingency:
+        lost = cut0 if plan is None or not plan.disc.size else np.union1d(cut0, plan.disc)
+        changed = plan.changed if plan is not None else np.zeros(0, dtype=np.int64)
         sites = sorted({site_ids[x] for x in np.unique(arr.attach_site[changed]).tolist()
                         if x >= 0}, key=site_ids.index)
-        rows.append(row(el, uns, th, disc, int(changed.shape[0] - disc.shape[0]), sites,
-                        n_slow))
+        return Contingency(
+            element=el.label if el else "none",
+            kind=("node" if el.node >= 0 else "link") if el else "none",
+            element_type=el.element_type if el else "none",
+            node_kind=el.node_kind if el else None,
+            unserved_p95=_p95(uns), unserved_mean=float(uns.mean()), throttled_p95=_p95(th),
+            disconnected_students=int(np.rint(students_p[lost].sum())),
+            disconnected_devices=int(devices_p[lost].sum()),
+            rerouted_points=int(changed.shape[0] - (plan.disc.shape[0] if plan else 0)),
+            sites_affected=sites)
+
+    uns0, th0 = metrics(served0, thr0)
+    base_row = row(None, uns0, th0, None)
+    rows: list[Contingency] = []
+    evaluated = [metrics(served_p[j], thr_p[j]) for j in range(len(plans))]
+    for el, j in zip(elems, plan_of, strict=True):
+        if j < 0:
+            rows.append(row(el, uns0, th0, None))
+        else:
+            r = row(el, *evaluated[j], plans[j])
+            r.slow_scenarios = int(slow_p[j])
+            rows.append(r)
     if progress is not None:
-        progress(len(elems), len(elems))
+        progress(total_steps, total_steps)
     rows.sort(key=lambda c: (-c.unserved_p95, -c.throttled_p95, -c.disconnected_students,
                              c.element))
     return ContingencyReport(
@@ -652,11 +726,10 @@ def _pad(pl: NDArray[np.int32], width: int) -> NDArray[np.int32]:
 
 
 def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap: F64,
-                      changed: I64, disc: I64, pl: NDArray[np.int32],
-                      plen: NDArray[np.int32], exact: bool,
-                      ) -> tuple[F64, F64, NDArray[np.bool_]]:
-    """Served Mbps and throttled devices per scenario under the new paths, and which
-    scenarios needed a full re-allocation (the test of the module docstring)."""
+                      plan: _Plan, exact: bool) -> tuple[F64, F64, NDArray[np.bool_]]:
+    """Served Mbps and throttled devices per scenario of ``batch`` under the plan's
+    paths, and which scenarios needed a full re-allocation (module docstring)."""
+    changed, disc = plan.changed, plan.disc
     n_s = batch.n_scenarios
     served = base.served_s.copy()
     thr = base.thr_s.copy()
@@ -670,7 +743,7 @@ def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap:
     else:
         n_l = arr.n_links
         old = _link_pairs(arr.path_links, arr.path_len, changed, n_l)
-        new = _link_pairs(pl, plen, changed, n_l)
+        new = _link_pairs(plan.rows, plan.lens, np.arange(changed.shape[0]), n_l)
         lost = np.setdiff1d(old, new, assume_unique=True)
         gained = np.setdiff1d(new, old, assume_unique=True)
         a_links, inv = np.unique(np.r_[lost % n_l, gained % n_l], return_inverse=True)
@@ -698,6 +771,7 @@ def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap:
     idx = np.flatnonzero(slow)
     if idx.size:
         sub = subset_batch(batch, idx) if idx.size < n_s else batch
+        pl, plen = plan.full(arr)
         alloc = allocate(sub, arr.with_paths(pl, plen))
         sub_sums = _sums(sub, alloc.rate_mbps)
         served[idx] = sub_sums[0].sum(0)

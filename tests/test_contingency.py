@@ -247,3 +247,16 @@ def test_base_row_equals_simulate() -> None:
             sim.percentiles("unserved_fraction")["p95"], abs=1e-6), path.name
         assert rep.base.throttled_p95 == pytest.approx(
             sim.percentiles("throttled_share")["p95"], abs=1e-6), path.name
+
+
+def test_chunking_does_not_change_the_result() -> None:
+    d = undersized()
+    whole = run_contingency(d, n_scenarios=N, seed=SEED)
+    parts = run_contingency(d, n_scenarios=N, seed=SEED, chunk_scenarios=7)
+    assert parts.stats["chunks"] == -(-N // 7) and whole.stats["chunks"] == 1
+    for a, b in zip(parts.contingencies, whole.contingencies, strict=True):
+        assert a.element == b.element
+        assert a.unserved_p95 == pytest.approx(b.unserved_p95, abs=1e-9)
+        assert a.throttled_p95 == pytest.approx(b.throttled_p95, abs=1e-9)
+        assert a.disconnected_students == b.disconnected_students
+    assert parts.base.unserved_p95 == pytest.approx(whole.base.unserved_p95, abs=1e-12)
