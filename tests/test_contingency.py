@@ -75,11 +75,26 @@ def undersized() -> District:
                              internet_kbps_per_student=150, wan_mbps=200)
 
 
-CASES = [*example_districts(), "undersized"]
+def mixed(seed: int) -> District:
+    """Small random districts: some schools dual-homed, WAN and circuits near capacity,
+    so that fast and full paths mix within one run."""
+    rng = np.random.default_rng(seed)
+    return generate_district(schools=4, students=int(rng.integers(600, 1400)), seed=seed,
+                             dual_homed=float(rng.uniform(0.3, 0.9)),
+                             circuits=int(rng.integers(1, 4)),
+                             internet_kbps_per_student=float(rng.uniform(200, 900)),
+                             wan_mbps=float(rng.choice([300, 1000])))
+
+
+CASES = [*example_districts(), "undersized", "mixed-21", "mixed-22"]
 
 
 def load(case: Any) -> District:
-    return undersized() if case == "undersized" else load_district(case)
+    if case == "undersized":
+        return undersized()
+    if isinstance(case, str) and case.startswith("mixed-"):
+        return mixed(int(case.split("-")[1]))
+    return load_district(case)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: getattr(c, "name", str(c)))
