@@ -274,6 +274,7 @@ class _Base:
     thr_s: F64
     link_dem: F64  # [L, S]
     link_count: I64  # [L] attachment points whose path crosses the link
+    circuit_of: I64  # [P] the circuit (link index) each point's path ends at, -1 if none
 
 
 @nb.njit(cache=True)
@@ -536,7 +537,9 @@ def _base_sums(arr: DistrictArrays, batch: DemandBatch) -> _Base:
     return _Base(served=sums[0], thr=sums[1], zthr=sums[2], dem=sums[3],
                  demand_s=sums[4].sum(0), active_s=sums[2].sum(0),
                  served_s=sums[0].sum(0), thr_s=sums[1].sum(0),
-                 link_dem=np.asarray(pm @ sums[3]), link_count=np.bincount(lk, minlength=n_l))
+                 link_dem=np.asarray(pm @ sums[3]), link_count=np.bincount(lk, minlength=n_l),
+                 circuit_of=np.where(arr.path_len > 0, arr.path_links[
+                     np.arange(n_p), np.maximum(arr.path_len - 1, 0)], -1).astype(np.int64))
 
 
 def run_contingency(
@@ -770,10 +773,20 @@ def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap:
         slow = ~np.all(ok_new & ok_old, axis=0)
     idx = np.flatnonzero(slow)
     if idx.size:
-        sub = subset_batch(batch, idx) if idx.size < n_s else batch
+        # Routing is a tree, so the flows under different Internet circuits share no
+        # link: only the circuits whose subtree the failure touches are re-allocated;
+        # the others keep their base rates exactly.
+        last = np.where(plan.lens > 0, plan.rows[np.arange(changed.shape[0]),
+                                                 np.maximum(plan.lens - 1, 0)], -1)
+        hit = np.unique(np.r_[base.circuit_of[changed], last])
+        touched = np.isin(base.circuit_of, hit[hit >= 0])
+        touched[changed] = True
         pl, plen = plan.full(arr)
+        plen[~touched] = 0  # not simulated (their rates come from the base)
+        sub = subset_batch(batch, idx) if idx.size < n_s else batch
         alloc = allocate(sub, arr.with_paths(pl, plen))
         sub_sums = _sums(sub, alloc.rate_mbps)
-        served[idx] = sub_sums[0].sum(0)
-        thr[idx] = sub_sums[1].sum(0)
+        rest = ~touched
+        served[idx] = sub_sums[0][touched].sum(0) + base.served[rest][:, idx].sum(0)
+        thr[idx] = sub_sums[1][touched].sum(0) + base.thr[rest][:, idx].sum(0)
     return served, thr, slow

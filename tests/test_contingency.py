@@ -24,7 +24,7 @@ from netstage.simulator.model import District
 from netstage.simulator.profiles import scenario_params
 from netstage.simulator.routing import attachment_paths
 
-from .support import TOPOLOGIES, example_districts
+from .support import TOPOLOGIES, example_districts, shared_path
 
 N = 40  # scenarios: enough for a p95, fast enough for every element of every example
 SEED = 11
@@ -86,7 +86,7 @@ def mixed(seed: int) -> District:
                              wan_mbps=float(rng.choice([300, 1000])))
 
 
-CASES = [*example_districts(), "undersized", "mixed-21", "mixed-22"]
+CASES = [*example_districts(), "undersized", "mixed-21", "mixed-22", "zoo-Karen"]
 
 
 def load(case: Any) -> District:
@@ -94,6 +94,12 @@ def load(case: Any) -> District:
         return undersized()
     if isinstance(case, str) and case.startswith("mixed-"):
         return mixed(int(case.split("-")[1]))
+    if isinstance(case, str) and case.startswith("zoo-"):
+        # a real topology with two exits on different nodes: several circuit subtrees
+        from netstage.simulator.importers.graphml import import_graphml
+
+        return import_graphml(shared_path("topologies", case[4:] + ".graphml"),
+                              students_per_site=60, internet_mbps=700)
     return load_district(case)
 
 
