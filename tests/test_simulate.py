@@ -257,16 +257,25 @@ def test_to_json_shape(mid: Any) -> None:
     assert np.all(r.device_rates_sample <= r.device_demand_sample * (1 + 1e-6))
 
 
-@pytest.mark.parametrize("path", [TOPOLOGIES / "stage2-organic.yaml"], ids=lambda p: p.name)
-def test_cli_simulate_json_and_table(run_cli: CliRunner, path: Path) -> None:
-    res = run_cli("simulate", str(path), "--scenario", "now", "--scenarios", "100",
+@pytest.mark.parametrize("path", example_districts(), ids=lambda p: p.name)
+def test_cli_simulate_json_on_every_example(run_cli: CliRunner, path: Path) -> None:
+    res = run_cli("simulate", str(path), "--scenario", "now", "--scenarios", "60",
                   "--seed", "7", "--json")
     assert res.returncode == 0, res.stderr
     j = json.loads(res.stdout)
-    assert j["n_scenarios"] == 100 and j["seed"] == 7
-    direct = simulate_district(load_district(path), scenario="now", n_scenarios=100, seed=7)
+    assert j["n_scenarios"] == 60 and j["seed"] == 7 and j["scenario"] == "now"
+    d = load_district(path)
+    assert j["devices"] == to_arrays(d).n_devices
+    direct = simulate_district(d, scenario="now", n_scenarios=60, seed=7)
     assert j["summary"]["unserved_fraction"]["p95"] == pytest.approx(
         direct.percentiles()["p95"])
+    assert j["summary"]["throttled_share"]["p95"] == pytest.approx(
+        direct.percentiles("throttled_share")["p95"])
+
+
+def test_cli_simulate_table_and_error(run_cli: CliRunner) -> None:
+    path = TOPOLOGIES / "stage2-organic.yaml"
+    direct = simulate_district(load_district(path), scenario="now", n_scenarios=100, seed=7)
     table = run_cli("simulate", str(path), "--scenarios", "100")
     assert table.returncode == 0, table.stderr
     worst = direct.link_ids[direct.worst_links(1)[0]]
