@@ -136,3 +136,17 @@ def test_ha_n1_threshold_at_below_above() -> None:
     for value, allows in ((w, 4), (w - 1e-6, 3), (w + 1e-6, 4)):
         v = run(data, "R-HA", {"rules": {"R-HA": {"max_n1_unserved_p95": value}}}).rule("R-HA")
         assert v.allows_stage == allows, (value, w, v.explanation)
+
+
+def test_district_without_people_is_stage_1_and_says_what_to_measure() -> None:
+    """Nothing known (no students, staff, facts, inventory): stage 1; the 1:1 rules are
+    unknown rather than passing on an empty busy hour, and the list says what to give."""
+    data = {"district": {"name": "Empty USD"}, "sites": [{"id": "s"}],
+            "nodes": [{"id": "n", "kind": "edge", "site": "s"}],
+            "circuits": [{"id": "isp", "attach": "n", "capacity_mbps": 100}]}
+    c = classify(build(data), n_scenarios=20)
+    assert c.stage == 1
+    for rid in ("R-NOW", "R-FUTURE", "R-TARGET", "R-SECURITY", "R-MANAGE", "R-STANDARD"):
+        assert c.rule(rid).status == "unknown", (rid, c.rule(rid).explanation)
+    text = "\n".join(c.to_measure)
+    assert "sites[].students" in text and "declared.security.edge_firewall" in text

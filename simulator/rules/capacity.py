@@ -78,14 +78,20 @@ _NO_ENGINE = ("the simulation engine (netstage.simulator.simulate) is not instal
 
 
 def _capacity_rule(ctx: RuleContext, rule_id: str, limits: dict[str, str],
-                   extra_inputs: list[RuleInput] | None = None) -> RuleVerdict:
+                   extra_inputs: list[RuleInput] | None = None,
+                   needs_students: bool = False) -> RuleVerdict:
     """Shared body: ``limits`` maps threshold names to SimulationResult array names."""
     spec = ctx.rubric.rules[rule_id]
     scenario = spec.scenario or rule_id
     res = simulation(ctx, scenario)
     q = ctx.rubric.percentile
+    # a busy hour in which no device is ever active measured nothing: unknown, not a pass
+    # (R-NOW / R-FUTURE judge 1:1, which means nothing without students)
+    idle = res is not None and (_never_active(res)
+                                or (needs_students and ctx.district.total_students <= 0))
     values: dict[str, float | None] = {
-        th: (percentile_of(res, arr, q) if res is not None else None) for th, arr in limits.items()
+        th: (percentile_of(res, arr, q) if res is not None and not idle else None)
+        for th, arr in limits.items()
     }
     checks = [
         Check(th, spec.thresholds[th].stage, at_most(values[th], spec.thresholds[th].value),
@@ -102,6 +108,10 @@ def _capacity_rule(ctx: RuleContext, rule_id: str, limits: dict[str, str],
     def explain(stage: int, status: Status) -> str:
         if res is None:
             return f"Not simulated ({_NO_ENGINE}): counted at stage {stage}."
+        if idle:
+            who = "no students" if needs_students else "no students, staff or lab PCs"
+            return (f"The '{scenario}' busy hour has {who} to simulate, so nothing was "
+                    f"measured: counted at stage {stage}.")
         parts = [f"p{q:g} {limits[k].replace('_', ' ')} {v:.1%} (limit "
                  f"{spec.thresholds[k].value:.0%})" for k, v in values.items() if v is not None]
         return (f"In the '{scenario}' busy hour over {ctx.n_scenarios} simulated scenarios, "
@@ -110,7 +120,22 @@ def _capacity_rule(ctx: RuleContext, rule_id: str, limits: dict[str, str],
     return verdict_from_checks(
         ctx, rule_id, checks, inputs, measured_value=None if measured is None
         else round(measured, 5), unit="fraction unserved" if "unserved" in head else "fraction",
-        to_resolve=[] if res is not None else [_NO_ENGINE], explain=explain, details=details)
+        to_resolve=[_NO_ENGINE] if res is None else [_NO_DEVICES] if idle else [],
+        explain=explain, details=details)
+
+
+_NO_DEVICES = ("give the students and staff of each site (sites[].students, sites[].staff) "
+               "or its device populations, so the busy hour has devices to simulate")
+
+
+def _never_active(res: Any) -> bool:
+    import numpy as np
+
+    active = getattr(res, "active_devices", None)
+    if active is None:
+        return False
+    a = np.asarray(active)
+    return bool(a.size == 0 or int(a.max()) == 0)
 
 
 @register("R-LAB")
@@ -123,7 +148,8 @@ def rule_lab(ctx: RuleContext) -> RuleVerdict:
 def rule_now(ctx: RuleContext) -> RuleVerdict:
     """1:1 busy hour today: p95 unserved and p95 throttled devices within limits."""
     return _capacity_rule(ctx, "R-NOW", {"max_unserved_p95": "unserved_fraction",
-                                         "max_throttled_p95": "throttled_share"})
+                                         "max_throttled_p95": "throttled_share"},
+                          needs_students=True)
 
 
 @register("R-FUTURE")
@@ -135,4 +161,4 @@ def rule_future(ctx: RuleContext) -> RuleVerdict:
     return _capacity_rule(ctx, "R-FUTURE", {"max_unserved_p95": "unserved_fraction"}, [
         RuleInput("horizon_years", g.horizon_years, prov, "years"),
         RuleInput("growth_per_year", g.growth_per_year, prov, "fraction/year"),
-    ])
+    ], needs_students=True)
