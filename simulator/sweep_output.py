@@ -105,12 +105,20 @@ def write_charts(rows: Sequence[SweepRow], out_dir: Path) -> dict[str, Path]:
         for c in costs_k:
             total += c
             cumulative.append(total)
-        running.plot(range(len(priced)), cumulative, color="black", linewidth=1)
+        running.plot(range(len(priced)), cumulative, color="black", linewidth=1,
+                     label="running total")
         running.set_ylabel("running total (k USD)")
+        from matplotlib.patches import Patch
+
+        present = sorted({r.stage or 1 for r in priced})
+        handles = [Patch(color=colours[k - 1], label=f"now stage {k}") for k in present]
+        ax.legend(handles=handles, loc="upper left", fontsize="small")
     else:
         ax.text(0.5, 0.5, "no district has a priced plan", ha="center", va="center")
-    ax.set_title(f"Cost to lift every district one stage: "
-                 f"{s['cost_to_next_stage_usd'] / 1e6:,.2f} M USD")
+    unpriced = s["districts_without_plan"]
+    ax.set_title(f"Cost to lift every {'priced ' if unpriced else ''}district one stage: "
+                 f"{s['cost_to_next_stage_usd'] / 1e6:,.2f} M USD"
+                 + (f" ({unpriced} not priced)" if unpriced else ""))
     paths["cost_to_next_stage"] = _save(fig, out_dir / "cost_to_next_stage.png")
     return paths
 
