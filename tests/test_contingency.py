@@ -271,10 +271,11 @@ def test_base_row_equals_simulate() -> None:
 
 
 def test_chunking_does_not_change_the_result() -> None:
-    d = undersized()
-    whole = run_contingency(d, n_scenarios=N, seed=SEED)
-    parts = run_contingency(d, n_scenarios=N, seed=SEED, chunk_scenarios=7)
-    assert parts.stats["chunks"] == -(-N // 7) and whole.stats["chunks"] == 1
+    d = mixed(21)
+    whole = run_contingency(d, n_scenarios=21, seed=SEED)
+    parts = run_contingency(d, n_scenarios=21, seed=SEED, chunk_scenarios=8)
+    assert parts.stats["chunks"] == 3 and whole.stats["chunks"] == 1
+    assert parts.stats["slow_scenarios"] > 0
     for a, b in zip(parts.contingencies, whole.contingencies, strict=True):
         assert a.element == b.element
         assert a.unserved_p95 == pytest.approx(b.unserved_p95, abs=1e-9)

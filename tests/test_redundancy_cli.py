@@ -1,9 +1,12 @@
-"""`netstage redundancy`, `contingency` and `availability` as real subprocesses."""
+"""`netstage redundancy`, `contingency` and `availability`: one real subprocess, the rest
+in-process (interpreter start-up is most of a subprocess test)."""
 
 from __future__ import annotations
 
 import json
+import sys
 
+import pytest
 from click.testing import Result
 from typer.testing import CliRunner as TyperRunner
 
@@ -24,9 +27,9 @@ def test_redundancy_json_and_table(run_cli: CliRunner) -> None:
     assert j["min_edge_disjoint_paths"] == 1
 
 
-def test_contingency_json(run_cli: CliRunner) -> None:
-    r = run_cli("contingency", str(STAGE4), "--scenarios", "40", "--seed", "3", "--json")
-    assert r.returncode == 0, r.stderr
+def test_contingency_json() -> None:
+    r = invoke("contingency", str(STAGE4), "--scenarios", "40", "--seed", "3", "--json")
+    assert r.exit_code == 0, r.output
     j = json.loads(r.stdout)
     assert j["n_scenarios"] == 40 and j["seed"] == 3
     rows = j["contingencies"]
@@ -61,7 +64,13 @@ def test_availability_json() -> None:
     assert {s["site"] for s in j["sites"]} == {s.id for s in load_district(STAGE4).sites}
 
 
-def test_errors_are_one_line(run_cli: CliRunner) -> None:
-    r = run_cli("redundancy", "missing.yaml")
-    assert r.returncode == 1
-    assert "error:" in r.stderr and "Traceback" not in r.stderr
+def test_errors_are_one_line(monkeypatch: pytest.MonkeyPatch,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    from netstage.auditor.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["netstage", "redundancy", "missing.yaml"])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and "missing.yaml" in err and "Traceback" not in err
