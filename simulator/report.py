@@ -26,7 +26,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from netstage.simulator.charts import CHART_TITLES, figure_bytes, growth_series, render_charts
-from netstage.simulator.errors import ConfigError
+from netstage.simulator.errors import ConfigError, NetstageError
 from netstage.simulator.model import District
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, STAGE_NAMES, Classification, classify
 
@@ -258,7 +258,7 @@ def _details_html(c: Classification) -> str:
 
 
 def render_html(d: District, c: Classification, plans: list[Any], figs: dict[str, Figure],
-                extra: dict[str, Any] | None) -> str:
+                extra: dict[str, Any] | None, plan_errors: list[str] | None = None) -> str:
     """The report as one self-contained HTML document."""
     s = c.stage
     binding = [c.rule(b) for b in c.binding]
@@ -288,6 +288,8 @@ def render_html(d: District, c: Classification, plans: list[Any], figs: dict[str
             first += "<ul>" + "".join(
                 f"<li>{_e(a.description)} - ${a.cost_usd:,.0f}</li>" for a in p.actions) + "</ul>"
         out.append(f"<div class='{cls}'>{first}</div>")
+    for err in plan_errors or []:
+        out.append(f"<div class='box warn'>{_e(err)}</div>")
     if c.stage == 4 and not plans:
         out.append("<div class='box'>The district is at Stage 4: no upgrade is needed to "
                    "reach a higher stage.</div>")
@@ -439,18 +441,19 @@ def write_report(
         raise ConfigError(f"cannot create report directory {out}: {exc.strerror}") from None
     say("classifying")
     c = classification or classify(d, n_scenarios=n_scenarios, seed=seed, overrides=overrides)
+    plan_errors: list[str] = []
     if plans is None:
         from netstage.simulator.plan import plan_upgrades
 
         plans = []
-        if c.stage < 4:
-            say(f"planning to stage {c.stage + 1}")
-            plans.append(plan_upgrades(d, n_scenarios=n_scenarios, seed=seed,
-                                       overrides=c.rubric, classification=c))
-            if c.stage + 1 < 4:
-                say("planning to stage 4")
-                plans.append(plan_upgrades(d, target_stage=4, n_scenarios=n_scenarios,
+        targets = [c.stage + 1] + ([4] if c.stage + 1 < 4 else []) if c.stage < 4 else []
+        for t in targets:
+            say(f"planning to stage {t}")
+            try:
+                plans.append(plan_upgrades(d, target_stage=t, n_scenarios=n_scenarios,
                                            seed=seed, overrides=c.rubric, classification=c))
+            except NetstageError as exc:   # the report still shows the classification
+                plan_errors.append(f"planning to stage {t} failed: {exc}")
     say("projecting growth and drawing charts")
     try:
         growth = growth_series(d, n_scenarios=min(n_scenarios, 100), seed=seed,
@@ -464,11 +467,12 @@ def write_report(
             paths[f"chart-{name}.{p.suffix[1:]}"] = p
     if "html" in formats:
         p = out / "report.html"
-        p.write_text(render_html(d, c, plans, figs, extra), encoding="utf-8")
+        p.write_text(render_html(d, c, plans, figs, extra, plan_errors), encoding="utf-8")
         paths["html"] = p
     if "json" in formats:
         p = out / "report.json"
         data = build_report_json(d, c, plans, growth, extra, figs)
+        data["plan_errors"] = plan_errors
         p.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         paths["json"] = p
     if "pdf" in formats:
