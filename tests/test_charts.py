@@ -75,3 +75,18 @@ def test_save_charts_writes_png_and_svg(stage3: Any, tmp_path: Path) -> None:
         png, svg = ps
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
         assert b"<svg" in svg.read_bytes()[:500]
+
+
+def test_n1_chart_names_the_worst_failure() -> None:
+    from netstage.simulator.charts import n1_worst
+
+    path = next(p for p in example_districts() if expected_stage(p) == 4)
+    c = classify(load_district(path), n_scenarios=N, seed=2)
+    cont = c.evidence["contingency"]
+    worst = cont.contingencies[0]
+    assert float(worst.unserved_p95) == max(float(r.unserved_p95) for r in cont.contingencies)
+    fig = n1_worst(c)
+    t = title(fig)
+    assert f"{worst.element} leaves {float(worst.unserved_p95):.1%}" in t
+    assert ("within" if float(worst.unserved_p95) <= 0.05 else "over") in t
+    assert "%" in fig.axes[0].get_xlabel()

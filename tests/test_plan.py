@@ -138,3 +138,15 @@ def test_plan_cli(run_cli: CliRunner, tmp_path: Path) -> None:
     data = json.loads(r.stdout)
     assert data["stage_before"] == 2 and data["stage_after"] >= 3 and data["actions"]
     assert classify(load_district(out), n_scenarios=N, seed=1).stage == data["stage_after"]
+
+
+@pytest.mark.parametrize(("stage", "target"), [
+    (1, None),
+    pytest.param(3, 4, marks=pytest.mark.slow),
+])
+def test_examples_plan_claim_equals_reclassification(stage: int, target: int | None) -> None:
+    d = load_district(example(stage))
+    p = plan_upgrades(d, target_stage=target, n_scenarios=N, seed=4)
+    assert p.stage_before == stage
+    assert classify(p.district_after, n_scenarios=N, seed=4).stage == p.stage_after
+    assert p.reached, p.notes
