@@ -13,9 +13,10 @@ pool of our own:
   be importable there).
 
 Big districts are submitted first (with a higher Dask priority) so the sweep does not
-end waiting on one large district. Rows come back in spec order whatever order the
-workers finish in, and each row's
-seed comes from its spec, so every mode gives the same table. A task that Dask itself
+end waiting on one large district, and small districts are grouped a few to a task
+(:func:`plan_batches`) so Dask's per-task cost stays small next to the work. Rows
+come back in spec order whatever order the workers finish in, and each row's seed
+comes from its spec, so every mode gives the same table. A task that Dask itself
 loses (a killed worker, a pickling failure) becomes an error row like any other
 failure. dask is the ``scale`` extra and is imported only here, lazily.
 """
@@ -31,12 +32,12 @@ from netstage.simulator.sweep import (
     DistrictSpec,
     Evaluator,
     SweepRow,
-    evaluate_spec,
+    evaluate_batch,
     run_in_process,
     spec_weight,
 )
 
-__all__ = ["WORKER_ENV", "run_sweep"]
+__all__ = ["MAX_BATCH", "WORKER_ENV", "plan_batches", "run_sweep"]
 
 # One compute thread per worker process: parallelism comes from processes.
 WORKER_ENV = {
@@ -64,10 +65,13 @@ def run_sweep(
     evaluate: Evaluator | None = None,
     on_row: Callable[[SweepRow], None] | None = None,
     connect_timeout_s: float = 30.0,
+    batch_size: int | None = None,
 ) -> list[SweepRow]:
     """Evaluate every spec; return one row per spec, in spec order.
 
     ``on_row`` is called as each row arrives (completion order; for progress bars).
+    ``batch_size`` districts go into one Dask task (``None``: small districts are
+    grouped, up to 8, big ones run alone; see :func:`plan_batches`).
     Raises :class:`ConfigError` when the scheduler cannot be reached and
     :class:`MissingExtraError` when dask is needed but not installed.
     """
@@ -86,7 +90,8 @@ def run_sweep(
             raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {exc}; "
                               "check that it runs and the address is right") from None
         with client:
-            return _run_on(client, distributed, specs, n_scenarios, evaluate, on_row)
+            return _run_on(client, distributed, specs, n_scenarios, evaluate, on_row,
+                           batch_size)
     cluster = distributed.LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
@@ -97,37 +102,73 @@ def run_sweep(
         env=dict(WORKER_ENV),
     )
     with cluster, distributed.Client(cluster) as client:
-        return _run_on(client, distributed, specs, n_scenarios, evaluate, on_row)
+        return _run_on(client, distributed, specs, n_scenarios, evaluate, on_row, batch_size)
+
+
+MAX_BATCH = 8
+TASKS_PER_WORKER = 16
+
+
+def plan_batches(specs: Sequence[DistrictSpec], n_workers: int,
+                 batch_size: int | None = None) -> list[list[int]]:
+    """Spec indices grouped into Dask tasks, biggest districts first.
+
+    Dask costs a few milliseconds of scheduler and client CPU per task, a noticeable
+    share when a district takes well under a second. With ``batch_size=None``
+    districts are taken biggest first (longest-processing-time-first, so no large
+    district starts last and leaves the other workers idle) and grouped until a task
+    holds about 1/(16 x workers) of the total weight or ``MAX_BATCH`` districts: big
+    districts run alone, small ones share a task. The grouping changes only where
+    and when rows are computed, never what they contain.
+    """
+    order = sorted(range(len(specs)), key=lambda i: (-spec_weight(specs[i]), i))
+    if batch_size is not None:
+        if batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {batch_size}")
+        return [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+    weights = [spec_weight(s) for s in specs]
+    target = sum(weights) / (max(1, n_workers) * TASKS_PER_WORKER)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    weight = 0.0
+    for i in order:
+        current.append(i)
+        weight += weights[i]
+        if weight >= target or len(current) >= MAX_BATCH:
+            batches.append(current)
+            current, weight = [], 0.0
+    if current:
+        batches.append(current)
+    return batches
 
 
 def _run_on(client: Any, distributed: Any, specs: Sequence[DistrictSpec], n_scenarios: int,
-            evaluate: Evaluator | None,
-            on_row: Callable[[SweepRow], None] | None) -> list[SweepRow]:
-    # Biggest districts first (longest-processing-time-first), so a large district
-    # does not start last and leave the other workers idle at the end of the sweep.
-    # The order changes only when rows are computed, never what they contain.
-    order = sorted(range(len(specs)), key=lambda i: (-spec_weight(specs[i]), i))
-    index: dict[str, int] = {}
+            evaluate: Evaluator | None, on_row: Callable[[SweepRow], None] | None,
+            batch_size: int | None) -> list[SweepRow]:
+    n_workers = len(client.scheduler_info().get("workers", {})) or 1
+    batches = plan_batches(specs, n_workers, batch_size)
+    members: dict[str, list[int]] = {}
     futures = []
-    for rank, i in enumerate(order):
-        spec = specs[i]
-        fut = client.submit(evaluate_spec, spec, n_scenarios, evaluate,
-                            key=f"district-{i}-{spec.key}", pure=False,
-                            priority=len(order) - rank)
-        index[fut.key] = i
+    for rank, batch in enumerate(batches):
+        first = specs[batch[0]]
+        fut = client.submit(evaluate_batch, [specs[i] for i in batch], n_scenarios, evaluate,
+                            key=f"districts-{batch[0]}-{first.key}-{len(batch)}", pure=False,
+                            priority=len(batches) - rank)
+        members[fut.key] = batch
         futures.append(fut)
     rows: list[SweepRow | None] = [None] * len(specs)
     for fut in distributed.as_completed(futures):
-        i = index[fut.key]
+        batch = members[fut.key]
         try:
-            row = fut.result()
-        except Exception as exc:  # lost by Dask itself (killed worker, ...): still a row
-            spec = specs[i]
-            row = SweepRow(key=spec.key, district=None, file=spec.path, students=None,
-                           stage=None, binding=[], next_stage_cost_usd=None, seed=spec.seed,
-                           error=f"dask: {type(exc).__name__}: {exc}")
-        rows[i] = row
+            got: list[SweepRow] = fut.result()
+        except Exception as exc:  # lost by Dask itself (killed worker, ...): still rows
+            got = [SweepRow(key=specs[i].key, district=None, file=specs[i].path,
+                            students=None, stage=None, binding=[], next_stage_cost_usd=None,
+                            seed=specs[i].seed, error=f"dask: {type(exc).__name__}: {exc}")
+                   for i in batch]
         fut.release()
-        if on_row is not None:
-            on_row(row)
+        for i, row in zip(batch, got, strict=True):
+            rows[i] = row
+            if on_row is not None:
+                on_row(row)
     return [r for r in rows if r is not None]

@@ -48,6 +48,7 @@ __all__ = [
     "SweepRow",
     "classify_evaluator",
     "derive_seed",
+    "evaluate_batch",
     "evaluate_spec",
     "file_specs",
     "load_spec",
@@ -339,6 +340,12 @@ def evaluate_spec(spec: DistrictSpec, n_scenarios: int = 200,
     row.cpu_s = time.process_time() - cpu_started
     row.worker_pid = os.getpid()
     return row
+
+
+def evaluate_batch(specs: Sequence[DistrictSpec], n_scenarios: int = 200,
+                   evaluate: Evaluator | None = None) -> list[SweepRow]:
+    """Rows for several specs in one call (one Dask task for several small districts)."""
+    return [evaluate_spec(spec, n_scenarios, evaluate) for spec in specs]
 
 
 def run_in_process(specs: Sequence[DistrictSpec], n_scenarios: int = 200,

@@ -188,7 +188,7 @@ def test_same_rows_without_dask_and_on_1_and_2_workers(specs: list[DistrictSpec]
         assert by_key[path.stem].stage == int(path.stem[5])
     seen: list[str] = []
     one = run_sweep(specs, n_scenarios=N_SCENARIOS, workers=1, evaluate=classify_evaluator,
-                    on_row=lambda r: seen.append(r.key))
+                    on_row=lambda r: seen.append(r.key), batch_size=3)
     two = run_sweep(specs, n_scenarios=N_SCENARIOS, workers=2, evaluate=slow_classify)
     assert sorted(seen) == sorted(s.key for s in specs)  # progress saw every row
     assert _identity(one) == _identity(base)
@@ -196,6 +196,25 @@ def test_same_rows_without_dask_and_on_1_and_2_workers(specs: list[DistrictSpec]
     pids = {r.worker_pid for r in two}
     assert len(pids) == 2 and os.getpid() not in pids  # really ran on two worker processes
     assert {r.worker_pid for r in one} != {os.getpid()}
+
+
+def test_batches_cover_every_district_biggest_first() -> None:
+    from netstage.auditor.sweep_dask import MAX_BATCH, plan_batches
+    from netstage.simulator.errors import ConfigError
+
+    specs = synthetic_specs(200, base_seed=0)
+    students = [s.generate["students"] for s in specs]  # type: ignore[index]
+    for workers in (1, 2, 8):
+        batches = plan_batches(specs, workers)
+        flat = [i for b in batches for i in b]
+        assert sorted(flat) == list(range(200))  # every district exactly once
+        assert [students[i] for i in flat] == sorted(students, reverse=True)
+        assert all(1 <= len(b) <= MAX_BATCH for b in batches)
+        assert len(batches[0]) < len(batches[-2])  # big districts in small tasks
+        assert len(batches) >= 2 * workers  # enough tasks to keep every worker busy
+    assert [len(b) for b in plan_batches(specs[:7], 2, batch_size=3)] == [3, 3, 1]
+    with pytest.raises(ConfigError, match="batch size"):
+        plan_batches(specs, 2, batch_size=0)
 
 
 def _free_tcp_port() -> int:
