@@ -332,3 +332,29 @@ def test_live_all_recordings_equal_replay(replay: ReplayCollector) -> None:
     with snmpsim_agent(shared_path("snmprec"), startup_timeout_s=120) as agent:
         bad = _live_vs_replay(agent, replay, names)
     assert not bad, f"live != replay for {bad}"
+
+
+@pytest.mark.parametrize("name", _names(".json"))
+def test_vlans_and_ipv4_addresses_match_librenms(replay: ReplayCollector, name: str) -> None:
+    exp = _expected(name)
+    facts = _collect(replay, name)
+    vlans = ((exp.get("vlans") or {}).get("discovery") or {}).get("vlans") or []
+    has_qbridge = any(oid.startswith("1.3.6.1.2.1.17.7.1.4.3.1.1.") for oid in _raw(name))
+    checked = False
+    if vlans and has_qbridge:  # else LibreNMS read them from vendor MIBs
+        ours = {v.vlan_id: v.name for v in facts.vlans}
+        assert {v["vlan_vlan"] for v in vlans} <= set(ours), name
+        for v in vlans:  # LibreNMS names nameless VLANs "VLAN <id>"
+            if ours[v["vlan_vlan"]] and v.get("vlan_name") != f"VLAN {v['vlan_vlan']}":
+                assert ours[v["vlan_vlan"]] == v["vlan_name"], (name, v)
+        checked = True
+    addrs = ((exp.get("ipv4-addresses") or {}).get("discovery") or {}).get("ipv4_addresses")
+    if addrs:
+        ours_ip = {a.address: a.prefix_length for a in facts.ip_addresses}
+        assert {a["ipv4_address"] for a in addrs} <= set(ours_ip), name
+        # LibreNMS assumes /24 without a mask and /8 for a 0.0.0.0 loopback mask
+        known = [a for a in addrs if ours_ip[a["ipv4_address"]]]
+        assert all(ours_ip[a["ipv4_address"]] == a["ipv4_prefixlen"] for a in known), name
+        checked = True
+    if not checked:
+        pytest.skip(f"{name}: no Q-BRIDGE VLANs or IPv4 addresses expected")
