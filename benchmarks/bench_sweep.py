@@ -52,7 +52,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from netstage.auditor.sweep_dask import WORKER_ENV, run_sweep  # noqa: E402
+from netstage.auditor.sweep_dask import WORKER_ENV, plan_batches, run_sweep  # noqa: E402
 from netstage.simulator.sweep import (  # noqa: E402
     SweepRow,
     classify_evaluator,
@@ -102,7 +102,8 @@ def _cpu(proc: psutil.Process) -> float:
     return float(t.user + t.system)
 
 
-def _run(workers: int, specs: list[Any], n_scenarios: int, plan: bool) -> Run:
+def _run(workers: int, specs: list[Any], n_scenarios: int, plan: bool,
+         batch_size: int | None) -> Run:
     import distributed
 
     t0 = time.perf_counter()
@@ -126,7 +127,8 @@ def _run(workers: int, specs: list[Any], n_scenarios: int, plan: bool) -> Run:
         main_before = _cpu(me)
         t1 = time.perf_counter()
         rows = run_sweep(specs, n_scenarios=n_scenarios, scheduler=cluster.scheduler_address,
-                         evaluate=stage_evaluator if plan else classify_evaluator, on_row=tick)
+                         evaluate=stage_evaluator if plan else classify_evaluator, on_row=tick,
+                         batch_size=batch_size)
         wall = time.perf_counter() - t1
         main_cpu = _cpu(me) - main_before
         worker_cpu = [_cpu(p) - b for p, b in zip(procs, cpu_before, strict=True)]
@@ -139,6 +141,8 @@ def main() -> int:
     ap.add_argument("--scenarios", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--plan", action="store_true", help="price plans too (much slower)")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="districts per Dask task (default: netstage's automatic grouping)")
     args = ap.parse_args()
 
     specs = synthetic_specs(args.districts, base_seed=args.seed)
@@ -149,10 +153,11 @@ def main() -> int:
           f"on {os.cpu_count()} CPUs", flush=True)
     runs: dict[int, Run] = {}
     for workers in (1, 2):
-        run = _run(workers, specs, args.scenarios, args.plan)
+        run = _run(workers, specs, args.scenarios, args.plan, args.batch_size)
+        tasks = len(plan_batches(specs, workers, args.batch_size))
         runs[workers] = run
         failed = sum(r.error is not None for r in run.rows)
-        print(f"{workers} worker(s): sweep {run.wall_s:.1f} s "
+        print(f"{workers} worker(s), {tasks} Dask tasks: sweep {run.wall_s:.1f} s "
               f"({len(specs) / run.wall_s:.2f} districts/s); CPU: districts' own work "
               f"{run.row_cpu_s:.1f} s, worker processes "
               f"{' + '.join(f'{c:.1f}' for c in run.worker_cpu_s)} s, scheduler + client "
