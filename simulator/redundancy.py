@@ -315,22 +315,22 @@ def _spofs(d: District, g: DistrictGraph, order: I64, sums: I64, devices: I64,
     dev_vertices = dev_vertices[np.argsort(tin[dev_vertices])]
     dev_tin = tin[dev_vertices]
     site_ids = [s.id for s in d.sites]
+    # plain Python lists: one pass building the objects, no numpy scalars in the loop
+    xr = xs[rank]
+    is_circ = np.r_[np.zeros(n, dtype=bool), g.edge_is_circuit]
+    kind_of = np.where(xr < n, "node", np.where(is_circ[xr], "circuit", "link")).tolist()
+    nk = [str(kinds[x]) if x < n else None for x in xr.tolist()]
     out: list[SinglePointOfFailure] = []
-    for i in rank.tolist():
-        x = int(xs[i])
-        sb = int(site_below[x])
+    for x, sb, lab, kd, nkd, dv, st, ex in zip(
+            xr.tolist(), site_below[xr].tolist(), labels[rank].tolist(), kind_of, nk,
+            sub_dev[xr].tolist(), sub_stu[xr].tolist(), excluded[rank].tolist(), strict=True):
         if sb >= 0:
             sites = [site_ids[sb]]
         else:  # several sites below: read them off the Euler interval
             lo, hi = np.searchsorted(dev_tin, [tin[x], tout[x]], side="left")
             sites = [site_ids[j] for j in np.unique(vertex_site[dev_vertices[lo:hi]]).tolist()
                      if j >= 0]
-        if x < n:
-            kind, node_kind = "node", str(kinds[x])
-        else:
-            kind = "circuit" if g.edge_is_circuit[x - n] else "link"
-            node_kind = None
         out.append(SinglePointOfFailure(
-            element=str(labels[i]), kind=kind, node_kind=node_kind, devices=int(sub_dev[x]),
-            students=int(sub_stu[x]), sites=sites, r_ha_excluded=bool(excluded[i])))
+            element=str(lab), kind=kd, node_kind=nkd, devices=dv, students=st, sites=sites,
+            r_ha_excluded=bool(ex)))
     return out
