@@ -37,7 +37,7 @@ def write_pcap(path: Path, recs: list[tuple[int, int, bytes, int]], *, big: bool
                nano: bool = False, linktype: int = 1, snaplen: int = 65535) -> Path:
     e = ">" if big else "<"
     magic = 0xA1B23C4D if nano else 0xA1B2C3D4
-    out = struct.pack(e + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)
+    out = bytearray(struct.pack(e + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
     for sec, frac, data, orig in recs:
         out += struct.pack(e + "IIII", sec, frac, len(data), orig) + data
     path.write_bytes(out)
@@ -59,7 +59,7 @@ def write_pcapng(path: Path, ifaces: list[tuple[int, int | None]],
     """``ifaces`` = (linktype, if_tsresol byte or None); ``recs`` = (iface, ts in that
     interface's units, data, original length)."""
     e = ">" if big else "<"
-    out = _blk(e, 0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+    out = bytearray(_blk(e, 0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1)))
     for lt, res in ifaces:
         opts = (_opt(e, 9, bytes([res])) if res is not None else b"") + b"\0\0\0\0"
         out += _blk(e, 1, struct.pack(e + "HHI", lt, 0, 0) + opts)

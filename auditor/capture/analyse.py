@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from netstage.auditor.capture import control
-from netstage.auditor.capture.aggregate import KeyedSums, Totals
+from netstage.auditor.capture.aggregate import KeyedSums, Totals, reduce_keyed
 from netstage.auditor.capture.apps import (
     AppMapping,
     load_mapping,
@@ -56,18 +56,6 @@ def _ts(ns: int | None) -> str | None:
 
 def _ip4(x: int) -> str:
     return str(ipaddress.IPv4Address(int(x)))
-
-
-def _is_private(addr: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(addr)
-    except ValueError:
-        return False
-    if ip.is_unspecified or ip.is_multicast or ip.is_loopback or str(ip) == "255.255.255.255":
-        return False
-    if ip.version == 4:
-        return bool(ip.is_private or ip in ipaddress.ip_network("100.64.0.0/10"))
-    return bool(ip.is_private or ip.is_link_local)
 
 
 @dataclass
@@ -474,10 +462,14 @@ def _throughput(s: _State) -> tuple[float, float, float, list[tuple[int, float]]
 
 @dataclass
 class _FlowTable:
-    a: list[str]
-    b: list[str]
+    """Merged flows of one address family; addresses as indexes into ``names``."""
+
+    names: list[str]  # unique addresses (both sides), as strings
+    client_ok: np.ndarray  # bool per unique address: a client-side (private) address
+    ia: np.ndarray  # per flow: index of side a
+    ib: np.ndarray
     proto: np.ndarray
-    pa: np.ndarray
+    pa: np.ndarray  # ports, -1 if none
     pb: np.ndarray
     bytes: np.ndarray
     frames: np.ndarray
@@ -487,34 +479,47 @@ class _FlowTable:
     keys: np.ndarray
 
 
+def _client_side(addr: np.ndarray) -> np.ndarray:
+    """Addresses that are clients of a school network: RFC 1918, CGNAT 100.64/10 and
+    link-local 169.254/16 (IPv4); ULA fc00::/7 and link-local fe80::/10 (IPv6)."""
+    a0 = addr[:, 0].astype(np.int32)
+    a1 = addr[:, 1].astype(np.int32)
+    if addr.shape[1] == 4:
+        return ((a0 == 10) | ((a0 == 172) & ((a1 & 0xF0) == 16)) | ((a0 == 192) & (a1 == 168))
+                | ((a0 == 100) & ((a1 & 0xC0) == 64)) | ((a0 == 169) & (a1 == 254)))
+    return ((a0 & 0xFE) == 0xFC) | ((a0 == 0xFE) & ((a1 & 0xC0) == 0x80))
+
+
 def _flow_table(acc: KeyedSums, width: int) -> _FlowTable | None:
     k, sums, mins, maxs = acc.result(np.dtype(f"V{2 * width + 8}"))
-    if k.shape[0] == 0:
+    n = k.shape[0]
+    if n == 0:
         return None
     raw = np.frombuffer(k.tobytes(), np.uint8).reshape(-1, 2 * width + 8)
-    ua, ia = np.unique(raw[:, :width], axis=0, return_inverse=True)
-    ub, ib = np.unique(raw[:, width:2 * width], axis=0, return_inverse=True)
-    conv = (lambda r: _ip4(int.from_bytes(bytes(r), "big"))) if width == 4 else (
-        lambda r: str(ipaddress.IPv6Address(bytes(r))))
-    sa = [conv(r) for r in ua]
-    sb = [conv(r) for r in ub]
+    both = np.ascontiguousarray(np.concatenate([raw[:, :width], raw[:, width:2 * width]]))
+    u, inv = np.unique(both.view(f"V{width}").ravel(), return_inverse=True)
+    ub = np.frombuffer(u.tobytes(), np.uint8).reshape(-1, width)
+    if width == 4:
+        names = [str(ipaddress.IPv4Address(int(x)))
+                 for x in ub.view(">u4").ravel().tolist()]
+    else:
+        names = [str(ipaddress.IPv6Address(bytes(r))) for r in ub]
     t = raw[:, 2 * width:].astype(np.int64)
-    pa = ((t[:, 2] << 16) | (t[:, 3] << 8) | t[:, 4]) - 1
-    pb = ((t[:, 5] << 16) | (t[:, 6] << 8) | t[:, 7]) - 1
-    return _FlowTable(a=[sa[i] for i in ia.ravel().tolist()],
-                      b=[sb[i] for i in ib.ravel().tolist()], proto=t[:, 0], pa=pa, pb=pb,
+    return _FlowTable(names=names, client_ok=_client_side(ub), ia=inv[:n].ravel(),
+                      ib=inv[n:].ravel(), proto=t[:, 0],
+                      pa=((t[:, 2] << 16) | (t[:, 3] << 8) | t[:, 4]) - 1,
+                      pb=((t[:, 5] << 16) | (t[:, 6] << 8) | t[:, 7]) - 1,
                       bytes=sums[:, 0], frames=sums[:, 1], a2b=sums[:, 2], t0=mins[:, 0],
                       t1=maxs[:, 0], keys=k)
 
 
 def _classify(s: _State, ft: _FlowTable, mapping: AppMapping
               ) -> tuple[np.ndarray, np.ndarray]:
-    """Class code per flow and which side (0 = a, 1 = b) is the client."""
-    n = ft.bytes.shape[0]
-    a_priv = np.array([_is_private(x) for x in _uniq_lookup(ft.a)], bool)[_uniq_index(ft.a)]
-    b_priv = np.array([_is_private(x) for x in _uniq_lookup(ft.b)], bool)[_uniq_index(ft.b)]
+    """Class code per flow and whether side b is the client."""
+    a_cli = ft.client_ok[ft.ia]
+    b_cli = ft.client_ok[ft.ib]
     # client = the private side; if both or neither, the side with the higher port
-    client_b = np.where(a_priv != b_priv, b_priv, ft.pb > ft.pa)
+    client_b = np.where(a_cli != b_cli, b_cli, ft.pb > ft.pa)
     server_port = np.where(client_b, ft.pa, ft.pb)
     client_port = np.where(client_b, ft.pb, ft.pa)
     table = mapping.port_table()
@@ -524,109 +529,90 @@ def _classify(s: _State, ft: _FlowTable, mapping: AppMapping
     cp = np.clip(client_port, 0, 65535)
     code = np.where(tcpudp & (server_port >= 0), table[proto_row, sp], -1).astype(np.int32)
     code = np.where((code < 0) & tcpudp & (client_port >= 0), table[proto_row, cp], code)
-    # DNS names of the server address, then TLS SNI of the flow (highest precedence)
-    by_name: dict[str, int] = {}
+    # DNS name of the server address, then the flow's TLS SNI (highest precedence)
     if s.dns_ip:
-        dns_by_str = {str(ipaddress.ip_address(k)): v for k, v in s.dns_ip.items()}
-        servers = [ft.a[i] if client_b[i] else ft.b[i] for i in range(n)]
-        for i, srv in enumerate(servers):
-            nm = dns_by_str.get(srv)
-            if nm is not None:
-                c = by_name.get(nm)
-                if c is None:
-                    cls = mapping.class_of_name(nm)
-                    c = mapping.classes.index(cls) if cls else -1
-                    by_name[nm] = c
-                if c >= 0:
-                    code[i] = c
-    if s.sni:
-        pos = {kk.tobytes(): i for i, kk in enumerate(ft.keys)}
-        for kb, nm in s.sni.items():
-            i2 = pos.get(kb)
-            if i2 is None:
+        by_addr = np.full(len(ft.names), -1, np.int32)
+        pos = {nm: i for i, nm in enumerate(ft.names)}
+        by_name: dict[str, int] = {}
+        for raw_addr, qname in s.dns_ip.items():
+            i = pos.get(str(ipaddress.ip_address(raw_addr)))
+            if i is None:
                 continue
-            cls = mapping.class_of_name(nm)
+            c = by_name.get(qname)
+            if c is None:
+                cls = mapping.class_of_name(qname)
+                c = by_name[qname] = mapping.classes.index(cls) if cls else -1
+            by_addr[i] = c
+        srv = by_addr[np.where(client_b, ft.ia, ft.ib)]
+        code = np.where(srv >= 0, srv, code)
+    if s.sni:
+        width = ft.keys.dtype.itemsize
+        fpos = {kk.tobytes(): i for i, kk in enumerate(ft.keys)}
+        for kb, nm in s.sni.items():
+            i2 = fpos.get(kb) if len(kb) == width else None
+            cls = mapping.class_of_name(nm) if i2 is not None else None
             if cls:
                 code[i2] = mapping.classes.index(cls)
     code[code < 0] = mapping.classes.index(mapping.default)
-    return code, client_b.astype(np.int8)
-
-
-def _uniq_lookup(xs: list[str]) -> list[str]:
-    return sorted(set(xs))
-
-
-def _uniq_index(xs: list[str]) -> np.ndarray:
-    u = {v: i for i, v in enumerate(sorted(set(xs)))}
-    return np.array([u[x] for x in xs], np.int64)
+    return code, client_b
 
 
 def _apps_and_hosts(s: _State, mapping: AppMapping) -> tuple[
         dict[str, dict[str, int]], int, list[dict[str, Any]], int, list[dict[str, Any]]]:
-    apps = {c: {"bytes": 0, "packets": 0, "flows": 0} for c in mapping.classes}
-    hosts: dict[str, list[int]] = {}  # bytes, packets, sent, received
-    devices: dict[str, dict[str, Any]] = {}
+    n_cls = len(mapping.classes)
+    app_b = np.zeros(n_cls, np.int64)
+    app_p = np.zeros(n_cls, np.int64)
+    app_f = np.zeros(n_cls, np.int64)
+    talkers: list[tuple[int, str, int, int, int]] = []  # bytes, host, packets, sent, recv
+    dev: dict[str, dict[str, Any]] = {}
     n_flows = 0
+    n_hosts = 0
     for acc, width in ((s.flow4, 4), (s.flow6, 16)):
         ft = _flow_table(acc, width)
         if ft is None:
             continue
-        n_flows += ft.bytes.shape[0]
+        n = ft.bytes.shape[0]
+        n_flows += n
         code, client_b = _classify(s, ft, mapping)
-        for c in range(len(mapping.classes)):
-            m = code == c
-            if m.any():
-                a = apps[mapping.classes[c]]
-                a["bytes"] += int(ft.bytes[m].sum())
-                a["packets"] += int(ft.frames[m].sum())
-                a["flows"] += int(m.sum())
-        for i in range(ft.bytes.shape[0]):
-            by, fr, a2b = int(ft.bytes[i]), int(ft.frames[i]), int(ft.a2b[i])
-            ha = hosts.setdefault(ft.a[i], [0, 0, 0, 0])
-            ha[0] += by
-            ha[1] += fr
-            ha[2] += a2b
-            ha[3] += by - a2b
-            if ft.b[i] != ft.a[i]:
-                hb = hosts.setdefault(ft.b[i], [0, 0, 0, 0])
-                hb[0] += by
-                hb[1] += fr
-                hb[2] += by - a2b
-                hb[3] += a2b
-            client = ft.b[i] if client_b[i] else ft.a[i]
-            if not _is_private_cached(client):
-                continue
-            dv = devices.setdefault(client, {"address": client, "bytes": 0, "apps": {}})
-            dv["bytes"] += by
-            cls = mapping.classes[int(code[i])]
-            ap = dv["apps"].setdefault(cls, [0, int(ft.t0[i]), int(ft.t1[i])])
-            ap[0] += by
-            ap[1] = min(ap[1], int(ft.t0[i]))
-            ap[2] = max(ap[2], int(ft.t1[i]))
-    top = sorted(hosts.items(), key=lambda kv: (-kv[1][0], kv[0]))[:TOP_N]
-    talkers = [{"host": h, "bytes": v[0], "packets": v[1], "bytes_sent": v[2],
-                "bytes_received": v[3]} for h, v in top]
-    dev_rows = []
-    for dv in sorted(devices.values(), key=lambda x: -x["bytes"]):
-        rows = {}
-        for cls, (by, t0, t1) in dv["apps"].items():
+        app_b += np.bincount(code, weights=ft.bytes, minlength=n_cls).astype(np.int64)
+        app_p += np.bincount(code, weights=ft.frames, minlength=n_cls).astype(np.int64)
+        app_f += np.bincount(code, minlength=n_cls)
+        # hosts: a frame counts once per distinct address among its two ends
+        other = ft.ib != ft.ia
+        h = np.concatenate([ft.ia, ft.ib[other]])
+        m = len(ft.names)
+        by = np.concatenate([ft.bytes, ft.bytes[other]])
+        fr = np.concatenate([ft.frames, ft.frames[other]])
+        sent = np.concatenate([ft.a2b, (ft.bytes - ft.a2b)[other]])
+        hb = np.bincount(h, weights=by, minlength=m).astype(np.int64)
+        hp = np.bincount(h, weights=fr, minlength=m).astype(np.int64)
+        hs = np.bincount(h, weights=sent, minlength=m).astype(np.int64)
+        n_hosts += int((hp > 0).sum())
+        for i in np.argsort(-hb, kind="stable")[:TOP_N].tolist():
+            talkers.append((int(hb[i]), ft.names[i], int(hp[i]), int(hs[i]),
+                            int(hb[i] - hs[i])))
+        # devices: the client side of each flow, when it is a client-side address
+        cli = np.where(client_b, ft.ib, ft.ia)
+        ok = ft.client_ok[cli]
+        key = cli[ok].astype(np.int64) * n_cls + code[ok]
+        ks, sums, mn, mx = reduce_keyed(key, ft.bytes[ok][:, None], ft.t0[ok][:, None],
+                                        ft.t1[ok][:, None])
+        assert mn is not None and mx is not None
+        for kk, by_, t0, t1 in zip(ks.tolist(), sums[:, 0].tolist(), mn[:, 0].tolist(),
+                                   mx[:, 0].tolist(), strict=True):
+            addr = ft.names[kk // n_cls]
+            d = dev.setdefault(addr, {"address": addr, "bytes": 0, "apps": {}})
+            d["bytes"] += by_
             dur = max((t1 - t0) / 1e9, 1.0) if t0 <= t1 else 1.0
-            rows[cls] = {"bytes": by, "active_s": round(dur, 3),
-                         "mbps": round(by * 8 / dur / 1e6, 6)}
-        dev_rows.append({"address": dv["address"], "bytes": dv["bytes"], "apps": rows})
-    return apps, n_flows, talkers, len(hosts), dev_rows
-
-
-_PRIV_CACHE: dict[str, bool] = {}
-
-
-def _is_private_cached(a: str) -> bool:
-    v = _PRIV_CACHE.get(a)
-    if v is None:
-        if len(_PRIV_CACHE) > 100_000:
-            _PRIV_CACHE.clear()
-        v = _PRIV_CACHE[a] = _is_private(a)
-    return v
+            d["apps"][mapping.classes[kk % n_cls]] = {
+                "bytes": by_, "active_s": round(dur, 3), "mbps": round(by_ * 8 / dur / 1e6, 6)}
+    apps = {c: {"bytes": int(app_b[i]), "packets": int(app_p[i]), "flows": int(app_f[i])}
+            for i, c in enumerate(mapping.classes)}
+    talkers.sort(key=lambda r: (-r[0], r[1]))
+    top = [{"host": h, "bytes": b, "packets": p, "bytes_sent": se, "bytes_received": rc}
+           for b, h, p, se, rc in talkers[:TOP_N]]
+    devices = sorted(dev.values(), key=lambda x: (-x["bytes"], x["address"]))
+    return apps, n_flows, top, n_hosts, devices
 
 
 def _control_facts(s: _State) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
