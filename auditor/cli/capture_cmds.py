@@ -98,9 +98,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("capture")
     def capture_cmd(
-        file: Annotated[Path, typer.Argument(help="pcap or pcapng file (format detected "
-                                                  "from the magic bytes)",
-                                             show_default=False)],
+        file: Annotated[Path | None, typer.Argument(
+            help="pcap or pcapng file (format detected from the magic bytes); omit with "
+            "--live", show_default=False)] = None,
         json_out: Annotated[bool, typer.Option("--json", help="print the summary as "
                                                               "JSON")] = False,
         calibrate_out: Annotated[Path | None, typer.Option(
@@ -115,8 +115,27 @@ def register(app: typer.Typer) -> None:
             "needed)")] = False,
         top: Annotated[int, typer.Option("--top", min=1, max=50,
                                          help="rows in the top-N tables")] = 10,
+        live: Annotated[str | None, typer.Option(
+            "--live", help="capture this interface live (dumpcap) instead of reading FILE",
+            show_default=False, metavar="IFACE")] = None,
+        seconds: Annotated[float, typer.Option(
+            "--seconds", min=1, max=3600, help="with --live: how long to capture")] = 10.0,
+        save: Annotated[Path | None, typer.Option(
+            "--save", help="with --live: keep the capture in this pcapng file",
+            show_default=False)] = None,
     ) -> None:
         """Analyse a capture: traffic mix, conversations, talkers, VLANs, LLDP/CDP/DHCP."""
+        if (file is None) == (live is None):
+            raise typer.BadParameter("give a capture FILE or --live IFACE (not both)")
+        if live is not None:
+            import tempfile
+
+            from netstage.auditor.capture.live import capture_live
+
+            target = save or Path(tempfile.mkdtemp(prefix="netstage-live-")) / "live.pcapng"
+            err_console.print(f"capturing {live} for {seconds:g} s ...")
+            file = capture_live(live, seconds, target)
+        assert file is not None
         with progress() as bar:
             task = bar.add_task(f"reading {file.name}", total=None)
 
