@@ -282,3 +282,18 @@ def test_chunking_does_not_change_the_result() -> None:
         assert a.throttled_p95 == pytest.approx(b.throttled_p95, abs=1e-9)
         assert a.disconnected_students == b.disconnected_students
     assert parts.base.unserved_p95 == pytest.approx(whole.base.unserved_p95, abs=1e-12)
+
+
+def test_access_elements_fast_path_equals_full_reallocation() -> None:
+    """With --include-access (APs with member copies, school access switches) too."""
+    d = load_district(TOPOLOGIES / "stage3-emerging.yaml")
+    fast = run_contingency(d, n_scenarios=20, seed=SEED, include_access=True)
+    full = run_contingency(d, n_scenarios=20, seed=SEED, include_access=True, exact=True)
+    assert not fast.excluded and len(fast.contingencies) == len(full.contingencies)
+    by = {c.element: c for c in full.contingencies}
+    for c in fast.contingencies:
+        assert c.unserved_p95 == pytest.approx(by[c.element].unserved_p95, abs=1e-6)
+        assert c.throttled_p95 == pytest.approx(by[c.element].throttled_p95, abs=1e-6)
+        assert c.disconnected_students == by[c.element].disconnected_students
+    ap = next(c for c in fast.contingencies if c.node_kind == "ap")
+    assert ap.disconnected_devices > 0 and ap.rerouted_points == 0
