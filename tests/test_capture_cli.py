@@ -35,7 +35,8 @@ def test_demo_capture_content_matches_the_district_and_tshark() -> None:
     node_ids = {n["id"] for n in district["nodes"]}
     lldp = {n["system_name"] for n in s.neighbours if n["protocol"] == "lldp"}
     assert lldp and lldp <= node_ids
-    assert s.vlan_ids == [110, 120]
+    assert s.vlan_ids == [110, 120, 130]
+    assert s.dhcp["clients_per_vlan"] == {"110": 2, "120": 1, "130": 1}
     assert s.dhcp["message_types"] == {"discover": 4, "offer": 4, "request": 4, "ack": 4}
     assert all(c["hostname"] and c["ip"] for c in s.dhcp["clients"])
     for app in ("video", "conference", "update", "testing", "web"):
@@ -111,7 +112,7 @@ def test_cli_json_and_calibrate(run_cli: CliRunner, tmp_path: Path) -> None:
     j = json.loads(r.stdout)
     s = analyse_capture(BUNDLED)
     assert (j["packets"], j["bytes"]) == (s.packets, s.bytes)
-    assert j["vlan_ids"] == [110, 120]
+    assert j["vlan_ids"] == [110, 120, 130]
     assert out.exists() and (tmp_path / "cal.scenarios.yaml").exists()
     load_scenarios(tmp_path / "cal.scenarios.yaml", apps=load_apps(out))
 

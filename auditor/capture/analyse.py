@@ -40,7 +40,8 @@ Progress = Callable[[int, int], None]
 #: Distinct control-plane frames kept for decoding (beyond that they are only counted).
 MAX_CONTROL_FRAMES = 20_000
 MAX_SNI_FRAMES = 200_000
-MAX_DNS_FRAMES = 200_000
+#: DNS responses parsed for names (beyond that, names come from SNI and ports only).
+MAX_DNS_FRAMES = 500_000
 TOP_N = 50
 
 
@@ -209,6 +210,7 @@ class _State:
         self.sni: dict[bytes, str] = {}
         self.sni_count: dict[str, int] = {}
         self.dns_ip: dict[bytes, str] = {}
+        self.dns_parsed = 0
         self.dns_count: dict[str, int] = {}
 
 
@@ -347,8 +349,10 @@ def _names(s: _State, b: FrameBatch, d: Decoded, ver: int, keys: np.ndarray) -> 
                 s.sni[keys[jj].tobytes()] = name
                 s.sni_count[name] = s.sni_count.get(name, 0) + 1
     dns = (proto == 17) & (sport == 53) & (plen >= 12)
-    if dns.any() and len(s.dns_ip) < MAX_DNS_FRAMES:
-        for jj in np.nonzero(dns)[0].tolist():
+    if dns.any() and s.dns_parsed < MAX_DNS_FRAMES:
+        todo = np.nonzero(dns)[0].tolist()[:MAX_DNS_FRAMES - s.dns_parsed]
+        s.dns_parsed += len(todo)
+        for jj in todo:
             o2 = int(pay[jj])
             qname, answers = parse_dns_answers(buf[o2:o2 + int(plen[jj])].tobytes())
             if qname:

@@ -7,7 +7,8 @@ carrying the SNI, so that the analyser classifies flows the same way as on a rea
 capture: video (googlevideo.com), conferencing (Teams UDP 3478 + teams.microsoft.com),
 OS updates (dl.google.com), online testing (testnav.com) and web. LLDP from the
 district's switches (system names are the topology's node ids), CDP from the core,
-RSTP BPDUs and DHCP exchanges with host names.
+building-management sensors on the IoT VLAN (MQTT over TLS, port 8883), RSTP BPDUs
+and DHCP exchanges with host names.
 
 Bulk data packets are stored cut to :data:`SNAPLEN` bytes (headers only, as a span
 port with a snap length would store them) while their original length is the full
@@ -45,6 +46,7 @@ SERVERS = {
     "en.wikipedia.org": "192.0.2.70",
 }
 TEAMS_MEDIA = "198.51.100.21"
+IOT_BROKER = "192.0.2.80"
 
 # LLDP/CDP speakers: topology node ids (stage3-emerging.yaml) and their uplink ports
 SWITCHES = [
@@ -311,8 +313,19 @@ def _plan(b: _Builder) -> None:
     b.teams_call(secs * 0.3, devices[37][0], VLAN_STAFF, devices[37][2], 2.0, 4.0)
     b.tls_session(secs * 0.2, devices[38][0], VLAN_STAFF, devices[38][2],
                   "rr3---sn-video.googlevideo.com", 3.0, 2.5)
-    # DHCP: four devices (re)join during the minute
-    for k, (mac, vlan, ip, host) in enumerate(devices[::11][:4]):
+    # building-management sensors on the IoT VLAN: small MQTT-over-TLS updates
+    iot = [(_mac(f"02:10:7a:00:00:{i:02x}"), VLAN_IOT, f"10.20.130.{20 + i}", f"bms-sensor-{i}")
+           for i in range(4)]
+    for mac, vlan, ip, _host in iot:
+        port = r.randint(40000, 60000)
+        for k in range(int(secs // 5)):
+            t = r.uniform(0, 1) + 5 * k
+            l4 = _tcp(port, 8883, k * 200, 1, 0x18, b"")
+            b.ip_frame(t, mac, vlan, ip, IOT_BROKER, 6, l4, 20 + r.randint(120, 260), False)
+            b.ip_frame(t + 0.03, mac, vlan, IOT_BROKER, ip, 6,
+                       _tcp(8883, port, 1, k * 200, 0x10, b""), 20, True)
+    # DHCP: two students, a staff laptop and a sensor (re)join
+    for k, (mac, vlan, ip, host) in enumerate([devices[0], devices[20], devices[40], iot[0]]):
         t = 2.0 + k * 9.0
         xid = r.getrandbits(32)
         for dt, op, mt, yi in ((0.0, 1, 1, "0.0.0.0"), (0.01, 2, 2, ip), (0.02, 1, 3, ip),
