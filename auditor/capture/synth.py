@@ -341,10 +341,10 @@ def _plan(b: _Builder) -> None:
             b.add(t + dt, _eth(dmac, smac, vlan, 0x0800, pkt))
     # control plane on interface 1 (the core's span session, microsecond clock)
     lldp_mc = _mac("01:80:c2:00:00:0e")
-    for k, (name, descr, port, sw_mac, mgmt) in enumerate(SWITCHES):
+    for k, (name, descr, sw_port, sw_mac, mgmt) in enumerate(SWITCHES):
         for t in (1.0 + k, 31.0 + k):
             frame = _eth(lldp_mc, _mac(sw_mac), None, 0x88CC,
-                         _lldp(name, descr, port, sw_mac, mgmt, 1))
+                         _lldp(name, descr, sw_port, sw_mac, mgmt, 1))
             b.add(t, frame + b"\0" * max(0, 60 - len(frame)), iface=1)
     core = SWITCHES[0]
     cdp = _llc_frame(_mac("01:00:0c:cc:cc:cc"), _mac(core[3]),
