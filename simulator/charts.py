@@ -111,8 +111,14 @@ def rate_cdf(c: Any) -> Figure:
         rates = np.sort(np.asarray(r.device_rates_sample, dtype=float))
         y = np.arange(1, rates.size + 1) / rates.size
         ax.step(np.maximum(rates, 1e-3), y, where="post", label=f"'{scen}' busy hour")
+        # the simulator's definition of throttled (simulate.py): among devices whose app
+        # has a minimum rate, those getting less than min(minimum, their own demand)
         mins = np.asarray(r.app_min_mbps, dtype=float)[np.asarray(r.device_app_sample)]
-        below = float(np.mean(np.asarray(r.device_rates_sample) < mins * (1 - 1e-6)))
+        floor = np.minimum(mins, np.asarray(r.device_demand_sample, dtype=float))
+        has_min = mins > 0
+        got = np.asarray(r.device_rates_sample, dtype=float)
+        below = (float(np.mean(got[has_min] < floor[has_min] * (1 - 1e-6)))
+                 if has_min.any() else 0.0)
         if below > worst[0]:
             worst = (below, scen)
     r0 = sims[0][1]
