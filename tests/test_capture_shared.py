@@ -244,3 +244,28 @@ def test_lldp_and_cdp_views_of_one_port_merge(name: str) -> None:
     merged = [r for r in links if r["protocols"] == ["cdp", "lldp"]]
     assert len(merged) == len(both)
     assert len(links) == len(s.neighbours) - len(both)
+
+
+@pytest.mark.parametrize("name", ["example.pcap", "tls2.pcap", "wireshark_samples-test.pcapng"])
+def test_throughput_bins_match_tshark_timestamps(name: str) -> None:
+    """1-second bins from tshark's frame.time_epoch/frame.len: same peak and p95
+    (p95 over every second of the span, empty seconds as zero)."""
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark not installed")
+    import numpy as np
+
+    p = shared_path("pcap", name)
+    out = subprocess.run(["tshark", "-n", "-r", str(p), "-T", "fields", "-e",
+                          "frame.time_epoch", "-e", "frame.len"], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    bins: dict[int, int] = {}
+    for line in out.splitlines():
+        ts, ln = line.split("\t")
+        sec = int(ts.split(".")[0])
+        bins[sec] = bins.get(sec, 0) + int(ln)
+    lo, hi = min(bins), max(bins)
+    series = np.array([bins.get(t, 0) * 8 / 1e6 for t in range(lo, hi + 1)])
+    s = _summary(name)
+    assert s.peak_mbps == pytest.approx(series.max(), rel=1e-9)
+    assert s.p95_mbps == pytest.approx(float(np.percentile(series, 95)), rel=1e-9)
+    assert s.mean_mbps == pytest.approx(series.mean(), rel=1e-9)
