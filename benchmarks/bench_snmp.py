@@ -254,43 +254,33 @@ def run_snmpbulkwalk(ports: list[int]) -> tuple[float, int]:
     return time.perf_counter() - t0, values
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--agents", type=int, default=50)
-    ap.add_argument("--concurrency", type=int, default=50)
-    ap.add_argument("--latency-ms", type=float, default=0.0,
-                    help="add this round-trip latency per request (loopback UDP proxy), "
-                         "like a switch across the district network; 0 = plain snmpsim")
-    args = ap.parse_args()
-    load = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="netstage-bench-snmp-") as tmp:
-        t0 = time.perf_counter()
-        agents = start_agents(args.agents, Path(tmp))
-        print(f"started {len(agents)} snmpsim agents in {time.perf_counter() - t0:.1f} s "
-              f"(load average before: {load:.1f} on {os.cpu_count()} CPUs)")
-        ports = [p for _, p in agents]
-        proxy = None
-        if args.latency_ms > 0:
-            proxy, ports = start_latency_proxy(ports, args.latency_ms)
-            print(f"every request goes through a proxy adding {args.latency_ms:g} ms")
-        try:
-            run_netstage(ports[:2], 2)  # warm-up: imports, snmpsim first-request paths
-            a0 = agents_cpu(agents)
-            wall, cpu, values, requests = run_netstage(ports, args.concurrency)
-            agent_cpu = agents_cpu(agents) - a0
-            t_wall, t_cpu, t_values, t_requests = run_netstage(ports, args.concurrency,
-                                                               oids.BENCH_TABLES_PLAN)
-            a1 = agents_cpu(agents)
-            base_wall, base_values = run_snmpbulkwalk(ports)
-            base_agent_cpu = agents_cpu(agents) - a1
-        finally:
-            if proxy is not None:
-                proxy.terminate()
-            stop_agents(agents)
+def measure(agents: list[tuple[subprocess.Popen[bytes], int]], concurrency: int,
+            latency_ms: float) -> float:
+    """One netstage-vs-baseline comparison; prints it and returns the column-walk ratio."""
+    ports = [p for _, p in agents]
+    proxy = None
+    if latency_ms > 0:
+        proxy, ports = start_latency_proxy(ports, latency_ms)
+    try:
+        run_netstage(ports[:2], 2)  # warm-up: imports, snmpsim first-request paths
+        a0 = agents_cpu(agents)
+        wall, cpu, values, requests = run_netstage(ports, concurrency)
+        agent_cpu = agents_cpu(agents) - a0
+        t_wall, t_cpu, t_values, t_requests = run_netstage(ports, concurrency,
+                                                           oids.BENCH_TABLES_PLAN)
+        a1 = agents_cpu(agents)
+        base_wall, base_values = run_snmpbulkwalk(ports)
+        base_agent_cpu = agents_cpu(agents) - a1
+    finally:
+        if proxy is not None:
+            proxy.terminate()
     ratio, t_ratio = base_wall / wall, base_wall / t_wall
-    print(f"netstage SnmpCollector, columns the audit reads: {args.agents} agents, {values} "
+    n = len(agents)
+    print(f"--- added round-trip latency {latency_ms:g} ms per request "
+          f"(load average now {os.getloadavg()[0]:.1f})")
+    print(f"netstage SnmpCollector, columns the audit reads: {n} agents, {values} "
           f"values, {requests} requests in {wall:.2f} s = {values / wall:,.0f} values/s "
-          f"(concurrency {args.concurrency})")
+          f"(concurrency {concurrency})")
     print(f"  collector CPU {cpu:.2f} s vs the agents' CPU {agent_cpu:.2f} s "
           f"({cpu / max(agent_cpu, 1e-9):.0%})")
     print(f"netstage SnmpCollector, whole tables: {t_values} values, {t_requests} requests in "
@@ -307,6 +297,30 @@ def main() -> None:
     bound = "the agents" if cpu < agent_cpu else "the collector"
     print(f"bottleneck: {bound} (collector CPU {cpu:.2f} s, agents' CPU {agent_cpu:.2f} s, "
           f"wall {wall:.2f} s on {os.cpu_count()} CPUs)")
+    return ratio
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--agents", type=int, default=50)
+    ap.add_argument("--concurrency", type=int, default=50)
+    ap.add_argument("--latency-ms", default="0",
+                    help="comma-separated round-trip latencies added per request by a "
+                         "loopback UDP proxy (like switches across a district network); "
+                         "0 = plain snmpsim. Example: 0,5")
+    args = ap.parse_args()
+    latencies = [float(x) for x in str(args.latency_ms).split(",") if x.strip()]
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="netstage-bench-snmp-") as tmp:
+        t0 = time.perf_counter()
+        agents = start_agents(args.agents, Path(tmp))
+        print(f"started {len(agents)} snmpsim agents in {time.perf_counter() - t0:.1f} s "
+              f"(load average before: {load:.1f} on {os.cpu_count()} CPUs)")
+        try:
+            for latency in latencies:
+                measure(agents, args.concurrency, latency)
+        finally:
+            stop_agents(agents)
 
 
 if __name__ == "__main__":
