@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from netstage.auditor.capture import CaptureSummary, analyse_capture
 from netstage.auditor.cli.common import console, err_console, print_json, progress
+
+if TYPE_CHECKING:  # the capture engine (numba) loads only when a capture is analysed
+    from netstage.auditor.capture import CaptureSummary
 
 __all__ = ["print_summary", "register"]
 
@@ -141,6 +143,8 @@ def register(app: typer.Typer) -> None:
 
             def step(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
+
+            from netstage.auditor.capture import analyse_capture
 
             s = analyse_capture(file, progress=step, mapping=mapping,
                                 control_plane=not no_control)
