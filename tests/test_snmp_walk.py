@@ -54,12 +54,14 @@ class CraftedAgent:
 
     def __init__(self, mib: dict[Oid, Any], *, back_after: Oid | None = None,
                  back_to: Oid | None = None, answer_bulk: bool = True,
-                 delay_s: float = 0.0) -> None:
+                 delay_s: float = 0.0, max_varbinds: int | None = None) -> None:
         self.keys = sorted(mib)
         self.mib = mib
         self.back_after, self.back_to = back_after, back_to
         self.answer_bulk = answer_bulk
         self.delay_s = delay_s
+        self.max_varbinds = max_varbinds
+        self.too_big = 0
         self.requests = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
@@ -98,6 +100,10 @@ class CraftedAgent:
                     k, v = self._next(o)
                     out.append((k, v))
                     cur[i] = k
+        if self.max_varbinds is not None and len(out) > self.max_varbinds:
+            self.too_big += 1  # like an agent whose response would exceed its max size
+            out = [(o, v2c.Null("")) for o in asked]
+            v2c.apiPDU.set_error_status(rsp, 1)
         v2c.apiPDU.set_varbinds(rsp, out)
         return bytes(encoder.encode(rsp_msg))
 
@@ -172,6 +178,18 @@ def test_non_increasing_oid_stops_the_walk_with_a_warning(crafted: Any, back_to:
     descrs = {i.if_index: i.descr for i in facts.interfaces}
     assert descrs[1] == "port1" and descrs[2] == "port2"  # what came before the loop
     assert agent.requests < 50  # it stopped instead of looping
+
+
+def test_too_big_splits_requests(crafted: Any) -> None:
+    """An agent that refuses responses over 8 varbinds still gets fully walked with the
+    ~50-column audit plan (repetitions halve, then the columns are batched)."""
+    agent = crafted(n_if=5, max_varbinds=8)
+    facts = _collect(_target(agent.port, plan=oids.FULL_PLAN))
+    assert facts.ok and not facts.warnings, facts.warnings
+    assert agent.too_big > 0
+    assert [(i.descr, i.name, i.oper_status) for i in facts.interfaces] == \
+        [(f"port{i}", f"p{i}", 1) for i in range(1, 6)]
+    assert facts.sys_name == "crafted"
 
 
 def test_agent_silent_after_get_is_a_timeout(crafted: Any) -> None:

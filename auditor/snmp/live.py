@@ -268,30 +268,47 @@ async def _get_system(s: _Session | _CommunitySession, tree: OidTree) -> None:
 
 async def _walk(s: _Session | _CommunitySession, roots: tuple[Oid, ...], max_rep: int,
                 max_varbinds: int, tree: OidTree, warnings: list[str]) -> None:
-    """Walk every subtree in ``roots`` together; results go into ``tree``."""
+    """Walk every subtree in ``roots`` together; results go into ``tree``.
+
+    One request carries one varbind per unfinished subtree (at most ``max_roots`` of
+    them) and as many repetitions as fit in ``max_varbinds``. On tooBig the
+    repetitions halve first, then the subtrees are split into smaller batches; a
+    single subtree still too big at one repetition is skipped with a warning.
+    """
     last: dict[Oid, Oid] = {r: r for r in roots}
     active = list(roots)
+    max_roots = max(1, len(active))
     got: list[tuple[Oid, Value]] = []
     while active:
-        reps = max(1, min(max_rep, max_varbinds // len(active)))
-        status, index, vbs = await s.bulk([last[r] for r in active], reps)
-        if status == 1 and max_varbinds > len(active):  # tooBig: ask for less
-            max_varbinds = max(len(active), max_varbinds // 2)
+        batch = active[:max_roots]
+        reps = max(1, min(max_rep, max_varbinds // len(batch)))
+        status, index, vbs = await s.bulk([last[r] for r in batch], reps)
+        if status == 1:  # tooBig: ask for less
+            if reps > 1:
+                max_varbinds = max(len(batch), len(batch) * reps // 2)
+                max_rep = max(1, reps // 2)
+            elif len(batch) > 1:
+                max_roots = max(1, len(batch) // 2)
+            else:
+                warnings.append(f"walk of {oid_str(batch[0])} skipped: the agent answers "
+                                "tooBig even for one value")
+                active.remove(batch[0])
             continue
-        if status == 2 and 1 <= index <= len(active):
-            # SNMPv1 noSuchName: that varbind ran off the end of the MIB; the whole PDU
-            # failed, so drop that subtree and ask again for the others.
-            active.pop(index - 1)
+        if status == 2 and 1 <= index <= len(batch):
+            # SNMPv1 noSuchName: that varbind ran off the end of the MIB (or hit a
+            # Counter64 a v1 agent cannot send); the whole PDU failed, so drop that
+            # subtree and ask again for the others.
+            active.remove(batch[index - 1])
             continue
         if status:  # a genuine error
             warnings.append(f"walk stopped: error-status {status} at "
-                            f"{', '.join(oid_str(last[r]) for r in active)}")
+                            f"{', '.join(oid_str(last[r]) for r in batch)}")
             break
-        n = len(active)
+        n = len(batch)
         done: set[Oid] = set()
         progressed: set[Oid] = set()
         for i, (key, value) in enumerate(vbs):
-            root = active[i % n]
+            root = batch[i % n]
             if root in done:
                 continue
             if value is ber.END_OF_MIB or key[:len(root)] != root:
@@ -306,7 +323,9 @@ async def _walk(s: _Session | _CommunitySession, roots: tuple[Oid, ...], max_rep
             progressed.add(root)
             got.append((key, None if isinstance(value, ber.VarBindException) else value))
         # a subtree with no progress in a whole response would loop forever: end it
-        active = [r for r in active if r not in done and r in progressed]
+        in_batch = set(batch)
+        active = [r for r in active
+                  if r not in done and (r not in in_batch or r in progressed)]
         if len(got) > _MAX_VALUES_PER_DEVICE:
             warnings.append(f"more than {_MAX_VALUES_PER_DEVICE} values; walk truncated")
             break
@@ -314,13 +333,13 @@ async def _walk(s: _Session | _CommunitySession, roots: tuple[Oid, ...], max_rep
 
 
 class SnmpCollector:
-    """The live :class:`~netstage.auditor.snmp.collector.Collector` (pysnmp 7, asyncio).
+    """The live :class:`~netstage.auditor.snmp.collector.Collector` (asyncio).
 
     ``concurrency`` bounds the devices in flight; ``max_varbinds`` bounds the
     varbinds asked for in one GETBULK (all subtrees together). v1/v2c devices share
-    one pysnmp engine (one UDP socket); each distinct v3 credential gets its own (see
-    :func:`_engine_key`). Engines belong to the running event loop; :meth:`close`
-    releases their sockets.
+    one UDP socket per address family (:class:`_CommunityClient`); each distinct v3
+    credential gets its own pysnmp engine (see :func:`_engine_key`). Sockets and
+    engines belong to the running event loop; :meth:`close` releases them.
     """
 
     def __init__(self, *, concurrency: int = 32, max_varbinds: int = 64) -> None:
