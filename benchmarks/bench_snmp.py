@@ -104,7 +104,7 @@ def _answers(port: int, packet: bytes, timeout_s: float) -> bool:
 _PROXY = r"""
 import asyncio, json, sys
 delay = float(sys.argv[1]) / 1000.0
-pairs = json.loads(sys.argv[2])  # [[listen_port, agent_port], ...]
+agent_ports = json.loads(sys.argv[2])
 
 class Upstream(asyncio.DatagramProtocol):
     def __init__(self, front, client):
@@ -130,10 +130,12 @@ class Front(asyncio.DatagramProtocol):
 
 async def main():
     loop = asyncio.get_running_loop()
-    for listen, agent in pairs:
-        await loop.create_datagram_endpoint(lambda a=agent: Front(a),
-                                            local_addr=("127.0.0.1", listen))
-    print("ready", flush=True)
+    listen = []
+    for agent in agent_ports:  # port 0: the kernel picks a free one, no race
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda a=agent: Front(a), local_addr=("127.0.0.1", 0))
+        listen.append(transport.get_extra_info("sockname")[1])
+    print(json.dumps(listen), flush=True)
     await asyncio.Event().wait()
 
 asyncio.run(main())
@@ -145,13 +147,15 @@ def start_latency_proxy(agent_ports: list[int],
     """A loopback UDP proxy (own process) adding ``latency_ms`` to every request."""
     import json
 
-    pairs = [[_free_port(), p] for p in agent_ports]
-    proc = subprocess.Popen([sys.executable, "-c", _PROXY, str(latency_ms), json.dumps(pairs)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", _PROXY, str(latency_ms),
+                             json.dumps(agent_ports)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    if proc.stdout.readline().strip() != "ready":
-        raise SystemExit("latency proxy did not start")
-    return proc, [listen for listen, _ in pairs]
+    try:
+        listen = [int(p) for p in json.loads(proc.stdout.readline())]
+    except ValueError:
+        proc.kill()
+        raise SystemExit("latency proxy did not start") from None
+    return proc, listen
 
 
 def _free_port() -> int:
