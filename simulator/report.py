@@ -435,10 +435,14 @@ def write_report(
         raise ConfigError(f"unknown report format(s) {', '.join(bad)}; use {', '.join(FORMATS)}")
     say = progress or (lambda _m: None)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a directory; give --out a directory for "
+                          "the report files (it is created if missing)")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"cannot create report directory {out}: {exc.strerror}") from None
+        raise ConfigError(f"{out}: cannot create the report directory ({exc.strerror}); give "
+                          "--out a writable directory") from None
     say("classifying")
     c = classification or classify(d, n_scenarios=n_scenarios, seed=seed, overrides=overrides)
     plan_errors: list[str] = []
@@ -461,6 +465,19 @@ def write_report(
     except Exception:
         growth = None
     figs = render_charts(d, c, growth=growth, n_scenarios=min(n_scenarios, 100), seed=seed)
+    try:
+        return _write_files(out, d, c, plans, figs, growth, extra, plan_errors, formats,
+                            chart_formats)
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot write the report ({exc.strerror or exc}: "
+                          f"{exc.filename or out}); give --out a writable directory with free "
+                          "space") from None
+
+
+def _write_files(out: Path, d: District, c: Classification, plans: list[Any],
+                 figs: dict[str, Figure], growth: Any, extra: dict[str, Any] | None,
+                 plan_errors: list[str], formats: tuple[str, ...],
+                 chart_formats: tuple[str, ...]) -> dict[str, Path]:
     paths: dict[str, Path] = {}
     for name, ps in _save(figs, out, chart_formats).items():
         for p in ps:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -19,7 +22,18 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-__all__ = ["console", "err_console", "print_json", "progress"]
+from netstage.simulator.errors import ConfigError
+
+__all__ = [
+    "atomic_output",
+    "check_output_dir",
+    "check_output_file",
+    "console",
+    "err_console",
+    "print_json",
+    "progress",
+    "write_output",
+]
 
 console = Console()
 # Progress bars and messages go to stderr so that --json output on stdout stays clean.
@@ -48,3 +62,78 @@ def progress(transient: bool = True) -> Iterator[Progress]:
     )
     with bar:
         yield bar
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def check_output_dir(path: Path, option: str = "--out") -> Path:
+    """Create the output directory ``path`` (and its parents) before any long work starts.
+
+    Raises :class:`ConfigError` naming the path and the option when it cannot be created
+    or written (an existing file of that name, a read-only location, ...).
+    """
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{path}: exists and is not a directory; give {option} a directory "
+                          "name (it is created if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot create the output directory ({_why(exc)}); give "
+                          f"{option} a writable directory") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{path}: the output directory is not writable; give {option} a "
+                          "writable directory")
+    return path
+
+
+def check_output_file(path: Path, option: str = "--out") -> Path:
+    """Make sure ``path`` can be written (parent created) before any long work starts.
+
+    Nothing is written to ``path`` itself, so a failure later leaves no file behind.
+    """
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory; give {option} a file name")
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise ConfigError(f"{path}: cannot be created because {parent} is a file, not a "
+                          f"directory; give {option} a path inside a directory")
+    check_output_dir(parent, option)
+    return path
+
+
+@contextmanager
+def atomic_output(path: Path, option: str = "--out") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed to ``path``.
+
+    A reader never sees a half-written file and a failure leaves none behind; errors are
+    a :class:`ConfigError` naming the path and the option.
+    """
+    check_output_file(path, option)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                    dir=path.parent)
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(name, 0o666 & ~umask)  # as a plain open() would, not mkstemp's 0600
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write ({_why(exc)}); give {option} a writable "
+                          "location") from None
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write ({_why(exc)}); give {option} a writable "
+                          "location") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_output(path: Path, text: str, option: str = "--out") -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_output`)."""
+    with atomic_output(path, option) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path

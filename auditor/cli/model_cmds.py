@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from netstage.auditor.cli.common import console, print_json
+from netstage.auditor.cli.common import atomic_output, console, print_json, write_output
 from netstage.simulator.arrays import DEVICE_CLASSES, LINK_AIR, to_arrays
 from netstage.simulator.io import dump_district, load_district
 from netstage.simulator.model import District
@@ -121,7 +121,7 @@ def register(app: typer.Typer) -> None:
         """JSON Schema of the district file format (generated from the models)."""
         text = json.dumps(District.model_json_schema(), indent=2)
         if out:
-            out.write_text(text + "\n", encoding="utf-8")
+            write_output(out, text + "\n")
         else:
             print(text)
 
@@ -139,8 +139,12 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option(help="write YAML here instead of stdout")] = None,
     ) -> None:
         """Generate a synthetic district (reproducible by seed)."""
+        from netstage.simulator.errors import ConfigError
         from netstage.simulator.generate import generate_district
 
+        if students < schools:
+            raise ConfigError(f"--students {students} is fewer than --schools {schools}; every "
+                              "school needs at least one student")
         d = generate_district(
             schools,
             students,
@@ -155,7 +159,7 @@ def register(app: typer.Typer) -> None:
             f"--seed {seed}\n" + dump_district(d)
         )
         if out:
-            out.write_text(text, encoding="utf-8")
+            write_output(out, text)
             console.print(f"wrote {out} ({len(d.nodes)} nodes, {len(d.links)} links)")
         else:
             print(text, end="")
@@ -168,14 +172,17 @@ def register(app: typer.Typer) -> None:
         """Write a district as GraphML (flattened attributes), JSON or YAML."""
         from netstage.simulator.graph import to_graphml
 
-        d = load_district(file)
         suffix = out.suffix.lower()
+        if suffix not in (".graphml", ".json", ".yaml", ".yml"):
+            raise typer.BadParameter(
+                f"unknown output type '{suffix or out.name}'; name the file .graphml, .json "
+                "or .yaml", param_hint="--out")
+        d = load_district(file)
         if suffix == ".graphml":
-            to_graphml(d, out)
+            with atomic_output(out) as tmp:
+                to_graphml(d, tmp)
         elif suffix == ".json":
-            out.write_text(d.model_dump_json(indent=2, exclude_defaults=True) + "\n")
-        elif suffix in (".yaml", ".yml"):
-            out.write_text(dump_district(d))
+            write_output(out, d.model_dump_json(indent=2, exclude_defaults=True) + "\n")
         else:
-            raise typer.BadParameter(f"unknown output type '{suffix}'", param_hint="--out")
+            write_output(out, dump_district(d))
         console.print(f"wrote {out}")

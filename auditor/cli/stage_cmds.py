@@ -8,7 +8,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from netstage.auditor.cli.common import console, print_json, progress
+from netstage.auditor.cli.common import (
+    check_output_file,
+    console,
+    print_json,
+    progress,
+    write_output,
+)
 from netstage.simulator.io import load_district
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
 
@@ -90,6 +96,8 @@ def register(app: typer.Typer) -> None:
         from netstage.simulator.plan import plan_upgrades
 
         d = load_district(file)
+        if write_district is not None:  # fail now, not after minutes of planning
+            check_output_file(write_district, "--write-district")
         with progress() as bar:
             task = bar.add_task("planning", total=None)
             p = plan_upgrades(d, target_stage=target_stage, budget_usd=budget,
@@ -97,7 +105,7 @@ def register(app: typer.Typer) -> None:
                               catalog=catalog,
                               progress=lambda m: bar.update(task, description=m[:60]))
         if write_district is not None:
-            write_district.write_text(p.district_yaml(), encoding="utf-8")
+            write_output(write_district, p.district_yaml(), "--write-district")
         if json_out:
             print_json(p.to_json())
         else:
