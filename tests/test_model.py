@@ -88,7 +88,8 @@ def test_negative_capacity(tmp_path: Path) -> None:
 
 
 def test_site_without_path_to_internet(tmp_path: Path) -> None:
-    p = _broken(tmp_path, "  - {a: hs-dist, b: core, capacity_mbps: 10000, medium: fiber}\n => ")
+    p = _broken(tmp_path, "  - {a: hs-dist, b: core, capacity_mbps: 10000, medium: fiber, "
+                          "background_mbps: 40}\n => ")
     with pytest.raises(TopologyError) as ei:
         load_district(p)
     msg = str(ei.value)
