@@ -107,13 +107,15 @@ def load_yaml_located(text: str, source: str) -> tuple[Any, LineMap]:
     return data, lines
 
 
-def _validation_message(exc: ValidationError, lines: LineMap, what: str) -> str:
+def _validation_message(exc: ValidationError, lines: LineMap, what: str,
+                        schema_hint: bool = True) -> str:
     rows = []
     for err in exc.errors():
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown field (check the spelling; see `netstage schema`)"
+            msg = ("unknown field (check the spelling; see `netstage schema`)" if schema_hint
+                   else "unknown field (check the spelling)")
         rows.append(f"  {lines.where(loc)}: {format_loc(loc)}: {msg}")
     n = len(rows)
     return f"{what} is invalid ({n} problem{'s' if n != 1 else ''}):\n" + "\n".join(rows)
@@ -130,13 +132,30 @@ def load_model(path: str | Path, model: type[M], what: str | None = None) -> tup
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: cannot read: {exc}") from None
     data, lines = load_yaml_located(text, str(p))
+    if data is None:
+        kind = "" if what == str(p) else f" ({what.removesuffix(str(p)).strip()})"
+        raise ConfigError(f"{p}: the file is empty (or only comments); expected YAML "
+                          f"'key: value' lines{kind}")
     if not isinstance(data, dict):
-        raise ConfigError(f"{p}:1: expected a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(f"{p}:1: expected a mapping ('key: value' lines) at the top level, "
+                          f"got a {_yaml_kind(data)}; is this the right file?")
     try:
         obj = model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_validation_message(exc, lines, what)) from None
+        message = _validation_message(exc, lines, what, schema_hint=model is District)
+        if model is not District and {"sites", "nodes", "links"} <= set(map(str, data)):
+            message = (f"{p} looks like a district file, not the expected file here; "
+                       f"check the argument order\n{message}")
+        raise ConfigError(message) from None
     return obj, lines
+
+
+def _yaml_kind(data: Any) -> str:
+    if isinstance(data, list):
+        return "list"
+    if isinstance(data, str):
+        return "plain text"
+    return type(data).__name__
 
 
 def district_from_dict(data: dict[str, Any], source: str = "<district>") -> District:
@@ -166,6 +185,10 @@ def load_district(path: str | Path) -> District:
     Raises :class:`ConfigError` / :class:`TopologyError` whose message lists every
     problem as ``file:line: path: message``.
     """
+    if Path(path).suffix.lower() in (".graphml", ".xml", ".gml"):
+        raise TopologyError(f"{path}: a GraphML file, but this command reads district YAML; "
+                            f"convert it first: netstage import graphml {path} --out "
+                            "district.yaml")
     try:
         d, lines = load_model(path, District)
     except TopologyError:
