@@ -21,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from netstage.simulator.errors import ConfigError
 
@@ -312,5 +312,12 @@ def load_audit(path: str | Path) -> AuditResult:
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such file; run `netstage audit INVENTORY --out {p}` first") \
             from None
-    except ValueError as exc:
-        raise ConfigError(f"{p}: not an audit result written by netstage audit: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        msg = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+        raise ConfigError(f"{p}: not an audit result written by `netstage audit --out`: "
+                          f"{where}: {msg}{more}; give the audit JSON file") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{p}: cannot read the audit result: {exc}") from None
