@@ -115,13 +115,23 @@ class HistoryStore:
         if readonly and not self.path.exists():
             raise ConfigError(f"{self.path}: no such history database; run "
                               f"`netstage poll INVENTORY --db {self.path}` first")
+        if self.path.is_dir():
+            raise ConfigError(f"{self.path}: is a directory; give --db a database file name")
+        if self.path.parent.exists() and not self.path.parent.is_dir():
+            raise ConfigError(f"{self.path}: {self.path.parent} is a file, not a directory; "
+                              "give --db a path inside a directory")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot create its directory ({exc.strerror}); "
+                              "give --db a path in a writable directory") from None
         try:
             if readonly:
                 self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
                                             timeout=30.0)
             else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.conn = sqlite3.connect(self.path, timeout=30.0)
+                self._refuse_foreign_database()
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA synchronous=FULL")
                 self.conn.executescript(_SCHEMA)
@@ -143,6 +153,16 @@ class HistoryStore:
             (r[1], r[2]): (r[0], r[3], r[4]) for r in self.conn.execute(
                 "SELECT id, device_id, if_index, name, speed_mbps FROM interfaces")}
         self._dev_cache: dict[tuple[str, str | None], int] = {}
+
+    def _refuse_foreign_database(self) -> None:
+        """Leave another program's SQLite file untouched (no WAL switch, no tables added)."""
+        tables = {r[0] for r in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "meta" not in tables:
+            self.conn.close()
+            shown = ", ".join(sorted(tables)[:5]) + (" ..." if len(tables) > 5 else "")
+            raise ConfigError(f"{self.path}: an SQLite database of another program (tables: "
+                              f"{shown}), not a netstage history; give --db a new file name")
 
     def close(self) -> None:
         self.conn.close()
