@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netstage.simulator.errors import NetstageError
+from netstage.simulator.errors import ConfigError, NetstageError
 from netstage.simulator.io import dump_district, load_district
 from netstage.simulator.model import District
 
@@ -131,7 +131,14 @@ def run_demo(
 ) -> DemoResult:
     """Run the whole pipeline into ``out_dir``; see the module docstring for the steps."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a directory; give --out a directory for "
+                          "the demo's outputs")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot create the output directory ({exc.strerror}); give "
+                          "--out a writable directory") from None
     res = DemoResult(out_dir=out)
 
     def step(name: str, fn: Callable[[], tuple[str, dict[str, str]]]) -> bool:
@@ -157,7 +164,8 @@ def run_demo(
         return (f"{d.district.name}: {len(d.sites)} sites, {d.total_students} students, "
                 f"{len(d.nodes)} nodes, {len(d.links)} links", {"district": str(path)})
 
-    if not step("load the bundled district", load):
+    if not step("load the bundled district" if district_file is None
+                else f"load the district {path}", load):
         return res
 
     if snmp:

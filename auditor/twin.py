@@ -292,7 +292,14 @@ def export_twin(d: District, out_dir: str | Path, *, include_aps: bool = False,
     needs for GETNEXT/GETBULK walks.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a directory; give --out a directory for "
+                          "the .snmprec recordings")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot create the recordings directory ({exc.strerror}); "
+                          "give --out a writable directory") from None
     ports = twin_ports(d)
     kinds = set(INFRASTRUCTURE_KINDS) | ({NodeKind.AP} if include_aps else set())
     written: list[Path] = []
