@@ -92,29 +92,68 @@ def poll(
     from netstage.auditor.poll import PollRound, run_poll
     from netstage.auditor.snmp.collector import Collector, ReplayCollector
     from netstage.auditor.store import HistoryStore
+    from netstage.simulator.errors import ConfigError
 
     inv = load_inventory(inventory_file)
     if concurrency is not None:
         inv.concurrency = concurrency
+    if replay is not None and not replay.is_dir():
+        what = "not a directory" if replay.exists() else "no such directory"
+        raise ConfigError(f"{replay}: {what}; give --replay the directory of .snmprec "
+                          "recordings (netstage twin DISTRICT --static --out DIR writes one)")
+    if replay is not None and not any(replay.glob("*.snmprec")):
+        raise ConfigError(f"{replay}: no .snmprec recordings in this directory; give --replay "
+                          "the directory written by `netstage twin DISTRICT --static --out DIR`")
+    if replay is not None and _has_variation_modules(replay):
+        raise ConfigError(f"{replay}: these recordings use snmpsim variation modules "
+                          "(e.g. '65:numeric', written by `netstage twin --live`), which only "
+                          "a running snmpsim can serve; write static ones with `netstage twin "
+                          "DISTRICT --static --out DIR`, or serve these with `netstage twin "
+                          "--serve` and poll without --replay")
     collector: Collector | None = ReplayCollector(replay) if replay is not None else None
     n = sum(1 for _ in inv.iter_targets())
     with HistoryStore(db) as store:
         err_console.print(f"polling {n} devices every {every:g} s into {db} "
                           f"({store.n_polls()} rounds already stored); Ctrl-C stops")
 
+        reasons_shown: set[str] = set()
+
         def report(r: PollRound, result: AuditResult) -> None:
-            failed = [d.target.name or f"{d.target.address}:{d.target.port}"
-                      for d in result.devices if not d.ok]
+            failed = [d for d in result.devices if not d.ok]
+            names = [d.target.name or f"{d.target.address}:{d.target.port}" for d in failed]
             err_console.print(
                 f"round {r.number} (poll {r.poll_id}): {r.n_ok}/{r.n_devices} devices, "
                 f"{r.n_samples} samples, {r.elapsed_s:.2f} s"
-                + (f"; failed: {', '.join(failed[:5])}" if failed else ""),
+                + (f"; failed: {', '.join(names[:5])}" if failed else ""),
                 highlight=False, markup=False)
+            for dev, name in zip(failed, names, strict=True):  # each new reason once
+                if (dev.failure is not None and dev.failure.reason not in reasons_shown
+                        and len(reasons_shown) < 5):
+                    reasons_shown.add(dev.failure.reason)
+                    err_console.print(f"  {name}: {dev.failure.reason}", highlight=False,
+                                      markup=False)
 
         done = run_poll(inv, store, every, collector=collector, rounds=rounds,
                         on_round=report)
         err_console.print(f"stopped after {len(done)} rounds; {store.n_polls()} rounds, "
                           f"{store.n_samples()} samples in {db}")
+    if done and n and not any(r.n_ok for r in done):
+        raise ConfigError(f"no device answered in {len(done)} round(s); check the addresses "
+                          "and credentials in the inventory (reasons above)")
+
+
+def _has_variation_modules(recordings: Path) -> bool:
+    """True if a .snmprec line has a ``TAG:module`` value (snmpsim variation modules)."""
+    import re
+
+    pattern = re.compile(r"^[0-9.]+\|[0-9]+[a-z]*:[a-z]", re.MULTILINE)
+    for p in sorted(recordings.glob("*.snmprec"))[:3]:
+        try:
+            if pattern.search(p.read_text(encoding="utf-8", errors="replace")):
+                return True
+        except OSError:
+            return False
+    return False
 
 
 def history(
@@ -176,19 +215,20 @@ def discover(
 
     from rich.table import Table
 
-    from netstage.auditor.cli.common import print_json
+    from netstage.auditor.cli.common import check_output_file, print_json, write_output
     from netstage.auditor.discover import run_discovery
     from netstage.auditor.inventory import load_inventory
 
     inv = load_inventory(inventory_file)
+    for path, opt in ((out, "--out"), (write_inventory, "--write-inventory")):
+        if path is not None:  # before any device is queried
+            check_output_file(path, opt)
     res = asyncio.run(run_discovery(inv, seeds or None, max_devices=max_devices,
                                     max_hops=max_hops))
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(res.audit.to_json() + "\n", encoding="utf-8")
+        write_output(out, res.audit.to_json() + "\n")
     if write_inventory is not None:
-        write_inventory.parent.mkdir(parents=True, exist_ok=True)
-        write_inventory.write_text(res.inventory_yaml(inv), encoding="utf-8")
+        write_output(write_inventory, res.inventory_yaml(inv), "--write-inventory")
     if json_out:
         print_json(res.to_json())
     else:
@@ -232,12 +272,17 @@ def normalise(
     facts. The report lists speed/duplex mismatches, oversubscribed access uplinks, LAG
     problems and links seen from one end only.
     """
-    from netstage.auditor.cli.common import print_json
+    from netstage.auditor.cli.common import check_output_file, print_json, write_output
     from netstage.auditor.facts import load_audit
     from netstage.auditor.normalise import facts_to_district, merge_measured
     from netstage.auditor.store import HistoryStore
     from netstage.simulator.io import dump_district, load_district
 
+    if history_db is not None and base is None:
+        raise typer.BadParameter("--history sets the background load of a declared district; "
+                                 "give --base DISTRICT too", param_hint="--history")
+    if out is not None:
+        check_output_file(out)
     audit = load_audit(audit_file)
     declared = load_district(base) if base is not None else None
     res = facts_to_district(audit, declared)
@@ -249,8 +294,7 @@ def normalise(
         else:
             district = merge_measured(declared, audit)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(dump_district(district), encoding="utf-8")
+        write_output(out, dump_district(district))
     report = res.to_json()
     if json_out:
         print_json(report)
