@@ -53,6 +53,7 @@ __all__ = [
     "LINK_AP_UPLINK",
     "LINK_CIRCUIT",
     "LINK_PHYSICAL",
+    "MAX_DEVICES",
     "NODE_KINDS",
     "DistrictArrays",
     "air_capacity_mbps",
@@ -62,6 +63,10 @@ __all__ = [
 NODE_KINDS: tuple[str, ...] = tuple(k.value for k in NodeKind)
 DEVICE_CLASSES: tuple[str, ...] = ("student", "staff", "lab", "iot")
 LINK_PHYSICAL, LINK_CIRCUIT, LINK_AIR, LINK_AP_UPLINK = 0, 1, 2, 3
+# Client devices one district may have (the largest US district has about 1 million
+# students); above it a typo is far likelier than a real district, and the arrays would
+# not fit in memory.
+MAX_DEVICES = 5_000_000
 
 I32 = NDArray[np.int32]
 F64 = NDArray[np.float64]
@@ -257,12 +262,20 @@ def to_arrays(d: District) -> DistrictArrays:
     dev_attach: list[NDArray[np.int32]] = []
     dev_class: list[NDArray[np.int8]] = []
     dev_site: list[NDArray[np.int32]] = []
+    total = 0
     for si, s in enumerate(d.sites):
         pops = s.populations if s.populations is not None else _default_populations(d, si)
         for p in pops:
             size = _population_size(p, s.students, s.staff)
             if size == 0:
                 continue
+            total += size
+            if total > MAX_DEVICES:
+                raise TopologyError(
+                    f"sites[{si}] ('{s.id}'): the district has more than {MAX_DEVICES:,} client "
+                    f"devices (this site's {p.device_class} population alone is {size:,}); check "
+                    "students/staff/count for a typo, or split the district into several files"
+                )
             points: list[int] = []
             for a in p.attach:
                 if p.connection == "wifi":

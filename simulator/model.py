@@ -56,7 +56,8 @@ Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True,
+                              allow_inf_nan=False)
 
 
 class NodeKind(StrEnum):
@@ -126,9 +127,9 @@ class Population(_Strict):
     """
 
     device_class: Literal["student", "staff", "lab", "iot"]
-    count: int | None = Field(None, ge=0)
-    per_student: float | None = Field(None, ge=0)
-    per_staff: float | None = Field(None, ge=0)
+    count: int | None = Field(None, ge=0, le=5_000_000)
+    per_student: float | None = Field(None, ge=0, le=100)
+    per_staff: float | None = Field(None, ge=0, le=100)
     attach: list[Id] = Field(default_factory=list)
     connection: Literal["wifi", "wired"] = "wifi"
 
@@ -144,10 +145,10 @@ class Site(_Strict):
     id: Id
     name: str | None = None
     kind: SiteKind = SiteKind.SCHOOL
-    students: int = Field(0, ge=0)
-    staff: int = Field(0, ge=0)
-    classrooms: int | None = Field(None, ge=0)
-    wired_lab_pcs: int | None = Field(None, ge=0)
+    students: int = Field(0, ge=0, le=2_000_000)
+    staff: int = Field(0, ge=0, le=1_000_000)
+    classrooms: int | None = Field(None, ge=0, le=100_000)
+    wired_lab_pcs: int | None = Field(None, ge=0, le=1_000_000)
     populations: list[Population] | None = Field(
         None, description="client devices; derived from students/staff when absent"
     )
