@@ -113,6 +113,9 @@ def _validation_message(exc: ValidationError, lines: LineMap, what: str,
     for err in exc.errors():
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
         msg = err["msg"]
+        if loc and loc[-1] == "[key]":  # the key itself is wrong, not its value
+            loc = loc[:-1]
+            msg = f"key '{loc[-1] if loc else ''}' is not allowed here: {msg}"
         if err["type"] == "extra_forbidden":
             msg = ("unknown field (check the spelling; see `netstage schema`)" if schema_hint
                    else "unknown field (check the spelling)")
