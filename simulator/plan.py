@@ -91,43 +91,82 @@ class Catalog:
 
 
 _REQUIRED = ("version", "cost_years", "link_tiers_mbps", "internet_tiers_mbps", "actions")
+_TOP_KEYS = (*_REQUIRED, "currency")
+_ACTION_KEYS = ("title", "rules", "unit", "capex_usd", "annual_usd", "per_mbps", "tiers",
+                "by_kind", "leased_annual_per_mbps", "fact", "source")
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
     """The shipped catalog, or a user catalog in the same format (located errors)."""
+    from netstage.simulator.io import LineMap, format_loc, load_yaml_located
+
     if path is None:
         raw = load_data_yaml("upgrades.yaml")
         source = "simulator/data/upgrades.yaml"
+        lines = LineMap(source)
     else:
-        from netstage.simulator.io import load_yaml_located
-
         p = Path(path)
         try:
             text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read upgrade catalog {p}: {exc.strerror}") from None
-        raw, _ = load_yaml_located(text, str(p))
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: no such upgrade catalog; check the --catalog path") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise ConfigError(f"{p}: cannot read the upgrade catalog ({why})") from None
+        raw, lines = load_yaml_located(text, str(p))
         source = str(p)
+
+    def fail(loc: tuple[str | int, ...], msg: str) -> ConfigError:
+        return ConfigError(f"{lines.where(loc)}: upgrade catalog: {format_loc(loc)}: {msg} "
+                           "(format: simulator/data/upgrades.yaml)")
+
+    def number(loc: tuple[str | int, ...], v: Any, *, positive: bool = False) -> float:
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        if not ok or v < 0 or (positive and v == 0):
+            raise fail(loc, f"must be a number {'> 0' if positive else '>= 0'}, got {v!r}")
+        return float(v)
+
     if not isinstance(raw, dict):
-        raise ConfigError(f"upgrade catalog {source}: expected a mapping at the top level")
+        raise fail((), "expected a mapping ('key: value' lines) at the top level")
     missing = [k for k in _REQUIRED if k not in raw]
     if missing:
-        raise ConfigError(f"upgrade catalog {source}: missing {', '.join(missing)} "
-                          "(see simulator/data/upgrades.yaml for the format)")
+        raise fail((), f"missing {', '.join(missing)}")
+    for k in raw:
+        if k not in _TOP_KEYS:
+            raise fail((str(k),), f"unknown key; allowed: {', '.join(_TOP_KEYS)}")
+    cost_years = number(("cost_years",), raw["cost_years"])
+    tiers: dict[str, tuple[float, ...]] = {}
+    for key in ("link_tiers_mbps", "internet_tiers_mbps"):
+        if not isinstance(raw[key], list) or not raw[key]:
+            raise fail((key,), "expected a non-empty list of speeds in Mbps")
+        tiers[key] = tuple(sorted(number((key, i), x, positive=True)
+                                  for i, x in enumerate(raw[key])))
+    if not isinstance(raw["actions"], dict):
+        raise fail(("actions",), "expected a mapping of action names")
     known = set(_default_action_names())
-    unknown = [a for a in raw["actions"] if a not in known]
+    unknown = [str(a) for a in raw["actions"] if a not in known]
     if unknown:
-        raise ConfigError(f"upgrade catalog {source}: unknown action(s) {', '.join(unknown)}; "
-                          f"known: {', '.join(sorted(known))}")
+        raise fail(("actions", unknown[0]), f"unknown action(s) {', '.join(unknown)}; known: "
+                                            f"{', '.join(sorted(known))}")
     for name, sp in raw["actions"].items():
-        for k in ("capex_usd", "annual_usd"):
-            v = sp.get(k, 0)
-            if not isinstance(v, int | float) or v < 0 or not math.isfinite(v):
-                raise ConfigError(f"upgrade catalog {source}: actions.{name}.{k} must be a "
-                                  f"number >= 0, got {v!r}")
-    return Catalog(version=str(raw["version"]), cost_years=float(raw["cost_years"]),
-                   link_tiers=tuple(sorted(float(x) for x in raw["link_tiers_mbps"])),
-                   internet_tiers=tuple(sorted(float(x) for x in raw["internet_tiers_mbps"])),
+        if not isinstance(sp, dict):
+            raise fail(("actions", name), "expected a mapping (title, capex_usd, ...)")
+        for k, v in sp.items():
+            if k not in _ACTION_KEYS:
+                raise fail(("actions", name, k), f"unknown key; allowed: "
+                                                 f"{', '.join(_ACTION_KEYS)}")
+            if k in ("capex_usd", "annual_usd", "leased_annual_per_mbps"):
+                number(("actions", name, k), v)
+        for k, v in (sp.get("by_kind") or {}).items():
+            number(("actions", name, "by_kind", k), v)
+        for tier, row in (sp.get("tiers") or {}).items():
+            if not isinstance(row, dict):
+                raise fail(("actions", name, "tiers", tier), "expected {capex_usd, annual_usd}")
+            for k in ("capex_usd", "annual_usd"):
+                number(("actions", name, "tiers", tier, k), row.get(k, 0))
+    return Catalog(version=str(raw["version"]), cost_years=cost_years,
+                   link_tiers=tiers["link_tiers_mbps"],
+                   internet_tiers=tiers["internet_tiers_mbps"],
                    actions=dict(raw["actions"]), source=source)
 
 
