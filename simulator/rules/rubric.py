@@ -16,6 +16,7 @@ Every override is kept in :attr:`Rubric.overrides` so reports print them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,8 @@ def _check_value(t: Threshold, value: Any, where: str, path: str) -> Any:
             raise ConfigError(f"{where}: {path}: unknown fact(s) {', '.join(bad)}; "
                               f"known: {', '.join(SECURITY_FACTS)}")
         return list(value)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value)):
         raise ConfigError(f"{where}: {path}: expected a number ({t.unit}), got {value!r}; "
                           f"the default is {t.default}")
     if t.integer and float(value) != int(value):
