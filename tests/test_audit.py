@@ -159,9 +159,11 @@ def test_cli_audit_json_out_and_exit_codes(tmp_path: Path, recordings: Path,
             data: dict[str, Any] = json.loads(proc.stdout)  # stdout is pure JSON
             assert data["summary"]["n_ok"] == 3 and data["summary"]["n_failed"] == 1
             assert load_audit(out).summary.n_ok == 3
-            table = run_cli("audit", str(inv), env=_ENV)
+            table = run_cli("audit", str(inv), "--check-default-communities", env=_ENV)
             assert table.returncode == 0
             assert "1 failed" in table.stdout and "dead (c1): no answer" in table.stdout
+            assert "sw0 accepts public" in table.stdout  # the agent serves 'public'
+            assert "accepted by 3 of 4 devices" in table.stdout
             # nobody answers: exit 1 with a message
             only_dead = tmp_path / "dead.yaml"
             only_dead.write_text(

@@ -113,6 +113,12 @@ def _print_summary(result: object) -> None:
     if s.default_community_tested:
         console.print(f"default communities accepted by {s.default_community_accepted} of "
                       f"{s.default_community_tested} devices", highlight=False)
+        for d in result.devices:
+            if d.default_communities_accepted:
+                label = d.target.name or f"{d.target.address}:{d.target.port}"
+                console.print(f"  {label} accepts {', '.join(d.default_communities_accepted)}"
+                              " (change or disable these communities)",
+                              highlight=False, markup=False)
     console.print(f"SNMP versions: {s.by_snmp_version or '{}'}; interfaces {s.n_interfaces}; "
                   f"neighbours {s.n_neighbours}", highlight=False, markup=False)
 
