@@ -14,6 +14,7 @@ in :attr:`Classification.to_measure`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,7 @@ def classify(
     seed: int = 0,
     overrides: Rubric | str | Path | dict[str, Any] | list[Override] | None = None,
     rules: tuple[str, ...] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> Classification:
     """Run every registered rule on ``district`` and take the minimum stage.
 
@@ -129,14 +131,21 @@ def classify(
     ``overrides`` is a rubric overrides file, a dict in the same format, a list of
     :class:`Override` or a ready :class:`Rubric`. ``rules`` restricts the run to some
     rule ids (the planner uses this to re-check only what an action can change);
-    the stage is then the minimum over those rules only.
+    the stage is then the minimum over those rules only. ``progress(done, total, rule_id)``
+    is called before each rule runs and once at the end (rule_id "").
     """
     t0 = time.perf_counter()
     rubric = resolve_rubric(overrides)
     ctx = RuleContext(district=district, rubric=rubric, n_scenarios=n_scenarios, seed=seed)
     ids = [r for r in RULE_ORDER if r in RULES and (rules is None or r in rules)]
     ids += [r for r in RULES if r not in ids and (rules is None or r in rules)]
-    verdicts = [RULES[r](ctx) for r in ids]
+    verdicts = []
+    for i, r in enumerate(ids):
+        if progress is not None:
+            progress(i, len(ids), r)
+        verdicts.append(RULES[r](ctx))
+    if progress is not None:
+        progress(len(ids), len(ids), "")
     stage = min((v.allows_stage for v in verdicts), default=1)
     binding = [v.rule_id for v in verdicts if v.allows_stage == stage]
     return Classification(

@@ -65,7 +65,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Which of Smith's stages (1-4) the district is in, rule by rule, and why."""
         d = load_district(file)
-        c = classify(d, n_scenarios=scenarios, seed=seed, overrides=rubric)
+        with progress() as bar:
+            task = bar.add_task("classifying", total=None)
+
+            def tick(done: int, total: int, rule_id: str) -> None:
+                bar.update(task, completed=done, total=total,
+                           description=f"classifying: {rule_id}" if rule_id else "classified")
+
+            c = classify(d, n_scenarios=scenarios, seed=seed, overrides=rubric, progress=tick)
         if json_out:
             print_json(c.to_json())
         else:
