@@ -233,7 +233,15 @@ def scenario_params(
         rate = st.growth_per_year if st.growth_per_year is not None else d_rate
         if not (math.isfinite(years) and years >= 0):
             raise SimulationError(f"growth_years must be a finite number >= 0, got {years}")
-        factor = (1.0 + rate) ** years
+        try:
+            factor = (1.0 + rate) ** years
+        except OverflowError:
+            factor = math.inf
+        if not math.isfinite(factor) or factor > 1e18:  # beyond it sums overflow to NaN
+            raise SimulationError(
+                f"scenario '{name}': growth of {rate:.0%}/yr over {years:g} years multiplies "
+                f"demand by {factor:.3g}; give a planning horizon of at most a few decades "
+                "(--growth-years, or district.growth.horizon_years)")
     scale = st.demand_scale * factor
     n_c, n_a = len(DEVICE_CLASSES), len(names)
     active = np.zeros(n_c)

@@ -129,7 +129,8 @@ def register(app: typer.Typer) -> None:
     def generate(
         schools: Annotated[int, typer.Option(min=1, help="number of schools")] = 10,
         students: Annotated[int, typer.Option(min=1, help="students in the district")] = 5000,
-        seed: Annotated[int, typer.Option(help="random seed (same seed, same district)")] = 0,
+        seed: Annotated[int, typer.Option(
+            min=0, help="random seed (same seed, same district)")] = 0,
         dual_homed: Annotated[
             float, typer.Option(min=0, max=1, help="share of schools with two WAN links")
         ] = 0.0,

@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(
             "--seed", help="random seed (same seed, same answer)")] = 7,
         growth_years: Annotated[float | None, typer.Option(
-            "--growth-years", min=0, help="planning horizon for growing scenario types "
+            "--growth-years", min=0, max=50, help="planning horizon for growing scenario types "
             "(default: the district's)", show_default=False)] = None,
         apps_file: Annotated[Path | None, typer.Option(
             "--apps", help="application profiles YAML replacing the shipped apps.yaml",
