@@ -17,7 +17,7 @@ from netstage.auditor.facts import DeviceFacts, FailureKind, SnmpTarget, Timings
 from netstage.auditor.snmp import oids
 from netstage.auditor.snmp.credentials import SnmpCredential
 from netstage.auditor.snmp.parse import device_facts
-from netstage.auditor.snmp.values import OidTree, read_snmprec
+from netstage.auditor.snmp.values import OidTree, read_recording
 
 __all__ = ["CollectTarget", "Collector", "ReplayCollector"]
 
@@ -56,12 +56,17 @@ class Collector(Protocol):
 
 
 class ReplayCollector:
-    """Serves :class:`Collector` from ``<dir>/<community or context>.snmprec`` files.
+    """Serves :class:`Collector` from recordings in a directory.
 
     The recording is chosen as snmpsim would: the v1/v2c community, else the v3
-    context name. A missing recording is a ``timeout`` failure, which is what
-    snmpsim (and most agents) do for an unknown community.
+    context name, as ``<key>.snmprec`` (snmpsim format) or ``<key>.walk`` /
+    ``<key>.snmpwalk`` (net-snmp ``snmpwalk -On`` output, e.g.
+    ``snmpwalk -v2c -c COMMUNITY -On SWITCH .1 > sw1.walk``). A missing recording is a
+    ``timeout`` failure, which is what snmpsim (and most agents) do for an unknown
+    community.
     """
+
+    SUFFIXES = (".snmprec", ".walk", ".snmpwalk")
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
@@ -69,10 +74,11 @@ class ReplayCollector:
 
     def _tree(self, key: str) -> OidTree | None:
         if key not in self._cache:
-            path = self.directory / f"{key}.snmprec"
-            if not path.is_file():
+            path = next((p for suffix in self.SUFFIXES
+                         if (p := self.directory / f"{key}{suffix}").is_file()), None)
+            if path is None:
                 return None
-            self._cache[key] = read_snmprec(path)
+            self._cache[key] = read_recording(path)
         return self._cache[key]
 
     async def collect(self, target: CollectTarget) -> DeviceFacts:

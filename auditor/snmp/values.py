@@ -10,12 +10,14 @@ OID so that one parser (:mod:`.parse`) reads tables the same way from either sou
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from netstage.simulator.errors import CollectorError
 
-__all__ = ["Oid", "OidTree", "Value", "oid", "oid_str", "parse_snmprec", "read_snmprec"]
+__all__ = ["Oid", "OidTree", "Value", "oid", "oid_str", "parse_snmprec", "parse_walk",
+           "read_recording", "read_snmprec", "read_walk"]
 
 Oid = tuple[int, ...]
 Value = int | bytes | str | None
@@ -92,6 +94,99 @@ def read_snmprec(path: str | Path) -> OidTree:
             return OidTree(parse_snmprec(fh, str(p)))
     except FileNotFoundError:
         raise CollectorError(f"{p}: no such recording; check the path") from None
+
+
+_WALK_START = re.compile(r"^\.?(\d+(?:\.\d+)+) = (.*)$")
+_PARENS = re.compile(r"\((-?\d+)\)")
+_UNSIGNED_WALK = {"Counter32", "Counter64", "Gauge32", "Unsigned32", "UInteger32"}
+
+
+def _walk_value(kind: str, text: str, where: str) -> Value:
+    """One value of net-snmp ``snmpwalk -On`` output (``TYPE: text``)."""
+    if kind == "STRING":
+        if len(text) >= 2 and text[0] == text[-1] == '"':
+            text = text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        return text.encode("utf-8", "surrogateescape")
+    if kind in ("Hex-STRING", "BITS"):  # "00 1B 21 ..." (BITS: then bit names)
+        octets = []
+        for token in text.split():
+            if len(token) != 2 or any(c not in "0123456789abcdefABCDEF" for c in token):
+                if kind == "BITS":
+                    break
+                raise CollectorError(f"{where}: bad hex {text[:40]!r}")
+            octets.append(token)
+        return bytes.fromhex("".join(octets))
+    if kind in ("INTEGER", "Timeticks") or kind in _UNSIGNED_WALK:
+        m = _PARENS.search(text)  # "up(1)", "(65814) 0:10:58.14"
+        token = m.group(1) if m else (text.split() or [""])[0]
+        try:
+            return int(token)
+        except ValueError:
+            raise CollectorError(f"{where}: {kind} expected a number, got {text[:40]!r}") \
+                from None
+    if kind == "OID":
+        return text.strip().lstrip(".")
+    if kind == "IpAddress":
+        return text.strip()
+    if kind == "NULL":
+        return None
+    return text.encode("utf-8", "surrogateescape")  # Opaque, Network Address, ...
+
+
+def parse_walk(lines: Iterable[str], source: str = "<walk>") -> Iterator[tuple[Oid, Value]]:
+    """Yield ``(oid, value)`` from net-snmp ``snmpwalk -On`` (or ``snmpbulkwalk -On``)
+    output: ``.1.3.6.1.2.1.1.5.0 = STRING: "sw1"``. Strings that span lines and wrapped
+    Hex-STRINGs are joined; ``No Such ...`` and ``No more variables`` lines are skipped."""
+    current: tuple[Oid, str, int] | None = None  # (oid, rest of the line, line number)
+    extra: list[str] = []
+
+    def finish() -> Iterator[tuple[Oid, Value]]:
+        if current is None:
+            return
+        key, rest, n = current
+        # a "\r" inside a multi-line string is the device's; one at the very end is
+        # the file's line ending
+        text = ("\n".join([rest, *extra]) if extra else rest).rstrip("\r")
+        if text in ('""', ""):
+            yield key, b""
+            return
+        if text.startswith(("No Such", "No more variables")):
+            return
+        kind, sep, value = text.partition(": ")
+        if not sep:  # "STRING:" with nothing after it
+            kind, value = text.rstrip(":").strip(), ""
+        yield key, _walk_value(kind, value if kind == "STRING" else value.strip(),
+                               f"{source}:{n}")
+
+    for n, raw in enumerate(lines, 1):
+        line = raw.removesuffix("\n")
+        m = _WALK_START.match(line)
+        if m:
+            yield from finish()
+            current, extra = (oid(m.group(1)), m.group(2), n), []
+        elif current is not None:
+            extra.append(line)
+        elif line.strip():
+            line = line.rstrip("\r")
+            raise CollectorError(f"{source}:{n}: expected 'OID = TYPE: value' "
+                                 f"(snmpwalk -On output), got {line[:60]!r}")
+    yield from finish()
+
+
+def read_walk(path: str | Path) -> OidTree:
+    """Load net-snmp ``snmpwalk -On`` output into an :class:`OidTree`."""
+    p = Path(path)
+    try:
+        # newline="": keep a "\r" that is part of a multi-line string value
+        with p.open(encoding="utf-8", errors="surrogateescape", newline="") as fh:
+            return OidTree(parse_walk(fh, str(p)))
+    except FileNotFoundError:
+        raise CollectorError(f"{p}: no such walk file; check the path") from None
+
+
+def read_recording(path: str | Path) -> OidTree:
+    """``.snmprec`` (snmpsim) or anything else as ``snmpwalk -On`` output."""
+    return read_snmprec(path) if str(path).endswith(".snmprec") else read_walk(path)
 
 
 class OidTree:
