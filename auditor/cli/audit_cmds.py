@@ -22,8 +22,9 @@ def audit(
         "--concurrency", min=1, max=1024, help="devices in flight (default: the inventory's)")]
     = None,
     replay: Annotated[Path | None, typer.Option(
-        "--replay", help="audit .snmprec recordings in this directory instead of the network "
-                         "(recording = community / v3 context)")] = None,
+        "--replay", help="audit recordings in this directory instead of the network: "
+                         "<community or v3 context>.snmprec, or .walk (snmpwalk -On output)")]
+    = None,
     default_communities: Annotated[bool, typer.Option(
         "--check-default-communities",
         help="also test whether each inventory target accepts public/private (opt-in)")]
@@ -50,7 +51,7 @@ def audit(
     if replay is not None:
         if not replay.is_dir():
             err_console.print(f"[bold red]error:[/] --replay {replay}: not a directory of "
-                              ".snmprec recordings")
+                              ".snmprec / .walk recordings")
             raise typer.Exit(1)
         collector = ReplayCollector(replay)
     n = sum(1 for _ in inv.iter_targets())
