@@ -132,8 +132,13 @@ def load_model(path: str | Path, model: type[M], what: str | None = None) -> tup
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such file; check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read: {exc}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a directory; give the YAML file inside it") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not a UTF-8 text file (byte {exc.start} is 0x"
+                          f"{exc.object[exc.start]:02x}); give a YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
     data, lines = load_yaml_located(text, str(p))
     if data is None:
         kind = "" if what == str(p) else f" ({what.removesuffix(str(p)).strip()})"
