@@ -99,8 +99,10 @@ def read_graphml(
 ) -> GraphmlImport:
     """Read ``path`` and map it to a district (see the module docstring)."""
     p = Path(path)
+    if p.is_dir():
+        raise TopologyError(f"{p}: is a directory; give a GraphML file")
     if not p.is_file():
-        raise TopologyError(f"{p}: no such GraphML file")
+        raise TopologyError(f"{p}: no such GraphML file; check the path")
     if not (default_link_mbps > 0 and math.isfinite(default_link_mbps)):
         raise TopologyError(f"default_link_mbps must be a number > 0, got {default_link_mbps}")
     if circuits_per_exit < 1:
