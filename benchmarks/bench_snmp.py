@@ -183,15 +183,19 @@ def start_agents(n: int, tmp: Path) -> list[tuple[subprocess.Popen[bytes], int]]
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
             env=env)
         agents.append((proc, port))
-    packet = _probe_packet(COMMUNITY)
-    deadline = time.monotonic() + 60 + 3 * n
-    waiting = {port for _, port in agents}
-    while waiting and time.monotonic() < deadline:
-        waiting = {p for p in waiting if not _answers(p, packet, 0.2)}
-        if any(proc.poll() is not None for proc, _ in agents):
-            raise SystemExit("an snmpsim agent exited during start-up")
-    if waiting:
-        raise SystemExit(f"{len(waiting)} agents did not answer in time")
+    try:
+        packet = _probe_packet(COMMUNITY)
+        deadline = time.monotonic() + 60 + 3 * n
+        waiting = {port for _, port in agents}
+        while waiting and time.monotonic() < deadline:
+            waiting = {p for p in waiting if not _answers(p, packet, 0.2)}
+            if any(proc.poll() is not None for proc, _ in agents):
+                raise SystemExit("an snmpsim agent exited during start-up")
+        if waiting:
+            raise SystemExit(f"{len(waiting)} agents did not answer in time")
+    except BaseException:
+        stop_agents(agents)  # never leave agents running behind a failed start
+        raise
     return agents
 
 
