@@ -174,11 +174,26 @@ def snmpd_binary() -> str | None:
         "/usr/sbin/snmpd" if Path("/usr/sbin/snmpd").exists() else None)
 
 
-def _answers_udp(port: int) -> bool:
-    """True when something answers a v2c GET from the snmpd (community 'netstage-probe')."""
-    from netstage.auditor.twin_agent import _answers, _probe_packet
+def _answers_udp(port: int, community: str = "netstage-probe", timeout_s: float = 0.3) -> bool:
+    """True when something answers an SNMPv2c GET of sysUpTime.0 on 127.0.0.1:port."""
+    from pyasn1.codec.ber import encoder  # type: ignore[import-untyped]
+    from pysnmp.proto.api import v2c
 
-    return _answers(port, _probe_packet("netstage-probe"))
+    pdu = v2c.GetRequestPDU()
+    v2c.apiPDU.set_defaults(pdu)
+    v2c.apiPDU.set_varbinds(pdu, [(v2c.ObjectIdentifier("1.3.6.1.2.1.1.3.0"), v2c.Null(""))])
+    msg = v2c.Message()
+    v2c.apiMessage.set_defaults(msg)
+    v2c.apiMessage.set_community(msg, community)
+    v2c.apiMessage.set_pdu(msg, pdu)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout_s)
+        try:
+            s.sendto(bytes(encoder.encode(msg)), (LOOPBACK, port))
+            s.recvfrom(65535)
+        except OSError:
+            return False
+    return True
 
 
 @contextmanager
