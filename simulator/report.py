@@ -482,20 +482,33 @@ def _write_files(out: Path, d: District, c: Classification, plans: list[Any],
     for name, ps in _save(figs, out, chart_formats).items():
         for p in ps:
             paths[f"chart-{name}.{p.suffix[1:]}"] = p
-    if "html" in formats:
-        p = out / "report.html"
-        p.write_text(render_html(d, c, plans, figs, extra, plan_errors), encoding="utf-8")
-        paths["html"] = p
-    if "json" in formats:
-        p = out / "report.json"
-        data = build_report_json(d, c, plans, growth, extra, figs)
-        data["plan_errors"] = plan_errors
-        p.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        paths["json"] = p
-    if "pdf" in formats:
-        p = out / "report.pdf"
-        _write_pdf(p, d, c, plans, figs)
-        paths["pdf"] = p
+    # The report files are written under temporary names and renamed together at the
+    # end, so a failure (disk full, an exception while drawing the PDF) never leaves a
+    # fresh report.html that looks like a finished report.
+    staged: list[tuple[Path, Path]] = []
+
+    def stage(name: str) -> Path:
+        tmp = out / f".{name}.partial"
+        staged.append((tmp, out / name))
+        return tmp
+
+    try:
+        if "html" in formats:
+            stage("report.html").write_text(render_html(d, c, plans, figs, extra, plan_errors),
+                                            encoding="utf-8")
+        if "json" in formats:
+            data = build_report_json(d, c, plans, growth, extra, figs)
+            data["plan_errors"] = plan_errors
+            stage("report.json").write_text(json.dumps(data, indent=2) + "\n",
+                                            encoding="utf-8")
+        if "pdf" in formats:
+            _write_pdf(stage("report.pdf"), d, c, plans, figs)
+        for tmp, final in staged:
+            tmp.replace(final)
+            paths[final.suffix[1:]] = final
+    finally:
+        for tmp, _final in staged:
+            tmp.unlink(missing_ok=True)
     return paths
 
 

@@ -438,3 +438,21 @@ def test_progress_on_a_terminal_and_pure_json_on_stdout(tmp_path: Path) -> None:
     assert json.loads(out)["n_scenarios"] == 400
     tty = b"".join(chunks).decode("utf-8", "replace")
     assert "simulating 'now'" in tty and "/400" in tty, tty[:500]
+
+
+def test_report_failure_leaves_no_report_files(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure while writing the PDF: no report.html/json that looks finished."""
+    from netstage.simulator import report
+
+    def disk_full(path: Path, *args: Any) -> None:
+        path.write_bytes(b"%PDF-half")
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(report, "_write_pdf", disk_full)
+    out = tmp_path / "rep"
+    with pytest.raises(ConfigError) as e:
+        report.write_report(load_district(STAGE1), out, n_scenarios=10, plans=[],
+                            chart_formats=())
+    assert "No space left on device" in str(e.value) and "--out" in str(e.value)
+    assert sorted(p.name for p in out.iterdir()) == []
