@@ -110,21 +110,24 @@ class HistoryStore:
     is running: WAL readers do not block the writer).
     """
 
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False,
+                 option: str = "--db") -> None:
         self.path = Path(path)
+        self._option = option  # the CLI option that named the file, for messages
         if readonly and not self.path.exists():
             raise ConfigError(f"{self.path}: no such history database; run "
                               f"`netstage poll INVENTORY --db {self.path}` first")
         if self.path.is_dir():
-            raise ConfigError(f"{self.path}: is a directory; give --db a database file name")
+            raise ConfigError(f"{self.path}: is a directory; give {self._option} a database "
+                              "file name")
         if self.path.parent.exists() and not self.path.parent.is_dir():
             raise ConfigError(f"{self.path}: {self.path.parent} is a file, not a directory; "
-                              "give --db a path inside a directory")
+                              f"give {self._option} a path inside a directory")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"{self.path}: cannot create its directory ({exc.strerror}); "
-                              "give --db a path in a writable directory") from None
+                              f"give {self._option} a path in a writable directory") from None
         try:
             if readonly:
                 self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
@@ -141,8 +144,10 @@ class HistoryStore:
             row = self.conn.execute(
                 "SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
+            what = ("the database written by `netstage poll`" if readonly
+                    else "a new file name")
             raise ConfigError(f"{self.path}: not a netstage history database ({exc}); give "
-                              "--db a new file name") from None
+                              f"{self._option} {what}") from None
         if row is None or int(row[0]) != SCHEMA_VERSION:
             raise ConfigError(f"{self.path}: history schema version {row[0] if row else '?'}, "
                               f"this netstage reads version {SCHEMA_VERSION}")
@@ -162,7 +167,8 @@ class HistoryStore:
             self.conn.close()
             shown = ", ".join(sorted(tables)[:5]) + (" ..." if len(tables) > 5 else "")
             raise ConfigError(f"{self.path}: an SQLite database of another program (tables: "
-                              f"{shown}), not a netstage history; give --db a new file name")
+                              f"{shown}), not a netstage history; give {self._option} a new "
+                              "file name")
 
     def close(self) -> None:
         self.conn.close()

@@ -276,6 +276,7 @@ def normalise(
     from netstage.auditor.facts import load_audit
     from netstage.auditor.normalise import facts_to_district, merge_measured
     from netstage.auditor.store import HistoryStore
+    from netstage.simulator.errors import ConfigError
     from netstage.simulator.io import dump_district, load_district
 
     if history_db is not None and base is None:
@@ -285,11 +286,15 @@ def normalise(
         check_output_file(out)
     audit = load_audit(audit_file)
     declared = load_district(base) if base is not None else None
+    if declared is None and not audit.ok_devices:
+        raise ConfigError(f"{audit_file}: no device answered in this audit, so there is no "
+                          "district to build; fix the audit first (see its failures), or give "
+                          "--base DISTRICT to keep a declared topology")
     res = facts_to_district(audit, declared)
     district = res.district
     if declared is not None:
         if history_db is not None:
-            with HistoryStore(history_db, readonly=True) as store:
+            with HistoryStore(history_db, readonly=True, option="--history") as store:
                 district = merge_measured(declared, audit, store=store)
         else:
             district = merge_measured(declared, audit)
