@@ -227,7 +227,7 @@ def discover(
                                     max_hops=max_hops))
     if out is not None:
         write_output(out, res.audit.to_json() + "\n")
-    if write_inventory is not None:
+    if write_inventory is not None and res.audit.ok_devices:  # never an empty inventory
         write_output(write_inventory, res.inventory_yaml(inv), "--write-inventory")
     if json_out:
         print_json(res.to_json())
@@ -248,7 +248,10 @@ def discover(
         if res.stopped_by:
             console.print(f"stopped by {res.stopped_by}", highlight=False)
     if not res.audit.ok_devices:
-        err_console.print("[bold red]error:[/] no device answered")
+        err_console.print("[bold red]error:[/] no device answered; check the seed addresses "
+                          "and the inventory's credentials"
+                          + (f" ({write_inventory} not written)" if write_inventory else ""),
+                          highlight=False)
         raise typer.Exit(1)
 
 
