@@ -38,6 +38,12 @@ def twin(
         target = out if out is not None else Path(tmp)
         paths = export_twin(district, target, include_aps=include_aps,
                             counters="live" if live else "static")
+        if not paths:
+            from netstage.simulator.errors import ConfigError
+
+            raise ConfigError(f"{district_file}: no infrastructure device to export (edge, "
+                              "firewall, core, distribution, access, wlc)"
+                              + ("" if include_aps else "; add --include-aps to export APs"))
         err_console.print(f"wrote {len(paths)} recordings to {target}")
         if not serve:
             for p in paths:
