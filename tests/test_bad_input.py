@@ -456,3 +456,24 @@ def test_report_failure_leaves_no_report_files(tmp_path: Path,
                             chart_formats=())
     assert "No space left on device" in str(e.value) and "--out" in str(e.value)
     assert sorted(p.name for p in out.iterdir()) == []
+
+
+def test_nothing_to_build_or_export_is_an_error_not_an_empty_file(tmp_path: Path) -> None:
+    audit = tmp_path / "audit.json"
+    audit.write_text("{}")  # a valid audit in which no device answered
+    out = tmp_path / "district.yaml"
+    code, msg = _invoke("normalise", str(audit), "--out", str(out))
+    assert code == 1 and "no device answered in this audit" in msg and "--base" in msg
+    assert not out.exists()
+    aps_only = tmp_path / "aps.yaml"
+    aps_only.write_text("district: {name: x}\nsites: [{id: s, students: 10}]\n"
+                        "nodes: [{id: ap, kind: ap, site: s}]\n"
+                        "circuits: [{id: c, attach: ap, capacity_mbps: 100}]\n")
+    code, msg = _invoke("twin", str(aps_only), "--out", str(tmp_path / "twin"))
+    assert code == 1 and "--include-aps" in msg
+    code, _ = _invoke("twin", str(aps_only), "--out", str(tmp_path / "twin"), "--include-aps")
+    assert code == 0 and (tmp_path / "twin" / "ap.snmprec").exists()
+    db = tmp_path / "h.db"
+    db.write_text("garbage")
+    code, msg = _invoke("normalise", str(audit), "--base", str(STAGE1), "--history", str(db))
+    assert code == 1 and "give --history the database written by `netstage poll`" in msg
