@@ -477,3 +477,12 @@ def test_nothing_to_build_or_export_is_an_error_not_an_empty_file(tmp_path: Path
     db.write_text("garbage")
     code, msg = _invoke("normalise", str(audit), "--base", str(STAGE1), "--history", str(db))
     assert code == 1 and "give --history the database written by `netstage poll`" in msg
+
+
+def test_json_output_is_valid_json_even_with_nan(capsys: pytest.CaptureFixture[str]) -> None:
+    from netstage.auditor.cli.common import print_json
+
+    print_json({"p95": float("nan"), "rows": [1.5, float("inf")], "name": "x"})
+    out = capsys.readouterr().out
+    assert json.loads(out, parse_constant=lambda c: pytest.fail(f"non-JSON {c}")) == {
+        "p95": None, "rows": [1.5, None], "name": "x"}

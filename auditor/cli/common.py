@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import tempfile
@@ -40,9 +41,28 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def _finite(data: Any) -> Any:
+    """``data`` with NaN/inf floats replaced by None (JSON has no NaN)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data
+
+
 def print_json(data: Any) -> None:
-    """Write ``data`` as indented JSON to stdout (no rich markup, pipe-safe)."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    """Write ``data`` as indented JSON to stdout (no rich markup, pipe-safe).
+
+    Always valid JSON: a NaN or infinite number (which ``json.dumps`` would write as the
+    non-standard ``NaN``/``Infinity``) becomes ``null``.
+    """
+    try:
+        text = json.dumps(data, indent=2, sort_keys=False, default=str, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(data), indent=2, sort_keys=False, default=str)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
