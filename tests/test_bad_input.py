@@ -326,7 +326,7 @@ def test_poll_replay_must_be_static_recordings(tmp_path: Path) -> None:
     db = tmp_path / "h.db"
     for replay, needle in ((tmp_path / "missing", "no such directory"),
                            (inv, "not a directory"),
-                           (tmp_path, "no .snmprec recordings"),
+                           (tmp_path, "no recordings (.snmprec"),
                            (tmp_path / "live", "snmpsim variation modules")):
         code, msg = _invoke("poll", str(inv), "--db", str(db), "--rounds", "1",
                             "--replay", str(replay), env=env)

@@ -107,9 +107,11 @@ def poll(
         what = "not a directory" if replay.exists() else "no such directory"
         raise ConfigError(f"{replay}: {what}; give --replay the directory of .snmprec "
                           "recordings (netstage twin DISTRICT --static --out DIR writes one)")
-    if replay is not None and not any(replay.glob("*.snmprec")):
-        raise ConfigError(f"{replay}: no .snmprec recordings in this directory; give --replay "
-                          "the directory written by `netstage twin DISTRICT --static --out DIR`")
+    if replay is not None and not any(p.suffix in ReplayCollector.SUFFIXES
+                                      for p in replay.iterdir()):
+        raise ConfigError(f"{replay}: no recordings ({', '.join(ReplayCollector.SUFFIXES)}) in "
+                          "this directory; give --replay the directory written by `netstage "
+                          "twin DISTRICT --static --out DIR` (or of snmpwalk -On outputs)")
     if replay is not None and _has_variation_modules(replay):
         raise ConfigError(f"{replay}: these recordings use snmpsim variation modules "
                           "(e.g. '65:numeric', written by `netstage twin --live`), which only "
