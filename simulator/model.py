@@ -420,7 +420,9 @@ def problems(d: District) -> list[Problem]:
                 Problem(
                     loc=("sites", si),
                     message=f"site '{s.id}' has no path to the Internet edge "
-                    "(no chain of links from its nodes to a circuit)",
+                    f"(no chain of links from its nodes {', '.join(members[:3])}"
+                    f"{' ...' if len(members) > 3 else ''} to a circuit); add the missing "
+                    "uplink under 'links'",
                 )
             )
     return out
