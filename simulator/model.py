@@ -308,6 +308,14 @@ class Problem(BaseModel):
     message: str
 
 
+def _did_you_mean(name: str, known: set[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest known id, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
 def problems(d: District) -> list[Problem]:
     """All consistency problems of ``d`` that field validation cannot see."""
     out: list[Problem] = []
@@ -337,6 +345,7 @@ def problems(d: District) -> list[Problem]:
             out.append(
                 Problem(
                     loc=("nodes", i, "site"), message=f"node '{n.id}' names unknown site '{n.site}'"
+                    + _did_you_mean(n.site, site_ids)
                 )
             )
     for i, lk in enumerate(d.links):
@@ -346,6 +355,7 @@ def problems(d: District) -> list[Problem]:
                 out.append(
                     Problem(
                         loc=("links", i, end), message=f"link '{lk.key}' names unknown node '{ref}'"
+                        + _did_you_mean(ref, node_ids)
                     )
                 )
         if lk.a == lk.b:
@@ -357,7 +367,8 @@ def problems(d: District) -> list[Problem]:
             out.append(
                 Problem(
                     loc=("circuits", i, "attach"),
-                    message=f"circuit '{c.id}' attaches to unknown node '{c.attach}'",
+                    message=f"circuit '{c.id}' attaches to unknown node '{c.attach}'"
+                    + _did_you_mean(c.attach, node_ids),
                 )
             )
     for si, s in enumerate(d.sites):
@@ -367,7 +378,8 @@ def problems(d: District) -> list[Problem]:
                     out.append(
                         Problem(
                             loc=("sites", si, "populations", pi, "attach", ai),
-                            message=f"population at site '{s.id}' attaches to unknown node '{a}'",
+                            message=f"population at site '{s.id}' attaches to unknown node '{a}'"
+                            + _did_you_mean(a, node_ids),
                         )
                     )
                 elif p.connection == "wifi" and node_kind[a] != NodeKind.AP:

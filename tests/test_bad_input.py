@@ -105,6 +105,8 @@ def test_unknown_field_negative_capacity_unknown_node_and_no_path(tmp_path: Path
          "capacity_mbps: -100", "links[0].capacity_mbps: Input should be greater than 0"),
         (_variant(tmp_path, "c.yaml", "{a: es-sw, b: core,", "{a: es-sw, b: nowhere,"),
          "b: nowhere", "names unknown node 'nowhere'"),
+        (_variant(tmp_path, "c2.yaml", "attach: rtr,", "attach: rtx,"),
+         "attach: rtx", "attaches to unknown node 'rtx'; did you mean 'rtr'?"),
         (_variant(tmp_path, "d.yaml",
                   "  - {a: hs-sw, b: core, capacity_mbps: 100, medium: leased}\n", ""),
          "id: hs, name:", "site 'hs' has no path to the Internet edge"),
