@@ -488,3 +488,13 @@ def test_json_output_is_valid_json_even_with_nan(capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert json.loads(out, parse_constant=lambda c: pytest.fail(f"non-JSON {c}")) == {
         "p95": None, "rows": [1.5, None], "name": "x"}
+
+
+def test_read_only_output_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests may run as root (who can write anywhere), so the permission check is simulated."""
+    from netstage.auditor.cli import common
+
+    monkeypatch.setattr(common.os, "access", lambda path, mode: False)
+    with pytest.raises(ConfigError, match="the output directory is not writable; give --out"):
+        common.write_output(tmp_path / "x.yaml", "x")
+    assert list(tmp_path.iterdir()) == []
