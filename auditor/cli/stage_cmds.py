@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from netstage.auditor.cli.common import (
+    check_output_dir,
     check_output_file,
     console,
     print_json,
@@ -150,6 +151,7 @@ def register(app: typer.Typer) -> None:
 
         formats = tuple(fmt) if fmt else FORMATS
         d = load_district(file)
+        check_output_dir(out)  # before minutes of classifying and planning
         with progress() as bar:
             task = bar.add_task("report", total=None)
             paths = write_report(d, out, n_scenarios=scenarios, seed=seed, overrides=rubric,
