@@ -315,6 +315,8 @@ def test_output_options_checked_in_process(tmp_path: Path) -> None:
     assert code == 2
     code, msg = _invoke("normalise", str(tmp_path / "a.json"), "--history", "h.db")
     assert code == 2 and "--base" in msg
+    code, msg = _invoke("simulate", str(STAGE1), "--per-scenario")
+    assert code == 2 and "add --json" in msg
 
 
 def test_poll_replay_must_be_static_recordings(tmp_path: Path) -> None:

@@ -102,6 +102,9 @@ def register(app: typer.Typer) -> None:
         from netstage.simulator.profiles import load_apps, load_scenarios
         from netstage.simulator.simulate import simulate
 
+        if per_scenario and not json_out:
+            raise typer.BadParameter("the per-scenario arrays are part of the JSON output; "
+                                     "add --json", param_hint="--per-scenario")
         d = load_district(file)
         apps = load_apps(apps_file) if apps_file else None
         scen = load_scenarios(scenario_file, apps=apps) if scenario_file else None
