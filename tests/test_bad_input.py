@@ -317,6 +317,14 @@ def test_output_options_checked_in_process(tmp_path: Path) -> None:
     assert code == 2 and "--base" in msg
     code, msg = _invoke("simulate", str(STAGE1), "--per-scenario")
     assert code == 2 and "add --json" in msg
+    # an output that is also the input would lose the input's comments: refused
+    own = tmp_path / "own.yaml"
+    own.write_text(STAGE1.read_text())
+    for args in (("export", str(own), "--out", str(own)),
+                 ("plan", str(own), "--write-district", str(tmp_path / "." / "own.yaml"))):
+        code, msg = _invoke(*args)
+        assert code == 1 and "is also an input of this command" in msg, (args, msg)
+    assert own.read_text() == STAGE1.read_text()
 
 
 def test_poll_replay_must_be_static_recordings(tmp_path: Path) -> None:

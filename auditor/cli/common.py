@@ -108,11 +108,22 @@ def check_output_dir(path: Path, option: str = "--out") -> Path:
     return path
 
 
-def check_output_file(path: Path, option: str = "--out") -> Path:
+def check_output_file(path: Path, option: str = "--out", *, inputs: tuple[Path, ...] = ()
+                      ) -> Path:
     """Make sure ``path`` can be written (parent created) before any long work starts.
 
     Nothing is written to ``path`` itself, so a failure later leaves no file behind.
+    ``inputs`` are the command's input files: writing over one of them (and losing its
+    comments and layout) is refused.
     """
+    for src in inputs:
+        try:
+            same = path.exists() and src.exists() and path.samefile(src)
+        except OSError:
+            same = False
+        if same:
+            raise ConfigError(f"{path}: is also an input of this command; give {option} "
+                              "another file name (the input is left unchanged)")
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory; give {option} a file name")
     parent = path.parent
@@ -152,8 +163,10 @@ def atomic_output(path: Path, option: str = "--out") -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_output(path: Path, text: str, option: str = "--out") -> Path:
+def write_output(path: Path, text: str, option: str = "--out", *,
+                 inputs: tuple[Path, ...] = ()) -> Path:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_output`)."""
+    check_output_file(path, option, inputs=inputs)
     with atomic_output(path, option) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path

@@ -10,7 +10,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from netstage.auditor.cli.common import atomic_output, console, print_json, write_output
+from netstage.auditor.cli.common import (
+    atomic_output,
+    check_output_file,
+    console,
+    print_json,
+    write_output,
+)
 from netstage.simulator.arrays import DEVICE_CLASSES, LINK_AIR, to_arrays
 from netstage.simulator.io import dump_district, load_district
 from netstage.simulator.model import District
@@ -179,6 +185,7 @@ def register(app: typer.Typer) -> None:
                 f"unknown output type '{suffix or out.name}'; name the file .graphml, .json "
                 "or .yaml", param_hint="--out")
         d = load_district(file)
+        check_output_file(out, inputs=(file,))
         if suffix == ".graphml":
             with atomic_output(out) as tmp:
                 to_graphml(d, tmp)

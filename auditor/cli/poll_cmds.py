@@ -294,7 +294,7 @@ def normalise(
         raise typer.BadParameter("--history sets the background load of a declared district; "
                                  "give --base DISTRICT too", param_hint="--history")
     if out is not None:
-        check_output_file(out)
+        check_output_file(out, inputs=tuple(p for p in (audit_file, base) if p is not None))
     audit = load_audit(audit_file)
     declared = load_district(base) if base is not None else None
     if declared is None and not audit.ok_devices:

@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
 
         d = load_district(file)
         if write_district is not None:  # fail now, not after minutes of planning
-            check_output_file(write_district, "--write-district")
+            check_output_file(write_district, "--write-district", inputs=(file,))
         with progress() as bar:
             task = bar.add_task("planning", total=None)
             p = plan_upgrades(d, target_stage=target_stage, budget_usd=budget,
