@@ -173,9 +173,7 @@ def register(app: typer.Typer) -> None:
 
         The mapping and its defaults are documented in docs/scale.md: every GraphML node becomes a node, external nodes (Internal=0) become exits with an Internet circuit, hyperedge nodes become site-less core nodes, every other node is a site of its own.
         """  # noqa: E501
-        read = _graphml_reader()
-        if not file.is_file():
-            raise ConfigError(f"{file}: no such GraphML file")
+        read = _graphml_reader()  # it names a missing file or a directory itself
         result = read(file, default_link_mbps=default_link_mbps, internet_mbps=internet_mbps,
                       exits=exit_ or None, students_per_site=students_per_site,
                       circuits_per_exit=circuits_per_exit, name=name)
