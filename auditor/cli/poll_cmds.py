@@ -227,6 +227,11 @@ def discover(
     from netstage.auditor.discover import run_discovery
     from netstage.auditor.inventory import load_inventory
 
+    if not inventory_file.exists():
+        from netstage.simulator.errors import ConfigError
+
+        raise ConfigError(f"{inventory_file}: no such inventory; give --inventory FILE with "
+                          "the credential profiles (format: docs/snmp-audit.md)")
     inv = load_inventory(inventory_file)
     for path, opt in ((out, "--out"), (write_inventory, "--write-inventory")):
         if path is not None:  # before any device is queried
