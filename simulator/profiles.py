@@ -153,11 +153,21 @@ def load_scenarios(path: str | Path | None = None, apps: AppsFile | None = None)
     p = path if path is not None else data_path("scenarios.yaml")
     scen, lines = load_model(p, ScenariosFile, what=f"scenario types {p}")
     apps = apps if apps is not None else load_apps()
-    _check_app_names(scen, apps, lines)
+    _check_app_names(scen, apps, lines, shipped=path is None)
     return scen
 
 
-def _check_app_names(scen: ScenariosFile, apps: AppsFile, lines: LineMap) -> None:
+def _check_app_names(scen: ScenariosFile, apps: AppsFile, lines: LineMap,
+                     shipped: bool = False) -> None:
+    if shipped:  # the user's application profiles lack names the shipped scenarios use
+        used = sorted({a for st in scen.scenarios.values() for cm in st.classes.values()
+                       for a in cm.mix})
+        missing = [a for a in used if a not in apps.apps]
+        if missing:
+            raise ConfigError(
+                f"the application profiles lack {', '.join(repr(a) for a in missing)}, which "
+                f"the shipped scenario types ({lines.source}) use; keep these names in the "
+                "--apps file, or give your own scenario types with --scenario-file")
     rows = []
     for sname, st in scen.scenarios.items():
         for cname, cm in st.classes.items():

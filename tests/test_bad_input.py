@@ -185,6 +185,11 @@ def test_profile_files_with_bad_values(tmp_path: Path) -> None:
         load_apps(odd)
     assert f"{odd}:3: colour: unknown field (check the spelling)" in str(e.value)
     assert "netstage schema" not in str(e.value)
+    # profiles without an app the shipped scenario types use: one message, not one per use
+    renamed = _variant(tmp_path, "renamed.yaml", "  web:\n", "  webb:\n", SHIPPED / "apps.yaml")
+    with pytest.raises(ConfigError) as e:
+        load_scenarios(apps=load_apps(renamed))
+    assert "the application profiles lack 'web'" in str(e.value) and "\n" not in str(e.value)
     # a district file given where profiles are expected is named as such
     with pytest.raises(ConfigError) as e:
         load_apps(STAGE1)
