@@ -513,3 +513,9 @@ def test_read_only_output_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     with pytest.raises(ConfigError, match="the output directory is not writable; give --out"):
         common.write_output(tmp_path / "x.yaml", "x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_brackets_in_a_path_are_text_not_markup(run_cli: CliRunner) -> None:
+    """rich would read '[/]' in an error message as markup and crash with a traceback."""
+    err = _clean_failure(run_cli("info", "[/]missing.yaml"))
+    assert "[/]missing.yaml: no such file" in err

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from netstage.auditor.cli.common import (
@@ -86,9 +87,12 @@ def register(app: typer.Typer) -> None:
         else:
             for r in results:
                 if r["ok"]:
-                    console.print(f"[green]ok[/]    {r['file']}  ({r['name']})", highlight=False)
+                    name = escape(str(r["name"]))
+                    console.print(f"[green]ok[/]    {escape(str(r['file']))}  ({name})",
+                                  highlight=False)
                 else:
-                    console.print(f"[red]error[/] {r['error']}", highlight=False, soft_wrap=True)
+                    console.print(f"[red]error[/] {escape(str(r['error']))}", highlight=False,
+                                  soft_wrap=True)
         if not all(r["ok"] for r in results):
             raise typer.Exit(1)
 

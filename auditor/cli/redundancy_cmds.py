@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from netstage.auditor.cli.common import console, err_console, print_json, progress
@@ -26,7 +27,8 @@ def load_any(path: Path) -> District:
 
         imp = read_graphml(path)
         for w in imp.warnings:
-            err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+            err_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False,
+                              soft_wrap=True)
         return imp.district
     from netstage.simulator.io import load_district
 
