@@ -519,3 +519,11 @@ def test_brackets_in_a_path_are_text_not_markup(run_cli: CliRunner) -> None:
     """rich would read '[/]' in an error message as markup and crash with a traceback."""
     err = _clean_failure(run_cli("info", "[/]missing.yaml"))
     assert "[/]missing.yaml: no such file" in err
+
+
+def test_brackets_in_a_district_name_are_printed_as_written(tmp_path: Path) -> None:
+    f = _variant(tmp_path, "br.yaml", "name: Willow Creek USD", 'name: "Willow [North] [/]"')
+    for args in (("info", str(f)), ("redundancy", str(f)),
+                 ("classify", str(f), "--scenarios", "10")):
+        code, out = _invoke(*args)
+        assert code == 0 and "Willow [North] [/]" in out, (args, out)

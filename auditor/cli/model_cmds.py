@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(s)
             return
-        t = Table(title=s["name"], show_header=False, title_justify="left")
+        t = Table(title=escape(s["name"]), show_header=False, title_justify="left")
         t.add_column("what")
         t.add_column("value", justify="right")
         t.add_row("sites (schools)", f"{s['sites']} ({s['schools']})")
@@ -171,7 +171,7 @@ def register(app: typer.Typer) -> None:
         )
         if out:
             write_output(out, text)
-            console.print(f"wrote {out} ({len(d.nodes)} nodes, {len(d.links)} links)")
+            console.print(f"wrote {escape(str(out))} ({len(d.nodes)} nodes, {len(d.links)} links)")
         else:
             print(text, end="")
 
@@ -197,4 +197,4 @@ def register(app: typer.Typer) -> None:
             write_output(out, d.model_dump_json(indent=2, exclude_defaults=True) + "\n")
         else:
             write_output(out, dump_district(d))
-        console.print(f"wrote {out}")
+        console.print(f"wrote {escape(str(out))}")

@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(rep.to_json())
             return
-        console.print(f"[bold]{rep.district}[/]: {rep.circuits} Internet circuit(s), "
+        console.print(f"[bold]{escape(rep.district)}[/]: {rep.circuits} Internet circuit(s), "
                       f"worst school has {rep.min_edge_disjoint_paths} edge-disjoint path(s)")
         table = Table()
         for col in ("site", "kind", "students", "edge-disjoint", "node-disjoint",
@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
             print_json(rep.to_json())
             return
         b = rep.base
-        console.print(f"[bold]{rep.district}[/]: {len(rep.contingencies)} contingencies, "
+        console.print(f"[bold]{escape(rep.district)}[/]: {len(rep.contingencies)} contingencies, "
                       f"scenario '{rep.scenario}', {rep.n_scenarios} scenarios (seed "
                       f"{rep.seed}), {rep.elapsed_s:.1f} s")
         console.print(f"no failure: p95 unserved {b.unserved_p95:.1%}, p95 throttled "
@@ -149,7 +149,7 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(rep.to_json())
             return
-        console.print(f"[bold]{rep.district}[/]: expected outage "
+        console.print(f"[bold]{escape(rep.district)}[/]: expected outage "
                       f"{rep.district_expected_outage_h_per_year:.2f} h/yr per student "
                       f"(student-weighted over schools); worst school: {rep.worst_site}")
         table = Table()

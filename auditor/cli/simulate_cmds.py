@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from netstage.auditor.cli.common import console, print_json, progress
@@ -22,8 +23,8 @@ def _pct(x: float) -> str:
 
 def print_simulation(r: SimulationResult, top: int = 10) -> None:
     """Human-readable summary: percentiles over scenarios and the worst links."""
-    console.print(f"[bold]{r.district}[/]: scenario '{r.scenario}', {r.n_scenarios} scenarios, "
-                  f"seed {r.seed}, {r.n_devices} devices"
+    console.print(f"[bold]{escape(r.district)}[/]: scenario '{r.scenario}', "
+                  f"{r.n_scenarios} scenarios, seed {r.seed}, {r.n_devices} devices"
                   + (f", demand x{r.growth_factor:.2f} (growth)" if r.growth_factor != 1 else ""))
     t = Table(title="over scenarios")
     for col in ("measure", "mean", "p50", "p95", "p99"):
@@ -65,7 +66,7 @@ def print_simulation(r: SimulationResult, top: int = 10) -> None:
                    f"{s['rate_per_active_mbps_mean']:.2f}")
     console.print(st)
     for w in r.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
+        console.print(f"[yellow]warning:[/] {escape(w)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from netstage.auditor.cli.common import (
@@ -36,21 +37,21 @@ _STATUS_STYLE = {"pass": "green", "fail": "red", "unknown": "yellow"}
 
 def print_classification(c: Classification) -> None:
     """The human-readable classification: stage, binding rules, one row per rule."""
-    console.print(f"[bold]{c.district_name}: {c.stage_name}[/]")
+    console.print(f"[bold]{escape(c.district_name)}: {c.stage_name}[/]")
     console.print(f"binding: {', '.join(c.binding)}   rubric: {c.rubric.version}")
     for o in c.rubric.overrides:
-        console.print(f"[yellow]override:[/] {o}")
+        console.print(f"[yellow]override:[/] {escape(str(o))}")
     table = Table(show_lines=False)
     for col in ("rule", "status", "allows", "explanation"):
         table.add_column(col, overflow="fold")
     for r in c.rules:
         st = _STATUS_STYLE[r.status]
-        table.add_row(r.rule_id, f"[{st}]{r.status}[/]", str(r.allows_stage), r.explanation)
+        table.add_row(r.rule_id, f"[{st}]{r.status}[/]", str(r.allows_stage), escape(r.explanation))
     console.print(table)
     if c.to_measure:
         console.print("[bold]to resolve unknown rules, measure or declare:[/]")
         for item in c.to_measure:
-            console.print(f"  - {item}")
+            console.print(f"  - {escape(item)}")
 
 
 def register(app: typer.Typer) -> None:
@@ -117,16 +118,16 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(p.to_json())
         else:
-            console.print(p.summary())
+            console.print(escape(p.summary()))
             table = Table()
             for col in ("action", "cost (USD)", "how the cost is made up"):
                 table.add_column(col, overflow="fold")
             for a in p.actions:
-                table.add_row(a.description, f"{a.cost_usd:,.0f}", a.cost_note)
+                table.add_row(escape(a.description), f"{a.cost_usd:,.0f}", escape(a.cost_note))
             if p.actions:
                 console.print(table)
             for n in p.notes:
-                console.print(f"[yellow]note:[/] {n}")
+                console.print(f"[yellow]note:[/] {escape(n)}")
             console.print(f"[dim]catalog: {p.catalog_version}; costs are indicative[/]")
         if not p.reached:
             raise typer.Exit(1)
@@ -161,6 +162,6 @@ def register(app: typer.Typer) -> None:
             print_json({k: str(v) for k, v in paths.items()})
             return
         for k in formats:
-            console.print(f"{k}: {paths[k]}")
+            console.print(f"{k}: {escape(str(paths[k]))}")
         charts = [v for k, v in paths.items() if k.startswith("chart-")]
-        console.print(f"charts: {len(charts)} files in {out}")
+        console.print(f"charts: {len(charts)} files in {escape(str(out))}")
