@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from netstage.auditor.cli.common import console, err_console, print_json
@@ -54,13 +55,13 @@ def demo(
         for col in ("step", "result", "seconds"):
             table.add_column(col, overflow="fold")
         for s in res.steps:
-            table.add_row(s.name, ("[green]ok[/] " if s.ok else "[red]FAILED[/] ") + s.detail,
-                          f"{s.elapsed_s:.1f}")
+            status = "[green]ok[/] " if s.ok else "[red]FAILED[/] "
+            table.add_row(escape(s.name), status + escape(s.detail), f"{s.elapsed_s:.1f}")
         console.print(table)
         if res.stage is not None:
             console.print(f"[bold]Stage {res.stage}[/] (binding: {', '.join(res.binding)})")
         if res.report_html is not None:
-            console.print(f"Report: [bold]{res.report_html.resolve()}[/]")
+            console.print(f"Report: [bold]{escape(str(res.report_html.resolve()))}[/]")
     if not res.ok:
         raise typer.Exit(1)
 

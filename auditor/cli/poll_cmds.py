@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from netstage.auditor.cli.common import console, err_console
 
@@ -44,7 +45,7 @@ def twin(
             raise ConfigError(f"{district_file}: no infrastructure device to export (edge, "
                               "firewall, core, distribution, access, wlc)"
                               + ("" if include_aps else "; add --include-aps to export APs"))
-        err_console.print(f"wrote {len(paths)} recordings to {target}")
+        err_console.print(f"wrote {len(paths)} recordings to {target}", markup=False)
         if not serve:
             for p in paths:
                 console.print(str(p), highlight=False)
@@ -122,7 +123,8 @@ def poll(
     n = sum(1 for _ in inv.iter_targets())
     with HistoryStore(db) as store:
         err_console.print(f"polling {n} devices every {every:g} s into {db} "
-                          f"({store.n_polls()} rounds already stored); Ctrl-C stops")
+                          f"({store.n_polls()} rounds already stored); Ctrl-C stops",
+                          markup=False)
 
         reasons_shown: set[str] = set()
 
@@ -144,7 +146,7 @@ def poll(
         done = run_poll(inv, store, every, collector=collector, rounds=rounds,
                         on_round=report)
         err_console.print(f"stopped after {len(done)} rounds; {store.n_polls()} rounds, "
-                          f"{store.n_samples()} samples in {db}")
+                          f"{store.n_samples()} samples in {db}", markup=False)
     if done and n and not any(r.n_ok for r in done):
         raise ConfigError(f"no device answered in {len(done)} round(s); check the addresses "
                           "and credentials in the inventory (reasons above)")
@@ -193,7 +195,7 @@ def history(
         table.add_column(col)
     for r in rows[:top]:
         util = r["utilisation"]
-        table.add_row(str(r["device"]), str(r["if_index"]), str(r["name"] or ""),
+        table.add_row(escape(str(r["device"])), str(r["if_index"]), escape(str(r["name"] or "")),
                       f"{r['speed_mbps'] or 0:g}", f"{r[key]:.3f}",
                       "" if util is None else f"{float(str(util)):.1%}", str(r["intervals"]))
     console.print(table)
@@ -253,7 +255,7 @@ def discover(
             table.add_row(f"{d.target.address}:{d.target.port}",
                           str(res.hops.get(d.target.address, "")),
                           "ok" if d.ok else (d.failure.kind.value if d.failure else "failed"),
-                          d.sys_name or "", str(len(d.neighbours)) if d.ok else "")
+                          escape(d.sys_name or ""), str(len(d.neighbours)) if d.ok else "")
         console.print(table)
         for sk in res.skipped:
             console.print(f"not followed: {sk.neighbour} ({sk.address or 'no address'}) seen "
@@ -332,7 +334,7 @@ def normalise(
             console.print(f"half-seen {h.seen_from.label} -> {h.peer} ({h.reason})",
                           highlight=False, markup=False)
         if out is not None:
-            console.print(f"wrote {out}", highlight=False)
+            console.print(f"wrote {out}", highlight=False, markup=False)
     from netstage.simulator.model import problems
 
     for prob in problems(district):
