@@ -199,8 +199,11 @@ def load_overrides(path: str | Path) -> list[Override]:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such rubric overrides file; check the path") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a directory; give --rubric the overrides YAML file") \
+            from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read: {exc}") from None
+        raise ConfigError(f"{p}: cannot read the rubric overrides: {exc}") from None
     data, lines = load_yaml_located(text, str(p))
     return parse_overrides(data, lines)
 
