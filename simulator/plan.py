@@ -1063,6 +1063,7 @@ def plan_upgrades(
     search_scenarios: int | None = None,
     max_steps: int = 40,
     progress: Callable[[str], None] | None = None,
+    reuse_demand: bool = True,
 ) -> UpgradePlan:
     """The cheapest set of catalog upgrades found that lifts ``d`` to ``target_stage``
     (default: the next stage; 4 stays 4), verified by re-classification.
@@ -1070,7 +1071,36 @@ def plan_upgrades(
     ``budget_usd`` does not change the search: the plan reports whether it fits, and
     the prefix of its actions that fits is re-classified (``stage_within_budget``).
     ``classification`` reuses an existing classification of ``d`` (same settings).
+    ``reuse_demand`` shares Monte Carlo demand batches between the many candidate
+    districts with the same devices (:func:`~netstage.simulator.simulate.demand_cache`):
+    the same plan, faster; False draws afresh for every simulation.
     """
+    args = (d, target_stage, budget_usd, n_scenarios, seed, overrides, catalog,
+            classification, search_scenarios, max_steps, progress)
+    try:
+        from netstage.simulator.simulate import demand_cache
+    except ImportError:  # no simulation engine: the capacity rules say so themselves
+        reuse_demand = False
+    if not reuse_demand:
+        return _plan_upgrades(*args)
+    with demand_cache():
+        return _plan_upgrades(*args)
+
+
+def _plan_upgrades(
+    d: District,
+    target_stage: int | None,
+    budget_usd: float | None,
+    n_scenarios: int,
+    seed: int,
+    overrides: Rubric | str | Path | dict[str, Any] | None,
+    catalog: Catalog | str | Path | None,
+    classification: Classification | None,
+    search_scenarios: int | None,
+    max_steps: int,
+    progress: Callable[[str], None] | None,
+) -> UpgradePlan:
+    """:func:`plan_upgrades` (arguments as there)."""
     t0 = time.perf_counter()
     rubric = resolve_rubric(overrides)
     cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)

@@ -30,8 +30,11 @@ The result shape and :meth:`SimulationResult.to_json` are documented in
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,13 +49,13 @@ from netstage.simulator.arrays import (
     LINK_CIRCUIT,
     DistrictArrays,
 )
-from netstage.simulator.demand import draw_demand
+from netstage.simulator.demand import DemandBatch, draw_demand
 from netstage.simulator.errors import SimulationError
 from netstage.simulator.maxmin import allocate, effective_capacity
 from netstage.simulator.model import District
 from netstage.simulator.profiles import AppsFile, ScenariosFile, scenario_params
 
-__all__ = ["JSON_SCHEMA", "SimulationResult", "simulate", "simulate_district"]
+__all__ = ["JSON_SCHEMA", "SimulationResult", "demand_cache", "simulate", "simulate_district"]
 
 JSON_SCHEMA = "netstage.simulation/1"
 LINK_ROLE_NAMES = {0: "physical", LINK_CIRCUIT: "circuit", LINK_AIR: "air",
@@ -66,6 +69,99 @@ _CHUNK_BUDGET_BYTES = 48 * 1024 * 1024
 _UTIL_VALUES = 32_000_000  # float16 per-(scenario, link) utilisations kept for the p95
 
 F64 = NDArray[np.float64]
+
+
+class _DemandCache:
+    """Bounded LRU of demand batches, keyed by everything :func:`draw_demand` reads.
+
+    A batch depends only on the device set (attachment, class), the AP client bounds,
+    the scenario parameters, the seed and the scenario range (``demand.py``); never on
+    paths or capacities. So districts that differ only in link/circuit capacities or
+    links (the planner's candidate actions) share the same batches: reusing one gives
+    exactly the batch a fresh draw would. Batches are read-only for their users.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.items: OrderedDict[bytes, DemandBatch] = OrderedDict()
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def nbytes(b: DemandBatch) -> int:
+        return int(b.group_start.nbytes + b.group_assoc.nbytes + b.device.nbytes
+                   + b.app.nbytes + b.demand_mbps.nbytes)
+
+    def get(self, key: bytes) -> DemandBatch | None:
+        got = self.items.get(key)
+        if got is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self.items.move_to_end(key)
+        return got
+
+    def put(self, key: bytes, batch: DemandBatch) -> None:
+        size = self.nbytes(batch)
+        if size > self.max_bytes or key in self.items:
+            return
+        self.items[key] = batch
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            _, old = self.items.popitem(last=False)
+            self.bytes -= self.nbytes(old)
+
+
+_DEMAND_CACHE: _DemandCache | None = None
+
+
+@contextmanager
+def demand_cache(max_bytes: int = 256 * 1024 * 1024) -> Iterator[_DemandCache]:
+    """Within the block, :func:`simulate` reuses demand batches of the same device set.
+
+    The answers are identical to fresh draws (the draw is a pure function of its key);
+    only time is saved when many simulations share devices, scenario type, scenario
+    count and seed (the upgrade planner). Memory is bounded by ``max_bytes`` (least
+    recently used batches are dropped) and released at the end of the block. Nested
+    blocks share the outermost cache.
+    """
+    global _DEMAND_CACHE
+    if _DEMAND_CACHE is not None:
+        yield _DEMAND_CACHE
+        return
+    _DEMAND_CACHE = cache = _DemandCache(max_bytes)
+    try:
+        yield cache
+    finally:
+        _DEMAND_CACHE = None
+
+
+def _demand_key(arrays: DistrictArrays, params: Any, k: int, seed: int, first: int) -> bytes:
+    """Digest of every input of ``draw_demand(arrays, params, k, seed, first_scenario=first)``."""
+    h = hashlib.blake2b(digest_size=32)
+    h.update(repr((params.name, params.app_names, float(params.growth_factor), int(seed),
+                   int(first), int(k), len(arrays.attach_ids), arrays.n_devices)).encode())
+    for a in (arrays.device_attach, arrays.device_class, arrays.attach_max_clients,
+              params.active_p, params.mix_cdf, params.app_mu, params.app_sigma,
+              params.app_max_mbps, params.app_min_mbps):
+        arr = np.ascontiguousarray(a)
+        h.update(repr((arr.dtype.str, arr.shape)).encode())
+        h.update(arr.tobytes())
+    return h.digest()
+
+
+def _draw(arrays: DistrictArrays, params: Any, k: int, seed: int, first: int) -> DemandBatch:
+    """``draw_demand`` through the active :func:`demand_cache`, if any."""
+    cache = _DEMAND_CACHE
+    if cache is None:
+        return draw_demand(arrays, params, k, seed, first_scenario=first)
+    key = _demand_key(arrays, params, k, seed, first)
+    got = cache.get(key)
+    if got is None:
+        got = draw_demand(arrays, params, k, seed, first_scenario=first)
+        cache.put(key, got)
+    return got
 
 
 @nb.njit(parallel=True, cache=True)
@@ -384,7 +480,7 @@ def simulate(
     done = 0
     while done < n_s:
         k = min(chunk, n_s - done)
-        batch = draw_demand(arrays, params, k, seed, first_scenario=done)
+        batch = _draw(arrays, params, k, seed, done)
         alloc = allocate(batch, arrays, capacity_mbps=cap)
         site_stats = np.zeros((k, n_sites, _N_COLS))
         class_stats = np.zeros((k, n_cls, _N_COLS))
