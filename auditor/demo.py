@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netstage.simulator.errors import ConfigError, NetstageError
-from netstage.simulator.io import dump_district, load_district
+from netstage.simulator.errors import NetstageError
+from netstage.simulator.io import dump_district, ensure_output_dir, load_district
 from netstage.simulator.model import District
 
 __all__ = ["DemoResult", "StepResult", "bundled_capture", "default_district", "run_demo",
@@ -130,15 +130,7 @@ def run_demo(
     say: Callable[[str], None] = lambda _m: None,
 ) -> DemoResult:
     """Run the whole pipeline into ``out_dir``; see the module docstring for the steps."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a directory; give --out a directory for "
-                          "the demo's outputs")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{out}: cannot create the output directory ({exc.strerror}); give "
-                          "--out a writable directory") from None
+    out = ensure_output_dir(out_dir, "--out", "demo")
     res = DemoResult(out_dir=out)
 
     def step(name: str, fn: Callable[[], tuple[str, dict[str, str]]]) -> bool:

@@ -51,6 +51,7 @@ import yaml
 
 from netstage.auditor.twin_agent import inventory_for_twin, serve_recordings
 from netstage.simulator.errors import ConfigError
+from netstage.simulator.io import ensure_output_dir
 from netstage.simulator.model import INFRASTRUCTURE_KINDS, District, NodeKind
 
 __all__ = [
@@ -291,15 +292,7 @@ def export_twin(d: District, out_dir: str | Path, *, include_aps: bool = False,
     Returns the written paths (sorted by node id). Records are sorted by OID, as snmpsim
     needs for GETNEXT/GETBULK walks.
     """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a directory; give --out a directory for "
-                          "the .snmprec recordings")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{out}: cannot create the recordings directory ({exc.strerror}); "
-                          "give --out a writable directory") from None
+    out = ensure_output_dir(out_dir, "--out", "recordings")
     ports = twin_ports(d)
     kinds = set(INFRASTRUCTURE_KINDS) | ({NodeKind.AP} if include_aps else set())
     written: list[Path] = []

@@ -8,6 +8,7 @@ PyYAML silently overwrites, are errors here.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ __all__ = [
     "LineMap",
     "district_from_dict",
     "dump_district",
+    "ensure_output_dir",
     "format_loc",
     "load_district",
     "load_model",
@@ -213,3 +215,26 @@ def dump_district(d: District) -> str:
     # keep the district block even where everything in it is a default
     data.setdefault("district", {"name": d.district.name})
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def ensure_output_dir(path: str | Path, option: str = "--out", what: str = "output") -> Path:
+    """Create the output directory ``path`` (and parents) before any long work starts.
+
+    Raises :class:`ConfigError` naming the path, what it is for and the option to change
+    when it cannot be created or written (an existing file of that name, a read-only
+    location, ...). Used by every command and library function that writes a directory.
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{p}: exists and is not a directory; give {option} a directory "
+                          f"for the {what} (it is created if missing)")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot create the {what} directory "
+                          f"({exc.strerror or exc}); give {option} a writable directory") \
+            from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise ConfigError(f"{p}: the {what} directory is not writable; give {option} a "
+                          "writable directory")
+    return p

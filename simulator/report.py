@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 
 from netstage.simulator.charts import CHART_TITLES, figure_bytes, growth_series, render_charts
 from netstage.simulator.errors import ConfigError, NetstageError
+from netstage.simulator.io import ensure_output_dir
 from netstage.simulator.model import District
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, STAGE_NAMES, Classification, classify
 
@@ -434,15 +435,7 @@ def write_report(
     if bad:
         raise ConfigError(f"unknown report format(s) {', '.join(bad)}; use {', '.join(FORMATS)}")
     say = progress or (lambda _m: None)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a directory; give --out a directory for "
-                          "the report files (it is created if missing)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{out}: cannot create the report directory ({exc.strerror}); give "
-                          "--out a writable directory") from None
+    out = ensure_output_dir(out_dir, "--out", "report")
     say("classifying")
     c = classification or classify(d, n_scenarios=n_scenarios, seed=seed, overrides=overrides)
     plan_errors: list[str] = []

@@ -24,6 +24,7 @@ from rich.progress import (
 )
 
 from netstage.simulator.errors import ConfigError
+from netstage.simulator.io import ensure_output_dir
 
 __all__ = [
     "atomic_output",
@@ -89,23 +90,8 @@ def _why(exc: OSError) -> str:
 
 
 def check_output_dir(path: Path, option: str = "--out") -> Path:
-    """Create the output directory ``path`` (and its parents) before any long work starts.
-
-    Raises :class:`ConfigError` naming the path and the option when it cannot be created
-    or written (an existing file of that name, a read-only location, ...).
-    """
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{path}: exists and is not a directory; give {option} a directory "
-                          "name (it is created if missing)")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot create the output directory ({_why(exc)}); give "
-                          f"{option} a writable directory") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ConfigError(f"{path}: the output directory is not writable; give {option} a "
-                          "writable directory")
-    return path
+    """Create the output directory ``path`` before any long work starts (located errors)."""
+    return ensure_output_dir(path, option)
 
 
 def check_output_file(path: Path, option: str = "--out", *, inputs: tuple[Path, ...] = ()
