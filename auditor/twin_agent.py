@@ -82,7 +82,8 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(no output)"
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Stop an agent: SIGTERM, then SIGKILL after 5 s (bounded wait either way)."""
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
@@ -146,7 +147,7 @@ def serve_recordings(
                 time.sleep(0.1)
             else:
                 if proc.poll() is None:
-                    _stop(proc)
+                    stop_process(proc)
                     raise CollectorError(
                         f"snmpsim serving {data} did not answer on {LOOPBACK}:{chosen} within "
                         f"{startup_timeout_s:.0f} s; its output ends with:\n{_tail(log)}")
@@ -160,7 +161,7 @@ def serve_recordings(
         try:
             yield hosts[0], chosen
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 def inventory_for_twin(host: str, port: int, communities: Sequence[str], *,

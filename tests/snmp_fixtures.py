@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from netstage.auditor.twin_agent import serve_recordings
+from netstage.auditor.twin_agent import serve_recordings, stop_process
 
 from .support import IN_CI, free_udp_port
 
@@ -243,7 +242,7 @@ def snmpd_agent(users: Sequence[V3User] = tuple(SNMPD_USERS), *,
                 time.sleep(0.1)
             if proc.poll() is None and _answers_udp(port):
                 break
-            _stop(proc)
+            stop_process(proc)
             text = log.read_text(errors="replace") if log.exists() else ""
             if "in use" in text:
                 continue
@@ -252,22 +251,11 @@ def snmpd_agent(users: Sequence[V3User] = tuple(SNMPD_USERS), *,
         try:
             yield Agent(host=LOOPBACK, port=port, kind="snmpd", v3_users=list(users))
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 def _netsnmp_level(u: V3User) -> str:
     return {"noAuthNoPriv": "noauth", "authNoPriv": "auth", "authPriv": "priv"}[u.level]
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
