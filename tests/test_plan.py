@@ -150,3 +150,57 @@ def test_examples_plan_claim_equals_reclassification(stage: int, target: int | N
     assert p.stage_before == stage
     assert classify(p.district_after, n_scenarios=N, seed=4).stage == p.stage_after
     assert p.reached, p.notes
+
+
+def _plan_answer(p: Any) -> tuple[Any, Any]:
+    """Everything a plan answers (JSON without timing) and the upgraded district."""
+    data = {k: v for k, v in p.to_json().items() if k != "elapsed_s"}
+    return data, p.district_after.model_dump(mode="json")
+
+
+@pytest.mark.parametrize("stage", [1, 2, 3])
+def test_demand_reuse_gives_the_same_plan(stage: int) -> None:
+    """The demand cache changes speed only: the plan of every example district is the one
+    drawn afresh for every simulation (the planner before the cache), and it was used."""
+    from netstage.simulator.simulate import demand_cache
+
+    d = load_district(example(stage))
+    target = 4 if stage == 3 else None
+    fresh = plan_upgrades(d, target_stage=target, n_scenarios=N, seed=1, reuse_demand=False)
+    with demand_cache() as cache:
+        cached = plan_upgrades(d, target_stage=target, n_scenarios=N, seed=1)
+    assert fresh.actions, "a plan with actions compares more than the classification"
+    assert _plan_answer(cached) == _plan_answer(fresh)
+    assert cache.hits > 0 and cache.misses > 0
+    assert cache.hits > cache.misses  # most candidates keep the device set
+
+
+def test_demand_cache_key_and_bound() -> None:
+    """Same device set, other capacities: a hit with the fresh result; other devices or
+    seed: a miss; the cache keeps at most max_bytes."""
+    import numpy as np
+
+    from netstage.simulator.arrays import to_arrays
+    from netstage.simulator.simulate import demand_cache, simulate
+
+    d = load_district(example(2))
+    arr = to_arrays(d)
+    cap = arr.link_capacity_mbps * 0.5
+    want = simulate(arr, scenario="now", n_scenarios=N, seed=3, capacity_mbps=cap)
+    with demand_cache() as cache:
+        simulate(arr, scenario="now", n_scenarios=N, seed=3)
+        got = simulate(to_arrays(d), scenario="now", n_scenarios=N, seed=3, capacity_mbps=cap)
+        assert (cache.hits, cache.misses) == (1, 1)
+        for f in ("unserved_fraction", "throttled_share", "served_mbps", "link_util_mean",
+                  "bottleneck_frequency", "device_rates_sample"):
+            np.testing.assert_array_equal(getattr(got, f), getattr(want, f), err_msg=f)
+        simulate(arr, scenario="now", n_scenarios=N, seed=4)          # other seed
+        bigger = d.model_copy(deep=True)
+        bigger.sites[0].students = (bigger.sites[0].students or 0) + 50
+        simulate(to_arrays(bigger), scenario="now", n_scenarios=N, seed=3)  # other devices
+        assert (cache.hits, cache.misses) == (1, 3)
+        assert cache.bytes <= cache.max_bytes
+    with demand_cache(max_bytes=1) as tiny:
+        simulate(arr, scenario="now", n_scenarios=N, seed=3)
+        simulate(arr, scenario="now", n_scenarios=N, seed=3)
+        assert tiny.hits == 0 and not tiny.items and tiny.bytes == 0
