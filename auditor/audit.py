@@ -24,6 +24,7 @@ from netstage.auditor.inventory import Inventory, ResolvedTarget
 from netstage.auditor.snmp import oids
 from netstage.auditor.snmp.collector import Collector, CollectTarget
 from netstage.auditor.snmp.credentials import Secret, SnmpCredential
+from netstage.simulator.errors import NetstageError
 
 __all__ = ["ProgressCallback", "audit_inventory", "run_audit"]
 
@@ -49,6 +50,12 @@ async def _safe_collect(collector: Collector, target: CollectTarget) -> DeviceFa
     """``collector.collect`` that turns any unexpected exception into a failed result."""
     try:
         return await collector.collect(target)
+    except NetstageError as exc:  # e.g. a recording it cannot read: its own located message
+        return DeviceFacts.failed(
+            target.snmp_target, FailureKind.other, str(exc),
+            credential_profile=target.credential.profile,
+            snmp_version=target.credential.version,
+            security_level=target.credential.security_level)
     except Exception as exc:  # a bug or a parser crash on one device must not stop the rest
         return DeviceFacts.failed(
             target.snmp_target, FailureKind.other,

@@ -6,9 +6,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from netstage.auditor.cli.common import console, err_console, print_json, progress
+from netstage.auditor.cli.common import (
+    check_output_file,
+    console,
+    err_console,
+    print_json,
+    progress,
+    write_output,
+)
 
 __all__ = ["register"]
 
@@ -43,6 +51,8 @@ def audit(
     from netstage.auditor.snmp.collector import Collector, ReplayCollector
 
     inv = load_inventory(inventory_file)
+    if out is not None:  # before the audit: a bad --out is a one-line error, not lost work
+        check_output_file(out, "--out", inputs=(inventory_file,))
     if concurrency is not None:
         inv.concurrency = concurrency
     if default_communities:
@@ -50,8 +60,8 @@ def audit(
     collector: Collector | None = None
     if replay is not None:
         if not replay.is_dir():
-            err_console.print(f"[bold red]error:[/] --replay {replay}: not a directory of "
-                              ".snmprec / .walk recordings")
+            err_console.print(f"[bold red]error:[/] --replay {escape(str(replay))}: not a "
+                              "directory of .snmprec / .walk recordings", highlight=False)
             raise typer.Exit(1)
         collector = ReplayCollector(replay)
     n = sum(1 for _ in inv.iter_targets())
@@ -61,18 +71,17 @@ def audit(
         def tick(done: int, total: int, facts: DeviceFacts) -> None:
             label = facts.target.name or f"{facts.target.address}:{facts.target.port}"
             bar.update(task, completed=done,
-                       description=f"{label}: {'ok' if facts.ok else 'failed'}")
+                       description=f"{escape(label)}: {'ok' if facts.ok else 'failed'}")
 
         result = audit_inventory(inv, collector, tick)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(result.to_json() + "\n", encoding="utf-8")
+        write_output(out, result.to_json() + "\n", "--out", inputs=(inventory_file,))
     if json_out:
         print_json(result.model_dump(mode="json"))
     else:
         _print_summary(result)
         if out is not None:
-            console.print(f"wrote {out}", highlight=False)
+            console.print(f"wrote {out}", highlight=False, markup=False)
     if result.devices and not result.ok_devices:
         err_console.print("[bold red]error:[/] no device answered; see the failures above")
         raise typer.Exit(1)
@@ -91,10 +100,11 @@ def _print_summary(result: object) -> None:
     for d in result.devices:
         t = d.target
         table.add_row(
-            t.name or "", f"{t.address}:{t.port}",
-            "ok" if d.ok else f"[red]{d.failure.kind.value if d.failure else 'failed'}[/]",
-            d.sys_name or "", d.model or "",
-            f"{d.snmp_version or ''} {d.security_level or ''}".strip(),
+            escape(t.name or ""), escape(f"{t.address}:{t.port}"),
+            "ok" if d.ok else
+            f"[red]{escape(d.failure.kind.value) if d.failure else 'failed'}[/]",
+            escape(d.sys_name or ""), escape(d.model or ""),
+            escape(f"{d.snmp_version or ''} {d.security_level or ''}".strip()),
             str(len(d.interfaces)) if d.ok else "", str(len(d.neighbours)) if d.ok else "",
             f"{d.timings.elapsed_s:.2f}")
     console.print(table)

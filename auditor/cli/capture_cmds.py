@@ -38,17 +38,17 @@ def print_summary(s: CaptureSummary, top: int = 10) -> None:
                   f"p95 {s.p95_mbps:.2f} Mbps, mean {s.mean_mbps:.2f} Mbps")
     if not s.complete:
         err_console.print(f"[yellow]warning:[/] reading stopped at byte offset "
-                          f"{s.stopped_at_offset}: {s.stop_reason}; the {s.packets:,} "
-                          "packets before it are counted")
+                          f"{s.stopped_at_offset}: {escape(str(s.stop_reason))}; the "
+                          f"{s.packets:,} packets before it are counted")
     for w in s.warnings:
-        err_console.print(f"[yellow]warning:[/] {w}")
+        err_console.print(f"[yellow]warning:[/] {escape(str(w))}")
     total = sum(a["bytes"] for a in s.apps.values()) or 1
     t = Table(title="traffic mix (IP bytes by application)")
     for c in ("application", "bytes", "share", "packets", "flows"):
         t.add_column(c, justify="left" if c == "application" else "right")
     for name, a in sorted(s.apps.items(), key=lambda kv: -kv[1]["bytes"]):
         if a["bytes"]:
-            t.add_row(name, _size(a["bytes"]), f"{100 * a['bytes'] / total:.1f} %",
+            t.add_row(escape(name), _size(a["bytes"]), f"{100 * a['bytes'] / total:.1f} %",
                       f"{a['packets']:,}", f"{a['flows']:,}")
     console.print(t)
     if s.conversations:
@@ -56,15 +56,15 @@ def print_summary(s: CaptureSummary, top: int = 10) -> None:
         for c in ("a", "b", "frames", "bytes", "a->b", "b->a"):
             t.add_column(c, justify="left" if c in ("a", "b") else "right")
         for cv in s.conversations[:top]:
-            t.add_row(cv.a, cv.b, f"{cv.frames:,}", _size(cv.bytes), _size(cv.bytes_a_to_b),
-                      _size(cv.bytes_b_to_a))
+            t.add_row(escape(str(cv.a)), escape(str(cv.b)), f"{cv.frames:,}", _size(cv.bytes),
+                      _size(cv.bytes_a_to_b), _size(cv.bytes_b_to_a))
         console.print(t)
     if s.top_talkers:
         t = Table(title=f"top talkers (of {s.hosts_total:,} hosts)")
         for c in ("host", "bytes", "sent", "received", "packets"):
             t.add_column(c, justify="left" if c == "host" else "right")
         for h in s.top_talkers[:top]:
-            t.add_row(h["host"], _size(h["bytes"]), _size(h["bytes_sent"]),
+            t.add_row(escape(str(h["host"])), _size(h["bytes"]), _size(h["bytes_sent"]),
                       _size(h["bytes_received"]), f"{h['packets']:,}")
         console.print(t)
     if s.vlans:
@@ -77,22 +77,23 @@ def print_summary(s: CaptureSummary, top: int = 10) -> None:
             t.add_column(c)
         for n in s.neighbours:
             if n["protocol"] == "lldp":
-                t.add_row("LLDP", str(n["system_name"] or "-"), str(n["port_id"]),
-                          str(n["chassis_id"]), ", ".join(n["management_ipv4"]) or "-",
-                          str(n["port_vlan_id"] or "-"), str(n["frames"]))
+                row = ("LLDP", str(n["system_name"] or "-"), str(n["port_id"]),
+                       str(n["chassis_id"]), ", ".join(n["management_ipv4"]) or "-",
+                       str(n["port_vlan_id"] or "-"), str(n["frames"]))
             else:
-                t.add_row("CDP", str(n["device_id"]), str(n["port_id"]),
-                          str(n["platform"]), ", ".join(n["addresses_ipv4"]) or "-",
-                          str(n["native_vlan"] or "-"), str(n["frames"]))
+                row = ("CDP", str(n["device_id"]), str(n["port_id"]),
+                       str(n["platform"]), ", ".join(n["addresses_ipv4"]) or "-",
+                       str(n["native_vlan"] or "-"), str(n["frames"]))
+            t.add_row(*(escape(c) for c in row))
         console.print(t)
     if s.dhcp.get("frames"):
         mt = ", ".join(f"{k} {v}" for k, v in s.dhcp["message_types"].items())
         per = ", ".join(f"VLAN {k}: {v}" for k, v in s.dhcp["clients_per_vlan"].items())
-        console.print(f"DHCP: {s.dhcp['frames']} messages ({mt}); clients {per}")
+        console.print(escape(f"DHCP: {s.dhcp['frames']} messages ({mt}); clients {per}"))
     if s.stp:
         roots = sorted({f"{b.get('root_priority')}/{b.get('root_mac')}" for b in s.stp})
         console.print(f"STP: {sum(b['frames'] for b in s.stp)} BPDUs, root(s) "
-                      + ", ".join(roots))
+                      + escape(", ".join(roots)))
 
 
 def register(app: typer.Typer) -> None:
@@ -135,11 +136,11 @@ def register(app: typer.Typer) -> None:
             from netstage.auditor.capture.live import capture_live
 
             target = save or Path(tempfile.mkdtemp(prefix="netstage-live-")) / "live.pcapng"
-            err_console.print(f"capturing {live} for {seconds:g} s ...")
+            err_console.print(f"capturing {escape(live)} for {seconds:g} s ...")
             file = capture_live(live, seconds, target)
         assert file is not None
         with progress() as bar:
-            task = bar.add_task(f"reading {file.name}", total=None)
+            task = bar.add_task(f"reading {escape(file.name)}", total=None)
 
             def step(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
@@ -157,11 +158,11 @@ def register(app: typer.Typer) -> None:
             print_json(s.to_json())
             if not s.complete:
                 err_console.print(f"[yellow]warning:[/] reading stopped at byte offset "
-                                  f"{s.stopped_at_offset}: {s.stop_reason}")
+                                  f"{s.stopped_at_offset}: {escape(str(s.stop_reason))}")
         else:
             print_summary(s, top=top)
         for p in written:
-            err_console.print(f"wrote {p}")
+            err_console.print(f"wrote {escape(str(p))}", highlight=False)
 
     @app.command("capture-synth")
     def synth_cmd(
@@ -176,4 +177,4 @@ def register(app: typer.Typer) -> None:
         from netstage.auditor.capture.synth import write_synthetic_capture
 
         p = write_synthetic_capture(out, seed=seed, seconds=seconds)
-        console.print(f"wrote {p} ({_size(p.stat().st_size)})")
+        console.print(f"wrote {escape(str(p))} ({_size(p.stat().st_size)})", highlight=False)

@@ -7,9 +7,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from netstage.auditor.cli.common import console, err_console, print_json, progress
+from netstage.auditor.cli.common import (
+    check_output_dir,
+    check_output_file,
+    console,
+    err_console,
+    print_json,
+    progress,
+    write_output,
+)
 from netstage.simulator.errors import ConfigError
 from netstage.simulator.model import District
 
@@ -37,17 +46,18 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 
 def _write_district(d: District, out: Path | None, header: str,
-                    warnings: list[str] | None = None) -> None:
+                    warnings: list[str] | None = None, inputs: tuple[Path, ...] = ()) -> None:
     from netstage.simulator.io import dump_district
 
     for w in warnings or []:
-        err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False,
+                          soft_wrap=True)
     text = f"# {header}\n" + dump_district(d)
     if out is None:
         print(text, end="")
         return
-    out.write_text(text, encoding="utf-8")
-    err_console.print(f"wrote {out} ({len(d.sites)} sites, {len(d.nodes)} nodes, "
+    write_output(out, text, "--out", inputs=inputs)
+    err_console.print(f"wrote {escape(str(out))} ({len(d.sites)} sites, {len(d.nodes)} nodes, "
                       f"{len(d.links)} links, {len(d.circuits)} circuits)", highlight=False)
 
 
@@ -92,11 +102,12 @@ def register(app: typer.Typer) -> None:
         if not specs:
             raise typer.BadParameter("give district files/directories or --generate N",
                                      param_hint="DISTRICTS")
+        check_output_dir(out, "--out")  # before the long work, as a one-line error
         n_workers = workers if workers is not None else (os.cpu_count() or 1)
         where = (f"scheduler {scheduler}" if scheduler else
                  "in-process" if n_workers == 0 else f"{n_workers} local Dask workers")
         err_console.print(f"sweeping {len(specs)} districts ({scenarios} scenarios each) "
-                          f"on {where}", highlight=False)
+                          f"on {escape(where)}", highlight=False)
         with progress() as bar:
             task = bar.add_task("districts", total=len(specs))
             rows = run_sweep(specs, n_scenarios=scenarios, workers=n_workers,
@@ -111,7 +122,7 @@ def register(app: typer.Typer) -> None:
                         "files": {k: str(v) for k, v in files.items()}})
         else:
             _print_table(rows, summary)
-            err_console.print(f"wrote {', '.join(str(p) for p in files.values())}",
+            err_console.print(f"wrote {escape(', '.join(str(p) for p in files.values()))}",
                               highlight=False, soft_wrap=True)
         if summary["failed"]:
             raise typer.Exit(1)
@@ -141,6 +152,8 @@ def register(app: typer.Typer) -> None:
             if not sep or not slug or not kind:
                 raise typer.BadParameter(f"'{item}' is not SLUG=KIND", param_hint="--role")
             role_kinds[slug.strip()] = kind.strip()
+        if out is not None:
+            check_output_file(out, "--out")  # before the network round trips
         secret = resolve_token(token)
         data = fetch_netbox(url, secret, site_group, timeout_s=timeout_s)
         result = netbox_to_district(data, role_kinds=role_kinds, students_field=students_field,
@@ -174,11 +187,13 @@ def register(app: typer.Typer) -> None:
         The mapping and its defaults are documented in docs/scale.md: every GraphML node becomes a node, external nodes (Internal=0) become exits with an Internet circuit, hyperedge nodes become site-less core nodes, every other node is a site of its own.
         """  # noqa: E501
         read = _graphml_reader()  # it names a missing file or a directory itself
+        if out is not None:
+            check_output_file(out, "--out", inputs=(file,))
         result = read(file, default_link_mbps=default_link_mbps, internet_mbps=internet_mbps,
                       exits=exit_ or None, students_per_site=students_per_site,
                       circuits_per_exit=circuits_per_exit, name=name)
         _write_district(result.district, out, f"imported from GraphML {file.name}",
-                        list(result.warnings))
+                        list(result.warnings), inputs=(file,))
 
     app.add_typer(import_app, name="import")
 
@@ -192,9 +207,11 @@ def _print_table(rows: list[Any], summary: dict[str, Any]) -> None:
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in rows:
         cost = "" if r.next_stage_cost_usd is None else f"{r.next_stage_cost_usd:,.0f}"
-        t.add_row(r.district or r.key, "" if r.students is None else f"{r.students:,}",
-                  "" if r.stage is None else str(r.stage), ", ".join(r.binding), cost,
-                  "" if r.error is None else r.error.splitlines()[0][:80])
+        error = "" if not r.error else r.error.splitlines()[0][:80]
+        t.add_row(escape(str(r.district or r.key)),
+                  "" if r.students is None else f"{r.students:,}",
+                  "" if r.stage is None else str(r.stage), escape(", ".join(r.binding)), cost,
+                  escape(error))
     console.print(t)
     per = summary["districts_per_stage"]
     line = ("districts per stage: " + ", ".join(f"{k}: {v}" for k, v in per.items())
@@ -205,8 +222,7 @@ def _print_table(rows: list[Any], summary: dict[str, Any]) -> None:
     console.print(line, highlight=False)
     notes = sorted({r.note for r in rows if r.note})
     for note in notes[:3]:
-        err_console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
-
+        err_console.print(f"[yellow]note:[/] {escape(str(note))}", highlight=False, soft_wrap=True)
 
 
 def _graphml_reader() -> Any:

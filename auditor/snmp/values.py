@@ -37,11 +37,37 @@ def oid_str(o: Oid) -> str:
     return ".".join(str(p) for p in o)
 
 
+def _variation_value(module: str, raw: str, where: str) -> str:
+    """The value a snmpsim variation-module entry (``OID|TAG:MODULE|k=v,...``) starts at.
+
+    A replay is one snapshot, so ``numeric`` (what ``netstage twin --live`` writes for
+    counters and sysUpTime) is read as its ``initial`` value (else ``min``, else 0, as
+    snmpsim starts it); a module with a plain ``value=`` parameter gives that value.
+    Other modules generate their answers at run time and are refused with a message.
+    """
+    params: dict[str, str] = {}
+    for item in raw.split(","):
+        key, sep, val = item.partition("=")
+        if sep:
+            params[key.strip()] = val.strip()
+    if module == "numeric":
+        return params.get("initial", params.get("min", "0"))
+    if "value" in params:
+        return params["value"]
+    raise CollectorError(f"{where}: snmpsim variation module {module!r} has no fixed value "
+                         "to replay; serve this recording with snmpsim (netstage audit "
+                         "without --replay), or record the device with plain OID|TAG|VALUE "
+                         "lines")
+
+
 def _snmprec_value(tag_text: str, raw: str, where: str) -> Value:
+    # snmpsim variation modules write tags like "65:numeric" (and "4x:module");
+    # keep the BER tag and read the module's parameters for the starting value.
+    tag_text, colon, module = tag_text.partition(":")
+    if colon:
+        raw = _variation_value(module.strip(), raw, where)
     hexed = tag_text.endswith("x")
     tag_digits = tag_text[:-1] if hexed else tag_text
-    # snmpsim variation modules write tags like "4:numeric"; keep only the BER tag.
-    tag_digits = tag_digits.split(":", 1)[0]
     try:
         tag = int(tag_digits)
         data = bytes.fromhex(raw) if hexed else None
