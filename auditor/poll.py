@@ -1,7 +1,7 @@
 """Repeated interface polls into the history store (``netstage poll``).
 
 :func:`poll_loop` audits the inventory's targets every ``every_s`` seconds with the
-interface plan only (system group, ifTable, ifXTable: what rates need) and writes each
+interface plan only (system group, the ifTable/ifXTable columns rates need) and writes each
 round into a :class:`~netstage.auditor.store.HistoryStore` in one transaction. Rounds
 start on a fixed grid (``start + k * every_s``); a round that overruns skips the ticks it
 missed instead of bursting. It runs until ``rounds`` rounds are done or ``stop`` is set
@@ -28,7 +28,9 @@ from netstage.auditor.store import HistoryStore
 
 __all__ = ["POLL_PLAN", "PollRound", "poll_loop", "run_poll"]
 
-POLL_PLAN: oids.WalkPlan = (oids.IF_ENTRY, oids.IF_X_ENTRY)
+# Only the ifTable/ifXTable columns the parser reads (about half the values of the
+# whole tables), as the audit fetches them.
+POLL_PLAN: oids.WalkPlan = oids.INTERFACE_COLUMNS_PLAN
 
 
 @dataclass(frozen=True)

@@ -129,3 +129,30 @@ def test_poll_replay_rounds_and_history_cli(run_cli, tmp_path: Path) -> None:  #
     assert info["interfaces"] and all(row["p95_mbps"] == 0 for row in info["interfaces"])
     r = run_cli("history", "--db", "missing.db")
     assert r.returncode == 1 and "no such history database" in r.stderr
+
+
+def test_poll_plan_reads_the_same_interfaces_from_fewer_values(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    import asyncio
+
+    from netstage.auditor.audit import run_audit
+    from netstage.auditor.inventory import load_inventory
+    from netstage.auditor.poll import POLL_PLAN
+    from netstage.auditor.snmp import oids
+    from netstage.auditor.snmp.collector import ReplayCollector
+
+    d = load_district(TOPOLOGIES / "stage3-emerging.yaml")
+    paths = export_twin(d, tmp_path / "twin")
+    text, env = inventory_for_twin("127.0.0.1", 161, [p.stem for p in paths])
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    (tmp_path / "inv.yaml").write_text(text)
+    inv = load_inventory(tmp_path / "inv.yaml")
+    replay = ReplayCollector(tmp_path / "twin")
+    cols = asyncio.run(run_audit(inv, replay, plan=POLL_PLAN))
+    tables = asyncio.run(run_audit(inv, replay, plan=oids.INTERFACE_PLAN))
+    assert len(cols.devices) == len(paths) and all(x.ok for x in cols.devices)
+    for a, b in zip(cols.devices, tables.devices, strict=True):
+        assert a.interfaces == b.interfaces and a.interfaces
+        assert a.timings.n_values < b.timings.n_values  # whole tables carry unused columns
