@@ -201,3 +201,19 @@ _GRAPHML = """\
   </graph>
 </graphml>
 """
+
+
+def test_capture_outputs_checked_before_the_analysis(run_cli: CliRunner,
+                                                     tmp_path: Path) -> None:
+    frame = _eth(_mac("ff:ff:ff:ff:ff:ff"), _mac("02:00:00:00:00:01"), None, 0x0806, b"\0" * 28)
+    cap = _pcap(tmp_path / "c.pcap", [frame])
+    before = cap.read_bytes()
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x\n", encoding="utf-8")
+    under = run_cli("capture", str(cap), "--no-control-plane", "--calibrate",
+                    str(blocker / "cal.yaml"))
+    _assert_clean(under.stderr)
+    assert under.returncode == 1 and "--calibrate" in under.stderr and "blocker" in under.stderr
+    same = run_cli("capture", str(cap), "--no-control-plane", "--calibrate", str(cap))
+    assert same.returncode == 1 and "input" in same.stderr
+    assert cap.read_bytes() == before  # the capture is not overwritten with YAML

@@ -9,7 +9,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from netstage.auditor.cli.common import console, err_console, print_json, progress
+from netstage.auditor.cli.common import (
+    check_output_file,
+    console,
+    err_console,
+    print_json,
+    progress,
+)
 
 if TYPE_CHECKING:  # the capture engine (numba) loads only when a capture is analysed
     from netstage.auditor.capture import CaptureSummary
@@ -130,6 +136,12 @@ def register(app: typer.Typer) -> None:
         """Analyse a capture: traffic mix, conversations, talkers, VLANs, LLDP/CDP/DHCP."""
         if (file is None) == (live is None):
             raise typer.BadParameter("give a capture FILE or --live IFACE (not both)")
+        # outputs checked before the (long) capture or analysis: one-line errors
+        inputs = tuple(p for p in (file, mapping) if p is not None)
+        if calibrate_out is not None:
+            check_output_file(calibrate_out, "--calibrate", inputs=inputs)
+        if save is not None:
+            check_output_file(save, "--save", inputs=inputs)
         if live is not None:
             import tempfile
 
