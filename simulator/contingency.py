@@ -60,12 +60,13 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from netstage.simulator.arrays import DEVICE_CLASSES, DistrictArrays, to_arrays
-from netstage.simulator.demand import DemandBatch, draw_demand
+from netstage.simulator.demand import DemandBatch
 from netstage.simulator.errors import SimulationError
 from netstage.simulator.maxmin import allocate, effective_capacity
 from netstage.simulator.model import District, NodeKind, SiteKind
 from netstage.simulator.profiles import scenario_params
 from netstage.simulator.routing import node_paths, tree_parents
+from netstage.simulator.simulate import draw_demand_cached
 
 __all__ = [
     "Contingency",
@@ -655,7 +656,7 @@ def run_contingency(
     for first in range(0, n_scenarios, chunk):
         k = min(chunk, n_scenarios - first)
         sl = slice(first, first + k)
-        batch = draw_demand(arr, params, k, seed, first_scenario=first)
+        batch = draw_demand_cached(arr, params, k, seed, first)  # shared with the planner
         base = _base_sums(arr, batch)
         stats["chunks"] += 1
         demand_s[sl], active_s[sl] = base.demand_s, base.active_s

@@ -55,7 +55,8 @@ from netstage.simulator.maxmin import allocate, effective_capacity
 from netstage.simulator.model import District
 from netstage.simulator.profiles import AppsFile, ScenariosFile, scenario_params
 
-__all__ = ["JSON_SCHEMA", "SimulationResult", "demand_cache", "simulate", "simulate_district"]
+__all__ = ["JSON_SCHEMA", "SimulationResult", "demand_cache", "draw_demand_cached", "simulate",
+           "simulate_district"]
 
 JSON_SCHEMA = "netstage.simulation/1"
 LINK_ROLE_NAMES = {0: "physical", LINK_CIRCUIT: "circuit", LINK_AIR: "air",
@@ -151,7 +152,8 @@ def _demand_key(arrays: DistrictArrays, params: Any, k: int, seed: int, first: i
     return h.digest()
 
 
-def _draw(arrays: DistrictArrays, params: Any, k: int, seed: int, first: int) -> DemandBatch:
+def draw_demand_cached(arrays: DistrictArrays, params: Any, k: int, seed: int,
+                       first: int) -> DemandBatch:
     """``draw_demand`` through the active :func:`demand_cache`, if any."""
     cache = _DEMAND_CACHE
     if cache is None:
@@ -480,7 +482,7 @@ def simulate(
     done = 0
     while done < n_s:
         k = min(chunk, n_s - done)
-        batch = _draw(arrays, params, k, seed, done)
+        batch = draw_demand_cached(arrays, params, k, seed, done)
         alloc = allocate(batch, arrays, capacity_mbps=cap)
         site_stats = np.zeros((k, n_sites, _N_COLS))
         class_stats = np.zeros((k, n_cls, _N_COLS))
