@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from netstage.simulator.errors import NetstageError
 from netstage.simulator.model import District, NodeKind
 
 __all__ = [
@@ -221,7 +222,7 @@ def network_map(d: District, c: Any, *, max_nodes: int = 400) -> Figure:
             from netstage.simulator.redundancy import analyse_redundancy
 
             rep = analyse_redundancy(d)
-        except Exception:
+        except NetstageError:  # a district the analysis rejects: drawn without SPOF marks
             rep = None
     spof_nodes: set[str] = set()
     spof_links: set[str] = set()

@@ -455,8 +455,10 @@ def write_report(
     try:
         growth = growth_series(d, n_scenarios=min(n_scenarios, 100), seed=seed,
                                arrays=c.evidence.get("arrays"))
-    except Exception:
+    except Exception as exc:  # the report still goes out, and says what is missing
         growth = None
+        plan_errors.append(f"growth projection could not be computed "
+                           f"({type(exc).__name__}: {exc}); the growth chart is left out")
     figs = render_charts(d, c, growth=growth, n_scenarios=min(n_scenarios, 100), seed=seed)
     try:
         return _write_files(out, d, c, plans, figs, growth, extra, plan_errors, formats,

@@ -527,3 +527,13 @@ def test_brackets_in_a_district_name_are_printed_as_written(tmp_path: Path) -> N
                  ("classify", str(f), "--scenarios", "10")):
         code, out = _invoke(*args)
         assert code == 0 and "Willow [North] [/]" in out, (args, out)
+
+
+def test_file_system_errors_are_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """An OSError the commands do not expect (here: stdout on a full disk) is one line."""
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "netstage", "schema"], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "No space left on device" in proc.stderr
+    assert "Traceback" not in proc.stderr

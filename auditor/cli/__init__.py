@@ -8,6 +8,7 @@ Exit codes: 0 ok, 1 finding or validation failure (a :class:`NetstageError`), 2 
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -62,6 +63,16 @@ def main() -> None:
     except NetstageError as exc:
         # escape: a path like "[x]/d.yaml" in the message is text, not rich markup
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                          soft_wrap=True)
+        sys.exit(1)
+    except OSError as exc:
+        # the file system or the network refused (disk full, permission, ...): one line,
+        # naming the file; NETSTAGE_DEBUG=1 shows the traceback instead
+        if os.environ.get("NETSTAGE_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        err_console.print(f"[bold red]error:[/] {escape(where + (exc.strerror or str(exc)))}"
+                          " (set NETSTAGE_DEBUG=1 for the traceback)", highlight=False,
                           soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
