@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from netstage.auditor.cli.common import (
+    atomic_output,
     check_output_file,
     console,
     err_console,
@@ -19,6 +20,7 @@ from netstage.auditor.cli.common import (
 
 if TYPE_CHECKING:  # the capture engine (numba) loads only when a capture is analysed
     from netstage.auditor.capture import CaptureSummary
+    from netstage.auditor.capture_merge import CaptureMergeResult
 
 __all__ = ["print_summary", "register"]
 
@@ -102,6 +104,26 @@ def print_summary(s: CaptureSummary, top: int = 10) -> None:
                       + escape(", ".join(roots)))
 
 
+def _print_merge(m: CaptureMergeResult) -> None:
+    """The neighbours-to-district merge as a table and one line of DHCP clients."""
+    t = Table(title=f"neighbours in the district (observer: {escape(str(m.observer or '-'))})")
+    for c in ("protocol", "system", "port", "vlan", "node", "link"):
+        t.add_column(c)
+    for r in m.neighbours:
+        t.add_row(*(escape(str(r[k] if r[k] is not None else "-")) for k in
+                    ("protocol", "system_name", "port", "vlan", "node", "link")))
+    console.print(t)
+    for a in m.added_links:
+        console.print(escape(f"added link {a['key']}: {a['capacity_mbps']:g} Mb/s "
+                             f"({a['capacity_source']})"))
+    if m.unknown_neighbours:
+        console.print(escape("neighbours matching no node: " + ", ".join(
+            str(u["system_name"] or u["chassis_id"]) for u in m.unknown_neighbours)))
+    if m.clients_per_vlan:
+        console.print(escape("DHCP clients (distinct MACs) per VLAN: " + ", ".join(
+            f"{k}: {v}" for k, v in m.clients_per_vlan.items())))
+
+
 def register(app: typer.Typer) -> None:
     """Add ``capture`` and ``capture-synth`` to ``app``."""
 
@@ -132,6 +154,17 @@ def register(app: typer.Typer) -> None:
         save: Annotated[Path | None, typer.Option(
             "--save", help="with --live: keep the capture in this pcapng file",
             show_default=False)] = None,
+        district: Annotated[Path | None, typer.Option(
+            "--district", help="merge the LLDP/CDP neighbours and DHCP clients into this "
+            "district model (report; write it with --district-out)", show_default=False,
+            metavar="D.yaml")] = None,
+        observer: Annotated[str | None, typer.Option(
+            "--observer", help="with --district: node id of the switch whose port was "
+            "captured (neighbours become links to it)", show_default=False,
+            metavar="NODE")] = None,
+        district_out: Annotated[Path | None, typer.Option(
+            "--district-out", help="with --district: write the merged district here",
+            show_default=False, metavar="OUT.yaml")] = None,
     ) -> None:
         """Analyse a capture: traffic mix, conversations, talkers, VLANs, LLDP/CDP/DHCP."""
         if (file is None) == (live is None):
@@ -142,6 +175,20 @@ def register(app: typer.Typer) -> None:
             check_output_file(calibrate_out, "--calibrate", inputs=inputs)
         if save is not None:
             check_output_file(save, "--save", inputs=inputs)
+        base = None
+        if district is None and (observer is not None or district_out is not None):
+            raise typer.BadParameter("--observer and --district-out need --district")
+        if district is not None:
+            if no_control:
+                raise typer.BadParameter("--district needs the control plane (LLDP/CDP/"
+                                         "DHCP); drop --no-control-plane")
+            from netstage.auditor.capture_merge import check_observer
+            from netstage.simulator.io import load_district
+
+            base = load_district(district)
+            check_observer(base, observer)
+            if district_out is not None:
+                check_output_file(district_out, "--district-out", inputs=(*inputs, district))
         if live is not None:
             import tempfile
 
@@ -166,13 +213,27 @@ def register(app: typer.Typer) -> None:
             from netstage.auditor.capture.calibrate import write_calibration
 
             written = write_calibration(s, calibrate_out)
+        merged = None
+        if base is not None:
+            from netstage.auditor.capture_merge import merge_capture
+
+            merged = merge_capture(base, s, observer=observer)
+            if district_out is not None:
+                from netstage.simulator.io import dump_district
+
+                with atomic_output(district_out, "--district-out") as tmp:
+                    tmp.write_text(dump_district(merged.district), encoding="utf-8")
+                written.append(district_out)
         if json_out:
-            print_json(s.to_json())
+            print_json(s.to_json() if merged is None
+                       else {**s.to_json(), "district_merge": merged.to_json()})
             if not s.complete:
                 err_console.print(f"[yellow]warning:[/] reading stopped at byte offset "
                                   f"{s.stopped_at_offset}: {escape(str(s.stop_reason))}")
         else:
             print_summary(s, top=top)
+            if merged is not None:
+                _print_merge(merged)
         for p in written:
             err_console.print(f"wrote {escape(str(p))}", highlight=False)
 
