@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netstage.auditor.capture.neighbours import neighbour_facts
-from netstage.auditor.normalise import _usable_address, _variants
+from netstage.auditor.normalise import name_variants, usable_address
 from netstage.simulator.errors import ConfigError
 from netstage.simulator.model import District, Link, Measured
 
@@ -131,15 +131,15 @@ def merge_capture(base: District, summary: CaptureSummary, *,
             "chassis_id": nb.remote_chassis_id, "port": nb.remote_port_id,
             "mgmt_address": nb.remote_mgmt_address, "vlan": vlan, "capabilities": caps,
             "node": None, "matched_by": None, "link": None}
-        keys = list(_variants(nb.remote_sysname))
+        keys = list(name_variants(nb.remote_sysname))
         if nb.remote_chassis_id_subtype != 4:  # not a MAC: a name (LLDP local, CDP id)
-            keys += [k for k in _variants(nb.remote_chassis_id) if k not in keys]
+            keys += [k for k in name_variants(nb.remote_chassis_id) if k not in keys]
         for key in keys:
             if key in by_name:
                 row["node"], row["matched_by"] = by_name[key], "name"
                 break
         mgmt = nb.remote_mgmt_address
-        if row["node"] is None and mgmt and _usable_address(mgmt) and mgmt in by_addr:
+        if row["node"] is None and mgmt and usable_address(mgmt) and mgmt in by_addr:
             row["node"], row["matched_by"] = by_addr[mgmt], "mgmt_address"
         node = row["node"]
         if node is None:

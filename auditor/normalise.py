@@ -68,7 +68,9 @@ __all__ = [
     "PortRef",
     "facts_to_district",
     "merge_measured",
+    "name_variants",
     "since_start_mbps",
+    "usable_address",
 ]
 
 _ID_BAD = re.compile(r"[^A-Za-z0-9_.:/@#\-]+")
@@ -174,7 +176,7 @@ def _id(text: str) -> str:
     return out or "node"
 
 
-def _variants(name: str | None) -> list[str]:
+def name_variants(name: str | None) -> list[str]:
     """Lower-case keys a device may be named by: full name, without a CDP ``(serial)``
     suffix, and the short host name before the first dot."""
     n = _clean(name)
@@ -201,7 +203,7 @@ def _mac_like(chassis: str | None) -> str | None:
     return None if set(re.sub(r"[:-]", "", c)) == {"0"} else c
 
 
-def _usable_address(addr: str | None) -> bool:
+def usable_address(addr: str | None) -> bool:
     """An address that can name one device (not 0.0.0.0, loopback, link-local)."""
     if not addr:
         return False
@@ -302,7 +304,7 @@ class _Builder:
     def _base_match(self, dev: DeviceFacts) -> str | None:
         if not self.base:
             return None
-        keys = set(_variants(dev.sys_name)) | set(_variants(dev.target.name))
+        keys = set(name_variants(dev.sys_name)) | set(name_variants(dev.target.name))
         for n in self.base.nodes:
             if n.id.lower() in keys or (n.name and n.name.lower() in keys):
                 return n.id
@@ -346,13 +348,13 @@ class _Builder:
             self.device_node[i] = nid
             self._guessed_kind[nid] = base is None and _kind_from_text(
                 dev.sys_descr, dev.model) is None
-            keys = [*_variants(dev.sys_name), *_variants(dev.target.name), nid.lower()]
+            keys = [*name_variants(dev.sys_name), *name_variants(dev.target.name), nid.lower()]
             if dev.target.address in self.unique_address:
                 keys.append(dev.target.address)
             for key in keys:
                 self.index.setdefault(key, nid)
             for ip in dev.ip_addresses:
-                if _usable_address(ip.address) and ip.address in self.unique_ips:
+                if usable_address(ip.address) and ip.address in self.unique_ips:
                     self.index.setdefault(ip.address, nid)
             for iface in dev.interfaces:
                 if iface.mac and iface.mac.strip("0:") != "":
@@ -372,13 +374,13 @@ class _Builder:
         return _id(loc)
 
     def _resolve(self, nb: Neighbour, seen_from: str) -> str | None:
-        for key in _variants(nb.remote_sysname):
+        for key in name_variants(nb.remote_sysname):
             if key in self.index:
                 return self.index[key]
         mgmt = nb.remote_mgmt_address
         # An address names the neighbour unless it is one of our own (anonymised or
         # virtual addresses are shared; a device is not its own LLDP neighbour).
-        if _usable_address(mgmt) and self.index.get(mgmt or "", seen_from) != seen_from:
+        if usable_address(mgmt) and self.index.get(mgmt or "", seen_from) != seen_from:
             return self.index[mgmt or ""]
         chassis = (nb.remote_chassis_id or "").lower()
         if chassis and chassis in self.mac_index:
@@ -396,7 +398,7 @@ class _Builder:
                 self.endpoints.append(name)
             return None
         base = None
-        for key in _variants(name):
+        for key in name_variants(name):
             if self.base and key in {n.id.lower() for n in self.base.nodes}:
                 base = next(n for n in self.base.nodes if n.id.lower() == key)
                 break
@@ -412,11 +414,11 @@ class _Builder:
             id=nid, kind=kind, site=site, name=base.name if base else None,
             vendor=base.vendor if base else None, model=base.model if base else None,
             firmware=base.firmware if base else None,
-            mgmt_address=nb.remote_mgmt_address if _usable_address(nb.remote_mgmt_address)
+            mgmt_address=nb.remote_mgmt_address if usable_address(nb.remote_mgmt_address)
             else (base.mgmt_address if base else None),
             count=base.count if base and kind == NodeKind.AP else 1,
             wifi=base.wifi if base and kind == NodeKind.AP else None)
-        for key in (*_variants(name), *_variants(nid)):
+        for key in (*name_variants(name), *name_variants(nid)):
             self.index.setdefault(key, nid)
         return nid
 
