@@ -10,10 +10,14 @@ it). :func:`merge_capture` lays this over a declared district:
   suffix, and against a chassis id that is a name rather than a MAC) or by the node's
   ``mgmt_address`` (against the advertised management address);
 * with an observer, a matched neighbour whose link to the observer exists is a
-  *matched* link (confirmed), else a link ``observer -- neighbour`` is *added*. The
-  decoded adverts carry no link speed, so an added link gets
+  *matched* link (confirmed), else a link ``observer -- neighbour`` is *added*. An
+  added link takes the speed of the operational MAU type the neighbour advertises in
+  the IEEE 802.3 MAC/PHY Configuration/Status LLDP TLV (``capacity_source:
+  "lldp-mau"``, see ``auditor/capture/mau.py``); without that TLV (CDP, or LLDP without
+  it, or a MAU type not in ``auditor/data/mau_types.yaml``) it gets
   :data:`DEFAULT_CAPACITY_MBPS` and is listed with ``capacity_source: "default"``
-  (check it, or let an SNMP audit measure it);
+  (check it, or let an SNMP audit measure it). The advertised speed is the speed of the
+  neighbour's port, which is the link's speed when both ends negotiated it;
 * an advert from the observer itself (a switch sees its own adverts on a span of its
   own ports) is reported, not turned into a link;
 * adverts that match no node are reported as *unknown neighbours* (no node is invented);
@@ -42,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_CAPACITY_MBPS", "CaptureMergeResult", "check_observer", "clients_per_vlan",
            "merge_capture"]
 
-DEFAULT_CAPACITY_MBPS = 1000.0  # added links: adverts as decoded carry no speed
+DEFAULT_CAPACITY_MBPS = 1000.0  # added links whose adverts carry no MAU type speed
 
 
 @dataclass
@@ -68,6 +72,13 @@ class CaptureMergeResult:
             "dhcp_clients_per_vlan": self.clients_per_vlan,
             "notes": self.notes,
         }
+
+
+def _advert_speed(raw: dict[str, Any]) -> tuple[float | None, Any, Any]:
+    """(speed Mb/s, duplex, MAU type) from an LLDP advert's MAC/PHY TLV, else Nones."""
+    if raw["protocol"] != "lldp" or not raw.get("mau_speed_mbps"):
+        return None, None, raw.get("mau_type")
+    return float(raw["mau_speed_mbps"]), raw.get("mau_duplex"), raw.get("mau_type")
 
 
 def _advert_fields(raw: dict[str, Any]) -> tuple[Any, Any]:
@@ -118,6 +129,7 @@ def merge_capture(base: District, summary: CaptureSummary, *,
         if n.mgmt_address:
             by_addr.setdefault(n.mgmt_address, n.id)
     pairs = {frozenset((lk.a, lk.b)): lk for lk in out.links}
+    new_links: dict[frozenset[str], Link] = {}
 
     facts = neighbour_facts(summary.neighbours)
     rows: list[dict[str, Any]] = []
@@ -126,10 +138,12 @@ def merge_capture(base: District, summary: CaptureSummary, *,
     unknown: list[dict[str, Any]] = []
     for raw, nb in zip(summary.neighbours, facts, strict=True):
         vlan, caps = _advert_fields(raw)
+        speed, duplex, mau_type = _advert_speed(raw)
         row: dict[str, Any] = {
             "protocol": nb.protocol, "system_name": nb.remote_sysname,
             "chassis_id": nb.remote_chassis_id, "port": nb.remote_port_id,
             "mgmt_address": nb.remote_mgmt_address, "vlan": vlan, "capabilities": caps,
+            "mau_type": mau_type, "speed_mbps": speed, "duplex": duplex,
             "node": None, "matched_by": None, "link": None}
         keys = list(name_variants(nb.remote_sysname))
         if nb.remote_chassis_id_subtype != 4:  # not a MAC: a name (LLDP local, CDP id)
@@ -162,10 +176,18 @@ def merge_capture(base: District, summary: CaptureSummary, *,
                 if pair not in added:
                     lk = Link(a=observer, b=node, capacity_mbps=DEFAULT_CAPACITY_MBPS)
                     out.links.append(lk)
+                    new_links[pair] = lk
                     added[pair] = {"key": lk.key, "a": observer, "b": node,
                                    "capacity_mbps": DEFAULT_CAPACITY_MBPS,
-                                   "capacity_source": "default",
+                                   "capacity_source": "default", "duplex": None,
+                                   "mau_type": None,
                                    "seen_port": nb.remote_port_id, "protocols": []}
+                if speed is not None and added[pair]["capacity_source"] == "default":
+                    # the first advert with a MAC/PHY TLV gives the speed (LLDP and CDP
+                    # adverts of the same port may come in either order)
+                    new_links[pair].capacity_mbps = speed
+                    added[pair].update(capacity_mbps=speed, capacity_source="lldp-mau",
+                                       duplex=duplex, mau_type=mau_type)
                 if nb.protocol not in added[pair]["protocols"]:
                     added[pair]["protocols"].append(nb.protocol)
         rows.append(row)
@@ -174,9 +196,14 @@ def merge_capture(base: District, summary: CaptureSummary, *,
     notes: list[str] = []
     if observer is None and summary.neighbours:
         notes.append("no observer given: neighbours matched and reported, no link added")
-    if added:
-        notes.append(f"added links have the default capacity {DEFAULT_CAPACITY_MBPS:g} Mb/s "
-                     "(adverts carry no speed): check them or measure with an SNMP audit")
+    n_default = sum(a["capacity_source"] == "default" for a in added.values())
+    if n_default:
+        notes.append(f"{n_default} added link(s) have the default capacity "
+                     f"{DEFAULT_CAPACITY_MBPS:g} Mb/s (their adverts carry no MAU type "
+                     "speed): check them or measure with an SNMP audit")
+    if len(added) > n_default:
+        notes.append(f"{len(added) - n_default} added link(s) take the speed of the "
+                     "operational MAU type the neighbour advertises (LLDP 802.3 MAC/PHY TLV)")
     if per_vlan:
         notes.append("DHCP clients are those seen in the capture window; site populations "
                      "are unchanged")

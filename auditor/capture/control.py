@@ -17,6 +17,7 @@ import ipaddress
 import logging
 from typing import Any
 
+from netstage.auditor.capture.mau import decode_mac_phy
 from netstage.simulator.errors import MissingExtraError
 
 __all__ = [
@@ -99,6 +100,9 @@ def parse_lldp(pdu: bytes, source_mac: str | None) -> dict[str, Any] | None:
         "port_description": None, "system_description": None, "management_ipv4": [],
         "management_ipv6": [], "management_other_hex": [], "port_vlan_id": None,
         "system_capabilities": None, "enabled_capabilities": None, "ttl": None,
+        # IEEE 802.3 MAC/PHY Configuration/Status (OUI 00-12-0F subtype 1), see mau.py
+        "autoneg_supported": None, "autoneg_enabled": None, "pmd_autoneg_advertised": None,
+        "mau_type": None, "mau_name": None, "mau_speed_mbps": None, "mau_duplex": None,
     }
     try:
         pkt = LLDPDU(pdu)
@@ -136,6 +140,8 @@ def parse_lldp(pdu: bytes, source_mac: str | None) -> dict[str, Any] | None:
                 out["management_other_hex"].append(addr.hex())
         elif t == 127 and len(v) >= 6 and v[:3] == b"\x00\x80\xc2" and v[3] == 1:
             out["port_vlan_id"] = (v[4] << 8) | v[5]
+        elif t == 127 and (mac_phy := decode_mac_phy(v)) is not None:
+            out.update(mac_phy)
     if out["chassis_id"] is None and pkt is None:
         return None
     return out
