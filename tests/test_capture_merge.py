@@ -28,6 +28,9 @@ from .support import TOPOLOGIES, CliRunner
 CAPTURE = TOPOLOGIES / "captures" / synth.DEFAULT_NAME
 DISTRICT = TOPOLOGIES / "stage3-emerging.yaml"
 SPEAKERS = [s[0] for s in synth.SWITCHES]  # advertised system names (= node ids)
+# the synth's uplinks advertise MAU type 36 = dot3MauType10GigBaseSR (IANA-MAU-MIB;
+# tshark: "10GigBaseSR"), so links added from them are 10 Gb/s
+ADVERTISED_MBPS = {36: 10000.0}[synth.UPLINK_MAU_TYPE]
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +68,8 @@ def test_neighbours_become_links_of_the_observer(summary: CaptureSummary, base: 
     out_pairs = {frozenset((lk.a, lk.b)): lk for lk in res.district.links}
     assert len(res.district.links) == len(base.links) + len(want_added)
     for p in want_added:
-        assert out_pairs[p].capacity_mbps == DEFAULT_CAPACITY_MBPS
-    assert all(a["capacity_source"] == "default" for a in res.added_links)
+        assert out_pairs[p].capacity_mbps == ADVERTISED_MBPS != DEFAULT_CAPACITY_MBPS
+    assert all(a["capacity_source"] == "lldp-mau" for a in res.added_links)
     for lk in base.links:  # confirmed links keep their declared capacity
         assert out_pairs[frozenset((lk.a, lk.b))].capacity_mbps == lk.capacity_mbps
     assert base.model_dump() == before  # base unchanged

@@ -55,6 +55,9 @@ SWITCHES = [
     ("es-acc1", "Aruba CX 6100", "1/1/52", "02:0a:00:00:01:11", "10.20.0.12"),
     ("es-acc2", "Aruba CX 6100", "1/1/52", "02:0a:00:00:01:12", "10.20.0.13"),
 ]
+# operational MAU type their uplinks advertise in the LLDP 802.3 MAC/PHY TLV:
+# dot3MauType10GigBaseSR (IANA-MAU-MIB), the 10 Gb/s fiber of stage3-emerging.yaml
+UPLINK_MAU_TYPE = 36
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,11 @@ def _lldp(name: str, descr: str, port: str, mac: str, mgmt: str, vlan: int) -> b
             + tlv(5, name.encode()) + tlv(6, f"{descr} ArubaOS-CX 10.13".encode())
             + tlv(7, struct.pack(">HH", 0x0014, 0x0014))
             + tlv(8, b"\x05\x01" + _ip(mgmt) + b"\x02\x00\x00\x00\x01\x00")
-            + tlv(127, b"\x00\x80\xc2\x01" + struct.pack(">H", vlan)) + tlv(0, b""))
+            + tlv(127, b"\x00\x80\xc2\x01" + struct.pack(">H", vlan))
+            # IEEE 802.3 MAC/PHY Configuration/Status of the 10G fiber uplink: no
+            # auto-negotiation (status 0, no advertised capability), operational MAU type
+            + tlv(127, b"\x00\x12\x0f\x01" + struct.pack(">BHH", 0, 0, UPLINK_MAU_TYPE))
+            + tlv(0, b""))
 
 
 def _cdp(name: str, port: str, platform: str, mgmt: str, native: int) -> bytes:
