@@ -8,11 +8,13 @@ names for types 1-53), and speeds written from the 802.3 names (``100BASE-TX`` -
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import struct
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,7 +72,7 @@ def test_decode_matches_tshark_on_shared_captures(name: str) -> None:
                    "-e", "lldp.ieee.802_3.mac_phy_auto_neg_status",
                    "-e", "lldp.ieee.802_3.pmd_auto_neg_advertised_caps",
                    "-e", "lldp.ieee.802_3.pmd_mau_type")
-    want = set()
+    want: set[tuple[bool | None, bool | None, int | None, int | None]] = set()
     for line in rows.splitlines():
         st, caps, mau = line.split(";")
         if mau:
@@ -196,3 +198,21 @@ def test_added_links_take_the_advertised_speed(tmp_path: Path) -> None:
     assert rows[acc3]["speed_mbps"] == 100.0 and rows[acc3]["link"] == "matched"
     assert any("default capacity" in n for n in res.notes)
     assert any("MAU type" in n for n in res.notes)
+
+
+def test_speed_from_lldp_also_when_a_cdp_advert_came_first(tmp_path: Path) -> None:
+    base = load_district(TOPOLOGIES / "stage3-emerging.yaml")
+    linked = {lk.b if lk.a == "core" else lk.a for lk in base.links if "core" in (lk.a, lk.b)}
+    acc = sorted(n.id for n in base.nodes if n.id != "core" and n.id not in linked)[0]
+    summary = analyse_capture(_write_pcap(tmp_path / "one.pcap",
+                                          [_lldpdu(acc, _mac_phy(3, 0x6C00, 16))]))
+    cdp: dict[str, Any] = {
+        "protocol": "cdp", "source_mac": None, "device_id": acc, "port_id": "1/1/52",
+        "platform": "x", "software_version": "y", "native_vlan": 1, "voice_vlan": None,
+        "addresses_ipv4": [], "vtp_domain": None, "capabilities": None, "vlan": None,
+        "frames": 1}
+    both = dataclasses.replace(summary, neighbours=[cdp, *summary.neighbours])
+    (added,) = merge_capture(base, both, observer="core").added_links
+    assert added["protocols"] == ["cdp", "lldp"]
+    assert (added["capacity_mbps"], added["capacity_source"]) == (100.0, "lldp-mau")
+    assert added["mau_type"] == 16 and added["duplex"] == "full"  # 100BASE-TX FD
