@@ -92,18 +92,18 @@ def rule_ha(ctx: RuleContext) -> RuleVerdict:
     worst_n1: float | None = None
     worst_elem: str | None = None
     rep = cont = None
-    # Only the expensive parts run when the cheap fact does not already settle the rule.
-    if circuits_ok:
-        rep = redundancy(ctx)
-        if rep is not None:
-            min_paths, worst_site = _min_school_paths(ctx, rep)
-        if rep is not None and at_least(min_paths, tp.value):
-            cont = contingency(ctx)
-            if cont is not None:
-                worst_n1 = float(cont.worst_unserved_p95)
-                rows = list(getattr(cont, "contingencies", None) or getattr(cont, "rows", []))
-                if rows:
-                    worst_elem = str(getattr(rows[0], "element", getattr(rows[0], "id", "")))
+    # The graph analysis is cheap (milliseconds) and always shown; only N-1, which
+    # re-simulates every failure, waits until the cheaper checks cannot settle the rule.
+    rep = redundancy(ctx)
+    if rep is not None:
+        min_paths, worst_site = _min_school_paths(ctx, rep)
+    if circuits_ok and rep is not None and at_least(min_paths, tp.value):
+        cont = contingency(ctx)
+        if cont is not None:
+            worst_n1 = float(cont.worst_unserved_p95)
+            rows = list(getattr(cont, "contingencies", None) or getattr(cont, "rows", []))
+            if rows:
+                worst_elem = str(getattr(rows[0], "element", getattr(rows[0], "id", "")))
     checks = [
         Check("circuits", tc.stage, circuits_ok, f">= {tc.value} Internet circuits"),
         Check("paths", tp.stage, at_least(min_paths, tp.value),
@@ -119,7 +119,7 @@ def rule_ha(ctx: RuleContext) -> RuleVerdict:
                   "declared" if worst_n1 is not None else None, "fraction"),
     ]
     resolve = []
-    if circuits_ok and rep is None:
+    if rep is None:
         resolve.append("redundancy analysis (netstage.simulator.redundancy) is not available")
     if circuits_ok and min_paths is not None and min_paths >= tp.value and cont is None:
         resolve.append("N-1 contingency (netstage.simulator.contingency) is not available")
