@@ -117,6 +117,9 @@ class Interface(_Model):
     in_discards: int | None = None
     out_discards: int | None = None
     counter_discontinuity_ticks: int | None = None  # ifCounterDiscontinuityTime (TimeTicks)
+    # ifIndex of the link aggregate (LAG) this port is a member of: IEEE8023-LAG-MIB
+    # dot3adAggPortAttachedAggID, else IF-MIB ifStackTable; None if none or unknown.
+    lag_parent: int | None = None
 
     @property
     def label(self) -> str:
@@ -224,6 +227,14 @@ class DeviceFacts(_Model):
 
     def interface(self, if_index: int) -> Interface | None:
         return next((i for i in self.interfaces if i.if_index == if_index), None)
+
+    def lag_members(self) -> dict[int, list[int]]:
+        """Aggregate ifIndex -> member ifIndexes (sorted), from ``Interface.lag_parent``."""
+        out: dict[int, list[int]] = {}
+        for i in self.interfaces:
+            if i.lag_parent is not None:
+                out.setdefault(i.lag_parent, []).append(i.if_index)
+        return {k: sorted(v) for k, v in sorted(out.items())}
 
 
 class AuditSummary(_Model):

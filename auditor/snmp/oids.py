@@ -14,16 +14,19 @@ __all__ = [
     "BENCH_TABLES_PLAN",
     "CDP_CACHE_ENTRY",
     "DOT1Q_VLAN_STATIC_NAME",
+    "DOT3AD_AGG_PORT_ATTACHED_AGG_ID",
     "DOT3_DUPLEX",
     "ENT_PHYSICAL_ENTRY",
     "FULL_PLAN",
     "FULL_TABLES_PLAN",
     "IF_ENTRY",
+    "IF_STACK_STATUS",
     "IF_X_ENTRY",
     "INTERFACE_COLUMNS_PLAN",
     "INTERFACE_PLAN",
     "IP_ADDRESS_ENTRY",
     "IP_ADDR_ENTRY",
+    "LAG_PLAN",
     "LLDP_LOC_PORT_ENTRY",
     "LLDP_REM_ENTRY",
     "LLDP_REM_MAN_ADDR_ENTRY",
@@ -54,6 +57,11 @@ SYSTEM_SCALARS = (SYS_DESCR, SYS_OBJECT_ID, SYS_UPTIME, SYS_CONTACT, SYS_NAME, S
 IF_ENTRY: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1)  # IF-MIB ifEntry
 IF_X_ENTRY: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1)  # IF-MIB ifXEntry
 DOT3_DUPLEX: Oid = (1, 3, 6, 1, 2, 1, 10, 7, 2, 1, 19)  # EtherLike-MIB dot3StatsDuplexStatus
+# IF-MIB ifStackStatus, indexed by (higher-layer ifIndex, lower-layer ifIndex): a LAG
+# (higher) over its member ports (lower), among other stackings (VLANs, sub-interfaces).
+IF_STACK_STATUS: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 2, 1, 3)
+# IEEE8023-LAG-MIB dot3adAggPortAttachedAggID: port ifIndex -> aggregator ifIndex (0: none)
+DOT3AD_AGG_PORT_ATTACHED_AGG_ID: Oid = (1, 2, 840, 10006, 300, 43, 1, 2, 1, 1, 13)
 ENT_PHYSICAL_ENTRY: Oid = (1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1)  # ENTITY-MIB entPhysicalEntry
 LLDP_LOC_PORT_ENTRY: Oid = (1, 0, 8802, 1, 1, 2, 1, 3, 7, 1)  # LLDP-MIB lldpLocPortEntry
 LLDP_REM_ENTRY: Oid = (1, 0, 8802, 1, 1, 2, 1, 4, 1, 1)  # LLDP-MIB lldpRemEntry
@@ -71,6 +79,7 @@ DOT1Q_VLAN_STATIC_NAME: Oid = (1, 3, 6, 1, 2, 1, 17, 7, 1, 4, 3, 1, 1)  # Q-BRID
 # Walked subtrees. System scalars are fetched with one GET first (it also tells
 # whether the credentials work), so they are not in the plans.
 INTERFACE_PLAN: WalkPlan = (IF_ENTRY, IF_X_ENTRY)  # whole tables
+LAG_PLAN: WalkPlan = (IF_STACK_STATUS, DOT3AD_AGG_PORT_ATTACHED_AGG_ID)  # LAG membership
 NEIGHBOUR_PLAN: WalkPlan = (
     LLDP_LOC_PORT_ENTRY, LLDP_REM_ENTRY, LLDP_REM_MAN_ADDR_ENTRY,
     LLDP_V2_REM_ENTRY, CDP_CACHE_ENTRY, MTXR_NEIGHBOR_IF_ID,
@@ -89,7 +98,7 @@ def _cols(entry: Oid, *columns: int) -> WalkPlan:
 IF_COLUMNS: WalkPlan = _cols(IF_ENTRY, 2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 16, 19, 20)
 # ifName ifHCInOctets ifHCOutOctets ifHighSpeed ifAlias ifCounterDiscontinuityTime
 IF_X_COLUMNS: WalkPlan = _cols(IF_X_ENTRY, 1, 6, 10, 15, 18, 19)
-INTERFACE_COLUMNS_PLAN: WalkPlan = (*IF_COLUMNS, *IF_X_COLUMNS)
+INTERFACE_COLUMNS_PLAN: WalkPlan = (*IF_COLUMNS, *IF_X_COLUMNS, *LAG_PLAN)
 # lldpLocPortIdSubtype/Id/Desc; lldpRemChassisIdSubtype .. lldpRemSysDesc
 LLDP_COLUMNS: WalkPlan = (*_cols(LLDP_LOC_PORT_ENTRY, 2, 3, 4),
                           *_cols(LLDP_REM_ENTRY, 4, 5, 6, 7, 8, 9, 10))
@@ -109,9 +118,9 @@ FULL_PLAN: WalkPlan = (
 )
 # Whole tables (every column), for comparison and for tools that want raw tables.
 FULL_TABLES_PLAN: WalkPlan = (
-    *INTERFACE_PLAN, DOT3_DUPLEX, ENT_PHYSICAL_ENTRY, *NEIGHBOUR_PLAN,
+    *INTERFACE_PLAN, *LAG_PLAN, DOT3_DUPLEX, ENT_PHYSICAL_ENTRY, *NEIGHBOUR_PLAN,
     IP_ADDR_ENTRY, IP_ADDRESS_ENTRY, DOT1Q_VLAN_STATIC_NAME,
 )
 # ifTable + ifXTable + LLDP: what the benchmark polls (issue 7, Performance).
-BENCH_PLAN: WalkPlan = (*INTERFACE_COLUMNS_PLAN, *LLDP_COLUMNS)
+BENCH_PLAN: WalkPlan = (*IF_COLUMNS, *IF_X_COLUMNS, *LLDP_COLUMNS)
 BENCH_TABLES_PLAN: WalkPlan = (*INTERFACE_PLAN, LLDP_LOC_PORT_ENTRY, LLDP_REM_ENTRY)

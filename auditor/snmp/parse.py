@@ -7,6 +7,7 @@ field is optional and a device with no IF-MIB at all yields zero interfaces.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from netstage.auditor.facts import (
@@ -22,10 +23,15 @@ from netstage.auditor.snmp.decode import as_int, as_mac, as_text, rows
 from netstage.auditor.snmp.neighbours import parse_neighbours
 from netstage.auditor.snmp.values import OidTree, Value
 
-__all__ = ["device_facts", "parse_interfaces", "parse_system"]
+__all__ = ["device_facts", "lag_parents", "parse_interfaces", "parse_system"]
 
 _DUPLEX: dict[int, Literal["unknown", "half", "full"]] = {1: "unknown", 2: "half", 3: "full"}
 _IFSPEED_SATURATED = 4294967295  # Gauge32 maximum: ifSpeed of links >= 4.3 Gb/s
+_LAG_TYPE = 161  # IANAifType ieee8023adLag
+_PROP_VIRTUAL = 53  # Cisco IOS types its Port-channels propVirtual, not ieee8023adLag
+_PORT_CHANNEL = re.compile(r"^(po|port-?channel)\s*\d", re.IGNORECASE)
+_MEMBER_TYPES = {6, 62, 69, 117}  # ethernetCsmacd, fastEther, fastEtherFX, gigabitEthernet
+_STACK_ACTIVE = 1  # RowStatus active
 
 
 def parse_system(tree: OidTree) -> dict[str, Any]:
@@ -101,6 +107,41 @@ def parse_interfaces(tree: OidTree) -> list[Interface]:
     return out
 
 
+def lag_parents(tree: OidTree, interfaces: list[Interface]) -> dict[int, int]:
+    """Member port ifIndex -> aggregate ifIndex.
+
+    IEEE8023-LAG-MIB dot3adAggPortAttachedAggID wins where it names an aggregator
+    (non-zero). Otherwise an active IF-MIB ifStackTable row whose higher layer is a LAG
+    (ifType ieee8023adLag, or propVirtual named like a Port-channel) and whose lower
+    layer is an Ethernet port. Other stackings (sub-interfaces over a LAG, VLANs over
+    ports, Junos units ``ae0.0`` over ``et-0/0/0.0``) are not membership and are skipped.
+    """
+    by_index = {i.if_index: i for i in interfaces}
+
+    def is_lag(idx: int) -> bool:
+        iface = by_index.get(idx)
+        if iface is None:
+            return False
+        return iface.if_type == _LAG_TYPE or (
+            iface.if_type == _PROP_VIRTUAL
+            and bool(_PORT_CHANNEL.match(iface.name or iface.descr or "")))
+
+    out: dict[int, int] = {}
+    for key, status in tree.column(oids.IF_STACK_STATUS).items():
+        if len(key) != 2 or as_int(status) != _STACK_ACTIVE:
+            continue
+        higher, lower = key
+        member = by_index.get(lower)
+        if higher and lower and member is not None and member.if_type in _MEMBER_TYPES \
+                and is_lag(higher):
+            out.setdefault(lower, higher)
+    for port, agg in tree.int_column(oids.DOT3AD_AGG_PORT_ATTACHED_AGG_ID).items():
+        agg_idx = as_int(agg)
+        if agg_idx and agg_idx != port and agg_idx in by_index and port in by_index:
+            out[port] = agg_idx
+    return out
+
+
 def parse_entities(tree: OidTree) -> list[EntityInfo]:
     """ENTITY-MIB entPhysicalTable rows (model, serial, revisions)."""
     out = []
@@ -173,6 +214,8 @@ def device_facts(tree: OidTree, target: SnmpTarget, **meta: Any) -> DeviceFacts:
     """An ok :class:`DeviceFacts` from everything in ``tree``; ``meta`` adds fields
     such as ``snmp_version``, ``warnings`` or ``timings``."""
     interfaces = parse_interfaces(tree)
+    for port, agg in lag_parents(tree, interfaces).items():
+        next(i for i in interfaces if i.if_index == port).lag_parent = agg
     return DeviceFacts.model_validate({
         "target": target,
         "ok": True,
