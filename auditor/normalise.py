@@ -8,9 +8,11 @@
   the ENTITY-MIB chassis) and from LLDP/CDP neighbours that did not answer (APs, phones
   filtered out as endpoints);
 * **links** from LLDP/CDP rows, grouped per pair of nodes and matched on both ends where
-  both ends answered. Parallel physical links between one pair are one LAG
-  (``lag_members``); a link whose other end did not answer, or does not list us back,
-  is kept and reported as *half-seen*;
+  both ends answered. Ports that the device reports as members of one aggregate
+  (IF-MIB ifStackTable / IEEE8023-LAG-MIB, ``Interface.lag_parent``) make one LAG link
+  with every configured member counted; without that, parallel physical links between
+  one pair are inferred to be one LAG (``lag_members``); a link whose other end did not
+  answer, or does not list us back, is kept and reported as *half-seen*;
 * **capacity** from the interface speeds (ifHighSpeed, else ifSpeed): the slower end of
   each member, summed over members;
 * **circuits** from interfaces whose ``ifAlias`` reads ``internet:<id> (<provider>)``
@@ -551,6 +553,9 @@ class _Builder:
             members = self._pair_members(a, b, rows_a, rows_b)
             key = bl.key if bl is not None else f"{a}--{b}"
             capacity, lag = self._capacity(key, members)
+            known = self._lag_from_membership(key, a, b, members)
+            if known is not None:
+                capacity, lag = known
             link = Link(a=a, b=b, capacity_mbps=capacity, lag_members=lag if lag > 1 else None,
                         id=bl.id if bl is not None else None,
                         medium=bl.medium if bl is not None else "unknown",
@@ -613,6 +618,61 @@ class _Builder:
                 "check cabling and LLDP on every member port",
                 {a: len(rows_a), b: len(rows_b)}))
         return members
+
+    def _aggregate(self, node: str, refs: list[PortRef]) -> tuple[int, list[Interface]] | None:
+        """The one aggregate (ifIndex, member interfaces) that all of ``node``'s ports
+        ``refs`` belong to, from the collected LAG membership; None when the device
+        reported no membership or the ports are not all in one aggregate."""
+        dev = self.answered.get(node)
+        if dev is None or not refs:
+            return None
+        groups = dev.lag_members()
+        if not groups:
+            return None
+        aggs: set[int | None] = set()
+        for ref in refs:
+            iface = dev.interface(ref.if_index) if ref.if_index is not None else None
+            if iface is None and ref.if_name:
+                iface = self._find_iface(node, ref.if_name)
+            if iface is None:
+                return None
+            # LLDP seen on the aggregate itself (some agents do) names the aggregate.
+            aggs.add(iface.if_index if iface.if_index in groups else iface.lag_parent)
+        if len(aggs) != 1:
+            return None
+        agg = aggs.pop()
+        if agg is None:
+            return None
+        found = [dev.interface(i) for i in groups[agg]]
+        return agg, [i for i in found if i is not None]
+
+    def _lag_from_membership(self, key: str, a: str, b: str,
+                             members: list[tuple[PortRef, PortRef | None]]
+                             ) -> tuple[float, int] | None:
+        """(capacity, members) of a link whose ports are members of one aggregate on an
+        end that reported LAG membership (ifStackTable / dot3adAggPortAttachedAggID):
+        every configured member counts, capacity is the sum of their speeds. When both
+        ends know and disagree on the member count it is reported and the smaller end
+        is used (a member is only useful on both ends). None: fall back to inference."""
+        ends: dict[str, tuple[int, float]] = {}
+        for node, refs in ((a, [pa for pa, _ in members]),
+                           (b, [pb for _, pb in members if pb is not None])):
+            found = self._aggregate(node, refs)
+            if found is None:
+                continue
+            ifaces = found[1]
+            speed = sum(i.speed_mbps or 0.0 for i in ifaces)
+            if ifaces and speed > 0:
+                ends[node] = (len(ifaces), speed)
+        if not ends:
+            return None
+        if len(ends) == 2 and ends[a][0] != ends[b][0]:
+            self.mismatches.append(Mismatch(
+                "lag_member_count", key,
+                f"the LAG has {ends[a][0]} member(s) on {a} but {ends[b][0]} on {b} "
+                "(ifStackTable/IEEE8023-LAG-MIB): add the missing ports to the aggregate",
+                {a: ends[a][0], b: ends[b][0], "source": "lag_membership"}))
+        return min(s for _, s in ends.values()), min(c for c, _ in ends.values())
 
     def _capacity(self, key: str, members: list[tuple[PortRef, PortRef | None]]
                   ) -> tuple[float, int]:
@@ -709,6 +769,10 @@ class _Builder:
                     for ref in (pa, pb):
                         if ref is not None and ref.node == nid and ref.if_index is not None:
                             up_ifaces.add(ref.if_index)
+            # LAG members without an LLDP row of their own are uplink ports too.
+            parents = {i.lag_parent for i in dev.interfaces if i.if_index in up_ifaces}
+            up_ifaces |= {i.if_index for i in dev.interfaces
+                          if i.lag_parent is not None and i.lag_parent in parents}
             uplink = sum(lk.capacity_mbps for lk in up_links)
             access = sum(i.speed_mbps or 0.0 for i in dev.interfaces
                          if i.oper_status == _UP and i.if_type in _PHYSICAL_TYPES
