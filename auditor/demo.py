@@ -32,12 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netstage.auditor.facts import AuditResult
 from netstage.simulator.errors import NetstageError
 from netstage.simulator.io import dump_district, ensure_output_dir, load_district
 from netstage.simulator.model import District
 
-__all__ = ["DemoResult", "StepResult", "bundled_capture", "default_district", "run_demo",
-           "topologies_dir"]
+__all__ = ["DemoResult", "StepResult", "audit_section", "bundled_capture", "capture_section",
+           "default_district", "run_demo", "topologies_dir"]
 
 DEFAULT_DISTRICT = "stage3-emerging.yaml"
 
@@ -266,9 +267,9 @@ def _report(state: dict[str, Any], res: DemoResult, out: Path, n: int,
 
     extra: dict[str, Any] = {}
     if "audit" in state:
-        extra["audit"] = json.loads(state["audit"].to_json())
+        extra["SNMP_audit"] = audit_section(state["audit"])
     if "capture" in state:
-        extra["capture"] = state["capture"]
+        extra["capture"] = capture_section(state["capture"])
     files = write_report(state["district"], out / "report",
                          classification=state.get("classification"),
                          plans=list(state.get("plans", {}).values()) or None, extra=extra or None,
@@ -276,3 +277,68 @@ def _report(state: dict[str, Any], res: DemoResult, out: Path, n: int,
     html = files.get("html")
     res.report_html = Path(html) if html else None
     return (f"report written: {html}", {k: str(v) for k, v in files.items()})
+
+
+def audit_section(audit: AuditResult) -> dict[str, Any]:
+    """The report's SNMP audit section: the summary and one short row per device.
+
+    The full facts (every interface and neighbour) stay in ``audit.json``; a board
+    report needs who answered, how, and what was found.
+    """
+    s = audit.summary
+    rows = []
+    for dev in audit.devices:
+        rows.append({
+            "device": dev.target.name or dev.target.address,
+            "answered": "yes" if dev.ok else "no",
+            "sysName": dev.sys_name,
+            "model": dev.model,
+            "firmware": dev.firmware,
+            "SNMP": dev.snmp_version,
+            "interfaces": len(dev.interfaces),
+            "LLDP/CDP neighbours": len(dev.neighbours),
+            "failure": dev.failure.reason if dev.failure else None,
+        })
+    return {
+        "devices answered": f"{s.n_ok} of {s.n_targets} ({s.snmp_coverage:.0%})",
+        "SNMP versions": ", ".join(f"{k}: {v}" for k, v in sorted(s.by_snmp_version.items()))
+        or "none",
+        "interfaces": s.n_interfaces,
+        "LLDP/CDP neighbours": s.n_neighbours,
+        "failures": ", ".join(f"{k}: {v}" for k, v in s.failures_by_kind.items()) or "none",
+        "full facts": "audit.json beside the report folder",
+        "devices": rows,
+    }
+
+
+def capture_section(data: dict[str, Any], top: int = 10) -> dict[str, Any]:
+    """The report's capture section from ``CaptureSummary.to_json()``: totals, traffic
+    mix, top talkers, VLANs, neighbours and DHCP (the rest stays in ``capture.json``)."""
+    total = sum(a.get("bytes", 0) for a in data.get("apps", {}).values()) or 1
+    apps = [{"application": name, "share of bytes": f"{a.get('bytes', 0) / total:.1%}",
+             "MB": round(a.get("bytes", 0) / 1e6, 2), "flows": a.get("flows")}
+            for name, a in sorted(data.get("apps", {}).items(),
+                                  key=lambda kv: -kv[1].get("bytes", 0))]
+    talkers = [{"host": t.get("host"), "MB": round(t.get("bytes", 0) / 1e6, 2),
+                "packets": t.get("packets")} for t in data.get("top_talkers", [])[:top]]
+    vlans = [{"VLAN": v.get("vlan"), "frames": v.get("frames"),
+              "MB": round(v.get("bytes", 0) / 1e6, 2)} for v in data.get("vlans", [])]
+    neigh = [{"device": n.get("device"), "port": n.get("port"),
+              "protocols": ", ".join(n.get("protocols", [])),
+              "management address": n.get("mgmt_address")}
+             for n in data.get("neighbour_links", [])]
+    per_vlan = (data.get("dhcp") or {}).get("clients_per_vlan") or {}
+    return {
+        "file": data.get("file"),
+        "packets": data.get("packets"),
+        "bytes": data.get("bytes"),
+        "duration (s)": round(float(data.get("duration_s") or 0.0), 1),
+        "peak Mbps (1 s bins)": round(float(data.get("peak_mbps") or 0.0), 2),
+        "p95 Mbps (1 s bins)": round(float(data.get("p95_mbps") or 0.0), 2),
+        "DHCP clients per VLAN": ", ".join(f"{k}: {v}" for k, v in per_vlan.items()) or "none",
+        "full analysis": "capture.json beside the report folder",
+        "applications": apps,
+        "top talkers": talkers,
+        "VLANs": vlans,
+        "LLDP/CDP neighbours": neigh,
+    }

@@ -54,6 +54,11 @@ def test_demo_end_to_end(run_cli: CliRunner, tmp_path: Path) -> None:
     assert html.is_file()
     text = html.read_text(encoding="utf-8")
     assert f"Stage {res['stage']}" in text
+    # the audit and the capture are summarised for a reader, the full facts stay in JSON
+    assert "<h2 id='extra-SNMP_audit'>SNMP audit</h2>" in text
+    assert "<h2 id='extra-capture'>Capture</h2>" in text
+    assert f"{len(infra)} of {len(infra)} (100%)" in text
+    assert text.count("<tr>") < 300, "the report should not dump every collected fact"
     # self-contained: no external requests
     assert not re.search(r"""(src|href)=["']https?://""", text)
 
