@@ -17,8 +17,11 @@ end waiting on one large district, and small districts are grouped a few to a ta
 (:func:`plan_batches`) so Dask's per-task cost stays small next to the work. Rows
 come back in spec order whatever order the workers finish in, and each row's seed
 comes from its spec, so every mode gives the same table. A task that Dask itself
-loses (a killed worker, a pickling failure) becomes an error row like any other
-failure. dask is the ``scale`` extra and is imported only here, lazily.
+loses (a killed worker, a pickling failure) is retried one district per task when
+it held several, and a district whose own task is lost becomes an error row like any
+other failure (Dask's ``distributed.scheduler.allowed-failures`` sets how many worker
+deaths a task may cause before it counts as lost). dask is the ``scale`` extra and is
+imported only here, lazily.
 """
 
 from __future__ import annotations
@@ -157,18 +160,34 @@ def _run_on(client: Any, distributed: Any, specs: Sequence[DistrictSpec], n_scen
         members[fut.key] = batch
         futures.append(fut)
     rows: list[SweepRow | None] = [None] * len(specs)
-    for fut in distributed.as_completed(futures):
-        batch = members[fut.key]
+    pending = distributed.as_completed(futures)
+    for fut in pending:
+        batch = members.pop(fut.key)
         try:
             got: list[SweepRow] = fut.result()
         except Exception as exc:  # lost by Dask itself (killed worker, ...): still rows
-            got = [SweepRow(key=specs[i].key, district=None, file=specs[i].path,
-                            students=None, stage=None, binding=[], next_stage_cost_usd=None,
-                            seed=specs[i].seed, error=f"dask: {type(exc).__name__}: {exc}")
-                   for i in batch]
+            fut.release()
+            if len(batch) > 1:
+                # one district may have taken the whole task down: retry each alone,
+                # so only the culprit becomes an error row
+                for i in batch:
+                    single = client.submit(evaluate_batch, [specs[i]], n_scenarios, evaluate,
+                                           key=f"district-{i}-{specs[i].key}-alone",
+                                           pure=False, priority=len(batches) + 1)
+                    members[single.key] = [i]
+                    pending.add(single)
+                continue
+            got = [_lost_row(specs[i], exc) for i in batch]
         fut.release()
         for i, row in zip(batch, got, strict=True):
             rows[i] = row
             if on_row is not None:
                 on_row(row)
     return [r for r in rows if r is not None]
+
+
+def _lost_row(spec: DistrictSpec, exc: BaseException) -> SweepRow:
+    """The error row of a district whose task Dask lost (the message names task and worker)."""
+    return SweepRow(key=spec.key, district=None, file=spec.path, students=None, stage=None,
+                    binding=[], next_stage_cost_usd=None, seed=spec.seed,
+                    error=f"dask: {type(exc).__name__}: {exc}")

@@ -1,0 +1,96 @@
+"""A district that Dask itself loses is a row with the error, not an aborted sweep.
+
+A real ``LocalCluster`` (2 worker processes on 127.0.0.1, started by
+:func:`netstage.auditor.sweep_dask.run_sweep`) evaluates districts with a test-only
+evaluator (passed through the sweep's public ``evaluate=`` argument; nothing in
+production code can kill a worker) that SIGKILLs its own worker process on one
+district and raises an ordinary exception on another. The sweep must finish, the
+killed district must be an error row naming the lost task and worker, and every other
+row must equal the in-process run (``run_in_process``), including the districts that
+shared a Dask task with the killer. Ordinary exceptions in-process are covered by
+``tests/test_sweep.py::test_failures_are_rows``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from netstage.simulator.model import District
+from netstage.simulator.sweep import (
+    DistrictSpec,
+    Evaluation,
+    classify_evaluator,
+    file_specs,
+    run_in_process,
+    synthetic_specs,
+)
+
+from .support import example_districts
+
+pytest.importorskip("distributed")
+
+N_SCENARIOS = 20
+SPECS = file_specs(example_districts(), base_seed=4) + synthetic_specs(4, base_seed=4,
+                                                                       max_students=1500)
+KILLER = SPECS[-2].key  # generated districts are named after their key
+RAISER = SPECS[-4].key
+
+
+def fatal(district: District, n_scenarios: int, seed: int) -> Evaluation:
+    """Classify, except: KILLER kills its Dask worker process, RAISER raises a plain error."""
+    name = district.district.name
+    if name == KILLER:
+        from distributed import get_worker
+
+        try:
+            get_worker()
+        except ValueError:  # not on a Dask worker: never kill the test process itself
+            raise RuntimeError("would kill the worker process") from None
+        os.kill(os.getpid(), signal.SIGKILL)
+    if name == RAISER:
+        raise RuntimeError(f"bug while evaluating {name}")
+    return classify_evaluator(district, n_scenarios, seed)
+
+
+@pytest.mark.timeout(120)
+def test_killed_worker_is_one_error_row_and_the_rest_match_in_process() -> None:
+    import dask
+
+    from netstage.auditor.sweep_dask import plan_batches, run_sweep
+
+    specs: list[DistrictSpec] = SPECS
+    keys = [s.key for s in specs]
+    by_name = {s.key: s for s in specs}
+    assert KILLER.startswith("gen-") and RAISER.startswith("gen-") and KILLER != RAISER
+    batches = plan_batches(specs, 2, batch_size=3)
+    killer_batch = next(b for b in batches if keys.index(KILLER) in b)
+    assert len(killer_batch) > 1  # the killer takes innocent districts down with its task
+
+    base = run_in_process(specs, N_SCENARIOS, fatal)
+    ok = [r for r in base if r.error is None]
+    assert len(ok) == len(specs) - 2  # only the two rigged districts fail in-process
+    seen: list[str] = []
+    # allowed-failures 0: the first worker death loses the task (Dask's default retries
+    # it on 3 more workers, each a worker restart). worker-saturation 1.0: a 1-thread
+    # worker holds one task at a time, so a death charges only the killer's task.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                          "distributed.scheduler.worker-saturation": 1.0}):
+        rows = run_sweep(specs, n_scenarios=N_SCENARIOS, workers=2, evaluate=fatal,
+                         batch_size=3, on_row=lambda r: seen.append(r.key))
+
+    assert [r.key for r in rows] == keys and sorted(seen) == sorted(keys)
+    killed = rows[keys.index(KILLER)]
+    assert killed.error is not None and killed.error.startswith("dask: KilledWorker: ")
+    assert f"'district-{keys.index(KILLER)}-{KILLER}-alone'" in killed.error  # the task
+    assert "tcp://127.0.0.1:" in killed.error  # the worker it killed
+    assert killed.stage is None and killed.students is None
+    assert killed.seed == by_name[KILLER].seed
+    raised = rows[keys.index(RAISER)]
+    assert raised.error == f"RuntimeError: bug while evaluating {raised.district}"
+    for got, want in zip(rows, base, strict=True):
+        if got.key != KILLER:
+            assert got.identity() == want.identity()
+            assert got.worker_pid not in (0, os.getpid())  # computed on a worker
