@@ -17,11 +17,11 @@ end waiting on one large district, and small districts are grouped a few to a ta
 (:func:`plan_batches`) so Dask's per-task cost stays small next to the work. Rows
 come back in spec order whatever order the workers finish in, and each row's seed
 comes from its spec, so every mode gives the same table. A task that Dask itself
-loses (a killed worker, a pickling failure) is retried one district per task when
-it held several, and a district whose own task is lost becomes an error row like any
-other failure (Dask's ``distributed.scheduler.allowed-failures`` sets how many worker
-deaths a task may cause before it counts as lost). dask is the ``scale`` extra and is
-imported only here, lazily.
+loses (a killed worker, a pickling failure) is retried at the end one district at
+a time, alone on the cluster, and a district whose own task is lost then becomes an
+error row like any other failure (Dask's ``distributed.scheduler.allowed-failures``
+sets how many worker deaths a task may cause before it counts as lost). dask is the
+``scale`` extra and is imported only here, lazily.
 """
 
 from __future__ import annotations
@@ -160,29 +160,35 @@ def _run_on(client: Any, distributed: Any, specs: Sequence[DistrictSpec], n_scen
         members[fut.key] = batch
         futures.append(fut)
     rows: list[SweepRow | None] = [None] * len(specs)
-    pending = distributed.as_completed(futures)
-    for fut in pending:
-        batch = members.pop(fut.key)
+
+    def put(i: int, row: SweepRow) -> None:
+        rows[i] = row
+        if on_row is not None:
+            on_row(row)
+
+    suspects: list[int] = []
+    for fut in distributed.as_completed(futures):
+        batch = members[fut.key]
         try:
             got: list[SweepRow] = fut.result()
-        except Exception as exc:  # lost by Dask itself (killed worker, ...): still rows
-            fut.release()
-            if len(batch) > 1:
-                # one district may have taken the whole task down: retry each alone,
-                # so only the culprit becomes an error row
-                for i in batch:
-                    single = client.submit(evaluate_batch, [specs[i]], n_scenarios, evaluate,
-                                           key=f"district-{i}-{specs[i].key}-alone",
-                                           pure=False, priority=len(batches) + 1)
-                    members[single.key] = [i]
-                    pending.add(single)
-                continue
-            got = [_lost_row(specs[i], exc) for i in batch]
+        except Exception:  # lost by Dask itself (killed worker, ...): retried below
+            suspects.extend(batch)
+        else:
+            for i, row in zip(batch, got, strict=True):
+                put(i, row)
         fut.release()
-        for i, row in zip(batch, got, strict=True):
-            rows[i] = row
-            if on_row is not None:
-                on_row(row)
+    # A dying worker takes every task it holds with it, not only the culprit's. So the
+    # districts of lost tasks run again one at a time, each alone on the cluster: a
+    # district whose task is lost now is the one that kills its worker (or cannot be
+    # shipped) and becomes an error row; the others get their normal rows.
+    for i in sorted(suspects):
+        single = client.submit(evaluate_batch, [specs[i]], n_scenarios, evaluate,
+                               key=f"district-{i}-{specs[i].key}-alone", pure=False)
+        try:
+            put(i, single.result()[0])
+        except Exception as exc:
+            put(i, _lost_row(specs[i], exc))
+        single.release()
     return [r for r in rows if r is not None]
 
 
