@@ -48,7 +48,7 @@ def _free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _probe_packet(community: str) -> bytes:
+def probe_packet(community: str) -> bytes:
     """A BER-encoded SNMPv2c GET of sysUpTime.0 (any answer proves the agent is up)."""
     from pyasn1.codec.ber import encoder  # type: ignore[import-untyped]
     from pysnmp.proto.api import v2c
@@ -63,7 +63,9 @@ def _probe_packet(community: str) -> bytes:
     return bytes(encoder.encode(msg))
 
 
-def _answers(port: int, packet: bytes, host: str = LOOPBACK, timeout_s: float = 0.3) -> bool:
+def agent_answers(port: int, packet: bytes, host: str = LOOPBACK,
+                  timeout_s: float = 0.3) -> bool:
+    """True when ``packet`` (see :func:`probe_packet`) gets any UDP answer from host:port."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout_s)
         try:
@@ -124,7 +126,7 @@ def serve_recordings(
         if not h.startswith("127."):
             raise CollectorError(f"the twin serves on loopback (127.0.0.0/8) only, not {h}")
     binary = snmpsim_binary()
-    packet = _probe_packet(stems[0])
+    packet = probe_packet(stems[0])
     with tempfile.TemporaryDirectory(prefix="netstage-snmpsim-") as tmp:
         cache = Path(cache_dir) if cache_dir is not None else Path(tmp) / "cache"
         cache.mkdir(parents=True, exist_ok=True)
@@ -142,7 +144,7 @@ def serve_recordings(
                                         stdin=subprocess.DEVNULL)
             deadline = time.monotonic() + startup_timeout_s
             while proc.poll() is None and time.monotonic() < deadline:
-                if _answers(chosen, packet, hosts[0]):
+                if agent_answers(chosen, packet, hosts[0]):
                     break
                 time.sleep(0.1)
             else:

@@ -52,7 +52,11 @@ from netstage.auditor.snmp.collector import CollectTarget  # noqa: E402
 from netstage.auditor.snmp.credentials import Secret, SnmpCredential  # noqa: E402
 from netstage.auditor.snmp.live import SnmpCollector  # noqa: E402
 from netstage.auditor.snmp.values import oid_str  # noqa: E402
-from netstage.auditor.twin_agent import snmpsim_binary  # noqa: E402
+from netstage.auditor.twin_agent import (  # noqa: E402
+    agent_answers,
+    probe_packet,
+    snmpsim_binary,
+)
 
 SHARED = ROOT.parent / "shared" / "data" / "snmprec"
 TARGET_RATIO = 10.0
@@ -71,34 +75,6 @@ def _sources(tmp: Path) -> list[Path]:
 
     d = load_district(ROOT / "topologies" / "stage4-transformational.yaml")
     return export_twin(d, tmp / "twin")
-
-
-def _probe_packet(community: str) -> bytes:
-    """BER of an SNMPv2c GET sysUpTime.0 (any answer proves an agent is up)."""
-    from pyasn1.codec.ber import encoder  # type: ignore[import-untyped]
-    from pysnmp.proto.api import v2c
-
-    pdu = v2c.GetRequestPDU()
-    v2c.apiPDU.set_defaults(pdu)
-    v2c.apiPDU.set_varbinds(pdu, [(v2c.ObjectIdentifier("1.3.6.1.2.1.1.3.0"), v2c.Null(""))])
-    msg = v2c.Message()
-    v2c.apiMessage.set_defaults(msg)
-    v2c.apiMessage.set_community(msg, community)
-    v2c.apiMessage.set_pdu(msg, pdu)
-    return bytes(encoder.encode(msg))
-
-
-def _answers(port: int, packet: bytes, timeout_s: float) -> bool:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout_s)
-        try:
-            s.sendto(packet, ("127.0.0.1", port))
-            s.recvfrom(65535)
-        except OSError:
-            return False
-    return True
 
 
 _PROXY = r"""
@@ -184,11 +160,11 @@ def start_agents(n: int, tmp: Path) -> list[tuple[subprocess.Popen[bytes], int]]
             env=env)
         agents.append((proc, port))
     try:
-        packet = _probe_packet(COMMUNITY)
+        packet = probe_packet(COMMUNITY)
         deadline = time.monotonic() + 60 + 3 * n
         waiting = {port for _, port in agents}
         while waiting and time.monotonic() < deadline:
-            waiting = {p for p in waiting if not _answers(p, packet, 0.2)}
+            waiting = {p for p in waiting if not agent_answers(p, packet, timeout_s=0.2)}
             if any(proc.poll() is not None for proc, _ in agents):
                 raise SystemExit("an snmpsim agent exited during start-up")
         if waiting:

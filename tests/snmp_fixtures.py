@@ -35,7 +35,12 @@ from pathlib import Path
 
 import pytest
 
-from netstage.auditor.twin_agent import serve_recordings, stop_process
+from netstage.auditor.twin_agent import (
+    agent_answers,
+    probe_packet,
+    serve_recordings,
+    stop_process,
+)
 
 from .support import IN_CI, free_udp_port
 
@@ -175,24 +180,7 @@ def snmpd_binary() -> str | None:
 
 def _answers_udp(port: int, community: str = "netstage-probe", timeout_s: float = 0.3) -> bool:
     """True when something answers an SNMPv2c GET of sysUpTime.0 on 127.0.0.1:port."""
-    from pyasn1.codec.ber import encoder  # type: ignore[import-untyped]
-    from pysnmp.proto.api import v2c
-
-    pdu = v2c.GetRequestPDU()
-    v2c.apiPDU.set_defaults(pdu)
-    v2c.apiPDU.set_varbinds(pdu, [(v2c.ObjectIdentifier("1.3.6.1.2.1.1.3.0"), v2c.Null(""))])
-    msg = v2c.Message()
-    v2c.apiMessage.set_defaults(msg)
-    v2c.apiMessage.set_community(msg, community)
-    v2c.apiMessage.set_pdu(msg, pdu)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout_s)
-        try:
-            s.sendto(bytes(encoder.encode(msg)), (LOOPBACK, port))
-            s.recvfrom(65535)
-        except OSError:
-            return False
-    return True
+    return agent_answers(port, probe_packet(community), LOOPBACK, timeout_s)
 
 
 @contextmanager
