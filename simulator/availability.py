@@ -41,7 +41,7 @@ from netstage.simulator.datafiles import data_path
 from netstage.simulator.errors import ConfigError
 from netstage.simulator.io import load_model
 from netstage.simulator.model import District, Medium, NodeKind, SiteKind
-from netstage.simulator.redundancy import district_graph
+from netstage.simulator.redundancy import district_graph, subdivided_arcs
 
 __all__ = [
     "AvailabilityReport",
@@ -161,14 +161,7 @@ def _unavailability(d: District, rel: ReliabilityFile) -> tuple[F64, list[str]]:
 
 def _arcs(d: District) -> tuple[I64, int, int]:
     g = district_graph(d)
-    n = g.n_nodes + 1
-    m = g.edge_u.shape[0]
-    mid = n + np.arange(m, dtype=np.int64)
-    arcs = np.concatenate([
-        np.stack([g.edge_u, mid], 1), np.stack([mid, g.edge_u], 1),
-        np.stack([g.edge_v, mid], 1), np.stack([mid, g.edge_v], 1),
-    ])
-    return arcs, n + m, g.internet
+    return subdivided_arcs(g), g.n_nodes + 1 + g.edge_u.shape[0], g.internet
 
 
 def _dominators(arcs: I64, n_vertices: int, root: int) -> I64:

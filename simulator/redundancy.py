@@ -49,6 +49,7 @@ __all__ = [
     "SiteRedundancy",
     "analyse_redundancy",
     "district_graph",
+    "subdivided_arcs",
 ]
 
 I64 = NDArray[np.int64]
@@ -179,6 +180,21 @@ def _upper_bounds(g: DistrictGraph, n_sites: int) -> I64:
     return np.minimum(leaving, int(g.edge_is_circuit.sum()))
 
 
+def subdivided_arcs(g: DistrictGraph) -> I64:
+    """Directed arcs of the edge-subdivided graph, ``[4E, 2]``.
+
+    Vertices ``0..N`` are nodes and the Internet, ``N+1+e`` the midpoint of edge ``e``;
+    each edge ``u-v`` becomes ``u<->mid`` and ``v<->mid``, so that an edge can fail (or
+    dominate) like a vertex. Shared by the dominator tree and the availability model.
+    """
+    n = g.n_nodes + 1
+    mid = n + np.arange(g.edge_u.shape[0], dtype=np.int64)
+    return np.concatenate([
+        np.stack([g.edge_u, mid], 1), np.stack([mid, g.edge_u], 1),
+        np.stack([g.edge_v, mid], 1), np.stack([mid, g.edge_v], 1),
+    ])
+
+
 def _dominator_tree(g: DistrictGraph) -> tuple[I64, I64]:
     """Immediate dominators over the edge-subdivided graph, and a top-down vertex order.
 
@@ -187,12 +203,7 @@ def _dominator_tree(g: DistrictGraph) -> tuple[I64, I64]:
     """
     n = g.n_nodes + 1
     m = g.edge_u.shape[0]
-    mid = n + np.arange(m, dtype=np.int64)
-    arcs = np.concatenate([
-        np.stack([g.edge_u, mid], 1), np.stack([mid, g.edge_u], 1),
-        np.stack([g.edge_v, mid], 1), np.stack([mid, g.edge_v], 1),
-    ])
-    dg = ig.Graph(n=n + m, edges=arcs, directed=True)
+    dg = ig.Graph(n=n + m, edges=subdivided_arcs(g), directed=True)
     raw = np.asarray(dg.dominator(g.internet, mode="out"), dtype=np.float64)
     idom = np.where(np.isnan(raw), -2, raw).astype(np.int64)
     idom[g.internet] = -1
