@@ -95,8 +95,9 @@ async def poll_loop(inventory: Inventory, store: HistoryStore, every_s: float, *
             tick = max(tick + 1, int((time.monotonic() - start) / every_s) + 1)
             delay = start + tick * every_s - time.monotonic()
             if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                with contextlib.suppress(TimeoutError):  # not wait_for: see snmp/live.py
+                    async with asyncio.timeout(delay):
+                        await stop.wait()
     finally:
         if own is not None:
             own.close()

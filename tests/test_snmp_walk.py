@@ -259,3 +259,39 @@ def test_snmpv1_walk_with_getnext(tmp_path: Path) -> None:
     assert [(i.descr, i.speed_mbps) for i in facts.interfaces] == [("eth0", 100.0),
                                                                    ("eth1", 10.0)]
     assert facts.timings.n_requests >= 4  # one GETNEXT per row: no GETBULK in v1
+
+
+def test_answer_and_device_limit_in_the_same_loop_step_still_cancel() -> None:
+    """Regression: on Python 3.11 ``asyncio.wait_for`` returns the answer and drops the
+    cancellation when both arrive in the same event-loop step; the device limit was then
+    lost and the walk ran on (seen in CI as a 12 s audit under a 1 s limit). Deterministic:
+    the answer is delivered and the task cancelled in one synchronous block."""
+    from netstage.auditor.snmp import ber
+    from netstage.auditor.snmp.live import _CommunityClient
+
+    class Transport:
+        def sendto(self, data: bytes, addr: Any) -> None:
+            pass
+
+    async def run() -> None:
+        client = _CommunityClient()
+        client.transport = Transport()  # type: ignore[assignment]
+        target = _target(16100, timeout_s=5.0)
+        task = asyncio.ensure_future(client.request(target, 1, b"public", ber.GET,
+                                                    [(1, 3, 6, 1, 2, 1, 1, 5, 0)]))
+        await asyncio.sleep(0)  # the request is sent and waits for its answer
+        (rid,) = client.pending
+        msg = v2c.Message()
+        v2c.apiMessage.set_defaults(msg)
+        pdu = v2c.ResponsePDU()
+        v2c.apiPDU.set_defaults(pdu)
+        v2c.apiPDU.set_request_id(pdu, rid)
+        v2c.apiPDU.set_varbinds(pdu, [(v2c.ObjectIdentifier("1.3.6.1.2.1.1.5.0"),
+                                       v2c.OctetString("x"))])
+        v2c.apiMessage.set_pdu(msg, pdu)
+        client.datagram_received(bytes(encoder.encode(msg)), ("127.0.0.1", 16100))
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())

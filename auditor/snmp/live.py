@@ -150,7 +150,11 @@ class _CommunityClient(asyncio.DatagramProtocol):
             try:
                 self.transport.sendto(
                     ber.encode_request(version, community, pdu, rid, keys, 0, reps), peer)
-                return await asyncio.wait_for(future, target.timeout_s)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows an outer
+                # cancellation (the device limit) when the answer arrives in the same
+                # loop step, and the walk then runs on past device_timeout_s.
+                async with asyncio.timeout(target.timeout_s):
+                    return await future
             except TimeoutError:
                 continue
             finally:
