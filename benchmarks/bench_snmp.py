@@ -284,6 +284,53 @@ def measure(agents: list[tuple[subprocess.Popen[bytes], int]], concurrency: int,
     return ratio
 
 
+def agent_cost(agents: list[tuple[subprocess.Popen[bytes], int]]) -> None:
+    """What one value costs an snmpsim agent by request shape, and what idle agents cost:
+    the two figures that bound the bare-loopback ratio on a small machine."""
+    from netstage.auditor.snmp import ber
+    from netstage.auditor.snmp.live import _CommunityClient
+
+    proc, port = agents[0]
+    ps = psutil.Process(proc.pid)
+    target = CollectTarget(address="127.0.0.1", port=port, timeout_s=10, retries=0,
+                           credential=SnmpCredential(profile="bench", version="v2c",
+                                                     community=Secret(COMMUNITY)))
+    if_table: tuple[int, ...] = (1, 3, 6, 1, 2, 1, 2, 2, 1)
+    shapes: list[tuple[str, list[tuple[int, ...]], int, int]] = [("GETBULK 1 column x 10 (snmpbulkwalk default)", [(*if_table, 2)], 10, 200),
+              ("GETBULK 1 column x 50", [(*if_table, 2)], 50, 80),
+              ("GETBULK 1 column x 200", [(*if_table, 2)], 200, 40),
+              ("GETBULK 22 columns x 5", [(*if_table, c) for c in range(1, 23)], 5, 80),
+              ("GETBULK 22 columns x 20", [(*if_table, c) for c in range(1, 23)], 20, 40)]
+
+    def cpu() -> float:
+        t = ps.cpu_times()
+        return float(t.user + t.system)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        transport, client = await loop.create_datagram_endpoint(
+            _CommunityClient, local_addr=("127.0.0.1", 0))
+        try:
+            for name, keys, reps, n in shapes:
+                c0, values = cpu(), 0
+                for _ in range(n):
+                    r = await client.request(target, 1, COMMUNITY.encode(), ber.GETBULK,
+                                             keys, reps)
+                    values += len(r.varbinds)
+                spent = cpu() - c0
+                print(f"agent CPU, {name}: {spent * 1000 / values:.3f} ms per value, "
+                      f"{spent * 1000 / n:.1f} ms per request ({values} values)")
+        finally:
+            transport.close()
+
+    asyncio.run(run())
+    c0 = agents_cpu(agents)
+    time.sleep(10)
+    idle = agents_cpu(agents) - c0
+    print(f"{len(agents)} idle agents: {idle:.2f} s of CPU in 10 s "
+          f"({idle / 10:.2f} of a core, out of {os.cpu_count()})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--agents", type=int, default=50)
@@ -292,6 +339,9 @@ def main() -> None:
                     help="comma-separated round-trip latencies added per request by a "
                          "loopback UDP proxy (like switches across a district network); "
                          "0 = plain snmpsim. Example: 0,5")
+    ap.add_argument("--agent-cost", action="store_true",
+                    help="instead of the comparison: measure the agents' CPU per value by "
+                         "request shape and the idle agents' CPU (the bare-loopback bound)")
     args = ap.parse_args()
     latencies = [float(x) for x in str(args.latency_ms).split(",") if x.strip()]
     load = os.getloadavg()[0]
@@ -301,6 +351,9 @@ def main() -> None:
         print(f"started {len(agents)} snmpsim agents in {time.perf_counter() - t0:.1f} s "
               f"(load average before: {load:.1f} on {os.cpu_count()} CPUs)")
         try:
+            if args.agent_cost:
+                agent_cost(agents)
+                return
             for latency in latencies:
                 measure(agents, args.concurrency, latency)
         finally:
