@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from netstage.auditor.capture.neighbours import neighbour_facts
+from netstage.auditor.capture.neighbours import advert_capabilities, neighbour_facts
 from netstage.auditor.normalise import name_variants, usable_address
 from netstage.simulator.errors import ConfigError
 from netstage.simulator.model import District, Link, Measured
@@ -83,10 +83,8 @@ def _advert_speed(raw: dict[str, Any]) -> tuple[float | None, Any, Any]:
 
 def _advert_fields(raw: dict[str, Any]) -> tuple[Any, Any]:
     """(VLAN, capabilities) of a raw advert (``CaptureSummary.neighbours`` row)."""
-    if raw["protocol"] == "lldp":
-        return raw.get("port_vlan_id"), raw.get("enabled_capabilities") or raw.get(
-            "system_capabilities")
-    return raw.get("native_vlan"), raw.get("capabilities")
+    return raw.get("port_vlan_id" if raw["protocol"] == "lldp" else "native_vlan"), \
+        advert_capabilities(raw)[0]
 
 
 def clients_per_vlan(dhcp: dict[str, Any]) -> dict[str, int]:
@@ -143,6 +141,7 @@ def merge_capture(base: District, summary: CaptureSummary, *,
             "protocol": nb.protocol, "system_name": nb.remote_sysname,
             "chassis_id": nb.remote_chassis_id, "port": nb.remote_port_id,
             "mgmt_address": nb.remote_mgmt_address, "vlan": vlan, "capabilities": caps,
+            "capability_names": nb.remote_capabilities,
             "mau_type": mau_type, "speed_mbps": speed, "duplex": duplex,
             "node": None, "matched_by": None, "link": None}
         keys = list(name_variants(nb.remote_sysname))

@@ -143,6 +143,8 @@ class Neighbour(_Model):
     remote_platform: str | None = None  # cdpCachePlatform / first line of lldpRemSysDesc
     remote_sys_descr: str | None = None
     remote_mgmt_address: str | None = None
+    # enabled capabilities, LLDP names (auditor/capabilities.py); None = not advertised
+    remote_capabilities: list[str] | None = None
 
 
 class IpAddress(_Model):

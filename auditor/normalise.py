@@ -43,6 +43,7 @@ from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from netstage.auditor.capabilities import is_network_gear, kind_hint
 from netstage.auditor.facts import AuditResult, DeviceFacts, Interface, Neighbour
 from netstage.auditor.store import device_key
 from netstage.auditor.twin import CIRCUIT_ALIAS_RE, load_device_kinds
@@ -395,7 +396,9 @@ class _Builder:
         name = _clean(nb.remote_sysname) or _clean(nb.remote_chassis_id)
         if name is None:
             return None
-        if _is_endpoint(*texts, name) and self.base_nodes.get(_id(name)) is None:
+        hint = kind_hint(nb.remote_capabilities)
+        if (_is_endpoint(*texts, name) or hint == "endpoint") \
+                and self.base_nodes.get(_id(name)) is None:
             if name not in self.endpoints:
                 self.endpoints.append(name)
             return None
@@ -405,12 +408,15 @@ class _Builder:
                 base = next(n for n in self.base.nodes if n.id.lower() == key)
                 break
         nid = base.id if base else self._new_id(re.sub(r"\(.*\)$", "", name).strip() or name)
-        if base is None and _kind_from_text(*texts) is None and not re.search(
-                r"switch|router|bridge|firewall|gateway", " ".join(t for t in texts if t),
-                re.IGNORECASE):
+        text_kind = _kind_from_text(*texts)
+        cap_kind = hint if isinstance(hint, NodeKind) else None
+        if base is None and text_kind is None and cap_kind is None \
+                and not is_network_gear(nb.remote_capabilities) and not re.search(
+                    r"switch|router|bridge|firewall|gateway",
+                    " ".join(t for t in texts if t), re.IGNORECASE):
             self.unverified.add(nid)  # nothing says it is network gear
-        kind = base.kind if base else (_kind_from_text(*texts) or NodeKind.ACCESS)
-        self._guessed_kind[nid] = base is None and _kind_from_text(*texts) is None
+        kind = base.kind if base else (text_kind or cap_kind or NodeKind.ACCESS)
+        self._guessed_kind[nid] = base is None and text_kind is None and cap_kind is None
         site = base.site if base else self.nodes[seen_from].site
         self.nodes[nid] = Node(
             id=nid, kind=kind, site=site, name=base.name if base else None,

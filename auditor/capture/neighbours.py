@@ -13,9 +13,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from netstage.auditor.capabilities import from_cdp, from_lldp_tlv
 from netstage.auditor.facts import Neighbour
 
-__all__ = ["neighbour_facts", "neighbour_links"]
+__all__ = ["advert_capabilities", "neighbour_facts", "neighbour_links"]
+
+
+def advert_capabilities(n: dict[str, Any]) -> tuple[str | None, list[str] | None]:
+    """(capabilities as advertised in hex, their names) of one LLDP/CDP advert: LLDP's
+    enabled set when present, else its supported set; CDP's capability word."""
+    if n["protocol"] == "lldp":
+        caps = n.get("enabled_capabilities") or n.get("system_capabilities")
+        return caps, from_lldp_tlv(int(caps, 16)) if caps else None
+    caps = n.get("capabilities")
+    return caps, from_cdp(int(caps, 16)) if caps else None
 
 
 def neighbour_facts(neighbours: list[dict[str, Any]],
@@ -34,14 +45,16 @@ def neighbour_facts(neighbours: list[dict[str, Any]],
                 remote_port_id_subtype=n["port_id_subtype"],
                 remote_port_descr=n["port_description"],
                 remote_platform=desc.splitlines()[0] if desc else None,
-                remote_sys_descr=desc, remote_mgmt_address=mgmt))
+                remote_sys_descr=desc, remote_mgmt_address=mgmt,
+                remote_capabilities=advert_capabilities(n)[1]))
         else:
             out.append(Neighbour(
                 protocol="cdp", local_if_name=local_if_name,
                 remote_chassis_id=n["device_id"], remote_sysname=n["device_id"],
                 remote_port_id=n["port_id"], remote_port_descr=n["port_id"],
                 remote_platform=n["platform"], remote_sys_descr=n["software_version"],
-                remote_mgmt_address=(n["addresses_ipv4"] or [None])[0]))
+                remote_mgmt_address=(n["addresses_ipv4"] or [None])[0],
+                remote_capabilities=advert_capabilities(n)[1]))
     return out
 
 

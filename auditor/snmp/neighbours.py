@@ -10,6 +10,7 @@ table (mtxrNeighborInterfaceID) gives the ifIndex. CDP rows are ``ifIndex.device
 
 from __future__ import annotations
 
+from netstage.auditor.capabilities import from_cdp, from_lldp_mib
 from netstage.auditor.facts import Interface, Neighbour
 from netstage.auditor.snmp import oids
 from netstage.auditor.snmp.decode import as_int, as_mac, as_text, rows
@@ -87,7 +88,8 @@ def _man_addresses(tree: OidTree) -> dict[Oid, str]:
 
 
 def _lldp_row(row: dict[int, Value], first: int) -> dict[str, object]:
-    """Remote fields of an lldpRemEntry (``first`` = 4) or lldpV2RemEntry (``first`` = 5)."""
+    """Remote fields of an lldpRemEntry (``first`` = 4) or lldpV2RemEntry (``first`` = 5);
+    the enabled capabilities are column ``first + 8``."""
     chassis_sub = as_int(row.get(first))
     port_sub = as_int(row.get(first + 2))
     chassis = row.get(first + 1)
@@ -102,6 +104,7 @@ def _lldp_row(row: dict[int, Value], first: int) -> dict[str, object]:
         "remote_sysname": as_text(row.get(first + 5)),
         "remote_sys_descr": sys_descr,
         "remote_platform": sys_descr.splitlines()[0].strip() or None if sys_descr else None,
+        "remote_capabilities": from_lldp_mib(row.get(first + 8)),
     }
 
 
@@ -162,7 +165,7 @@ def parse_neighbours(tree: OidTree, interfaces: list[Interface]) -> list[Neighbo
             local_if_name=local.name(if_index), remote_sysname=as_text(row.get(6)),
             remote_chassis_id=as_text(row.get(6)), remote_port_id=as_text(row.get(7)),
             remote_platform=as_text(row.get(8)), remote_sys_descr=as_text(row.get(5)),
-            remote_mgmt_address=mgmt,
+            remote_mgmt_address=mgmt, remote_capabilities=from_cdp(row.get(9)),
         )
         if n.remote_sysname or n.remote_port_id:
             add(n)

@@ -104,9 +104,10 @@ LLDP_COLUMNS: WalkPlan = (*_cols(LLDP_LOC_PORT_ENTRY, 2, 3, 4),
                           *_cols(LLDP_REM_ENTRY, 4, 5, 6, 7, 8, 9, 10))
 NEIGHBOUR_COLUMNS_PLAN: WalkPlan = (
     *LLDP_COLUMNS,
+    (*LLDP_REM_ENTRY, 12),  # lldpRemSysCapEnabled (not in LLDP_COLUMNS: the benchmark's set)
     (*LLDP_REM_MAN_ADDR_ENTRY, 3),  # the address is in the index; one column lists rows
-    *_cols(LLDP_V2_REM_ENTRY, 5, 6, 7, 8, 9, 10, 11),
-    *_cols(CDP_CACHE_ENTRY, 3, 4, 5, 6, 7, 8),
+    *_cols(LLDP_V2_REM_ENTRY, 5, 6, 7, 8, 9, 10, 11, 13),  # .. lldpV2RemSysCapEnabled
+    *_cols(CDP_CACHE_ENTRY, 3, 4, 5, 6, 7, 8, 9),  # .. cdpCacheCapabilities
     MTXR_NEIGHBOR_IF_ID,
 )
 ENTITY_COLUMNS: WalkPlan = _cols(ENT_PHYSICAL_ENTRY, 2, 4, 5, 7, 8, 9, 10, 11, 13)
