@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import struct
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -37,3 +39,26 @@ def free_udp_port() -> int:
 
 def example_districts() -> list[Path]:
     return sorted(TOPOLOGIES.glob("*.yaml"))
+
+
+def write_pcap(path: Path, frames: list[bytes], *, first_ts: int = 1_700_000_000,
+               snaplen: int = 65535) -> Path:
+    """A classic little-endian Ethernet pcap, one frame per second from ``first_ts``;
+    frames shorter than Ethernet's 60-byte minimum are zero-padded like a NIC would."""
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, 1)
+    for i, f in enumerate(frames):
+        f = f + b"\0" * max(0, 60 - len(f))
+        cap = f[:snaplen]
+        out += struct.pack("<IIII", first_ts + i, 0, len(cap), len(f)) + cap
+    path.write_bytes(out)
+    return path
+
+
+def tshark() -> str:
+    """Path of Debian's tshark: a failure in CI when missing, a skip elsewhere."""
+    exe = shutil.which("tshark")
+    if exe is None:
+        if IN_CI:
+            pytest.fail("tshark is missing: scripts/system-deps.sh installs it")
+        pytest.skip("tshark not installed (apt-get install tshark)")
+    return exe

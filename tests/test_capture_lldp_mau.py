@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -23,7 +22,7 @@ from netstage.auditor.capture.mau import decode_mac_phy, mau_table
 from netstage.auditor.capture_merge import DEFAULT_CAPACITY_MBPS, merge_capture
 from netstage.simulator.io import load_district
 
-from .support import TOPOLOGIES, shared_path
+from .support import TOPOLOGIES, shared_path, tshark, write_pcap
 
 pytestmark = pytest.mark.skipif(not control.scapy_available(), reason="scapy extra missing")
 
@@ -45,21 +44,13 @@ def _lldpdu(name: str, *extra: bytes, mac: bytes = b"\x02\x00\x00\x00\x00\x09") 
 
 
 def _write_pcap(path: Path, pdus: list[bytes]) -> Path:
-    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
-    for k, pdu in enumerate(pdus):
-        src = bytes([2, 0, 0, 0, 0, k + 1])
-        f = b"\x01\x80\xc2\x00\x00\x0e" + src + b"\x88\xcc" + pdu
-        f += b"\0" * max(0, 60 - len(f))
-        out += struct.pack("<IIII", k, 0, len(f), len(f)) + f
-    path.write_bytes(out)
-    return path
+    return write_pcap(path, [b"\x01\x80\xc2\x00\x00\x0e" + bytes([2, 0, 0, 0, 0, k + 1])
+                             + b"\x88\xcc" + pdu for k, pdu in enumerate(pdus)], first_ts=0)
 
 
 def _tshark(path: Path, *args: str) -> str:
-    tshark = shutil.which("tshark")
-    if tshark is None:
-        pytest.skip("tshark not installed")
-    return subprocess.run([tshark, "-r", str(path), *args], capture_output=True,
+    exe = tshark()
+    return subprocess.run([exe, "-r", str(path), *args], capture_output=True,
                           text=True, check=True, timeout=60).stdout
 
 

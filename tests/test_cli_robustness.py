@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
 
 import pytest
@@ -17,19 +16,13 @@ import yaml
 
 from netstage.auditor.capture.synth import _eth, _lldp, _mac
 
-from .support import TOPOLOGIES, CliRunner
+from .support import TOPOLOGIES, CliRunner, write_pcap
 
 EVIL = "[/]ev[red]il"  # a closing tag with nothing open: rich raises MarkupError
 
 
 def _pcap(path: Path, frames: list[bytes]) -> Path:
-    """A classic little-endian Ethernet pcap with one frame per second."""
-    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
-    for i, f in enumerate(frames):
-        f = f + b"\0" * max(0, 60 - len(f))
-        out += struct.pack("<IIII", 1_700_000_000 + i, 0, len(f), len(f)) + f
-    path.write_bytes(out)
-    return path
+    return write_pcap(path, frames)
 
 
 def _assert_clean(proc_err: str) -> None:

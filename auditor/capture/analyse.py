@@ -27,9 +27,11 @@ from netstage.auditor.capture.apps import (
     load_mapping,
     parse_client_hello_sni,
     parse_dns_answers,
+    parse_handshake_sni,
 )
 from netstage.auditor.capture.decode import Decoded, decode_batch
 from netstage.auditor.capture.neighbours import neighbour_links
+from netstage.auditor.capture.quic import QUIC_V1, QUIC_V2, HelloAssembler, read_client_initials
 from netstage.auditor.capture.reader import CHUNK_BYTES, FrameBatch, ReadState, iter_batches
 from netstage.auditor.capture.tunnel import walk_frame
 
@@ -40,6 +42,10 @@ Progress = Callable[[int, int], None]
 #: Distinct control-plane frames kept for decoding (beyond that they are only counted).
 MAX_CONTROL_FRAMES = 20_000
 MAX_SNI_FRAMES = 200_000
+#: UDP datagrams tried as QUIC client Initials (beyond that QUIC flows keep port classes).
+MAX_QUIC_DATAGRAMS = 200_000
+#: QUIC connections whose ClientHello is being reassembled at once (oldest dropped).
+MAX_QUIC_PENDING = 20_000
 #: DNS responses parsed for names (beyond that, names come from SNI and ports only).
 MAX_DNS_FRAMES = 500_000
 TOP_N = 50
@@ -126,6 +132,7 @@ class CaptureSummary:
     other_cisco: dict[str, int]
     sni_names: dict[str, int]
     dns_names: dict[str, int]
+    quic_client_hellos: int  # flows named from a QUIC Initial's ClientHello (in sni_names)
     bin_seconds: int
     peak_mbps: float
     p95_mbps: float
@@ -187,6 +194,7 @@ class CaptureSummary:
             "stp": self.stp, "dhcp": self.dhcp,
             "other_cisco_frames": self.other_cisco,
             "tls_sni_names": self.sni_names, "dns_names": self.dns_names,
+            "quic_client_hellos": self.quic_client_hellos,
             "devices": self.devices[:TOP_N],
         }
 
@@ -209,6 +217,9 @@ class _State:
         self.control_dropped = 0
         self.sni: dict[bytes, str] = {}
         self.sni_count: dict[str, int] = {}
+        self.quic: dict[tuple[bytes, bytes], HelloAssembler] = {}
+        self.quic_tried = 0
+        self.quic_hellos = 0
         self.dns_ip: dict[bytes, str] = {}
         self.dns_parsed = 0
         self.dns_count: dict[str, int] = {}
@@ -348,6 +359,7 @@ def _names(s: _State, b: FrameBatch, d: Decoded, ver: int, keys: np.ndarray) -> 
             if name:
                 s.sni[keys[jj].tobytes()] = name
                 s.sni_count[name] = s.sni_count.get(name, 0) + 1
+    _quic_names(s, buf, proto, pay, plen, keys)
     dns = (proto == 17) & (sport == 53) & (plen >= 12)
     if dns.any() and s.dns_parsed < MAX_DNS_FRAMES:
         todo = np.nonzero(dns)[0].tolist()[:MAX_DNS_FRAMES - s.dns_parsed]
@@ -359,6 +371,41 @@ def _names(s: _State, b: FrameBatch, d: Decoded, ver: int, keys: np.ndarray) -> 
                 s.dns_count[qname] = s.dns_count.get(qname, 0) + 1
                 for _t, addr in answers:
                     s.dns_ip[addr] = qname
+
+
+def _quic_names(s: _State, buf: np.ndarray, proto: np.ndarray, pay: np.ndarray,
+                plen: np.ndarray, keys: np.ndarray) -> None:
+    """SNI of QUIC flows from their client Initials (see :mod:`.quic`): candidates are UDP
+    datagrams of at least 1200 bytes (a client pads every Initial datagram to that,
+    RFC 9000 §14.1) that start with a version 1 or 2 long header."""
+    cand = (proto == 17) & (plen >= 1200)
+    if not cand.any() or s.quic_tried >= MAX_QUIC_DATAGRAMS:
+        return
+    j = np.nonzero(cand)[0]
+    o = pay[j]
+    version = ((buf[o + 1].astype(np.uint32) << 24) | (buf[o + 2].astype(np.uint32) << 16)
+               | (buf[o + 3].astype(np.uint32) << 8) | buf[o + 4].astype(np.uint32))
+    hit = ((buf[o] & 0xC0) == 0xC0) & ((version == QUIC_V1) | (version == QUIC_V2))
+    for jj in j[hit].tolist()[: MAX_QUIC_DATAGRAMS - s.quic_tried]:
+        kb = keys[jj].tobytes()
+        if kb in s.sni:  # named already (also skips the server's datagrams after that)
+            continue
+        s.quic_tried += 1
+        o2 = int(pay[jj])
+        for dcid, fragments in read_client_initials(buf[o2:o2 + int(plen[jj])].tobytes()):
+            asm = s.quic.get((kb, dcid))
+            if asm is None:
+                if len(s.quic) >= MAX_QUIC_PENDING:
+                    del s.quic[next(iter(s.quic))]
+                asm = s.quic[(kb, dcid)] = HelloAssembler()
+            hello = asm.add(fragments)
+            name = parse_handshake_sni(hello) if hello else None
+            if name:
+                s.sni[kb] = name
+                s.sni_count[name] = s.sni_count.get(name, 0) + 1
+                s.quic_hellos += 1
+                del s.quic[(kb, dcid)]
+                break
 
 
 def _select_control(s: _State, b: FrameBatch, d: Decoded) -> None:
@@ -742,6 +789,7 @@ def analyse_capture(path: str | os.PathLike[str] | io.BufferedIOBase | io.BytesI
         other_cisco=other,
         sni_names=dict(sorted(s.sni_count.items(), key=lambda kv: -kv[1])[:200]),
         dns_names=dict(sorted(s.dns_count.items(), key=lambda kv: -kv[1])[:200]),
-        bin_seconds=1, peak_mbps=peak, p95_mbps=p95, mean_mbps=mean, throughput=series,
+        quic_client_hellos=s.quic_hellos, bin_seconds=1, peak_mbps=peak, p95_mbps=p95,
+        mean_mbps=mean, throughput=series,
         devices=devices,
     )

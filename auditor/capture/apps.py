@@ -19,7 +19,8 @@ import yaml
 
 from netstage.simulator.errors import ConfigError
 
-__all__ = ["AppMapping", "load_mapping", "parse_client_hello_sni", "parse_dns_answers"]
+__all__ = ["AppMapping", "load_mapping", "parse_client_hello_sni", "parse_dns_answers",
+           "parse_handshake_sni"]
 
 
 def parse_client_hello_sni(payload: bytes) -> str | None:
@@ -30,10 +31,23 @@ def parse_client_hello_sni(payload: bytes) -> str | None:
     extensions; extension 0 holds a list of (type 0 = host_name, length, name).
     A hello cut by the segment or snaplen yields None unless the SNI is complete.
     """
+    if len(payload) < 9 or payload[0] != 0x16 or payload[1] != 3 or payload[5] != 1:
+        return None
+    return _hello_sni(payload, 9)
+
+
+def parse_handshake_sni(handshake: bytes) -> str | None:
+    """The server_name of a ClientHello handshake message without a record header (as
+    QUIC's CRYPTO frames carry it, RFC 9001 §4), or None while it is incomplete."""
+    if len(handshake) < 4 or handshake[0] != 1:
+        return None
+    return _hello_sni(handshake, 4)
+
+
+def _hello_sni(payload: bytes, p: int) -> str | None:
+    """SNI of the ClientHello body starting at ``p`` (after the handshake header)."""
     try:
-        if len(payload) < 9 or payload[0] != 0x16 or payload[1] != 3 or payload[5] != 1:
-            return None
-        p = 9 + 2 + 32
+        p += 2 + 32
         p += 1 + payload[p]
         p += 2 + struct.unpack_from(">H", payload, p)[0]
         p += 1 + payload[p]

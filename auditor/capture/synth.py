@@ -25,7 +25,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DEFAULT_NAME", "SNAPLEN", "write_synthetic_capture"]
+__all__ = ["DEFAULT_NAME", "SNAPLEN", "quic_client_initials", "write_synthetic_capture"]
 
 DEFAULT_NAME = "lakeview-busy-hour-sample.pcapng"
 SNAPLEN = 64
@@ -120,16 +120,79 @@ def _dns(qid: int, name: str, answer: str | None) -> bytes:
     return msg
 
 
-def _client_hello(sni: str, rnd: random.Random) -> bytes:
+def _hello_message(sni: str, rnd: random.Random, *, before_sni: int = 0,
+                   alpn: bytes = b"\x02h2\x08http/1.1") -> bytes:
+    """A ClientHello handshake message (no record header) naming ``sni``; ``before_sni``
+    bytes of a padding extension (RFC 7685) come first, as a large key share would."""
     name = sni.encode()
     sni_ext = struct.pack(">HHHBH", 0, len(name) + 5, len(name) + 3, 0, len(name)) + name
-    alpn = b"\x00\x10\x00\x0e\x00\x0c\x02h2\x08http/1.1"
-    exts = sni_ext + alpn + b"\x00\x0b\x00\x02\x01\x00"
+    alpn_ext = struct.pack(">HHH", 0x10, len(alpn) + 2, len(alpn)) + alpn
+    pad = struct.pack(">HH", 0x15, before_sni) + bytes(before_sni) if before_sni else b""
+    exts = pad + sni_ext + alpn_ext + b"\x00\x0b\x00\x02\x01\x00"
     body = (b"\x03\x03" + bytes(rnd.getrandbits(8) for _ in range(32)) + b"\x00"
             + struct.pack(">H", 6) + b"\x13\x01\x13\x02\xc0\x2f" + b"\x01\x00"
             + struct.pack(">H", len(exts)) + exts)
-    hs = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x01" + len(body).to_bytes(3, "big") + body
+
+
+def _client_hello(sni: str, rnd: random.Random) -> bytes:
+    hs = _hello_message(sni, rnd)
     return b"\x16\x03\x01" + struct.pack(">H", len(hs)) + hs
+
+
+def _varint(v: int) -> bytes:
+    """RFC 9000 §16 variable-length integer (1, 2 or 4 bytes)."""
+    if v < 0x40:
+        return bytes([v])
+    if v < 0x4000:
+        return struct.pack(">H", 0x4000 | v)
+    return struct.pack(">I", 0x80000000 | v)
+
+
+def quic_client_initials(sni: str, rnd: random.Random, *, dcid: bytes, scid: bytes = b"",
+                         version: int = 1, packets: int = 1, scramble: bool = False,
+                         before_sni: int = 0) -> list[bytes]:
+    """UDP payloads of a client's first QUIC Initial datagrams carrying a ClientHello for
+    ``sni`` (RFC 9000 §17.2.2, protected as RFC 9001 §5 / RFC 9369 §3 say).
+
+    The hello is cut into ``packets`` CRYPTO frames, one Initial per datagram, each
+    padded to 1200 bytes; ``scramble`` splits each packet's share into two CRYPTO frames
+    sent in reverse order (as Chrome does). Used by the tests (tshark reads these) and
+    available to demo data; :mod:`netstage.auditor.capture.quic` reads them back.
+    """
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from netstage.auditor.capture.quic import QUIC_V2, client_initial_keys
+
+    hello = _hello_message(sni, rnd, before_sni=before_sni, alpn=b"\x02h3")
+    key, iv, hp = client_initial_keys(dcid, version)
+    ptype = 1 if version == QUIC_V2 else 0
+    step = -(-len(hello) // packets)
+    out = []
+    for pn in range(packets):
+        lo, hi = pn * step, min(len(hello), (pn + 1) * step)
+        parts = [(lo, hello[lo:hi])]
+        if scramble and hi - lo > 1:
+            mid = (lo + hi) // 2
+            parts = [(mid, hello[mid:hi]), (lo, hello[lo:mid])]
+        frames = b"".join(b"\x06" + _varint(off) + _varint(len(d)) + d for off, d in parts)
+        pn_bytes = struct.pack(">H", pn)
+        head = (bytes([0xC0 | ptype << 4 | (len(pn_bytes) - 1)]) + struct.pack(">I", version)
+                + bytes([len(dcid)]) + dcid + bytes([len(scid)]) + scid + _varint(0))
+        # pad the datagram to 1200 bytes: header + 2-byte length + pn + frames + tag
+        frames += bytes(max(0, 1200 - (len(head) + 2 + len(pn_bytes) + len(frames) + 16)))
+        header = head + _varint(len(pn_bytes) + len(frames) + 16).rjust(2, b"\x40") + pn_bytes
+        nonce = bytes(a ^ b for a, b in zip(iv, pn_bytes.rjust(12, b"\x00"), strict=True))
+        sealed = AESGCM(key).encrypt(nonce, frames, header)
+        sample = sealed[4 - len(pn_bytes):20 - len(pn_bytes)]
+        enc = Cipher(algorithms.AES(hp), modes.ECB()).encryptor()
+        mask = enc.update(sample) + enc.finalize()
+        first = header[0] ^ (mask[0] & 0x0F)
+        pn_off = len(header) - len(pn_bytes)
+        masked_pn = bytes(b ^ mask[1 + i] for i, b in enumerate(pn_bytes))
+        out.append(bytes([first]) + header[1:pn_off] + masked_pn + sealed)
+    return out
 
 
 def _lldp(name: str, descr: str, port: str, mac: str, mgmt: str, vlan: int) -> bytes:
