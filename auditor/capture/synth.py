@@ -25,7 +25,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DEFAULT_NAME", "SNAPLEN", "quic_client_initials", "write_synthetic_capture"]
+__all__ = ["DEFAULT_NAME", "SNAPLEN", "quic_client_initials", "tls_client_hello_segments",
+           "write_synthetic_capture"]
 
 DEFAULT_NAME = "lakeview-busy-hour-sample.pcapng"
 SNAPLEN = 64
@@ -135,9 +136,17 @@ def _hello_message(sni: str, rnd: random.Random, *, before_sni: int = 0,
     return b"\x01" + len(body).to_bytes(3, "big") + body
 
 
-def _client_hello(sni: str, rnd: random.Random) -> bytes:
-    hs = _hello_message(sni, rnd)
+def _client_hello(sni: str, rnd: random.Random, *, before_sni: int = 0) -> bytes:
+    hs = _hello_message(sni, rnd, before_sni=before_sni)
     return b"\x16\x03\x01" + struct.pack(">H", len(hs)) + hs
+
+
+def tls_client_hello_segments(sni: str, rnd: random.Random, *, before_sni: int = 0,
+                              mss: int = 1460) -> list[bytes]:
+    """A TLS ClientHello record for ``sni`` cut into TCP payloads of at most ``mss`` bytes
+    (``before_sni`` bytes of padding first, as a post-quantum key share would)."""
+    record = _client_hello(sni, rnd, before_sni=before_sni)
+    return [record[i:i + mss] for i in range(0, len(record), mss)]
 
 
 def _varint(v: int) -> bytes:
