@@ -296,7 +296,8 @@ def agent_cost(agents: list[tuple[subprocess.Popen[bytes], int]]) -> None:
                            credential=SnmpCredential(profile="bench", version="v2c",
                                                      community=Secret(COMMUNITY)))
     if_table: tuple[int, ...] = (1, 3, 6, 1, 2, 1, 2, 2, 1)
-    shapes: list[tuple[str, list[tuple[int, ...]], int, int]] = [("GETBULK 1 column x 10 (snmpbulkwalk default)", [(*if_table, 2)], 10, 200),
+    shapes: list[tuple[str, list[tuple[int, ...]], int, int]] = [
+              ("GETBULK 1 column x 10 (snmpbulkwalk default)", [(*if_table, 2)], 10, 200),
               ("GETBULK 1 column x 50", [(*if_table, 2)], 50, 80),
               ("GETBULK 1 column x 200", [(*if_table, 2)], 200, 40),
               ("GETBULK 22 columns x 5", [(*if_table, c) for c in range(1, 23)], 5, 80),
