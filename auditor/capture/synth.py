@@ -3,9 +3,10 @@
 Written from scratch (no third-party capture bytes): a span of the Lakeview district
 (``topologies/stage3-emerging.yaml``) trunk, 802.1Q-tagged student / staff / IoT
 VLANs, every client resolving its server by DNS and opening TLS with a ClientHello
-carrying the SNI, so that the analyser classifies flows the same way as on a real
-capture: video (googlevideo.com), conferencing (Teams UDP 3478 + teams.microsoft.com),
-OS updates (dl.google.com), online testing (testnav.com) and web. LLDP from the
+carrying the SNI (over TCP, or inside a QUIC Initial for most video streams), so that
+the analyser classifies flows the same way as on a real capture: video
+(googlevideo.com), conferencing (Teams UDP 3478 + teams.microsoft.com), OS updates
+(dl.google.com), online testing (testnav.com) and web. LLDP from the
 district's switches (system names are the topology's node ids), CDP from the core,
 building-management sensors on the IoT VLAN (MQTT over TLS, port 8883), RSTP BPDUs
 and DHCP exchanges with host names.
@@ -330,6 +331,41 @@ class _Builder:
         self.ip_frame(tf + 0.012, cmac, vlan, sip, cip, 6,
                       _tcp(443, sport, ack, seq + 2, 0x11, b""), 20, True)
 
+    def quic_session(self, t0: float, cmac: bytes, vlan: int, cip: str, name: str,
+                     mbps: float, seconds: float) -> None:
+        """DNS lookup, the client's QUIC Initial (SNI inside, RFC 9001 protection), the
+        server's first flight (opaque), then 1-RTT data at ``mbps`` over UDP 443."""
+        r = self.rnd
+        sip = SERVERS[name]
+        sport = r.randint(49152, 65000)
+        qid = r.getrandbits(16)
+        q = _udp(sport - 1, 53, _dns(qid, name, None))
+        self.ip_frame(t0, cmac, vlan, cip, RESOLVER, 17, q, len(q), False)
+        a = _udp(53, sport - 1, _dns(qid, name, sip))
+        self.ip_frame(t0 + 0.004, cmac, vlan, RESOLVER, cip, 17, a, len(a), True)
+        t = t0 + 0.006
+        dcid = bytes(r.getrandbits(8) for _ in range(8))
+        scid = bytes(r.getrandbits(8) for _ in range(8))
+        for dg in quic_client_initials(name, r, dcid=dcid, scid=scid):
+            self.ip_frame(t, cmac, vlan, cip, sip, 17, _udp(sport, 443, dg), 8 + len(dg),
+                          False)
+        flight = (bytes([0xE0]) + struct.pack(">I", 1) + bytes([8]) + scid + bytes([8])
+                  + bytes(r.getrandbits(8) for _ in range(8)) + _varint(1150)
+                  + bytes(r.getrandbits(8) for _ in range(1150)))
+        self.ip_frame(t + 0.014, cmac, vlan, sip, cip, 17, _udp(443, sport, flight),
+                      8 + len(flight), True)
+        n = max(1, int(mbps * 1e6 * seconds / 8 / 1350))
+        start = t + 0.03
+        for k in range(n):  # short-header packets down, an acknowledgement up per four
+            tk = start + seconds * k / n + r.uniform(0, seconds / n / 4)
+            down = bytes([0x40 | r.getrandbits(5)]) + scid
+            self.ip_frame(tk, cmac, vlan, sip, cip, 17, _udp(443, sport, down), 8 + 1350,
+                          True, snap=True)
+            if k % 4 == 3:
+                up = bytes([0x40 | r.getrandbits(5)]) + dcid
+                self.ip_frame(tk + 0.0003, cmac, vlan, cip, sip, 17, _udp(sport, 443, up),
+                              8 + 40, False, snap=True)
+
     def teams_call(self, t0: float, cmac: bytes, vlan: int, cip: str, mbps: float,
                    seconds: float) -> None:
         """Signalling over TLS to teams.microsoft.com, media over UDP 3478 both ways."""
@@ -366,6 +402,7 @@ def _plan(b: _Builder) -> None:
              + ["update"] * 3)
     r.shuffle(roles)
     web_sites = ["docs.google.com", "lakeview.instructure.com", "en.wikipedia.org"]
+    n_video = 0
     for (mac, vlan, ip, _host), role in zip(devices[:36], roles, strict=True):
         t0 = r.uniform(0.5, secs * 0.5)
         if role == "web":
@@ -375,8 +412,11 @@ def _plan(b: _Builder) -> None:
                 t0 += r.uniform(3, 8)
         elif role == "video":
             b.tls_session(t0, mac, vlan, ip, "i.ytimg.com", 0.5, 0.5)
-            b.tls_session(t0 + 0.6, mac, vlan, ip, "rr3---sn-video.googlevideo.com",
-                          r.uniform(1.5, 4.0), r.uniform(1.5, 3.0))
+            # YouTube on a Chromebook mostly streams over QUIC; every third falls back
+            n_video += 1
+            stream = b.tls_session if n_video % 3 == 0 else b.quic_session
+            stream(t0 + 0.6, mac, vlan, ip, "rr3---sn-video.googlevideo.com",
+                   r.uniform(1.5, 4.0), r.uniform(1.5, 3.0))
         elif role == "testing":
             b.tls_session(t0, mac, vlan, ip, "student.testnav.com", r.uniform(0.04, 0.12),
                           r.uniform(10.0, 15.0), upload_share=0.3)
