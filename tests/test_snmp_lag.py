@@ -65,6 +65,7 @@ def _raw_lines(path: Path) -> dict[str, str]:
 def _expected_membership(path: Path) -> dict[int, list[int]]:
     """Aggregate ifIndex -> members, straight from the snmprec text: an active stack row
     whose upper ifType is 161 (ieee8023adLag) or 53 with a Port-channel name, over an
+    Ethernet-type port, or (Junos) unit N of a type-161 interface over unit N of an
     Ethernet-type port; dot3adAggPortAttachedAggID (non-zero) overrides."""
     raw = _raw_lines(path)
 
@@ -75,6 +76,7 @@ def _expected_membership(path: Path) -> dict[int, list[int]]:
     names = col("1.3.6.1.2.1.31.1.1.1.1.")
     descrs = col("1.3.6.1.2.1.2.2.1.2.")
     parent: dict[str, str] = {}
+    index_of = {v: k for k, v in names.items()}
     for index, status in col(STACK).items():
         hi, lo = index.split(".")
         name = names.get(hi) or descrs.get(hi) or ""
@@ -82,6 +84,14 @@ def _expected_membership(path: Path) -> dict[int, list[int]]:
             types.get(hi) == "53" and re.match(r"(?i)(po|port-?channel)\s*\d", name))
         if status == "1" and upper_is_lag and types.get(lo) in {"6", "62", "69", "117"}:
             parent.setdefault(lo, hi)
+            continue
+        # Junos: unit N of a LAG (ae0.0) over unit N of a port (et-0/2/0.0)
+        hi_base, _, hi_unit = names.get(hi, "").rpartition(".")
+        lo_base, _, lo_unit = names.get(lo, "").rpartition(".")
+        if status == "1" and hi_unit and hi_unit == lo_unit and hi_unit.isdigit() \
+                and types.get(index_of.get(hi_base, "")) == "161" \
+                and types.get(index_of.get(lo_base, "")) in {"6", "62", "69", "117"}:
+            parent.setdefault(index_of[lo_base], index_of[hi_base])
     for port, agg in col(AGG_ID).items():
         if agg not in ("", "0") and port in types and agg in types and agg != port:
             parent[port] = agg

@@ -32,6 +32,7 @@ _PROP_VIRTUAL = 53  # Cisco IOS types its Port-channels propVirtual, not ieee802
 _PORT_CHANNEL = re.compile(r"^(po|port-?channel)\s*\d", re.IGNORECASE)
 _MEMBER_TYPES = {6, 62, 69, 117}  # ethernetCsmacd, fastEther, fastEtherFX, gigabitEthernet
 _STACK_ACTIVE = 1  # RowStatus active
+_UNIT = re.compile(r"^(.+)\.(\d+)$")  # Junos logical unit: ae0.0, et-0/2/0.0
 
 
 def parse_system(tree: OidTree) -> dict[str, Any]:
@@ -113,8 +114,10 @@ def lag_parents(tree: OidTree, interfaces: list[Interface]) -> dict[int, int]:
     IEEE8023-LAG-MIB dot3adAggPortAttachedAggID wins where it names an aggregator
     (non-zero). Otherwise an active IF-MIB ifStackTable row whose higher layer is a LAG
     (ifType ieee8023adLag, or propVirtual named like a Port-channel) and whose lower
-    layer is an Ethernet port. Other stackings (sub-interfaces over a LAG, VLANs over
-    ports, Junos units ``ae0.0`` over ``et-0/0/0.0``) are not membership and are skipped.
+    layer is an Ethernet port. Junos stacks only logical units (``ae0.0`` over
+    ``et-0/2/0.0``), never the physical ports: a unit of a LAG over the same unit of an
+    Ethernet port makes that port a member of the LAG. Other stackings (sub-interfaces
+    over a LAG, VLANs over ports) are not membership and are skipped.
     """
     by_index = {i.if_index: i for i in interfaces}
 
@@ -126,6 +129,16 @@ def lag_parents(tree: OidTree, interfaces: list[Interface]) -> dict[int, int]:
             iface.if_type == _PROP_VIRTUAL
             and bool(_PORT_CHANNEL.match(iface.name or iface.descr or "")))
 
+    by_name = {i.name: i.if_index for i in interfaces if i.name}
+
+    def unit_parent(idx: int) -> tuple[int, str] | None:
+        """(ifIndex of the interface that ``idx`` is a logical unit of, unit)."""
+        iface = by_index.get(idx)
+        m = _UNIT.match(iface.name or "") if iface is not None else None
+        if m is None or m.group(1) not in by_name:
+            return None
+        return by_name[m.group(1)], m.group(2)
+
     out: dict[int, int] = {}
     for key, status in tree.column(oids.IF_STACK_STATUS).items():
         if len(key) != 2 or as_int(status) != _STACK_ACTIVE:
@@ -135,6 +148,11 @@ def lag_parents(tree: OidTree, interfaces: list[Interface]) -> dict[int, int]:
         if higher and lower and member is not None and member.if_type in _MEMBER_TYPES \
                 and is_lag(higher):
             out.setdefault(lower, higher)
+            continue
+        hi_unit, lo_unit = unit_parent(higher), unit_parent(lower)
+        if hi_unit and lo_unit and hi_unit[1] == lo_unit[1] and is_lag(hi_unit[0]) \
+                and by_index[lo_unit[0]].if_type in _MEMBER_TYPES:
+            out.setdefault(lo_unit[0], hi_unit[0])
     for port, agg in tree.int_column(oids.DOT3AD_AGG_PORT_ATTACHED_AGG_ID).items():
         agg_idx = as_int(agg)
         if agg_idx and agg_idx != port and agg_idx in by_index and port in by_index:
