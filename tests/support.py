@@ -62,3 +62,11 @@ def tshark() -> str:
             pytest.fail("tshark is missing: scripts/system-deps.sh installs it")
         pytest.skip("tshark not installed (apt-get install tshark)")
     return exe
+
+
+def tshark_sni_names(path: Path) -> set[str]:
+    """Every TLS server name tshark reads in ``path`` (over TCP, reassembled, or QUIC)."""
+    out = subprocess.run([tshark(), "-r", str(path), "-T", "fields",
+                          "-e", "tls.handshake.extensions_server_name"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    return {line for line in out.split() if line}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,7 @@ from netstage.auditor.capture.quic import (
 )
 from netstage.auditor.capture.synth import quic_client_initials
 
-from .support import tshark, write_pcap
+from .support import tshark_sni_names, write_pcap
 
 CLIENT = bytes([10, 20, 110, 7])
 SERVER = bytes([203, 0, 113, 10])
@@ -77,10 +76,7 @@ def test_key_schedule_matches_rfc9001_appendix_a1() -> None:
 
 
 def test_tshark_reads_the_same_names(quic_capture: Path) -> None:
-    out = subprocess.run([tshark(), "-r", str(quic_capture), "-T", "fields",
-                          "-e", "tls.handshake.extensions_server_name"],
-                         capture_output=True, text=True, check=True, timeout=60).stdout
-    assert {line for line in out.split() if line} == {name for name, _, _ in CASES}
+    assert tshark_sni_names(quic_capture) == {name for name, _, _ in CASES}
 
 
 def test_analyser_names_and_classifies_quic_flows(quic_capture: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ import pytest
 from netstage.auditor.capture import analyse_capture
 from netstage.auditor.capture.synth import tls_client_hello_segments
 
-from .support import tshark, write_pcap
+from .support import tshark_sni_names, write_pcap
 
 SERVER = bytes([203, 0, 113, 30])
 ACK, PSH_ACK, SYN, SYN_ACK = 0x10, 0x18, 0x02, 0x12
@@ -69,10 +68,7 @@ def split_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_tshark_reassembles_the_same_names(split_capture: Path) -> None:
-    out = subprocess.run([tshark(), "-r", str(split_capture), "-T", "fields",
-                          "-e", "tls.handshake.extensions_server_name"],
-                         capture_output=True, text=True, check=True, timeout=60).stdout
-    assert {line for line in out.split() if line} == {name for name, _, _ in CASES}
+    assert tshark_sni_names(split_capture) == {name for name, _, _ in CASES}
 
 
 def test_split_client_hellos_are_joined(split_capture: Path) -> None:
