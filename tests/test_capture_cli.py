@@ -113,6 +113,7 @@ def test_cli_json_and_calibrate(run_cli: CliRunner, tmp_path: Path) -> None:
     s = analyse_capture(BUNDLED)
     assert (j["packets"], j["bytes"]) == (s.packets, s.bytes)
     assert j["vlan_ids"] == [110, 120, 130]
+    assert j["quic_client_hellos"] == s.quic_client_hellos > 0
     assert out.exists() and (tmp_path / "cal.scenarios.yaml").exists()
     load_scenarios(tmp_path / "cal.scenarios.yaml", apps=load_apps(out))
 
@@ -123,6 +124,8 @@ def test_cli_tables(run_cli: CliRunner) -> None:
     for text in ("traffic mix", "top IPv4 conversations", "LLDP/CDP neighbours", "es-dist",
                  "VLANs: 110"):
         assert text in r.stdout
+    quic = analyse_capture(BUNDLED).quic_client_hellos
+    assert quic > 0 and f"({quic} over QUIC)" in " ".join(r.stdout.split())
 
 
 def test_cli_truncated_file_reports_offset(run_cli: CliRunner, tmp_path: Path) -> None:

@@ -59,6 +59,11 @@ def print_summary(s: CaptureSummary, top: int = 10) -> None:
             t.add_row(escape(name), _size(a["bytes"]), f"{100 * a['bytes'] / total:.1f} %",
                       f"{a['packets']:,}", f"{a['flows']:,}")
     console.print(t)
+    named = sum(s.sni_names.values())
+    if named or s.dns_names:
+        console.print(f"named by TLS SNI: {named:,} flows ({s.quic_client_hellos:,} over "
+                      f"QUIC), {len(s.sni_names):,} server names; DNS answers for "
+                      f"{len(s.dns_names):,} names")
     if s.conversations:
         t = Table(title=f"top IPv4 conversations (of {s.conversations_total:,})")
         for c in ("a", "b", "frames", "bytes", "a->b", "b->a"):
