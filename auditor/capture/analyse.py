@@ -67,13 +67,10 @@ def _ts(ns: int | None) -> str | None:
     return f"{sign}{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
 
 
-def _ip4(x: int) -> str:
-    return str(ipaddress.IPv4Address(int(x)))
-
-
 @dataclass
 class Conversation:
-    """One IPv4 conversation as tshark's ``-z conv,ip`` counts it (a = first sender)."""
+    """One IPv4 or IPv6 conversation as tshark's ``-z conv,ip`` / ``conv,ipv6`` counts it
+    (a = first sender)."""
 
     a: str
     b: str
@@ -126,6 +123,8 @@ class CaptureSummary:
     ipv6_packets: int
     conversations_total: int
     conversations: list[Conversation]
+    ipv6_conversations_total: int
+    ipv6_conversations: list[Conversation]
     top_talkers: list[dict[str, Any]]
     hosts_total: int
     apps: dict[str, dict[str, int]]
@@ -192,6 +191,8 @@ class CaptureSummary:
             "apps": self.apps, "flows_total": self.flows_total,
             "conversations_total": self.conversations_total,
             "conversations": [c.to_json() for c in self.conversations],
+            "ipv6_conversations_total": self.ipv6_conversations_total,
+            "ipv6_conversations": [c.to_json() for c in self.ipv6_conversations],
             "hosts_total": self.hosts_total, "top_talkers": self.top_talkers,
             "vlans": self.vlans, "vlan_ids": self.vlan_ids,
             "vlan_tagged_frames": self.vlan_tagged_frames,
@@ -211,6 +212,7 @@ class _State:
     def __init__(self, control_plane: bool) -> None:
         self.totals = Totals()
         self.conv = KeyedSums(n_sum=2, n_min=2, n_max=1)  # bytes, frames | ts, index | ts
+        self.conv6 = KeyedSums(n_sum=2, n_min=2, n_max=1)  # same, keys src16+dst16 (void)
         self.flow4 = KeyedSums(n_sum=3, n_min=1, n_max=1)  # bytes, frames, bytes_a2b
         self.flow6 = KeyedSums(n_sum=3, n_min=1, n_max=1)
         self.bins = KeyedSums(n_sum=1)
@@ -323,6 +325,16 @@ def _add_batch(s: _State, b: FrameBatch, d: Decoded) -> None:
         s.conv.add(ck, np.stack([wl[ci], np.ones(ci.shape[0], np.int64)], axis=1),
                    np.stack([ts, idx[ci]], axis=1),
                    np.where(b.has_ts[ci], b.ts_ns[ci], np.iinfo(np.int64).min)[:, None])
+    # IPv6 conversations: the outer IPv6 header of each frame (IPv6 inside a tunnel, e.g.
+    # Teredo or 6in4, is not walked)
+    if d.v6_idx.size:
+        ci6 = d.v6_idx
+        k6 = np.ascontiguousarray(np.concatenate([d.v6_src, d.v6_dst], axis=1)).view(
+            np.dtype((np.void, 32))).ravel()
+        s.conv6.add(k6, np.stack([wl[ci6], np.ones(ci6.shape[0], np.int64)], axis=1),
+                    np.stack([np.where(b.has_ts[ci6], b.ts_ns[ci6], np.iinfo(np.int64).max),
+                              idx[ci6]], axis=1),
+                    np.where(b.has_ts[ci6], b.ts_ns[ci6], np.iinfo(np.int64).min)[:, None])
     s.v4 += int(d.v4_idx.size)
     s.v6 += int(d.v6_idx.size)
     # flows (outer header) for apps, talkers and devices
@@ -519,16 +531,40 @@ def _select_control(s: _State, b: FrameBatch, d: Decoded) -> None:
 
 
 def _conversations(s: _State) -> tuple[int, list[Conversation]]:
+    """IPv4 conversations (keys ``src << 32 | dst``) as tshark's ``-z conv,ip``."""
     k, sums, mins, maxs = s.conv.result(np.dtype(np.uint64))
-    if k.shape[0] == 0:
+    src = (k >> np.uint64(32)).astype(">u4").view(np.uint8).reshape(-1, 4)
+    dst = (k & np.uint64(0xFFFFFFFF)).astype(">u4").view(np.uint8).reshape(-1, 4)
+    return _conversation_table(src, dst, sums, mins, maxs)
+
+
+def _conversations6(s: _State) -> tuple[int, list[Conversation]]:
+    """IPv6 conversations (keys: 16 source then 16 destination bytes), as ``conv,ipv6``."""
+    k, sums, mins, maxs = s.conv6.result(np.dtype((np.void, 32)))
+    raw = k.view(np.uint8).reshape(-1, 32)
+    return _conversation_table(raw[:, :16], raw[:, 16:], sums, mins, maxs)
+
+
+def _conversation_table(src: np.ndarray, dst: np.ndarray, sums: np.ndarray, mins: np.ndarray,
+                        maxs: np.ndarray) -> tuple[int, list[Conversation]]:
+    """(count, top :data:`TOP_N` by bytes) of the address pairs of per-direction rows.
+
+    ``src``/``dst`` are ``[rows, width]`` big-endian address bytes; ``sums`` are (bytes,
+    frames), ``mins`` (first timestamp, first frame index), ``maxs`` (last timestamp).
+    ``a`` of each conversation is the address that sent first.
+    """
+    n, w = src.shape
+    if n == 0:
         return 0, []
-    src = (k >> np.uint64(32)).astype(np.int64)
-    dst = (k & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    lo = np.minimum(src, dst)
-    hi = np.maximum(src, dst)
-    pair = (lo.astype(np.uint64) << np.uint64(32)) | hi.astype(np.uint64)
-    fwd = src <= dst  # direction lo -> hi
+    diff = src.astype(np.int16) - dst.astype(np.int16)
+    nz = diff != 0
+    fwd = ~nz.any(axis=1) | (diff[np.arange(n), np.argmax(nz, axis=1)] < 0)  # lo -> hi
+    lo = np.where(fwd[:, None], src, dst)
+    hi = np.where(fwd[:, None], dst, src)
+    pair = np.ascontiguousarray(np.concatenate([lo, hi], axis=1)).view(
+        np.dtype((np.void, 2 * w))).ravel()
     u, inv = np.unique(pair, return_inverse=True)
+    inv = inv.ravel()
     m = u.shape[0]
     b_f = np.bincount(inv, weights=np.where(fwd, sums[:, 0], 0), minlength=m).astype(np.int64)
     b_r = np.bincount(inv, weights=np.where(fwd, 0, sums[:, 0]), minlength=m).astype(np.int64)
@@ -548,13 +584,13 @@ def _conversations(s: _State) -> tuple[int, list[Conversation]]:
     order = np.lexsort((-frames, -total))[:TOP_N]
     out = []
     for j in order.tolist():
-        lo_ip = int(u[j] >> np.uint64(32))
-        hi_ip = int(u[j] & np.uint64(0xFFFFFFFF))
+        raw = u[j].tobytes()
+        lo_ip, hi_ip = str(ipaddress.ip_address(raw[:w])), str(ipaddress.ip_address(raw[w:]))
         lo_first = first_idx_f[j] <= first_idx_r[j]
         a, bb = (lo_ip, hi_ip) if lo_first else (hi_ip, lo_ip)
         fa, fb = (int(f_f[j]), int(f_r[j])) if lo_first else (int(f_r[j]), int(f_f[j]))
         ba, bbb = (int(b_f[j]), int(b_r[j])) if lo_first else (int(b_r[j]), int(b_f[j]))
-        out.append(Conversation(a=_ip4(a), b=_ip4(bb), frames_a_to_b=fa, frames_b_to_a=fb,
+        out.append(Conversation(a=a, b=bb, frames_a_to_b=fa, frames_b_to_a=fb,
                                 bytes_a_to_b=ba, bytes_b_to_a=bbb,
                                 first_ts_ns=int(t0[j]), last_ts_ns=int(t1[j])))
     return m, out
@@ -832,6 +868,7 @@ def analyse_capture(path: str | os.PathLike[str] | io.BufferedIOBase | io.BytesI
     if progress is not None:
         progress(st.size_bytes, st.size_bytes)
     n_conv, convs = _conversations(s)
+    n_conv6, convs6 = _conversations6(s)
     peak, p95, mean, series = _throughput(s)
     apps, n_flows, talkers, n_hosts, devices = _apps_and_hosts(s, mp)
     neigh, stp, dhcp, other = _control_facts(s) if control_plane else ([], [], {}, {})
@@ -854,7 +891,8 @@ def analyse_capture(path: str | os.PathLike[str] | io.BufferedIOBase | io.BytesI
         stopped_at_offset=st.stopped_at_offset, stop_reason=st.stop_reason,
         warnings=st.warnings, packets_per_interface=dict(t.per_iface),
         packets_per_linktype=dict(t.per_linktype), ipv4_packets=s.v4, ipv6_packets=s.v6,
-        conversations_total=n_conv, conversations=convs, top_talkers=talkers,
+        conversations_total=n_conv, conversations=convs, ipv6_conversations_total=n_conv6,
+        ipv6_conversations=convs6, top_talkers=talkers,
         hosts_total=n_hosts, apps=apps, flows_total=n_flows, vlans=vlans,
         vlan_tagged_frames=s.vlan_frames, neighbours=neigh, stp=stp, dhcp=dhcp,
         other_cisco=other,

@@ -64,18 +64,23 @@ def print_summary(s: CaptureSummary, top: int = 10) -> None:
         console.print(f"named by TLS SNI: {named:,} flows ({s.quic_client_hellos:,} over "
                       f"QUIC), {len(s.sni_names):,} server names; DNS answers for "
                       f"{len(s.dns_names):,} names")
-    if s.conversations:
-        t = Table(title=f"top IPv4 conversations (of {s.conversations_total:,})")
-        for c in ("a", "b", "frames", "bytes", "a->b", "b->a"):
-            t.add_column(c, justify="left" if c in ("a", "b") else "right")
-        for cv in s.conversations[:top]:
+    for label, convs, n_conv in (("IPv4", s.conversations, s.conversations_total),
+                                 ("IPv6", s.ipv6_conversations, s.ipv6_conversations_total)):
+        if not convs:
+            continue
+        t = Table(title=f"top {label} conversations (of {n_conv:,})")
+        for c in ("a", "b", "frames", "bytes", "a->b", "b->a"):  # addresses wrap, never cut
+            t.add_column(c, justify="left" if c in ("a", "b") else "right",
+                         overflow="fold" if c in ("a", "b") else "ellipsis")
+        for cv in convs[:top]:
             t.add_row(escape(str(cv.a)), escape(str(cv.b)), f"{cv.frames:,}", _size(cv.bytes),
                       _size(cv.bytes_a_to_b), _size(cv.bytes_b_to_a))
         console.print(t)
     if s.top_talkers:
         t = Table(title=f"top talkers (of {s.hosts_total:,} hosts)")
         for c in ("host", "bytes", "sent", "received", "packets"):
-            t.add_column(c, justify="left" if c == "host" else "right")
+            t.add_column(c, justify="left" if c == "host" else "right",
+                         overflow="fold" if c == "host" else "ellipsis")
         for h in s.top_talkers[:top]:
             t.add_row(escape(str(h["host"])), _size(h["bytes"]), _size(h["bytes_sent"]),
                       _size(h["bytes_received"]), f"{h['packets']:,}")
