@@ -69,6 +69,7 @@ __all__ = [
     "Mismatch",
     "NormaliseResult",
     "PortRef",
+    "client_load_mbps",
     "facts_to_district",
     "merge_measured",
     "name_variants",
@@ -930,8 +931,29 @@ def _circuit_utilisation(audit: AuditResult, store: HistoryStore | None,
     return out
 
 
+def client_load_mbps(d: District, *, n_scenarios: int = 200, seed: int = 7) -> dict[str, float]:
+    """Mean Mb/s that the district's own device populations put on each link (by
+    :attr:`Link.key`) and circuit (by id) in the simulated 'now' busy hour, with every
+    background load set to zero: what a measurement taken while those devices were in
+    use already contains."""
+    from netstage.simulator.simulate import simulate_district
+
+    quiet = d.model_copy(deep=True)
+    for lk in quiet.links:
+        lk.background_mbps = 0.0
+    for c in quiet.circuits:
+        c.background_mbps = 0.0
+    res = simulate_district(quiet, scenario="now", n_scenarios=n_scenarios, seed=seed)
+    out: dict[str, float] = {}
+    for lid, cap, util in zip(res.link_ids, res.link_capacity_mbps, res.link_util_mean,
+                              strict=True):
+        key = lid.split("#")[0]  # LAG members are simulated one by one
+        out[key] = out.get(key, 0.0) + float(util * cap)
+    return out
+
+
 def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | None = None,
-                   q: float = 95.0) -> District:
+                   q: float = 95.0, clients_in_measurement: bool = False) -> District:
     """``base`` with what ``audit`` measured laid over it (a new District; base unchanged).
 
     * matched nodes get the measured vendor/model/firmware;
@@ -942,6 +964,13 @@ def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | 
     * ``measured.snmp`` gets coverage/versions/default community; ``history_days`` comes
       from ``store``; ``measured.extra["snmp"]`` lists mismatches, half-seen links,
       diversity and what the audit saw that ``base`` does not have.
+
+    ``clients_in_measurement``: the measurement was taken while the district's devices
+    were in use, so it already carries the client traffic that the simulation adds on
+    its own; the background becomes the measured load minus the simulated mean 'now'
+    client load of each link (:func:`client_load_mbps`), never below zero. Off (the
+    default), the whole measured load is background: conservative, since client traffic
+    at measurement time is then counted twice.
     """
     res = facts_to_district(audit, base)
     out = base.model_copy(deep=True)
@@ -954,6 +983,7 @@ def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | 
             if getattr(m, attr):
                 setattr(node, attr, getattr(m, attr))
     util = _link_utilisation(res, audit, store, q)
+    measured_keys: set[str] = set()
     measured_links = {frozenset((lk.a, lk.b)): lk for lk in res.district.links}
     base_pairs = set()
     for lk in out.links:
@@ -969,6 +999,7 @@ def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | 
             lk.lag_members = m_link.lag_members
         if m_link.key in util:
             lk.background_mbps = round(min(util[m_link.key], lk.capacity_mbps), 3)
+            measured_keys.add(lk.key)
     circuits = {c.id: c for c in res.district.circuits}
     circuit_load = _circuit_utilisation(audit, store, q)
     for c in out.circuits:
@@ -976,6 +1007,17 @@ def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | 
             c.capacity_mbps = circuits[c.id].capacity_mbps
         if c.id in circuit_load:
             c.background_mbps = round(min(circuit_load[c.id], c.capacity_mbps), 3)
+            measured_keys.add(c.id)
+    subtracted: dict[str, float] = {}
+    if clients_in_measurement and measured_keys:
+        clients = client_load_mbps(out)
+        elements: list[Link | Circuit] = [*out.links, *out.circuits]
+        for el in elements:
+            key = el.key if isinstance(el, Link) else el.id
+            if key in measured_keys:
+                minus = min(el.background_mbps, clients.get(key, 0.0))
+                el.background_mbps = round(el.background_mbps - minus, 3)
+                subtracted[key] = round(minus, 3)
     snmp = res.measured.model_copy()
     if store is not None:
         snmp.history_days = round(store.history_days(), 3)
@@ -993,6 +1035,10 @@ def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | 
         "new_links": sorted(lk.key for p, lk in measured_links.items() if p not in base_pairs),
         "utilisation": f"p{q:g} of polled history" if store is not None
         else "mean since counters started (one audit)",
+        "background": ("measured load minus the simulated mean 'now' client load "
+                       "(clients_in_measurement)" if clients_in_measurement
+                       else "measured load (client traffic at measurement time included)"),
+        "client_load_subtracted_mbps": subtracted,
     }
     out.measured = Measured(source=res.district.measured.source if res.district.measured
                             else None, snmp=snmp, extra=extra)

@@ -127,3 +127,50 @@ def test_cli_round_trip_audit_then_normalise(run_cli, tmp_path: Path) -> None:  
     assert merged.measured is not None and merged.measured.snmp is not None
     assert merged.measured.snmp.answered == len(stems)
     assert merged.sites == load_district(src).sites  # declared parts kept
+    r = run_cli("normalise", "audit.json", "--clients-in-measurement")
+    assert r.returncode == 2 and "--base" in r.stderr  # needs the declared district
+    r = run_cli("normalise", "audit.json", "--base", str(src), "--clients-in-measurement",
+                "--out", "net.yaml")
+    assert r.returncode == 0, r.stderr
+    net = load_district(tmp_path / "net.yaml")
+    assert net.measured is not None
+    assert "clients_in_measurement" in net.measured.extra["snmp"]["background"]
+
+
+def test_clients_in_measurement_subtracts_the_simulated_client_load(tmp_path: Path) -> None:
+    """Measured load taken while the devices were in use: the simulated mean 'now' client
+    load of each link comes off the background (never below zero); by default the whole
+    measured load stays background."""
+    from netstage.auditor.normalise import client_load_mbps
+    from netstage.simulator.simulate import simulate_district
+
+    original = load_district(TOPOLOGIES / "stage3-emerging.yaml")
+    base = original.model_copy(deep=True)
+    for lk in base.links:
+        lk.background_mbps = 0.0
+    base.circuits[0].background_mbps = 0.0
+    clients = client_load_mbps(base)
+    # independent check of the attribution: every device crosses the one circuit, so its
+    # client load is the mean total served rate
+    sim = simulate_district(base, scenario="now", n_scenarios=200, seed=7)
+    circuit = base.circuits[0].id
+    assert clients[circuit] == pytest.approx(float(sim.served_mbps.mean()), rel=1e-6)
+    busy = "es-dist--core"
+    assert clients[busy] > 0
+    # measured = clients + 100 Mb/s on one link, half the clients' load on the circuit
+    original.circuits[0].background_mbps = round(0.5 * clients[circuit], 3)
+    for lk in original.links:
+        lk.background_mbps = round(clients[busy] + 100.0, 3) if lk.key == busy else 0.0
+    paths = export_twin(original, tmp_path)  # static counters: mean since start = load
+    audit = _audit(ReplayCollector(tmp_path), "127.0.0.1", 161, [p.stem for p in paths])
+
+    plain = merge_measured(base, audit)
+    assert {lk.key: lk.background_mbps for lk in plain.links}[busy] == pytest.approx(
+        clients[busy] + 100.0, rel=1e-3)
+    net = merge_measured(base, audit, clients_in_measurement=True)
+    assert {lk.key: lk.background_mbps for lk in net.links}[busy] == pytest.approx(
+        100.0, rel=1e-2)
+    assert net.circuits[0].background_mbps == 0.0  # less measured than simulated: floor 0
+    extra = net.measured.extra["snmp"] if net.measured else {}
+    assert "clients_in_measurement" in extra["background"]
+    assert extra["client_load_subtracted_mbps"][busy] == pytest.approx(clients[busy], rel=1e-3)

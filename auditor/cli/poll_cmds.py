@@ -280,6 +280,11 @@ def normalise(
     = None,
     history_db: Annotated[Path | None, typer.Option(
         "--history", help="poll history: background load = p95 of the stored rates")] = None,
+    clients_in_measurement: Annotated[bool, typer.Option(
+        "--clients-in-measurement",
+        help="with --base: the utilisation was measured while the district's devices were "
+             "in use, so subtract their simulated mean 'now' load from the measured "
+             "background instead of counting it twice")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Turn an audit into a district model: nodes, links, capacities, mismatch report.
@@ -297,9 +302,11 @@ def normalise(
     from netstage.simulator.errors import ConfigError
     from netstage.simulator.io import dump_district, load_district
 
-    if history_db is not None and base is None:
-        raise typer.BadParameter("--history sets the background load of a declared district; "
-                                 "give --base DISTRICT too", param_hint="--history")
+    for flag, given in (("--history", history_db is not None),
+                        ("--clients-in-measurement", clients_in_measurement)):
+        if given and base is None:
+            raise typer.BadParameter(f"{flag} sets the background load of a declared "
+                                     "district; give --base DISTRICT too", param_hint=flag)
     if out is not None:
         check_output_file(out, inputs=tuple(p for p in (audit_file, base) if p is not None))
     audit = load_audit(audit_file)
@@ -313,9 +320,11 @@ def normalise(
     if declared is not None:
         if history_db is not None:
             with HistoryStore(history_db, readonly=True, option="--history") as store:
-                district = merge_measured(declared, audit, store=store)
+                district = merge_measured(declared, audit, store=store,
+                                          clients_in_measurement=clients_in_measurement)
         else:
-            district = merge_measured(declared, audit)
+            district = merge_measured(declared, audit,
+                                      clients_in_measurement=clients_in_measurement)
     if out is not None:
         write_output(out, dump_district(district))
     report = res.to_json()
