@@ -336,6 +336,9 @@ def capture_section(data: dict[str, Any], top: int = 10) -> dict[str, Any]:
         "peak Mbps (1 s bins)": round(float(data.get("peak_mbps") or 0.0), 2),
         "p95 Mbps (1 s bins)": round(float(data.get("p95_mbps") or 0.0), 2),
         "DHCP clients per VLAN": ", ".join(f"{k}: {v}" for k, v in per_vlan.items()) or "none",
+        "flows named by TLS SNI (of them over QUIC)":
+            f"{sum((data.get('tls_sni_names') or {}).values())} "
+            f"({data.get('quic_client_hellos', 0)})",
         "full analysis": "capture.json beside the report folder",
         "applications": apps,
         "top talkers": talkers,

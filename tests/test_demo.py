@@ -48,6 +48,7 @@ def test_demo_end_to_end(run_cli: CliRunner, tmp_path: Path) -> None:
 
     cap = json.loads((out / "capture.json").read_text(encoding="utf-8"))
     assert cap["packets"] > 0 and cap["bytes"] > 0
+    assert cap["quic_client_hellos"] > 0  # the bundled capture streams video over QUIC
 
     assert res["stage"] == _expected_stage(DISTRICT)
     html = Path(res["report_html"])
@@ -58,6 +59,8 @@ def test_demo_end_to_end(run_cli: CliRunner, tmp_path: Path) -> None:
     assert "<h2 id='extra-SNMP_audit'>SNMP audit</h2>" in text
     assert "<h2 id='extra-capture'>Capture</h2>" in text
     assert f"{len(infra)} of {len(infra)} (100%)" in text
+    named = sum(cap["tls_sni_names"].values())
+    assert f"{named} ({cap['quic_client_hellos']})" in text
     assert text.count("<tr>") < 300, "the report should not dump every collected fact"
     # self-contained: no external requests
     assert not re.search(r"""(src|href)=["']https?://""", text)
