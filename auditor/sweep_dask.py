@@ -193,7 +193,15 @@ def _run_on(client: Any, distributed: Any, specs: Sequence[DistrictSpec], n_scen
 
 
 def _lost_row(spec: DistrictSpec, exc: BaseException) -> SweepRow:
-    """The error row of a district whose task Dask lost (the message names task and worker)."""
+    """The error row of a district whose task Dask lost (the message names task and worker).
+
+    One line for the state table: Dask's serialisation errors carry the worker's whole
+    traceback, of which the first line (what failed) and the last (why) are kept.
+    """
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    text = lines[0] if lines else ""
+    if len(lines) > 1:
+        text += f" ({lines[-1]})"
     return SweepRow(key=spec.key, district=None, file=spec.path, students=None, stage=None,
                     binding=[], next_stage_cost_usd=None, seed=spec.seed,
-                    error=f"dask: {type(exc).__name__}: {exc}")
+                    error=f"dask: {type(exc).__name__}: {text}")

@@ -7,14 +7,16 @@ production code can kill a worker) that SIGKILLs its own worker process on one
 district and raises an ordinary exception on another. The sweep must finish, the
 killed district must be an error row naming the lost task and worker, and every other
 row must equal the in-process run (``run_in_process``), including the districts that
-shared a Dask task (or a worker) with the killer. Ordinary exceptions in-process are covered by
-``tests/test_sweep.py::test_failures_are_rows``.
+shared a Dask task (or a worker) with the killer. Likewise a result that cannot be
+pickled back from the worker is one (one-line) error row. Ordinary exceptions
+in-process are covered by ``tests/test_sweep.py::test_failures_are_rows``.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 
 import pytest
 
@@ -92,3 +94,34 @@ def test_killed_worker_is_one_error_row_and_the_rest_match_in_process() -> None:
         if got.key != KILLER:
             assert got.identity() == want.identity()
             assert got.worker_pid not in (0, os.getpid())  # computed on a worker
+
+
+UNSHIPPABLE = SPECS[-3].key
+
+
+def unshippable(district: District, n_scenarios: int, seed: int) -> Evaluation:
+    """Classify; for UNSHIPPABLE return a result that cannot be pickled back to the client
+    (a lock in the note), as a buggy plug-in evaluator could."""
+    ev = classify_evaluator(district, n_scenarios, seed)
+    if district.district.name == UNSHIPPABLE:
+        return Evaluation(stage=ev.stage, binding=ev.binding, next_stage_cost_usd=None,
+                          note=threading.Lock())  # type: ignore[arg-type]
+    return ev
+
+
+@pytest.mark.timeout(120)
+def test_result_that_cannot_be_shipped_is_one_error_row() -> None:
+    from netstage.auditor.sweep_dask import run_sweep
+
+    keys = [s.key for s in SPECS]
+    rows = run_sweep(SPECS, n_scenarios=N_SCENARIOS, workers=2, evaluate=unshippable,
+                     batch_size=3)
+    assert [r.key for r in rows] == keys
+    bad = rows[keys.index(UNSHIPPABLE)]
+    assert bad.error is not None and bad.stage is None
+    assert bad.error.startswith("dask: ") and "cannot pickle" in bad.error
+    assert "\n" not in bad.error  # one line for the state table
+    base = run_in_process(SPECS, N_SCENARIOS, classify_evaluator)
+    for got, want in zip(rows, base, strict=True):
+        if got.key != UNSHIPPABLE:
+            assert got.error is None and got.identity() == want.identity()
