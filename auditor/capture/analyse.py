@@ -43,7 +43,7 @@ Progress = Callable[[int, int], None]
 MAX_CONTROL_FRAMES = 20_000
 MAX_SNI_FRAMES = 200_000
 #: TCP flows whose ClientHello is being joined from several segments at once.
-MAX_TLS_PENDING = 10_000
+MAX_TLS_PENDING = 4_096  # x at most MAX_TLS_HELLO bytes each: <= 64 MiB
 #: a split ClientHello's next segment must come within this many frames of its start
 TLS_PENDING_FRAMES = 100_000
 #: the most ClientHello bytes joined per flow (a TLS record is at most 16 kB)
@@ -51,7 +51,7 @@ MAX_TLS_HELLO = 16_384 + 5
 #: UDP datagrams tried as QUIC client Initials (beyond that QUIC flows keep port classes).
 MAX_QUIC_DATAGRAMS = 200_000
 #: QUIC connections whose ClientHello is being reassembled at once (oldest dropped).
-MAX_QUIC_PENDING = 20_000
+MAX_QUIC_PENDING = 4_096  # x at most quic.MAX_HELLO_BYTES each: <= 64 MiB
 #: DNS responses parsed for names (beyond that, names come from SNI and ports only).
 MAX_DNS_FRAMES = 500_000
 TOP_N = 50

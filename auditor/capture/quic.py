@@ -51,7 +51,7 @@ _VERSIONS: dict[int, tuple[bytes, bytes, int]] = {
     QUIC_V2: (bytes.fromhex("0dede3def700a6db819381be6e269dcbf9bd2ed9"), b"quicv2 ", 1),
 }
 #: how much ClientHello data one connection may buffer before it is given up
-MAX_HELLO_BYTES = 64 * 1024
+MAX_HELLO_BYTES = 16 * 1024  # a ClientHello is one TLS handshake message, < 16 kB in practice
 
 
 def _expand_label(secret: bytes, label: bytes, length: int) -> bytes:
