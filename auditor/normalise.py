@@ -85,7 +85,7 @@ _DEFAULT_SPEED_MBPS = 1000.0
 
 MismatchKind = Literal[
     "speed", "duplex", "uplink_slower_than_access", "lag_member_speed", "lag_member_count",
-    "unknown_speed", "port_down", "self_link",
+    "unknown_speed", "port_down", "self_link", "several_lags",
 ]
 
 
@@ -626,10 +626,10 @@ class _Builder:
                 {a: len(rows_a), b: len(rows_b)}))
         return members
 
-    def _aggregate(self, node: str, refs: list[PortRef]) -> tuple[int, list[Interface]] | None:
-        """The one aggregate (ifIndex, member interfaces) that all of ``node``'s ports
-        ``refs`` belong to, from the collected LAG membership; None when the device
-        reported no membership or the ports are not all in one aggregate."""
+    def _aggregates_of(self, node: str, refs: list[PortRef]) -> set[int | None] | None:
+        """The aggregates (ifIndex, None for a port in none) that ``node``'s ports ``refs``
+        belong to, from the collected LAG membership; None when the device reported no
+        membership or a port is unknown."""
         dev = self.answered.get(node)
         if dev is None or not refs:
             return None
@@ -645,13 +645,24 @@ class _Builder:
                 return None
             # LLDP seen on the aggregate itself (some agents do) names the aggregate.
             aggs.add(iface.if_index if iface.if_index in groups else iface.lag_parent)
-        if len(aggs) != 1:
+        return aggs
+
+    def _aggregate(self, node: str, refs: list[PortRef]) -> tuple[int, list[Interface]] | None:
+        """The one aggregate (ifIndex, member interfaces) that all of ``node``'s ports
+        ``refs`` belong to; None when there is no membership or not exactly one."""
+        aggs = self._aggregates_of(node, refs)
+        if aggs is None or len(aggs) != 1:
             return None
-        agg = aggs.pop()
+        agg = next(iter(aggs))
+        dev = self.answered[node]
         if agg is None:
             return None
-        found = [dev.interface(i) for i in groups[agg]]
+        found = [dev.interface(i) for i in dev.lag_members()[agg]]
         return agg, [i for i in found if i is not None]
+
+    def _if_label(self, node: str, if_index: int) -> str:
+        iface = self.answered[node].interface(if_index)
+        return (iface.name or iface.descr or str(if_index)) if iface else str(if_index)
 
     def _lag_from_membership(self, key: str, a: str, b: str,
                              members: list[tuple[PortRef, PortRef | None]]
@@ -662,8 +673,22 @@ class _Builder:
         ends know and disagree on the member count it is reported and the smaller end
         is used (a member is only useful on both ends). None: fall back to inference."""
         ends: dict[str, tuple[int, float]] = {}
-        for node, refs in ((a, [pa for pa, _ in members]),
-                           (b, [pb for _, pb in members if pb is not None])):
+        sides = ((a, [pa for pa, _ in members]), (b, [pb for _, pb in members if pb is not None]))
+        several = {node: sorted(x for x in aggs if x is not None)
+                   for node, refs in sides
+                   if (aggs := self._aggregates_of(node, refs)) is not None
+                   and len([x for x in aggs if x is not None]) > 1}
+        if several:
+            names = {node: [self._if_label(node, i) for i in idx] for node, idx in several.items()}
+            self.mismatches.append(Mismatch(
+                "several_lags", key,
+                "the links between these two devices belong to " + "; ".join(
+                    f"{len(v)} aggregates on {n} ({', '.join(v)})" for n, v in names.items())
+                + ": modelled as one link with every member's capacity; with spanning tree "
+                "only one aggregate forwards (layer-3 routing uses them all)",
+                {**names, "source": "lag_membership"}))
+            return None
+        for node, refs in sides:
             found = self._aggregate(node, refs)
             if found is None:
                 continue

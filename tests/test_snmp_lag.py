@@ -290,3 +290,42 @@ def test_live_snmpsim_hand_written_lag(tmp_path: Path) -> None:
     assert [d.lag_members() for d in devices] == [{100: [1, 2, 3]}, {200: [11, 12, 13]}]
     (link,) = facts_to_district(_audit(devices)).district.links
     assert link.lag_members == 3 and link.capacity_mbps == pytest.approx(30000.0)
+
+
+def _two_lag_lab(tmp: Path) -> Path:
+    """sw-a Te1..Te4 in Po1 (Te1, Te2) and Po2 (Te3, Te4), all four LLDP-linked to sw-b
+    xe11..xe14 in ae0 (xe11, xe12) and ae1 (xe13, xe14): two LAGs between one pair."""
+    a = _switch("sw-a", [(1, "Te1"), (2, "Te2"), (3, "Te3"), (4, "Te4")], "sw-b",
+                ["xe11", "xe12", "xe13", "xe14"], agg=(100, "Po1", 53), members=[1, 2],
+                via="stack")
+    b = _switch("sw-b", [(11, "xe11"), (12, "xe12"), (13, "xe13"), (14, "xe14")], "sw-a",
+                ["Te1", "Te2", "Te3", "Te4"], agg=(200, "ae0", 161), members=[11, 12],
+                via="lag")
+    a += "\n" + "\n".join([  # the second aggregate of each switch
+        "1.3.6.1.2.1.2.2.1.2.101|4|Po2", "1.3.6.1.2.1.2.2.1.3.101|2|53",
+        "1.3.6.1.2.1.31.1.1.1.1.101|4|Po2", f"{STACK}101.3|2|1", f"{STACK}101.4|2|1"])
+    b = "\n".join(ln for ln in b.splitlines() if not ln.startswith(f"{AGG_ID}1"))
+    b += "\n" + "\n".join([
+        "1.3.6.1.2.1.2.2.1.2.201|4|ae1", "1.3.6.1.2.1.2.2.1.3.201|2|161",
+        "1.3.6.1.2.1.31.1.1.1.1.201|4|ae1", f"{AGG_ID}11|2|200", f"{AGG_ID}12|2|200",
+        f"{AGG_ID}13|2|201", f"{AGG_ID}14|2|201"])
+    tmp.mkdir(parents=True, exist_ok=True)
+    for name, text in (("sw-a", a), ("sw-b", b)):
+        lines = sorted(text.splitlines(),
+                       key=lambda s: [int(x) for x in s.split("|")[0].split(".")])
+        (tmp / f"{name}.snmprec").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return tmp
+
+
+def test_two_lags_between_one_pair_are_reported(tmp_path: Path) -> None:
+    audit = _replay_audit(_two_lag_lab(tmp_path))
+    a, b = audit.devices
+    assert a.lag_members() == {100: [1, 2], 101: [3, 4]}
+    assert b.lag_members() == {200: [11, 12], 201: [13, 14]}
+    res = facts_to_district(audit)
+    (link,) = res.district.links
+    assert link.lag_members == 4 and link.capacity_mbps == pytest.approx(40000.0)
+    (found,) = [m for m in res.mismatches if m.kind == "several_lags"]
+    assert found.element == link.key
+    assert found.values["sw-a"] == ["Po1", "Po2"] and found.values["sw-b"] == ["ae0", "ae1"]
+    assert "spanning tree" in found.detail
