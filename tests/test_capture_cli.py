@@ -124,8 +124,12 @@ def test_cli_tables(run_cli: CliRunner) -> None:
     for text in ("traffic mix", "top IPv4 conversations", "LLDP/CDP neighbours", "es-dist",
                  "VLANs: 110"):
         assert text in r.stdout
-    quic = analyse_capture(BUNDLED).quic_client_hellos
-    assert quic > 0 and f"({quic} over QUIC)" in " ".join(r.stdout.split())
+    summary = analyse_capture(BUNDLED)
+    quic = summary.quic_client_hellos
+    flat = " ".join(r.stdout.split())
+    assert quic > 0 and f"({quic} over QUIC)" in flat
+    name, count = next(iter(summary.sni_names.items()))  # the most frequent server name
+    assert f"top server names: {name} ({count})" in flat
 
 
 def test_cli_truncated_file_reports_offset(run_cli: CliRunner, tmp_path: Path) -> None:

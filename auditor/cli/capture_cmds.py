@@ -63,7 +63,11 @@ def print_summary(s: CaptureSummary, top: int = 10) -> None:
     if named or s.dns_names:
         console.print(f"named by TLS SNI: {named:,} flows ({s.quic_client_hellos:,} over "
                       f"QUIC), {len(s.sni_names):,} server names; DNS answers for "
-                      f"{len(s.dns_names):,} names")
+                      f"{len(s.dns_names):,} names", highlight=False)
+        if s.sni_names:
+            console.print("top server names: " + ", ".join(
+                f"{escape(n)} ({c:,})" for n, c in list(s.sni_names.items())[:top]),
+                highlight=False)
     for label, convs, n_conv in (("IPv4", s.conversations, s.conversations_total),
                                  ("IPv6", s.ipv6_conversations, s.ipv6_conversations_total)):
         if not convs:
