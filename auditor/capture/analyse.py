@@ -250,12 +250,8 @@ def _flow_keys(src: np.ndarray, dst: np.ndarray, proto: np.ndarray, sport: np.nd
     sp = np.where(sport < 0, 0, sport + 1).astype(np.int64)
     dp = np.where(dport < 0, 0, dport + 1).astype(np.int64)
     # lexicographic compare (src, sport) vs (dst, dport)
-    diff = src.astype(np.int16) - dst.astype(np.int16)
-    nz = diff != 0
-    first = np.argmax(nz, axis=1)
-    d0 = diff[np.arange(n), first]
-    same = ~nz.any(axis=1)
-    a2b = np.where(same, sp <= dp, d0 < 0)
+    less, same = _byte_order(src, dst)
+    a2b = np.where(same, sp <= dp, less)
     a = np.where(a2b[:, None], src, dst)
     b = np.where(a2b[:, None], dst, src)
     pa = np.where(a2b, sp, dp)
@@ -269,12 +265,39 @@ def _flow_keys(src: np.ndarray, dst: np.ndarray, proto: np.ndarray, sport: np.nd
     tail[:, 5] = (pb >> 16) & 0xFF
     tail[:, 6] = (pb >> 8) & 0xFF
     tail[:, 7] = pb & 0xFF
-    rows = np.ascontiguousarray(np.concatenate([a, b, tail], axis=1))
-    return rows.view(f"V{2 * width + 8}").ravel(), a2b
+    return _void_rows(a, b, tail), a2b
+
+
+def _byte_order(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise lexicographic comparison of ``[n, w]`` uint8 arrays (big-endian addresses
+    compare like their bytes): ``(src < dst, src == dst)``."""
+    diff = src.astype(np.int16) - dst.astype(np.int16)
+    nz = diff != 0
+    less = diff[np.arange(src.shape[0]), np.argmax(nz, axis=1)] < 0
+    return less, ~nz.any(axis=1)
+
+
+def _void_rows(*parts: np.ndarray) -> np.ndarray:
+    """``[n, w_i]`` uint8 arrays side by side as one fixed-width (void) key per row."""
+    rows = np.ascontiguousarray(np.concatenate(parts, axis=1))
+    return rows.view(np.dtype((np.void, rows.shape[1]))).ravel()
 
 
 def _v4_bytes(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.astype(">u4")).view(np.uint8).reshape(-1, 4)
+
+
+def _add_conversations(acc: KeyedSums, keys: np.ndarray, frames: np.ndarray, b: FrameBatch,
+                       wl: np.ndarray, idx: np.ndarray) -> None:
+    """One row per (address pair key, frame): bytes, frames | first ts, frame index | last
+    ts (frames without a timestamp do not move the first/last time)."""
+    if keys.size == 0:
+        return
+    has = b.has_ts[frames]
+    acc.add(keys, np.stack([wl[frames], np.ones(frames.shape[0], np.int64)], axis=1),
+            np.stack([np.where(has, b.ts_ns[frames], np.iinfo(np.int64).max), idx[frames]],
+                     axis=1),
+            np.where(has, b.ts_ns[frames], np.iinfo(np.int64).min)[:, None])
 
 
 def _add_batch(s: _State, b: FrameBatch, d: Decoded) -> None:
@@ -318,23 +341,10 @@ def _add_batch(s: _State, b: FrameBatch, d: Decoded) -> None:
         fr.append(np.array(extra_i, np.int64))
         if vl:  # inner tags beyond the outer ones already counted
             s.vlan.add(np.array(vl, np.int64), np.zeros((len(vl), 2), np.int64))
-    ck = np.concatenate(keys)
-    ci = np.concatenate(fr)
-    if ck.size:
-        ts = np.where(b.has_ts[ci], b.ts_ns[ci], np.iinfo(np.int64).max)
-        s.conv.add(ck, np.stack([wl[ci], np.ones(ci.shape[0], np.int64)], axis=1),
-                   np.stack([ts, idx[ci]], axis=1),
-                   np.where(b.has_ts[ci], b.ts_ns[ci], np.iinfo(np.int64).min)[:, None])
+    _add_conversations(s.conv, np.concatenate(keys), np.concatenate(fr), b, wl, idx)
     # IPv6 conversations: the outer IPv6 header of each frame (IPv6 inside a tunnel, e.g.
     # Teredo or 6in4, is not walked)
-    if d.v6_idx.size:
-        ci6 = d.v6_idx
-        k6 = np.ascontiguousarray(np.concatenate([d.v6_src, d.v6_dst], axis=1)).view(
-            np.dtype((np.void, 32))).ravel()
-        s.conv6.add(k6, np.stack([wl[ci6], np.ones(ci6.shape[0], np.int64)], axis=1),
-                    np.stack([np.where(b.has_ts[ci6], b.ts_ns[ci6], np.iinfo(np.int64).max),
-                              idx[ci6]], axis=1),
-                    np.where(b.has_ts[ci6], b.ts_ns[ci6], np.iinfo(np.int64).min)[:, None])
+    _add_conversations(s.conv6, _void_rows(d.v6_src, d.v6_dst), d.v6_idx, b, wl, idx)
     s.v4 += int(d.v4_idx.size)
     s.v6 += int(d.v6_idx.size)
     # flows (outer header) for apps, talkers and devices
@@ -384,7 +394,7 @@ def _names(s: _State, b: FrameBatch, d: Decoded, ver: int, keys: np.ndarray) -> 
             s.tls_pending.pop(kb, None)
             if name:
                 _found_sni(s, kb, name)
-            elif whole[jj] and len(data) < 5 + int.from_bytes(data[3:5], "big"):
+            elif whole[jj] and len(data) < _record_end(data):
                 # a ClientHello longer than this segment (post-quantum key shares make
                 # them ~1.8 kB): join the client's next segments of the flow
                 if len(s.tls_pending) >= MAX_TLS_PENDING:
@@ -412,6 +422,11 @@ def _names(s: _State, b: FrameBatch, d: Decoded, ver: int, keys: np.ndarray) -> 
                 s.dns_count[qname] = s.dns_count.get(qname, 0) + 1
                 for _t, addr in answers:
                     s.dns_ip[addr] = qname
+
+
+def _record_end(record: bytes | bytearray) -> int:
+    """Length of a TLS record from its 5-byte header (type, version, length)."""
+    return 5 + int.from_bytes(record[3:5], "big")
 
 
 def _found_sni(s: _State, kb: bytes, name: str) -> None:
@@ -449,9 +464,9 @@ def _tls_continuations(s: _State, buf: np.ndarray, proto: np.ndarray, sport: np.
         data = entry[1]
         o2 = int(pay[jj])
         data += buf[o2:o2 + int(plen[jj])].tobytes()
-        need = 5 + int.from_bytes(data[3:5], "big")
         name = parse_client_hello_sni(bytes(data))
-        if name or len(data) >= need or not whole[jj] or len(data) > MAX_TLS_HELLO:
+        if name or len(data) >= _record_end(data) or not whole[jj] \
+                or len(data) > MAX_TLS_HELLO:
             del s.tls_pending[kb]
         if name:
             _found_sni(s, kb, name)
@@ -533,9 +548,8 @@ def _select_control(s: _State, b: FrameBatch, d: Decoded) -> None:
 def _conversations(s: _State) -> tuple[int, list[Conversation]]:
     """IPv4 conversations (keys ``src << 32 | dst``) as tshark's ``-z conv,ip``."""
     k, sums, mins, maxs = s.conv.result(np.dtype(np.uint64))
-    src = (k >> np.uint64(32)).astype(">u4").view(np.uint8).reshape(-1, 4)
-    dst = (k & np.uint64(0xFFFFFFFF)).astype(">u4").view(np.uint8).reshape(-1, 4)
-    return _conversation_table(src, dst, sums, mins, maxs)
+    return _conversation_table(_v4_bytes(k >> np.uint64(32)),
+                               _v4_bytes(k & np.uint64(0xFFFFFFFF)), sums, mins, maxs)
 
 
 def _conversations6(s: _State) -> tuple[int, list[Conversation]]:
@@ -556,13 +570,9 @@ def _conversation_table(src: np.ndarray, dst: np.ndarray, sums: np.ndarray, mins
     n, w = src.shape
     if n == 0:
         return 0, []
-    diff = src.astype(np.int16) - dst.astype(np.int16)
-    nz = diff != 0
-    fwd = ~nz.any(axis=1) | (diff[np.arange(n), np.argmax(nz, axis=1)] < 0)  # lo -> hi
-    lo = np.where(fwd[:, None], src, dst)
-    hi = np.where(fwd[:, None], dst, src)
-    pair = np.ascontiguousarray(np.concatenate([lo, hi], axis=1)).view(
-        np.dtype((np.void, 2 * w))).ravel()
+    less, same = _byte_order(src, dst)
+    fwd = less | same  # direction lo -> hi
+    pair = _void_rows(np.where(fwd[:, None], src, dst), np.where(fwd[:, None], dst, src))
     u, inv = np.unique(pair, return_inverse=True)
     inv = inv.ravel()
     m = u.shape[0]
