@@ -39,8 +39,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["QUIC_V1", "QUIC_V2", "HelloAssembler", "client_initial_keys",
-           "read_client_initials"]
+__all__ = ["QUIC_V1", "QUIC_V2", "HelloAssembler", "client_initial_keys", "header_mask",
+           "packet_nonce", "read_client_initials"]
 
 QUIC_V1 = 0x00000001
 QUIC_V2 = 0x6B3343CF
@@ -75,6 +75,18 @@ def client_initial_keys(dcid: bytes, version: int = QUIC_V1) -> tuple[bytes, byt
     return (_expand_label(client, prefix + b"key", 16),
             _expand_label(client, prefix + b"iv", 12),
             _expand_label(client, prefix + b"hp", 16))
+
+
+def header_mask(hp: bytes, sample: bytes) -> bytes:
+    """Header-protection mask: AES-ECB of the 16-byte ciphertext sample (RFC 9001 §5.4.3);
+    the same mask protects and unprotects."""
+    encryptor = Cipher(algorithms.AES(hp), modes.ECB()).encryptor()
+    return encryptor.update(sample) + encryptor.finalize()
+
+
+def packet_nonce(iv: bytes, pn: bytes) -> bytes:
+    """AEAD nonce: the IV XOR the packet number, left-padded (RFC 9001 §5.3)."""
+    return bytes(a ^ b for a, b in zip(iv, pn.rjust(len(iv), b"\x00"), strict=True))
 
 
 def _varint(buf: bytes, p: int) -> tuple[int, int]:
@@ -147,15 +159,13 @@ def _one_initial(d: bytes, p: int) -> tuple[bytes | None, list[tuple[int, bytes]
     if length < 20:  # too short for the header-protection sample
         return None, [], -1
     key, iv, hp = client_initial_keys(dcid, version)
-    encryptor = Cipher(algorithms.AES(hp), modes.ECB()).encryptor()
-    mask = encryptor.update(bytes(d[pn_off + 4:pn_off + 20])) + encryptor.finalize()
+    mask = header_mask(hp, bytes(d[pn_off + 4:pn_off + 20]))
     first = b0 ^ (mask[0] & 0x0F)
     pn_len = (first & 0x03) + 1
     pn = bytes(d[pn_off + i] ^ mask[1 + i] for i in range(pn_len))
     header = bytes([first]) + bytes(d[p + 1:pn_off]) + pn
-    nonce = bytes(a ^ b for a, b in zip(iv, pn.rjust(12, b"\x00"), strict=True))
     try:
-        plain = AESGCM(key).decrypt(nonce, bytes(d[pn_off + pn_len:end]), header)
+        plain = AESGCM(key).decrypt(packet_nonce(iv, pn), bytes(d[pn_off + pn_len:end]), header)
     except InvalidTag:  # not a client Initial (a server's, or not QUIC at all)
         return None, [], -1
     return dcid, _frames(plain), end if end < len(d) else -1

@@ -170,10 +170,14 @@ def quic_client_initials(sni: str, rnd: random.Random, *, dcid: bytes, scid: byt
     sent in reverse order (as Chrome does). Used by the tests (tshark reads these) and
     available to demo data; :mod:`netstage.auditor.capture.quic` reads them back.
     """
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    from netstage.auditor.capture.quic import QUIC_V2, client_initial_keys
+    from netstage.auditor.capture.quic import (
+        QUIC_V2,
+        client_initial_keys,
+        header_mask,
+        packet_nonce,
+    )
 
     hello = _hello_message(sni, rnd, before_sni=before_sni, alpn=b"\x02h3")
     key, iv, hp = client_initial_keys(dcid, version)
@@ -193,11 +197,8 @@ def quic_client_initials(sni: str, rnd: random.Random, *, dcid: bytes, scid: byt
         # pad the datagram to 1200 bytes: header + 2-byte length + pn + frames + tag
         frames += bytes(max(0, 1200 - (len(head) + 2 + len(pn_bytes) + len(frames) + 16)))
         header = head + _varint(len(pn_bytes) + len(frames) + 16).rjust(2, b"\x40") + pn_bytes
-        nonce = bytes(a ^ b for a, b in zip(iv, pn_bytes.rjust(12, b"\x00"), strict=True))
-        sealed = AESGCM(key).encrypt(nonce, frames, header)
-        sample = sealed[4 - len(pn_bytes):20 - len(pn_bytes)]
-        enc = Cipher(algorithms.AES(hp), modes.ECB()).encryptor()
-        mask = enc.update(sample) + enc.finalize()
+        sealed = AESGCM(key).encrypt(packet_nonce(iv, pn_bytes), frames, header)
+        mask = header_mask(hp, sealed[4 - len(pn_bytes):20 - len(pn_bytes)])
         first = header[0] ^ (mask[0] & 0x0F)
         pn_off = len(header) - len(pn_bytes)
         masked_pn = bytes(b ^ mask[1 + i] for i, b in enumerate(pn_bytes))
@@ -286,17 +287,25 @@ class _Builder:
         wire = 18 + 20 + l4_total
         self.add(t, frame, max(wire, 64), snap=snap)
 
-    def tls_session(self, t0: float, cmac: bytes, vlan: int, cip: str, name: str,
-                    mbps: float, seconds: float, upload_share: float = 0.02) -> None:
-        """DNS lookup, TCP handshake, ClientHello (SNI), then bulk data at ``mbps``."""
+    def resolve(self, t0: float, cmac: bytes, vlan: int, cip: str,
+                name: str) -> tuple[str, int]:
+        """The client's DNS query for ``name`` and the answer: (server address, the
+        client port its session will use; the query goes from the port below it)."""
         r = self.rnd
         sip = SERVERS[name]
         sport = r.randint(49152, 65000)
         qid = r.getrandbits(16)
         q = _udp(sport - 1, 53, _dns(qid, name, None))
-        self.ip_frame(t0, cmac, vlan, cip, RESOLVER, 17, q, len(q) - 0, False)
+        self.ip_frame(t0, cmac, vlan, cip, RESOLVER, 17, q, len(q), False)
         a = _udp(53, sport - 1, _dns(qid, name, sip))
         self.ip_frame(t0 + 0.004, cmac, vlan, RESOLVER, cip, 17, a, len(a), True)
+        return sip, sport
+
+    def tls_session(self, t0: float, cmac: bytes, vlan: int, cip: str, name: str,
+                    mbps: float, seconds: float, upload_share: float = 0.02) -> None:
+        """DNS lookup, TCP handshake, ClientHello (SNI), then bulk data at ``mbps``."""
+        r = self.rnd
+        sip, sport = self.resolve(t0, cmac, vlan, cip, name)
         t = t0 + 0.006
         seq, ack = r.getrandbits(32), r.getrandbits(32)
         self.ip_frame(t, cmac, vlan, cip, sip, 6, _tcp(sport, 443, seq, 0, 0x02, b""), 20,
@@ -336,13 +345,7 @@ class _Builder:
         """DNS lookup, the client's QUIC Initial (SNI inside, RFC 9001 protection), the
         server's first flight (opaque), then 1-RTT data at ``mbps`` over UDP 443."""
         r = self.rnd
-        sip = SERVERS[name]
-        sport = r.randint(49152, 65000)
-        qid = r.getrandbits(16)
-        q = _udp(sport - 1, 53, _dns(qid, name, None))
-        self.ip_frame(t0, cmac, vlan, cip, RESOLVER, 17, q, len(q), False)
-        a = _udp(53, sport - 1, _dns(qid, name, sip))
-        self.ip_frame(t0 + 0.004, cmac, vlan, RESOLVER, cip, 17, a, len(a), True)
+        sip, sport = self.resolve(t0, cmac, vlan, cip, name)
         t = t0 + 0.006
         dcid = bytes(r.getrandbits(8) for _ in range(8))
         scid = bytes(r.getrandbits(8) for _ in range(8))
