@@ -647,18 +647,15 @@ class _Builder:
             aggs.add(iface.if_index if iface.if_index in groups else iface.lag_parent)
         return aggs
 
-    def _aggregate(self, node: str, refs: list[PortRef]) -> tuple[int, list[Interface]] | None:
-        """The one aggregate (ifIndex, member interfaces) that all of ``node``'s ports
-        ``refs`` belong to; None when there is no membership or not exactly one."""
-        aggs = self._aggregates_of(node, refs)
-        if aggs is None or len(aggs) != 1:
-            return None
-        agg = next(iter(aggs))
-        dev = self.answered[node]
+    def _aggregate_members(self, node: str, aggs: set[int | None] | None) -> list[Interface]:
+        """Member interfaces of the one aggregate in ``aggs`` (from :meth:`_aggregates_of`);
+        [] when there is no membership, a port outside any aggregate, or several."""
+        agg = next(iter(aggs)) if aggs is not None and len(aggs) == 1 else None
         if agg is None:
-            return None
+            return []
+        dev = self.answered[node]
         found = [dev.interface(i) for i in dev.lag_members()[agg]]
-        return agg, [i for i in found if i is not None]
+        return [i for i in found if i is not None]
 
     def _if_label(self, node: str, if_index: int) -> str:
         iface = self.answered[node].interface(if_index)
@@ -673,11 +670,11 @@ class _Builder:
         ends know and disagree on the member count it is reported and the smaller end
         is used (a member is only useful on both ends). None: fall back to inference."""
         ends: dict[str, tuple[int, float]] = {}
-        sides = ((a, [pa for pa, _ in members]), (b, [pb for _, pb in members if pb is not None]))
+        sides = {a: self._aggregates_of(a, [pa for pa, _ in members]),
+                 b: self._aggregates_of(b, [pb for _, pb in members if pb is not None])}
         several = {node: sorted(x for x in aggs if x is not None)
-                   for node, refs in sides
-                   if (aggs := self._aggregates_of(node, refs)) is not None
-                   and len([x for x in aggs if x is not None]) > 1}
+                   for node, aggs in sides.items()
+                   if aggs is not None and len(aggs - {None}) > 1}
         if several:
             names = {node: [self._if_label(node, i) for i in idx] for node, idx in several.items()}
             self.mismatches.append(Mismatch(
@@ -688,11 +685,8 @@ class _Builder:
                 "only one aggregate forwards (layer-3 routing uses them all)",
                 {**names, "source": "lag_membership"}))
             return None
-        for node, refs in sides:
-            found = self._aggregate(node, refs)
-            if found is None:
-                continue
-            ifaces = found[1]
+        for node, aggs in sides.items():
+            ifaces = self._aggregate_members(node, aggs)
             speed = sum(i.speed_mbps or 0.0 for i in ifaces)
             if ifaces and speed > 0:
                 ends[node] = (len(ifaces), speed)
