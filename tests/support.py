@@ -70,3 +70,20 @@ def tshark_sni_names(path: Path) -> set[str]:
                           "-e", "tls.handshake.extensions_server_name"],
                          capture_output=True, text=True, check=True, timeout=60).stdout
     return {line for line in out.split() if line}
+
+
+def ipv4_frame(src: bytes, dst: bytes, proto: int, l4: bytes,
+               vlan: int | None = None) -> bytes:
+    """An Ethernet frame (optionally 802.1Q-tagged) carrying one IPv4 packet around the
+    ready-made transport bytes ``l4`` (checksums zero: nothing here verifies them)."""
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, 0, 64, proto, 0, src, dst)
+    tag = struct.pack(">HH", 0x8100, vlan) if vlan is not None else b""
+    return b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + tag + b"\x08\x00" \
+        + ip + l4
+
+
+def udp_frame(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes,
+              vlan: int | None = None) -> bytes:
+    """:func:`ipv4_frame` of one UDP datagram."""
+    udp = struct.pack(">HHHH", sport, dport, 8 + len(payload), 0) + payload
+    return ipv4_frame(src, dst, 17, udp, vlan)

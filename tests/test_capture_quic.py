@@ -28,18 +28,16 @@ from netstage.auditor.capture.quic import (
 )
 from netstage.auditor.capture.synth import quic_client_initials
 
-from .support import tshark_sni_names, write_pcap
+from .support import tshark_sni_names, udp_frame, write_pcap
 
 CLIENT = bytes([10, 20, 110, 7])
 SERVER = bytes([203, 0, 113, 10])
 
 
 def _frame(payload: bytes, sport: int, *, to_server: bool = True) -> bytes:
-    src, dst = (CLIENT, SERVER) if to_server else (SERVER, CLIENT)
-    ports = (sport, 443) if to_server else (443, sport)
-    udp = struct.pack(">HHHH", *ports, 8 + len(payload), 0) + payload
-    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, src, dst)
-    return bytes.fromhex("02000a140001" "02000a14006e" "0800") + ip + udp
+    if to_server:
+        return udp_frame(CLIENT, SERVER, sport, 443, payload)
+    return udp_frame(SERVER, CLIENT, 443, sport, payload)
 
 
 # (server name, options of quic_client_initials, application class expected)

@@ -19,15 +19,9 @@ from netstage.auditor.capture.decode import decode_batch
 from netstage.auditor.capture.reader import ReadState, iter_batches
 from netstage.simulator.errors import CaptureFormatError
 
+from .support import udp_frame
+
 # --- tiny independent writers -------------------------------------------------------
-
-
-def udp_frame(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes,
-              vlan: int | None = None) -> bytes:
-    udp = struct.pack(">HHHH", sport, dport, 8 + len(payload), 0) + payload
-    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, src, dst) + udp
-    tag = struct.pack(">HH", 0x8100, vlan) if vlan is not None else b""
-    return b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + tag + b"\x08\x00" + ip
 
 
 A, B, C = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]), bytes([192, 0, 2, 9])

@@ -15,7 +15,7 @@ import pytest
 from netstage.auditor.capture import analyse_capture
 from netstage.auditor.capture.synth import tls_client_hello_segments
 
-from .support import tshark_sni_names, write_pcap
+from .support import ipv4_frame, tshark_sni_names, write_pcap
 
 SERVER = bytes([203, 0, 113, 30])
 ACK, PSH_ACK, SYN, SYN_ACK = 0x10, 0x18, 0x02, 0x12
@@ -26,9 +26,7 @@ def _frame(client: bytes, cport: int, flags: int, seq: int, ack: int, payload: b
     sport, dport = (cport, 443) if to_server else (443, cport)
     src, dst = (client, SERVER) if to_server else (SERVER, client)
     tcp = struct.pack(">HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 64240, 0, 0)
-    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 40 + len(payload), 1, 0x4000, 64, 6, 0,
-                     src, dst)
-    return bytes.fromhex("02000a140001" "02000a14006e" "0800") + ip + tcp + payload
+    return ipv4_frame(src, dst, 6, tcp + payload)
 
 
 def _session(client: bytes, cport: int, segments: list[bytes]) -> list[list[bytes]]:
