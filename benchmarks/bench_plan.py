@@ -10,7 +10,7 @@ before the cache). Both plans must be identical (stage, actions, cost); checked 
 Target: faster than the baseline with the same answer. The N-1 contingency of R-HA
 (``contingency.py``) draws through the same cache.
 
-    .venv/bin/python benchmarks/bench_plan.py [--district topologies/stage3-emerging.yaml]
+    .venv/bin/python benchmarks/bench_plan.py [--district netstage/topologies/stage3-emerging.yaml]
         [--target 4] [--repeat 2]
 """
 
@@ -35,7 +35,7 @@ def _key(p: Any) -> tuple[Any, ...]:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--district", default="topologies/stage3-emerging.yaml")
+    ap.add_argument("--district", default="netstage/topologies/stage3-emerging.yaml")
     ap.add_argument("--target", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=2, help="best of N runs each")

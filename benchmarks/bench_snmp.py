@@ -8,7 +8,7 @@ Agents: ``--agents`` separate ``snmpsim-command-responder`` processes on 127.0.0
 UDP port each), every one serving one real switch recording from
 ../shared/data/snmprec (cycled through switches that have ifTable, ifXTable and LLDP;
 each copied under community ``bench``). When ../shared is absent, the digital twin of
-topologies/stage4-transformational.yaml is served instead.
+netstage/topologies/stage4-transformational.yaml is served instead.
 
 netstage: :class:`SnmpCollector` over all agents with ``--concurrency`` devices in
 flight, twice: ``oids.BENCH_PLAN`` (the ifTable/ifXTable/LLDP columns the audit reads,
@@ -55,7 +55,7 @@ from netstage.auditor.snmp.values import oid_str  # noqa: E402
 from netstage.auditor.twin_agent import (  # noqa: E402
     agent_answers,
     probe_packet,
-    snmpsim_binary,
+    snmpsim_command,
 )
 
 SHARED = ROOT.parent / "shared" / "data" / "snmprec"
@@ -73,7 +73,7 @@ def _sources(tmp: Path) -> list[Path]:
     from netstage.auditor.twin import export_twin
     from netstage.simulator.io import load_district
 
-    d = load_district(ROOT / "topologies" / "stage4-transformational.yaml")
+    d = load_district(ROOT / "netstage" / "topologies" / "stage4-transformational.yaml")
     return export_twin(d, tmp / "twin")
 
 
@@ -144,7 +144,7 @@ def _free_port() -> int:
 
 def start_agents(n: int, tmp: Path) -> list[tuple[subprocess.Popen[bytes], int]]:
     """``n`` snmpsim processes, started together, each serving one recording."""
-    binary = snmpsim_binary()
+    command = snmpsim_command()
     sources = _sources(tmp)
     env = {**os.environ, "SNMPSIM_ALLOW_ROOT": "true"}
     agents = []
@@ -154,7 +154,7 @@ def start_agents(n: int, tmp: Path) -> list[tuple[subprocess.Popen[bytes], int]]
         shutil.copyfile(sources[i % len(sources)], data / f"{COMMUNITY}.snmprec")
         port = _free_port()
         proc = subprocess.Popen(
-            [binary, f"--data-dir={data}", f"--cache-dir={tmp / f'cache{i}'}",
+            [*command, f"--data-dir={data}", f"--cache-dir={tmp / f'cache{i}'}",
              f"--agent-udpv4-endpoint=127.0.0.1:{port}", "--log-level=error"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
             env=env)

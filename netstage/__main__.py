@@ -1,3 +1,3 @@
-from netstage.auditor.cli import main
+from netstage.cli import main
 
 main()

@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from netstage.auditor.cli import app
+from netstage.cli import app
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 

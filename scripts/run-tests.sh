@@ -5,6 +5,7 @@ set -uo pipefail
 BIN=${VENV:-.venv}/bin
 echo "== ruff";  "$BIN/ruff" check . || exit 1
 echo "== mypy";  "$BIN/mypy" || exit 1
+echo "== import layers (core <- edge <- cli)"; "$BIN/lint-imports" --no-cache >/dev/null || { "$BIN/lint-imports" --no-cache; exit 1; }
 echo "== pytest"
 "$BIN/python" -m pytest "$@"
 rc=$?

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TOPOLOGIES = ROOT / "topologies"
+TOPOLOGIES = ROOT / "netstage" / "topologies"
 SHARED = ROOT.parent / "shared"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner as TyperRunner
 
-from netstage.auditor.cli import app
-from netstage.auditor.cli.common import atomic_output, write_output
 from netstage.auditor.facts import load_audit
 from netstage.auditor.store import HistoryStore
+from netstage.cli import app
+from netstage.cli.common import atomic_output, write_output
 from netstage.simulator.arrays import MAX_DEVICES, to_arrays
 from netstage.simulator.errors import ConfigError, NetstageError, SimulationError, TopologyError
 from netstage.simulator.io import district_from_dict, load_district
@@ -497,7 +497,7 @@ def test_nothing_to_build_or_export_is_an_error_not_an_empty_file(tmp_path: Path
 
 
 def test_json_output_is_valid_json_even_with_nan(capsys: pytest.CaptureFixture[str]) -> None:
-    from netstage.auditor.cli.common import print_json
+    from netstage.cli.common import print_json
 
     print_json({"p95": float("nan"), "rows": [1.5, float("inf")], "name": "x"})
     out = capsys.readouterr().out
@@ -507,7 +507,7 @@ def test_json_output_is_valid_json_even_with_nan(capsys: pytest.CaptureFixture[s
 
 def test_read_only_output_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests may run as root (who can write anywhere), so the permission check is simulated."""
-    from netstage.auditor.cli import common
+    from netstage.cli import common
 
     monkeypatch.setattr(common.os, "access", lambda path, mode: False)
     with pytest.raises(ConfigError, match="the output directory is not writable; give --out"):

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from netstage.auditor.cli import app
+from netstage.cli import app
 
 from .support import ROOT, CliRunner
 

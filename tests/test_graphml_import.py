@@ -164,7 +164,7 @@ def test_netstage_export_round_trips_through_the_importer(tmp_path: Path) -> Non
 def test_cli_redundancy_on_graphml() -> None:
     from typer.testing import CliRunner as TyperRunner
 
-    from netstage.auditor.cli import app
+    from netstage.cli import app
 
     r = TyperRunner().invoke(app, ["redundancy", str(shared_path("topologies", "Karen.graphml")),
                                    "--json"])

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner as TyperRunner
 
-from netstage.auditor.cli import app
+from netstage.cli import app
 from netstage.simulator.io import load_district
 
 from .support import CliRunner, shared_path

@@ -39,7 +39,7 @@ def test_contingency_json() -> None:
 
 def invoke(*args: str) -> Result:
     """In-process run (no interpreter start-up) for the table outputs."""
-    from netstage.auditor.cli import app
+    from netstage.cli import app
 
     return TyperRunner().invoke(app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1"})
 
@@ -66,7 +66,7 @@ def test_availability_json() -> None:
 
 def test_errors_are_one_line(monkeypatch: pytest.MonkeyPatch,
                              capsys: pytest.CaptureFixture[str]) -> None:
-    from netstage.auditor.cli import main
+    from netstage.cli import main
 
     monkeypatch.setattr(sys, "argv", ["netstage", "redundancy", "missing.yaml"])
     with pytest.raises(SystemExit) as exc:

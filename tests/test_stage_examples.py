@@ -1,4 +1,4 @@
-"""Every example district in topologies/ gets exactly the stage its comment block derives
+"""Every example district in netstage/topologies/ gets exactly the stage its comment block derives
 by hand (the simulator and the N-1 analysis run for real, with few scenarios)."""
 
 from __future__ import annotations

@@ -264,10 +264,10 @@ def dask_scheduler(tmp_path: Path) -> Iterator[str]:
 
 def test_cli_sweep_on_existing_scheduler(dask_scheduler: str, run_cli: CliRunner,
                                          tmp_path: Path) -> None:
-    topo = str(ROOT / "topologies")
+    topo = str(ROOT / "netstage" / "topologies")
     # a relative path: the worker runs in another directory and must still find it
     mine = tmp_path / "mine.yaml"
-    mine.write_text((ROOT / "topologies" / "stage2-organic.yaml").read_text())
+    mine.write_text((ROOT / "netstage" / "topologies" / "stage2-organic.yaml").read_text())
     r = run_cli("sweep", topo, "mine.yaml", "--generate", "1", "--seed", "2", "--scheduler",
                 dask_scheduler, "--scenarios", str(N_SCENARIOS), "--out", "remote", "--json",
                 "--no-plan")

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from netstage.auditor.cli.common import (
+from netstage.cli.common import (
     check_output_file,
     console,
     err_console,

@@ -14,7 +14,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from netstage.auditor.cli import (
+from netstage.cli import (
     audit_cmds,
     capture_cmds,
     demo_cmds,
@@ -25,7 +25,7 @@ from netstage.auditor.cli import (
     simulate_cmds,
     stage_cmds,
 )
-from netstage.auditor.cli.common import err_console
+from netstage.cli.common import err_console
 from netstage.simulator.errors import NetstageError
 
 __all__ = ["app", "main"]

@@ -25,21 +25,28 @@ from pathlib import Path
 
 from netstage.simulator.errors import CollectorError, MissingExtraError
 
-__all__ = ["inventory_for_twin", "serve_by_address", "serve_recordings", "snmpsim_binary"]
+__all__ = ["inventory_for_twin", "serve_by_address", "serve_recordings", "snmpsim_command"]
 
 LOOPBACK = "127.0.0.1"
 _SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 
 
-def snmpsim_binary() -> str:
-    """Path of ``snmpsim-command-responder``: the running venv first, then ``PATH``."""
-    beside = Path(sys.executable).parent / "snmpsim-command-responder"
-    if beside.exists():
-        return str(beside)
+def snmpsim_command() -> list[str]:
+    """The command that starts snmpsim's command responder.
+
+    The running interpreter with snmpsim's own entry point when snmpsim is importable
+    (works in any install, console scripts or not), else ``snmpsim-command-responder``
+    from ``PATH``.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("snmpsim") is not None:
+        return [sys.executable, "-c",
+                "import sys; from snmpsim.commands.responder import main; sys.exit(main())"]
     found = shutil.which("snmpsim-command-responder")
     if found is None:
-        raise MissingExtraError("snmpsim (snmpsim-command-responder)", "dev")
-    return found
+        raise MissingExtraError("snmpsim (snmpsim-command-responder)", "twin")
+    return [found]
 
 
 def _free_udp_port() -> int:
@@ -125,7 +132,7 @@ def serve_recordings(
     for h in hosts:
         if not h.startswith("127."):
             raise CollectorError(f"the twin serves on loopback (127.0.0.0/8) only, not {h}")
-    binary = snmpsim_binary()
+    command = snmpsim_command()
     packet = probe_packet(stems[0])
     with tempfile.TemporaryDirectory(prefix="netstage-snmpsim-") as tmp:
         cache = Path(cache_dir) if cache_dir is not None else Path(tmp) / "cache"
@@ -136,7 +143,7 @@ def serve_recordings(
         chosen = 0
         for _attempt in range(3):
             chosen = port or _free_udp_port()
-            cmd = [binary, f"--data-dir={data}", f"--cache-dir={cache}",
+            cmd = [*command, f"--data-dir={data}", f"--cache-dir={cache}",
                    *(f"--agent-udpv4-endpoint={h}:{chosen}" for h in hosts),
                    "--log-level=error", *extra_args]
             with log.open("wb") as out:

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from netstage.auditor.cli.common import console, err_console, print_json
+from netstage.cli.common import console, err_console, print_json
 
 __all__ = ["register"]
 
@@ -18,10 +18,10 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="directory for every output")] = Path(
         "out/demo"),
     district: Annotated[Path | None, typer.Option(
-        "--district", help="district YAML (default: topologies/stage3-emerging.yaml)",
+        "--district", help="district YAML (default: example:stage3-emerging)",
         show_default=False)] = None,
     capture: Annotated[Path | None, typer.Option(
-        "--capture", help="capture file (default: the bundled topologies/captures/ one)",
+        "--capture", help="capture file (default: the bundled demo capture)",
         show_default=False)] = None,
     snmp: Annotated[bool, typer.Option("--snmp/--no-snmp",
                                        help="audit the district's twin over SNMP")] = True,

@@ -11,7 +11,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from netstage.auditor.cli.common import (
+from netstage.cli.common import (
+    FileArg,
     atomic_output,
     check_output_file,
     console,
@@ -22,7 +23,6 @@ from netstage.simulator.arrays import DEVICE_CLASSES, LINK_AIR, to_arrays
 from netstage.simulator.io import dump_district, load_district
 from netstage.simulator.model import District
 
-FileArg = Annotated[Path, typer.Argument(help="district YAML file", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 
 

@@ -1,7 +1,7 @@
 """The project's own synthetic demo capture: 40 busy seconds of a school as pcapng.
 
 Written from scratch (no third-party capture bytes): a span of the Lakeview district
-(``topologies/stage3-emerging.yaml``) trunk, 802.1Q-tagged student / staff / IoT
+(``netstage/topologies/stage3-emerging.yaml``) trunk, 802.1Q-tagged student / staff / IoT
 VLANs, every client resolving its server by DNS and opening TLS with a ClientHello
 carrying the SNI (over TCP, or inside a QUIC Initial for most video streams), so that
 the analyser classifies flows the same way as on a real capture: video

@@ -1,7 +1,7 @@
 """Classify a district into Scott Smith's Stage 1-4 (rubric in ``data/rubric.yaml``).
 
 >>> from netstage.simulator.io import load_district
->>> c = classify(load_district("topologies/stage3-emerging.yaml"))   # doctest: +SKIP
+>>> c = classify(load_district("netstage/topologies/stage3-emerging.yaml"))   # doctest: +SKIP
 >>> c.stage, c.binding                                                # doctest: +SKIP
 (3, ['R-FUTURE', 'R-HA', 'R-SECURITY', 'R-MANAGE'])
 

@@ -10,8 +10,9 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -26,7 +27,12 @@ from rich.progress import (
 from netstage.simulator.errors import ConfigError
 from netstage.simulator.io import ensure_output_dir
 
+# A district argument: a YAML file or a shipped example (example:stage2).
+FileArg = Annotated[Path, typer.Argument(
+    help="district YAML file, or example:NAME for a shipped one", show_default=False)]
+
 __all__ = [
+    "FileArg",
     "atomic_output",
     "check_output_dir",
     "check_output_file",

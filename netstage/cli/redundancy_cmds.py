@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from netstage.auditor.cli.common import console, err_console, print_json, progress
+from netstage.cli.common import console, err_console, print_json, progress
 from netstage.simulator.model import District
 
 __all__ = ["register"]

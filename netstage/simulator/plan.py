@@ -1,7 +1,7 @@
 """Upgrade planner: the cheapest set of catalog actions that reaches a stage.
 
 >>> from netstage.simulator.io import load_district
->>> p = plan_upgrades(load_district("topologies/stage2-organic.yaml"))   # doctest: +SKIP
+>>> p = plan_upgrades(load_district("netstage/topologies/stage2-organic.yaml"))   # doctest: +SKIP
 >>> p.stage_before, p.stage_after, round(p.cost_usd)                     # doctest: +SKIP
 
 Method (greedy with re-simulation, then pruning, then verification):

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from netstage.auditor.cli.common import (
+from netstage.cli.common import (
     check_output_dir,
     check_output_file,
     console,

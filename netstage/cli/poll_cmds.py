@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from netstage.auditor.cli.common import console, err_console
+from netstage.cli.common import console, err_console
 
 __all__ = ["register"]
 
@@ -176,8 +176,8 @@ def history(
     """Utilisation from a poll history: per interface the p95 (or --percentile) rate."""
     from rich.table import Table
 
-    from netstage.auditor.cli.common import print_json
     from netstage.auditor.store import HistoryStore
+    from netstage.cli.common import print_json
 
     with HistoryStore(db, readonly=True) as store:
         rows = store.utilisation(percentile)
@@ -225,9 +225,9 @@ def discover(
 
     from rich.table import Table
 
-    from netstage.auditor.cli.common import check_output_file, print_json, write_output
     from netstage.auditor.discover import run_discovery
     from netstage.auditor.inventory import load_inventory
+    from netstage.cli.common import check_output_file, print_json, write_output
 
     if not inventory_file.exists():
         from netstage.simulator.errors import ConfigError
@@ -295,10 +295,10 @@ def normalise(
     facts. The report lists speed/duplex mismatches, oversubscribed access uplinks, LAG
     problems and links seen from one end only.
     """
-    from netstage.auditor.cli.common import check_output_file, print_json, write_output
     from netstage.auditor.facts import load_audit
     from netstage.auditor.normalise import facts_to_district, merge_measured
     from netstage.auditor.store import HistoryStore
+    from netstage.cli.common import check_output_file, print_json, write_output
     from netstage.simulator.errors import ConfigError
     from netstage.simulator.io import dump_district, load_district
 

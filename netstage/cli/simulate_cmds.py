@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from netstage.auditor.cli.common import console, print_json, progress
+from netstage.cli.common import console, print_json, progress
 
 if TYPE_CHECKING:  # the engine (numba) loads only when a simulation runs
     from netstage.simulator.simulate import SimulationResult

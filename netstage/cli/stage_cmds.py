@@ -9,7 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from netstage.auditor.cli.common import (
+from netstage.cli.common import (
+    FileArg,
     check_output_dir,
     check_output_file,
     console,
@@ -22,7 +23,6 @@ from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classi
 
 __all__ = ["register"]
 
-FileArg = Annotated[Path, typer.Argument(help="district YAML file", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 RubricOpt = Annotated[
     Path | None,

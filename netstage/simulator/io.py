@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from netstage.simulator.errors import ConfigError, TopologyError
+from netstage.simulator.examples import resolve_district
 from netstage.simulator.model import District, problems
 
 __all__ = [
@@ -190,12 +191,13 @@ def _raise_problems(d: District, lines: LineMap, source: str) -> None:
 
 
 def load_district(path: str | Path) -> District:
-    """Load and check a district YAML file.
+    """Load and check a district YAML file (or ``example:NAME``, a shipped example).
 
     Raises :class:`ConfigError` / :class:`TopologyError` whose message lists every
     problem as ``file:line: path: message``.
     """
-    if Path(path).suffix.lower() in (".graphml", ".xml", ".gml"):
+    path = resolve_district(path)
+    if path.suffix.lower() in (".graphml", ".xml", ".gml"):
         raise TopologyError(f"{path}: a GraphML file, but this command reads district YAML; "
                             f"convert it first: netstage import graphml {path} --out "
                             "district.yaml")
