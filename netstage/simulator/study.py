@@ -1,0 +1,107 @@
+"""A study of one district: the model, its classification, plans and report in one object.
+
+The five-line library use (``docs/library.md``)::
+
+    import netstage as ns
+    s = ns.load("example:stage2")        # or a district YAML path
+    print(s.classify().stage)            # Stage 1-4 with every rule's verdict
+    print(s.plan(target=4).summary())    # the cheapest verified upgrades
+    s.report("out/")                     # HTML, JSON, PDF and charts
+
+A :class:`Study` owns the district and caches what it computed, keyed by the settings
+that change the answer (scenarios, seed, rubric overrides), so asking twice costs
+nothing and a report reuses the classification and plans already made. The district is
+treated as read-only: change it and make a new study (:meth:`Study.with_district`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from netstage.simulator.io import load_district
+from netstage.simulator.model import District
+from netstage.simulator.plan import UpgradePlan, plan_upgrades
+from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
+
+__all__ = ["Study", "load"]
+
+
+@dataclass
+class Study:
+    """One district and the results computed on it (see the module docstring).
+
+    ``n_scenarios`` and ``seed`` drive the Monte Carlo rules (same seed, same answer);
+    ``overrides`` is a rubric overrides file or dict, as for ``netstage classify
+    --rubric``.
+    """
+
+    district: District
+    n_scenarios: int = DEFAULT_N_SCENARIOS
+    seed: int = 0
+    overrides: str | Path | dict[str, Any] | None = None
+    source: str | None = None
+    _classification: Classification | None = field(default=None, init=False, repr=False)
+    _plans: dict[int, UpgradePlan] = field(default_factory=dict, init=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.district.district.name
+
+    def classify(self) -> Classification:
+        """The district's stage with every rule's verdict (computed once, then cached)."""
+        if self._classification is None:
+            self._classification = classify(self.district, n_scenarios=self.n_scenarios,
+                                            seed=self.seed, overrides=self.overrides)
+        return self._classification
+
+    @property
+    def stage(self) -> int:
+        """Stage 1-4 (classifies on first use)."""
+        return self.classify().stage
+
+    def plan(self, target: int | None = None, *, budget_usd: float | None = None
+             ) -> UpgradePlan:
+        """The cheapest verified upgrades to ``target`` (default: the next stage).
+
+        Plans without a budget are cached per target; ``budget_usd`` only changes what
+        the plan reports as fitting (see :func:`~netstage.simulator.plan.plan_upgrades`).
+        """
+        c = self.classify()
+        goal = target if target is not None else min(c.stage + 1, 4)
+        if budget_usd is None and goal in self._plans:
+            return self._plans[goal]
+        p = plan_upgrades(self.district, target_stage=goal, budget_usd=budget_usd,
+                          n_scenarios=self.n_scenarios, seed=self.seed,
+                          overrides=c.rubric, classification=c)
+        if budget_usd is None:
+            self._plans[goal] = p
+        return p
+
+    def report(self, out_dir: str | Path, *, formats: tuple[str, ...] | None = None,
+               plans: bool = True) -> dict[str, Path]:
+        """Write the report (HTML/JSON/PDF and charts) into ``out_dir``, as
+        ``netstage report`` does; returns ``{format: path}``."""
+        from netstage.simulator.report import FORMATS, write_report
+
+        c = self.classify()
+        chosen: list[Any] | None = [] if not plans else None
+        if plans and c.stage < 4:
+            targets = [c.stage + 1] + ([4] if c.stage + 1 < 4 else [])
+            chosen = [self.plan(t) for t in targets]
+        return write_report(self.district, out_dir, classification=c, plans=chosen,
+                            formats=formats or FORMATS, n_scenarios=self.n_scenarios,
+                            seed=self.seed, overrides=c.rubric)
+
+    def with_district(self, district: District) -> Study:
+        """A new study of ``district`` with the same settings (nothing cached)."""
+        return Study(district, n_scenarios=self.n_scenarios, seed=self.seed,
+                     overrides=self.overrides, source=self.source)
+
+
+def load(path: str | Path, *, n_scenarios: int = DEFAULT_N_SCENARIOS, seed: int = 0,
+         overrides: str | Path | dict[str, Any] | None = None) -> Study:
+    """A :class:`Study` of the district file ``path`` (or ``example:NAME``)."""
+    return Study(load_district(path), n_scenarios=n_scenarios, seed=seed,
+                 overrides=overrides, source=str(path))
