@@ -41,6 +41,7 @@ __all__ = [
     "client_goodput_mbps",
     "contention_factor",
     "default_client_mix",
+    "density_by_site",
     "radio_capacity_mbps",
 ]
 
@@ -111,9 +112,11 @@ def contention_factor(active_clients: float) -> float:
 
 
 def client_goodput_mbps(ap_generation: str, band: str, width_mhz: int, ap_streams: int,
-                        client: ClientClass) -> tuple[float, str, int, int]:
-    """Single-client TCP goodput of ``client`` on this radio, with the link generation,
-    width and streams used. Raises ``ValueError`` if the client cannot use the band."""
+                        client: ClientClass, next_room: bool = False
+                        ) -> tuple[float, str, int, int]:
+    """Single-client TCP goodput of ``client`` on this radio (in the AP's classroom, or
+    in another one with ``next_room``), with the link generation, width and streams
+    used. Raises ``ValueError`` if the client cannot use the band."""
     t = _table()
     ap_gen = _in_band(ap_generation, band)
     cl_gen = _in_band(client.generation, band)
@@ -123,29 +126,40 @@ def client_goodput_mbps(ap_generation: str, band: str, width_mhz: int, ap_stream
     b = t["bands"][band]
     width = int(min(width_mhz, b["width_mhz"] or width_mhz, t["max_width_mhz"][gen]))
     streams = max(1, min(int(ap_streams), int(client.spatial_streams)))
-    per_stream = float(t["rate_per_stream_mbps"][t["phy"][gen]][b["mcs"]][width])
+    mcs = b["mcs_next_room"] if next_room else b["mcs"]
+    per_stream = float(t["rate_per_stream_mbps"][t["phy"][gen]][mcs][width])
     return per_stream * streams * float(t["mac_efficiency"][gen]), gen, width, streams
 
 
 def radio_capacity_mbps(ap_generation: str, band: str, width_mhz: int, ap_streams: int,
-                        mix: tuple[ClientClass, ...], active_clients: float) -> float:
-    """Usable capacity (Mbps) of one radio serving ``mix`` with ``active_clients`` active."""
-    return _base_capacity(ap_generation, band, width_mhz, ap_streams, mix) \
+                        mix: tuple[ClientClass, ...], active_clients: float,
+                        same_room: float = 1.0) -> float:
+    """Usable capacity (Mbps) of one radio serving ``mix`` with ``active_clients`` active,
+    ``same_room`` of them in the AP's own classroom."""
+    return _base_capacity(ap_generation, band, width_mhz, ap_streams, mix, same_room) \
         * contention_factor(active_clients)
 
 
 def _base_capacity(ap_generation: str, band: str, width_mhz: int, ap_streams: int,
-                   mix: tuple[ClientClass, ...]) -> float:
+                   mix: tuple[ClientClass, ...], same_room: float = 1.0) -> float:
+    """Equal-throughput capacity before contention: 1 / (airtime per Mbps, averaged)."""
     total = sum(c.share for c in mix)
-    airtime = sum((c.share / total) / client_goodput_mbps(ap_generation, band, width_mhz,
-                                                          ap_streams, c)[0]
-                  for c in mix if c.share > 0)
+    r = min(max(same_room, 0.0), 1.0)
+    airtime = 0.0
+    for c in mix:  # a handful of client classes, not devices
+        if c.share <= 0:
+            continue
+        near = client_goodput_mbps(ap_generation, band, width_mhz, ap_streams, c)[0]
+        far = client_goodput_mbps(ap_generation, band, width_mhz, ap_streams, c, True)[0]
+        airtime += (c.share / total) * (r / near + (1.0 - r) / far)
     return 1.0 / airtime
 
 
 def ap_radios(node_id: str, generation: str, band: str, width_mhz: int,
-              spatial_streams: int | None, mix: tuple[ClientClass, ...]) -> list[RadioPlan]:
-    """The client-serving radios of one AP, first the primary (declared band)."""
+              spatial_streams: int | None, mix: tuple[ClientClass, ...],
+              same_room: float = 1.0) -> list[RadioPlan]:
+    """The client-serving radios of one AP, first the primary (declared band);
+    ``same_room`` = share of its clients in its own classroom (min(1, APs/classrooms))."""
     t = _table()
     streams = int(spatial_streams or t["default_ap_spatial_streams"])
     where = f"node '{node_id}'"
@@ -166,7 +180,8 @@ def ap_radios(node_id: str, generation: str, band: str, width_mhz: int,
             return
         w = int(min(width_mhz, t["bands"][b]["width_mhz"] or width_mhz))
         plans.append(RadioPlan(b, share, sub, w,
-                               _base_capacity(generation, b, width_mhz, streams, sub)))
+                               _base_capacity(generation, b, width_mhz, streams, sub,
+                                              same_room)))
 
     if band == "2.4":
         add("2.4", 1.0, mix)
@@ -181,3 +196,36 @@ def ap_radios(node_id: str, generation: str, band: str, width_mhz: int,
     add("5", rest_share * steer, rest)
     add("2.4", rest_share * (1.0 - steer), rest)
     return plans
+
+
+def density_by_site(district: Any, arrays: Any) -> list[dict[str, Any]]:
+    """AP density per school with Wi-Fi: APs per classroom, radios, expected busy-hour
+    active clients per radio (mean and max) and radio capacity (Mbps), from the radio
+    table ``arrays.meta["wifi_radios"]`` built by :func:`~netstage.simulator.arrays.to_arrays`."""
+    import numpy as np
+
+    from netstage.simulator.model import NodeKind
+
+    w = arrays.meta.get("wifi_radios")
+    if not w or len(w["attach"]) == 0:
+        return []
+    site_of = np.asarray(arrays.attach_site)[np.asarray(w["attach"])]
+    out: list[dict[str, Any]] = []
+    for si, s in enumerate(district.sites):
+        on = site_of == si
+        if not on.any():
+            continue
+        aps = sum(n.count for n in district.nodes if n.kind == NodeKind.AP and n.site == s.id)
+        act = np.asarray(w["active_clients"])[on]
+        cap = np.asarray(w["capacity_mbps"])[on]
+        bands = sorted({b for b, x in zip(w["band"], on, strict=True) if x})
+        out.append({
+            "site": s.id, "classrooms": s.classrooms, "aps": aps,
+            "aps_per_classroom": round(aps / s.classrooms, 3) if s.classrooms else None,
+            "radios": int(on.sum()), "bands": bands,
+            "active_clients_per_radio": round(float(act.mean()), 1),
+            "active_clients_per_radio_max": round(float(act.max()), 1),
+            "radio_capacity_mbps_min": round(float(cap.min()), 1),
+            "radio_capacity_mbps_mean": round(float(cap.mean()), 1),
+        })
+    return out
