@@ -27,6 +27,7 @@ capacity for every client (the pre-model behaviour, kept for measured figures).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -104,7 +105,7 @@ def contention_factor(active_clients: float) -> float:
     n = max(float(active_clients), 1.0)
     if n <= pts[0][0]:
         return pts[0][1]
-    for (n0, v0), (n1, v1) in zip(pts, pts[1:], strict=False):
+    for (n0, v0), (n1, v1) in itertools.pairwise(pts):
         if n <= n1:
             f = (math.log(n) - math.log(n0)) / (math.log(n1) - math.log(n0))
             return v0 + f * (v1 - v0)
