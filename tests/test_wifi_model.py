@@ -168,3 +168,15 @@ def test_one_to_one_on_wifi6_one_ap_per_classroom_passes_r_now() -> None:
     dens = v.details["wifi_density"][0]
     assert dens["aps_per_classroom"] == 1.0 and dens["radios"] == 48
     assert 0 < dens["active_clients_per_radio"] < 60
+
+
+def test_report_and_json_show_wifi_density() -> None:
+    from netstage.simulator.report import build_report_json, render_html
+
+    d = build(_one_to_one("wifi4", 20, 8))
+    c = classify(d, rules=("R-NOW",), n_scenarios=20, seed=0)
+    html = render_html(d, c, [], {}, None)
+    assert "Wi-Fi density" in html and "0.33" in html
+    js = build_report_json(d, c, [], None, None, [])
+    rule = next(r for r in js["classification"]["rules"] if r["id"] == "R-NOW")
+    assert rule["details"]["wifi_density"][0]["site"] == "es"
