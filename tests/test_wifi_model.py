@@ -180,3 +180,23 @@ def test_report_and_json_show_wifi_density() -> None:
     js = build_report_json(d, c, [], None, None, [])
     rule = next(r for r in js["classification"]["rules"] if r["id"] == "R-NOW")
     assert rule["details"]["wifi_density"][0]["site"] == "es"
+
+
+def test_site_mix_overrides_district_mix_and_six_ghz_radios() -> None:
+    data = small_district()
+    data["district"]["wifi_clients"] = [{"share": 1.0, "generation": "wifi4",
+                                         "spatial_streams": 1}]
+    slow = to_arrays(build(data)).meta["wifi_radios"]["capacity_mbps"].max()
+    data["sites"][1]["wifi_clients"] = [{"share": 0.5, "generation": "wifi6e",
+                                         "spatial_streams": 2},
+                                        {"share": 0.5, "generation": "wifi6",
+                                         "spatial_streams": 2}]
+    data["nodes"][3]["wifi"] = {"generation": "wifi6e", "channel_width_mhz": 80,
+                                "band": 6}
+    a = to_arrays(build(data))
+    w = a.meta["wifi_radios"]
+    assert set(w["band"]) == {"6", "5", "2.4"} and len(w["band"]) == 3 * 16
+    assert "es-ap#0" in a.attach_ids and "es-ap#0#5" in a.attach_ids
+    six = np.asarray(w["band"]) == "6"
+    assert w["devices"][six].sum() == pytest.approx(0.5 * w["devices"].sum(), abs=16)
+    assert w["capacity_mbps"][six].min() > slow
