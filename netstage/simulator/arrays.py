@@ -16,10 +16,14 @@ Links
     :data:`LINK_CIRCUIT`, :data:`LINK_AIR`, :data:`LINK_AP_UPLINK`, and ``link_ids[L]``.
     Order: model links (an AP entry with ``count`` k has its links expanded into k
     member copies, ``"<link>#<j>"``, role :data:`LINK_AP_UPLINK`), then circuits, then
-    one air link per AP member.
+    one air link per AP member radio.
 Attachment points
-    Where devices connect: one per AP member (``attach_air_link[p]`` = its air link) and
-    one per node that wired devices use (``attach_air_link[p] = -1``).
+    Where devices connect: one per client-serving radio of each AP member
+    (``attach_air_link[p]`` = its air link; the first radio keeps the member's id, the
+    others are ``"<member>#<band>"``; see :mod:`netstage.simulator.wifi`) and one per
+    node that wired devices use (``attach_air_link[p] = -1``). ``meta["wifi_radios"]``
+    has, per radio: attachment point, band, devices, expected busy-hour active clients
+    and air capacity (Mbps).
     ``attach_node[P]`` node index, ``attach_member[P]`` AP member number (0 for
     switches), ``attach_site[P]`` site index, ``attach_max_clients[P]`` (0 = unbounded).
 Paths
