@@ -203,8 +203,8 @@ def test_arrays_layout_hand_checked() -> None:
     d = load_district(STAGE3)
     a = to_arrays(d)
     assert a.n_devices == 1500 + 125 + 90
-    # one air link per AP member (62 APs), one circuit
-    assert int((a.link_role == LINK_AIR).sum()) == 62
+    # one air link per AP radio: 62 dual-band APs (5 + 2.4 GHz), one circuit
+    assert int((a.link_role == LINK_AIR).sum()) == 2 * 62
     assert int((a.link_role == LINK_CIRCUIT).sum()) == 1
     # a student at an es-ap1 member: air -> own AP uplink copy -> es-acc1->es-dist ->
     # es-dist->core -> core->fw -> fw->edge -> circuit
@@ -225,7 +225,10 @@ def test_arrays_layout_hand_checked() -> None:
     es_students = (a.device_class == DEVICE_CLASSES.index("student")) & (
         a.device_site == a.site_ids.index("es")
     )
-    counts = np.bincount(a.device_attach[es_students])
+    # (per AP member: its 5 GHz and 2.4 GHz radios together)
+    member = np.asarray([x.split("#2.4")[0] for x in a.attach_ids])
+    _, inv = np.unique(member, return_inverse=True)
+    counts = np.bincount(inv[a.device_attach[es_students]])
     counts = counts[counts > 0]
     assert counts.max() - counts.min() <= 1 and counts.sum() == 500
 

@@ -16,10 +16,14 @@ Links
     :data:`LINK_CIRCUIT`, :data:`LINK_AIR`, :data:`LINK_AP_UPLINK`, and ``link_ids[L]``.
     Order: model links (an AP entry with ``count`` k has its links expanded into k
     member copies, ``"<link>#<j>"``, role :data:`LINK_AP_UPLINK`), then circuits, then
-    one air link per AP member.
+    one air link per AP member radio.
 Attachment points
-    Where devices connect: one per AP member (``attach_air_link[p]`` = its air link) and
-    one per node that wired devices use (``attach_air_link[p] = -1``).
+    Where devices connect: one per client-serving radio of each AP member
+    (``attach_air_link[p]`` = its air link; the first radio keeps the member's id, the
+    others are ``"<member>#<band>"``; see :mod:`netstage.simulator.wifi`) and one per
+    node that wired devices use (``attach_air_link[p] = -1``). ``meta["wifi_radios"]``
+    has, per radio: attachment point, band, devices, expected busy-hour active clients
+    and air capacity (Mbps).
     ``attach_node[P]`` node index, ``attach_member[P]`` AP member number (0 for
     switches), ``attach_site[P]`` site index, ``attach_max_clients[P]`` (0 = unbounded).
 Paths
@@ -46,6 +50,7 @@ from numpy.typing import NDArray
 from netstage.simulator.datafiles import load_data_yaml
 from netstage.simulator.errors import TopologyError
 from netstage.simulator.model import District, Node, NodeKind, Population, SiteKind
+from netstage.simulator.wifi import ClientClass, RadioPlan, ap_radios, default_client_mix
 
 __all__ = [
     "DEVICE_CLASSES",
@@ -56,7 +61,9 @@ __all__ = [
     "MAX_DEVICES",
     "NODE_KINDS",
     "DistrictArrays",
-    "air_capacity_mbps",
+    "client_mix",
+    "radio_plans",
+    "same_room_share",
     "to_arrays",
 ]
 
@@ -126,24 +133,72 @@ class DistrictArrays:
         return replace(self, link_capacity_mbps=link_capacity_mbps)
 
 
-def air_capacity_mbps(node: Node) -> tuple[float, int]:
-    """Effective shared air capacity (Mbps) and client bound of one AP of ``node``."""
+def radio_plans(node: Node, mix: tuple[ClientClass, ...],
+                same_room: float = 1.0) -> tuple[list[RadioPlan], int]:
+    """The client-serving radios of one AP of ``node`` and the per-radio active-client
+    bound (:mod:`netstage.simulator.wifi`; ``wifi.air_capacity_mbps`` overrides);
+    ``same_room``: share of its clients in the AP's own classroom."""
     table = load_data_yaml("wifi.yaml")
     wifi = node.wifi
+    max_clients = int((wifi.max_clients if wifi and wifi.max_clients else None)
+                      or table["max_active_clients_per_radio"])
+    if wifi is not None and wifi.air_capacity_mbps is not None:
+        return [RadioPlan(wifi.band, 1.0, mix, wifi.channel_width_mhz,
+                          float(wifi.air_capacity_mbps), override=True)], max_clients
     gen = wifi.generation if wifi else "wifi5"
     width = wifi.channel_width_mhz if wifi else 40
-    max_clients = int((wifi.max_clients if wifi and wifi.max_clients else None)
-                      or table["max_clients"])
-    if wifi is not None and wifi.air_capacity_mbps is not None:
-        return float(wifi.air_capacity_mbps), max_clients
-    try:
-        phy = float(table["phy_mbps"][gen][width])
-    except KeyError:
+    band = wifi.band if wifi else "5"
+    plans = ap_radios(node.id, gen, band, width, wifi.spatial_streams if wifi else None, mix,
+                      same_room)
+    if not plans:
         raise TopologyError(
-            f"node '{node.id}': no air capacity for {gen} at {width} MHz in wifi.yaml; "
-            "give wifi.air_capacity_mbps"
-        ) from None
-    return phy * float(table["efficiency"]), max_clients
+            f"node '{node.id}': none of the Wi-Fi clients of its site can use its "
+            f"{band} GHz radio; fix wifi.band or the site's wifi_clients")
+    return plans, max_clients
+
+
+def client_mix(d: District, site_id: str | None) -> tuple[ClientClass, ...]:
+    """The Wi-Fi client mix of a site: ``sites[].wifi_clients``, else
+    ``district.wifi_clients``, else the labelled default of wifi.yaml."""
+    s = next((x for x in d.sites if x.id == site_id), None)
+    given = (s.wifi_clients if s is not None and s.wifi_clients is not None
+             else d.district.wifi_clients)
+    if given is None:
+        return default_client_mix()
+    return tuple(ClientClass(c.share, c.generation, c.spatial_streams) for c in given)
+
+
+def same_room_share(d: District) -> dict[str, float]:
+    """Per site: the share of Wi-Fi clients in their AP's own classroom, min(1, APs /
+    classrooms); 1.0 where the site declares no classrooms (taken as one AP per room)."""
+    aps: dict[str, int] = {}
+    for n in d.nodes:
+        if n.kind == NodeKind.AP and n.site is not None:
+            aps[n.site] = aps.get(n.site, 0) + n.count
+    return {s.id: (min(1.0, aps.get(s.id, 0) / s.classrooms) if s.classrooms else 1.0)
+            for s in d.sites}
+
+
+def _spread_wifi(size: int, rows: list[list[int]], cums: list[list[float]]) -> I32:
+    """Attachment point of each of ``size`` devices spread round-robin over AP members
+    (``rows[m]`` = the member's radio points) and, within a member, over its radios in
+    the proportions ``cums[m]`` (cumulative shares, last 1.0): the member's k-th of K
+    devices goes to the radio whose cumulative share first exceeds (k + 0.5) / K."""
+    m_count = len(rows)
+    width = max(len(r) for r in rows)
+    pts = np.full((m_count, width), -1, dtype=np.int32)
+    cum = np.full((m_count, width), 2.0)
+    for i, (r, c) in enumerate(zip(rows, cums, strict=True)):
+        pts[i, : len(r)] = r
+        cum[i, : len(c)] = c
+        cum[i, len(c) - 1] = 1.0
+    idx = np.arange(size, dtype=np.int64)
+    member = idx % m_count
+    k = idx // m_count
+    per_member = (size - 1 - np.arange(m_count)) // m_count + 1
+    u = (k + 0.5) / per_member[member]
+    radio = (u[:, None] >= cum[member]).sum(axis=1)
+    return np.asarray(pts[member, radio], dtype=np.int32)
 
 
 def _population_size(p: Population, students: int, staff: int) -> int:
@@ -228,24 +283,36 @@ def to_arrays(d: District) -> DistrictArrays:
     a_member: list[int] = []
     a_air: list[int] = []
     a_max: list[int] = []
-    ap_attach: dict[str, list[int]] = {}
+    # one attachment point (with its air link) per client-serving radio of each AP
+    # member; the first radio keeps the member's id, the others are "<member>#<band>"
+    ap_attach: dict[str, list[list[int]]] = {}
+    ap_cum: dict[str, list[float]] = {}
+    radios: list[tuple[int, RadioPlan]] = []  # (attachment point, plan)
+    same_room = same_room_share(d)
     for n in d.nodes:
         if n.kind != NodeKind.AP:
             continue
-        air, max_clients = air_capacity_mbps(n)
+        plans, max_clients = radio_plans(n, client_mix(d, n.site),
+                                         same_room.get(n.site or "", 1.0))
+        ap_cum[n.id] = [float(x) for x in np.cumsum([pl.share for pl in plans])]
         for j in range(n.count):
-            ap_attach.setdefault(n.id, []).append(len(attach_ids))
-            attach_ids.append(n.id if n.count == 1 else f"{n.id}#{j}")
-            a_node.append(nidx[n.id])
-            a_member.append(j)
-            a_air.append(len(link_ids))
-            a_max.append(max_clients)
-            link_ids.append(f"air:{attach_ids[-1]}")
-            la.append(nidx[n.id])
-            lb.append(nidx[n.id])
-            cap.append(air)
-            bg.append(0.0)
-            role.append(LINK_AIR)
+            member_id = n.id if n.count == 1 else f"{n.id}#{j}"
+            row: list[int] = []
+            for r, plan in enumerate(plans):
+                row.append(len(attach_ids))
+                radios.append((len(attach_ids), plan))
+                attach_ids.append(member_id if r == 0 else f"{member_id}#{plan.band}")
+                a_node.append(nidx[n.id])
+                a_member.append(j)
+                a_air.append(len(link_ids))
+                a_max.append(max_clients)
+                link_ids.append(f"air:{attach_ids[-1]}")
+                la.append(nidx[n.id])
+                lb.append(nidx[n.id])
+                cap.append(plan.base_capacity_mbps)  # sized below, once devices are known
+                bg.append(0.0)
+                role.append(LINK_AIR)
+            ap_attach.setdefault(n.id, []).append(row)
     wired_attach: dict[str, int] = {}
 
     def wired_point(node_id: str) -> int:
@@ -277,21 +344,29 @@ def to_arrays(d: District) -> DistrictArrays:
                     "students/staff/count for a typo, or split the district into several files"
                 )
             points: list[int] = []
+            rows: list[list[int]] = []
+            cums: list[list[float]] = []
             for a in p.attach:
                 if p.connection == "wifi":
-                    points.extend(ap_attach[a])
+                    rows.extend(ap_attach[a])
+                    cums.extend([ap_cum[a]] * len(ap_attach[a]))
                 else:
                     points.append(wired_point(a))
-            if not points:
+            if not points and not rows:
                 raise TopologyError(
                     f"site '{s.id}': {size} {p.device_class} devices have nowhere to attach; "
                     "give the site access points or switches, or a population with 'attach'"
                 )
-            pts = np.asarray(points, dtype=np.int32)
-            dev_attach.append(pts[np.arange(size) % len(pts)])
+            if rows:
+                dev_attach.append(_spread_wifi(size, rows, cums))
+            else:
+                pts = np.asarray(points, dtype=np.int32)
+                dev_attach.append(pts[np.arange(size) % len(pts)])
             dev_class.append(np.full(size, DEVICE_CLASSES.index(p.device_class), dtype=np.int8))
             dev_site.append(np.full(size, si, dtype=np.int32))
 
+    device_attach = np.concatenate(dev_attach) if dev_attach else np.zeros(0, np.int32)
+    wifi_radios = _size_radios(radios, a_air, a_max, cap, device_attach, len(attach_ids))
     link_a = np.asarray(la, dtype=np.int32)
     link_b = np.asarray(lb, dtype=np.int32)
     link_cap = np.asarray(cap, dtype=np.float64)
@@ -325,13 +400,33 @@ def to_arrays(d: District) -> DistrictArrays:
         attach_max_clients=np.asarray(a_max, dtype=np.int32),
         path_links=path_links,
         path_len=path_len,
-        device_attach=np.concatenate(dev_attach) if dev_attach else empty_i32,
+        device_attach=device_attach,
         device_class=np.concatenate(dev_class) if dev_class else np.zeros(0, np.int8),
         device_site=np.concatenate(dev_site) if dev_site else empty_i32,
         meta={"member_links": _member_lookup(member_link, link_ids),
               # (horizon_years, growth_per_year): the simulator's R-FUTURE growth
-              "growth": (d.district.growth.horizon_years, d.district.growth.growth_per_year)},
+              "growth": (d.district.growth.horizon_years, d.district.growth.growth_per_year),
+              # one row per AP radio: see _size_radios
+              "wifi_radios": wifi_radios},
     )
+
+
+def _size_radios(radios: list[tuple[int, RadioPlan]], a_air: list[int], a_max: list[int],
+                 cap: list[float], device_attach: I32, n_points: int) -> dict[str, Any]:
+    """Set each radio's air capacity for its busy-hour load (in ``cap``) and return the
+    radio table: attachment point, band, devices, expected active clients, capacity."""
+    share = float(load_data_yaml("wifi.yaml")["busy_hour_active_share"])
+    devices = np.bincount(device_attach, minlength=n_points) if n_points else np.zeros(0)
+    point = np.asarray([p for p, _ in radios], dtype=np.int64)
+    n_dev = devices[point].astype(np.int64) if len(point) else np.zeros(0, np.int64)
+    bound = np.asarray([a_max[p] for p in point], dtype=np.float64)
+    active = np.minimum(n_dev * share, np.where(bound > 0, bound, np.inf))
+    capacity = np.empty(len(radios))
+    for i, (p, plan) in enumerate(radios):  # once per AP radio, not per device
+        capacity[i] = plan.capacity_mbps(float(active[i]))
+        cap[a_air[p]] = float(capacity[i])
+    return {"attach": point.astype(np.int32), "band": tuple(pl.band for _, pl in radios),
+            "devices": n_dev, "active_clients": active, "capacity_mbps": capacity}
 
 
 def _member_lookup(member_link: dict[tuple[int, int], int],

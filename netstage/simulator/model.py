@@ -26,7 +26,7 @@ from collections import deque
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "AccessPoint",
@@ -48,6 +48,7 @@ __all__ = [
     "SiteKind",
     "SnmpFacts",
     "Standardisation",
+    "WifiClients",
     "WifiRadio",
     "problems",
 ]
@@ -100,6 +101,37 @@ class Medium(StrEnum):
     UNKNOWN = "unknown"
 
 
+WifiGeneration = Literal["wifi4", "wifi5", "wifi6", "wifi6e", "wifi7"]
+
+
+def _band_text(v: Any) -> Any:
+    """YAML reads ``band: 5`` as a number and ``band: 2.4`` as a float: accept both."""
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int | float):
+        return "2.4" if v == 2.4 else str(int(v)) if float(v).is_integer() else str(v)
+    return v
+
+
+class WifiClients(_Strict):
+    """A share of the Wi-Fi clients with one capability (district.wifi_clients)."""
+
+    share: float = Field(gt=0, le=1)
+    generation: WifiGeneration
+    spatial_streams: int = Field(1, ge=1, le=8)
+
+
+def _check_mix(mix: list[WifiClients] | None) -> list[WifiClients] | None:
+    if mix is not None:
+        if not mix:
+            raise ValueError("wifi_clients is empty; give at least one {share, generation, "
+                             "spatial_streams} or leave it out for the default mix")
+        total = sum(c.share for c in mix)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"wifi_clients shares sum to {total:g}, not 1; fix the shares")
+    return mix
+
+
 class Growth(_Strict):
     """How demand grows (R-FUTURE). Defaults: EducationSuperHighway planning guidance."""
 
@@ -116,6 +148,10 @@ class DistrictInfo(_Strict):
         30, ge=0, description="wired lab PCs per school where a site does not say (STAGES.md R-LAB)"
     )
     growth: Growth = Field(default_factory=lambda: Growth())
+    wifi_clients: list[WifiClients] | None = Field(
+        None, description="Wi-Fi client mix (shares sum to 1); default: wifi.yaml")
+
+    _mix = field_validator("wifi_clients")(_check_mix)
 
 
 class Population(_Strict):
@@ -152,17 +188,28 @@ class Site(_Strict):
     populations: list[Population] | None = Field(
         None, description="client devices; derived from students/staff when absent"
     )
+    wifi_clients: list[WifiClients] | None = Field(
+        None, description="this site's Wi-Fi client mix; default: district.wifi_clients")
+
+    _mix = field_validator("wifi_clients")(_check_mix)
 
 
 class WifiRadio(_Strict):
-    """One AP's Wi-Fi. Air capacity defaults come from simulator/data/wifi.yaml."""
+    """One AP's Wi-Fi. The radio model and its numbers: simulator/wifi.py and
+    simulator/data/wifi.yaml (docs/stages.md, "Wi-Fi model")."""
 
-    generation: Literal["wifi4", "wifi5", "wifi6", "wifi6e", "wifi7"] = "wifi5"
+    generation: WifiGeneration = "wifi5"
     channel_width_mhz: Literal[20, 40, 80, 160] = 40
+    band: Annotated[Literal["2.4", "5", "6"], BeforeValidator(_band_text)] = Field(
+        "5", description="band of the primary radio; '5' = dual-band 5 + 2.4 GHz with "
+        "band steering, '6' = tri-band 6 + 5 + 2.4 GHz, '2.4' = one 2.4 GHz radio")
+    spatial_streams: int | None = Field(
+        None, ge=1, le=16, description="AP radio spatial streams (default: wifi.yaml)")
     air_capacity_mbps: float | None = Field(
-        None, gt=0, description="effective shared capacity; overrides the table default"
+        None, gt=0, description="measured shared capacity; overrides the radio model "
+        "(the AP is then one radio of this capacity)"
     )
-    max_clients: int | None = Field(None, gt=0)
+    max_clients: int | None = Field(None, gt=0, description="active clients per radio")
 
 
 class Node(_Strict):

@@ -212,6 +212,19 @@ def _plan_html(p: Any) -> str:
               "(see the catalog's stated assumptions); replace them with local quotes.</p>")
 
 
+def _wifi_density_rows(c: Classification) -> list[list[Any]]:
+    """Rows of the Wi-Fi density table from R-NOW's details (the radio model's view)."""
+    try:
+        dens = c.rule("R-NOW").details.get("wifi_density") or []
+    except KeyError:
+        return []
+    return [[x["site"], x["classrooms"] if x["classrooms"] is not None else "?", x["aps"],
+             f"{x['aps_per_classroom']:.2f}" if x["aps_per_classroom"] is not None else "?",
+             x["radios"],
+             f"{x['active_clients_per_radio']:.1f} / {x['active_clients_per_radio_max']:.1f}",
+             f"{x['radio_capacity_mbps_min']:,.0f}"] for x in dens]
+
+
 def _details_html(c: Classification) -> str:
     parts: list[str] = []
     sims = [(k[4:], v) for k, v in c.evidence.items() if k.startswith("sim:") and v is not None]
@@ -235,6 +248,11 @@ def _details_html(c: Classification) -> str:
             parts.append(f"<h3>Busiest links ('{_e(scen)}' busy hour)</h3>" + _table(
                 rows, ["link", "capacity (Mbps)", "p95 utilisation",
                        "share of scenarios as bottleneck"]))
+    dens = _wifi_density_rows(c)
+    if dens:
+        parts.append("<h3>Wi-Fi density (R-NOW busy hour)</h3>" + _table(
+            dens, ["site", "classrooms", "APs", "APs per classroom", "radios",
+                   "active clients per radio (mean / max)", "radio capacity (Mbps, min)"]))
     rep = c.evidence.get("redundancy")
     if rep is not None:
         rows = [[s.site, s.kind, s.students, s.edge_disjoint_paths, s.node_disjoint_paths]

@@ -25,7 +25,7 @@ from netstage.simulator.rules.base import (
     verdict_from_checks,
 )
 
-__all__ = ["percentile_of", "rule_future", "rule_lab", "rule_now", "simulation"]
+__all__ = ["percentile_of", "rule_future", "rule_lab", "rule_now", "simulation", "wifi_density"]
 
 
 def simulation(ctx: RuleContext, scenario: str) -> Any | None:
@@ -79,7 +79,8 @@ _NO_ENGINE = ("the simulation engine (netstage.simulator.simulate) is not instal
 
 def _capacity_rule(ctx: RuleContext, rule_id: str, limits: dict[str, str],
                    extra_inputs: list[RuleInput] | None = None,
-                   needs_students: bool = False) -> RuleVerdict:
+                   needs_students: bool = False,
+                   extra_details: dict[str, Any] | None = None) -> RuleVerdict:
     """Shared body: ``limits`` maps threshold names to SimulationResult array names."""
     spec = ctx.rubric.rules[rule_id]
     scenario = spec.scenario or rule_id
@@ -103,7 +104,8 @@ def _capacity_rule(ctx: RuleContext, rule_id: str, limits: dict[str, str],
     measured = values[head]
     details: dict[str, Any] = {"scenario": scenario, "n_scenarios": ctx.n_scenarios,
                                "seed": ctx.seed,
-                               **{f"{limits[k]}_p{q:g}": v for k, v in values.items()}}
+                               **{f"{limits[k]}_p{q:g}": v for k, v in values.items()},
+                               **(extra_details or {})}
 
     def explain(stage: int, status: Status) -> str:
         if res is None:
@@ -144,12 +146,27 @@ def rule_lab(ctx: RuleContext) -> RuleVerdict:
     return _capacity_rule(ctx, "R-LAB", {"max_unserved_p95": "unserved_fraction"})
 
 
+def wifi_density(ctx: RuleContext) -> list[dict[str, Any]]:
+    """AP density per school (APs per classroom, busy-hour active clients per radio,
+    radio capacity) from the Wi-Fi radio model; [] without access points."""
+    from netstage.simulator.wifi import density_by_site
+
+    arrays = ctx.evidence.get("arrays")
+    if arrays is None:
+        from netstage.simulator.arrays import to_arrays
+
+        arrays = ctx.evidence["arrays"] = to_arrays(ctx.district)
+    return density_by_site(ctx.district, arrays)
+
+
 @register("R-NOW")
 def rule_now(ctx: RuleContext) -> RuleVerdict:
     """1:1 busy hour today: p95 unserved and p95 throttled devices within limits."""
+    density = wifi_density(ctx)
     return _capacity_rule(ctx, "R-NOW", {"max_unserved_p95": "unserved_fraction",
                                          "max_throttled_p95": "throttled_share"},
-                          needs_students=True)
+                          needs_students=True,
+                          extra_details={"wifi_density": density} if density else None)
 
 
 @register("R-FUTURE")
