@@ -200,3 +200,20 @@ def test_site_mix_overrides_district_mix_and_six_ghz_radios() -> None:
     six = np.asarray(w["band"]) == "6"
     assert w["devices"][six].sum() == pytest.approx(0.5 * w["devices"].sum(), abs=16)
     assert w["capacity_mbps"][six].min() > slow
+
+
+def test_undeclared_classrooms_come_from_students_not_one_ap_per_room() -> None:
+    # 600 students and 8 APs: declared 24 rooms -> 1/3 of the clients in their AP's room.
+    # Without `classrooms` the school is NOT read as one AP per room (the optimistic
+    # reading): 600 / students_per_classroom rooms, provenance "default".
+    declared = _one_to_one("wifi4", 20, 8)
+    silent = copy.deepcopy(declared)
+    for s in silent["sites"]:
+        s.pop("classrooms", None)
+    per_room = load_data_yaml("wifi.yaml")["students_per_classroom"]
+    v = classify(build(silent), rules=("R-NOW",), n_scenarios=100, seed=0).rule("R-NOW")
+    dens = v.details["wifi_density"][0]
+    assert dens["classrooms_provenance"] == "default"
+    assert dens["classrooms"] == -(-600 // per_room)
+    assert dens["aps_per_classroom"] < 1
+    assert v.status == "fail", "an undeclared school must not pass where the declared one fails"

@@ -170,13 +170,19 @@ def client_mix(d: District, site_id: str | None) -> tuple[ClientClass, ...]:
 
 def same_room_share(d: District) -> dict[str, float]:
     """Per site: the share of Wi-Fi clients in their AP's own classroom, min(1, APs /
-    classrooms); 1.0 where the site declares no classrooms (taken as one AP per room)."""
+    classrooms); classrooms not declared are derived from the students
+    (:func:`~netstage.simulator.wifi.classrooms`); 1.0 for a site without students."""
+    from netstage.simulator.wifi import classrooms
+
     aps: dict[str, int] = {}
     for n in d.nodes:
         if n.kind == NodeKind.AP and n.site is not None:
             aps[n.site] = aps.get(n.site, 0) + n.count
-    return {s.id: (min(1.0, aps.get(s.id, 0) / s.classrooms) if s.classrooms else 1.0)
-            for s in d.sites}
+    out: dict[str, float] = {}
+    for s in d.sites:
+        rooms, _ = classrooms(s)
+        out[s.id] = min(1.0, aps.get(s.id, 0) / rooms) if rooms else 1.0
+    return out
 
 
 def _spread_wifi(size: int, rows: list[list[int]], cums: list[list[float]]) -> I32:

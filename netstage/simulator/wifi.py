@@ -199,6 +199,19 @@ def ap_radios(node_id: str, generation: str, band: str, width_mhz: int,
     return plans
 
 
+def classrooms(site: Any) -> tuple[int | None, str]:
+    """Classrooms of a site and where the figure comes from: ``declared`` when the site
+    says, else ``default`` = students / ``students_per_classroom`` of wifi.yaml (a school
+    that does not say how many rooms it has is not assumed to have one AP per room, which
+    would be the most optimistic reading), ``missing`` for a site without students."""
+    if site.classrooms is not None:
+        return int(site.classrooms), "declared"
+    if site.students > 0:
+        per_room = float(_table()["students_per_classroom"])
+        return max(1, math.ceil(site.students / per_room)), "default"
+    return None, "missing"
+
+
 def density_by_site(district: Any, arrays: Any) -> list[dict[str, Any]]:
     """AP density per school with Wi-Fi: APs per classroom, radios, expected busy-hour
     active clients per radio (mean and max) and radio capacity (Mbps), from the radio
@@ -220,9 +233,10 @@ def density_by_site(district: Any, arrays: Any) -> list[dict[str, Any]]:
         act = np.asarray(w["active_clients"])[on]
         cap = np.asarray(w["capacity_mbps"])[on]
         bands = sorted({b for b, x in zip(w["band"], on, strict=True) if x})
+        rooms, rooms_from = classrooms(s)
         out.append({
-            "site": s.id, "classrooms": s.classrooms, "aps": aps,
-            "aps_per_classroom": round(aps / s.classrooms, 3) if s.classrooms else None,
+            "site": s.id, "classrooms": rooms, "classrooms_provenance": rooms_from, "aps": aps,
+            "aps_per_classroom": round(aps / rooms, 3) if rooms else None,
             "radios": int(on.sum()), "bands": bands,
             "active_clients_per_radio": round(float(act.mean()), 1),
             "active_clients_per_radio_max": round(float(act.max()), 1),
