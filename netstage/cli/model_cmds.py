@@ -20,8 +20,8 @@ from netstage.cli.common import (
     write_output,
 )
 from netstage.simulator.arrays import DEVICE_CLASSES, LINK_AIR, to_arrays
-from netstage.simulator.io import dump_district, load_district
-from netstage.simulator.model import District
+from netstage.simulator.io import dump_district, format_loc, load_district
+from netstage.simulator.model import District, advisories
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 
@@ -75,11 +75,13 @@ def register(app: typer.Typer) -> None:
         """Check district files; every problem is reported as file:line: path: message."""
         from netstage.simulator.errors import NetstageError
 
-        results = []
+        results: list[dict[str, Any]] = []
         for f in files:
             try:
                 d = load_district(f)
-                results.append({"file": str(f), "ok": True, "name": d.district.name})
+                notes = [f"{format_loc(a.loc)}: {a.message}" for a in advisories(d)]
+                results.append({"file": str(f), "ok": True, "name": d.district.name,
+                                "warnings": notes})
             except NetstageError as exc:
                 results.append({"file": str(f), "ok": False, "error": str(exc)})
         if json_out:
@@ -90,6 +92,9 @@ def register(app: typer.Typer) -> None:
                     name = escape(str(r["name"]))
                     console.print(f"[green]ok[/]    {escape(str(r['file']))}  ({name})",
                                   highlight=False)
+                    for note in r["warnings"]:
+                        console.print(f"[yellow]warning[/] {escape(str(r['file']))}: "
+                                      f"{escape(note)}", highlight=False, soft_wrap=True)
                 else:
                     console.print(f"[red]error[/] {escape(str(r['error']))}", highlight=False,
                                   soft_wrap=True)

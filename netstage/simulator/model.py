@@ -50,6 +50,7 @@ __all__ = [
     "Standardisation",
     "WifiClients",
     "WifiRadio",
+    "advisories",
     "problems",
 ]
 
@@ -484,4 +485,38 @@ def problems(d: District) -> list[Problem]:
                     "uplink under 'links'",
                 )
             )
+    return out
+
+
+def advisories(d: District) -> list[Problem]:
+    """Things a valid district says that are probably not what its author meant.
+
+    Not errors (the file loads and simulates): ``netstage validate`` prints them as
+    warnings, because each one silently changes a verdict.
+    """
+    out: list[Problem] = []
+    for field_name, declared, summed in (("students", d.district.students,
+                                          sum(s.students for s in d.sites)),
+                                         ("staff", d.district.staff,
+                                          sum(s.staff for s in d.sites))):
+        if declared is not None and summed and declared != summed:
+            out.append(Problem(loc=("district", field_name), message=(
+                f"district.{field_name} is {declared:,} but the sites hold {summed:,}; the "
+                f"per-{field_name.removesuffix('s')} figures use {declared:,} and the "
+                f"simulation the sites' {summed:,} (remove one or make them agree)")))
+    aps_at = {n.site for n in d.nodes if n.kind == NodeKind.AP}
+    for si, s in enumerate(d.sites):
+        if (s.kind == SiteKind.SCHOOL and s.students and s.populations is None
+                and s.id not in aps_at):
+            out.append(Problem(loc=("sites", si), message=(
+                f"school '{s.id}' has {s.students:,} students and no access point: their "
+                "devices are simulated as wired on the site's switches, with no Wi-Fi air "
+                "limit; add its APs (kind: ap, site: " + s.id + ") for a realistic verdict")))
+        if s.populations is not None and s.staff:
+            classes = {p.device_class for p in s.populations}
+            if "staff" not in classes:
+                out.append(Problem(loc=("sites", si, "populations"), message=(
+                    f"site '{s.id}' lists populations without a staff population, so its "
+                    f"{s.staff:,} staff devices are not simulated; add "
+                    "{device_class: staff, per_staff: 1.0, attach: [...]}")))
     return out
