@@ -112,3 +112,20 @@ def test_cli_discover_writes_audit_and_inventory(run_cli, served: tuple[District
     for text in (r.stdout, r.stderr, (tmp_path / "a.json").read_text(),
                  (tmp_path / "found.yaml").read_text()):
         assert SECRET not in text
+
+
+def test_cli_seed_with_a_port_is_the_discovery_port(run_cli,  # type: ignore[no-untyped-def]
+                                                    served: tuple[District, int, Path],
+                                                    tmp_path: Path) -> None:
+    # The inventory says port 161 (nothing listens there); the seed's port is the twin's.
+    d, port, _ = served
+    _inventory(tmp_path, 161, [], ["127.0.1.0/24"])
+    r = run_cli("discover", f"{_addr(d, 'rtr')}:{port}", "--inventory", "inv.yaml",
+                "--out", "a.json", env=ENV)
+    assert r.returncode == 0, r.stderr
+    assert "5 of 5 addresses answered" in r.stdout
+    for bad, says in (("127.0.1.1:99999", "not 1-65535"), ("rtr-1:161", "not an IP address"),
+                      ("127.0.1.1:1,127.0.1.2", "'1,127.0.1.2' is not 1-65535")):
+        r = run_cli("discover", bad, "--inventory", "inv.yaml", env=ENV)
+        assert r.returncode == 1 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert "command line: seed" in r.stderr

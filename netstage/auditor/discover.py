@@ -33,7 +33,7 @@ from netstage.auditor.inventory import Discovery, Inventory, Target
 from netstage.auditor.snmp.collector import Collector
 from netstage.simulator.errors import ConfigError
 
-__all__ = ["DiscoveryResult", "Skipped", "run_discovery"]
+__all__ = ["DiscoveryResult", "Skipped", "parse_seed", "run_discovery"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -107,6 +107,28 @@ def _allowed(addr: str, nets: list[Network]) -> bool:
     return any(ip in n for n in nets)
 
 
+def parse_seed(text: str, where: str = "seed") -> tuple[str, int | None]:
+    """``ADDR``, ``ADDR:PORT`` or ``[IPv6]:PORT`` as (address, port or None)."""
+    raw = text.strip()
+    host, port_text = raw, None
+    if raw.startswith("[") and "]" in raw:
+        host, _, rest = raw[1:].partition("]")
+        port_text = rest.removeprefix(":") or None
+    elif raw.count(":") == 1:
+        host, port_text = raw.split(":")
+    try:
+        address = str(ipaddress.ip_address(host))
+    except ValueError:
+        raise ConfigError(f"{where}: seed '{text}' is not an IP address (or ADDR:PORT); give "
+                          "the management address of a switch, e.g. 10.0.0.1 or "
+                          "127.0.0.1:1161") from None
+    if port_text is None:
+        return address, None
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ConfigError(f"{where}: seed '{text}': port '{port_text}' is not 1-65535")
+    return address, int(port_text)
+
+
 def _label(d: DeviceFacts) -> str:
     return d.sys_name or d.target.name or f"{d.target.address}:{d.target.port}"
 
@@ -122,7 +144,18 @@ async def run_discovery(inventory: Inventory, seeds: list[str] | None = None,
     file order). Port, timeouts and retries: the inventory's ``defaults``.
     """
     disc = inventory.discovery or Discovery()
-    seed_list = [str(ipaddress.ip_address(s.strip())) for s in (seeds or disc.seeds)]
+    where = "command line" if seeds else inventory.where()
+    parsed = [parse_seed(s, where) for s in (seeds or disc.seeds)]
+    seed_list = [a for a, _ in parsed]
+    ports = {p for _, p in parsed if p is not None}
+    if len(ports) > 1:
+        raise ConfigError(f"seeds name different ports ({', '.join(map(str, sorted(ports)))}); "
+                          "one discovery uses one SNMP port: give seeds with the same port")
+    if ports:
+        # A seed's port is the port of this whole discovery: a twin or a lab serves every
+        # device on one port, and a live network answers on the inventory's port anyway.
+        inventory = inventory.model_copy(update={"defaults": inventory.defaults.model_copy(
+            update={"port": ports.pop()})})
     if not seed_list:
         raise ConfigError(f"{inventory.where()}: no discovery seeds; give SEED addresses or "
                           "discovery.seeds in the inventory")
