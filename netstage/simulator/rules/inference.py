@@ -68,11 +68,11 @@ def measured_no_default_read_community(d: District) -> bool:
     return s is not None and s.default_community_accepted == 0
 
 
-_RW_READS = ("net-snmp snmpd.conf(5), rwcommunity: the rocommunity access (read) plus "
-             "write; Cisco IOS snmp-server community STRING RW: read-write (get and set); "
-             "Juniper Junos 'Examples: Configuring the SNMP Community String': a community "
-             "with authorization read-write answers Get, GetNext, GetBulk and Set "
-             "(juniper.net, Junos 12.3); checked on net-snmp by tests/test_write_community.py")
+_RW_READS = ("net-snmp snmpd.conf(5), rocommunity/rwcommunity: a community 'allowed "
+             "read-only (GET and GETNEXT) or read-write (GET, GETNEXT and SET) access "
+             "respectively'; Juniper Junos, 'Examples: Configuring the SNMP Community "
+             "String': a read-write community answers Get, GetNext, GetBulk and Set; "
+             "checked against net-snmp in tests/test_write_community.py")
 
 INFERENCES: tuple[Inference, ...] = (
     Inference(
