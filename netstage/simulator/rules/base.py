@@ -43,6 +43,7 @@ __all__ = [
     "register",
     "verdict_from_checks",
     "would_change",
+    "would_change_text",
 ]
 
 Provenance = Literal["measured", "declared", "inferred", "default"]
@@ -68,6 +69,14 @@ class RuleInput:
     def shown_provenance(self) -> str:
         """The provenance to print: ``missing`` when there is no value."""
         return (self.provenance or "missing") if self.value is not None else "missing"
+
+    @property
+    def provenance_text(self) -> str:
+        """``measured`` / ``declared`` / ``default`` / ``missing``, or
+        ``inferred from a, b`` for an inferred input."""
+        if self.inferred_from and self.value is not None:
+            return f"inferred from {', '.join(self.inferred_from)}"
+        return self.shown_provenance
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "value": self.value,
@@ -239,6 +248,15 @@ def verdict_from_checks(
         details=details or {},
         would_change=would_change(checks, inputs, pess),
     )
+
+
+def would_change_text(entry: dict[str, Any]) -> str:
+    """One :func:`would_change` entry as a sentence."""
+    s = (f"to reach stage {entry['to_reach_stage']}: {entry['needs']} "
+         f"(now {entry['currently']})")
+    ins = [f"{i['name']}={'?' if i['value'] is None else i['value']} ({i['provenance']})"
+           for i in entry["inputs"]]
+    return s + (f"; inputs: {', '.join(ins)}" if ins else "")
 
 
 def would_change(checks: list[Check], inputs: list[RuleInput],
