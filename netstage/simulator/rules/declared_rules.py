@@ -220,9 +220,12 @@ def rule_standard(ctx: RuleContext) -> RuleVerdict:
     resolve = []
     if share is None:
         resolve.append(f"give vendor and model of all {len(infra)} infrastructure nodes "
-                       "(or run `netstage audit`: ENTITY-MIB/sysDescr)")
+                       "(nodes[].vendor/model), or measure them: `netstage audit INVENTORY "
+                       "--out AUDIT.json` then `netstage normalise AUDIT.json --base "
+                       "DISTRICT` (ENTITY-MIB, sysDescr)")
     if max_fw is None:
-        resolve.append("give the firmware of every infrastructure node (or audit it)")
+        resolve.append("give the firmware of every infrastructure node (nodes[].firmware), "
+                       "or measure it with `netstage audit` + `netstage normalise` as above")
     if plan is None:
         resolve.append("declare declared.standardisation.plan")
 
