@@ -412,7 +412,9 @@ def _write_pdf(path: Path, d: District, c: Classification, plans: list[Any],
     lines += ["", "Rules:"]
     for r in c.rules:
         lines += [f"  {r.rule_id} [{r.status}, allows {r.allows_stage}] {r.explanation}"]
-        lines += [f"    {i.name}: {_fmt(i.value)} ({i.provenance_text})" for i in r.inputs]
+        # the text page holds ~75 lines: only the inputs that are missing or inferred
+        lines += [f"    {i.name}: {_fmt(i.value)} ({i.provenance_text})" for i in r.inputs
+                  if i.missing or i.inferred_from]
         lines += [f"    would change: {would_change_text(w)}" for w in r.would_change
                   if w["binds"]]
     with PdfPages(path) as pdf:
