@@ -68,6 +68,8 @@ def test_no_default_read_community_infers_no_write_community() -> None:
     snmp(v3_devices=2, v1v2c_devices=1),                # one device on v2c
     snmp(default_community_accepted=1),                 # a default read community works
     snmp(v3_devices=0, v1v2c_devices=3),                # v2c, read test not run
+    snmp(answered=2, v3_devices=0, v1v2c_devices=2,     # read test, one device unaudited
+         default_community_accepted=0),
 ])
 def test_no_inference_when_a_premise_fails(s: dict[str, Any]) -> None:
     inp, v = write_input(small_district(declared={"security": FW}, measured={"snmp": s}))

@@ -63,9 +63,11 @@ def measured_snmp_v3_only_everywhere(d: District) -> bool:
 
 def measured_no_default_read_community(d: District) -> bool:
     """Measured: the opt-in default-community read test (``--check-default-communities``)
-    ran and no device accepted ``public`` or ``private``."""
+    ran, no device accepted ``public`` or ``private``, and every infrastructure device
+    answered the audit (so each was an audited target, and each was tested)."""
     s = _snmp(d)
-    return s is not None and s.default_community_accepted == 0
+    return (s is not None and s.default_community_accepted == 0
+            and s.infrastructure_devices > 0 and s.answered >= s.infrastructure_devices)
 
 
 _RW_READS = ("net-snmp snmpd.conf(5), rocommunity/rwcommunity: a community 'allowed "
@@ -89,8 +91,8 @@ INFERENCES: tuple[Inference, ...] = (
         premises=("no_default_read_community",),
         conclusion="no_default_write_community", value=True,
         reason="the default-community read test found public/private accepted by no "
-               "device => neither is a write community (a read-write community can "
-               "also read)",
+               "device, every infrastructure device audited => neither is a write "
+               "community (a read-write community can also read)",
         citation=_RW_READS,
         holds=measured_no_default_read_community),
 )
