@@ -24,8 +24,10 @@ import pytest
 from pyasn1.codec.ber import decoder  # type: ignore[import-untyped]
 from pysnmp.proto import api
 
-from netstage.auditor.facts import load_audit
-from netstage.auditor.normalise import facts_to_district
+from netstage.auditor.audit import audit_inventory
+from netstage.auditor.facts import AuditResult, DeviceFacts, SnmpTarget, load_audit, summarise
+from netstage.auditor.inventory import load_inventory
+from netstage.auditor.normalise import _write_accepted, facts_to_district
 from netstage.auditor.snmp import ber, oids
 from netstage.auditor.snmp.collector import CollectTarget
 from netstage.auditor.snmp.credentials import SnmpCredential
@@ -215,3 +217,41 @@ def test_cli_flag_as_subprocess_feeds_the_district(rw_agent: Agent, ro_agent: Ag
     snmp = facts_to_district(load_audit(out)).district.measured
     assert snmp is not None and snmp.snmp is not None
     assert snmp.snmp.default_write_community_accepted == 1
+
+
+def _device(name: str, check: dict[str, str] | None) -> DeviceFacts:
+    return DeviceFacts(target=SnmpTarget(address="127.0.0.1", name=name), ok=True,
+                       write_community_check=check)
+
+
+@pytest.mark.parametrize(("checks", "expected"), [
+    ([{"private": "accepted", "public": "refused: noAccess"},
+      {"private": "refused: timeout", "public": "refused: timeout"}], 1),
+    ([{"private": "refused: noAccess", "public": "refused: timeout"}], 0),
+    # nobody accepted but one device could not tell: the fact stays unknown
+    ([{"private": "refused: noAccess", "public": "refused: timeout"},
+      {"private": "inconclusive: notWritable", "public": "refused: timeout"}], None),
+    ([None], None),  # the test did not run
+])
+def test_audit_to_measured_write_fact(checks: list[dict[str, str] | None],
+                                      expected: int | None) -> None:
+    devices = [_device(f"d{i}", c) for i, c in enumerate(checks)]
+    assert _write_accepted(AuditResult(inventory="t", devices=devices,
+                                       summary=summarise(devices))) == expected
+
+
+def test_replayed_recordings_are_never_written(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    class Fake:
+        async def collect(self, target: CollectTarget) -> DeviceFacts:
+            return _device(target.name or "", None)
+
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("credentials:\n  c:\n    version: v2c\n    community: env:T_WC_X\n"
+                   "targets:\n  - {name: a, address: 127.0.0.1, credentials: c}\n"
+                   "write_community_check: true\n", encoding="utf-8")
+    monkeypatch.setenv("T_WC_X", "x")
+    res = audit_inventory(load_inventory(inv), Fake())  # type: ignore[arg-type]
+    d = res.devices[0]
+    assert d.write_community_check is None
+    assert any("write-community test skipped" in w for w in d.warnings)
