@@ -186,12 +186,17 @@ def _answers_udp(port: int, community: str = "netstage-probe", timeout_s: float 
 @contextmanager
 def snmpd_agent(users: Sequence[V3User] = tuple(SNMPD_USERS), *,
                 sys_name: str = "netstage-snmpd",
+                sys_location: str | None = "netstage test lab",
+                extra_lines: Sequence[str] = (),
                 startup_timeout_s: float = 20.0) -> Iterator[Agent]:
     """Debian ``snmpd`` on 127.0.0.1:<free port> with ``users`` (read-only, whole tree).
 
     Its config, persistent state and log live in a temp dir; it never reads /etc/snmp
     nor /var/lib/snmp. A read-only v2c community ``netstage-probe`` is enabled so that
-    readiness can be probed without v3.
+    readiness can be probed without v3. ``extra_lines`` are appended to its snmpd.conf
+    (e.g. ``rwcommunity private 127.0.0.1``); ``sys_location=None`` leaves sysLocation
+    out of the config, which keeps it writable over SNMP (net-snmp makes a configured
+    sysLocation read-only).
     """
     binary = snmpd_binary()
     if binary is None:
@@ -201,8 +206,10 @@ def snmpd_agent(users: Sequence[V3User] = tuple(SNMPD_USERS), *,
     with tempfile.TemporaryDirectory(prefix="netstage-test-snmpd-") as tmp:
         d = Path(tmp)
         (d / "state").mkdir()
-        lines = [f"sysName {sys_name}", "sysLocation netstage test lab",
-                 "sysContact tests@example.org", "rocommunity netstage-probe 127.0.0.1"]
+        lines = [f"sysName {sys_name}", "sysContact tests@example.org",
+                 "rocommunity netstage-probe 127.0.0.1", *extra_lines]
+        if sys_location is not None:
+            lines.append(f"sysLocation {sys_location}")
         for u in users:
             line = f'createUser {u.name}'
             if u.auth_protocol != "none":

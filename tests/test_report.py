@@ -110,7 +110,7 @@ def test_everything_unknown_lists_what_to_measure(tmp_path: Path) -> None:
             n.pop(k, None)
     d = build(data)
     c = classify(d, rules=("R-SECURITY", "R-MANAGE", "R-STANDARD"))
-    assert c.stage == 1
+    assert c.stage == 2  # each rule at its own worst value (fail_allows 2), not stage 1
     paths = write_report(d, tmp_path, classification=c, plans=[], formats=("html", "json"),
                          chart_formats=())
     html = paths["html"].read_text()
@@ -118,6 +118,9 @@ def test_everything_unknown_lists_what_to_measure(tmp_path: Path) -> None:
     for item in c.to_measure:
         assert item.replace("`", "") in html.replace("`", "").replace("&#x27;", "'")
     assert json.loads(paths["json"].read_text())["to_measure"] == c.to_measure
+    # per rule: every input's provenance and what would change the verdict
+    assert html.count("What would change the verdict") == 3
+    assert "missing" in html
 
 
 def test_report_cli(run_cli: CliRunner, tmp_path: Path) -> None:

@@ -148,14 +148,18 @@ def test_standard_plan_lifts_to_3() -> None:
     assert verdict(standard_district(3, 2, 5, plan=True), "R-STANDARD").allows_stage == 3
 
 
-def test_everything_unknown_is_stage_1_with_what_to_measure() -> None:
+def test_everything_unknown_counts_at_each_rules_worst_value_with_what_to_measure() -> None:
+    # STAGES.md: a missing input counts at the lowest stage *that rule* can give, not at
+    # stage 1. R-SECURITY, R-MANAGE and R-STANDARD can never give below 2 (fail_allows).
     data = small_district()
     for n in data["nodes"]:
         for k in ("vendor", "model", "firmware"):
             n.pop(k, None)
     c = classify(build(data), rules=DECLARED_ONLY[1:])
-    assert c.stage == 1
+    assert c.stage == 2
     assert {r.status for r in c.rules} == {"unknown"}
+    for r in c.rules:
+        assert r.allows_stage == c.rubric.rules[r.rule_id].fail_allows
     text = "\n".join(c.to_measure)
     for word in ("edge_firewall", "mdm", "netstage audit", "vendor and model"):
         assert word in text

@@ -7,7 +7,9 @@ mistake, named with file:line), then collects every target with at most
 keys or even crashes the parser is a failed :class:`DeviceFacts` in the result;
 the other devices go on. A target with several credential profiles tries them in
 order until one answers. With ``default_community_check`` (opt-in) every inventory
-target is also asked, with v2c ``public``/``private``, for sysObjectID only.
+target is also asked, with v2c ``public``/``private``, for sysObjectID only. With
+``write_community_check`` (opt-in, a WRITE attempt) every target gets the no-op SET of
+sysLocation.0 with ``private`` and ``public`` (:mod:`netstage.auditor.snmp.write_check`).
 
 :func:`audit_inventory` is the synchronous wrapper used by the CLI and the demo.
 """
@@ -97,7 +99,33 @@ async def _audit_one(collector: Collector, rt: ResolvedTarget,
     if inventory.default_community_check:
         accepted = await _default_communities(collector, rt, inventory.default_communities)
         facts = facts.model_copy(update={"default_communities_accepted": accepted})
+    if inventory.write_community_check:
+        facts = await _write_communities(collector, rt, facts)
     return facts
+
+
+async def _write_communities(collector: Collector, rt: ResolvedTarget,
+                             facts: DeviceFacts) -> DeviceFacts:
+    """The opt-in write test: one no-op SET of sysLocation.0 per community per device."""
+    from netstage.auditor.snmp.write_check import WRITE_COMMUNITIES
+
+    check = getattr(collector, "check_write_community", None)
+    if check is None:  # recordings cannot be written to
+        return facts.model_copy(update={"warnings": [
+            *facts.warnings, "write-community test skipped: this collector (replay) "
+            "cannot send SNMP SETs"]})
+    target = CollectTarget(address=rt.address, port=rt.port, name=rt.name,
+                           credential=SnmpCredential(profile="write-community-check",
+                                                     version="v2c"),
+                           timeout_s=min(rt.timeout_s, _DEFAULT_CHECK_TIMEOUT_S),
+                           retries=0, device_timeout_s=rt.device_timeout_s, plan=())
+    results: dict[str, str] = {}
+    for comm in WRITE_COMMUNITIES:
+        try:
+            results[comm] = await check(target, comm)
+        except OSError as exc:
+            results[comm] = f"inconclusive: transport error ({exc})"
+    return facts.model_copy(update={"write_community_check": results})
 
 
 async def _default_communities(collector: Collector, rt: ResolvedTarget,

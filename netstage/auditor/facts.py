@@ -192,6 +192,9 @@ class DeviceFacts(_Model):
     ip_addresses: list[IpAddress] = Field(default_factory=list)
     vlans: list[Vlan] = Field(default_factory=list)
     default_communities_accepted: list[str] | None = None  # None: not tested (opt-in)
+    # opt-in write test (--check-write-communities): community -> "accepted",
+    # "refused: REASON" or "inconclusive: REASON"; None: not tested
+    write_community_check: dict[str, str] | None = None
     warnings: list[str] = Field(default_factory=list)  # e.g. "non-increasing OID at ..."
     timings: Timings = Field(default_factory=Timings)
 
@@ -202,6 +205,15 @@ class DeviceFacts(_Model):
         return cls.model_validate(
             {"target": target, "ok": False, "failure": Failure(kind=kind, reason=reason), **extra}
         )
+
+    @property
+    def write_result(self) -> str | None:
+        """The write test of this device: accepted / refused / inconclusive, or None."""
+        if self.write_community_check is None:
+            return None
+        from netstage.auditor.snmp.write_check import device_write_result
+
+        return device_write_result(self.write_community_check)
 
     def chassis(self) -> EntityInfo | None:
         """The first chassis (entPhysicalClass 3) entity, else the first with a model."""
@@ -252,6 +264,9 @@ class AuditSummary(_Model):
     snmp_coverage: float = 0.0  # answered / targets, 0..1
     default_community_tested: int = 0
     default_community_accepted: int = 0
+    write_community_tested: int = 0
+    write_community_accepted: int = 0  # devices where private or public could write
+    write_community_inconclusive: int = 0
     vendors: dict[str, int] = Field(default_factory=dict)  # sysObjectID enterprise -> count
     models: dict[str, int] = Field(default_factory=dict)
     firmware: dict[str, int] = Field(default_factory=dict)
@@ -276,6 +291,7 @@ def summarise(devices: list[DeviceFacts], elapsed_s: float = 0.0) -> AuditSummar
     ok = [d for d in devices if d.ok]
     versions = Counter(d.snmp_version or "unknown" for d in ok)
     tested = [d for d in devices if d.default_communities_accepted is not None]
+    writes = [d.write_result for d in devices if d.write_result is not None]
     return AuditSummary(
         n_targets=len(devices),
         n_ok=len(ok),
@@ -287,6 +303,9 @@ def summarise(devices: list[DeviceFacts], elapsed_s: float = 0.0) -> AuditSummar
         snmp_coverage=(len(ok) / len(devices)) if devices else 0.0,
         default_community_tested=len(tested),
         default_community_accepted=sum(1 for d in tested if d.default_communities_accepted),
+        write_community_tested=len(writes),
+        write_community_accepted=writes.count("accepted"),
+        write_community_inconclusive=writes.count("inconclusive"),
         vendors=dict(Counter(e for d in ok if (e := _enterprise(d.sys_object_id)))),
         models=dict(Counter(m for d in ok if (m := d.model))),
         firmware=dict(Counter(f for d in ok if (f := d.firmware))),

@@ -27,6 +27,8 @@ line)::
       max_devices: 200
       max_hops: 4
     default_community_check: false   # opt-in: also try public/private on each target
+    write_community_check: false     # opt-in WRITE attempt: no-op SET of sysLocation.0
+                                     # with private/public (docs/snmp-audit.md)
 
 ``credentials`` of a target is one profile or a list tried in order until one
 answers. Addresses are literal IPv4/IPv6 addresses (no DNS lookups during an audit).
@@ -268,6 +270,7 @@ class Inventory(_Model):
     discovery: Discovery | None = None
     default_community_check: bool = False
     default_communities: list[str] = Field(default_factory=lambda: ["public", "private"])
+    write_community_check: bool = False
 
     _source: str | None = PrivateAttr(default=None)
     _lines: LineMap | None = PrivateAttr(default=None)

@@ -847,7 +847,18 @@ def _snmp_facts(audit: AuditResult, nodes: dict[str, Node], answered: dict[str, 
         v1v2c_devices=sum(1 for d in ok_infra if d.snmp_version in ("v1", "v2c")),
         default_community_accepted=(sum(1 for d in tested if d.default_communities_accepted)
                                     if tested else None),
+        default_write_community_accepted=_write_accepted(audit),
     )
+
+
+def _write_accepted(audit: AuditResult) -> int | None:
+    """Devices that accepted a default write community (opt-in write test); None when the
+    test did not run, or when no device accepted but some result was inconclusive."""
+    results = [d.write_result for d in audit.devices if d.write_result is not None]
+    if not results:
+        return None
+    accepted = results.count("accepted")
+    return accepted if accepted or "inconclusive" not in results else None
 
 
 def _diversity(nodes: dict[str, Node], answered: dict[str, DeviceFacts]) -> dict[str, dict[str,
@@ -1042,7 +1053,8 @@ def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | 
         snmp.history_days = round(store.history_days(), 3)
     elif base.measured and base.measured.snmp:
         snmp.history_days = base.measured.snmp.history_days
-    if base.measured and base.measured.snmp:  # not measured by an audit (read-only test)
+    if snmp.default_write_community_accepted is None and base.measured and base.measured.snmp:
+        # this audit did not run the write test: keep what the base district had
         snmp.default_write_community_accepted = base.measured.snmp.default_write_community_accepted
     extra = dict(base.measured.extra) if base.measured else {}
     extra["snmp"] = {

@@ -37,6 +37,13 @@ def audit(
         "--check-default-communities",
         help="also test whether each inventory target accepts public/private (opt-in)")]
     = False,
+    write_communities: Annotated[bool, typer.Option(
+        "--check-write-communities",
+        help="WRITE ATTEMPT (opt-in): per target, GET sysLocation.0 and SET it back to the "
+             "very value read, with the v2c communities private and public only, one "
+             "attempt each; no other OID, never a changed value. Reports whether a "
+             "default community can write (docs/snmp-audit.md)")]
+    = False,
 ) -> None:
     """Audit the inventory's devices over SNMP (v1/v2c/v3): system, ENTITY, interfaces,
     LLDP/CDP neighbours, addresses, VLANs.
@@ -57,6 +64,8 @@ def audit(
         inv.concurrency = concurrency
     if default_communities:
         inv.default_community_check = True
+    if write_communities:
+        inv.write_community_check = True
     collector: Collector | None = None
     if replay is not None:
         if not replay.is_dir():
@@ -130,6 +139,17 @@ def _print_summary(result: object) -> None:
                 console.print(f"  {label} accepts {', '.join(d.default_communities_accepted)}"
                               " (change or disable these communities)",
                               highlight=False, markup=False)
+    if s.write_community_tested:
+        console.print(f"write test (no-op SET of sysLocation.0 with private/public): "
+                      f"{s.write_community_accepted} of {s.write_community_tested} devices "
+                      f"accept a default write community, {s.write_community_inconclusive} "
+                      "inconclusive", highlight=False, markup=False)
+        for d in result.devices:
+            if d.write_community_check and d.write_result != "refused":
+                label = d.target.name or f"{d.target.address}:{d.target.port}"
+                per = "; ".join(f"{c}: {r}" for c, r in d.write_community_check.items())
+                console.print(f"  {label} {d.write_result} ({per})", highlight=False,
+                              markup=False)
     console.print(f"SNMP versions: {s.by_snmp_version or '{}'}; interfaces {s.n_interfaces}; "
                   f"neighbours {s.n_neighbours}", highlight=False, markup=False)
 

@@ -19,6 +19,7 @@ from netstage.cli.common import (
     write_output,
 )
 from netstage.simulator.io import load_district
+from netstage.simulator.rules.base import would_change_text
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
 
 __all__ = ["register"]
@@ -48,6 +49,15 @@ def print_classification(c: Classification) -> None:
         st = _STATUS_STYLE[r.status]
         table.add_row(r.rule_id, f"[{st}]{r.status}[/]", str(r.allows_stage), escape(r.explanation))
     console.print(table)
+    console.print("[bold]inputs (provenance) and what would change each verdict:[/]")
+    for r in c.rules:
+        ins = "; ".join(f"{i.name}={'?' if i.value is None else i.value} ({i.provenance_text})"
+                        for i in r.inputs)
+        console.print(f"  {r.rule_id}: {escape(ins)}", highlight=False)
+        for w in r.would_change:
+            if w["binds"]:
+                console.print(f"    would change: {escape(would_change_text(w))}",
+                              highlight=False)
     if c.to_measure:
         console.print("[bold]to resolve unknown rules, measure or declare:[/]")
         for item in c.to_measure:

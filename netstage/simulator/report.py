@@ -29,6 +29,7 @@ from netstage.simulator.charts import CHART_TITLES, figure_bytes, growth_series,
 from netstage.simulator.errors import ConfigError, NetstageError
 from netstage.simulator.io import ensure_output_dir
 from netstage.simulator.model import District
+from netstage.simulator.rules.base import would_change_text
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, STAGE_NAMES, Classification, classify
 
 __all__ = ["REPORT_SCHEMA", "build_report_json", "render_html", "write_report"]
@@ -345,9 +346,9 @@ def render_html(d: District, c: Classification, plans: list[Any], figs: dict[str
         if spec is not None:
             out.append(f"<p class='small'>Smith: {_e(spec.smith)}</p>")
         out.append(f"<p>{_e(r.explanation)}</p>")
-        out.append(_table([[i.name, i.value, i.unit,
-                            i.provenance if i.value is not None else "missing"]
-                           for i in r.inputs], ["input", "value", "unit", "provenance"]))
+        out.append(_table([[i.name, i.value, i.unit, i.provenance_text, i.note]
+                           for i in r.inputs],
+                          ["input", "value", "unit", "provenance", "why (inferred inputs)"]))
         th_rows = []
         if spec is not None:
             for name, t in spec.thresholds.items():
@@ -361,6 +362,10 @@ def render_html(d: District, c: Classification, plans: list[Any], figs: dict[str
             out.append(_table([[ch.text, ch.stage, {True: "passes", False: "fails",
                                                     None: "unknown"}[ch.passed]]
                                for ch in r.checks], ["check", "needed for stage", "result"]))
+        if r.would_change:
+            out.append("<p><b>What would change the verdict</b> (binding first):</p><ul>"
+                       + "".join(f"<li>{_e(would_change_text(w))}</li>"
+                                 for w in r.would_change) + "</ul>")
         if r.to_resolve:
             out.append("<p><b>To resolve:</b></p><ul>"
                        + "".join(f"<li>{_e(x)}</li>" for x in r.to_resolve) + "</ul>")
@@ -425,6 +430,11 @@ def _write_pdf(path: Path, d: District, c: Classification, plans: list[Any],
     lines += ["", "Rules:"]
     for r in c.rules:
         lines += [f"  {r.rule_id} [{r.status}, allows {r.allows_stage}] {r.explanation}"]
+        # the text page holds ~75 lines: only the inputs that are missing or inferred
+        lines += [f"    {i.name}: {_fmt(i.value)} ({i.provenance_text})" for i in r.inputs
+                  if i.missing or i.inferred_from]
+        lines += [f"    would change: {would_change_text(w)}" for w in r.would_change
+                  if w["binds"]]
     with PdfPages(path) as pdf:
         pdf.savefig(_text_page(lines, f"{d.district.name}: Stage {c.stage}"))
         for fig in figs.values():

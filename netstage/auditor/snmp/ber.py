@@ -1,8 +1,10 @@
-"""Minimal BER for SNMPv1/v2c GET, GETNEXT and GETBULK messages (RFC 1157/3416).
+"""Minimal BER for SNMPv1/v2c GET, GETNEXT, GETBULK (and one SET) messages (RFC 1157/3416).
 
 The live collector's community path encodes its requests and decodes the responses
 here instead of through pyasn1, which costs ~100 us per value in pure Python; this
-costs a few. Only what a command generator needs: request encoding, response decoding
+costs a few. SET exists only for the opt-in write-community test
+(:mod:`.write_check`), which writes one OCTET STRING back unchanged.
+Only what a command generator needs: request encoding, response decoding
 into the neutral values of :mod:`.values` (``int``, ``bytes``, dotted ``str`` for OIDs
 and IpAddress, ``None`` for NULL) plus the two exception markers. SNMPv3 keeps pysnmp
 (USM, crypto). A malformed packet raises :class:`BerError`.
@@ -18,14 +20,16 @@ __all__ = [
     "GETBULK",
     "GETNEXT",
     "NO_SUCH",
+    "SET",
     "BerError",
     "Response",
     "VarBindException",
     "decode_response",
     "encode_request",
+    "encode_set_octets",
 ]
 
-GET, GETNEXT, RESPONSE, GETBULK = 0xA0, 0xA1, 0xA2, 0xA5
+GET, GETNEXT, RESPONSE, SET, GETBULK = 0xA0, 0xA1, 0xA2, 0xA3, 0xA5
 _UNSIGNED = {0x41, 0x42, 0x43, 0x46, 0x47}  # Counter32 Gauge32 TimeTicks Counter64 UInteger32
 
 
@@ -86,6 +90,14 @@ def encode_request(version: int, community: bytes, pdu: int, request_id: int,
     a, b = (non_repeaters, max_repetitions) if pdu == GETBULK else (0, 0)
     body = _int(request_id) + _int(a) + _int(b) + _tlv(0x30, varbinds)
     return _tlv(0x30, _int(version) + _tlv(0x04, community) + _tlv(pdu, body))
+
+
+def encode_set_octets(version: int, community: bytes, request_id: int, oid: Oid,
+                      value: bytes) -> bytes:
+    """A v1/v2c SetRequest of one varbind: ``oid`` = OCTET STRING ``value``."""
+    varbind = _tlv(0x30, _oid(oid) + _tlv(0x04, value))
+    body = _int(request_id) + _int(0) + _int(0) + _tlv(0x30, varbind)
+    return _tlv(0x30, _int(version) + _tlv(0x04, community) + _tlv(SET, body))
 
 
 def _read(data: bytes, pos: int) -> tuple[int, int, int]:

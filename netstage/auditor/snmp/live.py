@@ -21,6 +21,7 @@ import ipaddress
 import random
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pyasn1.type import univ  # type: ignore[import-untyped]
@@ -139,6 +140,12 @@ class _CommunityClient(asyncio.DatagramProtocol):
 
     async def request(self, target: CollectTarget, version: int, community: bytes, pdu: int,
                       keys: list[Oid] | tuple[Oid, ...], reps: int = 0) -> ber.Response:
+        return await self.exchange(
+            target, lambda rid: ber.encode_request(version, community, pdu, rid, keys, 0, reps))
+
+    async def exchange(self, target: CollectTarget,
+                       encode: Callable[[int], bytes]) -> ber.Response:
+        """Send ``encode(request_id)`` with ``target``'s timeout and retries; the answer."""
         assert self.transport is not None
         loop = asyncio.get_running_loop()
         peer = (target.address, target.port)
@@ -148,8 +155,7 @@ class _CommunityClient(asyncio.DatagramProtocol):
             future: asyncio.Future[ber.Response] = loop.create_future()
             self.pending[rid] = (future, peer)
             try:
-                self.transport.sendto(
-                    ber.encode_request(version, community, pdu, rid, keys, 0, reps), peer)
+                self.transport.sendto(encode(rid), peer)
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows an outer
                 # cancellation (the device limit) when the answer arrives in the same
                 # loop step, and the walk then runs on past device_timeout_s.
@@ -444,6 +450,17 @@ class SnmpCollector:
             timings.n_values = len(tree)
             return device_facts(tree, target.snmp_target, warnings=warnings, timings=timings,
                                 **meta)
+
+    async def check_write_community(self, target: CollectTarget, community: str) -> str:
+        """The opt-in write test of one community on one device (see :mod:`.write_check`):
+        GET sysLocation.0, then SET it to the very value read; one attempt each."""
+        from netstage.auditor.snmp.write_check import noop_set_syslocation
+
+        self._bind_loop()
+        assert self._sem is not None
+        async with self._sem:
+            client = await self._client(target.address)
+            return await noop_set_syslocation(client, target, community)
 
     @staticmethod
     def _failed(target: CollectTarget, kind: FailureKind, reason: str, started: float,

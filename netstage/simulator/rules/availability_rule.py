@@ -105,11 +105,14 @@ def rule_ha(ctx: RuleContext) -> RuleVerdict:
             if rows:
                 worst_elem = str(getattr(rows[0], "element", getattr(rows[0], "id", "")))
     checks = [
-        Check("circuits", tc.stage, circuits_ok, f">= {tc.value} Internet circuits"),
+        Check("circuits", tc.stage, circuits_ok, f">= {tc.value} Internet circuits",
+              ("internet_circuits",)),
         Check("paths", tp.stage, at_least(min_paths, tp.value),
-              f">= {tp.value} edge-disjoint paths from every school to the Internet"),
+              f">= {tp.value} edge-disjoint paths from every school to the Internet",
+              ("min_edge_disjoint_paths_per_school",)),
         Check("n1", tn.stage, at_most(worst_n1, tn.value),
-              f"p95 unserved <= {tn.value:.0%} under every single failure"),
+              f"p95 unserved <= {tn.value:.0%} under every single failure",
+              ("worst_n1_unserved_p95",)),
     ]
     inputs = [
         RuleInput("internet_circuits", n_circuits, "declared", "circuits"),

@@ -3,14 +3,17 @@
 A rule is one function ``rule(ctx) -> RuleVerdict`` registered under its id
 (``@register("R-LAB")``). It reads its thresholds from ``ctx.rubric`` (never from
 literals) and the district from ``ctx.district``. Each input it uses is recorded as a
-:class:`RuleInput` with its provenance (``measured`` / ``declared`` / ``default``), or
-as missing.
+:class:`RuleInput` with its provenance (``measured`` / ``declared`` / ``inferred`` /
+``default``), or as missing. An ``inferred`` input names the facts it follows from
+(``inferred_from``; the inference table is :mod:`.inference`).
 
 Checks are three-valued: ``True`` (passes), ``False`` (fails), ``None`` (an input is
 missing). :func:`verdict_from_checks` turns the checks of a rule into the highest stage
 it allows: evaluated with every unknown at its worst (pessimistic) and at its best
 (optimistic) value; when the two differ the rule is ``unknown`` and the pessimistic
-stage counts (STAGES.md: "never silently passes").
+stage counts (STAGES.md: "never silently passes"). The pessimistic stage is never
+below the rule's own ``fail_allows``: a missing input counts at the lowest stage *that
+rule* can give for any value of it, the same stage as admitting the worst value.
 """
 
 from __future__ import annotations
@@ -39,9 +42,11 @@ __all__ = [
     "at_most",
     "register",
     "verdict_from_checks",
+    "would_change",
+    "would_change_text",
 ]
 
-Provenance = Literal["measured", "declared", "default"]
+Provenance = Literal["measured", "declared", "inferred", "default"]
 Status = Literal["pass", "fail", "unknown"]
 
 
@@ -53,15 +58,33 @@ class RuleInput:
     value: Any
     provenance: Provenance | None
     unit: str = ""
+    inferred_from: tuple[str, ...] = ()
+    note: str = ""  # for an inferred input: the inference's reason and citation
 
     @property
     def missing(self) -> bool:
         return self.value is None
 
+    @property
+    def shown_provenance(self) -> str:
+        """The provenance to print: ``missing`` when there is no value."""
+        return (self.provenance or "missing") if self.value is not None else "missing"
+
+    @property
+    def provenance_text(self) -> str:
+        """``measured`` / ``declared`` / ``default`` / ``missing``, or
+        ``inferred from a, b`` for an inferred input."""
+        if self.inferred_from and self.value is not None:
+            return f"inferred from {', '.join(self.inferred_from)}"
+        return self.shown_provenance
+
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "value": self.value,
-                "provenance": self.provenance if self.value is not None else "missing",
-                "unit": self.unit}
+        out: dict[str, Any] = {"name": self.name, "value": self.value,
+                               "provenance": self.shown_provenance, "unit": self.unit}
+        if self.inferred_from:
+            out["inferred_from"] = list(self.inferred_from)
+            out["note"] = self.note
+        return out
 
 
 @dataclass(frozen=True)
@@ -72,10 +95,11 @@ class Check:
     stage: int
     passed: bool | None
     text: str
+    inputs: tuple[str, ...] = ()  # names of the RuleInputs this check reads
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "stage_needed_for": self.stage, "passed": self.passed,
-                "text": self.text}
+                "text": self.text, "inputs": list(self.inputs)}
 
 
 @dataclass
@@ -95,6 +119,7 @@ class RuleVerdict:
     checks: list[Check] = field(default_factory=list)
     optimistic_stage: int = 4
     details: dict[str, Any] = field(default_factory=dict)
+    would_change: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -110,6 +135,7 @@ class RuleVerdict:
             "explanation": self.explanation,
             "to_resolve": list(self.to_resolve),
             "checks": [c.to_json() for c in self.checks],
+            "would_change": list(self.would_change),
             "details": self.details,
         }
 
@@ -200,17 +226,12 @@ def verdict_from_checks(
     ``explain(stage, status)`` returns the one-sentence explanation.
     """
     spec = ctx.rubric.rules[rule_id]
+    # An unknown check counts as failed (pessimistic) and as passed (optimistic); both
+    # are floored at the rule's fail_allows, so a missing input never scores below the
+    # worst value that input could have (STAGES.md; no "nothing known -> stage 1").
     pess = max(_allowed(checks, unknown_as=False), spec.fail_allows)
     opt = max(_allowed(checks, unknown_as=True), spec.fail_allows)
-    nothing_known = bool(inputs) and all(i.missing for i in inputs)
-    status: Status
-    if nothing_known:
-        pess = ctx.rubric.unknown_allows
-        status = "unknown"
-    elif pess != opt:
-        status = "unknown"
-    else:
-        status = "pass" if pess == 4 else "fail"
+    status: Status = "unknown" if pess != opt else "pass" if pess == 4 else "fail"
     return RuleVerdict(
         rule_id=rule_id,
         title=spec.title,
@@ -225,4 +246,38 @@ def verdict_from_checks(
         to_resolve=to_resolve if status == "unknown" else [],
         checks=checks,
         details=details or {},
+        would_change=would_change(checks, inputs, pess),
     )
+
+
+def would_change_text(entry: dict[str, Any]) -> str:
+    """One :func:`would_change` entry as a sentence."""
+    s = (f"to reach stage {entry['to_reach_stage']}: {entry['needs']} "
+         f"(now {entry['currently']})")
+    ins = [f"{i['name']}={'?' if i['value'] is None else i['value']} ({i['provenance']})"
+           for i in entry["inputs"]]
+    return s + (f"; inputs: {', '.join(ins)}" if ins else "")
+
+
+def would_change(checks: list[Check], inputs: list[RuleInput],
+                 stage: int) -> list[dict[str, Any]]:
+    """What would lift the rule above ``stage``: every check that fails or is unknown,
+    lowest stage first. ``binds`` marks the checks needed for the very next stage; each
+    entry names the threshold to reach (``needs``) and the inputs it reads that are
+    missing or not yet good enough, with their provenance."""
+    by_name = {i.name: i for i in inputs}
+    out: list[dict[str, Any]] = []
+    for c in sorted(checks, key=lambda c: c.stage):
+        if c.passed is True or c.stage <= stage:
+            continue
+        ins = [by_name[n] for n in c.inputs if n in by_name]
+        # a boolean input that is already True cannot be what holds the check back
+        ins = [i for i in ins if i.value is not True]
+        out.append({
+            "to_reach_stage": c.stage, "check": c.name, "needs": c.text,
+            "currently": "unknown" if c.passed is None else "fails",
+            "binds": c.stage == stage + 1,
+            "inputs": [{"name": i.name, "value": i.value,
+                        "provenance": i.shown_provenance} for i in ins],
+        })
+    return out

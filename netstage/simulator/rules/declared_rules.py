@@ -1,7 +1,9 @@
 """R-SECURITY, R-MANAGE and R-STANDARD: rules on declared and audited facts.
 
 Inputs come from ``district.declared`` (provenance ``declared``), from
-``district.measured.snmp`` (an SNMP audit, provenance ``measured``) and, for
+``district.measured.snmp`` (an SNMP audit, provenance ``measured``), from the
+inference table (:mod:`.inference`, provenance ``inferred``: measured facts that imply
+another; measured > inferred > declared) and, for
 R-STANDARD, from the nodes' vendor/model/firmware (``measured`` when the district
 came from an audit, i.e. it carries SNMP facts, else ``declared``).
 """
@@ -26,6 +28,7 @@ from netstage.simulator.rules.base import (
     register,
     verdict_from_checks,
 )
+from netstage.simulator.rules.inference import infer
 
 __all__ = ["model_family", "rule_manage", "rule_security", "rule_standard"]
 
@@ -39,6 +42,9 @@ def _no_default_write(d: District) -> RuleInput:
     if snmp is not None and snmp.default_write_community_accepted is not None:
         return RuleInput("no_default_write_community",
                          snmp.default_write_community_accepted == 0, "measured")
+    inferred = infer(d, "no_default_write_community")
+    if inferred is not None:
+        return inferred
     dec = d.declared.security.default_snmp_write_community
     return RuleInput("no_default_write_community", None if dec is None else not dec,
                      "declared" if dec is not None else None)
@@ -56,10 +62,15 @@ def _v3_only(d: District) -> RuleInput:
 _WHAT = {
     "edge_firewall": "declare declared.security.edge_firewall",
     "content_filter": "declare declared.security.content_filter (CIPA filtering)",
-    "no_default_write_community": "run `netstage audit` (SNMP default write community test) "
-                                  "or declare declared.security.default_snmp_write_community",
+    "no_default_write_community": "run `netstage audit INVENTORY --check-write-communities` "
+                                  "(a no-op SET of sysLocation.0 with public/private) or "
+                                  "`--check-default-communities` (none accepted for reads "
+                                  "implies none for writes) with --out AUDIT.json, then "
+                                  "`netstage normalise AUDIT.json --base DISTRICT`; or "
+                                  "declare declared.security.default_snmp_write_community",
     "segmentation": "declare declared.security.segmentation (student/staff/management VLANs)",
-    "snmp_v3_only": "run an SNMP audit (versions per device) or declare "
+    "snmp_v3_only": "run `netstage audit INVENTORY --out AUDIT.json` (SNMP version per "
+                    "device) and `netstage normalise AUDIT.json --base DISTRICT`, or declare "
                     "declared.security.snmp_v3_only",
     "dot1x": "declare declared.security.dot1x (802.1X / WPA-Enterprise)",
 }
@@ -83,7 +94,7 @@ def rule_security(ctx: RuleContext) -> RuleVerdict:
         t = ctx.rubric.rules["R-SECURITY"].thresholds[name]
         names = list(t.value)
         checks.append(Check(name, t.stage, all3(facts[n].value for n in names),
-                            f"stage {t.stage} needs: {', '.join(names)}"))
+                            f"stage {t.stage} needs: {', '.join(names)}", tuple(names)))
     used = [n for t in ctx.rubric.rules["R-SECURITY"].thresholds.values() for n in t.value]
     inputs = [facts[n] for n in dict.fromkeys(used)]
     held = [i.name for i in inputs if i.value is True]
@@ -125,16 +136,21 @@ def rule_manage(ctx: RuleContext) -> RuleVerdict:
     hist = th["min_history_days"]
     checks = [
         Check("stage3", s3.stage, all3([at_least(share, s3.value), man.mdm]),
-              f">= {s3.value:.0%} of infrastructure answers and MDM declared"),
+              f">= {s3.value:.0%} of infrastructure answers and MDM declared",
+              ("answer_share", "mdm")),
         Check("stage4", s4.stage,
               all3([at_least(share, s4.value), at_least(history, hist.value), man.config_backup]),
-              f">= {s4.value:.0%} answers, >= {hist.value} days of poll history, config backups"),
+              f">= {s4.value:.0%} answers, >= {hist.value} days of poll history, config backups",
+              ("answer_share", "history_days", "config_backup")),
     ]
     resolve = []
     if share is None:
-        resolve.append("run `netstage audit` on the infrastructure (share that answers SNMP)")
+        resolve.append("run `netstage audit INVENTORY --out AUDIT.json` on the "
+                       "infrastructure, then `netstage normalise AUDIT.json --base DISTRICT` "
+                       "(share that answers SNMP)")
     if history is None:
-        resolve.append("keep polling history (`netstage audit` store) and report its length")
+        resolve.append("poll with `netstage poll INVENTORY --db DB`, then `netstage normalise "
+                       "AUDIT.json --base DISTRICT --history DB` (the history length)")
     if man.mdm is None:
         resolve.append("declare declared.management.mdm")
     if man.config_backup is None:
@@ -188,10 +204,11 @@ def rule_standard(ctx: RuleContext) -> RuleVerdict:
     fwt = th["max_firmware_versions_per_model"]
     checks = [
         Check("stage3", s3.stage, any3([plan, at_least(share, s3.value)]),
-              f"standardisation plan declared or top-2 model families >= {s3.value:.0%}"),
+              f"standardisation plan declared or top-2 model families >= {s3.value:.0%}",
+              ("standardisation_plan", "top2_family_share")),
         Check("stage4", s4.stage, all3([at_least(share, s4.value), at_most(max_fw, fwt.value)]),
               f"top-2 model families >= {s4.value:.0%} and <= {fwt.value} firmware versions "
-              "per model"),
+              "per model", ("top2_family_share", "max_firmware_versions_per_model")),
     ]
     inputs = [
         RuleInput("top2_family_share", None if share is None else round(share, 4),
@@ -203,9 +220,12 @@ def rule_standard(ctx: RuleContext) -> RuleVerdict:
     resolve = []
     if share is None:
         resolve.append(f"give vendor and model of all {len(infra)} infrastructure nodes "
-                       "(or run `netstage audit`: ENTITY-MIB/sysDescr)")
+                       "(nodes[].vendor/model), or measure them: `netstage audit INVENTORY "
+                       "--out AUDIT.json` then `netstage normalise AUDIT.json --base "
+                       "DISTRICT` (ENTITY-MIB, sysDescr)")
     if max_fw is None:
-        resolve.append("give the firmware of every infrastructure node (or audit it)")
+        resolve.append("give the firmware of every infrastructure node (nodes[].firmware), "
+                       "or measure it with `netstage audit` + `netstage normalise` as above")
     if plan is None:
         resolve.append("declare declared.standardisation.plan")
 

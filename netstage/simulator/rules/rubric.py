@@ -94,7 +94,6 @@ class Override:
 @dataclass(frozen=True)
 class Rubric:
     version: str
-    unknown_allows: int
     percentile: float
     rules: dict[str, RuleSpec]
     overrides: tuple[Override, ...] = field(default_factory=tuple)
@@ -105,7 +104,6 @@ class Rubric:
     def to_json(self) -> dict[str, Any]:
         return {
             "version": self.version,
-            "unknown_allows": self.unknown_allows,
             "overrides": [o.to_json() for o in self.overrides],
             "rules": {rid: {"title": r.title, "smith": r.smith, "fail_allows": r.fail_allows,
                             "thresholds": {k: t.to_json() for k, t in r.thresholds.items()}}
@@ -129,8 +127,8 @@ def default_rubric() -> Rubric:
                               fail_allows=int(r["fail_allows"]), thresholds=ths,
                               scenario=r.get("scenario"))
     policy = raw["policy"]
-    return Rubric(version=str(raw["version"]), unknown_allows=int(policy["unknown_allows"]),
-                  percentile=float(policy["percentile"]), rules=rules)
+    return Rubric(version=str(raw["version"]), percentile=float(policy["percentile"]),
+                  rules=rules)
 
 
 def _check_value(t: Threshold, value: Any, where: str, path: str) -> Any:

@@ -53,12 +53,15 @@ def rule_target(ctx: RuleContext) -> RuleVerdict:
     tw = th["min_wan_gbps_per_1000_students"]
     checks = [
         Check("internet_stage2", t2.stage, at_least(kbps, t2.value),
-              f">= {t2.value:g} kbps of Internet per student"),
+              f">= {t2.value:g} kbps of Internet per student",
+              ("internet_capacity_mbps", "students")),
         Check("internet_stage4", t4.stage, at_least(kbps, t4.value),
-              f">= {t4.value:g} kbps of Internet per student"),
+              f">= {t4.value:g} kbps of Internet per student",
+              ("internet_capacity_mbps", "students")),
         # A district whose schools all share the core's site has no WAN to judge.
         Check("wan_stage4", tw.stage, all3([at_least(wan_min, tw.value)]) if wan else True,
-              f">= {tw.value:g} Gbps of WAN per 1,000 students at every school"),
+              f">= {tw.value:g} Gbps of WAN per 1,000 students at every school",
+              ("worst_school_wan_gbps_per_1000",)),
     ]
     inputs = [
         RuleInput("internet_capacity_mbps", d.internet_capacity_mbps if d.circuits else None,
