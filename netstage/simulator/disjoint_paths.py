@@ -138,6 +138,7 @@ def disjoint_path_counts(
     *,
     node_disjoint: bool = False,
     bound: I64 | None = None,
+    node_capacity: I64 | None = None,
 ) -> I64:
     """Number of disjoint paths from each group of nodes to ``sink``.
 
@@ -145,6 +146,8 @@ def disjoint_path_counts(
     ``0..n_nodes-1``; ``groups[g]`` the source nodes of group ``g`` (merged into one
     source). With ``node_disjoint`` the paths share no node outside the group and the
     sink. ``bound[g]`` (optional) is a known upper bound that ends the search early.
+    ``node_capacity[x]`` (node-disjoint only; default 1) lets up to that many paths
+    share node ``x`` (a redundant stack or chassis: each member carries one).
     """
     m = edge_u.shape[0]
     # hop distance to the sink orders the adjacency lists (unreachable last)
@@ -179,7 +182,7 @@ def disjoint_path_counts(
     cap = np.zeros_like(tail)
     tail[0:2 * n_nodes:2], head[0:2 * n_nodes:2] = 2 * x, 2 * x + 1
     tail[1:2 * n_nodes:2], head[1:2 * n_nodes:2] = 2 * x + 1, 2 * x
-    cap[0:2 * n_nodes:2] = 1
+    cap[0:2 * n_nodes:2] = 1 if node_capacity is None else node_capacity
     cap[2 * sink] = _BIG
     base = 2 * n_nodes
     # u_out -> v_in (cap 1) with its reverse, then v_out -> u_in (cap 1) with its reverse
