@@ -315,3 +315,20 @@ def test_srlg_through_the_district_on_random_generated_districts() -> None:
         extra = [(FIXED,)] * (len(eu) - len(g.edge_u))
         got = brute_label_cut(g.n_nodes + 1, eu, ev, g.internet, src, gofe + extra)
         assert s.srlg_disjoint_paths == got, s.site
+
+
+def test_availability_counts_a_redundant_stack_as_parallel_members() -> None:
+    from netstage.simulator.availability import estimate_availability
+
+    from .test_availability import HPY, reliability
+
+    def u_site(d: District) -> float:
+        rep = estimate_availability(d, reliability=reliability(1e-3))
+        return next(s for s in rep.sites if s.site == "A").expected_outage_h_per_year / HPY
+
+    u = 1e-3
+    # chain: isp, rtr, rtr--core, core, two parallel core--dist-a links, dist-a
+    plain, stacked = u_site(chain(None)), u_site(chain({"members": 2}))
+    assert plain == pytest.approx(5 * u + u * u, rel=1e-9)
+    assert stacked == pytest.approx(4 * u + u ** 2 + u * u, rel=1e-9)
+    assert u_site(chain({"members": 2, "redundant": False})) == pytest.approx(plain)

@@ -143,7 +143,8 @@ def rule_ha(ctx: RuleContext) -> RuleVerdict:
             s += f", worst school {worst_site} has {min_paths} {word} path(s)"
             bind = srlg_ev["binding"].get(worst_site or "")
             if bind:
-                s += f" (shared group{'s' if len(bind) > 1 else ''} {', '.join(bind)} bind)"
+                s += (f" (shared group {bind[0]} binds)" if len(bind) == 1
+                      else f" (shared groups {', '.join(bind)} bind)")
         if worst_n1 is not None:
             s += f", worst single failure ({worst_elem or '?'}) leaves {worst_n1:.1%} unserved"
         return s + f": allows stage {stage}."
