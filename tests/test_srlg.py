@@ -332,3 +332,17 @@ def test_availability_counts_a_redundant_stack_as_parallel_members() -> None:
     assert plain == pytest.approx(5 * u + u * u, rel=1e-9)
     assert stacked == pytest.approx(4 * u + u ** 2 + u * u, rel=1e-9)
     assert u_site(chain({"members": 2, "redundant": False})) == pytest.approx(plain)
+
+
+def test_groups_and_stacks_survive_yaml_and_graphml_round_trips(tmp_path: Any) -> None:
+    import yaml
+
+    from netstage.simulator.graph import from_graphml, to_graphml
+    from netstage.simulator.io import dump_district
+
+    d = stage4({ES1_UPLINKS[0]: ["conduit-es1", "bridge-x"], ES1_UPLINKS[1]: ["conduit-es1"]},
+               {"isp-a": ["do-entrance"]}, {"core1": {"members": 3, "kind": "chassis"}})
+    to_graphml(d, tmp_path / "d.graphml")
+    assert from_graphml(tmp_path / "d.graphml").model_dump() == d.model_dump()
+    assert District.model_validate(yaml.safe_load(dump_district(d))).model_dump() == \
+        d.model_dump()
