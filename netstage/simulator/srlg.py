@@ -22,8 +22,9 @@ SRLG-disjoint path count of a site
         min over sets S of groups of  |S| + f(S)
 
     where ``f(S)`` is the edge-disjoint path count after removing the members of ``S``,
-    with the links of the *other* groups uncuttable (replicated beyond any useful
-    count), i.e. the fewest ungrouped links that finish the cut. Sets are tried by
+    with the links of the *other* groups uncuttable (a capacity above any useful
+    count), i.e. the fewest ungrouped links that finish the cut. The flow graph is
+    built once; each set only changes edge capacities. Sets are tried by
     increasing size and only while ``|S|`` is below the best count found so far, so a
     site with count 2 needs the empty set and the single groups only. A budget on the
     number of sets keeps large group counts bounded; a site whose search ran out is
@@ -46,7 +47,7 @@ from itertools import combinations
 import numpy as np
 from numpy.typing import NDArray
 
-from netstage.simulator.disjoint_paths import disjoint_path_counts
+from netstage.simulator.disjoint_paths import EdgeFlowGraph
 from netstage.simulator.model import District
 
 __all__ = [
@@ -121,16 +122,19 @@ def srlg_disjoint_counts(
             member[gidx[gid], e] = True
     grouped = member.any(0)
 
+    net = EdgeFlowGraph(n_vertices, edge_u, edge_v, sink)
+    # grouped edges are uncuttable unless their group fails: a capacity no count reaches
+    free_cap = np.where(grouped, int(best.max()) + 1, 1).astype(np.int64)
+
     def flow(removed: NDArray[np.bool_], need: I64) -> I64:
         """Fewest ungrouped edges that cut each site once ``removed`` edges are gone
-        (capped at ``need``); grouped edges left are replicated ``need.max()`` times."""
-        reps = int(max(int(need.max()), 1))
-        keep = ~removed
-        ung = keep & ~grouped
-        grp = np.flatnonzero(keep & grouped)
-        eu = np.r_[edge_u[ung], np.repeat(edge_u[grp], reps)].astype(np.int64)
-        ev = np.r_[edge_v[ung], np.repeat(edge_v[grp], reps)].astype(np.int64)
-        return disjoint_path_counts(n_vertices, eu, ev, sink, groups, bound=need)
+        (capped at ``need``; sites with ``need`` 0 are skipped and get 0)."""
+        out = np.zeros(n_sites, dtype=np.int64)
+        todo = np.flatnonzero(need > 0)
+        if todo.size:
+            out[todo] = net.counts(np.where(removed, 0, free_cap),
+                                   [groups[i] for i in todo.tolist()], need[todo])
+        return out
 
     none = np.zeros(m, dtype=bool)
     best = np.minimum(best, flow(none, best))
