@@ -346,3 +346,22 @@ def test_groups_and_stacks_survive_yaml_and_graphml_round_trips(tmp_path: Any) -
     assert from_graphml(tmp_path / "d.graphml").model_dump() == d.model_dump()
     assert District.model_validate(yaml.safe_load(dump_district(d))).model_dump() == \
         d.model_dump()
+
+
+def test_stack_survives_the_digital_twin_round_trip(tmp_path: Any) -> None:
+    from netstage.auditor.normalise import facts_to_district
+    from netstage.auditor.snmp.collector import ReplayCollector
+    from netstage.auditor.twin import export_twin
+
+    from .test_twin_roundtrip import _audit
+
+    d = stage4(stacks={"core1": {"members": 3}, "core2": {"members": 2, "kind": "chassis"}})
+    paths = export_twin(d, tmp_path)
+    audit = _audit(ReplayCollector(tmp_path), "127.0.0.1", 161, [p.stem for p in paths])
+    got = facts_to_district(audit).district
+    core1 = got.node("core1")
+    assert core1.stack is not None and (core1.stack.members, core1.stack.kind) == (3, "stack")
+    assert (core1.model, core1.firmware) == (d.node("core1").model, d.node("core1").firmware)
+    # a redundant chassis cannot be told from modules in ENTITY-MIB: not read back
+    assert got.node("core2").stack is None
+    assert all(n.stack is None for n in got.nodes if n.id not in ("core1",))
