@@ -365,3 +365,20 @@ def test_stack_survives_the_digital_twin_round_trip(tmp_path: Any) -> None:
     # a redundant chassis cannot be told from modules in ENTITY-MIB: not read back
     assert got.node("core2").stack is None
     assert all(n.stack is None for n in got.nodes if n.id not in ("core1",))
+
+
+def test_a_group_that_alone_cuts_a_school_off_is_a_single_point_of_failure() -> None:
+    shared = stage4({ES1_UPLINKS[0]: ["conduit-es1"], ES1_UPLINKS[1]: ["conduit-es1"]})
+    rep = analyse_redundancy(shared)
+    row = next(s for s in rep.single_points_of_failure if s.element == "srlg:conduit-es1")
+    plain = analyse_redundancy(stage4())
+    assert (row.kind, row.sites, row.r_ha_excluded) == ("srlg", ["es1"], False)
+    # it cuts off every device of es1, as the N-1 row of the group does
+    es1 = next(s for s in plain.sites if s.site == "es1")
+    assert row.devices == es1.devices > 0 and row.students > 0
+    n1 = {c.element: c for c in run_contingency(shared, n_scenarios=10, seed=1).contingencies}
+    assert n1["srlg:conduit-es1"].disconnected_devices == row.devices
+    # diverse groups cut nobody off alone, and nothing else changes
+    diverse = analyse_redundancy(stage4({ES1_UPLINKS[0]: ["n"], ES1_UPLINKS[1]: ["s"]}))
+    assert [x.element for x in diverse.single_points_of_failure] == [
+        x.element for x in plain.single_points_of_failure]

@@ -27,9 +27,10 @@ Shared-risk groups and stacks
     ``srlg_disjoint_paths`` per site: the fewest links/circuits not in a group, or whole
     groups, whose failure cuts the site off (:mod:`netstage.simulator.srlg`); equal to
     ``edge_disjoint_paths`` without groups. ``srlg_binding`` names the groups of a
-    smallest such cut. A declared redundant stack or chassis (``nodes[].stack``) is
-    neither an articulation point nor a single point of failure here, and each of its
-    members may carry one node-disjoint path.
+    smallest such cut. A group whose failure alone cuts devices off is a single point of
+    failure of kind ``srlg`` (``srlg:<group>``). A declared redundant stack or chassis
+    (``nodes[].stack``) is neither an articulation point nor a single point of failure
+    here, and each of its members may carry one node-disjoint path.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class SinglePointOfFailure:
     """One element whose failure alone cuts devices off the Internet."""
 
     element: str
-    kind: str  # "link", "circuit" or "node"
+    kind: str  # "link", "circuit", "node" or "srlg" (a whole shared-risk group)
     node_kind: str | None  # for nodes: edge, core, access, ...
     devices: int
     students: int
@@ -325,6 +326,8 @@ def _analyse(d: District, arr: DistrictArrays) -> RedundancyReport:
 
     spofs = [x for x in _spofs(d, g, order, sums, devices, site_below, tin, tout, vertex_site)
              if not (x.kind == "node" and x.element in stack_set)]
+    if srlg_members:
+        spofs = _order_spofs(spofs + _group_spofs(d, g, devices[:n], students[:n]))
     site_rows = []
     for i, s in enumerate(d.sites):
         members = groups[i]
@@ -342,6 +345,45 @@ def _analyse(d: District, arr: DistrictArrays) -> RedundancyReport:
         district=d.district.name, circuits=len(d.circuits), sites=site_rows,
         bridges=bridges, articulation_points=aps, single_points_of_failure=spofs,
         srlg_groups=srlg_members, redundant_stacks=stacks)
+
+
+def _group_spofs(d: District, g: DistrictGraph, devices: I64, students: I64,
+                 ) -> list[SinglePointOfFailure]:
+    """Shared-risk groups whose failure alone cuts devices off (kind ``"srlg"``, element
+    ``srlg:<group>``): one reachability pass from the Internet per group. A group of AP
+    uplinks only is excluded from R-HA like the uplinks themselves."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import breadth_first_order
+
+    n = g.n_nodes + 1
+    is_ap = np.r_[np.array([k == NodeKind.AP for k in g.node_kind], dtype=bool), False]
+    site_ids = [s.id for s in d.sites]
+    groups = edge_groups(d)
+    out = []
+    for gid in group_members(d):
+        down = np.array([gid in gs for gs in groups], dtype=bool)
+        keep = ~down
+        eu, ev = g.edge_u[keep], g.edge_v[keep]
+        adj = sp.coo_matrix((np.ones(2 * eu.shape[0]), (np.r_[eu, ev], np.r_[ev, eu])),
+                            shape=(n, n)).tocsr()
+        reach = np.zeros(n, dtype=bool)
+        reach[breadth_first_order(adj, g.internet, directed=False,
+                                  return_predecessors=False)] = True
+        cut = ~reach & (devices > 0)
+        if not cut.any():
+            continue
+        excluded = bool(np.all(is_ap[g.edge_u[down]] | is_ap[g.edge_v[down]]))
+        sites = sorted({site_ids[x] for x in g.node_site[cut[:g.n_nodes]].tolist() if x >= 0},
+                       key=site_ids.index)
+        out.append(SinglePointOfFailure(
+            element=f"srlg:{gid}", kind="srlg", node_kind=None, devices=int(devices[cut].sum()),
+            students=int(students[cut].sum()), sites=sites, r_ha_excluded=excluded))
+    return out
+
+
+def _order_spofs(spofs: list[SinglePointOfFailure]) -> list[SinglePointOfFailure]:
+    """Counted before excluded, then most devices, then by element id (as :func:`_spofs`)."""
+    return sorted(spofs, key=lambda x: (x.r_ha_excluded, -x.devices, x.element))
 
 
 def _spofs(d: District, g: DistrictGraph, order: I64, sums: I64, devices: I64,
