@@ -382,3 +382,21 @@ def test_a_group_that_alone_cuts_a_school_off_is_a_single_point_of_failure() -> 
     diverse = analyse_redundancy(stage4({ES1_UPLINKS[0]: ["n"], ES1_UPLINKS[1]: ["s"]}))
     assert [x.element for x in diverse.single_points_of_failure] == [
         x.element for x in plain.single_points_of_failure]
+
+
+def test_single_groups_are_tried_whatever_the_budget() -> None:
+    # three parallel edges in groups a, b and both: count 2 (fail a and b). A zero budget
+    # still tries every single group, so no single group cuts: "at least 2" is settled;
+    # the pair is not tried, so 3 is only an upper bound, marked inexact
+    eu = np.zeros(3, dtype=np.int64)
+    ev = np.ones(3, dtype=np.int64)
+    srcs = [np.array([0], dtype=np.int64)]
+    gofe = [("a",), ("b",), ("a", "b")]
+    assert brute_label_cut(2, [0, 0, 0], [1, 1, 1], 1, 0, gofe) == 2
+    got = srlg_disjoint_counts(2, eu, ev, 1, srcs, gofe, np.array([3]), budget=0)
+    assert got.paths.tolist() == [3] and not got.exact.any()
+    full = srlg_disjoint_counts(2, eu, ev, 1, srcs, gofe, np.array([3]))
+    assert full.paths.tolist() == [2] and full.exact.all() and full.binding == [["a", "b"]]
+    one = srlg_disjoint_counts(2, eu, ev, 1, srcs, [("a",), ("a",), ("a",)],
+                               np.array([3]), budget=0)
+    assert one.paths.tolist() == [1] and one.binding == [["a"]]

@@ -29,8 +29,9 @@ SRLG-disjoint path count of a site
     site with count 2 needs the empty set and the single groups only. A budget on the
     number of sets keeps large group counts bounded; a site whose search ran out is
     marked ``exact=False`` (its count is then an upper bound, and still exact up to the
-    size of the sets searched: the R-HA question "at least 2?" is always settled by
-    the sets of size 0 and 1).
+    size of the sets searched: the count is at least ``min(count, k)`` when sets of size
+    ``k`` were cut short. The single groups are always tried, whatever the budget, so
+    the R-HA question "at least 2?" is always settled).
 
 Circuits
     Two circuits in one group count as one for R-HA's circuit count: the effective
@@ -105,7 +106,7 @@ def srlg_disjoint_counts(
     """SRLG-disjoint path counts from each source group to ``sink`` (module docstring).
 
     ``upper[g]`` is a known upper bound (the edge-disjoint count); the result never
-    exceeds it. ``budget`` bounds the number of group sets tried.
+    exceeds it. ``budget`` bounds the number of group sets of two or more tried.
     """
     n_sites = len(groups)
     best = np.asarray(upper, dtype=np.int64).copy()
@@ -144,7 +145,7 @@ def srlg_disjoint_counts(
         open_sites = best > k
         stop = False
         for combo in combinations(range(len(names)), k):
-            if tried >= budget:
+            if tried >= budget and k > 1:  # single groups always: they settle ">= 2?"
                 stop = True
                 break
             tried += 1
