@@ -268,3 +268,37 @@ def test_unmappable_port_names_do_not_double_a_link() -> None:
     res = facts_to_district(AuditResult(devices=[c, d]))
     assert res.district.links[0].capacity_mbps == 100
     assert [m.kind for m in res.mismatches] == ["speed"]
+
+
+def _stacked_core(entities: list[EntityInfo]) -> DeviceFacts:
+    return DeviceFacts(
+        target=SnmpTarget(address="10.1.1.1", name="core"), ok=True, snmp_version="v2c",
+        sys_name="core", sys_object_id="1.3.6.1.4.1.9.1", entities=entities,
+        interfaces=[_if(1, "g1", 1000)], neighbours=[_nb(1, "g1", "rtr", "Gi0/0")])
+
+
+STACK_OF_TWO = [
+    EntityInfo(index=1, physical_class=11, name="Stack"),
+    EntityInfo(index=1001, physical_class=3, contained_in=1, model="WS-C2960X-48FPS-L"),
+    EntityInfo(index=2001, physical_class=3, contained_in=1, serial="FOC123"),
+    EntityInfo(index=3001, physical_class=3, contained_in=1),  # empty slot
+    EntityInfo(index=1002, physical_class=9, contained_in=1001, model="C2960X-STACK"),
+]
+
+
+def test_merge_measured_sets_a_measured_stack_unless_one_is_declared() -> None:
+    base = load_district(TOPOLOGIES / "stage1-lab-era.yaml")
+    merged = merge_measured(base, AuditResult(devices=[_stacked_core(STACK_OF_TWO)]))
+    st = merged.node("core").stack
+    assert st is not None and (st.members, st.redundant, st.kind) == (2, True, "stack")
+    # one chassis under the stack entity: a lone stackable switch, no stack
+    lone = merge_measured(base, AuditResult(devices=[_stacked_core(STACK_OF_TWO[:2])]))
+    assert lone.node("core").stack is None
+    # a declared stack wins over the measured one
+    data = base.model_dump(mode="json")
+    next(n for n in data["nodes"] if n["id"] == "core")["stack"] = {
+        "members": 4, "redundant": False}
+    declared = type(base).model_validate(data)
+    kept = merge_measured(declared, AuditResult(devices=[_stacked_core(STACK_OF_TWO)]))
+    st = kept.node("core").stack
+    assert st is not None and (st.members, st.redundant) == (4, False)

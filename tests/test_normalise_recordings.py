@@ -80,3 +80,26 @@ def test_expected_neighbours_become_links(name: str) -> None:
     # every expected local port with a neighbour is covered; nothing invented
     assert len(res.district.links) <= len({(n.local_if_index, n.remote_sysname)
                                            for n in dev.neighbours})
+
+
+@pytest.mark.parametrize(("name", "members"), [
+    ("ios_2960x", 3),  # three WS-C2960X chassis under one stack entity
+    ("iosxe_c9400-svl", 2),  # StackWise Virtual: two C9404R chassis
+    ("ciscosb_cbs350-4x", 2),  # four unit rows, two of them empty slots
+    ("iosxe_c9300", None),  # a stack entity holding one chassis: a lone switch
+    ("arista_eos", None),  # no stack entity at all
+])
+def test_stack_members_from_entity_mib(name: str, members: int | None) -> None:
+    directory = shared_path("snmprec")
+    target = CollectTarget(address="127.0.0.1", name=name, credential=SnmpCredential(
+        profile="replay", version="v2c", community=Secret(name)))
+    dev = asyncio.run(ReplayCollector(Path(directory)).collect(target))
+    assert dev.ok
+    res = facts_to_district(AuditResult(devices=[dev]))
+    node = res.district.node(res.device_node[0])
+    if members is None:
+        assert node.stack is None
+    else:
+        assert node.stack is not None
+        assert (node.stack.members, node.stack.redundant, node.stack.kind) == (
+            members, True, "stack")

@@ -5,7 +5,8 @@
 
 * **nodes** from the answering devices (id = ``sysName``, else the inventory name, else
   the address; vendor from the ``sysObjectID`` enterprise number, model and firmware from
-  the ENTITY-MIB chassis) and from LLDP/CDP neighbours that did not answer (APs, phones
+  the ENTITY-MIB chassis; ``stack`` from the chassis under an ENTITY-MIB stack entity,
+  see :func:`entity_stack`) and from LLDP/CDP neighbours that did not answer (APs, phones
   filtered out as endpoints);
 * **links** from LLDP/CDP rows, grouped per pair of nodes and matched on both ends where
   both ends answered. Ports that the device reports as members of one aggregate
@@ -59,6 +60,7 @@ from netstage.simulator.model import (
     NodeKind,
     Site,
     SnmpFacts,
+    Stack,
 )
 
 if TYPE_CHECKING:
@@ -248,6 +250,26 @@ def _is_endpoint(*texts: str | None) -> bool:
 
 # -- utilisation ----------------------------------------------------------------------
 
+def entity_stack(dev: DeviceFacts) -> Stack | None:
+    """A stack read from ENTITY-MIB: the chassis (entPhysicalClass 3) contained in a
+    stack entity (class 11) are its members; two or more make a redundant stack.
+
+    Empty member slots (a chassis row without model, serial or description, as a CBS350
+    reports for absent units) are not members. One chassis under a stack entity (a
+    stackable switch standing alone) is no stack. Redundant supervisors or line cards
+    inside one chassis cannot be told apart from ordinary modules here: declare those
+    as ``stack: {kind: chassis, ...}`` in the district.
+    """
+    stacks = {e.index for e in dev.entities if e.physical_class == 11}
+    if not stacks:
+        return None
+    members = Counter(e.contained_in for e in dev.entities
+                      if e.physical_class == 3 and e.contained_in in stacks
+                      and (_clean(e.model) or _clean(e.serial) or _clean(e.descr)))
+    most = max(members.values(), default=0)
+    return Stack(members=most, redundant=True, kind="stack") if most >= 2 else None
+
+
 def since_start_mbps(dev: DeviceFacts, iface: Interface) -> float | None:
     """Mean of max(in, out) in Mb/s since the counters started, from one sample.
 
@@ -346,7 +368,9 @@ class _Builder:
                         mgmt_address=dev.target.address
                         if dev.target.address in self.unique_address
                         else (base.mgmt_address if base else None),
-                        count=base.count if base else 1, wifi=base.wifi if base else None)
+                        count=base.count if base else 1, wifi=base.wifi if base else None,
+                        stack=(base.stack if base and base.stack else None)
+                        or (entity_stack(dev) if kind != NodeKind.AP else None))
             self.nodes[nid] = node
             self.answered[nid] = dev
             self.device_node[i] = nid
@@ -986,7 +1010,8 @@ def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | 
                    q: float = 95.0, clients_in_measurement: bool = False) -> District:
     """``base`` with what ``audit`` measured laid over it (a new District; base unchanged).
 
-    * matched nodes get the measured vendor/model/firmware;
+    * matched nodes get the measured vendor/model/firmware, and the measured stack
+      (ENTITY-MIB) when ``base`` declares none;
     * links seen by the audit get the measured capacity, LAG members and
       ``background_mbps`` (p``q`` from ``store`` when given, else the mean since the
       counters started), capped at the capacity;
@@ -1012,6 +1037,8 @@ def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | 
         for attr in ("vendor", "model", "firmware"):
             if getattr(m, attr):
                 setattr(node, attr, getattr(m, attr))
+        if node.stack is None and m.stack is not None and node.kind != NodeKind.AP:
+            node.stack = m.stack  # measured stack members (ENTITY-MIB); a declared one wins
     util = _link_utilisation(res, audit, store, q)
     measured_keys: set[str] = set()
     measured_links = {frozenset((lk.a, lk.b)): lk for lk in res.district.links}

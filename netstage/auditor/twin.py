@@ -9,6 +9,8 @@ on a shared snmpsim agent is the node id. Every recording is consistent with its
   <firmware>"``, ``sysObjectID`` = ``1.3.6.1.4.1.<IANA PEN of the vendor>.1.1``,
   ``sysLocation`` = site id, ``sysServices`` (2 = bridge, 4 = router);
 * ENTITY-MIB: one chassis row (class 3) with manufacturer, model, firmware/software rev;
+  a redundant stack (``stack: {kind: stack}``) becomes a stack row (class 11) holding one
+  such chassis row per member;
 * IF-MIB ``ifTable`` + ``ifXTable``: one physical port per link end, named ``port<n>``
   (``ifIndex`` = 1000 + n, while the LLDP local port number is n: collectors must map
   through ``lldpLocPortTable``), ``ifAlias`` = ``"to <peer> <peer port>"``,
@@ -207,11 +209,22 @@ def _node_records(d: District, node_id: str, ports: dict[str, list[TwinPort]],
              f"{sys_}.6.0|{_str(node.site or '')}",
              f"{sys_}.7.0|2|{4 if node.kind in (NodeKind.EDGE, NodeKind.FIREWALL) else 2}"]
     ent = "1.3.6.1.2.1.47.1.1.1.1"
-    recs += [f"{ent}.2.1|{_str(descr)}", f"{ent}.4.1|2|0", f"{ent}.5.1|2|3",
-             f"{ent}.7.1|{_str(node.id)}", f"{ent}.9.1|{_str(node.firmware or '')}",
-             f"{ent}.10.1|{_str(node.firmware or '')}",
-             f"{ent}.11.1|{_str('TWIN' + _mac(node.id)[4:].upper())}",
-             f"{ent}.12.1|{_str(node.vendor or '')}", f"{ent}.13.1|{_str(node.model or '')}"]
+    chassis = [1]
+    if node.stack is not None and node.stack.redundant and node.stack.kind == "stack":
+        # a stack entity (class 11) holding one chassis row per member, as Catalyst
+        # stacks report it; the normaliser reads the members back (entity_stack)
+        recs += [f"{ent}.2.1|{_str('stack')}", f"{ent}.4.1|2|0", f"{ent}.5.1|2|11",
+                 f"{ent}.7.1|{_str(node.id)}"]
+        chassis = [1000 * k + 1 for k in range(1, node.stack.members + 1)]
+    for c in chassis:
+        serial = "TWIN" + _mac(node.id)[4:].upper() + (f"-{c // 1000}" if c > 1 else "")
+        recs += [f"{ent}.2.{c}|{_str(descr)}", f"{ent}.4.{c}|2|{0 if c == 1 else 1}",
+                 f"{ent}.5.{c}|2|3", f"{ent}.7.{c}|{_str(node.id)}",
+                 f"{ent}.9.{c}|{_str(node.firmware or '')}",
+                 f"{ent}.10.{c}|{_str(node.firmware or '')}",
+                 f"{ent}.11.{c}|{_str(serial)}",
+                 f"{ent}.12.{c}|{_str(node.vendor or '')}",
+                 f"{ent}.13.{c}|{_str(node.model or '')}"]
     mine = sorted(ports[node_id], key=lambda p: p.if_index)
     recs.append(f"1.3.6.1.2.1.2.1.0|2|{len(mine)}")
     ift, ifx = "1.3.6.1.2.1.2.2.1", "1.3.6.1.2.1.31.1.1.1"

@@ -54,20 +54,29 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(rep.to_json())
             return
+        groups = bool(rep.srlg_groups)
         console.print(f"[bold]{escape(rep.district)}[/]: {rep.circuits} Internet circuit(s), "
-                      f"worst school has {rep.min_edge_disjoint_paths} edge-disjoint path(s)")
+                      f"worst school has {rep.min_edge_disjoint_paths} edge-disjoint path(s)"
+                      + (f", {rep.min_srlg_disjoint_paths} SRLG-disjoint" if groups else ""))
         table = Table()
-        for col in ("site", "kind", "students", "edge-disjoint", "node-disjoint",
+        for col in ("site", "kind", "students", "edge-disjoint",
+                    *(["SRLG-disjoint"] if groups else []), "node-disjoint",
                     "single-homed nodes"):
             table.add_column(col, overflow="fold")
         for s in rep.sites:
             style = "red" if s.edge_disjoint_paths < 2 and s.kind == "school" else ""
             lone = ", ".join(s.single_homed_nodes[:4]) + (
                 " ..." if len(s.single_homed_nodes) > 4 else "")
+            srlg = (f"{s.srlg_disjoint_paths}{'' if s.srlg_exact else ' (at most)'}"
+                    + (f" ({', '.join(s.srlg_binding)})" if s.srlg_binding else ""))
             table.add_row(s.site, s.kind, str(s.students),
                           f"[{style}]{s.edge_disjoint_paths}[/]" if style
-                          else str(s.edge_disjoint_paths), str(s.node_disjoint_paths), lone)
+                          else str(s.edge_disjoint_paths), *([escape(srlg)] if groups else []),
+                          str(s.node_disjoint_paths), lone)
         console.print(table)
+        if rep.redundant_stacks:
+            console.print("redundant stacks/chassis (not single points of failure): "
+                          + escape(", ".join(rep.redundant_stacks)))
         console.print(f"bridges: {len(rep.bridges)}   articulation points: "
                       f"{len(rep.articulation_points)}   single points of failure counted by "
                       f"R-HA: {len(rep.counted_spofs)} (of {len(rep.spofs)})")

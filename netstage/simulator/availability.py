@@ -20,6 +20,10 @@ adds up its parts (series) and two disjoint paths contribute only through order 
 graph without ``e`` gives the partners ``f`` that become cut elements. Higher orders
 are neglected (relative error about ``u``, below 1e-3 with the defaults).
 
+A declared redundant stack or chassis (``nodes[].stack``) is down only when all its
+members are: ``u ** members``. Shared-risk groups (``srlg``) are not modelled here
+(each link and circuit still fails independently); R-HA and N-1 count them.
+
 Per site the figure is the device-weighted mean over its devices (students' devices
 when it has any), times hours per year; district-wide the student-weighted mean over
 schools. Each site lists its largest contributors.
@@ -139,7 +143,11 @@ def _unavailability(d: District, rel: ReliabilityFile) -> tuple[F64, list[str]]:
     a label. The Internet never fails."""
     g = district_graph(d)
     site_of = {n.id: n.site for n in d.nodes}
-    u = [rel.nodes[n.kind].unavailability for n in d.nodes] + [0.0]
+    # a redundant stack/chassis is down only when every member is: its members are in
+    # parallel (independent failures), so it is no single point of failure here either
+    u = [rel.nodes[n.kind].unavailability ** (n.stack.members if n.redundant_stack
+                                              and n.stack else 1)
+         for n in d.nodes] + [0.0]
     labels = [n.id for n in d.nodes] + ["internet"]
     circ = rel.circuits
     for lk in d.links:

@@ -228,7 +228,10 @@ def network_map(d: District, c: Any, *, max_nodes: int = 400) -> Figure:
     spof_links: set[str] = set()
     if rep is not None:
         for s in rep.counted_spofs:
-            (spof_nodes if s.kind == "node" else spof_links).add(s.element)
+            if s.kind == "srlg":  # a whole shared-risk group: dash its member links
+                spof_links.update(getattr(rep, "srlg_groups", {}).get(s.element[5:], []))
+            else:
+                (spof_nodes if s.kind == "node" else spof_links).add(s.element)
     g = nx.MultiGraph()
     layers = _layers(d)
     g.add_node("Internet", layer=0)
@@ -274,7 +277,7 @@ def network_map(d: District, c: Any, *, max_nodes: int = 400) -> Figure:
     else:
         bits.append("link load not simulated")
     if rep is not None:
-        n_sp = len(spof_nodes) + len(spof_links)
+        n_sp = len(rep.counted_spofs)  # a shared-risk group counts once, not per link
         bits.append(f"{n_sp} single point{'s' if n_sp != 1 else ''} of failure (red)")
     else:
         bits.append("redundancy not analysed")

@@ -11,7 +11,12 @@ Which elements
     Every model link and Internet circuit, and every node, except (as STAGES.md R-HA
     and the issue say) a school's own access switches, access points and their
     uplinks, and servers (end devices): their failure only cuts off the devices
-    plugged into them. ``include_access=True`` adds them.
+    plugged into them. ``include_access=True`` adds them. Every shared-risk group
+    (``links[].srlg`` / ``circuits[].srlg``) is one more element, ``srlg:<group>``,
+    whose links and circuits all fail at once. A declared redundant stack or chassis
+    (``nodes[].stack``) is not failed as a whole: one member failing leaves the others
+    forwarding, and losing all of them is not a single failure (it is listed in
+    ``excluded`` and ``redundant_stacks``).
 
 Common random numbers
     ONE demand batch (:func:`netstage.simulator.demand.draw_demand`, same seed) serves
@@ -67,6 +72,7 @@ from netstage.simulator.model import District, NodeKind, SiteKind
 from netstage.simulator.profiles import scenario_params
 from netstage.simulator.routing import node_paths, tree_parents
 from netstage.simulator.simulate import draw_demand_cached
+from netstage.simulator.srlg import group_members
 
 __all__ = [
     "Contingency",
@@ -87,8 +93,8 @@ class Contingency:
     """Result of one contingency (or of the base case, element ``"none"``)."""
 
     element: str
-    kind: str  # "link" (links and circuits) or "node"; "none" for the base case
-    element_type: str  # "link", "circuit", "node" or "none"
+    kind: str  # "link" (links, circuits, shared-risk groups) or "node"; "none": base case
+    element_type: str  # "link", "circuit", "srlg", "node" or "none"
     node_kind: str | None
     unserved_p95: float
     unserved_mean: float
@@ -98,6 +104,7 @@ class Contingency:
     rerouted_points: int
     sites_affected: list[str] = field(default_factory=list)
     slow_scenarios: int = 0
+    members: list[str] = field(default_factory=list)  # srlg: links/circuits that fail
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,6 +123,7 @@ class ContingencyReport:
     excluded: list[str]
     elapsed_s: float
     stats: dict[str, int] = field(default_factory=dict)
+    redundant_stacks: list[str] = field(default_factory=list)  # in excluded: not failed
 
     @property
     def worst(self) -> Contingency:
@@ -137,6 +145,7 @@ class ContingencyReport:
             "base": self.base.to_json(),
             "contingencies": [c.to_json() for c in self.contingencies],
             "excluded": self.excluded,
+            "redundant_stacks": self.redundant_stacks,
             "elapsed_s": round(self.elapsed_s, 3),
             "stats": self.stats,
         }
@@ -152,6 +161,7 @@ class _Element:
     node_kind: str | None
     links: tuple[int, ...]  # expanded link indices that fail
     node: int  # node index that fails, or -1
+    members: tuple[str, ...] = ()  # srlg: the links and circuits of the group
 
 
 def contingency_elements(d: District, arr: DistrictArrays, *, include_access: bool = False
@@ -182,8 +192,18 @@ def contingency_elements(d: District, arr: DistrictArrays, *, include_access: bo
         out.append(_Element(lk.key, "link", None, tuple(members), -1))
     for c in d.circuits:
         out.append(_Element(c.id, "circuit", None, (lidx[c.id],), -1))
+    # shared-risk groups: all member links and circuits fail at once (one element)
+    for gid, ids in group_members(d).items():
+        members = sorted({i for key in ids for i, lid in enumerate(arr.link_ids)
+                          if lid == key or lid.startswith(key + "#")})
+        out.append(_Element(f"srlg:{gid}", "srlg", None, tuple(members), -1, tuple(ids)))
     for n in d.nodes:
         if end_device_node(n.id) and not include_access:
+            excluded.append(n.id)
+            continue
+        if n.redundant_stack:
+            # a declared redundant stack/chassis survives one member failing: failing
+            # it whole would be an N-2 (or worse) event, so N-1 does not
             excluded.append(n.id)
             continue
         out.append(_Element(n.id, "node", n.kind.value, (), nidx[n.id]))
@@ -697,7 +717,7 @@ def run_contingency(
             disconnected_students=int(np.rint(students_p[lost].sum())),
             disconnected_devices=int(devices_p[lost].sum()),
             rerouted_points=int(changed.shape[0] - (plan.disc.shape[0] if plan else 0)),
-            sites_affected=sites)
+            sites_affected=sites, members=list(el.members) if el else [])
 
     uns0, th0 = metrics(served0, thr0)
     base_row = row(None, uns0, th0, None)
@@ -717,7 +737,8 @@ def run_contingency(
     return ContingencyReport(
         district=d.district.name, scenario=scenario, n_scenarios=n_scenarios, seed=seed,
         base=base_row, contingencies=rows, excluded=excluded,
-        elapsed_s=time.perf_counter() - t0, stats=stats)
+        elapsed_s=time.perf_counter() - t0, stats=stats,
+        redundant_stacks=[n.id for n in d.nodes if n.redundant_stack])
 
 
 def _pad(pl: NDArray[np.int32], width: int) -> NDArray[np.int32]:

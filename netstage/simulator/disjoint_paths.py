@@ -28,7 +28,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["disjoint_path_counts"]
+__all__ = ["EdgeFlowGraph", "disjoint_path_counts"]
 
 I32 = NDArray[np.int32]
 I64 = NDArray[np.int64]
@@ -129,6 +129,46 @@ def _max_flow_groups(  # pragma: no cover - compiled; tested through disjoint_pa
     return out
 
 
+class EdgeFlowGraph:
+    """One undirected multigraph prepared once for many edge-capacity max-flows (the
+    shared-risk group search runs one per set of failed groups): only the per-edge
+    capacities change between calls, the arc arrays and their order are built once."""
+
+    def __init__(self, n_nodes: int, edge_u: I64, edge_v: I64, sink: int) -> None:
+        m = edge_u.shape[0]
+        depth = _depth(n_nodes, edge_u, edge_v, sink)
+        self.n, self.sink, self.m = n_nodes, sink, m
+        self.head = np.empty(2 * m, dtype=np.int64)
+        tail = np.empty(2 * m, dtype=np.int64)
+        tail[0::2], self.head[0::2] = edge_u, edge_v
+        tail[1::2], self.head[1::2] = edge_v, edge_u
+        self.offsets, self.arcs = _csr(n_nodes, tail, self.head, depth)
+        self.split = np.full(n_nodes, -1, dtype=np.int64)
+
+    def counts(self, edge_cap: I64, groups: list[I64], bound: I64) -> I64:
+        """Max flow from each group of source nodes to the sink with these per-edge
+        capacities (0 = failed), each stopped at ``bound[g]``."""
+        cap = np.repeat(np.asarray(edge_cap, dtype=np.int64), 2)
+        sizes = np.array([len(g) for g in groups], dtype=np.int64)
+        ptr = np.zeros(len(groups) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=ptr[1:])
+        flat = np.concatenate(groups).astype(np.int64) if groups else np.zeros(0, np.int64)
+        return _max_flow_groups(self.n, self.offsets, self.arcs, self.head, cap, self.sink,
+                                ptr, flat, self.split, np.asarray(bound, dtype=np.int64))
+
+
+def _depth(n_nodes: int, edge_u: I64, edge_v: I64, sink: int) -> I64:
+    """Hop distance of every node to the sink (unreachable: ``n_nodes + 1``)."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import shortest_path
+
+    m = edge_u.shape[0]
+    adj = sp.coo_matrix((np.ones(2 * m), (np.r_[edge_u, edge_v], np.r_[edge_v, edge_u])),
+                        shape=(n_nodes, n_nodes)).tocsr()
+    dist = shortest_path(adj, unweighted=True, indices=sink, directed=False)
+    return np.where(np.isfinite(dist), dist, n_nodes + 1).astype(np.int64)
+
+
 def disjoint_path_counts(
     n_nodes: int,
     edge_u: I64,
@@ -138,6 +178,7 @@ def disjoint_path_counts(
     *,
     node_disjoint: bool = False,
     bound: I64 | None = None,
+    node_capacity: I64 | None = None,
 ) -> I64:
     """Number of disjoint paths from each group of nodes to ``sink``.
 
@@ -145,16 +186,12 @@ def disjoint_path_counts(
     ``0..n_nodes-1``; ``groups[g]`` the source nodes of group ``g`` (merged into one
     source). With ``node_disjoint`` the paths share no node outside the group and the
     sink. ``bound[g]`` (optional) is a known upper bound that ends the search early.
+    ``node_capacity[x]`` (node-disjoint only; default 1) lets up to that many paths
+    share node ``x`` (a redundant stack or chassis: each member carries one).
     """
     m = edge_u.shape[0]
     # hop distance to the sink orders the adjacency lists (unreachable last)
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import shortest_path
-
-    adj = sp.coo_matrix((np.ones(2 * m), (np.r_[edge_u, edge_v], np.r_[edge_v, edge_u])),
-                        shape=(n_nodes, n_nodes)).tocsr()
-    dist = shortest_path(adj, unweighted=True, indices=sink, directed=False)
-    depth = np.where(np.isfinite(dist), dist, n_nodes + 1).astype(np.int64)
+    depth = _depth(n_nodes, edge_u, edge_v, sink)
     sizes = np.array([len(g) for g in groups], dtype=np.int64)
     group_ptr = np.zeros(len(groups) + 1, dtype=np.int64)
     np.cumsum(sizes, out=group_ptr[1:])
@@ -179,7 +216,7 @@ def disjoint_path_counts(
     cap = np.zeros_like(tail)
     tail[0:2 * n_nodes:2], head[0:2 * n_nodes:2] = 2 * x, 2 * x + 1
     tail[1:2 * n_nodes:2], head[1:2 * n_nodes:2] = 2 * x + 1, 2 * x
-    cap[0:2 * n_nodes:2] = 1
+    cap[0:2 * n_nodes:2] = 1 if node_capacity is None else node_capacity
     cap[2 * sink] = _BIG
     base = 2 * n_nodes
     # u_out -> v_in (cap 1) with its reverse, then v_out -> u_in (cap 1) with its reverse

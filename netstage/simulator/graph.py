@@ -6,7 +6,8 @@ node :data:`INTERNET` joined to each circuit's node by one edge per circuit, so 
 several circuits count as separate exits. Edge keys are link ids / circuit ids.
 
 GraphML cannot hold nested values, so the export flattens them: ``wifi.generation``
-becomes the attribute ``wifi_generation``, and the district block, declared and
+becomes the attribute ``wifi_generation`` (``stack.members``: ``stack_members``), a
+shared-risk group list (``srlg``) is stored as JSON text, and the district block, declared and
 measured facts, and the sites are stored as JSON strings in graph attributes. The
 import reverses this exactly (round trip tested).
 """
@@ -63,17 +64,24 @@ def to_graphml(d: District, path: str | Path) -> None:
         attrs["kind"] = n.kind.value
         if n.wifi is not None:
             attrs.update(_flat("wifi", n.wifi.model_dump(mode="json")))
+        if n.stack is not None:
+            attrs.update(_flat("stack", n.stack.model_dump(mode="json")))
         g.add_node(n.id, **attrs)
     for i, lk in enumerate(d.links):
         attrs = {k: getattr(lk, k) for k in _LINK_SCALARS if getattr(lk, k) is not None}
         attrs["medium"] = lk.medium.value
         attrs["order"] = i
         attrs["end_a"] = lk.a  # undirected GraphML does not keep which end came first
+        if lk.srlg:
+            attrs["srlg"] = json.dumps(lk.srlg)
         g.add_edge(lk.a, lk.b, key=f"l{i}", role="link", **attrs)
     for i, c in enumerate(d.circuits):
         g.add_node(INTERNET, kind="internet")
         attrs = {k: v for k, v in c.model_dump(mode="json").items() if v is not None}
         attrs.pop("attach")
+        groups = attrs.pop("srlg", [])
+        if groups:
+            attrs["srlg"] = json.dumps(groups)
         g.add_edge(c.attach, INTERNET, key=f"c{i}", role="circuit", order=i, **attrs)
     nx.write_graphml(g, str(path))
 
@@ -96,14 +104,18 @@ def from_graphml(path: str | Path) -> District:
         if nid == INTERNET:
             continue
         node: dict[str, Any] = {"id": nid}
-        wifi = {}
+        wifi, stack = {}, {}
         for k, v in attrs.items():
             if k.startswith("wifi_"):
                 wifi[k[5:]] = v
+            elif k.startswith("stack_"):
+                stack[k[6:]] = v
             else:
                 node[k] = v
         if wifi:
             node["wifi"] = wifi
+        if stack:
+            node["stack"] = stack
         nodes.append(node)
     links: list[tuple[int, dict[str, Any]]] = []
     circuits: list[tuple[int, dict[str, Any]]] = []
@@ -111,6 +123,8 @@ def from_graphml(path: str | Path) -> District:
         attrs = dict(attrs)
         role = attrs.pop("role")
         order = int(attrs.pop("order"))
+        if "srlg" in attrs:
+            attrs["srlg"] = json.loads(attrs["srlg"])  # a list, stored as JSON text
         if role == "circuit":
             attrs["attach"] = v if u == INTERNET else u
             circuits.append((order, attrs))

@@ -47,6 +47,7 @@ __all__ = [
     "Site",
     "SiteKind",
     "SnmpFacts",
+    "Stack",
     "Standardisation",
     "WifiClients",
     "WifiRadio",
@@ -213,6 +214,20 @@ class WifiRadio(_Strict):
     max_clients: int | None = Field(None, gt=0, description="active clients per radio")
 
 
+class Stack(_Strict):
+    """A switch stack or a chassis with redundant members (supervisors, line cards).
+
+    ``redundant`` (default true) says the members back each other up: losing one member
+    leaves the others forwarding, so the node is not a single point of failure for its
+    own member failures (N-1 does not fail it as a whole; the redundancy analysis does
+    not count it as a cut vertex). ``redundant: false`` keeps it an ordinary node.
+    """
+
+    members: int = Field(ge=2, le=64, description="stack members or redundant chassis units")
+    redundant: bool = True
+    kind: Literal["stack", "chassis"] = "stack"
+
+
 class Node(_Strict):
     id: Id
     kind: NodeKind
@@ -226,6 +241,14 @@ class Node(_Strict):
         1, ge=1, le=10000, description="APs only: identical APs this entry stands for"
     )
     wifi: WifiRadio | None = None
+    stack: Stack | None = Field(
+        None, description="stack/chassis with redundant members (not a single point of failure)"
+    )
+
+    @property
+    def redundant_stack(self) -> bool:
+        """True when the node is a declared redundant stack or chassis."""
+        return self.stack is not None and self.stack.redundant
 
     @model_validator(mode="after")
     def _ap_fields(self) -> Node:
@@ -234,6 +257,9 @@ class Node(_Strict):
                 raise ValueError("count is only allowed on access points (kind: ap)")
             if self.wifi is not None:
                 raise ValueError("wifi is only allowed on access points (kind: ap)")
+        elif self.stack is not None:
+            raise ValueError("stack is not allowed on access points (kind: ap); "
+                             "declare stacks on switches, routers or firewalls")
         return self
 
 
@@ -250,6 +276,11 @@ class Link(_Strict):
     background_mbps: float = Field(
         0.0, ge=0, description="measured load not modelled as devices (p95, from SNMP)"
     )
+    srlg: list[Id] = Field(
+        default_factory=list,
+        description="shared-risk groups (conduit, building entrance): links in one group "
+        "fail together",
+    )
 
     @property
     def key(self) -> str:
@@ -262,6 +293,11 @@ class Circuit(_Strict):
     capacity_mbps: float = Field(gt=0)
     provider: str | None = None
     background_mbps: float = Field(0.0, ge=0)
+    srlg: list[Id] = Field(
+        default_factory=list,
+        description="shared-risk groups (one provider, one building entrance): circuits and "
+        "links in one group fail together",
+    )
 
 
 class Security(_Strict):
@@ -410,6 +446,18 @@ def problems(d: District) -> list[Problem]:
             out.append(
                 Problem(loc=("links", i), message=f"link '{lk.key}' connects '{lk.a}' to itself")
             )
+    srlg_lists = [("links", i, lk.srlg) for i, lk in enumerate(d.links)]
+    srlg_lists += [("circuits", i, c.srlg) for i, c in enumerate(d.circuits)]
+    for kind, i, groups in srlg_lists:
+        if groups:
+            seen_g: set[str] = set()
+            for j, gid in enumerate(groups):
+                if gid in seen_g:
+                    out.append(Problem(
+                        loc=(kind, i, "srlg", j),
+                        message=f"shared-risk group '{gid}' is named twice on one "
+                        f"{kind[:-1]}; name each group once"))
+                seen_g.add(gid)
     for i, c in enumerate(d.circuits):
         if c.attach not in node_ids:
             out.append(

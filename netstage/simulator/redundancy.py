@@ -23,6 +23,14 @@ Single points of failure
     dominates. ``r_ha_excluded`` marks elements STAGES.md R-HA does not count: a
     school's own access switches, APs and AP uplinks, and any node that cuts off only
     the devices plugged into it (it is their access switch: a device has one way in).
+Shared-risk groups and stacks
+    ``srlg_disjoint_paths`` per site: the fewest links/circuits not in a group, or whole
+    groups, whose failure cuts the site off (:mod:`netstage.simulator.srlg`); equal to
+    ``edge_disjoint_paths`` without groups. ``srlg_binding`` names the groups of a
+    smallest such cut. A group whose failure alone cuts devices off is a single point of
+    failure of kind ``srlg`` (``srlg:<group>``). A declared redundant stack or chassis
+    (``nodes[].stack``) is neither an articulation point nor a single point of failure
+    here, and each of its members may carry one node-disjoint path.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from netstage.simulator.arrays import DEVICE_CLASSES, DistrictArrays, to_arrays
 from netstage.simulator.disjoint_paths import disjoint_path_counts
 from netstage.simulator.domtree import group_dominator, tree_passes
 from netstage.simulator.model import District, NodeKind, SiteKind
+from netstage.simulator.srlg import edge_groups, group_members, srlg_disjoint_counts
 
 __all__ = [
     "DistrictGraph",
@@ -106,6 +115,13 @@ class SiteRedundancy:
     edge_disjoint_paths: int
     node_disjoint_paths: int
     single_homed_nodes: list[str] = field(default_factory=list)
+    srlg_disjoint_paths: int = -1  # -1: not computed (old callers); see module docstring
+    srlg_exact: bool = True
+    srlg_binding: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.srlg_disjoint_paths < 0:
+            self.srlg_disjoint_paths = self.edge_disjoint_paths
 
 
 @dataclass
@@ -113,7 +129,7 @@ class SinglePointOfFailure:
     """One element whose failure alone cuts devices off the Internet."""
 
     element: str
-    kind: str  # "link", "circuit" or "node"
+    kind: str  # "link", "circuit", "node" or "srlg" (a whole shared-risk group)
     node_kind: str | None  # for nodes: edge, core, access, ...
     devices: int
     students: int
@@ -131,11 +147,20 @@ class RedundancyReport:
     bridges: list[str]
     articulation_points: list[str]
     single_points_of_failure: list[SinglePointOfFailure]
+    srlg_groups: dict[str, list[str]] = field(default_factory=dict)
+    redundant_stacks: list[str] = field(default_factory=list)
 
     @property
     def min_edge_disjoint_paths(self) -> int:
         """Smallest edge-disjoint path count over schools (0 without schools)."""
         schools = [s.edge_disjoint_paths for s in self.sites if s.kind == SiteKind.SCHOOL.value]
+        return min(schools) if schools else 0
+
+    @property
+    def min_srlg_disjoint_paths(self) -> int:
+        """Smallest SRLG-disjoint path count over schools (0 without schools)."""
+        schools = [s.srlg_disjoint_paths for s in self.sites
+                   if s.kind == SiteKind.SCHOOL.value]
         return min(schools) if schools else 0
 
     @property
@@ -153,11 +178,14 @@ class RedundancyReport:
             "district": self.district,
             "circuits": self.circuits,
             "min_edge_disjoint_paths": self.min_edge_disjoint_paths,
+            "min_srlg_disjoint_paths": self.min_srlg_disjoint_paths,
             "counted_single_points_of_failure": len(self.counted_spofs),
             "sites": [asdict(s) for s in self.sites],
             "bridges": self.bridges,
             "articulation_points": self.articulation_points,
             "single_points_of_failure": [asdict(s) for s in self.single_points_of_failure],
+            "srlg_groups": self.srlg_groups,
+            "redundant_stacks": self.redundant_stacks,
         }
 
 
@@ -249,7 +277,12 @@ def _analyse(d: District, arr: DistrictArrays) -> RedundancyReport:
     # bridges and articulation points (igraph, C)
     ug = ig.Graph(n=n, edges=np.stack([g.edge_u, g.edge_v], 1))
     bridges = [g.edge_ids[e] for e in sorted(ug.bridges())]
-    aps = [g.node_ids[v] for v in sorted(ug.articulation_points()) if v != g.internet]
+    # a declared redundant stack/chassis is no cut vertex: one member failing leaves
+    # the others forwarding (model.Stack)
+    stacks = [nd.id for nd in d.nodes if nd.redundant_stack]
+    stack_set = set(stacks)
+    aps = [g.node_ids[v] for v in sorted(ug.articulation_points())
+           if v != g.internet and g.node_ids[v] not in stack_set]
 
     # one pass over the dominator tree: what each vertex cuts off, and for which sites
     idom, order = _dominator_tree(g)
@@ -273,10 +306,28 @@ def _analyse(d: District, arr: DistrictArrays) -> RedundancyReport:
     # node-disjoint path. Tight bounds spare the last, failing (whole-graph) search.
     node_bound = np.where(reachable & (dom >= 0) & (dom != g.internet),
                           np.minimum(edge_paths, 1), edge_paths)
+    node_cap = None
+    if stacks:
+        # each member of a redundant stack carries its own path; such a node does not
+        # settle the count at one either
+        node_cap = np.ones(n, dtype=np.int64)
+        for v, nd in enumerate(d.nodes):
+            if nd.stack is not None and nd.stack.redundant:
+                node_cap[v] = nd.stack.members
+        stack_dom = np.isin(dom, np.flatnonzero(node_cap > 1))
+        node_bound = np.where(stack_dom, edge_paths, node_bound)
     node_paths = disjoint_path_counts(n, g.edge_u, g.edge_v, g.internet, groups,
-                                      node_disjoint=True, bound=node_bound)
+                                      node_disjoint=True, bound=node_bound,
+                                      node_capacity=node_cap)
+    # physically diverse paths: links and circuits in one shared-risk group fail as one
+    srlg_members = group_members(d)
+    srlg = srlg_disjoint_counts(n, g.edge_u, g.edge_v, g.internet, groups, edge_groups(d),
+                                edge_paths) if srlg_members else None
 
-    spofs = _spofs(d, g, order, sums, devices, site_below, tin, tout, vertex_site)
+    spofs = [x for x in _spofs(d, g, order, sums, devices, site_below, tin, tout, vertex_site)
+             if not (x.kind == "node" and x.element in stack_set)]
+    if srlg_members:
+        spofs = _order_spofs(spofs + _group_spofs(d, g, devices[:n], students[:n]))
     site_rows = []
     for i, s in enumerate(d.sites):
         members = groups[i]
@@ -286,10 +337,53 @@ def _analyse(d: District, arr: DistrictArrays) -> RedundancyReport:
             site=s.id, kind=s.kind.value, students=s.students,
             devices=int(devices[members].sum()),
             edge_disjoint_paths=int(edge_paths[i]), node_disjoint_paths=int(node_paths[i]),
-            single_homed_nodes=lone))
+            single_homed_nodes=lone,
+            srlg_disjoint_paths=int(srlg.paths[i]) if srlg else int(edge_paths[i]),
+            srlg_exact=bool(srlg.exact[i]) if srlg else True,
+            srlg_binding=list(srlg.binding[i]) if srlg else []))
     return RedundancyReport(
         district=d.district.name, circuits=len(d.circuits), sites=site_rows,
-        bridges=bridges, articulation_points=aps, single_points_of_failure=spofs)
+        bridges=bridges, articulation_points=aps, single_points_of_failure=spofs,
+        srlg_groups=srlg_members, redundant_stacks=stacks)
+
+
+def _group_spofs(d: District, g: DistrictGraph, devices: I64, students: I64,
+                 ) -> list[SinglePointOfFailure]:
+    """Shared-risk groups whose failure alone cuts devices off (kind ``"srlg"``, element
+    ``srlg:<group>``): one reachability pass from the Internet per group. A group of AP
+    uplinks only is excluded from R-HA like the uplinks themselves."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import breadth_first_order
+
+    n = g.n_nodes + 1
+    is_ap = np.r_[np.array([k == NodeKind.AP for k in g.node_kind], dtype=bool), False]
+    site_ids = [s.id for s in d.sites]
+    groups = edge_groups(d)
+    out = []
+    for gid in group_members(d):
+        down = np.array([gid in gs for gs in groups], dtype=bool)
+        keep = ~down
+        eu, ev = g.edge_u[keep], g.edge_v[keep]
+        adj = sp.coo_matrix((np.ones(2 * eu.shape[0]), (np.r_[eu, ev], np.r_[ev, eu])),
+                            shape=(n, n)).tocsr()
+        reach = np.zeros(n, dtype=bool)
+        reach[breadth_first_order(adj, g.internet, directed=False,
+                                  return_predecessors=False)] = True
+        cut = ~reach & (devices > 0)
+        if not cut.any():
+            continue
+        excluded = bool(np.all(is_ap[g.edge_u[down]] | is_ap[g.edge_v[down]]))
+        sites = sorted({site_ids[x] for x in g.node_site[cut[:g.n_nodes]].tolist() if x >= 0},
+                       key=site_ids.index)
+        out.append(SinglePointOfFailure(
+            element=f"srlg:{gid}", kind="srlg", node_kind=None, devices=int(devices[cut].sum()),
+            students=int(students[cut].sum()), sites=sites, r_ha_excluded=excluded))
+    return out
+
+
+def _order_spofs(spofs: list[SinglePointOfFailure]) -> list[SinglePointOfFailure]:
+    """Counted before excluded, then most devices, then by element id (as :func:`_spofs`)."""
+    return sorted(spofs, key=lambda x: (x.r_ha_excluded, -x.devices, x.element))
 
 
 def _spofs(d: District, g: DistrictGraph, order: I64, sums: I64, devices: I64,

@@ -256,10 +256,18 @@ def _details_html(c: Classification) -> str:
                    "active clients per radio (mean / max)", "radio capacity (Mbps, min)"]))
     rep = c.evidence.get("redundancy")
     if rep is not None:
-        rows = [[s.site, s.kind, s.students, s.edge_disjoint_paths, s.node_disjoint_paths]
-                for s in rep.sites]
+        groups = bool(getattr(rep, "srlg_groups", None))
+        rows = [[s.site, s.kind, s.students, s.edge_disjoint_paths,
+                 *([f"{s.srlg_disjoint_paths}" + (f" ({', '.join(s.srlg_binding)})"
+                                                  if s.srlg_binding else "")] if groups else []),
+                 s.node_disjoint_paths] for s in rep.sites]
         parts.append("<h3>Redundancy per site</h3>" + _table(
-            rows, ["site", "kind", "students", "edge-disjoint paths", "node-disjoint paths"]))
+            rows, ["site", "kind", "students", "edge-disjoint paths",
+                   *(["SRLG-disjoint paths (binding groups)"] if groups else []),
+                   "node-disjoint paths"]))
+        if getattr(rep, "redundant_stacks", None):
+            parts.append("<p>Redundant stacks/chassis, not counted as single points of "
+                         f"failure: {_e(', '.join(rep.redundant_stacks))}</p>")
         sp = [[s.element, s.kind, s.students, ", ".join(s.sites)] for s in rep.counted_spofs]
         if sp:
             parts.append("<h3>Single points of failure (counted by R-HA)</h3>"
@@ -267,7 +275,10 @@ def _details_html(c: Classification) -> str:
     cont = c.evidence.get("contingency")
     rows_c = list(getattr(cont, "contingencies", []) or []) if cont is not None else []
     if rows_c:
-        rows = [[getattr(x, "element", "?"), getattr(x, "kind", ""),
+        rows = [[getattr(x, "element", "?") + (f" ({', '.join(x.members)})"
+                                                if getattr(x, "members", None) else ""),
+                 getattr(x, "element_type", "") if getattr(x, "element_type", "") == "srlg"
+                 else getattr(x, "kind", ""),
                  f"{float(getattr(x, 'unserved_p95', 0.0)):.1%}",
                  f"{float(getattr(x, 'throttled_p95', 0.0)):.1%}",
                  getattr(x, "disconnected_students", "")] for x in rows_c[:15]]

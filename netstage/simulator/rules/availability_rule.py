@@ -24,6 +24,7 @@ from netstage.simulator.rules.base import (
     register,
     verdict_from_checks,
 )
+from netstage.simulator.srlg import circuit_count
 
 __all__ = ["contingency", "redundancy", "rule_ha"]
 
@@ -70,9 +71,13 @@ def _site_paths(rep: Any) -> dict[str, int]:
     else:
         items = [(getattr(s, "site", None) or getattr(s, "site_id", None), s) for s in sites or []]
     for sid, s in items:
-        n = getattr(s, "edge_disjoint_paths", None)
+        # shared-risk groups: paths that share a group count once (srlg_disjoint_paths
+        # equals edge_disjoint_paths when the district declares no group)
+        n = getattr(s, "srlg_disjoint_paths", None)
+        if n is None:
+            n = getattr(s, "edge_disjoint_paths", None)
         if n is None and isinstance(s, dict):
-            n = s.get("edge_disjoint_paths")
+            n = s.get("srlg_disjoint_paths", s.get("edge_disjoint_paths"))
         if sid is not None and n is not None:
             out[str(sid)] = int(n)
     return out
@@ -85,7 +90,8 @@ def rule_ha(ctx: RuleContext) -> RuleVerdict:
     th = ctx.rubric.rules["R-HA"].thresholds
     tp, tc, tn = (th["min_edge_disjoint_paths_per_school"], th["min_internet_circuits"],
                   th["max_n1_unserved_p95"])
-    n_circuits = len(d.circuits)
+    # circuits in one shared-risk group (one provider, one entrance) count as one
+    n_circuits, circuit_groups = circuit_count(d)
     circuits_ok = at_least(n_circuits, tc.value)
     min_paths: int | None = None
     worst_site: str | None = None
@@ -108,7 +114,8 @@ def rule_ha(ctx: RuleContext) -> RuleVerdict:
         Check("circuits", tc.stage, circuits_ok, f">= {tc.value} Internet circuits",
               ("internet_circuits",)),
         Check("paths", tp.stage, at_least(min_paths, tp.value),
-              f">= {tp.value} edge-disjoint paths from every school to the Internet",
+              f">= {tp.value} edge-disjoint paths from every school to the Internet "
+              "(paths through one shared-risk group count once)",
               ("min_edge_disjoint_paths_per_school",)),
         Check("n1", tn.stage, at_most(worst_n1, tn.value),
               f"p95 unserved <= {tn.value:.0%} under every single failure",
@@ -127,10 +134,20 @@ def rule_ha(ctx: RuleContext) -> RuleVerdict:
     if circuits_ok and min_paths is not None and min_paths >= tp.value and cont is None:
         resolve.append("N-1 contingency (netstage.simulator.contingency) is not available")
 
+    srlg_ev = _srlg_evidence(ctx, rep)
+
     def explain(stage: int, status: Status) -> str:
         s = f"{n_circuits} Internet circuit{'s' if n_circuits != 1 else ''}"
+        if circuit_groups:
+            s += " (" + "; ".join(f"{', '.join(g[1:])} share group {g[0]}"
+                                  for g in circuit_groups) + ")"
         if min_paths is not None:
-            s += f", worst school {worst_site} has {min_paths} edge-disjoint path(s)"
+            word = "SRLG-disjoint" if srlg_ev["groups"] else "edge-disjoint"
+            s += f", worst school {worst_site} has {min_paths} {word} path(s)"
+            bind = srlg_ev["binding"].get(worst_site or "")
+            if bind:
+                s += (f" (shared group {bind[0]} binds)" if len(bind) == 1
+                      else f" (shared groups {', '.join(bind)} bind)")
         if worst_n1 is not None:
             s += f", worst single failure ({worst_elem or '?'}) leaves {worst_n1:.1%} unserved"
         return s + f": allows stage {stage}."
@@ -138,4 +155,28 @@ def rule_ha(ctx: RuleContext) -> RuleVerdict:
     return verdict_from_checks(
         ctx, "R-HA", checks, inputs, measured_value=min_paths, unit="edge-disjoint paths",
         to_resolve=resolve, explain=explain,
-        details={"worst_site": worst_site, "worst_contingency": worst_elem})
+        details={"worst_site": worst_site, "worst_contingency": worst_elem,
+                 "circuit_groups": circuit_groups, **srlg_ev})
+
+
+def _srlg_evidence(ctx: RuleContext, rep: Any) -> dict[str, Any]:
+    """Shared-risk groups and stacks behind the path counts: per school the SRLG-disjoint
+    count (and whether it is exact), the groups that bind, and the redundant stacks that
+    were not counted as single points of failure."""
+    out: dict[str, Any] = {"groups": {}, "srlg_disjoint_paths": {}, "binding": {},
+                           "redundant_stacks": []}
+    if rep is None:
+        return out
+    out["groups"] = dict(getattr(rep, "srlg_groups", {}) or {})
+    out["redundant_stacks"] = list(getattr(rep, "redundant_stacks", []) or [])
+    schools = {s.id for s in ctx.district.sites if s.kind == SiteKind.SCHOOL and s.students}
+    for s in getattr(rep, "sites", None) or []:
+        sid = getattr(s, "site", None)
+        if sid not in schools or not hasattr(s, "srlg_disjoint_paths"):
+            continue
+        out["srlg_disjoint_paths"][sid] = {
+            "paths": int(s.srlg_disjoint_paths), "edge_disjoint": int(s.edge_disjoint_paths),
+            "exact": bool(s.srlg_exact)}
+        if s.srlg_binding:
+            out["binding"][sid] = list(s.srlg_binding)
+    return out
