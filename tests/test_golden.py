@@ -42,6 +42,7 @@ GOLDEN = sorted(GOLDEN_DIR.glob("*.yaml"))
 NEEDS: dict[str, str] = {
     "srlg-shared.yaml": "srlg",
     "srlg-diverse.yaml": "srlg",
+    "stack-core-redundant.yaml": "srlg",
     "circuits-two-active.yaml": "circuits",
     "circuits-active-standby.yaml": "circuits",
     "wifi-density-under.yaml": "wifi",
