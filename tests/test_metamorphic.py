@@ -157,7 +157,9 @@ def test_adding_capacity_next_to_a_smaller_exit_never_lowers_the_stage() -> None
     leaves 500 Mbps for the ~320 Mbps of today. Upgrading school a's uplink to core2 from 10 to
     40 Gbps must not make it worse. On main it does (stage 3, R-FUTURE ~16 % unserved):
     routing breaks equal-hop ties by the capacity of the link, so school a (60 % of the
-    students) moves wholesale to core2 -> fw2 -> the 500 Mbps circuit.
+    students) moves wholesale to core2 -> fw2 -> the 500 Mbps circuit. The load-sharing
+    routing of the circuits branch (d78c4f6) keeps the rule "a faster equal-hop link still
+    wins" ahead of the circuit weights, and still fails here (R-FUTURE ~22 %).
     """
     data = as_dict(load_district(GOLDEN / "stage4-baseline.yaml"))
     data["circuits"][1]["capacity_mbps"] = 500
