@@ -57,17 +57,7 @@ FEATURE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 # file -> the model defect (issue 12 item) that makes the classification differ from the
 # derivation on the current code; strict xfail
-KNOWN_MODEL_BUGS: dict[str, str] = {
-    "manage-unknown.yaml": (
-        "issue 12 item 1 (truth-rules): R-MANAGE with nothing known allows 1 "
-        "(rubric policy unknown_allows: 1), STAGES.md says its worst value, 2"),
-    "sec-v3only-inferred.yaml": (
-        "issue 12 item 2 (truth-rules): SNMPv3 on all infrastructure is not yet taken to "
-        "imply 'no default write community'; R-SECURITY stays unknown at 2"),
-    "sec-v2c-no-default-read.yaml": (
-        "issue 12 item 2 (truth-rules): 'no default community accepted for reads' is not "
-        "yet taken to imply 'no default write community'; R-SECURITY stays unknown at 2"),
-}
+KNOWN_MODEL_BUGS: dict[str, str] = {}
 
 _KEY = re.compile(r"^#\s*expect-(stage|binding|rule|status)\s*:\s*(.+?)\s*$")
 
