@@ -36,7 +36,7 @@ from netstage.simulator.rules.rubric import load_overrides
 from .support import ROOT, TOPOLOGIES, CliRunner
 
 STAGE1 = TOPOLOGIES / "stage1-lab-era.yaml"
-SHIPPED = ROOT / "simulator" / "data"
+SHIPPED = ROOT / "netstage" / "simulator" / "data"
 
 
 def _variant(tmp_path: Path, name: str, old: str, new: str, src: Path = STAGE1) -> Path:
