@@ -123,3 +123,14 @@ def test_ber_limits_on_oids() -> None:
     assert len(ok.varbinds[0][0]) == 124
     with pytest.raises(ber.BerError, match="over 2\\^32-1"):
         ber.decode_response(_response((1, 3, 6, 1, 2**40)))
+
+
+def test_errors_doc_lists_every_failure_kind_with_an_example() -> None:
+    from .support import ROOT
+
+    doc = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
+    for kind in FailureKind:
+        row = next((line for line in doc.splitlines()
+                    if line.startswith(f"| `{kind.value}` |")), None)
+        assert row is not None, f"docs/errors.md lacks failure kind {kind.value}"
+        assert row.count("|") >= 4 and len(row) > 40, row
