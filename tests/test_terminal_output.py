@@ -63,10 +63,39 @@ def test_piped_table_rows_do_not_wrap_at_80(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert long_name in r.stdout  # on one line, not broken over several
     r = _run("info", str(p), columns="40")
-    assert long_name not in r.stdout  # COLUMNS is honoured
+    boxes = [line for line in r.stdout.splitlines() if line[:1] in "┌│└"]
+    assert boxes and max(len(line) for line in boxes) <= 40  # COLUMNS is honoured
 
 
 def test_no_progress_bar_when_piped() -> None:
     r = _run("classify", "example:stage2")
     assert r.returncode in (0, 1), r.stderr
     assert "\r" not in r.stderr and "\x1b[" not in r.stderr + r.stdout
+
+
+def test_poll_reports_per_device_progress(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """poll_loop passes each device's completion to the progress callback (the CLI's bar,
+    drawn only on a terminal), round after round."""
+    from netstage.auditor.inventory import load_inventory
+    from netstage.auditor.poll import run_poll
+    from netstage.auditor.snmp.collector import ReplayCollector
+    from netstage.auditor.store import HistoryStore
+    from netstage.auditor.twin import export_twin, inventory_for_twin
+    from netstage.simulator.io import load_district
+
+    d = load_district(ROOT / "netstage" / "topologies" / "stage1-lab-era.yaml")
+    paths = export_twin(d, tmp_path / "twin")
+    text, env = inventory_for_twin("127.0.0.1", 161, [p.stem for p in paths])
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    (tmp_path / "inv.yaml").write_text(text)
+    inv = load_inventory(tmp_path / "inv.yaml")
+    calls: list[tuple[int, int]] = []
+    with HistoryStore(tmp_path / "h.db") as store:
+        done = run_poll(inv, store, 0.05, collector=ReplayCollector(tmp_path / "twin"),
+                        rounds=2, handle_signals=False,
+                        progress=lambda n, total, facts: calls.append((n, total)))
+    assert len(done) == 2
+    n = len(paths)
+    assert calls.count((n, n)) == 2 and len(calls) == 2 * n
