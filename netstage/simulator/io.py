@@ -89,7 +89,7 @@ def format_loc(loc: Sequence[str | int]) -> str:
 MAX_INPUT_MB_DEFAULT = 16.0
 MAX_DEPTH = 64
 MAX_EXPANDED_VALUES = 1_000_000
-MAX_ALIASES = 1_000
+MAX_ALIASES = 100_000  # e.g. '<<: *defaults' on every target of a large inventory
 _ENV_MAX_MB = "NETSTAGE_MAX_INPUT_MB"
 
 
@@ -305,6 +305,15 @@ def _walk(root: yaml.Node, lines: LineMap, source: str,
 _NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
+def _check_size(size: int, source: str) -> None:
+    limit = max_input_bytes()
+    if size > limit:
+        raise ConfigError(
+            f"{source}: the file is {size:,} bytes, over the {limit:,}-byte limit for "
+            f"input files ({limit / 1048576:.3g} MB); if it really is that large, raise "
+            f"the limit with --max-input-mb or {_ENV_MAX_MB}")
+
+
 def load_yaml_located(text: str, source: str) -> tuple[Any, LineMap]:
     """Parse YAML ``text``; return the data and a :class:`LineMap`.
 
@@ -313,12 +322,8 @@ def load_yaml_located(text: str, source: str) -> tuple[Any, LineMap]:
     (:data:`MAX_DEPTH`) or whose aliases form a cycle or expand too far.
     """
     limit = max_input_bytes()
-    size = len(text.encode("utf-8", "surrogatepass")) if len(text) * 4 > limit else len(text)
-    if size > limit:
-        raise ConfigError(
-            f"{source}: the file is {size:,} bytes, over the {limit:,}-byte limit for "
-            f"input files ({limit / 1048576:.3g} MB); if it really is that large, raise "
-            f"the limit with --max-input-mb or {_ENV_MAX_MB}")
+    _check_size(len(text.encode("utf-8", "surrogatepass")) if len(text) * 4 > limit
+                else len(text), source)
     lines = LineMap(source)
     loader = _InputLoader(text, source)
     try:
@@ -366,6 +371,7 @@ def load_model(path: str | Path, model: type[M], what: str | None = None) -> tup
     p = Path(path)
     what = what or f"{p}"
     try:
+        _check_size(p.stat().st_size, str(p))  # before reading it all into memory
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such file; check the path") from None
