@@ -60,6 +60,7 @@ class FailureKind(StrEnum):
     unknown_user = "unknown_user"  # v3 usmStatsUnknownUserNames
     unknown_engine = "unknown_engine"  # v3 usmStatsUnknownEngineIDs / not in time window
     unsupported_security = "unsupported_security"  # v3 usmStatsUnsupportedSecLevels
+    protocol_error = "protocol_error"  # it answered, but garbage / truncated / malformed BER
     config = "config"  # our side: missing env var, bad profile
     other = "other"
 

@@ -16,6 +16,9 @@ line)::
       legacy:
         version: v2c
         community: env:NETSTAGE_COMMUNITY
+      core:
+        version: v2c
+        community: file:/etc/netstage/secrets.yaml#core-community
     targets:
       - {name: core-1, address: 10.0.0.1, credentials: campus-v3}
       - {range: 10.1.0.0/28, credentials: [campus-v3, legacy], timeout_s: 1}
@@ -37,6 +40,16 @@ AES-192/AES-256); ``aes192-cisco``/``aes256-cisco`` use the Reeder key extension
 that Cisco and others ship. Secrets are read from the environment only when the
 audit runs (:meth:`Inventory.resolve_credential`); they are never stored, printed or
 written anywhere.
+
+A secret may also be ``file:PATH#NAME``: entry ``NAME`` of the secrets file ``PATH``
+(relative paths are relative to the inventory), a YAML mapping of names to secrets::
+
+    core-community: 'x7-not-public'
+    lab-community: 'another one'
+
+so a large inventory needs one secret file instead of one environment variable per
+community. The file must be a regular file that neither group nor others can read or
+write (``chmod 600``); otherwise it is refused before anything is sent.
 """
 
 from __future__ import annotations
@@ -63,10 +76,13 @@ __all__ = [
     "ResolvedTarget",
     "Target",
     "load_inventory",
+    "read_secrets_file",
 ]
 
 MAX_RANGE_ADDRESSES = 65536  # one range may not expand to more addresses than this
 _ENV_PREFIX = "env:"
+_FILE_PREFIX = "file:"
+MAX_SECRETS_FILE_BYTES = 1024 * 1024  # a map of names to secrets, not a data set
 
 AuthName = Literal["none", "md5", "sha", "sha224", "sha256", "sha384", "sha512"]
 PrivName = Literal["none", "des", "3des", "aes128", "aes192", "aes256",
@@ -78,18 +94,27 @@ class _Model(BaseModel):
 
 
 def _check_secret_ref(value: str | None) -> str | None:
-    """Accept only ``env:NAME``; never echo the given text (it may be a real secret)."""
+    """Accept only ``env:NAME`` or ``file:PATH#NAME``; never echo the given text (it may
+    be a real secret)."""
     if value is None:
         return None
+    if value.startswith(_FILE_PREFIX):
+        path, sep, key = value[len(_FILE_PREFIX):].rpartition("#")
+        if not sep or not path.strip() or not key.strip():
+            raise ValueError("a secrets-file reference is file:PATH#NAME, e.g. "
+                             "file:/etc/netstage/secrets.yaml#core-community")
+        return value
     name = value[len(_ENV_PREFIX):] if value.startswith(_ENV_PREFIX) else ""
     if not name or not (name[0].isalpha() or name[0] == "_") or \
             not all(c.isalnum() or c == "_" for c in name):
         raise ValueError("secrets must be environment references like env:NETSTAGE_AUTH_KEY "
-                         "(put the value in that variable; the inventory never holds secrets)")
+                         "or secrets-file references like file:/etc/netstage/secrets.yaml#NAME "
+                         "(put the value there; the inventory never holds secrets)")
     return value
 
 
-SecretRef = Annotated[str, Field(description="env:VAR reference to a secret")]
+SecretRef = Annotated[str, Field(description="env:VAR or file:PATH#NAME reference to a "
+                                             "secret")]
 
 
 class CredentialProfile(_Model):
@@ -274,6 +299,8 @@ class Inventory(_Model):
 
     _source: str | None = PrivateAttr(default=None)
     _lines: LineMap | None = PrivateAttr(default=None)
+    # secrets files read during this run: path -> {name: secret} (never written out)
+    _secret_files: dict[str, dict[str, Secret]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _profiles_exist(self) -> Inventory:
@@ -338,6 +365,9 @@ class Inventory(_Model):
         def secret(field: str, ref: str | None) -> Secret | None:
             if ref is None:
                 return None
+            if ref.startswith(_FILE_PREFIX):
+                return self._file_secret(ref, self.where("credentials", profile, field),
+                                         f"credentials.{profile}.{field}")
             var = ref[len(_ENV_PREFIX):]
             value = os.environ.get(var)
             if value is None or value == "":
@@ -353,6 +383,77 @@ class Inventory(_Model):
             auth_protocol=p.auth_protocol, auth_key=secret("auth_key", p.auth_key),
             priv_protocol=p.priv_protocol, priv_key=secret("priv_key", p.priv_key),
             context=p.context)
+
+
+    def _file_secret(self, ref: str, where: str, what: str) -> Secret:
+        """Entry NAME of the secrets file of ``file:PATH#NAME`` (file read once per run)."""
+        raw_path, _, key = ref[len(_FILE_PREFIX):].rpartition("#")
+        path = Path(raw_path).expanduser()
+        if not path.is_absolute() and self._source:
+            path = Path(self._source).parent / path
+        table = self._secret_files.get(str(path))
+        if table is None:
+            table = self._secret_files[str(path)] = read_secrets_file(path, where, what)
+        found = table.get(key)
+        if found is None:
+            raise ConfigError(f"{where}: {what} refers to entry '{key}' of secrets file "
+                              f"{path}, which has no such entry; add '{key}: ...' there "
+                              f"(it has {len(table)} entr{'y' if len(table) == 1 else 'ies'})")
+        return found
+
+
+def read_secrets_file(path: Path, where: str, what: str) -> dict[str, Secret]:
+    """A secrets file: a YAML mapping of names to secrets, readable by its owner only.
+
+    Errors name the file, the line and the entry, never a value.
+    """
+    import stat
+
+    from netstage.simulator.io import load_yaml_located
+
+    pre = f"{where}: {what}: secrets file {path}"
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{pre} does not exist; create it (a YAML mapping 'name: secret') "
+                          f"with chmod 600, or fix the path") from None
+    except OSError as exc:
+        raise ConfigError(f"{pre} cannot be read ({exc.strerror or exc}); check the path "
+                          "and its permissions") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"{pre} is not a regular file; give the path of a YAML file")
+    if st.st_mode & 0o066:
+        raise ConfigError(f"{pre} can be read or written by group or others (mode "
+                          f"{stat.S_IMODE(st.st_mode):04o}); restrict it: chmod 600 {path}")
+    if st.st_size > MAX_SECRETS_FILE_BYTES:
+        raise ConfigError(f"{pre} is {st.st_size:,} bytes, too large for a map of names to "
+                          "secrets; check the path")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{pre} cannot be read ({why}); check the file") from None
+    try:
+        data, lines = load_yaml_located(text, str(path))
+    except ConfigError as exc:
+        # the parser's message may quote the file's text: keep only file:line
+        at = str(exc).split(": ", 1)[0]
+        raise ConfigError(f"{pre}: not valid YAML near {at}; write one 'name: secret' "
+                          "per line (quote secrets with special characters)") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{pre}: expected a mapping of names to secrets ('name: secret' "
+                          "lines)")
+    out: dict[str, Secret] = {}
+    for name, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ConfigError(f"{lines.where((str(name),))}: entry '{name}' of secrets file "
+                              "must be text; quote the secret ('...')")
+        text_value = value if isinstance(value, str) else lines.text((str(name),))
+        if not text_value:
+            raise ConfigError(f"{lines.where((str(name),))}: entry '{name}' of secrets file "
+                              "is empty; write the secret there")
+        out[str(name)] = Secret(text_value)
+    return out
 
 
 def load_inventory(path: str | Path) -> Inventory:

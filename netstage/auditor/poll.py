@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from netstage.auditor.audit import run_audit
+from netstage.auditor.audit import ProgressCallback, run_audit
 from netstage.auditor.facts import AuditResult
 from netstage.auditor.inventory import Inventory
 from netstage.auditor.snmp import oids
@@ -48,13 +48,14 @@ class PollRound:
 async def poll_loop(inventory: Inventory, store: HistoryStore, every_s: float, *,
                     collector: Collector | None = None, rounds: int | None = None,
                     stop: asyncio.Event | None = None,
-                    on_round: Callable[[PollRound, AuditResult], None] | None = None
-                    ) -> list[PollRound]:
+                    on_round: Callable[[PollRound, AuditResult], None] | None = None,
+                    progress: ProgressCallback | None = None) -> list[PollRound]:
     """Poll every ``every_s`` seconds until ``rounds`` are done or ``stop`` is set.
 
     ``collector`` defaults to the live SNMP collector (one for the whole run, so pysnmp
     engines and sockets are reused). The default-community check is never repeated
-    here (it belongs to ``netstage audit``).
+    here (it belongs to ``netstage audit``). ``progress(done, total, facts)`` is called
+    as each device of a round finishes.
     """
     if every_s <= 0:
         raise ValueError("every_s must be > 0")
@@ -71,7 +72,7 @@ async def poll_loop(inventory: Inventory, store: HistoryStore, every_s: float, *
     try:
         while not stop.is_set() and (rounds is None or len(done) < rounds):
             t0 = time.monotonic()
-            task = asyncio.ensure_future(run_audit(inv, collector, plan=POLL_PLAN))
+            task = asyncio.ensure_future(run_audit(inv, collector, progress, plan=POLL_PLAN))
             stopper = asyncio.ensure_future(stop.wait())
             finished, _ = await asyncio.wait({task, stopper},
                                              return_when=asyncio.FIRST_COMPLETED)
@@ -107,7 +108,8 @@ async def poll_loop(inventory: Inventory, store: HistoryStore, every_s: float, *
 def run_poll(inventory: Inventory, store: HistoryStore, every_s: float, *,
              collector: Collector | None = None, rounds: int | None = None,
              on_round: Callable[[PollRound, AuditResult], None] | None = None,
-             handle_signals: bool = True) -> list[PollRound]:
+             handle_signals: bool = True,
+             progress: ProgressCallback | None = None) -> list[PollRound]:
     """Synchronous :func:`poll_loop`; SIGTERM/SIGINT stop it cleanly when
     ``handle_signals`` (the committed rounds stay, the round in flight is dropped)."""
     import signal
@@ -119,6 +121,6 @@ def run_poll(inventory: Inventory, store: HistoryStore, every_s: float, *,
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
         return await poll_loop(inventory, store, every_s, collector=collector, rounds=rounds,
-                               stop=stop, on_round=on_round)
+                               stop=stop, on_round=on_round, progress=progress)
 
     return asyncio.run(main())

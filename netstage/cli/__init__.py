@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -26,7 +28,7 @@ from netstage.cli import (
     stage_cmds,
 )
 from netstage.cli.common import err_console
-from netstage.simulator.errors import NetstageError
+from netstage.simulator.errors import NetstageError, NetstageWarning
 
 __all__ = ["app", "main"]
 
@@ -37,6 +39,30 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+@app.callback()
+def _global_options(
+    max_input_mb: float = typer.Option(
+        None, "--max-input-mb", min=0.001, show_default=False,
+        help="size limit of input YAML files in MB (default 16; also NETSTAGE_MAX_INPUT_MB)"),
+) -> None:
+    """How ready is a school district's network for one device per student?"""
+    if max_input_mb is not None:
+        os.environ["NETSTAGE_MAX_INPUT_MB"] = str(max_input_mb)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: Any = None, line: str | None = None) -> None:
+    """A :class:`NetstageWarning` is a located message for the user, not a Python warning."""
+    if issubclass(category, NetstageWarning):
+        err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False,
+                          soft_wrap=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
+
 
 for _module in (
     model_cmds,
@@ -58,6 +84,7 @@ def main() -> None:
     Usage errors are click's (exit 2); everything else a command raises on purpose is a
     :class:`NetstageError`, printed as one located message without a traceback.
     """
+    warnings.showwarning = _show_warning
     try:
         app()
     except NetstageError as exc:

@@ -138,6 +138,17 @@ def _print_merge(m: CaptureMergeResult) -> None:
             f"{k}: {v}" for k, v in m.clients_per_vlan.items())))
 
 
+def _is_pipe(path: Path) -> bool:
+    """True for a FIFO, character device or socket (no size; read as data arrives)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False  # the reader reports a missing file with its own message
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``capture`` and ``capture-synth`` to ``app``."""
 
@@ -179,6 +190,13 @@ def register(app: typer.Typer) -> None:
         district_out: Annotated[Path | None, typer.Option(
             "--district-out", help="with --district: write the merged district here",
             show_default=False, metavar="OUT.yaml")] = None,
+        max_packets: Annotated[int | None, typer.Option(
+            "--max-packets", min=1, help="stop after this many packets (for a FIFO or "
+            "pipe that never ends; the summary is marked partial)",
+            show_default=False)] = None,
+        max_seconds: Annotated[float | None, typer.Option(
+            "--max-seconds", min=0.1, help="stop reading after this many seconds (for a "
+            "FIFO or pipe; the summary is marked partial)", show_default=False)] = None,
     ) -> None:
         """Analyse a capture: traffic mix, conversations, talkers, VLANs, LLDP/CDP/DHCP."""
         if (file is None) == (live is None):
@@ -212,16 +230,23 @@ def register(app: typer.Typer) -> None:
             err_console.print(f"capturing {escape(live)} for {seconds:g} s ...")
             file = capture_live(live, seconds, target)
         assert file is not None
+        streaming = _is_pipe(file)
+        if streaming and max_packets is None and max_seconds is None:
+            err_console.print(f"reading {escape(str(file))} (not a regular file) until its "
+                              "writer closes it; --max-packets N or --max-seconds S stop "
+                              "earlier", highlight=False)
         with progress() as bar:
             task = bar.add_task(f"reading {escape(file.name)}", total=None)
 
             def step(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
+                # a pipe has no size: the bar shows the bytes read so far
+                bar.update(task, completed=done, total=total or None)
 
             from netstage.auditor.capture import analyse_capture
 
             s = analyse_capture(file, progress=step, mapping=mapping,
-                                control_plane=not no_control)
+                                control_plane=not no_control, max_packets=max_packets,
+                                max_seconds=max_seconds)
         written: list[Path] = []
         if calibrate_out is not None:
             from netstage.auditor.capture.calibrate import write_calibration

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -38,14 +38,46 @@ __all__ = [
     "check_output_file",
     "console",
     "err_console",
+    "make_console",
     "print_json",
     "progress",
     "write_output",
 ]
 
-console = Console()
+# Width of output that is not a terminal (a pipe, a file, a CI log) when COLUMNS is not
+# set: wide enough that tables of device names do not wrap (rich would use 80).
+PIPE_WIDTH = 250
+
+
+class _Console(Console):
+    """A rich console that prints ``:100:`` as text and does not wrap piped output at 80."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        if self.is_terminal:
+            return super().size
+        cols = os.environ.get("COLUMNS", "")
+        width = int(cols) if cols.isdigit() and int(cols) > 0 else PIPE_WIDTH
+        return ConsoleDimensions(width, super().size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """The one way netstage makes a rich console.
+
+    Emoji codes are off (``d.yaml:100:`` must not become ``d.yaml💯``); when the output is
+    not a terminal the width is ``COLUMNS`` if set, else :data:`PIPE_WIDTH`, so tables do
+    not wrap at 80 columns in pipes, files and CI logs.
+    """
+    return _Console(stderr=stderr, emoji=False)
+
+
+console = make_console()
 # Progress bars and messages go to stderr so that --json output on stdout stays clean.
-err_console = Console(stderr=True)
+err_console = make_console(stderr=True)
 
 
 def _finite(data: Any) -> Any:

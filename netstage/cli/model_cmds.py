@@ -108,7 +108,9 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(s)
             return
-        t = Table(title=escape(s["name"]), show_header=False, title_justify="left")
+        # the name on its own line: a table title wraps at the table's width
+        console.print(f"[italic]{escape(s['name'])}[/]", soft_wrap=True, highlight=False)
+        t = Table(show_header=False)
         t.add_column("what")
         t.add_column("value", justify="right")
         t.add_row("sites (schools)", f"{s['sites']} ({s['schools']})")

@@ -6,12 +6,12 @@ import signal
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from netstage.cli.common import console, err_console
+from netstage.cli.common import console, err_console, progress
 
 __all__ = ["register"]
 
@@ -143,8 +143,22 @@ def poll(
                     err_console.print(f"  {name}: {dev.failure.reason}", highlight=False,
                                       markup=False)
 
-        done = run_poll(inv, store, every, collector=collector, rounds=rounds,
-                        on_round=report)
+        with progress() as bar:  # drawn only on a terminal; the round lines stay
+            task = bar.add_task(f"round 1: {n} devices", total=n)
+            round_no = {"n": 1}
+
+            def tick(done_devices: int, total: int, facts: Any) -> None:
+                bar.update(task, completed=done_devices, total=total,
+                           description=f"round {round_no['n']}: {done_devices}/{total} "
+                                       "devices")
+
+            def report_round(r: PollRound, result: AuditResult) -> None:
+                report(r, result)
+                round_no["n"] = r.number + 1
+                bar.reset(task, total=n, description=f"round {round_no['n']}: waiting")
+
+            done = run_poll(inv, store, every, collector=collector, rounds=rounds,
+                            on_round=report_round, progress=tick)
         err_console.print(f"stopped after {len(done)} rounds; {store.n_polls()} rounds, "
                           f"{store.n_samples()} samples in {db}", markup=False)
     if done and n and not any(r.n_ok for r in done):

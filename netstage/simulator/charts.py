@@ -37,6 +37,7 @@ __all__ = [
     "network_map",
     "rate_cdf",
     "render_charts",
+    "short",
     "stage_ladder",
 ]
 
@@ -51,12 +52,27 @@ CHART_TITLES = {
 }
 
 
+# Longest user-given text (district name, node ids, application names) drawn in a chart.
+# A longer one is cut with an ellipsis: charts are saved with a tight bounding box, so a
+# 20,000-character name would make a 341,112-pixel-wide image. The HTML report's text
+# carries the full name.
+TITLE_NAME_CHARS = 60
+LABEL_CHARS = 28
+
+
+def short(text: object, limit: int = LABEL_CHARS) -> str:
+    """``text`` cut to ``limit`` characters (ending in an ellipsis when cut), one line."""
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[:limit - 1].rstrip() + "\u2026"
+
+
 def _note(fig: Figure, title: str, lines: list[str]) -> Figure:
     """A chart whose input is unknown: the title says so, the body says what to do."""
     ax = fig.add_subplot(1, 1, 1)
     ax.set_axis_off()
-    ax.set_title(title, fontsize=12, loc="left", color="#6d4c41")
-    ax.text(0.02, 0.85, "\n".join(lines), va="top", ha="left", fontsize=10, wrap=True,
+    ax.set_title(short(title, 100), fontsize=12, loc="left", color="#6d4c41")
+    ax.text(0.02, 0.85, "\n".join(short(line, 110) for line in lines[:12]), va="top",
+            ha="left", fontsize=10, wrap=True,
             transform=ax.transAxes)
     return fig
 
@@ -67,7 +83,7 @@ def stage_ladder(c: Any) -> Figure:
     rules = list(c.rules)
     fig = Figure(figsize=(8, 0.45 * len(rules) + 1.8), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
-    names = [r.rule_id for r in rules][::-1]
+    names = [short(r.rule_id) for r in rules][::-1]
     vals = [r.allows_stage for r in rules][::-1]
     cols = [STATUS_COLOURS.get(r.status, "#888888") for r in rules][::-1]
     y = np.arange(len(rules))
@@ -81,7 +97,8 @@ def stage_ladder(c: Any) -> Figure:
     ax.set_xticks([1, 2, 3, 4], ["Stage 1", "Stage 2", "Stage 3", "Stage 4"])
     ax.set_xlabel("highest stage the rule allows (dashed line: the district's stage)")
     binding = ", ".join(c.binding) if c.binding else "none"
-    ax.set_title(f"{c.district_name} is at Stage {c.stage}; limited by {binding}",
+    ax.set_title(f"{short(c.district_name, TITLE_NAME_CHARS)} is at Stage {c.stage}; "
+                 f"limited by {short(binding, TITLE_NAME_CHARS)}",
                  fontsize=12, loc="left")
     fig.tight_layout()
     return fig
@@ -111,7 +128,7 @@ def rate_cdf(c: Any) -> Figure:
     for scen, r in sims:
         rates = np.sort(np.asarray(r.device_rates_sample, dtype=float))
         y = np.arange(1, rates.size + 1) / rates.size
-        ax.step(np.maximum(rates, 1e-3), y, where="post", label=f"'{scen}' busy hour")
+        ax.step(np.maximum(rates, 1e-3), y, where="post", label=f"'{short(scen)}' busy hour")
         # the simulator's definition of throttled (simulate.py): among devices whose app
         # has a minimum rate, those getting less than min(minimum, their own demand)
         mins = np.asarray(r.app_min_mbps, dtype=float)[np.asarray(r.device_app_sample)]
@@ -126,7 +143,7 @@ def rate_cdf(c: Any) -> Figure:
     for name, m in zip(r0.app_names, np.asarray(r0.app_min_mbps, dtype=float), strict=True):
         if m > 0:
             ax.axvline(m, color="#90a4ae", linestyle=":", linewidth=1)
-            ax.text(m, 0.02, f" {name} min", rotation=90, fontsize=8, color="#546e7a",
+            ax.text(m, 0.02, f" {short(name)} min", rotation=90, fontsize=8, color="#546e7a",
                     va="bottom")
     ax.set_xscale("log")
     ax.set_xlabel("bandwidth allocated to an active device (Mbps, log scale)")
@@ -134,7 +151,7 @@ def rate_cdf(c: Any) -> Figure:
     ax.set_ylim(0, 1.02)
     ax.legend(loc="upper left", fontsize=9)
     share, scen = worst
-    ax.set_title(f"In the '{scen}' busy hour {share:.0%} of active devices get less than "
+    ax.set_title(f"In the '{short(scen)}' busy hour {share:.0%} of active devices get less than "
                  "their app's minimum rate", fontsize=11, loc="left")
     fig.tight_layout()
     return fig
@@ -264,7 +281,7 @@ def network_map(d: District, c: Any, *, max_nodes: int = 400) -> Figure:
                    color="#ffffff", edgecolors="#c62828" if is_spof else "#37474f",
                    linewidths=2.5 if is_spof else 1.0, zorder=2)
         if len(pos) <= 80:
-            ax.text(x, y + 0.035, nid, fontsize=7, ha="center", va="bottom", zorder=3)
+            ax.text(x, y + 0.035, short(nid, 20), fontsize=7, ha="center", va="bottom", zorder=3)
     sm = __import__("matplotlib.cm", fromlist=["ScalarMappable"]).ScalarMappable(norm=norm,
                                                                                    cmap=cmap)
     cb = fig.colorbar(sm, ax=ax, fraction=0.03, pad=0.01)
@@ -273,7 +290,8 @@ def network_map(d: District, c: Any, *, max_nodes: int = 400) -> Figure:
     bits = []
     if util:
         k_max = max(util, key=lambda k: util[k])
-        bits.append(f"busiest link {k_max} at {util[k_max]:.0%} (p95, '{scen}' busy hour)")
+        bits.append(f"busiest link {short(k_max, 40)} at {util[k_max]:.0%} (p95, "
+                    f"'{short(scen)}' busy hour)")
     else:
         bits.append("link load not simulated")
     if rep is not None:
@@ -383,7 +401,7 @@ def n1_worst(c: Any, *, top: int = 10) -> Figure:
         return _note(fig, "Single failures (N-1): not analysed", why)
     lim = float(c.rubric.value("R-HA", "max_n1_unserved_p95"))
     rows = rows[:top]
-    names = [str(getattr(r, "element", "?")) for r in rows][::-1]
+    names = [short(getattr(r, "element", "?")) for r in rows][::-1]
     vals = [float(getattr(r, "unserved_p95", 0.0)) * 100 for r in rows][::-1]
     ax = fig.add_subplot(1, 1, 1)
     cols = ["#c62828" if v > lim * 100 else "#2e7d32" for v in vals]
@@ -396,7 +414,7 @@ def n1_worst(c: Any, *, top: int = 10) -> Figure:
     worst = rows[0]
     wv = float(getattr(worst, "unserved_p95", 0.0))
     verdict = "within" if wv <= lim else "over"
-    ax.set_title(f"Worst single failure: {getattr(worst, 'element', '?')} leaves "
+    ax.set_title(f"Worst single failure: {short(getattr(worst, 'element', '?'), 40)} leaves "
                  f"{wv:.1%} of demand unserved ({verdict} the {lim:.0%} Stage 4 limit)",
                  fontsize=11, loc="left")
     fig.tight_layout()

@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "MissingExtraError",
     "NetstageError",
+    "NetstageWarning",
     "SimulationError",
     "TopologyError",
 ]
@@ -20,6 +21,11 @@ __all__ = [
 
 class NetstageError(Exception):
     """Root of every error netstage raises on purpose."""
+
+
+class NetstageWarning(UserWarning):
+    """Something in an input was accepted but should be changed (the CLI prints it as
+    ``warning: file:line: what: what to do``)."""
 
 
 class ConfigError(NetstageError):

@@ -121,7 +121,8 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
                            "(format: simulator/data/upgrades.yaml)")
 
     def number(loc: tuple[str | int, ...], v: Any, *, positive: bool = False) -> float:
-        ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        ok = (isinstance(v, int | float) and not isinstance(v, bool)
+              and not (isinstance(v, int) and v.bit_length() > 1000) and math.isfinite(v))
         if not ok or v < 0 or (positive and v == 0):
             raise fail(loc, f"must be a number {'> 0' if positive else '>= 0'}, got {v!r}")
         return float(v)
@@ -157,6 +158,9 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
                                                  f"{', '.join(_ACTION_KEYS)}")
             if k in ("capex_usd", "annual_usd", "leased_annual_per_mbps"):
                 number(("actions", name, k), v)
+        for sub in ("by_kind", "tiers"):
+            if not isinstance(sp.get(sub) or {}, dict):
+                raise fail(("actions", name, sub), "expected a mapping (name: numbers)")
         for k, v in (sp.get("by_kind") or {}).items():
             number(("actions", name, "by_kind", k), v)
         for tier, row in (sp.get("tiers") or {}).items():

@@ -25,7 +25,14 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from netstage.simulator.charts import CHART_TITLES, figure_bytes, growth_series, render_charts
+from netstage.simulator.charts import (
+    CHART_TITLES,
+    TITLE_NAME_CHARS,
+    figure_bytes,
+    growth_series,
+    render_charts,
+    short,
+)
 from netstage.simulator.errors import ConfigError, NetstageError
 from netstage.simulator.io import ensure_output_dir
 from netstage.simulator.model import District
@@ -447,7 +454,8 @@ def _write_pdf(path: Path, d: District, c: Classification, plans: list[Any],
         lines += [f"    would change: {would_change_text(w)}" for w in r.would_change
                   if w["binds"]]
     with PdfPages(path) as pdf:
-        pdf.savefig(_text_page(lines, f"{d.district.name}: Stage {c.stage}"))
+        pdf.savefig(_text_page(lines, f"{short(d.district.name, TITLE_NAME_CHARS)}: "
+                                      f"Stage {c.stage}"))
         for fig in figs.values():
             pdf.savefig(fig)
 

@@ -853,7 +853,8 @@ def analyse_capture(path: str | os.PathLike[str] | io.BufferedIOBase | io.BytesI
                     progress: Progress | None = None,
                     mapping: AppMapping | str | os.PathLike[str] | None = None,
                     control_plane: bool = True,
-                    chunk_bytes: int = CHUNK_BYTES) -> CaptureSummary:
+                    chunk_bytes: int = CHUNK_BYTES, max_packets: int | None = None,
+                    max_seconds: float | None = None) -> CaptureSummary:
     """Analyse the pcap/pcapng capture at ``path`` in one streamed pass.
 
     ``progress(bytes_done, bytes_total)`` is called after each chunk. ``mapping`` is an
@@ -861,7 +862,9 @@ def analyse_capture(path: str | os.PathLike[str] | io.BufferedIOBase | io.BytesI
     ``control_plane`` decodes LLDP/CDP/STP/DHCP with scapy (extra ``capture``; raises
     :class:`MissingExtraError` if it is missing). Raises :class:`CaptureFormatError`
     if the file is not a capture; a damaged tail gives a partial summary with
-    ``complete`` False and ``stopped_at_offset`` set.
+    ``complete`` False and ``stopped_at_offset`` set. ``max_packets`` / ``max_seconds``
+    bound the read (for a FIFO that never ends): reaching one also gives a partial
+    summary whose ``stop_reason`` names the limit. For a FIFO ``bytes_total`` is 0.
     """
     if control_plane:
         control.require_scapy()
@@ -870,13 +873,14 @@ def analyse_capture(path: str | os.PathLike[str] | io.BufferedIOBase | io.BytesI
     name = str(getattr(path, "name", "<stream>")) if isinstance(path, io.IOBase) else str(path)
     st = ReadState(path=name)
     s = _State(control_plane)
-    for b in iter_batches(path, st, chunk_bytes=chunk_bytes):
+    for b in iter_batches(path, st, chunk_bytes=chunk_bytes, max_packets=max_packets,
+                          max_seconds=max_seconds):
         d = decode_batch(b)
         _add_batch(s, b, d)
         if progress is not None:
             progress(st.bytes_read, st.size_bytes)
     if progress is not None:
-        progress(st.size_bytes, st.size_bytes)
+        progress(st.bytes_read if st.streaming else st.size_bytes, st.size_bytes)
     n_conv, convs = _conversations(s)
     n_conv6, convs6 = _conversations6(s)
     peak, p95, mean, series = _throughput(s)

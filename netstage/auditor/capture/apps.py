@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from netstage.simulator.errors import ConfigError
+from netstage.simulator.io import load_yaml_located
 
 __all__ = ["AppMapping", "load_mapping", "parse_client_hello_sni", "parse_dns_answers",
            "parse_handshake_sni"]
@@ -152,9 +152,12 @@ class AppMapping:
 
 def _read_yaml(path: Path | Any) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read application mapping ({exc})") from None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError(f"{path}: cannot read application mapping ({why}); check the "
+                          "path") from None
+    data, _lines = load_yaml_located(text, str(path))
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: application mapping must be a mapping with keys "
                           "'classes', 'domains', 'ports'")
@@ -162,32 +165,47 @@ def _read_yaml(path: Path | Any) -> dict[str, Any]:
 
 
 def _merge(m: AppMapping, data: dict[str, Any], where: str) -> None:
-    for c in data.get("classes", []) or []:
-        if c not in m.classes:
+    fmt = "(format: auditor/data/app_mapping.yaml)"
+    classes = data.get("classes") or []
+    domains = data.get("domains") or {}
+    ports = data.get("ports") or []
+    if not isinstance(classes, list) or not isinstance(domains, dict) \
+            or not isinstance(ports, list):
+        raise ConfigError(f"{where}: 'classes' and 'ports' must be lists and 'domains' a "
+                          f"mapping of class -> list of names {fmt}")
+    for c in classes:
+        if str(c) not in m.classes:
             m.classes.append(str(c))
     if "default" in data:
         m.default = str(data["default"])
-    for cls, names in (data.get("domains") or {}).items():
+    for cls, names in domains.items():
         if cls not in m.classes:
             raise ConfigError(f"{where}: domains: unknown class {cls!r}; known: "
                               f"{', '.join(m.classes)} (add it under 'classes')")
-        for n in names or []:
+        if not isinstance(names, list):
+            raise ConfigError(f"{where}: domains: {cls}: expected a list of domain names "
+                              f"{fmt}")
+        for n in names:
             m.domain_class[str(n).lower().lstrip("*.").rstrip(".")] = cls
-    for i, row in enumerate(data.get("ports") or []):
+    for i, row in enumerate(ports):
         try:
             cls = row["class"]
             protos = [6] if row.get("proto") == "tcp" else [17] if row.get(
                 "proto") == "udp" else [6, 17]
             for spec in row["ports"]:
                 lo, _, hi = str(spec).partition("-")
-                for port in range(int(lo), int(hi or lo) + 1):
+                first, last = int(lo), int(hi or lo)
+                if not 0 <= first <= last <= 65535:
+                    raise ValueError(spec)
+                for port in range(first, last + 1):
                     for pr in protos:
                         m.port_class[(pr, port)] = cls
-        except (KeyError, TypeError, ValueError):
-            raise ConfigError(f"{where}: ports[{i}] needs 'class', 'ports' (numbers or "
-                              "'lo-hi') and optional proto tcp/udp") from None
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ConfigError(f"{where}: ports[{i}] needs 'class', 'ports' (numbers 0-65535 "
+                              f"or 'lo-hi') and optional proto tcp/udp {fmt}") from None
         if cls not in m.classes:
-            raise ConfigError(f"{where}: ports[{i}]: unknown class {cls!r}")
+            raise ConfigError(f"{where}: ports[{i}]: unknown class {cls!r}; add it under "
+                              "'classes'")
 
 
 def load_mapping(extra: str | Path | None = None) -> AppMapping:

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import io
 import os
+import select
+import stat
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +84,10 @@ class ReadState:
     stopped_at_offset: int | None = None
     stop_reason: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: a pipe or other non-regular file: the size is unknown (``size_bytes`` 0)
+    streaming: bool = False
+    #: interface index -> packets whose pcapng timestamp was implausible (treated as absent)
+    implausible_timestamps: dict[int, int] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -117,16 +124,26 @@ class FrameBatch:
         return self.buf[o:o + int(self.caplen[i])].tobytes()
 
 
+class _TimeUp(Exception):
+    """The --max-seconds limit passed while waiting for data from a pipe."""
+
+
 def iter_batches(path: str | os.PathLike[str] | io.BufferedIOBase | io.BytesIO,
                  state: ReadState | None = None, *,
-                 chunk_bytes: int = CHUNK_BYTES) -> Iterator[FrameBatch]:
+                 chunk_bytes: int = CHUNK_BYTES, max_packets: int | None = None,
+                 max_seconds: float | None = None) -> Iterator[FrameBatch]:
     """Stream the capture at ``path`` (or an open binary file) as :class:`FrameBatch`
     chunks.
 
     ``state`` (optional) is filled in as the file is read: format, interfaces, bytes
-    read and, for damaged files, the byte offset where reading stopped.
+    read and, for damaged files, the byte offset where reading stopped. ``path`` may be
+    a FIFO or other non-regular file (``state.streaming`` is then True and the size is
+    unknown): it is read as data arrives, until it ends or a limit is reached.
+    ``max_packets`` / ``max_seconds`` stop the read early (``state.stop_reason`` says
+    which); the frames before the limit are returned.
     Raises :class:`CaptureFormatError` if the file is not a capture at all.
     """
+    deadline = time.monotonic() + max_seconds if max_seconds is not None else None
     if isinstance(path, io.IOBase):
         f: BinaryIO = path  # type: ignore[assignment]
         p = Path(getattr(path, "name", "<stream>") or "<stream>")
@@ -134,28 +151,89 @@ def iter_batches(path: str | os.PathLike[str] | io.BufferedIOBase | io.BytesIO,
         here = f.tell()
         st.size_bytes = f.seek(0, io.SEEK_END) - here
         f.seek(here)
-        yield from _dispatch(f, p, st, chunk_bytes)
+        yield from _limited(_dispatch(f, p, st, chunk_bytes), st, max_packets, max_seconds,
+                            deadline)
         return
     st = state if state is not None else ReadState(path=str(path))
     p = Path(path)
     try:
-        st.size_bytes = p.stat().st_size
-        f = p.open("rb")
+        info = p.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise CaptureFormatError(f"{p}: is a directory; give a pcap or pcapng file")
+        st.streaming = not stat.S_ISREG(info.st_mode)
+        st.size_bytes = 0 if st.streaming else info.st_size
+        # a pipe is read unbuffered, as data arrives (select() honours --max-seconds)
+        f = p.open("rb", buffering=0) if st.streaming else p.open("rb")
     except OSError as exc:
         raise CaptureFormatError(f"{p}: cannot open capture ({exc.strerror})") from None
     with f:
-        yield from _dispatch(f, p, st, chunk_bytes)
+        yield from _limited(_dispatch(f, p, st, chunk_bytes, deadline), st, max_packets,
+                            max_seconds, deadline)
 
 
-def _dispatch(f: BinaryIO, p: Path, st: ReadState, chunk_bytes: int) -> Iterator[FrameBatch]:
-    head = f.read(4)
+def _limited(batches: Iterator[FrameBatch], st: ReadState, max_packets: int | None,
+             max_seconds: float | None, deadline: float | None) -> Iterator[FrameBatch]:
+    """``batches`` up to ``max_packets`` frames and until ``deadline`` (monotonic)."""
+    count = 0
+    time_up = (f"stopped after {max_seconds or 0:g} s (--max-seconds); the frames read so "
+               "far are analysed")
+    try:
+        for b in batches:
+            if max_packets is not None and count + len(b) >= max_packets:
+                yield _head(b, max_packets - count)
+                _stop(st, st.bytes_read, f"stopped after {max_packets} packets "
+                      "(--max-packets); the frames read so far are analysed")
+                return
+            count += len(b)
+            yield b
+            if deadline is not None and time.monotonic() >= deadline:
+                _stop(st, st.bytes_read, time_up)
+                return
+    except _TimeUp:
+        _stop(st, st.bytes_read, time_up)
+
+
+def _head(b: FrameBatch, k: int) -> FrameBatch:
+    return FrameBatch(buf=b.buf, data_off=b.data_off[:k], caplen=b.caplen[:k],
+                      wirelen=b.wirelen[:k], ts_ns=b.ts_ns[:k], has_ts=b.has_ts[:k],
+                      iface=b.iface[:k], linktype=b.linktype[:k], first_index=b.first_index)
+
+
+def _read_exact(f: BinaryIO, n: int, deadline: float | None = None) -> bytes:
+    """Up to ``n`` bytes, fewer only at the end of the input (pipes return short reads)."""
+    out = b""
+    while len(out) < n:
+        _wait_readable(f, deadline)
+        got = f.read(n - len(out))
+        if not got:
+            break
+        out += got
+    return out
+
+
+def _wait_readable(f: BinaryIO, deadline: float | None) -> None:
+    if deadline is None:
+        return
+    try:
+        fd = f.fileno()
+    except (OSError, io.UnsupportedOperation):
+        return
+    left = deadline - time.monotonic()
+    ready, _, _ = select.select([fd], [], [], max(0.0, left))
+    if not ready:
+        raise _TimeUp
+
+
+def _dispatch(f: BinaryIO, p: Path, st: ReadState, chunk_bytes: int,
+              deadline: float | None = None) -> Iterator[FrameBatch]:
+    head = _read_exact(f, 4, deadline) if st.streaming else f.read(4)
     if len(head) == 0:
         raise CaptureFormatError(f"{p}: file is empty (0 bytes); expected a pcap or "
                                  "pcapng capture")
     if head in _PCAP_MAGICS:
-        yield from _iter_pcap(f, p, head, st, chunk_bytes)
+        yield from _iter_pcap(f, p, head, st, chunk_bytes, deadline)
     elif head == _PCAPNG_MAGIC:
-        yield from _iter_pcapng(f, p, st, chunk_bytes)
+        yield from _iter_pcapng(f, p, st, chunk_bytes, deadline)
     else:
         raise CaptureFormatError(
             f"{p}: unknown magic bytes {head.hex()} at offset 0; expected pcap "
@@ -167,8 +245,11 @@ class _Chunker:
     """Buffered reads with carry-over of the incomplete tail record."""
 
     def __init__(self, f: BinaryIO, base_offset: int, chunk_bytes: int,
-                 file_size: int) -> None:
+                 file_size: int, *, streaming: bool = False,
+                 deadline: float | None = None) -> None:
         self.f = f
+        self.streaming = streaming  # a pipe: size unknown, reads return what has arrived
+        self.deadline = deadline
         self.file_size = file_size
         self.chunk_bytes = chunk_bytes
         self.buf = np.zeros(0, dtype=np.uint8)
@@ -185,17 +266,34 @@ class _Chunker:
         # a damaged length field may claim more than the file holds: never allocate
         # beyond what is left to read
         left = max(0, self.file_size - (self.base + self.valid))
+        if self.streaming:  # unknown size: a chunk, or the record the caller needs
+            left = max(self.chunk_bytes, need)
         size = max(min(self.chunk_bytes, tail + left), min(need, tail + left), tail + 1)
         new = np.zeros(size + PAD_BYTES, dtype=np.uint8)
         if tail > 0:
             new[:tail] = self.buf[keep_from:self.valid]
-        got = self.f.readinto(new.data[tail:size])  # type: ignore[attr-defined]
-        got = got or 0
-        if got < size - tail:
-            self.eof = True
+        if self.streaming:
+            got = self._read_some(new, tail, size, max(need, tail + 1))
+        else:
+            got = self.f.readinto(new.data[tail:size]) or 0  # type: ignore[attr-defined]
+            if got < size - tail:
+                self.eof = True
         self.base += keep_from
         self.buf = new
         self.valid = tail + got
+
+    def _read_some(self, new: np.ndarray, tail: int, size: int, want: int) -> int:
+        """Read from a pipe into ``new[tail:size]`` until ``want`` bytes are held or a
+        read returns nothing (the writer closed it: end of input)."""
+        got = 0
+        while tail + got < want and tail + got < size:
+            _wait_readable(self.f, self.deadline)
+            n = self.f.readinto(new.data[tail + got:size])  # type: ignore[attr-defined]
+            if not n:
+                self.eof = True
+                break
+            got += n
+        return got
 
 
 def _pcap_iface(linktype: int, snaplen: int, nano: bool) -> InterfaceInfo:
@@ -205,9 +303,9 @@ def _pcap_iface(linktype: int, snaplen: int, nano: bool) -> InterfaceInfo:
 
 
 def _iter_pcap(f: BinaryIO, p: Path, magic: bytes, st: ReadState,
-               chunk_bytes: int) -> Iterator[FrameBatch]:
+               chunk_bytes: int, deadline: float | None = None) -> Iterator[FrameBatch]:
     big, nano, hdr_len = _PCAP_MAGICS[magic]
-    rest = f.read(20)
+    rest = _read_exact(f, 20, deadline) if st.streaming else f.read(20)
     if len(rest) < 20:
         raise CaptureFormatError(f"{p}: pcap file header is cut short ({4 + len(rest)} of "
                                  "24 bytes); the file is truncated")
@@ -222,7 +320,8 @@ def _iter_pcap(f: BinaryIO, p: Path, magic: bytes, st: ReadState,
     max_caplen = min(max(STANDARD_MAX_CAPLEN, snaplen), HARD_MAX_CAPLEN)
     mul = 1 if nano else 1000
     lt_arr = np.int32(linktype)
-    ch = _Chunker(f, 24, chunk_bytes, st.size_bytes)
+    ch = _Chunker(f, 24, chunk_bytes, st.size_bytes, streaming=st.streaming,
+                  deadline=deadline)
     ch.refill(0)
     pos = 0
     index = 0
@@ -279,9 +378,10 @@ def _stop(st: ReadState, offset: int, reason: str) -> None:
 
 
 def _iter_pcapng(f: BinaryIO, p: Path, st: ReadState,
-                 chunk_bytes: int) -> Iterator[FrameBatch]:
+                 chunk_bytes: int, deadline: float | None = None) -> Iterator[FrameBatch]:
     st.format = "pcapng"
-    ch = _Chunker(f, 0, chunk_bytes, st.size_bytes)
+    ch = _Chunker(f, 0, chunk_bytes, st.size_bytes, streaming=st.streaming,
+                  deadline=deadline)
     ch.buf = np.frombuffer(_PCAPNG_MAGIC, dtype=np.uint8).copy()
     ch.valid = 4
     ch.refill(0)
@@ -304,7 +404,7 @@ def _iter_pcapng(f: BinaryIO, p: Path, st: ReadState,
                                           max_block, ifo, tsr, cap, orig, off)
         if n:
             ifo = ifo[:n]
-            ts, has = _pcapng_ts(tsr[:n], ifo, ifaces)
+            ts, has = _pcapng_ts(tsr[:n], ifo, ifaces, st, index)
             yield FrameBatch(buf=ch.buf, data_off=off[:n], caplen=cap[:n], wirelen=orig[:n],
                              ts_ns=ts, has_ts=has, iface=ifo, linktype=lt_tab[ifo],
                              first_index=index)
@@ -423,27 +523,81 @@ def _parse_idb(raw: bytes, big: bool) -> InterfaceInfo:
     return info
 
 
-def _pcapng_ts(raw: np.ndarray, ifo: np.ndarray,
-               ifaces: list[InterfaceInfo]) -> tuple[np.ndarray, np.ndarray]:
-    """Raw per-interface timestamps -> int64 ns (vectorised per interface)."""
-    has = raw >= 0
+#: Latest timestamp taken as real: 2200-01-01 (a later one is a broken clock or a wrong
+#: if_tsresol, e.g. year 586524). Earlier than 1970 is implausible too.
+MAX_PLAUSIBLE_NS = 7_258_118_400 * 1_000_000_000
+_SECONDS_PER_YEAR = 31_556_952  # mean Gregorian year
+
+
+def _implausible_year(raw: int, info: InterfaceInfo) -> int:
+    """The calendar year an out-of-range raw timestamp stands for (for the warning)."""
+    u = float(raw % (1 << 64))
+    secs = u / 2.0 ** info.ts_shift if info.ts_shift >= 0 else \
+        u * info.ts_mul / info.ts_div / 1e9
+    return int(1970 + (secs + info.ts_offset_s) / _SECONDS_PER_YEAR)
+
+
+def _pcapng_ts(raw: np.ndarray, ifo: np.ndarray, ifaces: list[InterfaceInfo],
+               st: ReadState | None = None,
+               first_index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Raw per-interface timestamps -> int64 ns (vectorised per interface).
+
+    A Simple Packet Block has no timestamp (raw -1). A timestamp that overflows or lies
+    outside 1970..2200 is treated as absent too, and ``st`` gets one warning per
+    interface naming it, the first such packet and its year.
+    """
+    has = raw != -1
     ts = np.zeros(raw.shape[0], np.int64)
     for k in np.unique(ifo):
         info = ifaces[int(k)]
         m = (ifo == k) & has
         r = raw[m]
+        ok = r >= 0
         if info.ts_shift >= 0:
             sh = info.ts_shift
             sec = r >> sh
-            fr = r & ((1 << sh) - 1)
+            ok &= sec <= MAX_PLAUSIBLE_NS // 1_000_000_000
+            sec = np.where(ok, sec, 0)
+            fr = np.where(ok, r & ((1 << sh) - 1), 0)
             if sh <= 33:
                 ns = (fr * 1_000_000_000) >> sh
             else:
                 ns = (fr.astype(np.float64) * (1e9 / 2.0 ** sh)).astype(np.int64)
             v = sec * 1_000_000_000 + ns
         elif info.ts_div > 1:
-            v = r // info.ts_div
+            v = np.where(ok, r // info.ts_div, 0)
         else:
-            v = r * info.ts_mul
-        ts[m] = v + info.ts_offset_s * 1_000_000_000
+            ok &= r <= MAX_PLAUSIBLE_NS // info.ts_mul
+            v = np.where(ok, r, 0) * info.ts_mul
+        v = v + info.ts_offset_s * 1_000_000_000
+        ok &= (v >= 0) & (v <= MAX_PLAUSIBLE_NS)
+        ts[m] = np.where(ok, v, 0)
+        if not ok.all():
+            idx = np.flatnonzero(m)
+            bad = idx[~ok]
+            has[bad] = False
+            if st is not None:
+                _warn_implausible(st, int(k), info, int(bad.size),
+                                  first_index + int(bad[0]), int(raw[bad[0]]))
     return ts, has
+
+
+def _warn_implausible(st: ReadState, k: int, info: InterfaceInfo, n: int, packet: int,
+                      raw: int) -> None:
+    """One warning per interface, its count kept current as more such packets arrive."""
+    seen = st.implausible_timestamps.get(k, 0)
+    st.implausible_timestamps[k] = total = seen + n
+    name = f" ({info.name})" if info.name else ""
+    prefix = f"interface {k}{name}: "
+    if seen:
+        at = next(i for i, w in enumerate(st.warnings) if w.startswith(prefix)
+                  and "implausible timestamp" in w)
+        first = st.warnings[at].split("; ", 1)[1]
+    else:
+        at = len(st.warnings)
+        st.warnings.append("")
+        first = (f"the first is packet {packet + 1} (year {_implausible_year(raw, info)}); "
+                 "they are treated as having no timestamp; check the capturing host's clock "
+                 "and the interface's timestamp resolution (if_tsresol)")
+    st.warnings[at] = (f"{prefix}{total} packet{'s' if total != 1 else ''} with an "
+                       f"implausible timestamp; {first}")

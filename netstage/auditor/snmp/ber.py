@@ -27,9 +27,12 @@ __all__ = [
     "decode_response",
     "encode_request",
     "encode_set_octets",
+    "summary",
 ]
 
 GET, GETNEXT, RESPONSE, SET, GETBULK = 0xA0, 0xA1, 0xA2, 0xA3, 0xA5
+MAX_OID_ARCS = 128  # RFC 2578 section 3.5: at most 128 sub-identifiers
+MAX_ARC = 2**32 - 1  # each sub-identifier is an unsigned 32-bit number
 _UNSIGNED = {0x41, 0x42, 0x43, 0x46, 0x47}  # Counter32 Gauge32 TimeTicks Counter64 UInteger32
 
 
@@ -109,14 +112,16 @@ def _read(data: bytes, pos: int) -> tuple[int, int, int]:
         if n & 0x80:
             k = n & 0x7F
             if k == 0 or k > 4:
-                raise BerError("unsupported BER length")
+                raise BerError(f"unsupported BER length form ({k} length octets) at byte "
+                               f"{pos + 1}")
             n = int.from_bytes(data[pos:pos + k], "big")
             pos += k
     except IndexError:
-        raise BerError("truncated BER") from None
+        raise BerError(f"truncated BER at byte {pos}") from None
     end = pos + n
     if end > len(data):
-        raise BerError("truncated BER value")
+        raise BerError(f"BER length {n} at byte {pos} runs past the end of the "
+                       f"{len(data)}-byte packet")
     return tag, pos, end
 
 
@@ -126,8 +131,12 @@ def _decode_oid(raw: bytes) -> Oid:
     for byte in raw:
         value = (value << 7) | (byte & 0x7F)
         if not byte & 0x80:
+            if value > MAX_ARC and arcs:
+                raise BerError(f"OID sub-identifier {value} is over 2^32-1")
             arcs.append(value)
             value = 0
+            if len(arcs) > MAX_OID_ARCS - 1:  # the first encodes two sub-identifiers
+                raise BerError(f"OID longer than {MAX_OID_ARCS} sub-identifiers")
     if not arcs:
         raise BerError("empty OID")
     first = arcs[0]
@@ -168,8 +177,22 @@ class Response:
         self.varbinds = varbinds
 
 
+def summary(data: bytes, error: BerError, peer: tuple[str, int] | None = None) -> str:
+    """One line about an undecodable packet: size, sender, the problem, first bytes.
+
+    Only the first 6 bytes are shown: an SNMP message's community starts after byte 6,
+    so a packet that echoes a request cannot put the community into a report.
+    """
+    head = data[:6].hex(" ") + (" ..." if len(data) > 6 else "")
+    who = f" from {peer[0]}:{peer[1]}" if peer else ""
+    return f"{len(data)} bytes{who}: {error} (starts {head or 'empty'})"
+
+
 def decode_response(data: bytes) -> Response:
     """Decode an SNMPv1/v2c message carrying a GetResponse-PDU."""
+    if not data or data[0] != 0x30:
+        raise BerError(f"not an SNMP message (first byte {data[:1].hex() or 'missing'}, "
+                       "expected 30)")
     tag, pos, _end = _read(data, 0)
     if tag != 0x30:
         raise BerError("not an SNMP message")

@@ -121,6 +121,8 @@ class _CommunityClient(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.transport: asyncio.DatagramTransport | None = None
         self.pending: dict[int, tuple[asyncio.Future[ber.Response], tuple[str, int]]] = {}
+        # peer -> summary of the first packet from it that was not a readable response
+        self.undecodable: dict[tuple[str, int], str] = {}
         self._next_id = random.randrange(1, 1 << 30)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -129,7 +131,10 @@ class _CommunityClient(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         try:
             response = ber.decode_response(data)
-        except ber.BerError:
+        except ber.BerError as exc:
+            peer = (addr[0], addr[1])
+            if len(self.undecodable) < 10_000:  # bounded, whatever a network sends us
+                self.undecodable.setdefault(peer, ber.summary(data, exc, peer))
             return
         entry = self.pending.get(response.request_id)
         if entry is not None and entry[1] == (addr[0], addr[1]) and not entry[0].done():
@@ -165,7 +170,16 @@ class _CommunityClient(asyncio.DatagramProtocol):
                 continue
             finally:
                 self.pending.pop(rid, None)
+        bad = self.undecodable.get(peer)
+        if bad is not None:  # it did answer, but not with SNMP we can read
+            raise _DeviceFailed(FailureKind.protocol_error, _protocol_reason(bad, peer[1]))
         raise _DeviceFailed(*classify_error(errind.RequestTimedOut()))
+
+
+def _protocol_reason(first_bad: str, port: int) -> str:
+    return (f"the agent answered, but not with an SNMP response netstage can decode (first "
+            f"bad packet: {first_bad}); check that port {port} is an SNMP agent and its "
+            "SNMP version, or report the agent's firmware")
 
 
 class _CommunitySession:

@@ -142,6 +142,7 @@ def _check_value(t: Threshold, value: Any, where: str, path: str) -> Any:
                               f"known: {', '.join(SECURITY_FACTS)}")
         return list(value)
     if (isinstance(value, bool) or not isinstance(value, int | float)
+            or (isinstance(value, int) and value.bit_length() > 1000)
             or not math.isfinite(value)):
         raise ConfigError(f"{where}: {path}: expected a number ({t.unit}), got {value!r}; "
                           f"the default is {t.default}")
