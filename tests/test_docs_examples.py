@@ -32,8 +32,12 @@ def _loader(text: str) -> Callable[[Path], Any]:
     from netstage.simulator.rules.rubric import load_overrides
 
     keys = set(re.findall(r"^([a-z_]+):", text, re.M))
+    if not keys:
+        return _comments_only
     if "district" in keys:
         return load_district
+    if keys <= set(_FRAGMENT_ITEMS):
+        return _district_fragment
     if "targets" in keys:
         return load_inventory
     if "rules" in keys:
@@ -41,6 +45,30 @@ def _loader(text: str) -> Callable[[Path], Any]:
     if keys & {"domains", "ports"}:
         return load_mapping
     raise AssertionError(f"no loader known for a YAML example with keys {sorted(keys)}")
+
+
+# A fragment of a district (e.g. only `links:` and `circuits:`): each entry is checked
+# against its model, so a field the model does not know (a typo, a renamed key) fails.
+_FRAGMENT_ITEMS = {"sites": "Site", "nodes": "Node", "links": "Link", "circuits": "Circuit",
+                   "declared": "Declared", "measured": "Measured"}
+
+
+def _district_fragment(path: Path) -> None:
+    import yaml
+
+    from netstage.simulator import model
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for key, value in data.items():
+        cls = getattr(model, _FRAGMENT_ITEMS[key])
+        for item in value if isinstance(value, list) else [value]:
+            cls.model_validate(item)
+
+
+def _comments_only(path: Path) -> None:
+    import yaml
+
+    assert yaml.safe_load(path.read_text(encoding="utf-8")) is None
 
 
 BLOCKS = _blocks()
