@@ -12,6 +12,7 @@ exported district YAML. Set NETSTAGE_SERVE_SCREENSHOT=path to keep a screenshot
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -55,7 +56,7 @@ class Chromium:
             os.dup2(a, 3)                         # dup2 copies are inheritable
             os.dup2(b, 4)
 
-        self.proc = subprocess.Popen(  # noqa: S603 - a fixed argument list
+        self.proc = subprocess.Popen(
             [exe, *FLAGS, "--remote-debugging-pipe", f"--user-data-dir={profile}",
              "about:blank"], close_fds=False, preexec_fn=fds,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -112,10 +113,8 @@ class Chromium:
         raise TimeoutError(f"never true: {expr}")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.send("Browser.close", session=False, timeout=10)
-        except Exception:
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -126,7 +125,7 @@ class Chromium:
 
 def _start_server(district: str) -> tuple[subprocess.Popen[str], str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [sys.executable, "-m", "netstage", "serve", district, "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
@@ -134,7 +133,8 @@ def _start_server(district: str) -> tuple[subprocess.Popen[str], str]:
     m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
     if not m:
         proc.kill()
-        raise AssertionError(f"no URL printed: {line!r} {proc.stderr.read() if proc.stderr else ''}")
+        err = proc.stderr.read() if proc.stderr else ""
+        raise AssertionError(f"no URL printed: {line!r} {err}")
     return proc, m.group(1)
 
 
@@ -167,7 +167,8 @@ def test_page_in_chromium_stage_changes_and_export_matches_cli(tmp_path: Path) -
         # drag the Internet slider of A down: quick runs while it moves, the full run on
         # release (the events a real drag fires)
         browser.js("""(() => {
-          const r = document.querySelector('form[data-slot=A] input[type=range][data-for="circuit:isp"]');
+          const r = document.querySelector(
+            'form[data-slot=A] input[type=range][data-for="circuit:isp"]');
           for (const v of [200, 100, 50, 20]) {
             r.value = v; r.dispatchEvent(new Event('input', {bubbles: true}));
           }
@@ -195,7 +196,8 @@ def test_page_in_chromium_stage_changes_and_export_matches_cli(tmp_path: Path) -
             Path(shot).write_bytes(base64.b64decode(png))
         # export from the page, as its buttons do (POST of scenario A's form)
         exported = browser.js("""(async () => {
-          const body = new URLSearchParams(new FormData(document.querySelector('form[data-slot=A]')));
+          const form = document.querySelector('form[data-slot=A]');
+          const body = new URLSearchParams(new FormData(form));
           const y = await fetch('/export/district.yaml', {method: 'POST', body});
           const j = await fetch('/export/report.json', {method: 'POST', body});
           return {yaml: await y.text(), ys: y.status, json: await j.text(), js: j.status,
