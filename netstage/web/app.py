@@ -128,7 +128,7 @@ def create_app(district: str = f"{EXAMPLE_PREFIX}stage2", *,
             eng, k = await knobs_of(request, quick)
             if quick:
                 k.n_scenarios = QUICK_SCENARIOS
-            r = await _on_worker(eng, eng.run, k)
+            r = await _on_worker(eng, eng.run, k, quick)
         except KnobError as exc:
             return HTMLResponse(error_fragment(exc), status_code=422)
         except NetstageError as exc:  # the scenario is valid input but cannot be simulated

@@ -119,9 +119,12 @@ class Engine:
         self._tmp.cleanup()
 
     # -- computing (runs on the worker thread) ---------------------------------------------
-    def run(self, k: Knobs) -> Result:
-        """Classify the scenario ``k`` (cached by knob values and scenario count)."""
-        key = repr((k.key(), k.n_scenarios))
+    def run(self, k: Knobs, quick: bool = False) -> Result:
+        """Classify the scenario ``k`` (cached by knob values and scenario count).
+
+        ``quick`` (while a knob moves) projects growth at today and the horizon only;
+        the full run projects every year, as the report does."""
+        key = repr((k.key(), k.n_scenarios, quick))
         with self._lock:
             hit = self._by_key.get(key)
             if hit is not None and hit in self._results:
@@ -129,8 +132,11 @@ class Engine:
         t0 = time.perf_counter()
         d = apply_knobs(self.district, k, self.options)
         c = classify(d, n_scenarios=k.n_scenarios, seed=self.seed)
+        h = float(d.district.growth.horizon_years)
+        years = sorted({0.0, h}) if quick else None
         try:
-            growth = growth_series(d, n_scenarios=min(k.n_scenarios, GROWTH_MAX_SCENARIOS),
+            growth = growth_series(d, years=years,
+                                   n_scenarios=min(k.n_scenarios, GROWTH_MAX_SCENARIOS),
                                    seed=self.seed, arrays=c.evidence.get("arrays"))
         except Exception:  # shown as "not simulated" by the page and the chart
             growth = None

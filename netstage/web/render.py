@@ -122,8 +122,10 @@ def result_fragment(r: Result, *, quick: bool) -> str:
     if g is None:
         out.append("<p>growth not simulated</p>")
     else:
+        which = ("today and the horizon only (every year on release)" if quick
+                 else "every year")
         out.append(f"<p>{g['growth_per_year']:.0%} per year; horizon "
-                   f"{g['horizon_years']:g} years; Internet "
+                   f"{g['horizon_years']:g} years; shown: {which}; Internet "
                    f"{g['internet_mbps_per_student']:.2f} Mbps per student</p>"
                    "<table><tr><th>year</th><th>p95 unserved</th>"
                    "<th>p95 demand per student</th></tr>")
