@@ -259,3 +259,30 @@ def test_cli_bad_district_fails_before_serving(tmp_path: Path) -> None:
 
     r = CliRunner().invoke(app, ["serve", str(tmp_path / "missing.yaml"), "--port", "0"])
     assert r.exit_code != 0
+
+
+def test_upload_opens_a_copy_and_bad_files_get_a_located_message(client: Any) -> None:
+    text = resolve_district(SRC).read_bytes()
+    r = client.post("/open", files={"district": ("mine.yaml", text)}, follow_redirects=False)
+    assert r.status_code == 303
+    label = r.headers["location"].split("district=")[1]
+    assert label.startswith("upload:")
+    page = client.get(r.headers["location"])
+    assert page.status_code == 200 and _stage(page.text) == "2"
+    run = client.post("/run", data={"source": label, "circuit:isp": "20"})
+    assert run.status_code == 200 and _stage(run.text) == "1"
+    bad = text.replace(b"capacity_mbps: 300", b"capacity_mbps: -300")
+    r = client.post("/open", files={"district": ("bad.yaml", bad)})
+    assert r.status_code == 422
+    msg = html.unescape(r.text)
+    assert "capacity_mbps" in msg and re.search(r"\.yaml:55\b", msg), msg  # file:line
+    for files, data in (({"district": ("x.yaml", b"[unclosed")}, None),
+                        ({"other": ("x.yaml", text)}, None),
+                        (None, {"district": "not a file"})):
+        r = client.post("/open", files=files, data=data)
+        assert r.status_code == 422, r.text[:200]
+    r = client.post("/open", files={"district": ("big.yaml", b"#" * (6 * 1024 * 1024))})
+    assert r.status_code in (413, 422)
+    r = client.post("/open", content=b"--x\r\ngarbage",
+                    headers={"content-type": "multipart/form-data; boundary=x"})
+    assert 400 <= r.status_code < 500

@@ -3,6 +3,8 @@
 Routes:
 
 ``GET /``                     the page (``?district=example:NAME`` opens another district)
+``POST /open``                an uploaded district file (multipart field ``district``),
+                              opened from a temporary copy -> 303 to its page
 ``POST /run``                 one scenario's results as an HTML fragment (422 + message on
                               bad knobs); ``quick=1`` uses fewer scenarios (while dragging)
 ``GET /chart/{id}/{name}.png`` a chart of a computed result (netstage.simulator.charts)
@@ -18,6 +20,7 @@ the shipped examples can be opened (the page cannot read other files of the mach
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
@@ -26,8 +29,15 @@ from typing import Any
 
 import anyio
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -41,6 +51,8 @@ from netstage.web.render import error_fragment, page, result_fragment
 __all__ = ["create_app"]
 
 MAX_BODY = 256 * 1024  # a knob form is a few kB
+MAX_UPLOAD = 5 * 1024 * 1024  # a district file of thousands of nodes is well under this
+MAX_UPLOADS = 50
 
 
 def _static_dir() -> Path:
@@ -61,6 +73,26 @@ class _Engines:
                                     != first]
         self._lock = threading.Lock()
         self._engines: dict[str, Engine] = {}
+        self._uploads = tempfile.TemporaryDirectory(prefix="netstage-serve-uploads-")
+        self._n_uploads = 0
+
+    def upload(self, name: str, data: bytes) -> str:
+        """Open an uploaded district file (a copy in a temporary folder; the name is only
+        shown). Raises NetstageError with the file's located problem."""
+        with self._lock:
+            if self._n_uploads >= MAX_UPLOADS:
+                raise KnobError({"district": f"at most {MAX_UPLOADS} uploads per server; "
+                                             "restart netstage serve"})
+            self._n_uploads += 1
+            label = f"upload:{self._n_uploads}"
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[-60:]
+        path = Path(self._uploads.name) / f"{self._n_uploads}-{safe or 'district.yaml'}"
+        path.write_bytes(data)
+        eng = Engine(label, full_scenarios=self.full, path=path)  # parses: errors name the file
+        with self._lock:
+            self._engines[label] = eng
+            self.allowed.append(label)
+        return label
 
     def get(self, source: str | None) -> Engine:
         src = source or self.default
@@ -77,6 +109,7 @@ class _Engines:
         with self._lock:
             for e in self._engines.values():
                 e.close()
+        self._uploads.cleanup()
 
 
 async def _on_worker(engine: Engine, fn: Callable[..., Any], *args: Any) -> Any:
@@ -136,6 +169,36 @@ def create_app(district: str = f"{EXAMPLE_PREFIX}stage2", *,
                                 status_code=422)
         return HTMLResponse(result_fragment(r, quick=quick))
 
+    async def open_upload(request: Request) -> Response:
+        """Open an uploaded district file: 303 to its page, or 422 with the located
+        problem (the file is parsed exactly as the CLI parses a district file)."""
+        length = int(request.headers.get("content-length") or 0)
+        if length > MAX_UPLOAD + 64 * 1024:
+            return HTMLResponse(error_fragment(KnobError(
+                {"district": f"file of {length:,} bytes is too large (at most "
+                             f"{MAX_UPLOAD:,})"})), status_code=413)
+        try:
+            form = await request.form(max_files=1, max_fields=5)
+            f = form.get("district")
+            if f is None or isinstance(f, str):
+                raise KnobError({"district": "choose a district YAML file to upload"})
+            data = await f.read(MAX_UPLOAD + 1)
+            if len(data) > MAX_UPLOAD:
+                raise KnobError({"district": f"the file is larger than {MAX_UPLOAD:,} bytes"})
+            label = await anyio.to_thread.run_sync(engines.upload, f.filename or "", data)
+        except KnobError as exc:
+            return HTMLResponse(error_fragment(exc), status_code=422)
+        except NetstageError as exc:
+            return HTMLResponse(error_fragment(KnobError({"district": str(exc)})),
+                                status_code=422)
+        except Exception as exc:  # a malformed multipart body
+            if isinstance(exc, HTTPException | ValueError | KeyError):
+                return HTMLResponse(error_fragment(KnobError(
+                    {"district": f"send the file as multipart/form-data ({exc})"})),
+                    status_code=400)
+            raise
+        return RedirectResponse(f"/?district={label}", status_code=303)
+
     async def chart(request: Request) -> Response:
         rid = request.path_params["rid"]
         name = request.path_params["name"]
@@ -194,6 +257,7 @@ def create_app(district: str = f"{EXAMPLE_PREFIX}stage2", *,
         routes=[
             Route("/", index, methods=["GET"]),
             Route("/run", run, methods=["POST"]),
+            Route("/open", open_upload, methods=["POST"]),
             Route("/chart/{rid}/{name}.png", chart, methods=["GET"]),
             Route("/export/district.yaml", export_district, methods=["POST"]),
             Route("/export/report.{fmt}", export_report, methods=["POST"]),

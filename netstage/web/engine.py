@@ -98,9 +98,9 @@ class Engine:
     """One opened district (never written back) and the scenarios computed on it."""
 
     def __init__(self, source: str, *, seed: int = 0, full_scenarios: int = DEFAULT_N_SCENARIOS,
-                 cache_size: int = 64) -> None:
-        self.source = source
-        self.district = load_district(source)
+                 cache_size: int = 64, path: str | Path | None = None) -> None:
+        self.source = source  # what the page calls it (a path, example:NAME or upload:N)
+        self.district = load_district(path if path is not None else source)
         self.seed = seed
         self.full_scenarios = full_scenarios
         self.options = upgrade_options(self.district)

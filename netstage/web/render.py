@@ -196,6 +196,9 @@ def page(engine: Engine, examples: list[str], a: Result, b: Result) -> str:
 <header><h1>netstage what-if: {_e(d.district.name)}</h1>
 <form class="open" method="get" action="/"><label>district
 <select name="district">{opts}</select></label><button>open</button></form>
+<form class="open" method="post" action="/open" enctype="multipart/form-data">
+<label>or a district file <input type="file" name="district" accept=".yaml,.yml"></label>
+<button>upload and open</button></form>
 <p class="note">{d.total_students:,} students, {len(d.sites)} sites. The opened file
 ({_e(engine.source)}) is never written; exports are new files. While a slider moves, each
 result uses {QUICK_SCENARIOS} scenarios; on release, the full {engine.full_scenarios}
