@@ -177,6 +177,19 @@ def error_fragment(exc: KnobError) -> str:
             "<p>Nothing was computed; fix the fields above and try again.</p></div>")
 
 
+def _busy_hour_note() -> str:
+    """The busy-hour assumptions of the shipped scenario file (read-only on the page)."""
+    from netstage.simulator.profiles import load_scenarios
+
+    st = load_scenarios().scenarios.get("now")
+    cm = st.classes.get("student") if st is not None else None
+    if cm is None:
+        return ""
+    mix = ", ".join(f"{a} {v:.0%}" for a, v in cm.mix.items())
+    return (f"Busy hour ('now', simulator/data/scenarios.yaml): {cm.active:.0%} of student "
+            f"devices active, running {mix}; these are scenario data, not knobs.")
+
+
 def page(engine: Engine, examples: list[str], a: Result, b: Result) -> str:
     d = engine.district
     opts = "".join(f'<option value="{_e(s)}"{" selected" if s == engine.source else ""}>'
@@ -203,7 +216,7 @@ def page(engine: Engine, examples: list[str], a: Result, b: Result) -> str:
 ({_e(engine.source)}) is never written; exports are new files. While a slider moves, each
 result uses {QUICK_SCENARIOS} scenarios; on release, the full {engine.full_scenarios}
 scenarios, as <code>netstage classify</code>. Stage rules: Scott Smith's 1:1 stages
-(docs/stages.md).</p></header>
+(docs/stages.md). {_e(_busy_hour_note())}</p></header>
 <main class="ab">{"".join(slots)}</main>
 <section id="diff"><h2>A/B differences</h2><div id="diff-body"></div></section>
 <script src="/static/app.js"></script>
