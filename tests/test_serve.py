@@ -286,3 +286,23 @@ def test_upload_opens_a_copy_and_bad_files_get_a_located_message(client: Any) ->
     r = client.post("/open", content=b"--x\r\ngarbage",
                     headers={"content-type": "multipart/form-data; boundary=x"})
     assert 400 <= r.status_code < 500
+
+
+def test_n1_worst_cases_on_full_runs(client: Any) -> None:
+    from netstage.simulator.contingency import run_contingency
+
+    d = load_district(resolve_district(SRC))
+    full = client.post("/run", data={"source": SRC, "dps": "1.5"})
+    assert full.status_code == 200
+    # R-HA fails on structure in this district, so the page runs the N-1 analysis itself
+    # with the library call and settings R-HA uses; the worst element is the library's
+    after = apply_knobs(d, parse_knobs({"dps": "1.5"}, d, upgrade_options(d)),
+                        upgrade_options(d))
+    worst = run_contingency(after, n_scenarios=200, seed=0).contingencies[0]
+    section = full.text.split("N-1: worst single failures")[1].split("<h3>")[0]
+    assert f"<td>{worst.element}</td><td>{worst.unserved_p95:.1%}</td>" in section
+    rid = re.search(r'data-result="(\d+)"', full.text).group(1)
+    png = client.get(f"/chart/{rid}/n1.png")
+    assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+    quick = client.post("/run?quick=1", data={"source": SRC, "dps": "1.5"})
+    assert "not analysed in the quick preview" in quick.text

@@ -22,6 +22,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from netstage.simulator.charts import (
     rate_cdf,
     stage_ladder,
 )
+from netstage.simulator.errors import NetstageError
 from netstage.simulator.io import dump_district, load_district
 from netstage.simulator.model import District
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
@@ -59,6 +61,10 @@ class Result:
     upgrades: list[UpgradeOption]
     elapsed_s: float
     charts: dict[str, bytes] = field(default_factory=dict)
+    # N-1 analysis: R-HA's when the classification ran it, else the page's own run of the
+    # same library call on full runs (R-HA failing on structure does not need it)
+    n1: Any = None
+    n1_by_page: bool = False
 
     @property
     def cost_usd(self) -> float:
@@ -77,7 +83,7 @@ class Result:
         return out
 
     def n1_rows(self, top: int = 5) -> list[tuple[str, float, int]]:
-        cont = self.classification.evidence.get("contingency")
+        cont = self.n1
         rows = list(getattr(cont, "contingencies", []) or []) if cont is not None else []
         return [(str(r.element), float(r.unserved_p95), int(r.disconnected_students))
                 for r in rows[:top]]
@@ -141,10 +147,22 @@ class Engine:
         except Exception:  # shown as "not simulated" by the page and the chart
             growth = None
         ups = [self.options[u] for u in self.options if u in k.upgrades]
+        n1 = c.evidence.get("contingency")
+        by_page = False
+        if n1 is None and not quick:
+            try:
+                from netstage.simulator.contingency import run_contingency
+
+                n1 = run_contingency(d, n_scenarios=k.n_scenarios, seed=self.seed,
+                                     arrays=c.evidence.get("arrays"))
+                by_page = True
+            except (ImportError, NetstageError):
+                n1 = None  # the page says "not analysed" and why
         with self._lock:
             self._counter += 1
             rid = str(self._counter)
-            res = Result(rid, k, d, c, growth, ups, time.perf_counter() - t0)
+            res = Result(rid, k, d, c, growth, ups, time.perf_counter() - t0, n1=n1,
+                         n1_by_page=by_page)
             self._results[rid] = res
             self._by_key[key] = rid
             while len(self._results) > self._cache_size:
@@ -171,7 +189,9 @@ class Engine:
         elif name == "growth":
             fig = growth_projection(r.district, c, r.growth)
         elif name == "n1":
-            fig = n1_worst(c)
+            # the report's chart, given this result's N-1 analysis (R-HA's or the page's)
+            fig = n1_worst(SimpleNamespace(evidence={"contingency": r.n1}, rules=c.rules,
+                                           rubric=c.rubric))
         else:
             raise KeyError(name)
         png = figure_bytes(fig, "png", dpi=80)

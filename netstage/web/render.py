@@ -135,6 +135,9 @@ def result_fragment(r: Result, *, quick: bool) -> str:
         out.append("</table>")
     out.append("<h3>N-1: worst single failures</h3>")
     rows = r.n1_rows()
+    if rows and r.n1_by_page:
+        out.append("<p class='mode'>R-HA did not need the N-1 simulation (it decided on "
+                   "structure); the page ran it with the same library call and settings</p>")
     if rows:
         out.append("<table><tr><th>failed element</th><th>p95 unserved</th>"
                    "<th>students cut off</th></tr>")
@@ -143,7 +146,8 @@ def result_fragment(r: Result, *, quick: bool) -> str:
         out.append("</table>")
     else:
         ha = next((v for v in c.rules if v.rule_id == "R-HA"), None)
-        out.append(f"<p>not analysed{': ' + _e(ha.explanation) if ha else ''}</p>")
+        when = " in the quick preview (it runs on release)" if quick else ""
+        out.append(f"<p>not analysed{when}{': ' + _e(ha.explanation) if ha else ''}</p>")
     out.append("<h3>Cost of the selected upgrades</h3>")
     if r.upgrades:
         out.append("<table><tr><th>upgrade</th><th>one-time</th><th>per year</th>"
