@@ -103,14 +103,18 @@ class Chromium:
             raise RuntimeError(f"{expr[:80]}: {r['exceptionDetails']}")
         return r["result"].get("value")
 
-    def wait(self, expr: str, timeout: float = 120.0) -> Any:
+    def wait(self, expr: str, timeout: float = 300.0) -> Any:
+        """Poll ``expr`` until true (generous: the 2-core test machine is shared)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             v = self.js(expr)
             if v:
                 return v
             time.sleep(0.2)
-        raise TimeoutError(f"never true: {expr}")
+        state = self.js("(() => { const t = document.getElementById('result-A');"
+                        " return t ? t.dataset.status + ' ' + t.className + ' '"
+                        " + t.innerHTML.slice(0, 400) : document.title; })()")
+        raise TimeoutError(f"never true: {expr}; result A: {state}")
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
