@@ -306,3 +306,24 @@ def test_n1_worst_cases_on_full_runs(client: Any) -> None:
     assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
     quick = client.post("/run?quick=1", data={"source": SRC, "dps": "1.5"})
     assert "not analysed in the quick preview" in quick.text
+
+
+def test_report_export_in_every_format(tmp_path: Path) -> None:
+    import json
+
+    from netstage.simulator.report import write_report
+
+    src = "example:stage4"  # Stage 4: no plans to make, so the report is quick
+    with TestClient(create_app(src)) as c:
+        got = {fmt: c.post(f"/export/report.{fmt}", data={"source": src})
+               for fmt in ("json", "html", "pdf")}
+    assert all(r.status_code == 200 for r in got.values())
+    assert got["pdf"].content[:5] == b"%PDF-"
+    assert "<html" in got["html"].text[:200].lower()
+    assert "attachment" in got["json"].headers["content-disposition"]
+    page = json.loads(got["json"].text)
+    ref = write_report(load_district(resolve_district(src)), tmp_path / "ref",
+                       formats=("json",))
+    lib = json.loads(ref["json"].read_text())
+    for key in ("stage", "binding", "plans", "growth", "to_measure", "students"):
+        assert page[key] == lib[key], key

@@ -32,7 +32,6 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import (
-    FileResponse,
     HTMLResponse,
     PlainTextResponse,
     RedirectResponse,
@@ -104,6 +103,10 @@ class _Engines:
             if eng is None:
                 eng = self._engines[src] = Engine(src, full_scenarios=self.full)
             return eng
+
+    def all(self) -> list[Engine]:
+        with self._lock:
+            return list(self._engines.values())
 
     def close(self) -> None:
         with self._lock:
@@ -205,7 +208,7 @@ def create_app(district: str = f"{EXAMPLE_PREFIX}stage2", *,
         if name not in CHARTS:
             return PlainTextResponse(f"no chart '{name[:40]}'; charts: {', '.join(CHARTS)}",
                                      status_code=404)
-        for eng in list(engines._engines.values()):
+        for eng in engines.all():
             r = eng.result(rid)
             if r is not None:
                 png = await _on_worker(eng, eng.chart, r, name)
@@ -230,7 +233,7 @@ def create_app(district: str = f"{EXAMPLE_PREFIX}stage2", *,
             return PlainTextResponse("report formats: html, json, pdf", status_code=404)
         try:
             eng, k = await knobs_of(request, False)
-            out = await _on_worker(eng, eng.report, k)
+            data = await _on_worker(eng, eng.report_bytes, k, fmt)
         except KnobError as exc:
             return HTMLResponse(error_fragment(exc), status_code=422)
         except NetstageError as exc:
@@ -238,8 +241,8 @@ def create_app(district: str = f"{EXAMPLE_PREFIX}stage2", *,
                                 status_code=422)
         media = {"html": "text/html", "json": "application/json", "pdf": "application/pdf"}
         name = f"{_slug(eng.district.district.name)}-whatif-report.{fmt}"
-        return FileResponse(out / f"report.{fmt}", media_type=media[fmt],
-                            headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        return Response(data, media_type=media[fmt],
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     async def not_allowed(request: Request, exc: Exception) -> Response:
         code = getattr(exc, "status_code", 500)

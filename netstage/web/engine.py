@@ -15,6 +15,7 @@ loop stays free while the worker computes.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 import time
@@ -221,9 +222,16 @@ class Engine:
         write_report(d, out, n_scenarios=DEFAULT_N_SCENARIOS, seed=0)
         with self._lock:
             self._reports[key] = out
+            gone = []
             while len(self._reports) > 8:
-                self._reports.popitem(last=False)
+                gone.append(self._reports.popitem(last=False)[1])
+        for g in gone:  # downloads are read on this thread (report_bytes), never streamed
+            shutil.rmtree(g, ignore_errors=True)
         return out
+
+    def report_bytes(self, k: Knobs, fmt: str) -> bytes:
+        """``report.<fmt>`` of scenario ``k`` (html, json or pdf), read on the worker."""
+        return (self.report(k) / f"report.{fmt}").read_bytes()
 
 
 def load_district_text(text: str, tmp: Path) -> District:
