@@ -77,6 +77,7 @@ def knob_form(engine: Engine, slot: str, k: Knobs) -> str:
     parts.append("</fieldset>")
     parts.append(
         '<div class="exports">'
+        '<button type="submit" class="run">Update</button>'
         '<button formaction="/export/district.yaml" data-export="yaml">Export district YAML'
         "</button>"
         '<button formaction="/export/report.html" data-export="html">Report HTML</button>'
