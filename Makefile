@@ -23,6 +23,7 @@ system-deps:
 
 demo: $(STAMP)
 	$(BIN)/netstage demo
+	@echo "What-if page: $(BIN)/netstage serve example:stage3 -- then open the printed http://127.0.0.1:8765/ (docs/serve.md)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

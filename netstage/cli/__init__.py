@@ -24,6 +24,7 @@ from netstage.cli import (
     poll_cmds,
     redundancy_cmds,
     scale_cmds,
+    serve_cmds,
     simulate_cmds,
     stage_cmds,
 )
@@ -74,6 +75,7 @@ for _module in (
     capture_cmds,
     scale_cmds,
     demo_cmds,
+    serve_cmds,
 ):
     _module.register(app)
 

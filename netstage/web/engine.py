@@ -1,0 +1,245 @@
+"""The what-if engine behind ``netstage serve``: one opened district, many scenarios.
+
+Every number comes from the library the CLI uses: :func:`netstage.simulator.stage.classify`
+(the stage, the rules, the simulations and the N-1 analysis it keeps as evidence),
+:func:`netstage.simulator.charts.growth_series` (growth year by year), the chart
+functions of :mod:`netstage.simulator.charts` and, for the export,
+:func:`netstage.simulator.report.write_report` with the settings of ``netstage report``.
+
+Concurrency: an :class:`Engine` is shared by all requests. Its caches are guarded by a
+lock, and every simulation runs on one worker thread (:attr:`Engine.executor`): the
+simulator's numba kernels use the ``workqueue`` threading layer, which must not be
+entered from two threads at once, and matplotlib is not thread-safe either. The event
+loop stays free while the worker computes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from netstage.simulator.charts import (
+    figure_bytes,
+    growth_projection,
+    growth_series,
+    n1_worst,
+    network_map,
+    rate_cdf,
+    stage_ladder,
+)
+from netstage.simulator.errors import NetstageError
+from netstage.simulator.io import dump_district, load_district
+from netstage.simulator.model import District
+from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
+from netstage.web.knobs import Knobs, UpgradeOption, apply_knobs, base_knobs, upgrade_options
+
+__all__ = ["QUICK_SCENARIOS", "Engine", "Result"]
+
+QUICK_SCENARIOS = 50  # while a knob is being dragged; the full count on release
+CHARTS = ("ladder", "rates", "network", "growth", "n1")
+GROWTH_MAX_SCENARIOS = 100  # as the report (report.write_report)
+
+
+@dataclass
+class Result:
+    """One scenario's results (what the page shows)."""
+
+    id: str
+    knobs: Knobs
+    district: District
+    classification: Classification
+    growth: dict[str, Any] | None
+    upgrades: list[UpgradeOption]
+    elapsed_s: float
+    charts: dict[str, bytes] = field(default_factory=dict)
+    # N-1 analysis: R-HA's when the classification ran it, else the page's own run of the
+    # same library call on full runs (R-HA failing on structure does not need it)
+    n1: Any = None
+    n1_by_page: bool = False
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(u.cost_usd for u in self.upgrades)
+
+    def rate_percentiles(self) -> dict[str, dict[str, float]]:
+        """Per simulated scenario type: p5/p50/p95 Mbps per active device (sampled)."""
+        out: dict[str, dict[str, float]] = {}
+        for k, v in self.classification.evidence.items():
+            if not k.startswith("sim:") or v is None:
+                continue
+            rates = np.asarray(getattr(v, "device_rates_sample", []), dtype=float)
+            if rates.size:
+                p = np.percentile(rates, [5, 50, 95])
+                out[k[4:]] = {"p5": float(p[0]), "p50": float(p[1]), "p95": float(p[2])}
+        return out
+
+    def n1_rows(self, top: int = 5) -> list[tuple[str, float, int]]:
+        cont = self.n1
+        rows = list(getattr(cont, "contingencies", []) or []) if cont is not None else []
+        return [(str(r.element), float(r.unserved_p95), int(r.disconnected_students))
+                for r in rows[:top]]
+
+    def summary(self) -> dict[str, str]:
+        """Flat figures for the A/B comparison (same keys for every result)."""
+        c = self.classification
+        out = {"stage": str(c.stage), "binding": ", ".join(c.binding) or "none",
+               "cost": f"${self.cost_usd:,.0f}"}
+        for r in c.rules:
+            out[f"rule:{r.rule_id}"] = f"{r.status}, allows {r.allows_stage}"
+        for scen, p in self.rate_percentiles().items():
+            out[f"rate:{scen}"] = f"{p['p50']:.2f} Mbps"
+        return out
+
+
+class Engine:
+    """One opened district (never written back) and the scenarios computed on it."""
+
+    def __init__(self, source: str, *, seed: int = 0, full_scenarios: int = DEFAULT_N_SCENARIOS,
+                 cache_size: int = 64, path: str | Path | None = None) -> None:
+        self.source = source  # what the page calls it (a path, example:NAME or upload:N)
+        self.district = load_district(path if path is not None else source)
+        self.seed = seed
+        self.full_scenarios = full_scenarios
+        self.options = upgrade_options(self.district)
+        self.base = base_knobs(self.district, full_scenarios)
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netstage-sim")
+        self._lock = threading.Lock()
+        self._results: OrderedDict[str, Result] = OrderedDict()
+        self._by_key: dict[str, str] = {}
+        self._reports: OrderedDict[tuple[Any, ...], Path] = OrderedDict()
+        self._cache_size = cache_size
+        self._counter = 0
+        self._tmp = tempfile.TemporaryDirectory(prefix="netstage-serve-")
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self._tmp.cleanup()
+
+    # -- computing (runs on the worker thread) ---------------------------------------------
+    def run(self, k: Knobs, quick: bool = False) -> Result:
+        """Classify the scenario ``k`` (cached by knob values and scenario count).
+
+        ``quick`` (while a knob moves) projects growth at today and the horizon only;
+        the full run projects every year, as the report does."""
+        key = repr((k.key(), k.n_scenarios, quick))
+        with self._lock:
+            hit = self._by_key.get(key)
+            if hit is not None and hit in self._results:
+                return self._results[hit]
+        t0 = time.perf_counter()
+        d = apply_knobs(self.district, k, self.options)
+        c = classify(d, n_scenarios=k.n_scenarios, seed=self.seed)
+        h = float(d.district.growth.horizon_years)
+        years = sorted({0.0, h}) if quick else None
+        try:
+            growth = growth_series(d, years=years,
+                                   n_scenarios=min(k.n_scenarios, GROWTH_MAX_SCENARIOS),
+                                   seed=self.seed, arrays=c.evidence.get("arrays"))
+        except Exception:  # shown as "not simulated" by the page and the chart
+            growth = None
+        ups = [self.options[u] for u in self.options if u in k.upgrades]
+        n1 = c.evidence.get("contingency")
+        by_page = False
+        if n1 is None and not quick:
+            try:
+                from netstage.simulator.contingency import run_contingency
+
+                n1 = run_contingency(d, n_scenarios=k.n_scenarios, seed=self.seed,
+                                     arrays=c.evidence.get("arrays"))
+                by_page = True
+            except (ImportError, NetstageError):
+                n1 = None  # the page says "not analysed" and why
+        with self._lock:
+            self._counter += 1
+            rid = str(self._counter)
+            res = Result(rid, k, d, c, growth, ups, time.perf_counter() - t0, n1=n1,
+                         n1_by_page=by_page)
+            self._results[rid] = res
+            self._by_key[key] = rid
+            while len(self._results) > self._cache_size:
+                old, _r = self._results.popitem(last=False)
+                self._by_key = {kk: v for kk, v in self._by_key.items() if v != old}
+        return res
+
+    def result(self, rid: str) -> Result | None:
+        with self._lock:
+            return self._results.get(rid)
+
+    def chart(self, r: Result, name: str) -> bytes:
+        """One chart of ``r`` as PNG, drawn by netstage.simulator.charts (cached)."""
+        with self._lock:
+            if name in r.charts:
+                return r.charts[name]
+        c = r.classification
+        if name == "ladder":
+            fig = stage_ladder(c)
+        elif name == "rates":
+            fig = rate_cdf(c)
+        elif name == "network":
+            fig = network_map(r.district, c)
+        elif name == "growth":
+            fig = growth_projection(r.district, c, r.growth)
+        elif name == "n1":
+            # the report's chart, given this result's N-1 analysis (R-HA's or the page's)
+            fig = n1_worst(SimpleNamespace(evidence={"contingency": r.n1}, rules=c.rules,
+                                           rubric=c.rubric))
+        else:
+            raise KeyError(name)
+        png = figure_bytes(fig, "png", dpi=80)
+        with self._lock:
+            r.charts[name] = png
+        return png
+
+    def district_yaml(self, k: Knobs) -> str:
+        """The scenario as a district file (a new file: the opened one is never written)."""
+        return dump_district(apply_knobs(self.district, k, self.options))
+
+    def report(self, k: Knobs) -> Path:
+        """The report directory of scenario ``k``, written exactly as ``netstage report
+        DISTRICT --out DIR`` writes it for the exported district (default scenarios,
+        seed and plans)."""
+        from netstage.simulator.report import write_report
+
+        key = k.key()
+        with self._lock:
+            hit = self._reports.get(key)
+        if hit is not None and (hit / "report.json").exists():
+            return hit
+        d = load_district_text(self.district_yaml(k), Path(self._tmp.name))
+        with self._lock:
+            self._counter += 1
+            out = Path(self._tmp.name) / f"report-{self._counter}"
+        write_report(d, out, n_scenarios=DEFAULT_N_SCENARIOS, seed=0)
+        with self._lock:
+            self._reports[key] = out
+            gone = []
+            while len(self._reports) > 8:
+                gone.append(self._reports.popitem(last=False)[1])
+        for g in gone:  # downloads are read on this thread (report_bytes), never streamed
+            shutil.rmtree(g, ignore_errors=True)
+        return out
+
+    def report_bytes(self, k: Knobs, fmt: str) -> bytes:
+        """``report.<fmt>`` of scenario ``k`` (html, json or pdf), read on the worker."""
+        return (self.report(k) / f"report.{fmt}").read_bytes()
+
+
+def load_district_text(text: str, tmp: Path) -> District:
+    """Parse exported district text the way the CLI reads a file (round trip)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=tmp, delete=False,
+                                     encoding="utf-8") as f:
+        f.write(text)
+    try:
+        return load_district(f.name)
+    finally:
+        Path(f.name).unlink(missing_ok=True)
