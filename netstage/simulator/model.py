@@ -149,6 +149,8 @@ class Site(_Strict):
     staff: int = Field(0, ge=0, le=1_000_000)
     classrooms: int | None = Field(None, ge=0, le=100_000)
     wired_lab_pcs: int | None = Field(None, ge=0, le=1_000_000)
+    distance_km: float | None = Field(
+        None, ge=0, description="route length to the district hub; prices a new path")
     populations: list[Population] | None = Field(
         None, description="client devices; derived from students/staff when absent"
     )
@@ -202,6 +204,9 @@ class Link(_Strict):
     background_mbps: float = Field(
         0.0, ge=0, description="measured load not modelled as devices (p95, from SNMP)"
     )
+    srlg: list[Id] = Field(default_factory=list)
+    distance_km: float | None = Field(
+        None, ge=0, description="route length; the planner prices a new path by it")
 
     @property
     def key(self) -> str:
@@ -214,6 +219,7 @@ class Circuit(_Strict):
     capacity_mbps: float = Field(gt=0)
     provider: str | None = None
     background_mbps: float = Field(0.0, ge=0)
+    srlg: list[Id] = Field(default_factory=list)
 
 
 class Security(_Strict):
