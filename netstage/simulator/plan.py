@@ -48,7 +48,8 @@ from netstage.simulator.rules.declared_rules import model_family
 from netstage.simulator.rules.rubric import SECURITY_FACTS
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify, resolve_rubric
 
-__all__ = ["Catalog", "UpgradeAction", "UpgradePlan", "load_catalog", "plan_upgrades"]
+__all__ = ["Catalog", "Cost", "UpgradeAction", "UpgradePlan", "exhaustive_plan", "load_catalog",
+           "plan_upgrades"]
 
 CAPACITY_RULES = ("R-LAB", "R-NOW", "R-FUTURE")
 SEARCH_SCENARIOS = 40  # scenarios per candidate while searching (verification uses the caller's)
@@ -541,6 +542,9 @@ class UpgradePlan:
     cost_high_usd: float = 0.0
     unreachable: dict[str, str] = field(default_factory=dict)
     candidates_unmeasured: int = 0
+    candidates_evaluated: int = 0
+    # every candidate action the search generated (the pool of :func:`exhaustive_plan`)
+    considered: list[UpgradeAction] = field(default_factory=list, repr=False)
 
     @property
     def three_year_total_usd(self) -> float:
@@ -608,6 +612,7 @@ class UpgradePlan:
             "notes": list(self.notes),
             "unreachable": dict(self.unreachable),
             "candidates_unmeasured": self.candidates_unmeasured,
+            "candidates_evaluated": self.candidates_evaluated,
             "summary": self.summary(),
         }
 
@@ -694,6 +699,7 @@ class _State:
 
 _Cache = dict[tuple[str, tuple[str, ...], bool], _State]
 DECLARED_RULES = ("R-SECURITY", "R-MANAGE", "R-STANDARD")
+SIMULATED_RULES = ("R-LAB", "R-NOW", "R-FUTURE", "R-TARGET", "R-HA")
 # what the simulated and structural rules never read: the declared facts, the SNMP
 # audit, and the devices' names, vendors, models and firmware
 _NOT_SIMULATED = {"declared": True, "measured": True,
@@ -741,10 +747,8 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
             evidence.update(c.evidence)
             gaps["R-HA"] = 0.0
             if v.allows_stage < target:
-                worst = v.inputs[2].value if len(v.inputs) > 2 else None
-                lim = float(rubric.value("R-HA", "max_n1_unserved_p95"))
-                n1 = max(0.0, float(worst) - lim) if isinstance(worst, int | float) else 1.0
-                gaps["R-HA"] = (target - v.allows_stage) + 0.9 * (short + min(n1, 1.0)) / 2.0
+                gaps["R-HA"] = (target - v.allows_stage) + 0.9 * (
+                    short + _n1_shortfall(v, c.evidence.get("contingency"), rubric)) / 2.0
         else:
             # structure fails: the rule allows at most stage 3 (fail_allows)
             fa = rubric.rules["R-HA"].fail_allows
@@ -768,6 +772,22 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
     if cache is not None:
         cache[key] = st
     return st
+
+
+def _n1_shortfall(v: RuleVerdict, cont: Any, rubric: Rubric) -> float:
+    """N-1 shortfall in [0, 1): the excess over the limit summed over *every* single
+    failure above it, not only the worst. With the worst alone, fixing one of several
+    failures above the limit (two schools of similar size behind single distribution
+    switches, two equal circuits) changed nothing, no step had a gain and R-HA stayed
+    binding although the catalogue could reach the target."""
+    lim = float(rubric.value("R-HA", "max_n1_unserved_p95"))
+    rows = list(getattr(cont, "contingencies", None) or [])
+    if rows:
+        excess = sum(max(0.0, float(r.unserved_p95) - lim) for r in rows)
+    else:
+        worst = v.inputs[2].value if len(v.inputs) > 2 else None
+        excess = max(0.0, float(worst) - lim) if isinstance(worst, int | float) else 1.0
+    return excess / (excess + 0.05) if excess > 0 else 0.0
 
 
 def _placeholder_ha(allows: int, short: float) -> RuleVerdict:
@@ -1343,10 +1363,11 @@ def _spread(aps: list[Any], total: int) -> dict[str, int]:
 
 
 
-def _candidates(st: _State, cat: Catalog, rubric: Rubric, target: int) -> list[UpgradeAction]:
+def _candidates(st: _State, cat: Catalog, rubric: Rubric, target: int,
+                only: tuple[str, ...] | None = None) -> list[UpgradeAction]:
     d = st.district
     cands = _Candidates(d, cat, rubric, target)
-    failing = st.failing(target)
+    failing = [r for r in st.failing(target) if only is None or r in only]
     cap_rules = [r for r in failing if r in CAPACITY_RULES]
     if cap_rules:
         cands.hot_elements(st.evidence, cap_rules)
@@ -1374,23 +1395,30 @@ def _candidates(st: _State, cat: Catalog, rubric: Rubric, target: int) -> list[U
             from netstage.simulator.redundancy import analyse_redundancy
 
             rep = analyse_redundancy(d)
-        cands.availability(rep, ["R-HA"])
         ha = st.verdicts.get("R-HA")
-        if ha is not None and ha.inputs:
-            # the structure passes, N-1 capacity does not: more capacity where the worst
-            # single failures leave it short. (Before, these were offered only when no
-            # structural candidate existed, and only the largest circuit was stepped up:
-            # with two equal circuits, losing the upgraded one left N-1 as short as before
-            # and R-HA stayed binding.)
-            cands.internet(["R-HA"])
-            cands.equalise(["R-HA"])
-            cont = st.evidence.get("contingency")
-            rows = list(getattr(cont, "contingencies", []) or [])[:3]
+        cont = st.evidence.get("contingency")
+        lim = float(rubric.value("R-HA", "max_n1_unserved_p95"))
+        over = [r for r in (getattr(cont, "contingencies", None) or [])
+                if float(r.unserved_p95) > lim] if ha is not None and ha.inputs else []
+        if over:
+            # The structure passes and N-1 does not: candidates aimed at the single
+            # failures above the limit (worst first), not at every single point of
+            # failure of the graph (one N-1 simulation per candidate).
             circuit_ends = {c.id for c in d.circuits} | {c.attach for c in d.circuits}
-            for row in rows:
-                el = str(getattr(row, "element", ""))
+            for row in over[:6]:
+                el = str(row.element)
                 if el in circuit_ends:
                     cands.internet(["R-HA"], survivors_of=el)
+                elif row.element_type == "node":
+                    cands.ha_pair(el, row.node_kind or "other", int(row.disconnected_students),
+                                  ["R-HA"])
+                elif row.element_type == "link":
+                    cands.redundant_link_for(el, ["R-HA"], int(row.disconnected_students))
+            # more capacity where the remaining paths are short
+            cands.internet(["R-HA"])
+            cands.equalise(["R-HA"])
+        else:
+            cands.availability(rep, ["R-HA"])
     if "R-SECURITY" in failing:
         cands.security(st.verdicts["R-SECURITY"])
     if "R-MANAGE" in failing:
@@ -1487,64 +1515,37 @@ def _plan_upgrades(
                        n_scenarios, seed, notes, t0)
         plan.unreachable = unreachable
         return plan
-    dropped_unmeasured = 0
+    counter = {"unmeasured": 0, "evaluated": 0}
+    considered: list[UpgradeAction] = []
     for _round in range(2):
         st = st0 if cur is d else _evaluate(cur, all_rules, target, rubric, n, seed,
                                             cache=cache)
         steps = 0
-        while st.failing(target) and steps < max_steps:
-            steps += 1
-            cands = _candidates(st, cat, rubric, target)
-            if not cands:
-                notes.append("no catalog action addresses: " + ", ".join(st.failing(target)))
-                break
-            say(f"step {steps}: {len(cands)} candidate actions for "
-                f"{', '.join(st.failing(target))}")
-            best: tuple[float, UpgradeAction, _State, District] | None = None
-            rules = st.failing(target)
-            base_dump = _dump(cur)
-            # Bound before simulating: an action can at most close the gaps of the failing
-            # rules it can change, so candidates are tried by that bound per dollar and the
-            # search stops once no remaining bound beats the best ratio found.
-            ranked = []
-            for a in cands:
-                can = set(cat.spec(a.action).get("rules", [])) | set(a.rules)
-                affected = [r for r in rules if r in can] or rules
-                bound = sum(st.gaps.get(r, 0.0) for r in affected) / max(a.cost_usd, 100.0)
-                ranked.append((bound, a, affected))
-            ranked.sort(key=lambda x: -x[0])
-            for bound, a, affected in ranked:
-                if best is not None and bound <= best[0]:
+        # Simulated rules first, declared facts after: the two never change each other's
+        # inputs (except the device list, which the declared fixes then price right), and
+        # a declared fix then never re-simulates every capacity candidate.
+        for phase in (SIMULATED_RULES, DECLARED_RULES):
+            while steps < max_steps:
+                rules = [r for r in st.failing(target) if r in phase]
+                if not rules:
                     break
-                try:
-                    data = _dump(cur)
-                    apply_action(data, a)
-                    if data == base_dump:
-                        dropped_unmeasured += 1   # changes nothing at all
-                        continue
-                    nd = district_from_dict(data, source=f"{d.district.name} (planned)")
-                except (NetstageError, KeyError, StopIteration) as exc:
-                    notes.append(f"skipped {a.action} on {a.target}: {exc}")
-                    continue
-                ns = _evaluate(nd, affected, target, rubric, n, seed, cache=cache)
-                if not _changes_measured(st, ns, affected):
-                    # changes nothing any rule measures: never proposed, never charged
-                    dropped_unmeasured += 1
-                    continue
-                gain = sum(st.gaps.get(r, 0.0) - ns.gaps.get(r, 0.0) for r in affected)
-                if gain <= 1e-9:
-                    continue
-                ratio = gain / max(a.cost_usd, 100.0)
-                if best is None or ratio > best[0]:
-                    best = (ratio, a, ns, nd)
-            if best is None:
-                notes.append("no catalog action improves: " + ", ".join(rules))
-                break
-            _, a, ns, nd = best
-            actions.append(a)
-            cur = nd
-            say(f"  + {a.description} (${a.cost_usd:,.0f})")
-            st = st.merged(ns)
+                steps += 1
+                cands = _candidates(st, cat, rubric, target, only=phase)
+                if not cands:
+                    notes.append("no catalog action addresses: " + ", ".join(rules))
+                    break
+                considered.extend(cands)
+                say(f"step {steps}: {len(cands)} candidate actions for {', '.join(rules)}")
+                best = _best_step(st, cur, d, cands, rules, cat, rubric, target, n, seed,
+                                  cache, notes, counter)
+                if best is None:
+                    notes.append("no catalog action improves: " + ", ".join(rules))
+                    break
+                _, a, ns, nd = best
+                actions.append(a)
+                cur = nd
+                say(f"  + {a.description} (${a.cost_usd:,.0f})")
+                st = st.merged(ns)
         if steps >= max_steps and st.failing(target):
             notes.append(f"stopped after {max_steps} steps with "
                          f"{', '.join(st.failing(target))} still short")
@@ -1558,8 +1559,89 @@ def _plan_upgrades(
     assert after is not None
     plan = _finish(d, cur, before, after, actions, target, budget_usd, cat, rubric,
                    n_scenarios, seed, notes, t0)
-    plan.candidates_unmeasured = dropped_unmeasured
+    plan.candidates_unmeasured = counter["unmeasured"]
+    plan.candidates_evaluated = counter["evaluated"]
+    plan.considered = considered
     return plan
+
+
+def _resources(a: UpgradeAction) -> set[str]:
+    """What an action sets (circuits, links, AP entries, new elements, facts): two actions
+    that set the same thing are alternatives, never both in one plan."""
+    p = a.params
+    out = {f"{a.action}:{a.target}"}
+    if a.action == "internet_capacity":
+        out |= {f"circuit:{c}" for c in (p.get("circuits") or {a.target: 0})}
+        out |= {f"link:{k}" for k in p.get("links", [])}
+    elif a.action == "link_upgrade":
+        out |= {f"link:{k}" for k in p.get("links", [a.target])}
+    elif a.action in ("add_aps", "wifi_refresh"):
+        out |= {f"ap:{k}" for k in [*(p.get("counts") or {}), *p.get("refresh", [])]}
+    elif a.action in ("leased_path", "fiber_build", "building_link"):
+        out.add(f"newlink:{p.get('id')}")
+    elif a.action == "ha_pair":
+        out.add(f"node:{p.get('new_id')}")
+    elif a.action == "second_circuit":
+        out.add(f"circuit:{p.get('circuit_id')}")
+    return out
+
+
+def exhaustive_plan(d: District, pool: list[UpgradeAction], target: int, *,
+                    n_scenarios: int = DEFAULT_N_SCENARIOS, seed: int = 0,
+                    overrides: Rubric | str | Path | dict[str, Any] | None = None,
+                    catalog: Catalog | str | Path | None = None, below_usd: float | None = None,
+                    max_verify: int = 2000) -> tuple[float, list[UpgradeAction]] | None:
+    """The cheapest subset of ``pool`` whose upgraded district classifies at ``target``
+    or above (with ``n_scenarios``/``seed``), by exhaustive search: every subset of
+    mutually compatible actions (no two set the same circuit, link, AP entry or fact)
+    that names every failing rule, in increasing cost (each action priced from ``d``
+    alone), verified by classification until one reaches the target. ``below_usd``
+    stops at that cost. None when no subset verifies. A check of the greedy planner on
+    small districts, not a planner: its work grows as 2 ** len(pool).
+    """
+    rubric = resolve_rubric(overrides)
+    cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
+    before = classify(d, n_scenarios=n_scenarios, seed=seed, overrides=rubric)
+    failing = {r.rule_id for r in before.rules if r.allows_stage < target}
+    if not failing:
+        return 0.0, []
+    uniq: dict[str, UpgradeAction] = {}
+    for a in pool:
+        uniq.setdefault(repr((a.action, a.target, sorted(a.params.items()))), a)
+    priced = []
+    for a in uniq.values():
+        alone = _recost(d, [a], cat)
+        if alone:
+            priced.append((alone[0].cost_usd, a, _resources(a),
+                           set(cat.spec(a.action).get("rules", [])) | set(a.rules)))
+    priced.sort(key=lambda x: x[0])
+    limit = math.inf if below_usd is None else below_usd
+    subsets: list[tuple[float, list[int]]] = []
+
+    def walk(i: int, cost: float, chosen: list[int], used: set[str], rules: set[str]) -> None:
+        if chosen and failing <= rules:
+            subsets.append((cost, list(chosen)))
+        for j in range(i, len(priced)):
+            c, _a, res, rr = priced[j]
+            if cost + c >= limit:
+                break           # sorted by cost: every later action costs more
+            if res & used:
+                continue
+            chosen.append(j)
+            walk(j + 1, cost + c, chosen, used | res, rules | rr)
+            chosen.pop()
+
+    walk(0, 0.0, [], set(), set())
+    subsets.sort(key=lambda x: x[0])
+    for _cost, idx in subsets[:max_verify]:
+        acts = [priced[j][1] for j in idx]
+        try:
+            nd = apply_actions(d, acts)
+        except (NetstageError, KeyError, StopIteration):
+            continue
+        if classify(nd, n_scenarios=n_scenarios, seed=seed, overrides=rubric).stage >= target:
+            return sum(a.cost_usd for a in _recost(d, acts, cat)), _recost(d, acts, cat)
+    return None
 
 
 def _signature(v: RuleVerdict) -> str:
@@ -1674,6 +1756,53 @@ def _unreachable(st: _State, cat: Catalog, rubric: Rubric, target: int) -> dict[
                 out[r] = "stage 4 needs standard hardware and firmware and the catalogue has " \
                          "neither replace_nonstandard nor firmware_alignment"
     return out
+
+
+def _best_step(st: _State, cur: District, d: District, cands: list[UpgradeAction],
+               rules: list[str], cat: Catalog, rubric: Rubric, target: int, n: int, seed: int,
+               cache: _Cache, notes: list[str], counter: dict[str, int]
+               ) -> tuple[float, UpgradeAction, _State, District] | None:
+    """The candidate with the largest gap reduction per dollar over ``rules``.
+
+    Bound before simulating: an action can at most close the gaps of the failing rules
+    it can change, so candidates are tried by that bound per dollar and the search stops
+    once no remaining bound beats the best ratio found. A candidate that changes nothing
+    (the district is the same) or nothing any rule measures is dropped and counted.
+    """
+    best: tuple[float, UpgradeAction, _State, District] | None = None
+    base_dump = _dump(cur)
+    ranked = []
+    for a in cands:
+        can = set(cat.spec(a.action).get("rules", [])) | set(a.rules)
+        affected = [r for r in rules if r in can] or rules
+        bound = sum(st.gaps.get(r, 0.0) for r in affected) / max(a.cost_usd, 100.0)
+        ranked.append((bound, a, affected))
+    ranked.sort(key=lambda x: -x[0])
+    for bound, a, affected in ranked:
+        if best is not None and bound <= best[0]:
+            break
+        try:
+            data = _dump(cur)
+            apply_action(data, a)
+            if data == base_dump:
+                counter["unmeasured"] += 1   # changes nothing at all
+                continue
+            nd = district_from_dict(data, source=f"{d.district.name} (planned)")
+        except (NetstageError, KeyError, StopIteration) as exc:
+            notes.append(f"skipped {a.action} on {a.target}: {exc}")
+            continue
+        counter["evaluated"] += 1
+        ns = _evaluate(nd, affected, target, rubric, n, seed, cache=cache)
+        if not _changes_measured(st, ns, affected):
+            counter["unmeasured"] += 1    # never proposed, never charged
+            continue
+        gain = sum(st.gaps.get(r, 0.0) - ns.gaps.get(r, 0.0) for r in affected)
+        if gain <= 1e-9:
+            continue
+        ratio = gain / max(a.cost_usd, 100.0)
+        if best is None or ratio > best[0]:
+            best = (ratio, a, ns, nd)
+    return best
 
 
 def _allows(before: Classification | None, rule: str, target: int, d: District,
