@@ -1590,58 +1590,105 @@ def exhaustive_plan(d: District, pool: list[UpgradeAction], target: int, *,
                     n_scenarios: int = DEFAULT_N_SCENARIOS, seed: int = 0,
                     overrides: Rubric | str | Path | dict[str, Any] | None = None,
                     catalog: Catalog | str | Path | None = None, below_usd: float | None = None,
-                    max_verify: int = 2000) -> tuple[float, list[UpgradeAction]] | None:
+                    max_subsets: int = 500_000) -> tuple[float, list[UpgradeAction]] | None:
     """The cheapest subset of ``pool`` whose upgraded district classifies at ``target``
-    or above (with ``n_scenarios``/``seed``), by exhaustive search: every subset of
-    mutually compatible actions (no two set the same circuit, link, AP entry or fact)
-    that names every failing rule, in increasing cost (each action priced from ``d``
-    alone), verified by classification until one reaches the target. ``below_usd``
-    stops at that cost. None when no subset verifies. A check of the greedy planner on
-    small districts, not a planner: its work grows as 2 ** len(pool).
+    or above (with ``n_scenarios``/``seed``), by exhaustive search; None when no subset
+    below ``below_usd`` verifies.
+
+    A check of the greedy planner on small districts, not a planner. The failing rules
+    split into the simulated group (R-LAB, R-NOW, R-FUTURE, R-TARGET, R-HA) and the
+    declared group (R-SECURITY, R-MANAGE, R-STANDARD), whose actions never change each
+    other's inputs; each group is searched on its own over the pool's actions for it:
+    every subset of mutually compatible actions (no two set the same circuit, link, AP
+    entry or fact), in increasing cost (each action priced from ``d`` alone), is verified
+    on the group's failing rules (cheap rules and the R-HA structure first) until one
+    passes. The union of the two cheapest is verified once more on every rule.
+    ``max_subsets`` bounds the enumeration (ConfigError when exceeded).
     """
+    import heapq
+
     rubric = resolve_rubric(overrides)
     cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
     before = classify(d, n_scenarios=n_scenarios, seed=seed, overrides=rubric)
-    failing = {r.rule_id for r in before.rules if r.allows_stage < target}
+    failing = [r.rule_id for r in before.rules if r.allows_stage < target]
     if not failing:
         return 0.0, []
     uniq: dict[str, UpgradeAction] = {}
     for a in pool:
         uniq.setdefault(repr((a.action, a.target, sorted(a.params.items()))), a)
-    priced = []
-    for a in uniq.values():
-        alone = _recost(d, [a], cat)
-        if alone:
-            priced.append((alone[0].cost_usd, a, _resources(a),
-                           set(cat.spec(a.action).get("rules", [])) | set(a.rules)))
-    priced.sort(key=lambda x: x[0])
     limit = math.inf if below_usd is None else below_usd
-    subsets: list[tuple[float, list[int]]] = []
-
-    def walk(i: int, cost: float, chosen: list[int], used: set[str], rules: set[str]) -> None:
-        if chosen and failing <= rules:
-            subsets.append((cost, list(chosen)))
-        for j in range(i, len(priced)):
-            c, _a, res, rr = priced[j]
-            if cost + c >= limit:
-                break           # sorted by cost: every later action costs more
-            if res & used:
-                continue
-            chosen.append(j)
-            walk(j + 1, cost + c, chosen, used | res, rules | rr)
-            chosen.pop()
-
-    walk(0, 0.0, [], set(), set())
-    subsets.sort(key=lambda x: x[0])
-    for _cost, idx in subsets[:max_verify]:
-        acts = [priced[j][1] for j in idx]
-        try:
-            nd = apply_actions(d, acts)
-        except (NetstageError, KeyError, StopIteration):
+    chosen_all: list[UpgradeAction] = []
+    spent = 0.0
+    for group in (SIMULATED_RULES, DECLARED_RULES):
+        need = [r for r in failing if r in group]
+        if not need:
             continue
-        if classify(nd, n_scenarios=n_scenarios, seed=seed, overrides=rubric).stage >= target:
-            return sum(a.cost_usd for a in _recost(d, acts, cat)), _recost(d, acts, cat)
-    return None
+        items = []
+        for a in uniq.values():
+            rr = set(cat.spec(a.action).get("rules", [])) | set(a.rules)
+            if not rr & set(need):
+                continue
+            alone = _recost(d, [a], cat)
+            if alone:
+                items.append((alone[0].cost_usd, a, _resources(a), rr))
+        items.sort(key=lambda x: x[0])
+        cheap = [r for r in need if r not in ("R-LAB", "R-NOW", "R-FUTURE", "R-HA")]
+        heap: list[tuple[float, int, tuple[int, ...]]] = []
+        if items:
+            heap.append((items[0][0], 0, (0,)))
+        found: list[UpgradeAction] | None = None
+        seen = 0
+        while heap:
+            cost, last, idx = heapq.heappop(heap)
+            if spent + cost >= limit:
+                break
+            seen += 1
+            if seen > max_subsets:
+                raise ConfigError(f"exhaustive_plan: more than {max_subsets} subsets below "
+                                  f"${limit:,.0f}; use a smaller district or pool")
+            if last + 1 < len(items):
+                nxt = items[last + 1][0]
+                heapq.heappush(heap, (cost + nxt, last + 1, (*idx, last + 1)))
+                heapq.heappush(heap, (cost - items[last][0] + nxt, last + 1,
+                                      (*idx[:-1], last + 1)))
+            used: set[str] = set()
+            rules: set[str] = set()
+            ok = True
+            for j in idx:
+                if items[j][2] & used:
+                    ok = False
+                    break
+                used |= items[j][2]
+                rules |= items[j][3]
+            if not ok or not set(need) <= rules:
+                continue
+            acts = [items[j][1] for j in idx]
+            try:
+                nd = apply_actions(d, acts)
+            except (NetstageError, KeyError, StopIteration):
+                continue
+            if cheap and any(v.allows_stage < target for v in classify(
+                    nd, n_scenarios=n_scenarios, seed=seed, overrides=rubric,
+                    rules=tuple(cheap)).rules):
+                continue
+            if "R-HA" in need and not _ha_structure(nd, rubric)[1]:
+                continue
+            rest = [r for r in need if r not in cheap]
+            if rest and any(v.allows_stage < target for v in classify(
+                    nd, n_scenarios=n_scenarios, seed=seed, overrides=rubric,
+                    rules=tuple(rest)).rules):
+                continue
+            found = acts
+            break
+        if found is None:
+            return None
+        chosen_all += found
+        spent += sum(a.cost_usd for a in _recost(d, found, cat))
+    final = _recost(d, chosen_all, cat)
+    nd = apply_actions(d, chosen_all)
+    if classify(nd, n_scenarios=n_scenarios, seed=seed, overrides=rubric).stage < target:
+        return None
+    return sum(a.cost_usd for a in final), final
 
 
 def _signature(v: RuleVerdict) -> str:
