@@ -160,7 +160,7 @@ def _path_cands(distance: float | None) -> tuple[Any, list[UpgradeAction]]:
 
 
 def test_second_path_is_a_lease_or_fiber_build_priced_by_distance() -> None:
-    d, paths = _path_cands(12.0)
+    _, paths = _path_cands(12.0)
     assert {a.action for a in paths} == {"leased_path", "fiber_build"}
     fb = next(a for a in paths if a.action == "fiber_build")
     lp = next(a for a in paths if a.action == "leased_path")
