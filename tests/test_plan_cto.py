@@ -414,3 +414,15 @@ def test_dual_homed_district_with_two_circuits_reaches_stage_4() -> None:
     assert p.reached, (p.notes, p.classification_after.binding)
     assert classify(p.district_after, n_scenarios=N, seed=0).stage == 4
     assert p.classification_after.rule("R-HA").allows_stage == 4
+
+
+def test_planned_fields_survive_graphml(tmp_path: Path) -> None:
+    """srlg (list) and distance_km on links and circuits round-trip through GraphML."""
+    from netstage.simulator.graph import from_graphml, to_graphml
+
+    data = small_district()
+    data["links"][1].update(srlg=["conduit-a", "entrance-b"], distance_km=3.5)
+    data["circuits"][0]["srlg"] = ["isp-entrance"]
+    d = build(data)
+    to_graphml(d, tmp_path / "d.graphml")
+    assert from_graphml(tmp_path / "d.graphml").model_dump() == d.model_dump()
