@@ -221,11 +221,11 @@ def test_rubric_override_typos_are_located(tmp_path: Path, text: str, needle: st
 
 
 @pytest.mark.parametrize(("old", "new", "at", "needle"), [
-    ("capex_usd: 8000", "capex_usd: -8000", "-8000",
-     "actions.second_circuit.capex_usd: must be a number >= 0, got -8000"),
+    ("capex_usd: 10000", "capex_usd: -10000", "-10000",
+     "actions.second_circuit.capex_usd: must be a number >= 0, got -10000"),
     ("  second_circuit:\n    title:", "  second_circuit:\n    titel: x\n    title:", "titel",
      "actions.second_circuit.titel: unknown key"),
-    ("cost_years: 3", "cost_years: three", "three",
+    ("cost_years: 3", "cost_years: three", "cost_years: three",
      "cost_years: must be a number >= 0, got 'three'"),
     ("link_tiers_mbps: [100,", "link_tiers_mbps: [-100,", "-100,",
      "link_tiers_mbps[0]: must be a number > 0"),
@@ -384,12 +384,12 @@ def test_cli_rubric_typo_and_catalog_negative_cost(run_cli: CliRunner, tmp_path:
     err = _clean_failure(run_cli("classify", str(STAGE1), "--rubric", str(rubric),
                                  "--scenarios", "10"))
     assert f"{rubric}:3: rules.R-NOW.max_unservd_p95: unknown threshold" in err
-    cat = _variant(tmp_path, "cat.yaml", "capex_usd: 8000", "capex_usd: -8000",
+    cat = _variant(tmp_path, "cat.yaml", "capex_usd: 10000", "capex_usd: -10000",
                    SHIPPED / "upgrades.yaml")
     out = tmp_path / "after.yaml"
     err = _clean_failure(run_cli("plan", str(STAGE1), "--catalog", str(cat), "--scenarios",
                                  "10", "--write-district", str(out)))
-    assert f"{cat}:{_line_of(cat, '-8000')}: " in err and "capex_usd" in err
+    assert f"{cat}:{_line_of(cat, '-10000')}: " in err and "capex_usd" in err
     assert not out.exists()
 
 

@@ -70,7 +70,7 @@ def test_declared_fixes_are_costed_from_the_catalog() -> None:
                       classification=classify(d, n_scenarios=N, rules=rules))
     assert [a.action for a in p.actions] == ["content_filter"]
     sp = CATALOG["actions"]["content_filter"]
-    want = (sp["capex_usd"] + sp["annual_usd"] * CATALOG["cost_years"]) * 400   # 400 students
+    want = (sp["capex_usd"] + sp["recurring_usd_per_year"] * CATALOG["cost_years"]) * 400
     assert p.actions[0].cost_usd == pytest.approx(want)
     assert p.district_after.declared.security.content_filter is True
 

@@ -130,12 +130,16 @@ def register(app: typer.Typer) -> None:
         else:
             console.print(escape(p.summary()))
             table = Table()
-            for col in ("action", "cost (USD)", "how the cost is made up"):
+            for col in ("action", f"{p.cost_years:g}-year cost (USD)", "range (USD)",
+                        "how the cost is made up (price source)"):
                 table.add_column(col, overflow="fold")
             for a in p.actions:
-                table.add_row(escape(a.description), f"{a.cost_usd:,.0f}", escape(a.cost_note))
+                table.add_row(escape(a.description), f"{a.cost_usd:,.0f}",
+                              f"{a.cost_low_usd:,.0f}-{a.cost_high_usd:,.0f}",
+                              escape(a.cost_note))
             if p.actions:
                 console.print(table)
+                console.print(f"total: {escape(p.cost_line())}")
             for n in p.notes:
                 console.print(f"[yellow]note:[/] {escape(n)}")
             console.print(f"[dim]catalog: {p.catalog_version}; costs are indicative[/]")

@@ -26,7 +26,9 @@ __all__ = ["INTERNET", "from_graphml", "to_graphml", "to_networkx"]
 
 INTERNET = "__internet__"
 _NODE_SCALARS = ("kind", "site", "name", "vendor", "model", "firmware", "mgmt_address", "count")
-_LINK_SCALARS = ("id", "capacity_mbps", "medium", "lag_members", "background_mbps")
+_LINK_SCALARS = ("id", "capacity_mbps", "medium", "lag_members", "background_mbps",
+                 "distance_km")
+_LISTS = ("srlg",)  # list fields, written as JSON text (GraphML has no list type)
 
 
 def to_networkx(d: District) -> nx.MultiGraph:
@@ -72,16 +74,13 @@ def to_graphml(d: District, path: str | Path) -> None:
         attrs["medium"] = lk.medium.value
         attrs["order"] = i
         attrs["end_a"] = lk.a  # undirected GraphML does not keep which end came first
-        if lk.srlg:
-            attrs["srlg"] = json.dumps(lk.srlg)
+        attrs.update({k: json.dumps(getattr(lk, k)) for k in _LISTS if getattr(lk, k, None)})
         g.add_edge(lk.a, lk.b, key=f"l{i}", role="link", **attrs)
     for i, c in enumerate(d.circuits):
         g.add_node(INTERNET, kind="internet")
-        attrs = {k: v for k, v in c.model_dump(mode="json").items() if v is not None}
+        attrs = {k: (json.dumps(v) if isinstance(v, list) else v)
+                 for k, v in c.model_dump(mode="json").items() if v is not None and v != []}
         attrs.pop("attach")
-        groups = attrs.pop("srlg", [])
-        if groups:
-            attrs["srlg"] = json.dumps(groups)
         g.add_edge(c.attach, INTERNET, key=f"c{i}", role="circuit", order=i, **attrs)
     nx.write_graphml(g, str(path))
 
@@ -120,11 +119,9 @@ def from_graphml(path: str | Path) -> District:
     links: list[tuple[int, dict[str, Any]]] = []
     circuits: list[tuple[int, dict[str, Any]]] = []
     for u, v, attrs in g.edges(data=True):
-        attrs = dict(attrs)
+        attrs = {k: (json.loads(x) if k in _LISTS else x) for k, x in attrs.items()}
         role = attrs.pop("role")
         order = int(attrs.pop("order"))
-        if "srlg" in attrs:
-            attrs["srlg"] = json.loads(attrs["srlg"])  # a list, stored as JSON text
         if role == "circuit":
             attrs["attach"] = v if u == INTERNET else u
             circuits.append((order, attrs))

@@ -187,6 +187,8 @@ class Site(_Strict):
     staff: int = Field(0, ge=0, le=1_000_000)
     classrooms: int | None = Field(None, ge=0, le=100_000)
     wired_lab_pcs: int | None = Field(None, ge=0, le=1_000_000)
+    distance_km: float | None = Field(
+        None, ge=0, description="route length to the district hub; prices a new path")
     populations: list[Population] | None = Field(
         None, description="client devices; derived from students/staff when absent"
     )
@@ -281,6 +283,8 @@ class Link(_Strict):
         description="shared-risk groups (conduit, building entrance): links in one group "
         "fail together",
     )
+    distance_km: float | None = Field(
+        None, ge=0, description="route length; the planner prices a new path by it")
 
     @property
     def key(self) -> str:

@@ -48,7 +48,8 @@ from netstage.simulator.rules.declared_rules import model_family
 from netstage.simulator.rules.rubric import SECURITY_FACTS
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify, resolve_rubric
 
-__all__ = ["Catalog", "UpgradeAction", "UpgradePlan", "load_catalog", "plan_upgrades"]
+__all__ = ["Catalog", "Cost", "UpgradeAction", "UpgradePlan", "exhaustive_plan", "load_catalog",
+           "plan_upgrades"]
 
 CAPACITY_RULES = ("R-LAB", "R-NOW", "R-FUTURE")
 SEARCH_SCENARIOS = 40  # scenarios per candidate while searching (verification uses the caller's)
@@ -56,6 +57,30 @@ Data = dict[str, Any]
 
 
 # -- catalog ---------------------------------------------------------------------------
+PRICE_KEYS = ("capex_usd", "recurring_usd_per_year", "cost_low_usd", "cost_high_usd",
+              "price_source", "note")
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Capital, recurring per year and the low/high of the three-year cost of one or
+    more catalogue price rows, with the rows' ``price_source`` values."""
+
+    capex: float = 0.0
+    recurring: float = 0.0
+    low: float = 0.0
+    high: float = 0.0
+    sources: tuple[str, ...] = ()
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.capex + other.capex, self.recurring + other.recurring,
+                    self.low + other.low, self.high + other.high,
+                    tuple(dict.fromkeys(self.sources + other.sources)))
+
+    def total(self, years: float) -> float:
+        return self.capex + years * self.recurring
+
+
 @dataclass(frozen=True)
 class Catalog:
     """The upgrade catalog (``simulator/data/upgrades.yaml`` or a user file)."""
@@ -66,6 +91,8 @@ class Catalog:
     internet_tiers: tuple[float, ...]
     actions: dict[str, dict[str, Any]]
     source: str = "simulator/data/upgrades.yaml"
+    default_path_km: float = 5.0
+    default_path_km_source: str = "assumption"
 
     def spec(self, name: str) -> dict[str, Any]:
         try:
@@ -74,30 +101,65 @@ class Catalog:
             raise ConfigError(f"upgrade catalog {self.source} has no action '{name}'; "
                               f"known: {', '.join(self.actions)}") from None
 
-    def cost(self, name: str, units: float = 1.0, *, capex: float | None = None,
-             annual: float | None = None) -> tuple[float, float, float, str]:
-        """(total, capex, annual, note) of ``units`` of action ``name``."""
+    def has(self, name: str) -> bool:
+        return name in self.actions
+
+    def row(self, row: dict[str, Any], units: float = 1.0, *,
+            inherit: str = "assumption") -> Cost:
+        """The cost of ``units`` of one price row."""
+        cx = float(row.get("capex_usd", 0.0)) * units
+        rc = float(row.get("recurring_usd_per_year", 0.0)) * units
+        point = cx + self.cost_years * rc
+        low = float(row.get("cost_low_usd", point / units if units else 0.0)) * units
+        high = float(row.get("cost_high_usd", point / units if units else 0.0)) * units
+        return Cost(cx, rc, min(low, point), max(high, point),
+                    (str(row.get("price_source", inherit)),))
+
+    def price(self, name: str, units: float = 1.0, *, sub: str | None = None,
+              key: str | int | None = None) -> Cost:
+        """The cost of ``units`` of action ``name``: its top-level row, or the row
+        ``sub`` (``per_mbps``, ``per_km``) or ``sub[key]`` (``tiers``, ``by_kind``)."""
         sp = self.spec(name)
-        cx = float(sp.get("capex_usd", 0.0) if capex is None else capex) * units
-        an = float(sp.get("annual_usd", 0.0) if annual is None else annual) * units
-        total = cx + an * self.cost_years
-        note = f"{units:g} {sp.get('unit', 'unit')}"
+        inherit = str(sp.get("price_source", "assumption"))
+        row: Any = sp
+        if sub is not None:
+            row = sp.get(sub) or {}
+            if key is not None:
+                row = row.get(key) or row.get(str(key)) or (
+                    row.get(int(key)) if str(key).isdigit() else None) or row.get("other") or {}
+        return self.row(row, units, inherit=inherit)
+
+    def cost(self, name: str, units: float = 1.0) -> tuple[float, float, float, str]:
+        """(three-year total, capex, recurring per year, note) of ``units`` of ``name``."""
+        c = self.price(name, units)
+        return (c.total(self.cost_years), c.capex, c.recurring,
+                self.note(c, f"{units:g} {self.spec(name).get('unit', 'unit')}"))
+
+    def note(self, c: Cost, what: str) -> str:
         parts = []
-        if cx:
-            parts.append(f"${cx:,.0f} one-time")
-        if an:
-            parts.append(f"${an:,.0f}/yr x {self.cost_years:g} yr")
-        return total, cx, an, note + (": " + " + ".join(parts) if parts else "")
+        if c.capex:
+            parts.append(f"${c.capex:,.0f} one-time")
+        if c.recurring:
+            parts.append(f"${c.recurring:,.0f}/yr x {self.cost_years:g} yr")
+        rng = f"; range ${c.low:,.0f}-${c.high:,.0f}" if (c.low, c.high) != (0, 0) else ""
+        src = "; price: " + " / ".join(c.sources) if c.sources else ""
+        return what + (": " + " + ".join(parts) if parts else "") + rng + src
 
 
 _REQUIRED = ("version", "cost_years", "link_tiers_mbps", "internet_tiers_mbps", "actions")
-_TOP_KEYS = (*_REQUIRED, "currency")
-_ACTION_KEYS = ("title", "rules", "unit", "capex_usd", "annual_usd", "per_mbps", "tiers",
-                "by_kind", "leased_annual_per_mbps", "fact", "source")
+_TOP_KEYS = (*_REQUIRED, "currency", "default_path_km")
+_ACTION_KEYS = ("title", "rules", "unit", *PRICE_KEYS, "per_mbps", "per_km", "tiers",
+                "by_kind", "fact", "design_density")
+_RENAMED = {"annual_usd": "recurring_usd_per_year", "source": "price_source",
+            "leased_annual_per_mbps": "per_mbps: {recurring_usd_per_year: ...}"}
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
-    """The shipped catalog, or a user catalog in the same format (located errors)."""
+    """The shipped catalog, or a user catalog in the same format (located errors).
+
+    Every price row must carry ``price_source`` (a citation or ``assumption``, given on
+    the row or on its action) and ``cost_low_usd`` <= three-year point <= ``cost_high_usd``.
+    """
     from netstage.simulator.io import LineMap, format_loc, load_yaml_located
 
     if path is None:
@@ -142,6 +204,13 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
             raise fail((key,), "expected a non-empty list of speeds in Mbps")
         tiers[key] = tuple(sorted(number((key, i), x, positive=True)
                                   for i, x in enumerate(raw[key])))
+    km, km_source = 5.0, "assumption"
+    if "default_path_km" in raw:
+        dk = raw["default_path_km"]
+        if not isinstance(dk, dict) or "km" not in dk or not dk.get("source"):
+            raise fail(("default_path_km",), "expected {km: NUMBER, source: CITATION or "
+                                             "assumption}")
+        km, km_source = number(("default_path_km", "km"), dk["km"]), str(dk["source"])
     if not isinstance(raw["actions"], dict):
         raise fail(("actions",), "expected a mapping of action names")
     known = set(_default_action_names())
@@ -149,29 +218,69 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     if unknown:
         raise fail(("actions", unknown[0]), f"unknown action(s) {', '.join(unknown)}; known: "
                                             f"{', '.join(sorted(known))}")
+
+    def price_row(loc: tuple[str | int, ...], row: Any, inherited: Any) -> None:
+        if not isinstance(row, dict):
+            raise fail(loc, "expected a price row {capex_usd, recurring_usd_per_year, "
+                            "cost_low_usd, cost_high_usd, price_source}")
+        for k in row:
+            if k not in PRICE_KEYS:
+                hint = f" (renamed: use {_RENAMED[k]})" if k in _RENAMED else ""
+                raise fail((*loc, k), f"unknown key{hint}; allowed: {', '.join(PRICE_KEYS)}")
+        cx = number((*loc, "capex_usd"), row.get("capex_usd", 0))
+        rc = number((*loc, "recurring_usd_per_year"), row.get("recurring_usd_per_year", 0))
+        src = row.get("price_source", inherited)
+        if not isinstance(src, str) or not src.strip():
+            raise fail((*loc, "price_source"), "every price needs price_source: a citation "
+                                               "(where the figure comes from) or 'assumption'")
+        for k in ("cost_low_usd", "cost_high_usd"):
+            if k not in row:
+                raise fail((*loc, k), "every price needs a range: cost_low_usd and "
+                                      "cost_high_usd (of capex + cost_years x recurring)")
+        lo = number((*loc, "cost_low_usd"), row["cost_low_usd"])
+        hi = number((*loc, "cost_high_usd"), row["cost_high_usd"])
+        point = cx + cost_years * rc
+        if not lo <= point + 1e-9 or not point <= hi + 1e-9:
+            raise fail((*loc, "cost_low_usd"), f"range {lo:g}-{hi:g} does not contain the "
+                                               f"three-year point cost {point:g} (capex + "
+                                               f"{cost_years:g} x recurring)")
+
     for name, sp in raw["actions"].items():
+        loc0: tuple[str | int, ...] = ("actions", name)
         if not isinstance(sp, dict):
-            raise fail(("actions", name), "expected a mapping (title, capex_usd, ...)")
-        for k, v in sp.items():
+            raise fail(loc0, "expected a mapping (title, capex_usd, ...)")
+        for k in sp:
             if k not in _ACTION_KEYS:
-                raise fail(("actions", name, k), f"unknown key; allowed: "
-                                                 f"{', '.join(_ACTION_KEYS)}")
-            if k in ("capex_usd", "annual_usd", "leased_annual_per_mbps"):
-                number(("actions", name, k), v)
-        for sub in ("by_kind", "tiers"):
-            if not isinstance(sp.get(sub) or {}, dict):
-                raise fail(("actions", name, sub), "expected a mapping (name: numbers)")
-        for k, v in (sp.get("by_kind") or {}).items():
-            number(("actions", name, "by_kind", k), v)
-        for tier, row in (sp.get("tiers") or {}).items():
-            if not isinstance(row, dict):
-                raise fail(("actions", name, "tiers", tier), "expected {capex_usd, annual_usd}")
-            for k in ("capex_usd", "annual_usd"):
-                number(("actions", name, "tiers", tier, k), row.get(k, 0))
+                hint = f" (renamed: use {_RENAMED[k]})" if k in _RENAMED else ""
+                raise fail((*loc0, k), f"unknown key{hint}; allowed: {', '.join(_ACTION_KEYS)}")
+        inherited = sp.get("price_source")
+        top = {k: v for k, v in sp.items() if k in PRICE_KEYS}
+        if "capex_usd" in top or "recurring_usd_per_year" in top:
+            price_row(loc0, top, inherited)
+        elif not (sp.get("tiers") or sp.get("by_kind")):
+            raise fail(loc0, "no price: give capex_usd and/or recurring_usd_per_year "
+                             "(or tiers / by_kind rows)")
+        for sub in ("per_mbps", "per_km"):
+            if sub in sp:
+                price_row((*loc0, sub), sp[sub], inherited)
+        for sub in ("tiers", "by_kind"):
+            rows = sp.get(sub) or {}
+            if not isinstance(rows, dict):
+                raise fail((*loc0, sub), "expected a mapping of price rows")
+            for k, row in rows.items():
+                price_row((*loc0, sub, k), row, inherited)
+        dd = sp.get("design_density")
+        if dd is not None:
+            if not isinstance(dd, dict) or not dd.get("source"):
+                raise fail((*loc0, "design_density"), "expected {aps_per_classroom: NUMBER, "
+                                                      "source: CITATION or assumption}")
+            number((*loc0, "design_density", "aps_per_classroom"),
+                   dd.get("aps_per_classroom"), positive=True)
     return Catalog(version=str(raw["version"]), cost_years=cost_years,
                    link_tiers=tiers["link_tiers_mbps"],
                    internet_tiers=tiers["internet_tiers_mbps"],
-                   actions=dict(raw["actions"]), source=source)
+                   actions=dict(raw["actions"]), source=source,
+                   default_path_km=km, default_path_km_source=km_source)
 
 
 def _default_action_names() -> list[str]:
@@ -181,23 +290,43 @@ def _default_action_names() -> list[str]:
 # -- actions ---------------------------------------------------------------------------
 @dataclass
 class UpgradeAction:
-    """One planned change: catalog action ``action`` applied to ``target``."""
+    """One planned change: catalog action ``action`` applied to ``target``.
+
+    ``cost_usd`` is the three-year cost (``capex_usd`` + cost_years x
+    ``recurring_usd_per_year``); ``cost_low_usd``/``cost_high_usd`` its range from the
+    catalogue; ``price_source`` the catalogue rows' sources (citations or ``assumption``).
+    """
 
     action: str
     target: str
     description: str
     cost_usd: float
     capex_usd: float
-    annual_usd: float
+    recurring_usd_per_year: float
     cost_note: str
     rules: list[str]
     params: dict[str, Any] = field(default_factory=dict)
+    cost_low_usd: float = 0.0
+    cost_high_usd: float = 0.0
+    price_source: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"action": self.action, "target": self.target, "description": self.description,
                 "cost_usd": round(self.cost_usd, 2), "capex_usd": round(self.capex_usd, 2),
-                "annual_usd": round(self.annual_usd, 2), "cost_note": self.cost_note,
+                "recurring_usd_per_year": round(self.recurring_usd_per_year, 2),
+                "cost_low_usd": round(self.cost_low_usd, 2),
+                "cost_high_usd": round(self.cost_high_usd, 2),
+                "price_source": self.price_source, "cost_note": self.cost_note,
                 "rules": list(self.rules), "params": self.params}
+
+
+def _priced(cat: Catalog, action: str, target: str, description: str, c: Cost,
+            what: str, rules: list[str], params: dict[str, Any]) -> UpgradeAction:
+    """An action whose cost is ``c`` (several catalogue rows added up)."""
+    return UpgradeAction(action, target, description, c.total(cat.cost_years), c.capex,
+                         c.recurring, cat.note(c, what), list(rules), params,
+                         cost_low_usd=c.low, cost_high_usd=c.high,
+                         price_source=" / ".join(c.sources))
 
 
 def _dump(d: District) -> Data:
@@ -217,8 +346,14 @@ def _unique(existing: set[str], base: str) -> str:
     return f"{base}{i}"
 
 
-def _mirror_node(data: Data, node_id: str, new_id: str) -> None:
-    """Add ``new_id``, a copy of ``node_id`` with a copy of each of its links (not to APs)."""
+def _mirror_node(data: Data, node_id: str, new_id: str,
+                 paths: dict[str, dict[str, Any]] | None = None) -> None:
+    """Add ``new_id``, a copy of ``node_id`` with a copy of each of its links (not to APs).
+
+    A copy never inherits the original link's shared-risk groups (it is not in the same
+    conduit); ``paths`` gives, per original link key, the fields of a copy that is a new
+    route (``medium``, ``distance_km``, ``srlg``: a new group).
+    """
     nodes = data["nodes"]
     src = next(n for n in nodes if n["id"] == node_id)
     twin = copy.deepcopy(src)
@@ -238,6 +373,9 @@ def _mirror_node(data: Data, node_id: str, new_id: str) -> None:
         nl = copy.deepcopy(lk)
         nl["a"], nl["b"] = (new_id, other) if lk["a"] == node_id else (other, new_id)
         nl.pop("background_mbps", None)
+        nl.pop("srlg", None)
+        nl.pop("distance_km", None)
+        nl.update((paths or {}).get(_link_key(lk), {}))
         if "id" in nl:
             nl["id"] = _unique(link_ids, f"{nl['id']}-ha")
             link_ids.add(nl["id"])
@@ -262,12 +400,12 @@ def apply_action(data: Data, a: UpgradeAction) -> None:
     p = a.params
     kind = a.action
     if kind == "internet_capacity":
-        for c in data["circuits"]:
-            if c["id"] == a.target:
-                c["capacity_mbps"] = p["capacity_mbps"]
-                break
-        else:
-            raise KeyError(a.target)
+        new = p.get("circuits") or {a.target: p["capacity_mbps"]}
+        by_id = {c["id"]: c for c in data["circuits"]}
+        for cid, cap in new.items():
+            if cid not in by_id:
+                raise KeyError(cid)
+            by_id[cid]["capacity_mbps"] = cap
         caps = dict(zip(p.get("links", []), p.get("link_caps", []), strict=True))
         for lk in data.get("links", []):
             k = _link_key(lk)
@@ -283,29 +421,44 @@ def apply_action(data: Data, a: UpgradeAction) -> None:
                 lk["capacity_mbps"] = caps[keys.index(k)] if isinstance(caps, list) else caps
         return
     if kind in ("add_aps", "wifi_refresh"):
+        counts = dict(p.get("counts") or {})
+        if "count" in p:                       # one AP entry (plans from catalog 1.x)
+            counts[a.target] = int(p["count"])
+        refresh = set(p.get("refresh", []))
+        if kind == "wifi_refresh" and not refresh:
+            refresh = {a.target}
+        found = set()
         for n in data["nodes"]:
-            if n["id"] == a.target:
-                if kind == "add_aps":
-                    n["count"] = int(p["count"])
-                else:
-                    n["wifi"] = {**(n.get("wifi") or {}), "generation": "wifi6e",
-                                 "channel_width_mhz": 80}
-                    n["wifi"].pop("air_capacity_mbps", None)
-                return
-        raise KeyError(a.target)
+            if n["id"] in counts:
+                n["count"] = int(counts[n["id"]])
+                found.add(n["id"])
+            if n["id"] in refresh:
+                n["wifi"] = {**(n.get("wifi") or {}), "generation": "wifi6e",
+                             "channel_width_mhz": 80}
+                n["wifi"].pop("air_capacity_mbps", None)
+                found.add(n["id"])
+        if not found or (set(counts) | refresh) - found:
+            raise KeyError(a.target)
+        return
     if kind == "ha_pair":
-        _mirror_node(data, a.target, p["new_id"])
+        _mirror_node(data, a.target, p["new_id"], p.get("paths"))
         return
     if kind == "second_circuit":
         _mirror_node(data, a.target, p["new_edge"])
-        data["circuits"].append({"id": p["circuit_id"], "attach": p["new_edge"],
-                                 "capacity_mbps": p["capacity_mbps"],
-                                 "provider": "second provider (planned)"})
+        row = {"id": p["circuit_id"], "attach": p["new_edge"],
+               "capacity_mbps": p["capacity_mbps"], "provider": "second provider (planned)"}
+        if p.get("srlg"):
+            row["srlg"] = list(p["srlg"])
+        data["circuits"].append(row)
         return
-    if kind == "redundant_link":
-        data.setdefault("links", []).append({"a": p["a"], "b": p["b"],
-                                             "capacity_mbps": p["capacity_mbps"],
-                                             "medium": "fiber", "id": p["id"]})
+    if kind in ("leased_path", "fiber_build", "building_link", "redundant_link"):
+        row = {"a": p["a"], "b": p["b"], "capacity_mbps": p["capacity_mbps"],
+               "medium": p.get("medium", "fiber"), "id": p["id"]}
+        if p.get("srlg"):
+            row["srlg"] = list(p["srlg"])
+        if p.get("distance_km") is not None:
+            row["distance_km"] = p["distance_km"]
+        data.setdefault("links", []).append(row)
         return
     if kind in SECURITY_FACTS:
         sec = ("declared", "security")
@@ -375,7 +528,7 @@ class UpgradePlan:
     actions: list[UpgradeAction]
     cost_usd: float
     capex_usd: float
-    annual_usd: float
+    recurring_usd_per_year: float
     cost_years: float
     budget_usd: float | None
     classification_before: Classification
@@ -386,6 +539,24 @@ class UpgradePlan:
     stage_within_budget: int | None = None
     actions_within_budget: list[UpgradeAction] = field(default_factory=list)
     elapsed_s: float = 0.0
+    cost_low_usd: float = 0.0
+    cost_high_usd: float = 0.0
+    unreachable: dict[str, str] = field(default_factory=dict)
+    candidates_unmeasured: int = 0
+    candidates_evaluated: int = 0
+    # every candidate action the search generated (the pool of :func:`exhaustive_plan`)
+    considered: list[UpgradeAction] = field(default_factory=list, repr=False)
+
+    @property
+    def three_year_total_usd(self) -> float:
+        """Capital + 3 x recurring (the catalogue's ``cost_years``, 3 by default)."""
+        return self.cost_usd
+
+    def cost_line(self) -> str:
+        """Capital, recurring per year, the total over ``cost_years`` and its range."""
+        return (f"${self.capex_usd:,.0f} capital + ${self.recurring_usd_per_year:,.0f}/yr "
+                f"recurring = ${self.cost_usd:,.0f} over {self.cost_years:g} years "
+                f"(range ${self.cost_low_usd:,.0f}-${self.cost_high_usd:,.0f})")
 
     @property
     def reached(self) -> bool:
@@ -401,7 +572,7 @@ class UpgradePlan:
                     f"(target {self.target_stage}): nothing to do.")
         head = (f"{self.district_name}: stage {self.stage_before} -> {self.stage_after} "
                 f"(target {self.target_stage}, re-classified) with {len(self.actions)} "
-                f"action(s) for about ${self.cost_usd:,.0f} over {self.cost_years:g} years")
+                f"action(s): {self.cost_line()}")
         if not self.reached:
             head += "; the target is NOT reached: " + "; ".join(self.notes or ["see notes"])
         if self.budget_usd is not None:
@@ -423,7 +594,10 @@ class UpgradePlan:
             "reached": self.reached,
             "cost_usd": round(self.cost_usd, 2),
             "capex_usd": round(self.capex_usd, 2),
-            "annual_usd": round(self.annual_usd, 2),
+            "recurring_usd_per_year": round(self.recurring_usd_per_year, 2),
+            "three_year_total_usd": round(self.three_year_total_usd, 2),
+            "cost_low_usd": round(self.cost_low_usd, 2),
+            "cost_high_usd": round(self.cost_high_usd, 2),
             "cost_years": self.cost_years,
             "budget_usd": self.budget_usd,
             "within_budget": self.within_budget,
@@ -437,6 +611,9 @@ class UpgradePlan:
             "rules_before": {r.rule_id: r.allows_stage for r in self.classification_before.rules},
             "rules_after": {r.rule_id: r.allows_stage for r in self.classification_after.rules},
             "notes": list(self.notes),
+            "unreachable": dict(self.unreachable),
+            "candidates_unmeasured": self.candidates_unmeasured,
+            "candidates_evaluated": self.candidates_evaluated,
             "summary": self.summary(),
         }
 
@@ -522,6 +699,20 @@ class _State:
 
 
 _Cache = dict[tuple[str, tuple[str, ...], bool], _State]
+DECLARED_RULES = ("R-SECURITY", "R-MANAGE", "R-STANDARD")
+SIMULATED_RULES = ("R-LAB", "R-NOW", "R-FUTURE", "R-TARGET", "R-HA")
+# what the simulated and structural rules never read: the declared facts, the SNMP
+# audit, and the devices' names, vendors, models and firmware
+_NOT_SIMULATED = {"declared": True, "measured": True,
+                  "nodes": {"__all__": {"name", "vendor", "model", "firmware", "mgmt_address"}}}
+
+
+def _content_key(d: District, rules: list[str]) -> str:
+    """The part of ``d`` that ``rules`` read (the whole district when a declared rule is
+    among them), so a declared fix does not re-simulate every capacity candidate."""
+    if any(r in DECLARED_RULES for r in rules):
+        return d.model_dump_json()
+    return d.model_dump_json(exclude=_NOT_SIMULATED)  # type: ignore[arg-type]
 
 
 def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int, seed: int,
@@ -532,9 +723,12 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
     R-HA is judged structurally (circuits, disjoint paths, single points of failure)
     until the structure passes; only then is the N-1 contingency simulated.
     """
-    key = (d.model_dump_json(), tuple(sorted(rules)), ha_full)
+    key = (_content_key(d, rules), tuple(sorted(rules)), ha_full)
     if cache is not None and key in cache:
-        return cache[key]
+        hit = cache[key]
+        return hit if hit.district is d else _State(
+            district=d, verdicts=hit.verdicts, gaps=hit.gaps, redundancy=hit.redundancy,
+            evidence=hit.evidence)
     verdicts: dict[str, RuleVerdict] = {}
     gaps: dict[str, float] = {}
     rep = None
@@ -554,10 +748,8 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
             evidence.update(c.evidence)
             gaps["R-HA"] = 0.0
             if v.allows_stage < target:
-                worst = v.inputs[2].value if len(v.inputs) > 2 else None
-                lim = float(rubric.value("R-HA", "max_n1_unserved_p95"))
-                n1 = max(0.0, float(worst) - lim) if isinstance(worst, int | float) else 1.0
-                gaps["R-HA"] = (target - v.allows_stage) + 0.9 * (short + min(n1, 1.0)) / 2.0
+                gaps["R-HA"] = (target - v.allows_stage) + 0.9 * (
+                    short + _n1_shortfall(v, c.evidence.get("contingency"), rubric)) / 2.0
         else:
             # structure fails: the rule allows at most stage 3 (fail_allows)
             fa = rubric.rules["R-HA"].fail_allows
@@ -583,6 +775,22 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
     return st
 
 
+def _n1_shortfall(v: RuleVerdict, cont: Any, rubric: Rubric) -> float:
+    """N-1 shortfall in [0, 1): the excess over the limit summed over *every* single
+    failure above it, not only the worst. With the worst alone, fixing one of several
+    failures above the limit (two schools of similar size behind single distribution
+    switches, two equal circuits) changed nothing, no step had a gain and R-HA stayed
+    binding although the catalogue could reach the target."""
+    lim = float(rubric.value("R-HA", "max_n1_unserved_p95"))
+    rows = list(getattr(cont, "contingencies", None) or [])
+    if rows:
+        excess = sum(max(0.0, float(r.unserved_p95) - lim) for r in rows)
+    else:
+        worst = v.inputs[2].value if len(v.inputs) > 2 else None
+        excess = max(0.0, float(worst) - lim) if isinstance(worst, int | float) else 1.0
+    return excess / (excess + 0.05) if excess > 0 else 0.0
+
+
 def _placeholder_ha(allows: int, short: float) -> RuleVerdict:
     return RuleVerdict(rule_id="R-HA", title="High availability", status="fail",
                        allows_stage=allows, measured_value=None, unit="",
@@ -606,74 +814,113 @@ class _Candidates:
         self.target = target
         self.out: list[UpgradeAction] = []
         self.seen: set[tuple[str, str, str]] = set()
+        self.site_of = {n.id: n.site for n in d.nodes}
+        self.kind_of = {n.id: n.kind for n in d.nodes}
+        self.srlg_ids = {g for lk in d.links for g in lk.srlg} | \
+            {g for c in d.circuits for g in c.srlg}
 
     def add(self, action: str, target: str, description: str, units: float, rules: list[str],
-            params: dict[str, Any], *, capex: float | None = None,
-            annual: float | None = None) -> None:
+            params: dict[str, Any], *, cost: Cost | None = None, what: str | None = None) -> None:
+        if not self.cat.has(action):
+            return  # a user catalogue without this action: not offered
         key = (action, target, repr(sorted(params.items())))
         if key in self.seen:
             return
         self.seen.add(key)
-        total, cx, an, note = self.cat.cost(action, units, capex=capex, annual=annual)
-        self.out.append(UpgradeAction(action, target, description, total, cx, an, note, rules,
-                                      params))
+        if cost is None:
+            cost = self.cat.price(action, units)
+        what = what or f"{units:g} {self.cat.spec(action).get('unit', 'unit')}"
+        self.out.append(_priced(self.cat, action, target, description, cost, what, rules,
+                                params))
+
+    def new_srlg(self, base: str) -> str:
+        g = _unique(self.srlg_ids, base)
+        self.srlg_ids.add(g)
+        return g
 
     # capacity -----------------------------------------------------------------------
-    def internet(self, rules: list[str], need_total_mbps: float | None = None) -> None:
+    def internet(self, rules: list[str], need_total_mbps: float | None = None,
+                 survivors_of: str | None = None) -> None:
+        """More Internet capacity: the largest circuit stepped up, every circuit stepped
+        up together (load shares over active circuits) and, for N-1, the circuits that
+        remain when ``survivors_of`` (a circuit or the node it ends on) fails."""
         d = self.d
         if not d.circuits:
             return
+        caps = {c.id: c.capacity_mbps for c in d.circuits}
+        total = sum(caps.values())
         c = max(d.circuits, key=lambda x: x.capacity_mbps)
-        rest = d.internet_capacity_mbps - c.capacity_mbps
-        opts: list[float] = []
+        options: list[dict[str, float]] = []
         for f in (1.0, 2.0, 4.0):
             t = _next_tier(self.cat.internet_tiers, c.capacity_mbps, f)
             if t:
-                opts.append(t)
+                options.append({c.id: t})
         if need_total_mbps is not None:
             t = _next_tier(self.cat.internet_tiers, c.capacity_mbps,
-                           max(1.0, (need_total_mbps - rest) / c.capacity_mbps))
+                           max(1.0, (need_total_mbps - (total - c.capacity_mbps))
+                               / c.capacity_mbps))
             if t:
-                opts.append(t)
-        for t in dict.fromkeys(opts):
-            added = t - c.capacity_mbps
-            self.add("internet_capacity", c.id,
-                     f"Internet circuit {c.id}: {_mbps(c.capacity_mbps)} -> {_mbps(t)}",
-                     added, rules, {"capacity_mbps": t})
-            # the same with the trunk (edge/firewall/core links slower than the new
-            # Internet capacity) upgraded too: neither helps alone when both are short
-            trunk = self.trunk_below(t + rest)
-            if trunk:
-                keys = [k for k, _ in trunk]
-                caps = [c2 for _, c2 in trunk]
-                capex = annual = 0.0
-                by_key = {lk.key: lk for lk in self.d.links}
-                for k, c2 in trunk:
-                    cx, an = self.link_cost(by_key[k].medium.value, by_key[k].capacity_mbps, c2)
-                    capex, annual = capex + cx, annual + an
-                sp = self.cat.spec("internet_capacity")
-                cx0 = float(sp.get("capex_usd", 0.0)) * added
-                an0 = float(sp.get("annual_usd", 0.0)) * added
-                total = cx0 + capex + (an0 + annual) * self.cat.cost_years
-                key = ("internet_capacity", c.id, repr((t, keys)))
-                if key not in self.seen:
-                    self.seen.add(key)
-                    self.out.append(UpgradeAction(
-                        "internet_capacity", c.id,
-                        f"Internet circuit {c.id}: {_mbps(c.capacity_mbps)} -> {_mbps(t)} "
-                        f"(with {len(keys)} trunk link(s) upgraded: {', '.join(keys[:3])}"
-                        + (", ..." if len(keys) > 3 else "") + ")",
-                        total, cx0 + capex, an0 + annual,
-                        f"{added:g} Mbps added + {len(keys)} link(s): ${cx0 + capex:,.0f} "
-                        f"one-time + ${an0 + annual:,.0f}/yr x {self.cat.cost_years:g} yr",
-                        rules, {"capacity_mbps": t, "links": keys, "link_caps": caps,
-                                "link_capex": capex, "link_annual": annual}))
+                options.append({c.id: t})
+        if len(caps) > 1:
+            for f in (1.0, 2.0, 4.0):
+                every = {k: _next_tier(self.cat.internet_tiers, v, f) for k, v in caps.items()}
+                if all(every.values()):
+                    options.append({k: float(v) for k, v in every.items() if v})
+            if need_total_mbps is not None and total > 0:
+                f = need_total_mbps / total
+                every = {k: _next_tier(self.cat.internet_tiers, v, max(f, 1.0))
+                         for k, v in caps.items()}
+                if all(every.values()):
+                    options.append({k: float(v) for k, v in every.items() if v})
+        if survivors_of is not None:
+            lost = {x.id for x in d.circuits if survivors_of in (x.id, x.attach)}
+            rest = {k: v for k, v in caps.items() if k not in lost}
+            if lost and rest:
+                for f in (1.0, 2.0):
+                    # the survivors alone carry what all circuits carried, times f
+                    want = total * f / sum(rest.values())
+                    up = {k: _next_tier(self.cat.internet_tiers, v, max(want, 1.0))
+                          for k, v in rest.items()}
+                    if all(up.values()):
+                        options.append({k: float(v) for k, v in up.items() if v})
+        for new in options:
+            self._internet_option(new, caps, rules)
+
+    def _internet_option(self, new: dict[str, float], caps: dict[str, float],
+                         rules: list[str]) -> None:
+        added = sum(v - caps[k] for k, v in new.items())
+        if added <= 0:
+            return
+        names = ", ".join(f"{k}: {_mbps(caps[k])} -> {_mbps(v)}" for k, v in new.items())
+        target = next(iter(new)) if len(new) == 1 else "circuits"
+        base = self.cat.price("internet_capacity", added)
+        params: dict[str, Any] = {"circuits": dict(new)}
+        if len(new) == 1:
+            params = {"capacity_mbps": next(iter(new.values()))}
+        self.add("internet_capacity", target, f"Internet {names}", added, rules, params,
+                 cost=base, what=f"{added:g} Mbps added")
+        # the same with the trunk (edge/firewall/core links slower than the new Internet
+        # capacity) upgraded too: neither helps alone when both are short
+        total_new = sum({**caps, **new}.values())
+        trunk = self.trunk_below(total_new)
+        if trunk:
+            keys = [k for k, _ in trunk]
+            lcaps = [c2 for _, c2 in trunk]
+            by_key = {lk.key: lk for lk in self.d.links}
+            cost = base
+            for k, c2 in trunk:
+                cost = cost + self.link_cost(by_key[k].medium.value, by_key[k].capacity_mbps, c2)
+            self.add("internet_capacity", target,
+                     f"Internet {names} (with {len(keys)} trunk link(s) upgraded: "
+                     f"{', '.join(keys[:3])}" + (", ..." if len(keys) > 3 else "") + ")",
+                     added, rules, {**params, "links": keys, "link_caps": lcaps}, cost=cost,
+                     what=f"{added:g} Mbps added + {len(keys)} link(s)")
 
     def trunk_below(self, mbps: float) -> list[tuple[str, float]]:
         """Links between edge, firewall and core nodes slower than ``mbps``, each with
         the tier that carries it."""
         kinds = {NodeKind.EDGE, NodeKind.FIREWALL, NodeKind.CORE}
-        kind = {n.id: n.kind for n in self.d.nodes}
+        kind = self.kind_of
         out = []
         for lk in self.d.links:
             if kind[lk.a] in kinds and kind[lk.b] in kinds and lk.capacity_mbps < mbps:
@@ -682,21 +929,20 @@ class _Candidates:
                     out.append((lk.key, t))
         return out
 
-    def link_cost(self, lk_medium: str, old: float, new: float) -> tuple[float, float]:
-        sp = self.cat.spec("link_upgrade")
-        tiers = sp.get("tiers", {})
-        row = tiers.get(int(new)) or tiers.get(str(int(new))) or {}
-        capex = float(row.get("capex_usd", sp.get("capex_usd", 0.0)))
-        annual = float(row.get("annual_usd", 0.0))
-        if lk_medium == "leased":
-            annual += float(sp.get("leased_annual_per_mbps", 0.0)) * (new - old)
-        return capex, annual
+    def link_cost(self, lk_medium: str, old: float, new: float) -> Cost:
+        """Optics/ports for tier ``new``; a leased link also pays for the added Mbps."""
+        c = self.cat.price("link_upgrade", 1.0, sub="tiers", key=int(new))
+        if lk_medium == "leased" and self.cat.spec("link_upgrade").get("per_mbps"):
+            c = c + self.cat.price("link_upgrade", max(new - old, 0.0), sub="per_mbps")
+        return c
 
     def links(self, keys: list[str], rules: list[str], label: str, factor: float = 1.0,
               need: dict[str, float] | None = None) -> None:
         """Upgrade each link in ``keys`` to its next tier (or the tier in ``need``)."""
+        if not self.cat.has("link_upgrade"):
+            return
         by_key = {lk.key: lk for lk in self.d.links}
-        chosen, caps, capex, annual = [], [], 0.0, 0.0
+        chosen, caps, cost = [], [], Cost()
         for k in keys:
             lk = by_key.get(k)
             if lk is None:
@@ -706,11 +952,9 @@ class _Candidates:
                            max(factor, (want or 0) / lk.capacity_mbps))
             if t is None:
                 continue
-            cx, an = self.link_cost(lk.medium.value, lk.capacity_mbps, t)
+            cost = cost + self.link_cost(lk.medium.value, lk.capacity_mbps, t)
             chosen.append(k)
             caps.append(t)
-            capex += cx
-            annual += an
         if not chosen:
             return
         if len(chosen) == 1:
@@ -719,14 +963,12 @@ class _Candidates:
         else:
             desc = f"{label}: {len(chosen)} links upgraded ({', '.join(chosen[:4])}" + \
                    (", ..." if len(chosen) > 4 else "") + ")"
-        nk = float(len(chosen))
-        self.add("link_upgrade", chosen[0] if len(chosen) == 1 else label, desc, nk, rules,
-                 {"links": chosen, "capacity_mbps": caps}, capex=capex / nk,
-                 annual=annual / nk)
+        self.add("link_upgrade", chosen[0] if len(chosen) == 1 else label, desc,
+                 float(len(chosen)), rules, {"links": chosen, "capacity_mbps": caps},
+                 cost=cost)
 
     def hot_elements(self, evidence: dict[str, Any], rules: list[str]) -> None:
         """Candidates from the simulations: the links most often at their limit."""
-        node_by_id = {n.id: n for n in self.d.nodes}
         circuit_ids = {c.id for c in self.d.circuits}
         link_keys = {lk.key for lk in self.d.links}
         hot_links: list[str] = []
@@ -749,7 +991,9 @@ class _Candidates:
                 if lid in circuit_ids:
                     self.internet(rules)
                 elif lid.startswith("air:"):
-                    self.wifi(lid[4:], rules, node_by_id)
+                    site = self.site_of.get(lid[4:])
+                    if site is not None:
+                        self.wifi_site(site, rules)
                 elif lid in link_keys:
                     hot_links.append(lid)
                     self.links([lid], rules, lid)
@@ -763,30 +1007,58 @@ class _Candidates:
             if ap_links and len(ap_links) < len(hot):
                 self.links(ap_links, rules, "access-point uplinks")
 
-    def wifi(self, node_id: str, rules: list[str], nodes: dict[str, Any]) -> None:
-        n = nodes.get(node_id)
-        if n is None:
+    def design_aps(self, site_id: str) -> tuple[int | None, str]:
+        """APs the site needs at the catalogue's design density (None: no classrooms)."""
+        site = self.d.site(site_id)
+        dd = (self.cat.spec("add_aps").get("design_density") or {}) \
+            if self.cat.has("add_aps") else {}
+        per = dd.get("aps_per_classroom")
+        if not site.classrooms or not per:
+            return None, ""
+        need = math.ceil(site.classrooms * float(per) - 1e-9)
+        return need, (f"design density {float(per):g} AP per classroom x {site.classrooms} "
+                      f"classrooms = {need} ({dd.get('source', 'assumption')})")
+
+    def wifi_site(self, site_id: str, rules: list[str]) -> None:
+        """Wi-Fi at a school: APs added up to the design density (then 50 % beyond it),
+        and a refresh to Wi-Fi 6E that also brings the AP count to the design density."""
+        aps = [n for n in self.d.nodes if n.kind == NodeKind.AP and n.site == site_id]
+        if not aps:
             return
-        site = next((s for s in self.d.sites if s.id == n.site), None)
-        aps_at_site = sum(m.count for m in self.d.nodes if m.kind == NodeKind.AP
-                          and m.site == n.site)
-        extra = max(1, math.ceil(n.count * 0.5))
-        if site is not None and site.classrooms:
-            share = n.count / max(aps_at_site, 1)
-            per_room = max(1, math.ceil(site.classrooms * 1.25 * share)) - n.count
-            if per_room > 0:
-                extra = per_room
-        self.add("add_aps", node_id, f"{extra} more access point(s) at {node_id} "
-                 f"({n.count} -> {n.count + extra})", extra, rules,
-                 {"count": n.count + extra})
-        gen = n.wifi.generation if n.wifi else "wifi5"
-        if gen in ("wifi4", "wifi5", "wifi6"):
-            self.add("wifi_refresh", node_id, f"replace the {n.count} {gen} AP(s) of "
-                     f"{node_id} with Wi-Fi 6E at 80 MHz", n.count, rules, {})
+        have = sum(n.count for n in aps)
+        need, why = self.design_aps(site_id)
+        totals = []
+        if need is not None and need > have:
+            totals.append(need)
+        base = max(have, need or 0)
+        totals.append(math.ceil(base * 1.5))   # beyond the density: air time still short
+        for total in dict.fromkeys(totals):
+            if total <= have:
+                continue
+            counts = _spread(aps, total)
+            note = f"; {why}" if why and total == need else (
+                "; 50 % beyond the design density (air time still short)"
+                if need is not None else "; no classrooms given: 50 % more (assumption)")
+            self.add("add_aps", site_id, f"{total - have} more access point(s) at {site_id} "
+                     f"({have} -> {total}{note})", total - have, rules, {"counts": counts})
+        old = [n for n in aps if (n.wifi.generation if n.wifi else "wifi5")
+               in ("wifi4", "wifi5", "wifi6")]
+        if old and self.cat.has("wifi_refresh"):
+            n_old = sum(n.count for n in old)
+            cost = self.cat.price("wifi_refresh", n_old)
+            params: dict[str, Any] = {"refresh": [n.id for n in old]}
+            desc = f"replace the {n_old} older AP(s) at {site_id} with Wi-Fi 6E at 80 MHz"
+            what = f"{n_old} access point(s) replaced"
+            if need is not None and need > have and self.cat.has("add_aps"):
+                params["counts"] = _spread(aps, need)
+                cost = cost + self.cat.price("add_aps", need - have)
+                desc += f" and add {need - have} to reach the design density ({have} -> {need})"
+                what += f" + {need - have} added"
+            self.add("wifi_refresh", site_id, desc, n_old, rules, params, cost=cost, what=what)
 
     def school_wan(self, rules: list[str], wan: dict[str, float]) -> None:
         tw = float(self.rubric.value("R-TARGET", "min_wan_gbps_per_1000_students"))
-        site_of = {n.id: n.site for n in self.d.nodes}
+        site_of = self.site_of
         short = {s: v for s, v in wan.items() if v < tw}
         all_keys: list[str] = []
         all_need: dict[str, float] = {}
@@ -805,6 +1077,46 @@ class _Candidates:
             self.links(all_keys, rules, "school WAN links", need=all_need)
 
     # availability ---------------------------------------------------------------------
+    def path_km(self, a: str, b: str) -> tuple[float, str]:
+        """Route length of a new link between nodes ``a`` and ``b``, and where it came
+        from: a link between the same two sites, a site's ``distance_km``, or the
+        catalogue's labelled default."""
+        sa, sb = self.site_of.get(a), self.site_of.get(b)
+        known = [lk.distance_km for lk in self.d.links if lk.distance_km is not None
+                 and {self.site_of.get(lk.a), self.site_of.get(lk.b)} == {sa, sb}]
+        if known:
+            return max(known), "distance_km of an existing link between the same sites"
+        for s in (sa, sb):
+            site = next((x for x in self.d.sites if x.id == s), None)
+            if site is not None and site.distance_km is not None:
+                return site.distance_km, f"sites[{s}].distance_km"
+        return self.cat.default_path_km, (f"{self.cat.default_path_km_source}: no distance_km "
+                                          "given, the catalogue's default_path_km")
+
+    def path_options(self, a: str, b: str, cap: float) -> list[tuple[str, Cost, dict[str, Any],
+                                                                     str]]:
+        """Ways to build a new, physically diverse link a--b: (catalogue action, cost,
+        link fields, description). Inside one site: a patch link with optics (the
+        link_upgrade tier); between sites: a lease or a fiber build priced by distance."""
+        if self.site_of.get(a) is not None and self.site_of.get(a) == self.site_of.get(b):
+            if not self.cat.has("building_link"):
+                return []
+            return [("building_link", self.cat.price("building_link", 1.0),
+                     {"medium": "fiber", "distance_km": 0.0},
+                     "in-building link on its own cable route")]
+        km, src = self.path_km(a, b)
+        out = []
+        for action, medium in (("leased_path", "leased"), ("fiber_build", "fiber")):
+            if not self.cat.has(action):
+                continue
+            c = self.cat.price(action, 1.0)
+            if self.cat.spec(action).get("per_km"):
+                c = c + self.cat.price(action, km, sub="per_km")
+            how = "leased from another carrier" if medium == "leased" else "district fiber build"
+            out.append((action, c, {"medium": medium, "distance_km": km},
+                        f"{how}, {km:g} km ({src})"))
+        return out
+
     def availability(self, rep: Any, rules: list[str]) -> None:
         d = self.d
         node_ids = {n.id for n in d.nodes}
@@ -812,28 +1124,27 @@ class _Candidates:
         spofs = list(rep.counted_spofs) if rep is not None else []
         spof_edge = any(s.kind == "node" and s.node_kind == NodeKind.EDGE.value for s in spofs)
         spof_circuit = any(s.kind == "circuit" for s in spofs)
-        if d.circuits and (len(d.circuits) < need_c or spof_edge or spof_circuit):
+        if d.circuits and (len(d.circuits) < need_c or spof_edge or spof_circuit) \
+                and self.cat.has("second_circuit"):
             c0 = max(d.circuits, key=lambda x: x.capacity_mbps)
             new_edge = _unique(node_ids, f"{c0.attach}-2")
             cid = _unique({c.id for c in d.circuits}, f"{c0.id}-2")
-            per = float(self.cat.spec("second_circuit").get("annual_usd", 0.0))
+            group = self.new_srlg(f"{cid}-entrance")
             for frac in (1.0, 0.5):
                 cap = _next_tier(self.cat.internet_tiers, c0.capacity_mbps * frac - 1e-9) \
                     or c0.capacity_mbps
+                cost = self.cat.price("second_circuit", 1.0)
+                if self.cat.spec("second_circuit").get("per_mbps"):
+                    cost = cost + self.cat.price("second_circuit", cap, sub="per_mbps")
                 self.add("second_circuit", c0.attach,
-                         f"second Internet circuit {cid} ({_mbps(cap)}, other provider) on a "
-                         f"new edge router {new_edge} wired like {c0.attach}", 1, rules,
-                         {"new_edge": new_edge, "circuit_id": cid, "capacity_mbps": cap},
-                         annual=per * cap)
-        kinds = self.cat.spec("ha_pair").get("by_kind", {})
+                         f"second Internet circuit {cid} ({_mbps(cap)}, other provider, own "
+                         f"building entrance: shared-risk group {group}) on a new edge router "
+                         f"{new_edge} wired like {c0.attach}", 1, rules,
+                         {"new_edge": new_edge, "circuit_id": cid, "capacity_mbps": cap,
+                          "srlg": [group]}, cost=cost, what="1 circuit")
         for s in spofs:
             if s.kind == "node" and s.element in node_ids and s.node_kind != NodeKind.EDGE.value:
-                price = float(kinds.get(s.node_kind or "other", kinds.get("other", 0.0)))
-                new_id = _unique(node_ids, f"{s.element}-b")
-                self.add("ha_pair", s.element,
-                         f"second {s.node_kind} {new_id} next to {s.element} with the same "
-                         f"links (it alone cuts off {s.students:,} students)", 1, rules,
-                         {"new_id": new_id}, capex=price)
+                self.ha_pair(s.element, s.node_kind or "other", s.students, rules)
             elif s.kind == "link":
                 self.redundant_link_for(s.element, rules, s.students)
         for srow in (rep.sites if rep is not None else []):
@@ -842,10 +1153,44 @@ class _Candidates:
                         "R-HA", "min_edge_disjoint_paths_per_school")):
                 self.redundant_site_link(srow.site, rules)
 
+    def ha_pair(self, node_id: str, node_kind: str, students: int, rules: list[str]) -> None:
+        """A second device with a copy of each link; a copied link that leaves the site is
+        a new, diverse path with its own route cost and shared-risk group."""
+        if not self.cat.has("ha_pair"):
+            return
+        node_ids = {n.id for n in self.d.nodes}
+        new_id = _unique(node_ids, f"{node_id}-b")
+        cost = self.cat.price("ha_pair", 1.0, sub="by_kind", key=node_kind)
+        paths: dict[str, dict[str, Any]] = {}
+        extra = []
+        for lk in self.d.links:
+            if node_id not in (lk.a, lk.b):
+                continue
+            other = lk.b if lk.a == node_id else lk.a
+            if self.kind_of.get(other) == NodeKind.AP:
+                continue
+            if self.site_of.get(other) == self.site_of.get(node_id):
+                continue   # in-building copy: cabling counted in the device's price
+            opts = self.path_options(node_id, other, lk.capacity_mbps)
+            if not opts:
+                return     # no way to price the new path: not offered
+            _act, c, fields, how = min(opts, key=lambda o: o[1].total(self.cat.cost_years))
+            group = self.new_srlg(f"{new_id}--{other}-route")
+            paths[lk.key] = {**fields, "srlg": [group]}
+            cost = cost + c
+            extra.append(f"{other} ({how}; shared-risk group {group})")
+        desc = (f"second {node_kind} {new_id} next to {node_id} with the same links (it alone "
+                f"cuts off {students:,} students)")
+        if extra:
+            desc += "; new diverse path(s) to " + ", ".join(extra)
+        self.add("ha_pair", node_id, desc, 1, rules, {"new_id": new_id, "paths": paths},
+                 cost=cost, what=f"1 {node_kind}" + (f" + {len(extra)} path(s)"
+                                                     if extra else ""))
+
     def equalise(self, rules: list[str]) -> None:
         """Backup paths as strong as primary ones: links between nodes of the same two
         kinds (e.g. access-core, core-edge) raised to the fastest of their group."""
-        kind = {n.id: n.kind.value for n in self.d.nodes}
+        kind = {k: v.value for k, v in self.kind_of.items()}
         groups: dict[tuple[str, ...], list[Any]] = {}
         for lk in self.d.links:
             if NodeKind.AP.value in (kind[lk.a], kind[lk.b]):
@@ -872,7 +1217,7 @@ class _Candidates:
                             f"(it alone cuts off {students:,} students)")
 
     def redundant_site_link(self, site_id: str, rules: list[str]) -> None:
-        site_of = {n.id: n.site for n in self.d.nodes}
+        site_of = self.site_of
         leaving = [lk for lk in self.d.links
                    if (site_of.get(lk.a) == site_id) != (site_of.get(lk.b) == site_id)]
         if not leaving:
@@ -880,18 +1225,25 @@ class _Candidates:
         lk = max(leaving, key=lambda x: x.capacity_mbps)
         inside, outside = (lk.a, lk.b) if site_of.get(lk.a) == site_id else (lk.b, lk.a)
         out_site = site_of.get(outside)
-        kind_of = {n.id: n.kind for n in self.d.nodes}
         alts = [n.id for n in self.d.nodes if n.site == out_site and n.id != outside
-                and kind_of[n.id] == kind_of.get(outside)]
+                and self.kind_of[n.id] == self.kind_of.get(outside)]
         other = alts[0] if alts else outside
         self._add_redundant(inside, other, lk.capacity_mbps, rules,
                             f"second link from {site_id} ({inside}) to {other}")
 
     def _add_redundant(self, a: str, b: str, cap: float, rules: list[str], desc: str) -> None:
+        """A new link a--b of its own route: each way to build it (lease, fiber build,
+        or an in-building link) is a candidate, in a new shared-risk group."""
         existing = {lk.key for lk in self.d.links}
         lid = _unique(existing, f"{a}--{b}-r")
-        self.add("redundant_link", f"{a}--{b}", desc, 1, rules,
-                 {"a": a, "b": b, "capacity_mbps": cap, "id": lid})
+        opts = self.path_options(a, b, cap)
+        group = self.new_srlg(f"{lid}-route") if opts else ""
+        for action, cost, fields, how in opts:
+            self.add(action, f"{a}--{b}", f"{desc}: {how}, shared-risk group {group}", 1,
+                     rules, {"a": a, "b": b, "capacity_mbps": cap, "id": lid,
+                             "srlg": [group], **fields}, cost=cost, what="1 link")
+
+
 
     # declared facts ---------------------------------------------------------------------
     def security(self, v: RuleVerdict) -> None:
@@ -900,7 +1252,7 @@ class _Candidates:
         needed = [f for t in th.values() if t.stage <= self.target for f in t.value]
         have = {i.name: i.value for i in v.inputs}
         for fact in dict.fromkeys(needed):
-            if have.get(fact) is True:
+            if have.get(fact) is True or not self.cat.has(fact):
                 continue
             sp = self.cat.spec(fact)
             unit = sp.get("unit", "district")
@@ -953,22 +1305,26 @@ class _Candidates:
         need = float(th["min_top2_family_share_stage4"].value)
         if infra and share < need and top:
             keep = {n.id for f in top for n in fams[f]}
-            prices = self.cat.spec("replace_nonstandard").get("by_kind", {})
+            prices = self.cat.spec("replace_nonstandard").get("by_kind", {}) \
+                if self.cat.has("replace_nonstandard") else {}
             others = sorted((n for n in infra if n.id not in keep),
-                            key=lambda n: float(prices.get(n.kind.value, prices.get("other", 0))))
+                            key=lambda n: float((prices.get(n.kind.value) or prices.get(
+                                "other") or {}).get("capex_usd", 0.0)))
             k = math.ceil(need * len(infra) - len(keep) - 1e-9)
             repl = others[:max(k, 0)]
             if repl:
                 std = max(fams[top[0]], key=lambda n: sum(1 for m in fams[top[0]]
                                                           if m.model == n.model))
-                cost = sum(float(prices.get(n.kind.value, prices.get("other", 0)))
-                           for n in repl)
+                cost = Cost()
+                for n in repl:
+                    cost = cost + self.cat.price("replace_nonstandard", 1.0, sub="by_kind",
+                                                 key=n.kind.value)
                 self.add("replace_nonstandard", "district",
                          f"replace {len(repl)} device(s) outside the two main model families "
                          f"({', '.join(n.id for n in repl[:5])}{', ...' if len(repl) > 5 else ''})"
                          f" with {std.vendor} {std.model}", len(repl), ["R-STANDARD"],
                          {"nodes": [n.id for n in repl], "vendor": std.vendor,
-                          "model": std.model, "firmware": std.firmware}, capex=cost / len(repl))
+                          "model": std.model, "firmware": std.firmware}, cost=cost)
         limit = int(th["max_firmware_versions_per_model"].value)
         fw_by_model: dict[str, list[Any]] = {}
         for n in infra:
@@ -993,25 +1349,40 @@ def _mbps(x: float) -> str:
     return f"{x / 1000:g} Gbps" if x >= 1000 else f"{x:g} Mbps"
 
 
-def _candidates(st: _State, cat: Catalog, rubric: Rubric, target: int) -> list[UpgradeAction]:
+def _spread(aps: list[Any], total: int) -> dict[str, int]:
+    """New counts of the AP entries ``aps`` adding up to ``total``: each keeps its APs and
+    the added ones go in proportion to the entries' counts (largest remainder)."""
+    have = sum(n.count for n in aps)
+    add = max(total - have, 0)
+    shares = [add * n.count / have for n in aps]
+    counts = {n.id: n.count + math.floor(s) for n, s in zip(aps, shares, strict=True)}
+    left = total - sum(counts.values())
+    order = sorted(range(len(aps)), key=lambda i: -(shares[i] - math.floor(shares[i])))
+    for i in order[:max(left, 0)]:
+        counts[aps[i].id] += 1
+    return counts
+
+
+
+def _candidates(st: _State, cat: Catalog, rubric: Rubric, target: int,
+                only: tuple[str, ...] | None = None) -> list[UpgradeAction]:
     d = st.district
     cands = _Candidates(d, cat, rubric, target)
-    failing = st.failing(target)
+    failing = [r for r in st.failing(target) if only is None or r in only]
     cap_rules = [r for r in failing if r in CAPACITY_RULES]
     if cap_rules:
         cands.hot_elements(st.evidence, cap_rules)
         cands.internet(cap_rules)
-        # Wi-Fi coverage: schools below the design guides' AP density (1-1.3 AP per
-        # classroom, STAGES.md) or whose devices could not associate (AP client bound)
+        # Wi-Fi coverage: schools below the design density (catalogue add_aps
+        # design_density, from the vendor K-12 design guides) or whose devices could not
+        # associate (AP client bound)
         unassoc = any(float(np.percentile(getattr(r, "unassociated_share", [0.0]), 95)) > 0
                       for k, r in st.evidence.items() if k.startswith("sim:") and r is not None)
-        nodes = {x.id: x for x in d.nodes}
         for site in d.sites:
             aps = [x for x in d.nodes if x.kind == NodeKind.AP and x.site == site.id]
-            n_aps = sum(x.count for x in aps)
-            if aps and (unassoc or (site.classrooms and n_aps < site.classrooms)):
-                for x in aps:
-                    cands.wifi(x.id, cap_rules, nodes)
+            need, _ = cands.design_aps(site.id) if cat.has("add_aps") else (None, "")
+            if aps and (unassoc or (need is not None and sum(x.count for x in aps) < need)):
+                cands.wifi_site(site.id, cap_rules)
     if "R-TARGET" in failing:
         v = st.verdicts["R-TARGET"]
         need_kbps = float(rubric.value("R-TARGET", "min_internet_kbps_per_student_stage4"
@@ -1025,25 +1396,30 @@ def _candidates(st: _State, cat: Catalog, rubric: Rubric, target: int) -> list[U
             from netstage.simulator.redundancy import analyse_redundancy
 
             rep = analyse_redundancy(d)
-        cands.availability(rep, ["R-HA"])
         ha = st.verdicts.get("R-HA")
-        if ha is not None and ha.inputs and not cands.out:
-            # structure passes, N-1 capacity does not: more capacity where it is short
+        cont = st.evidence.get("contingency")
+        lim = float(rubric.value("R-HA", "max_n1_unserved_p95"))
+        over = [r for r in (getattr(cont, "contingencies", None) or [])
+                if float(r.unserved_p95) > lim] if ha is not None and ha.inputs else []
+        if over:
+            # The structure passes and N-1 does not: candidates aimed at the single
+            # failures above the limit (worst first), not at every single point of
+            # failure of the graph (one N-1 simulation per candidate).
+            circuit_ends = {c.id for c in d.circuits} | {c.attach for c in d.circuits}
+            for row in over[:6]:
+                el = str(row.element)
+                if el in circuit_ends:
+                    cands.internet(["R-HA"], survivors_of=el)
+                elif row.element_type == "node":
+                    cands.ha_pair(el, row.node_kind or "other", int(row.disconnected_students),
+                                  ["R-HA"])
+                elif row.element_type == "link":
+                    cands.redundant_link_for(el, ["R-HA"], int(row.disconnected_students))
+            # more capacity where the remaining paths are short
             cands.internet(["R-HA"])
             cands.equalise(["R-HA"])
-            cont = st.evidence.get("contingency")
-            rows = list(getattr(cont, "contingencies", []) or [])[:3]
-            for row in rows:
-                el = str(getattr(row, "element", ""))
-                if el in {c.id for c in d.circuits}:
-                    for c in d.circuits:
-                        if c.id != el:
-                            t = _next_tier(cat.internet_tiers, c.capacity_mbps, 2.0)
-                            if t:
-                                cands.add("internet_capacity", c.id,
-                                          f"Internet circuit {c.id}: {_mbps(c.capacity_mbps)}"
-                                          f" -> {_mbps(t)} (carries the load when {el} fails)",
-                                          t - c.capacity_mbps, ["R-HA"], {"capacity_mbps": t})
+        else:
+            cands.availability(rep, ["R-HA"])
     if "R-SECURITY" in failing:
         cands.security(st.verdicts["R-SECURITY"])
     if "R-MANAGE" in failing:
@@ -1128,45 +1504,52 @@ def _plan_upgrades(
     n = search_n
     after: Classification | None = None
     cache: _Cache = {}
+    st0 = _evaluate(d, [r for r in all_rules if _allows(before, r, target, d, rubric, n, seed)],
+                    target, rubric, n, seed, cache=cache)
+    unreachable = _unreachable(st0, cat, rubric, target)
+    if unreachable:
+        # out of the catalogue's reach: say so now, before any candidate is simulated
+        for r, why in unreachable.items():
+            notes.append(f"stage {target} is out of the catalogue's reach: {r}: {why}")
+            say(f"{r} cannot reach stage {target}: {why}")
+        plan = _finish(d, d, before, before, [], target, budget_usd, cat, rubric,
+                       n_scenarios, seed, notes, t0)
+        plan.unreachable = unreachable
+        return plan
+    counter = {"unmeasured": 0, "evaluated": 0}
+    considered: list[UpgradeAction] = []
     for _round in range(2):
-        st = _evaluate(cur, [r for r in all_rules
-                             if _allows(before if cur is d else None, r, target, cur, rubric,
-                                        n, seed)], target, rubric, n, seed, cache=cache)
+        st = st0 if cur is d else _evaluate(cur, all_rules, target, rubric, n, seed,
+                                            cache=cache)
         steps = 0
-        while st.failing(target) and steps < max_steps:
-            steps += 1
-            cands = _candidates(st, cat, rubric, target)
-            if not cands:
-                notes.append("no catalog action addresses: " + ", ".join(st.failing(target)))
-                break
-            say(f"step {steps}: {len(cands)} candidate actions for "
-                f"{', '.join(st.failing(target))}")
-            best: tuple[float, UpgradeAction, _State] | None = None
-            rules = st.failing(target)
-            for a in cands:
-                # only the failing rules the action can change (catalog `rules`) are re-run
-                can = set(cat.spec(a.action).get("rules", [])) | set(a.rules)
-                affected = [r for r in rules if r in can] or rules
-                try:
-                    nd = apply_actions(cur, [a])
-                except (NetstageError, KeyError, StopIteration) as exc:
-                    notes.append(f"skipped {a.action} on {a.target}: {exc}")
-                    continue
-                ns = _evaluate(nd, affected, target, rubric, n, seed, cache=cache)
-                gain = sum(st.gaps.get(r, 0.0) - ns.gaps.get(r, 0.0) for r in affected)
-                if gain <= 1e-9:
-                    continue
-                ratio = gain / max(a.cost_usd, 100.0)
-                if best is None or ratio > best[0]:
-                    best = (ratio, a, ns)
-            if best is None:
-                notes.append("no catalog action improves: " + ", ".join(rules))
-                break
-            _, a, ns = best
-            actions.append(a)
-            cur = ns.district
-            say(f"  + {a.description} (${a.cost_usd:,.0f})")
-            st = st.merged(ns)
+        # Simulated rules first, declared facts after: the two never change each other's
+        # inputs (except the device list, which the declared fixes then price right), and
+        # a declared fix then never re-simulates every capacity candidate.
+        for phase in (SIMULATED_RULES, DECLARED_RULES):
+            while steps < max_steps:
+                rules = [r for r in st.failing(target) if r in phase]
+                if not rules:
+                    break
+                steps += 1
+                cands = _candidates(st, cat, rubric, target, only=phase)
+                if not cands:
+                    notes.append("no catalog action addresses: " + ", ".join(rules))
+                    break
+                considered.extend(cands)
+                say(f"step {steps}: {len(cands)} candidate actions for {', '.join(rules)}")
+                best = _best_step(st, cur, d, cands, rules, cat, rubric, target, n, seed,
+                                  cache, notes, counter)
+                if best is None:
+                    notes.append("no catalog action improves: " + ", ".join(rules))
+                    break
+                _, a, ns, nd = best
+                actions.append(a)
+                cur = nd
+                say(f"  + {a.description} (${a.cost_usd:,.0f})")
+                st = st.merged(ns)
+        if steps >= max_steps and st.failing(target):
+            notes.append(f"stopped after {max_steps} steps with "
+                         f"{', '.join(st.failing(target))} still short")
         actions = _recost(d, _prune(d, actions, target, rubric, n, seed, say), cat)
         cur = apply_actions(d, actions) if actions else d
         after = classify(cur, n_scenarios=n_scenarios, seed=seed, overrides=rubric)
@@ -1175,8 +1558,299 @@ def _plan_upgrades(
         n = n_scenarios  # verification missed (noise near a threshold): search at full precision
         say(f"verification gave stage {after.stage}; searching again at {n} scenarios")
     assert after is not None
-    return _finish(d, cur, before, after, actions, target, budget_usd, cat, rubric,
+    plan = _finish(d, cur, before, after, actions, target, budget_usd, cat, rubric,
                    n_scenarios, seed, notes, t0)
+    plan.candidates_unmeasured = counter["unmeasured"]
+    plan.candidates_evaluated = counter["evaluated"]
+    plan.considered = considered
+    return plan
+
+
+def _resources(a: UpgradeAction) -> set[str]:
+    """What an action sets (circuits, links, AP entries, new elements, facts): two actions
+    that set the same thing are alternatives, never both in one plan."""
+    p = a.params
+    out = {f"{a.action}:{a.target}"}
+    if a.action == "internet_capacity":
+        out |= {f"circuit:{c}" for c in (p.get("circuits") or {a.target: 0})}
+        out |= {f"link:{k}" for k in p.get("links", [])}
+    elif a.action == "link_upgrade":
+        out |= {f"link:{k}" for k in p.get("links", [a.target])}
+    elif a.action in ("add_aps", "wifi_refresh"):
+        out |= {f"ap:{k}" for k in [*(p.get("counts") or {}), *p.get("refresh", [])]}
+    elif a.action in ("leased_path", "fiber_build", "building_link"):
+        out.add(f"newlink:{p.get('id')}")
+    elif a.action == "ha_pair":
+        out.add(f"node:{p.get('new_id')}")
+    elif a.action == "second_circuit":
+        out.add(f"circuit:{p.get('circuit_id')}")
+    return out
+
+
+def exhaustive_plan(d: District, pool: list[UpgradeAction], target: int, *,
+                    n_scenarios: int = DEFAULT_N_SCENARIOS, seed: int = 0,
+                    overrides: Rubric | str | Path | dict[str, Any] | None = None,
+                    catalog: Catalog | str | Path | None = None, below_usd: float | None = None,
+                    max_subsets: int = 500_000) -> tuple[float, list[UpgradeAction]] | None:
+    """The cheapest subset of ``pool`` whose upgraded district classifies at ``target``
+    or above (with ``n_scenarios``/``seed``), by exhaustive search; None when no subset
+    below ``below_usd`` verifies.
+
+    A check of the greedy planner on small districts, not a planner. The failing rules
+    split into the simulated group (R-LAB, R-NOW, R-FUTURE, R-TARGET, R-HA) and the
+    declared group (R-SECURITY, R-MANAGE, R-STANDARD), whose actions never change each
+    other's inputs; each group is searched on its own over the pool's actions for it:
+    every subset of mutually compatible actions (no two set the same circuit, link, AP
+    entry or fact), in increasing cost (each action priced from ``d`` alone), is verified
+    on the group's failing rules (cheap rules and the R-HA structure first) until one
+    passes. The union of the two cheapest is verified once more on every rule.
+    ``max_subsets`` bounds the enumeration (ConfigError when exceeded).
+    """
+    import heapq
+
+    rubric = resolve_rubric(overrides)
+    cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
+    before = classify(d, n_scenarios=n_scenarios, seed=seed, overrides=rubric)
+    failing = [r.rule_id for r in before.rules if r.allows_stage < target]
+    if not failing:
+        return 0.0, []
+    uniq: dict[str, UpgradeAction] = {}
+    for a in pool:
+        uniq.setdefault(repr((a.action, a.target, sorted(a.params.items()))), a)
+    limit = math.inf if below_usd is None else below_usd
+    chosen_all: list[UpgradeAction] = []
+    spent = 0.0
+    for group in (SIMULATED_RULES, DECLARED_RULES):
+        need = [r for r in failing if r in group]
+        if not need:
+            continue
+        items = []
+        for a in uniq.values():
+            rr = set(cat.spec(a.action).get("rules", [])) | set(a.rules)
+            if not rr & set(need):
+                continue
+            alone = _recost(d, [a], cat)
+            if alone:
+                items.append((alone[0].cost_usd, a, _resources(a), rr))
+        items.sort(key=lambda x: x[0])
+        cheap = [r for r in need if r not in ("R-LAB", "R-NOW", "R-FUTURE", "R-HA")]
+        heap: list[tuple[float, int, tuple[int, ...]]] = []
+        if items:
+            heap.append((items[0][0], 0, (0,)))
+        found: list[UpgradeAction] | None = None
+        seen = 0
+        while heap:
+            cost, last, idx = heapq.heappop(heap)
+            if spent + cost >= limit:
+                break
+            seen += 1
+            if seen > max_subsets:
+                raise ConfigError(f"exhaustive_plan: more than {max_subsets} subsets below "
+                                  f"${limit:,.0f}; use a smaller district or pool")
+            if last + 1 < len(items):
+                nxt = items[last + 1][0]
+                heapq.heappush(heap, (cost + nxt, last + 1, (*idx, last + 1)))
+                heapq.heappush(heap, (cost - items[last][0] + nxt, last + 1,
+                                      (*idx[:-1], last + 1)))
+            used: set[str] = set()
+            rules: set[str] = set()
+            ok = True
+            for j in idx:
+                if items[j][2] & used:
+                    ok = False
+                    break
+                used |= items[j][2]
+                rules |= items[j][3]
+            if not ok or not set(need) <= rules:
+                continue
+            acts = [items[j][1] for j in idx]
+            try:
+                nd = apply_actions(d, acts)
+            except (NetstageError, KeyError, StopIteration):
+                continue
+            if cheap and any(v.allows_stage < target for v in classify(
+                    nd, n_scenarios=n_scenarios, seed=seed, overrides=rubric,
+                    rules=tuple(cheap)).rules):
+                continue
+            if "R-HA" in need and not _ha_structure(nd, rubric)[1]:
+                continue
+            rest = [r for r in need if r not in cheap]
+            if rest and any(v.allows_stage < target for v in classify(
+                    nd, n_scenarios=n_scenarios, seed=seed, overrides=rubric,
+                    rules=tuple(rest)).rules):
+                continue
+            found = acts
+            break
+        if found is None:
+            return None
+        chosen_all += found
+        spent += sum(a.cost_usd for a in _recost(d, found, cat))
+    final = _recost(d, chosen_all, cat)
+    nd = apply_actions(d, chosen_all)
+    if classify(nd, n_scenarios=n_scenarios, seed=seed, overrides=rubric).stage < target:
+        return None
+    return sum(a.cost_usd for a in final), final
+
+
+def _signature(v: RuleVerdict) -> str:
+    """What a rule measured: its inputs, measured value and details (not its verdict)."""
+    def norm(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {str(k): norm(y) for k, y in sorted(x.items(), key=lambda kv: str(kv[0]))}
+        if isinstance(x, list | tuple):
+            return [norm(y) for y in x]
+        if isinstance(x, np.ndarray):
+            return norm(x.tolist())
+        if isinstance(x, float | np.floating):
+            return round(float(x), 9)
+        return x if isinstance(x, int | str | bool) or x is None else repr(x)
+
+    return repr(norm({"value": v.measured_value, "details": v.details, "explanation":
+                      v.explanation if not v.inputs else "",
+                      "inputs": [(i.name, i.value) for i in v.inputs]}))
+
+
+def _changes_measured(st: _State, ns: _State, rules: list[str]) -> bool:
+    """Whether the candidate state ``ns`` changes at least one input that one of ``rules``
+    measures (a candidate that changes none is never proposed)."""
+    for r in rules:
+        old, new = st.verdicts.get(r), ns.verdicts.get(r)
+        if old is None or new is None:
+            return True
+        if _signature(old) != _signature(new) or st.gaps.get(r) != ns.gaps.get(r):
+            return True
+    return False
+
+
+def _unreachable(st: _State, cat: Catalog, rubric: Rubric, target: int) -> dict[str, str]:
+    """Failing rules that no combination of catalogue actions can lift to ``target``, each
+    with the reason (checked from the catalogue and the district, before simulating)."""
+    d = st.district
+    out: dict[str, str] = {}
+    failing = st.failing(target)
+    has = cat.has
+    cap_actions = [a for a in ("internet_capacity", "link_upgrade", "add_aps", "wifi_refresh",
+                               "second_circuit") if has(a)]
+    for r in failing:
+        v = st.verdicts[r]
+        have = {i.name: i.value for i in v.inputs}
+        if r in CAPACITY_RULES and not cap_actions:
+            out[r] = "the catalogue has no capacity action (internet_capacity, link_upgrade, " \
+                     "add_aps, wifi_refresh)"
+        elif r == "R-TARGET":
+            kbps = float(rubric.value("R-TARGET", "min_internet_kbps_per_student_stage4"
+                                      if target >= 4 else "min_internet_kbps_per_student_stage2"))
+            need = kbps * d.total_students / 1000.0
+            n_circ = len(d.circuits) + (1 if has("second_circuit") else 0)
+            top = max(cat.internet_tiers) if has("internet_capacity") else 0.0
+            most = max(n_circ * top, d.internet_capacity_mbps)
+            if need > most + 1e-9:
+                out[r] = (f"{kbps:g} kbps per student for {d.total_students:,} students needs "
+                          f"{_mbps(need)} of Internet; the catalogue reaches at most "
+                          f"{_mbps(most)} ({n_circ} circuit(s) of at most {_mbps(top)})")
+            elif target >= 4:
+                tw = float(rubric.value("R-TARGET", "min_wan_gbps_per_1000_students"))
+                top_l = max(cat.link_tiers) if has("link_upgrade") else 0.0
+                site_of = {n.id: n.site for n in d.nodes}
+                for s in d.sites:
+                    if s.kind != SiteKind.SCHOOL or not s.students:
+                        continue
+                    leaving = [lk for lk in d.links
+                               if (site_of.get(lk.a) == s.id) != (site_of.get(lk.b) == s.id)]
+                    extra = 1 if any(has(a) for a in ("leased_path", "fiber_build")) else 0
+                    most_w = max(top_l, max((lk.capacity_mbps for lk in leaving), default=0.0))
+                    reach = most_w * (len(leaving) + extra)
+                    if tw * s.students > reach + 1e-9:
+                        out[r] = (f"school {s.id} needs {tw:g} Gbps per 1,000 students = "
+                                  f"{_mbps(tw * s.students)} of WAN; the catalogue reaches "
+                                  f"{_mbps(reach)}")
+                        break
+        elif r == "R-HA":
+            need_c = int(rubric.value("R-HA", "min_internet_circuits"))
+            if len(d.circuits) < need_c and not has("second_circuit"):
+                out[r] = (f"{need_c} Internet circuits are needed, the district has "
+                          f"{len(d.circuits)} and the catalogue has no second_circuit action")
+            elif not any(has(a) for a in ("ha_pair", "leased_path", "fiber_build",
+                                          "building_link")):
+                out[r] = "the catalogue has no action that adds a path or a device " \
+                         "(ha_pair, leased_path, fiber_build, building_link)"
+        elif r == "R-SECURITY":
+            th = rubric.rules["R-SECURITY"].thresholds
+            needed = [f for t in th.values() if t.stage <= target for f in t.value]
+            lack = [f for f in dict.fromkeys(needed) if have.get(f) is not True and not has(f)]
+            if lack:
+                out[r] = f"{', '.join(lack)} must hold for stage {target} and the catalogue " \
+                         "has no action for it"
+        elif r == "R-MANAGE":
+            lack = []
+            if have.get("mdm") is not True and not has("mdm"):
+                lack.append("mdm")
+            if target >= 4 and have.get("config_backup") is not True and not has("config_backup"):
+                lack.append("config_backup")
+            th = rubric.rules["R-MANAGE"].thresholds
+            need_share = float(th["min_answer_share_stage4" if target >= 4
+                                  else "min_answer_share_stage3"].value)
+            share = have.get("answer_share")
+            if (share is None or share < need_share) and not has("snmp_monitoring"):
+                lack.append("snmp_monitoring (inventory answer share)")
+            if lack:
+                out[r] = f"the catalogue has no action for {', '.join(lack)}"
+        elif r == "R-STANDARD":
+            if have.get("standardisation_plan") is not True and not has("standardisation_plan") \
+                    and not has("replace_nonstandard") and target <= 3:
+                out[r] = "no standardisation plan declared and the catalogue has no " \
+                         "standardisation_plan action"
+            elif target >= 4 and not (has("replace_nonstandard") or has("firmware_alignment")):
+                out[r] = "stage 4 needs standard hardware and firmware and the catalogue has " \
+                         "neither replace_nonstandard nor firmware_alignment"
+    return out
+
+
+def _best_step(st: _State, cur: District, d: District, cands: list[UpgradeAction],
+               rules: list[str], cat: Catalog, rubric: Rubric, target: int, n: int, seed: int,
+               cache: _Cache, notes: list[str], counter: dict[str, int]
+               ) -> tuple[float, UpgradeAction, _State, District] | None:
+    """The candidate with the largest gap reduction per dollar over ``rules``.
+
+    Bound before simulating: an action can at most close the gaps of the failing rules
+    it can change, so candidates are tried by that bound per dollar and the search stops
+    once no remaining bound beats the best ratio found. A candidate that changes nothing
+    (the district is the same) or nothing any rule measures is dropped and counted.
+    """
+    best: tuple[float, UpgradeAction, _State, District] | None = None
+    base_dump = _dump(cur)
+    ranked = []
+    for a in cands:
+        can = set(cat.spec(a.action).get("rules", [])) | set(a.rules)
+        affected = [r for r in rules if r in can] or rules
+        bound = sum(st.gaps.get(r, 0.0) for r in affected) / max(a.cost_usd, 100.0)
+        ranked.append((bound, a, affected))
+    ranked.sort(key=lambda x: -x[0])
+    for bound, a, affected in ranked:
+        if best is not None and bound <= best[0]:
+            break
+        try:
+            data = _dump(cur)
+            apply_action(data, a)
+            if data == base_dump:
+                counter["unmeasured"] += 1   # changes nothing at all
+                continue
+            nd = district_from_dict(data, source=f"{d.district.name} (planned)")
+        except (NetstageError, KeyError, StopIteration) as exc:
+            notes.append(f"skipped {a.action} on {a.target}: {exc}")
+            continue
+        counter["evaluated"] += 1
+        ns = _evaluate(nd, affected, target, rubric, n, seed, cache=cache)
+        if not _changes_measured(st, ns, affected):
+            counter["unmeasured"] += 1    # never proposed, never charged
+            continue
+        gain = sum(st.gaps.get(r, 0.0) - ns.gaps.get(r, 0.0) for r in affected)
+        if gain <= 1e-9:
+            continue
+        ratio = gain / max(a.cost_usd, 100.0)
+        if best is None or ratio > best[0]:
+            best = (ratio, a, ns, nd)
+    return best
 
 
 def _allows(before: Classification | None, rule: str, target: int, d: District,
@@ -1212,79 +1886,113 @@ def _prune(d: District, actions: list[UpgradeAction], target: int, rubric: Rubri
 
 
 def _recost(d: District, actions: list[UpgradeAction], cat: Catalog) -> list[UpgradeAction]:
-    """Merge steps on the same circuit or link and price each change from the state the
-    plan actually starts from (after pruning, an upgrade may start lower than searched)."""
+    """Price each change from the state the plan actually starts from (after pruning an
+    upgrade may start lower than searched): a circuit, link or AP entry changed by several
+    steps is charged once, on the last step that sets it; a step left with nothing of its
+    own is dropped (applying it changes nothing the later steps do not)."""
     circuit_cap = {c.id: c.capacity_mbps for c in d.circuits}
     links = {lk.key: lk for lk in d.links}
-    last_internet: dict[str, int] = {}
+    ap_nodes = {n.id: n for n in d.nodes if n.kind == NodeKind.AP}
+    last_circuit: dict[str, int] = {}
     last_link: dict[str, int] = {}
-    ap_count = {n.id: n.count for n in d.nodes}
-    last_aps: dict[str, int] = {}
+    last_count: dict[str, int] = {}
+    first_refresh: dict[str, int] = {}
     for i, a in enumerate(actions):
-        if a.action == "add_aps":
-            last_aps[a.target] = i
+        p = a.params
         if a.action == "internet_capacity":
-            last_internet[a.target] = i
-        elif a.action == "link_upgrade":
-            for k in a.params.get("links", []):
+            for cid in p.get("circuits") or {a.target: None}:
+                last_circuit[cid] = i
+        if a.action in ("internet_capacity", "link_upgrade"):
+            for k in p.get("links", []):
                 last_link[k] = i
-    out: list[UpgradeAction] = []
+        if a.action in ("add_aps", "wifi_refresh"):
+            for nid in (p.get("counts") or {}):
+                last_count[nid] = i
+            if "count" in p:
+                last_count[a.target] = i
+            for nid in p.get("refresh", []) or ([a.target] if a.action == "wifi_refresh"
+                                                  and "counts" not in p else []):
+                first_refresh.setdefault(nid, i)
     helper = _Candidates(d, cat, resolve_rubric(None), 4)
+    out: list[UpgradeAction] = []
     for i, a in enumerate(actions):
-        if a.action == "add_aps" and a.target in ap_count:
-            if last_aps[a.target] != i:
+        p = a.params
+        if a.action == "internet_capacity":
+            new = p.get("circuits") or {a.target: p["capacity_mbps"]}
+            own = {k: float(v) for k, v in new.items()
+                   if last_circuit.get(k) == i and k in circuit_cap and v > circuit_cap[k]}
+            added = sum(v - circuit_cap[k] for k, v in own.items())
+            cost = cat.price("internet_capacity", added) if added else Cost()
+            lk_new = dict(zip(p.get("links", []), p.get("link_caps", []), strict=True))
+            own_links = {k: c for k, c in lk_new.items()
+                         if last_link.get(k) == i and k in links and c > links[k].capacity_mbps}
+            for k, c in own_links.items():
+                cost = cost + helper.link_cost(links[k].medium.value, links[k].capacity_mbps, c)
+            if not own and not own_links:
                 continue
-            old_n, new_n = ap_count[a.target], int(a.params["count"])
-            total, cx, an, note = cat.cost("add_aps", new_n - old_n)
-            out.append(UpgradeAction(a.action, a.target, f"{new_n - old_n} more access "
-                                     f"point(s) at {a.target} ({old_n} -> {new_n})", total, cx,
-                                     an, note, a.rules, a.params))
-        elif a.action == "internet_capacity":
-            if last_internet[a.target] != i or a.target not in circuit_cap:
-                if a.target in circuit_cap:
-                    continue
-                out.append(a)
-                continue
-            old, new = circuit_cap[a.target], float(a.params["capacity_mbps"])
-            total, cx, an, note = cat.cost("internet_capacity", new - old)
-            lcx = float(a.params.get("link_capex", 0.0))
-            lan = float(a.params.get("link_annual", 0.0))
-            if lcx or lan:
-                cx, an = cx + lcx, an + lan
-                total = cx + an * cat.cost_years
-                note = (f"{new - old:g} Mbps added + trunk links: ${cx:,.0f} one-time + "
-                        f"${an:,.0f}/yr x {cat.cost_years:g} yr")
-            desc = a.description.split(":")[0] + f": {_mbps(old)} -> {_mbps(new)}" + (
-                " (" + a.description.split("(", 1)[1] if "(" in a.description else "")
-            out.append(UpgradeAction(a.action, a.target, desc, total, cx, an, note, a.rules,
-                                     a.params))
+            names = ", ".join(f"{k}: {_mbps(circuit_cap[k])} -> {_mbps(v)}"
+                              for k, v in own.items())
+            desc = f"Internet {names}" if names else "Internet trunk"
+            if own_links:
+                ks = list(own_links)
+                desc += (f" (with {len(ks)} trunk link(s) upgraded: {', '.join(ks[:3])}"
+                         + (", ..." if len(ks) > 3 else "") + ")")
+            params = dict(p)
+            if "circuits" in p:
+                params["circuits"] = {k: v for k, v in new.items() if k in own} or p["circuits"]
+            out.append(_priced(cat, a.action, a.target, desc, cost,
+                               f"{added:g} Mbps added" + (f" + {len(own_links)} link(s)"
+                                                          if own_links else ""),
+                               a.rules, params))
         elif a.action == "link_upgrade":
-            keys = [k for k in a.params.get("links", []) if last_link.get(k) == i]
-            caps_in = a.params["capacity_mbps"]
-            caps = [caps_in[a.params["links"].index(k)] if isinstance(caps_in, list) else caps_in
-                    for k in keys]
-            keys2 = [k for k in keys if k in links]
-            if not keys2:
-                if keys:
-                    out.append(a)
+            keys_in = p.get("links", [a.target])
+            caps_in = p["capacity_mbps"]
+            pairs = [(k, caps_in[keys_in.index(k)] if isinstance(caps_in, list) else caps_in)
+                     for k in keys_in if last_link.get(k) == i]
+            if not pairs:
                 continue
-            capex = annual = 0.0
-            for k, c in zip(keys, caps, strict=True):
+            cost = Cost()
+            for k, c in pairs:
                 if k in links:
-                    cx, an = helper.link_cost(links[k].medium.value, links[k].capacity_mbps, c)
-                    capex, annual = capex + cx, annual + an
-            nk = float(len(keys))
-            total, cx, an, note = cat.cost("link_upgrade", nk, capex=capex / nk,
-                                           annual=annual / nk)
-            if len(keys) == 1:
-                desc = f"link {keys[0]}: {_mbps(links[keys[0]].capacity_mbps)} -> {_mbps(caps[0])}"
+                    cost = cost + helper.link_cost(links[k].medium.value,
+                                                   links[k].capacity_mbps, c)
+            keys = [k for k, _ in pairs]
+            caps = [c for _, c in pairs]
+            if len(keys) == 1 and keys[0] in links:
+                desc = (f"link {keys[0]}: {_mbps(links[keys[0]].capacity_mbps)} -> "
+                        f"{_mbps(caps[0])}")
             else:
                 label = a.description.split(":")[0]
                 desc = f"{label}: {len(keys)} links upgraded ({', '.join(keys[:4])}" + \
                     (", ..." if len(keys) > 4 else "") + ")"
-            out.append(UpgradeAction(a.action, keys[0] if len(keys) == 1 else a.target, desc,
-                                     total, cx, an, note, a.rules,
-                                     {"links": keys, "capacity_mbps": caps}))
+            out.append(_priced(cat, a.action, keys[0] if len(keys) == 1 else a.target, desc,
+                               cost, f"{len(keys)} link(s)", a.rules,
+                               {"links": keys, "capacity_mbps": caps}))
+        elif a.action in ("add_aps", "wifi_refresh") and ("counts" in p or "refresh" in p):
+            counts = {k: int(v) for k, v in (p.get("counts") or {}).items()}
+            own = {k: v for k, v in counts.items() if last_count.get(k) == i
+                   and k in ap_nodes and v > ap_nodes[k].count}
+            added = sum(v - ap_nodes[k].count for k, v in own.items())
+            fresh = [k for k in p.get("refresh", []) if first_refresh.get(k) == i
+                     and k in ap_nodes]
+            n_fresh = sum(ap_nodes[k].count for k in fresh)
+            if not added and not n_fresh:
+                continue
+            cost = Cost()
+            what = []
+            if n_fresh:
+                cost = cost + cat.price("wifi_refresh", n_fresh)
+                what.append(f"{n_fresh} access point(s) replaced")
+            if added:
+                cost = cost + cat.price("add_aps", added)
+                what.append(f"{added} access point(s) added")
+            old = sum(ap_nodes[k].count for k in own)
+            desc = a.description if a.action == "wifi_refresh" else (
+                f"{added} more access point(s) at {a.target} ({old} -> {old + added} in the "
+                "entries this step sets" + ("; " + a.description.split("; ", 1)[1]
+                                             if "; " in a.description else ")"))
+            out.append(_priced(cat, a.action, a.target, desc, cost, " + ".join(what), a.rules,
+                               p))
         else:
             out.append(a)
     return out
@@ -1298,7 +2006,10 @@ def _finish(d: District, cur: District, before: Classification, after: Classific
         district_name=d.district.name, target_stage=target, stage_before=before.stage,
         stage_after=after.stage, actions=actions, cost_usd=cost,
         capex_usd=sum(a.capex_usd for a in actions),
-        annual_usd=sum(a.annual_usd for a in actions), cost_years=cat.cost_years,
+        recurring_usd_per_year=sum(a.recurring_usd_per_year for a in actions),
+        cost_years=cat.cost_years,
+        cost_low_usd=sum(a.cost_low_usd for a in actions),
+        cost_high_usd=sum(a.cost_high_usd for a in actions),
         budget_usd=budget, classification_before=before, classification_after=after,
         district_after=cur, catalog_version=cat.version, notes=list(dict.fromkeys(notes)),
     )

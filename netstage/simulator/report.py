@@ -200,18 +200,19 @@ def _plan_html(p: Any) -> str:
     head = f"<h3>To Stage {p.target_stage}: {_e(p.summary())}</h3>"
     if not p.actions:
         return head
-    rows = [[a.description, f"${a.cost_usd:,.0f}", a.cost_note, ", ".join(a.rules)]
+    rows = [[a.description, f"${a.cost_usd:,.0f}",
+             f"${a.cost_low_usd:,.0f}-${a.cost_high_usd:,.0f}", a.cost_note, ", ".join(a.rules)]
             for a in p.actions]
-    rows.append(["total", f"${p.cost_usd:,.0f}",
-                 f"${p.capex_usd:,.0f} one-time + ${p.annual_usd:,.0f}/yr x {p.cost_years:g} yr",
-                 ""])
+    rows.append([f"total over {p.cost_years:g} years", f"${p.cost_usd:,.0f}",
+                 f"${p.cost_low_usd:,.0f}-${p.cost_high_usd:,.0f}", p.cost_line(), ""])
     before = {r.rule_id: r for r in p.classification_before.rules}
     after = {r.rule_id: r for r in p.classification_after.rules}
     ba = [[rid, before[rid].allows_stage, after[rid].allows_stage if rid in after else None,
            after[rid].status if rid in after else None] for rid in before]
     ba.append(["district stage", p.stage_before, p.stage_after, "re-classified"])
     notes = "".join(f"<li>{_e(n)}</li>" for n in p.notes)
-    return (head + _table(rows, ["action", "cost", "how the cost is made up", "rules"])
+    return (head + _table(rows, ["action", f"cost over {p.cost_years:g} years", "range",
+                                 "how the cost is made up (price source)", "rules"])
             + "<p>Before and after (the upgraded model re-classified with the same rubric, "
               "scenarios and seed):</p>"
             + _table(ba, ["rule", "allows before", "allows after", "status after"])
@@ -441,7 +442,10 @@ def _write_pdf(path: Path, d: District, c: Classification, plans: list[Any],
     lines += [f"  override: {o}" for o in c.rubric.overrides] or ["  no overrides"]
     for p in plans:
         lines += ["", p.summary()]
-        lines += [f"  - {a.description}: ${a.cost_usd:,.0f}" for a in p.actions]
+        lines += [f"  - {a.description}: ${a.cost_usd:,.0f} (${a.cost_low_usd:,.0f}-"
+                  f"${a.cost_high_usd:,.0f})" for a in p.actions]
+        if p.actions:
+            lines += [f"  total: {p.cost_line()}"]
     if c.to_measure:
         lines += ["", "To resolve unknown rules, measure or declare:"]
         lines += [f"  - {m}" for m in c.to_measure]
