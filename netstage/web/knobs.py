@@ -25,7 +25,7 @@ from typing import Any
 from netstage.simulator.errors import NetstageError
 from netstage.simulator.io import district_from_dict
 from netstage.simulator.model import INFRASTRUCTURE_KINDS, District, NodeKind
-from netstage.simulator.plan import Catalog, UpgradeAction, apply_actions, load_catalog
+from netstage.simulator.plan import Catalog, Cost, UpgradeAction, apply_actions, load_catalog
 from netstage.simulator.rules.rubric import SECURITY_FACTS
 
 __all__ = ["GENERATIONS", "WIDTHS", "KnobError", "Knobs", "SiteWifi", "UpgradeOption",
@@ -103,8 +103,8 @@ class UpgradeOption:
         return sum(a.capex_usd for a in self.actions)
 
     @property
-    def annual_usd(self) -> float:
-        return sum(a.annual_usd for a in self.actions)
+    def recurring_usd_per_year(self) -> float:
+        return sum(a.recurring_usd_per_year for a in self.actions)
 
     @property
     def description(self) -> str:
@@ -300,14 +300,22 @@ def upgrade_options(d: District, catalog: Catalog | None = None) -> dict[str, Up
                 "infrastructure device": float(n_infra), "device": devices}
     out: dict[str, UpgradeOption] = {}
 
-    def add(name: str, target: str, desc: str, units: float, params: dict[str, Any],
-            capex: float | None = None) -> None:
+    def action(name: str, target: str, desc: str, cost: Cost, what: str,
+               params: dict[str, Any]) -> UpgradeAction:
+        """A planner action priced from the catalogue (the planner's own cost fields)."""
+        rules = [str(r) for r in cat.spec(name).get("rules", [])]
+        return UpgradeAction(name, target, desc, cost.total(cat.cost_years), cost.capex,
+                             cost.recurring, cat.note(cost, what), rules, params,
+                             cost_low_usd=cost.low, cost_high_usd=cost.high,
+                             price_source=" / ".join(cost.sources))
+
+    def add(name: str, target: str, desc: str, units: float, params: dict[str, Any]) -> None:
         sp = cat.spec(name)
-        total, cx, an, note = cat.cost(name, units, capex=capex)
-        rules = [str(r) for r in sp.get("rules", [])]
-        out[name] = UpgradeOption(name, str(sp.get("title", name)), tuple(rules),
-                                  (UpgradeAction(name, target, desc, total, cx, an, note, rules,
-                                                 params),))
+        what = f"{units:g} {sp.get('unit', 'unit')}"
+        out[name] = UpgradeOption(name, str(sp.get("title", name)),
+                                  tuple(str(r) for r in sp.get("rules", [])),
+                                  (action(name, target, desc, cat.price(name, units), what,
+                                          params),))
 
     for name in (*SECURITY_FACTS, "mdm", "config_backup", "snmp_monitoring",
                  "standardisation_plan"):
@@ -326,10 +334,10 @@ def upgrade_options(d: District, catalog: Catalog | None = None) -> dict[str, Up
         sp = cat.spec("wifi_refresh")
         rules = [str(r) for r in sp.get("rules", [])]
         for n in aps:
-            total, cx, an, note = cat.cost("wifi_refresh", float(n.count))
-            acts.append(UpgradeAction("wifi_refresh", n.id, f"replace the {n.count} AP(s) "
-                                      f"of {n.id} with Wi-Fi 6E (80 MHz)", total, cx, an, note,
-                                      rules, {}))
+            acts.append(action("wifi_refresh", n.id, f"replace the {n.count} AP(s) of {n.id} "
+                               "with Wi-Fi 6E (80 MHz)", cat.price("wifi_refresh",
+                                                                   float(n.count)),
+                               f"{n.count} AP(s)", {}))
         n_aps = sum(n.count for n in aps)
         out["wifi_refresh"] = UpgradeOption(
             "wifi_refresh", f"{sp.get('title', 'Wi-Fi refresh')} (all {n_aps} APs)",
@@ -345,15 +353,15 @@ def upgrade_options(d: District, catalog: Catalog | None = None) -> dict[str, Up
         while cid in cids:
             cid += "b"
         sp = cat.spec("second_circuit")
-        annual = float(sp.get("annual_usd", 0.0)) * c.capacity_mbps if sp.get("per_mbps") \
-            else None
-        total, cx, an, note = cat.cost("second_circuit", 1, annual=annual)
-        rules = [str(r) for r in sp.get("rules", [])]
+        cost = cat.price("second_circuit", 1.0)
+        if sp.get("per_mbps"):
+            cost = cost + cat.price("second_circuit", c.capacity_mbps, sub="per_mbps")
         out["second_circuit"] = UpgradeOption(
-            "second_circuit", str(sp.get("title", "second circuit")), tuple(rules),
-            (UpgradeAction("second_circuit", c.attach,
-                          f"second {c.capacity_mbps:g} Mbps circuit on a second edge router",
-                          total, cx, an, note, rules,
-                          {"new_edge": new_edge, "circuit_id": cid,
-                           "capacity_mbps": c.capacity_mbps}),))
+            "second_circuit", str(sp.get("title", "second circuit")),
+            tuple(str(r) for r in sp.get("rules", [])),
+            (action("second_circuit", c.attach,
+                    f"second {c.capacity_mbps:g} Mbps circuit on a second edge router",
+                    cost, "1 circuit",
+                    {"new_edge": new_edge, "circuit_id": cid,
+                     "capacity_mbps": c.capacity_mbps, "srlg": [f"{cid}-entrance"]}),))
     return out

@@ -155,7 +155,7 @@ def result_fragment(r: Result, *, quick: bool) -> str:
                    "<th>total</th></tr>")
         for u in r.upgrades:
             out.append(f"<tr><td>{_e(u.description)}</td><td>${u.capex_usd:,.0f}</td>"
-                       f"<td>${u.annual_usd:,.0f}</td><td>${u.cost_usd:,.0f}</td></tr>")
+                       f"<td>${u.recurring_usd_per_year:,.0f}</td><td>${u.cost_usd:,.0f}</td></tr>")
         out.append(f'<tr class="total" data-k="cost"><td>total (recurring costs over the '
                    f"catalogue's years)</td><td></td><td></td><td>${r.cost_usd:,.0f}</td></tr>"
                    "</table>")
