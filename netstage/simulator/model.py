@@ -214,6 +214,18 @@ class Circuit(_Strict):
     capacity_mbps: float = Field(gt=0)
     provider: str | None = None
     background_mbps: float = Field(0.0, ge=0)
+    # load sharing (docs/simulation.md, "Load sharing: circuits and equal-cost paths")
+    role: Literal["active", "standby"] = Field(
+        "active", description="active circuits share load; standby ones carry traffic only "
+        "when every active circuit has failed")
+    weight: float | None = Field(
+        None, gt=0, description="share of devices relative to the other active circuits "
+        "(default: capacity_mbps)")
+
+    @property
+    def load_weight(self) -> float:
+        """Weight of the circuit in load sharing (``weight``, else its capacity)."""
+        return float(self.weight if self.weight is not None else self.capacity_mbps)
 
 
 class Security(_Strict):
@@ -286,6 +298,11 @@ class District(_Strict):
     @property
     def internet_capacity_mbps(self) -> float:
         return float(sum(c.capacity_mbps for c in self.circuits))
+
+    @property
+    def active_internet_capacity_mbps(self) -> float:
+        """Capacity of the active circuits (standby circuits carry load only on failure)."""
+        return float(sum(c.capacity_mbps for c in self.circuits if c.role == "active"))
 
     def node(self, node_id: str) -> Node:
         for n in self.nodes:
