@@ -374,8 +374,8 @@ def _spread(d: District, link_a: I32, link_b: I32, link_cap: F64, link_role: NDA
         attach = (tuple(attach_ids), attach_node, attach_member, attach_air, max_clients)
     paths = spread_paths(spread, n_nodes=n_nodes, link_a=link_a, link_b=link_b,
                          link_capacity_mbps=link_cap, link_role=link_role,
-                         attach_node=attach_node, attach_member=attach_member,
-                         attach_air_link=attach_air, member_link_of=members)
+                         attach_member=attach_member[par], attach_air_link=attach_air[par],
+                         member_link_of=members)
     return spread, dev, attach, paths
 
 

@@ -377,9 +377,9 @@ def spread_points(routes: NodeRoutes, attach_node: I32, device_attach: I32,
     slot = _ranks(n_sub)
     route = np.where(m[parent] >= 2, slot // pieces[parent], 0)
     row = routes.start[attach_node[parent]] + route
-    has_route = m[parent] >= 1
-    share = np.where(m[parent] >= 2,
-                     routes.prob[np.where(has_route, row, 0)] / pieces[parent], 1.0)
+    prob = routes.prob[np.where(m[parent] >= 1, row, 0)] if routes.prob.size else \
+        np.ones(parent.shape[0])
+    share = np.where(m[parent] >= 2, prob / pieces[parent], 1.0)
     hi = np.cumsum(share)
     first = np.cumsum(n_sub) - n_sub
     hi = hi - np.repeat(np.r_[0.0, hi][first], n_sub)  # cumulative within the point
@@ -431,14 +431,16 @@ def spread_paths(
     link_b: I32,
     link_capacity_mbps: NDArray[np.float64],
     link_role: NDArray[np.int8],
-    attach_node: I32,
     attach_member: I32,
     attach_air_link: I32,
     member_link_of: dict[int, list[int]],
     link_up: NDArray[np.bool_] | None = None,
     node_up: NDArray[np.bool_] | None = None,
 ) -> tuple[I32, I32]:
-    """Paths of the (sub-)points after failures (``link_up``/``node_up``; none = base).
+    """Paths of the sub-points after failures (``link_up``/``node_up``; none = base).
+
+    ``attach_member`` / ``attach_air_link`` are per sub-point (as in
+    :class:`~netstage.simulator.arrays.DistrictArrays`).
 
     Every node is routed afresh (:func:`node_routes`); a point with one sub-point takes
     its node's first (tree) route; the slots of a split point keep their base route
@@ -484,9 +486,8 @@ def spread_paths(
     node_links = np.where(reachable[:, None], routes.links[row] if routes.links.size
                           else np.full((n_sp, width), -1, np.int32), -1).astype(np.int32)
     node_len = np.where(reachable, routes.length[row] if routes.length.size else 0, 0)
-    parent = spread.parent
-    return _attach_rows(node_links, node_len.astype(np.int32), attach_air_link[parent],
-                        attach_member[parent], member_link_of, link_a.shape[0])
+    return _attach_rows(node_links, node_len.astype(np.int32), attach_air_link,
+                        attach_member, member_link_of, link_a.shape[0])
 
 
 def _attach_rows(node_links: I32, node_len: I32, air: I32, member: I32,
