@@ -213,3 +213,16 @@ def test_target_counts_active_capacity_only() -> None:
     got = {i.name: i.value for i in v.inputs}
     assert got["internet_capacity_mbps"] == 5000
     assert "standby" in v.explanation
+
+
+def test_all_standby_is_a_clear_error() -> None:
+    from netstage.simulator.errors import TopologyError
+    from netstage.simulator.model import problems as check_district
+
+    d = district([{"id": "x", "attach": "edge1", "capacity_mbps": 100, "role": "standby"}])
+    problems = check_district(d)
+    assert any("every circuit is 'standby'" in p.message for p in problems)
+    with pytest.raises((ValueError, TopologyError)):
+        District.model_validate({**d.model_dump(mode="json"),
+                                 "circuits": [{"id": "x", "attach": "edge1",
+                                               "capacity_mbps": 100, "role": "backup"}]})

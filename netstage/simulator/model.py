@@ -414,6 +414,14 @@ def problems(d: District) -> list[Problem]:
                 message="the district has no Internet circuit; add one under 'circuits'",
             )
         )
+    elif all(c.role == "standby" for c in d.circuits):
+        out.append(
+            Problem(
+                loc=("circuits", 0, "role"),
+                message="every circuit is 'standby', so none carries traffic while all are "
+                "up; mark the main circuit(s) 'role: active' (the default)",
+            )
+        )
     if out:
         return out
     # Reachability: every site with people must reach a circuit.
