@@ -226,3 +226,43 @@ def test_all_standby_is_a_clear_error() -> None:
         District.model_validate({**d.model_dump(mode="json"),
                                  "circuits": [{"id": "x", "attach": "edge1",
                                                "capacity_mbps": 100, "role": "backup"}]})
+
+
+def test_split_points_draw_and_associate_per_physical_point() -> None:
+    """Sub-points of one AP share its client bound and its devices' draws: the demand
+    regrouped by sub-point has, per device, the draw of the unsplit district, and each
+    AP associates its first ``max_clients`` active devices, whatever the split."""
+    from netstage.simulator.demand import draw_demand
+    from netstage.simulator.profiles import scenario_params
+
+    def wifi(circuits: list[dict[str, Any]]) -> District:
+        data = district(circuits).model_dump(mode="json")
+        data["nodes"].append({"id": "ap", "kind": "ap", "site": "hs", "count": 4,
+                              "wifi": {"generation": "wifi5", "channel_width_mhz": 40,
+                                       "max_clients": 25}})
+        data["links"].append({"a": "ap", "b": "sw", "capacity_mbps": 1000})
+        return District.model_validate(data)
+
+    one = to_arrays(wifi([{"id": "a", "attach": "edge1", "capacity_mbps": 5000}]))
+    two = to_arrays(wifi([{"id": "a", "attach": "edge1", "capacity_mbps": 5000},
+                          {"id": "b", "attach": "edge2", "capacity_mbps": 5000}]))
+    assert len(two.attach_ids) == 2 * len(one.attach_ids)
+    params = scenario_params("now")
+    b1 = draw_demand(one, params, 20, seed=4)
+    b2 = draw_demand(two, params, 20, seed=4)
+    for s in range(20):
+        sl1, sl2 = b1.scenario_slice(s), b2.scenario_slice(s)
+        d1 = dict(zip(b1.device[sl1].tolist(), b1.demand_mbps[sl1].tolist(), strict=True))
+        d2 = dict(zip(b2.device[sl2].tolist(), b2.demand_mbps[sl2].tolist(), strict=True))
+        assert d1 == d2
+        # associated devices per AP member: the same count, split over its sub-points
+        par = two.meta["spread"].parent
+        assoc2 = np.bincount(par, weights=b2.group_assoc[s], minlength=len(one.attach_ids))
+        np.testing.assert_array_equal(assoc2, b1.group_assoc[s])
+    assert (b1.group_assoc == 25).any()  # the bound binds in some scenario
+    # associated entries of a group stay sorted by demand (the kernel relies on it)
+    for s in range(20):
+        for q in range(len(two.attach_ids)):
+            a = int(b2.group_start[s, q])
+            dem = b2.demand_mbps[a: a + int(b2.group_assoc[s, q])]
+            assert np.all(np.diff(dem) >= 0)

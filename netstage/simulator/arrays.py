@@ -361,15 +361,10 @@ def _spread(d: District, link_a: I32, link_b: I32, link_cap: F64, link_role: NDA
         n_sub = np.bincount(par, minlength=attach_node.shape[0])
         ids = tuple(attach_ids[p] if n_sub[p] == 1 else f"{attach_ids[p]}~{int(j)}"
                     for p, j in zip(par.tolist(), spread.slot.tolist(), strict=True))
-        # an AP's client bound is shared out over its sub-points by their devices
-        # (at least 1 each): an approximation, see docs/simulation.md
-        on_sub = np.bincount(dev, minlength=par.shape[0])
-        on_point = np.bincount(par, weights=on_sub, minlength=attach_node.shape[0])
-        m = max_clients[par]
-        frac = np.divide(on_sub, on_point[par], out=np.full(par.shape[0], 1.0),
-                         where=on_point[par] > 0)
-        max_clients = np.where(m > 0, np.maximum(1, np.rint(m * frac)), 0).astype(np.int32)
-        attach = (ids, attach_node[par], attach_member[par], attach_air[par], max_clients)
+        # sub-points keep their AP member's client bound: demand is drawn and associated
+        # per physical point, then regrouped (demand.regroup_batch)
+        attach = (ids, attach_node[par], attach_member[par], attach_air[par],
+                  max_clients[par])
     else:
         attach = (tuple(attach_ids), attach_node, attach_member, attach_air, max_clients)
     paths = spread_paths(spread, n_nodes=n_nodes, link_a=link_a, link_b=link_b,
