@@ -266,3 +266,14 @@ def test_split_points_draw_and_associate_per_physical_point() -> None:
             a = int(b2.group_start[s, q])
             dem = b2.demand_mbps[a: a + int(b2.group_assoc[s, q])]
             assert np.all(np.diff(dem) >= 0)
+
+
+def test_active_circuits_share_load_whatever_their_distance() -> None:
+    """Active/active is district-wide: a circuit one hop further away still carries its
+    weighted share (what R-TARGET counts is what carries load)."""
+    d = district([{"id": "near", "attach": "core", "capacity_mbps": 2000},
+                  {"id": "far", "attach": "edge1", "capacity_mbps": 2000}])
+    dev = devices_per_last_link(d)
+    assert abs(dev["near"] - dev["far"]) <= 2
+    t = circuit_traffic(d)
+    assert t["far"] / (t["near"] + t["far"]) == pytest.approx(0.5, abs=0.05)

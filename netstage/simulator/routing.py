@@ -146,16 +146,17 @@ def attachment_paths(
 #
 # Rule (docs/simulation.md, "Load sharing: circuits and equal-cost paths"):
 #
-# * A node's traffic leaves by the circuits reachable at its fewest hops. Active
-#   circuits share the devices in proportion to their weight (``circuits[].weight``,
-#   default the capacity); standby circuits are used only by nodes that reach no active
-#   circuit (e.g. when every active one has failed).
-# * A device first picks its circuit (weighted), then, among the equal-cost next hops
-#   that lead to that circuit, one next hop per node with equal probability (flow-hash
+# * Active circuits share every node's devices in proportion to their weight
+#   (``circuits[].weight``, default the capacity), over all the active circuits the node
+#   reaches (a district-wide active/active policy: what R-TARGET counts is what carries
+#   load). Standby circuits are used only by nodes that reach no active circuit (e.g.
+#   when every active one has failed).
+# * A device first picks its circuit (weighted), then follows the fewest-hop paths to
+#   it: among the equal-cost next hops, one per node with equal probability (flow-hash
 #   ECMP). Equal cost = equal hop count and, as OSPF/IS-IS default link costs follow
 #   bandwidth, equal capacity: a faster equal-hop link still wins, as in the tree rule.
 # * The first route of every node is the tree route of :func:`tree_parents`, so a
-#   district without parallel paths routes exactly as before.
+#   district with one circuit and no parallel paths routes exactly as before.
 #
 # Devices are spread over a node's routes by a deterministic hash of the device (its
 # rank at its attachment point, Fibonacci hashing: a low-discrepancy sequence, so the
@@ -182,7 +183,7 @@ class NodeRoutes:
         return range(int(self.start[v]), int(self.start[v + 1]))
 
 
-def node_routes(
+def _routes_to_root(
     n_nodes: int,
     link_a: I32,
     link_b: I32,
@@ -192,7 +193,8 @@ def node_routes(
     circuit_standby: NDArray[np.bool_],
     max_routes: int = MAX_ROUTES,
 ) -> NodeRoutes:
-    """All routes of every node with their probabilities (module comment above).
+    """Fewest-hop routes to the root with ECMP (used per circuit by :func:`node_routes`,
+    whose ``usable`` then holds that one circuit).
 
     ``circuit_weight[L]`` > 0 on circuits (links to the root ``n_nodes``);
     ``circuit_standby[L]`` marks standby circuits. ``usable`` as for
@@ -314,6 +316,100 @@ def node_routes(
 
 def _ranks(count: NDArray[np.int64]) -> NDArray[np.int64]:
     return np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+
+
+def node_routes(
+    n_nodes: int,
+    link_a: I32,
+    link_b: I32,
+    link_capacity_mbps: NDArray[np.float64],
+    usable: NDArray[np.bool_],
+    circuit_weight: NDArray[np.float64],
+    circuit_standby: NDArray[np.bool_],
+    max_routes: int = MAX_ROUTES,
+) -> NodeRoutes:
+    """All routes of every node with their probabilities (module comment above).
+
+    ``circuit_weight[L]`` > 0 on circuits (links to the root ``n_nodes``);
+    ``circuit_standby[L]`` marks standby circuits. ``usable`` as for
+    :func:`tree_parents`. Per usable circuit, the fewest-hop ECMP routes to it
+    (:func:`_routes_to_root` on the physical links plus that circuit); a node combines
+    the circuits of its mode (active, or standby when it reaches no active circuit) in
+    proportion to their weights.
+    """
+    root = n_nodes
+    total = n_nodes + 1
+    is_circuit = link_b == root
+    circ = np.flatnonzero(is_circuit & usable)
+    physical = usable & ~is_circuit
+    standby = circuit_standby & is_circuit
+    no_weight = np.zeros_like(circuit_weight)
+    no_standby = np.zeros_like(circuit_standby)
+    per: list[NodeRoutes] = []
+    for c in circ.tolist():
+        use_c = physical.copy()
+        use_c[c] = True
+        one = no_weight.copy()
+        one[c] = 1.0
+        per.append(_routes_to_root(n_nodes, link_a, link_b, link_capacity_mbps, use_c, one,
+                                   no_standby, max_routes))
+    n_c = len(per)
+    reach = np.zeros((total, max(n_c, 1)), dtype=bool)
+    for i, r in enumerate(per):
+        reach[:, i] = np.diff(r.start) > 0
+    is_standby = np.asarray(standby[circ], dtype=bool)
+    has_active = np.asarray(reach[:, :n_c][:, ~is_standby].any(axis=1), dtype=bool)
+    use = reach[:, :n_c] & (is_standby[None, :] != has_active[:, None]) if n_c else reach
+    w = circuit_weight[circ] if n_c else np.ones(1)
+    wsum = (use * w).sum(axis=1) if n_c else np.zeros(total)
+    # the old tree (for the first route of every node)
+    par_a, dep_a = tree_parents(n_nodes, link_a, link_b, link_capacity_mbps, usable & ~standby)
+    if np.any(standby & usable):
+        par_s, dep_s = tree_parents(n_nodes, link_a, link_b, link_capacity_mbps,
+                                    usable & ~(is_circuit & ~standby))
+        use_s = (dep_a < 0) & (dep_s > 0)
+        parent = np.where(use_s, par_s, par_a)
+        depth = np.where(use_s, dep_s, dep_a)
+    else:
+        parent, depth = par_a, dep_a
+    tree_paths = node_paths(n_nodes, link_a, link_b, parent, depth)
+    width = max([tree_paths.shape[1]] + [r.links.shape[1] for r in per if r.links.size])
+    nodes_l: list[NDArray[np.int64]] = []
+    links_l: list[I32] = []
+    len_l: list[I32] = []
+    prob_l: list[NDArray[np.float64]] = []
+    for i, r in enumerate(per):
+        node_of = np.repeat(np.arange(total), np.diff(r.start))
+        keep = use[node_of, i]
+        if not keep.any():
+            continue
+        lk = np.full((int(keep.sum()), width), -1, dtype=np.int32)
+        lk[:, : r.links.shape[1]] = r.links[keep]
+        nodes_l.append(node_of[keep])
+        links_l.append(lk)
+        len_l.append(r.length[keep])
+        prob_l.append(r.prob[keep] * w[i] / wsum[node_of[keep]])
+    if not nodes_l:
+        return NodeRoutes(start=np.zeros(total + 1, dtype=np.int64),
+                          links=np.zeros((0, width), dtype=np.int32),
+                          length=np.zeros(0, dtype=np.int32), prob=np.zeros(0))
+    nv = np.concatenate(nodes_l)
+    links = np.concatenate(links_l)
+    length = np.concatenate(len_l)
+    prob = np.concatenate(prob_l)
+    tp = np.full((total, width), -1, dtype=np.int32)
+    tp[:, : tree_paths.shape[1]] = tree_paths
+    tree = np.all(links == tp[nv], axis=1)
+    o = np.lexsort((np.arange(nv.shape[0]), -prob, ~tree, nv))
+    nv, links, length, prob = nv[o], links[o], length[o], prob[o]
+    counts = np.bincount(nv, minlength=total)
+    kept = _ranks(counts) < max_routes
+    nv, links, length, prob = nv[kept], links[kept], length[kept], prob[kept]
+    tot = np.bincount(nv, weights=prob, minlength=total)
+    prob = prob / np.where(tot[nv] > 0, tot[nv], 1.0)
+    start = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(np.bincount(nv, minlength=total), out=start[1:])
+    return NodeRoutes(start=start, links=links, length=length, prob=prob)
 
 
 @dataclass(frozen=True, eq=False)
