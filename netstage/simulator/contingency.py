@@ -713,7 +713,7 @@ def run_contingency(
             unserved_p95=_p95(uns), unserved_mean=float(uns.mean()), throttled_p95=_p95(th),
             disconnected_students=int(np.rint(students_p[lost].sum())),
             disconnected_devices=int(devices_p[lost].sum()),
-            rerouted_points=int(changed.shape[0] - (plan.disc.shape[0] if plan else 0)),
+            rerouted_points=_n_points(spread, changed, plan.disc if plan else None),
             sites_affected=sites)
 
     uns0, th0 = metrics(served0, thr0)
@@ -744,6 +744,14 @@ def _pad(pl: NDArray[np.int32], width: int) -> NDArray[np.int32]:
     out = np.full((pl.shape[0], width), -1, dtype=np.int32)
     out[:, : pl.shape[1]] = pl
     return out
+
+
+def _n_points(spread: Any, changed: I64, disc: I64 | None) -> int:
+    """Attachment points re-routed (sub-points of one point count once)."""
+    moved = changed if disc is None or not disc.size else np.setdiff1d(changed, disc)
+    if spread is None:
+        return int(moved.shape[0])
+    return int(np.unique(spread.parent[moved]).shape[0])
 
 
 def _spread_paths_for(arr: DistrictArrays, spread: Any, links: tuple[int, ...], node: int
