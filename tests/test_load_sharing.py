@@ -277,3 +277,18 @@ def test_active_circuits_share_load_whatever_their_distance() -> None:
     assert abs(dev["near"] - dev["far"]) <= 2
     t = circuit_traffic(d)
     assert t["far"] / (t["near"] + t["far"]) == pytest.approx(0.5, abs=0.05)
+
+
+def test_n1_of_one_equal_cost_uplink_moves_its_devices_to_the_other() -> None:
+    circuit = [{"id": "isp", "attach": "edge1", "capacity_mbps": 100_000}]
+    d = district(circuit, uplinks=2, uplink_mbps=400)
+    arr = to_arrays(d)
+    up1, up2 = arr.link_ids.index("sw--d1"), arr.link_ids.index("sw--d2")
+    pl, _plen, _ = _spread_paths_for(arr, arr.meta["spread"], (up1,), -1)
+    on = pl[arr.device_attach]
+    assert np.all(np.any(on == up2, axis=1)) and not np.any(on == up1)
+    rep = run_contingency(d, n_scenarios=60, seed=SEED)
+    by = {c.element: c for c in rep.contingencies}
+    # the survivor alone is overloaded (about 480 Mbps of demand on 400 Mbps)
+    assert by["sw--d1"].unserved_p95 > 0.05 and by["sw--d2"].unserved_p95 > 0.05
+    assert rep.base.unserved_p95 <= 0.05
