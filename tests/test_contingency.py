@@ -11,6 +11,7 @@ from netstage.simulator.arrays import DEVICE_CLASSES, to_arrays
 from netstage.simulator.contingency import (
     _pad,
     _Router,
+    _spread_paths_for,
     contingency_elements,
     run_contingency,
     subset_batch,
@@ -151,6 +152,9 @@ def test_both_paths_are_exercised() -> None:
 def test_router_equals_routing_attachment_paths(case: Any) -> None:
     d = load(case)
     arr = to_arrays(d)
+    if arr.meta["spread"].multipath:
+        check_spread_reroute(d, arr)  # the tree router is not used for spread load
+        return
     router = _Router(arr)
     elems, _ = contingency_elements(d, arr, include_access=True)
     for el in elems:
@@ -177,6 +181,31 @@ def test_router_equals_routing_attachment_paths(case: Any) -> None:
         moved = np.flatnonzero((want[1] != arr.path_len) | np.any(
             _pad(want[0], width) != _pad(arr.path_links, width), axis=1))
         assert set(moved.tolist()) <= set(cand.tolist()), el.label
+
+
+def check_spread_reroute(d: District, arr: Any) -> None:
+    """With load spread over several routes, a contingency's paths avoid the failed
+    element and reach the Internet exactly where the tree routing does."""
+    elems, _ = contingency_elements(d, arr, include_access=True)
+    for el in elems:
+        pl, plen, _cand = _spread_paths_for(arr, arr.meta["spread"], el.links, el.node)
+        link_up = np.ones(arr.n_links, dtype=bool)
+        link_up[list(el.links)] = False
+        node_up = None
+        if el.node >= 0:
+            node_up = np.ones(len(arr.node_ids), dtype=bool)
+            node_up[el.node] = False
+        tree_len = attachment_paths(
+            n_nodes=len(arr.node_ids), link_a=arr.link_a, link_b=arr.link_b,
+            link_capacity_mbps=arr.link_capacity_mbps, link_role=arr.link_role,
+            attach_node=arr.attach_node, attach_member=arr.attach_member,
+            attach_air_link=arr.attach_air_link, member_link_of=arr.meta["member_links"],
+            link_up=link_up, node_up=node_up)[1]
+        np.testing.assert_array_equal(plen > 0, tree_len > 0, err_msg=el.label)
+        used = pl[pl >= 0]
+        assert not np.isin(used, list(el.links)).any(), el.label
+        if el.node >= 0:
+            assert not ((arr.link_a[used] == el.node) | (arr.link_b[used] == el.node)).any()
 
 
 def test_disconnected_students_match_reachability() -> None:

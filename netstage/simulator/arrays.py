@@ -242,11 +242,10 @@ def _default_populations(d: District, site_index: int) -> list[Population]:
 def to_arrays(d: District) -> DistrictArrays:
     """Convert a checked district into :class:`DistrictArrays` with tree routing.
 
-    Paths follow :func:`netstage.simulator.routing.shortest_paths` (fewest hops,
-    ties broken by higher capacity, then file order).
+    Paths follow :func:`netstage.simulator.routing.node_routes` (fewest hops; equal-cost
+    next hops and several circuits share devices: attachment points with several routes
+    are split into sub-points, one per route, ``meta["spread"]``).
     """
-    from netstage.simulator.routing import attachment_paths
-
     node_ids = tuple(n.id for n in d.nodes)
     nidx = {nid: i for i, nid in enumerate(node_ids)}
     site_ids = tuple(s.id for s in d.sites)
@@ -380,11 +379,16 @@ def to_arrays(d: District) -> DistrictArrays:
     attach_node = np.asarray(a_node, dtype=np.int32)
     attach_member = np.asarray(a_member, dtype=np.int32)
     attach_air = np.asarray(a_air, dtype=np.int32)
-    path_links, path_len = attachment_paths(
-        n_nodes=len(node_ids), link_a=link_a, link_b=link_b, link_capacity_mbps=link_cap,
-        link_role=link_role, attach_node=attach_node, attach_member=attach_member,
-        attach_air_link=attach_air, member_link_of=_member_lookup(member_link, link_ids),
-    )
+    # the radio table names physical points; load sharing below renumbers them into
+    # sub-points, so each radio keeps its site here
+    wifi_radios["site"] = (node_site[attach_node[wifi_radios["attach"]]]
+                           if len(wifi_radios["attach"]) else np.zeros(0, dtype=np.int32))
+    # load sharing over circuits and equal-cost paths (routing.py): points with several
+    # routes are split into sub-points, one per route
+    spread, device_attach, (point_ids, attach_node, attach_member, attach_air, max_clients), \
+        (path_links, path_len) = _spread(d, link_a, link_b, link_cap, link_role, member_link,
+                                         link_ids, attach_ids, attach_node, attach_member,
+                                         attach_air, a_max, device_attach)
     empty_i32 = np.zeros(0, dtype=np.int32)
     return DistrictArrays(
         name=d.district.name,
@@ -398,18 +402,18 @@ def to_arrays(d: District) -> DistrictArrays:
         link_capacity_mbps=link_cap,
         link_background_mbps=np.asarray(bg, dtype=np.float64),
         link_role=link_role,
-        attach_ids=tuple(attach_ids),
+        attach_ids=point_ids,
         attach_node=attach_node,
         attach_member=attach_member,
-        attach_site=node_site[attach_node] if len(a_node) else empty_i32,
+        attach_site=node_site[attach_node] if len(attach_node) else empty_i32,
         attach_air_link=attach_air,
-        attach_max_clients=np.asarray(a_max, dtype=np.int32),
+        attach_max_clients=max_clients,
         path_links=path_links,
         path_len=path_len,
         device_attach=device_attach,
         device_class=np.concatenate(dev_class) if dev_class else np.zeros(0, np.int8),
         device_site=np.concatenate(dev_site) if dev_site else empty_i32,
-        meta={"member_links": _member_lookup(member_link, link_ids),
+        meta={"member_links": _member_lookup(member_link, link_ids), "spread": spread,
               # (horizon_years, growth_per_year): the simulator's R-FUTURE growth
               "growth": (d.district.growth.horizon_years, d.district.growth.growth_per_year),
               # one row per AP radio: see _size_radios
@@ -433,6 +437,45 @@ def _size_radios(radios: list[tuple[int, RadioPlan]], a_air: list[int], a_max: l
         cap[a_air[p]] = float(capacity[i])
     return {"attach": point.astype(np.int32), "band": tuple(pl.band for _, pl in radios),
             "devices": n_dev, "active_clients": active, "capacity_mbps": capacity}
+
+
+def _spread(d: District, link_a: I32, link_b: I32, link_cap: F64, link_role: NDArray[np.int8],
+            member_link: dict[tuple[int, int], int], link_ids: list[str],
+            attach_ids: list[str], attach_node: I32, attach_member: I32, attach_air: I32,
+            a_max: list[int], device_attach: I32) -> tuple[Any, I32, tuple[Any, ...],
+                                                            tuple[I32, I32]]:
+    """Routes, sub-points and paths (see routing.py, "load sharing")."""
+    from netstage.simulator.routing import node_routes, route_usable, spread_paths, spread_points
+
+    n_links = link_a.shape[0]
+    weight = np.zeros(n_links)
+    standby = np.zeros(n_links, dtype=bool)
+    for li, c in zip(np.flatnonzero(link_role == LINK_CIRCUIT).tolist(), d.circuits,
+                     strict=True):
+        weight[li] = c.load_weight
+        standby[li] = c.role == "standby"
+    members = _member_lookup(member_link, link_ids)
+    n_nodes = len(d.nodes)
+    usable = route_usable(link_role, members, link_a, link_b)
+    routes = node_routes(n_nodes, link_a, link_b, link_cap, usable, weight, standby)
+    spread, dev = spread_points(routes, attach_node, device_attach, weight, standby)
+    par = spread.parent
+    max_clients = np.asarray(a_max, dtype=np.int32)
+    if par.shape[0] != attach_node.shape[0]:
+        n_sub = np.bincount(par, minlength=attach_node.shape[0])
+        ids = tuple(attach_ids[p] if n_sub[p] == 1 else f"{attach_ids[p]}~{int(j)}"
+                    for p, j in zip(par.tolist(), spread.slot.tolist(), strict=True))
+        # sub-points keep their AP member's client bound: demand is drawn and associated
+        # per physical point, then regrouped (demand.regroup_batch)
+        attach = (ids, attach_node[par], attach_member[par], attach_air[par],
+                  max_clients[par])
+    else:
+        attach = (tuple(attach_ids), attach_node, attach_member, attach_air, max_clients)
+    paths = spread_paths(spread, n_nodes=n_nodes, link_a=link_a, link_b=link_b,
+                         link_capacity_mbps=link_cap, link_role=link_role,
+                         attach_member=attach_member[par], attach_air_link=attach_air[par],
+                         member_link_of=members)
+    return spread, dev, attach, paths
 
 
 def _member_lookup(member_link: dict[tuple[int, int], int],

@@ -48,6 +48,16 @@ How it stays fast (exact, not an approximation)
     re-routed (Dijkstra with unit weights from the fixed depths around it; tested equal
     to :func:`netstage.simulator.routing.attachment_paths`). ``exact=True``
     re-allocates every scenario (tests).
+
+Several circuits and equal-cost paths
+    When load is spread (some attachment point has several routes, or a circuit is
+    standby; ``arrays.meta["spread"]``), every contingency re-routes the whole district
+    with :func:`netstage.simulator.routing.spread_paths`: a failed circuit's (or
+    path's) devices are re-spread over the remaining active circuits, or go to the
+    standby circuits when no active one is left. The fast path above stays exact (a
+    link whose raw demand fits its capacity never constrains max-min, whatever the
+    routing), but the slow scenarios re-allocate every point, since flows of different
+    circuits may share links.
 """
 
 from __future__ import annotations
@@ -628,7 +638,9 @@ def run_contingency(
         elems = [e for e in elems if e.label in wanted]
 
     # 1. re-route every contingency once; identical path changes share one evaluation
-    router = _Router(arr)
+    spread = arr.meta.get("spread")
+    multipath = spread is not None and spread.multipath
+    router = None if multipath else _Router(arr)
     base_width = arr.path_links.shape[1]
     plans: list[_Plan] = []
     plan_of: list[int] = []  # per element: index into plans, -1 = changes nothing
@@ -643,7 +655,11 @@ def run_contingency(
             stats["unchanged"] += 1
             plan_of.append(-1)
             continue
-        pl, plen, cand = router.paths_for(el.links, el.node)
+        if multipath:  # several routes per point: re-route all, re-spread (routing.py)
+            pl, plen, cand = _spread_paths_for(arr, spread, el.links, el.node)
+        else:
+            assert router is not None
+            pl, plen, cand = router.paths_for(el.links, el.node)
         width = max(pl.shape[1], base_width)
         pl = _pad(pl, width)
         moved = (plen[cand] != arr.path_len[cand]) | np.any(
@@ -685,7 +701,8 @@ def run_contingency(
         for j, plan in enumerate(plans):
             if progress is not None:
                 progress(step, total_steps)
-            served, thr, slow = _contingency_sums(base, arr, batch, cap, plan, exact)
+            served, thr, slow = _contingency_sums(base, arr, batch, cap, plan, exact,
+                                                  tree=not multipath)
             served_p[j, sl], thr_p[j, sl] = served, thr
             slow_p[j] += int(slow.sum())
             step += 1
@@ -716,7 +733,7 @@ def run_contingency(
             unserved_p95=_p95(uns), unserved_mean=float(uns.mean()), throttled_p95=_p95(th),
             disconnected_students=int(np.rint(students_p[lost].sum())),
             disconnected_devices=int(devices_p[lost].sum()),
-            rerouted_points=int(changed.shape[0] - (plan.disc.shape[0] if plan else 0)),
+            rerouted_points=_n_points(spread, changed, plan.disc if plan else None),
             sites_affected=sites, members=list(el.members) if el else [])
 
     uns0, th0 = metrics(served0, thr0)
@@ -750,10 +767,43 @@ def _pad(pl: NDArray[np.int32], width: int) -> NDArray[np.int32]:
     return out
 
 
+def _n_points(spread: Any, changed: I64, disc: I64 | None) -> int:
+    """Attachment points re-routed (sub-points of one point count once)."""
+    moved = changed if disc is None or not disc.size else np.setdiff1d(changed, disc)
+    if spread is None:
+        return int(moved.shape[0])
+    return int(np.unique(spread.parent[moved]).shape[0])
+
+
+def _spread_paths_for(arr: DistrictArrays, spread: Any, links: tuple[int, ...], node: int
+                      ) -> tuple[NDArray[np.int32], NDArray[np.int32], I64]:
+    """Paths of every (sub-)point after ``links`` and ``node`` fail, when load is spread
+    over several circuits or equal-cost paths (:func:`routing.spread_paths`): no tree,
+    so every point is a candidate for a change."""
+    from netstage.simulator.routing import spread_paths
+
+    link_up = np.ones(arr.n_links, dtype=bool)
+    link_up[list(links)] = False
+    node_up = None
+    if node >= 0:
+        node_up = np.ones(len(arr.node_ids), dtype=bool)
+        node_up[node] = False
+    pl, plen = spread_paths(spread, n_nodes=len(arr.node_ids), link_a=arr.link_a,
+                            link_b=arr.link_b, link_capacity_mbps=arr.link_capacity_mbps,
+                            link_role=arr.link_role, attach_member=arr.attach_member,
+                            attach_air_link=arr.attach_air_link,
+                            member_link_of=arr.meta.get("member_links", {}),
+                            link_up=link_up, node_up=node_up)
+    return pl, plen, np.arange(len(arr.attach_ids), dtype=np.int64)
+
+
 def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap: F64,
-                      plan: _Plan, exact: bool) -> tuple[F64, F64, NDArray[np.bool_]]:
+                      plan: _Plan, exact: bool, *, tree: bool = True
+                      ) -> tuple[F64, F64, NDArray[np.bool_]]:
     """Served Mbps and throttled devices per scenario of ``batch`` under the plan's
-    paths, and which scenarios needed a full re-allocation (module docstring)."""
+    paths, and which scenarios needed a full re-allocation (module docstring).
+    ``tree=False`` (load spread over several routes) re-allocates every point in the
+    slow scenarios: flows of different circuits may then share links."""
     changed, disc = plan.changed, plan.disc
     n_s = batch.n_scenarios
     served = base.served_s.copy()
@@ -801,7 +851,8 @@ def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap:
         last = np.where(plan.lens > 0, plan.rows[np.arange(changed.shape[0]),
                                                  np.maximum(plan.lens - 1, 0)], -1)
         hit = np.unique(np.r_[base.circuit_of[changed], last])
-        touched = np.isin(base.circuit_of, hit[hit >= 0])
+        touched = np.isin(base.circuit_of, hit[hit >= 0]) if tree else \
+            np.ones(base.circuit_of.shape[0], dtype=bool)
         touched[changed] = True
         pl, plen = plan.full(arr)
         plen[~touched] = 0  # not simulated (their rates come from the base)

@@ -47,7 +47,8 @@ from netstage.simulator.arrays import DistrictArrays
 from netstage.simulator.errors import SimulationError
 from netstage.simulator.profiles import ScenarioParams
 
-__all__ = ["AttachOrder", "DemandBatch", "attach_order", "draw_demand", "inverse_normal"]
+__all__ = ["AttachOrder", "DemandBatch", "attach_order", "draw_demand", "draw_demand_points",
+           "inverse_normal", "physical_points", "regroup_batch"]
 
 _U64 = np.uint64
 _GOLDEN = _U64(0x9E3779B97F4A7C15)
@@ -270,11 +271,42 @@ def draw_demand(
     ``params`` and ``seed``; never on paths or capacities. Memory is about 9 bytes per
     active device-scenario: draw large runs in chunks (as :func:`simulate` does).
     """
+    batch = draw_demand_points(arrays, params, n_scenarios, seed, first_scenario=first_scenario)
+    return regroup_batch(batch, arrays)
+
+
+def physical_points(arrays: DistrictArrays) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+    """``(device_point, max_clients)`` of the *physical* attachment points: when load is
+    spread (routing.py), sub-points of one point share its devices' draws and its client
+    bound, so demand is drawn per physical point and then regrouped."""
+    spread = arrays.meta.get("spread")
+    if spread is None or spread.parent.shape[0] == np.unique(spread.parent).shape[0]:
+        return arrays.device_attach, arrays.attach_max_clients
+    n_phys = int(spread.parent.max()) + 1 if spread.parent.size else 0
+    phys_max = np.zeros(n_phys, dtype=np.int32)
+    phys_max[spread.parent] = arrays.attach_max_clients
+    return spread.parent[arrays.device_attach].astype(np.int32), phys_max
+
+
+def draw_demand_points(arrays: DistrictArrays, params: ScenarioParams, n_scenarios: int,
+                       seed: int = 0, *, first_scenario: int = 0) -> DemandBatch:
+    """:func:`draw_demand` grouped by physical attachment point (before
+    :func:`regroup_batch`); a pure function of the physical device set."""
     if n_scenarios < 0 or first_scenario < 0:
         raise SimulationError("n_scenarios and first_scenario must be >= 0")
     if arrays.device_class.size and int(arrays.device_class.max()) >= params.active_p.shape[0]:
         raise SimulationError("device class code out of range of the scenario parameters")
-    ao = attach_order(arrays)
+    device_point, max_clients = physical_points(arrays)
+    if device_point is arrays.device_attach:
+        ao = attach_order(arrays)
+        n_p = len(arrays.attach_ids)
+    else:
+        n_p = max_clients.shape[0]
+        counts_p = np.bincount(device_point, minlength=n_p)
+        start_p = np.zeros(n_p + 1, dtype=np.int64)
+        np.cumsum(counts_p, out=start_p[1:])
+        ao = AttachOrder(order=np.argsort(device_point, kind="stable").astype(np.int32),
+                         attach_start=start_p)
     key = seed_key(seed)
     active_thr = active_threshold(params.active_p)
     counts = _count_active(key, first_scenario, n_scenarios, ao.order, ao.attach_start,
@@ -286,11 +318,10 @@ def draw_demand(
     dem = np.empty(n_e, dtype=np.float32)
     dev = np.empty(n_e, dtype=np.int32)
     app = np.empty(n_e, dtype=np.int8)
-    n_p = len(arrays.attach_ids)
     assoc = np.zeros((n_scenarios, n_p), dtype=np.int32)
     if n_e:
         _fill(key, first_scenario, group_start, ao.order, ao.attach_start, arrays.device_class,
-              arrays.attach_max_clients, active_thr, params.mix_cdf, params.app_mu,
+              max_clients, active_thr, params.mix_cdf, params.app_mu,
               params.app_sigma, params.app_max_mbps, dem, dev, app, assoc,
               int(np.diff(ao.attach_start).max(initial=0)))
     return DemandBatch(
@@ -298,3 +329,78 @@ def draw_demand(
         n_scenarios=n_scenarios, group_start=group_start, group_assoc=assoc, device=dev,
         app=app, demand_mbps=dem, app_min_mbps=params.app_min_mbps, app_names=params.app_names,
     )
+
+
+@nb.njit(parallel=True, cache=True)
+def _regroup(group_start, group_assoc, device, app, demand,  # type: ignore[no-untyped-def]
+             sub_of, new_start, new_assoc, out_dev, out_app, out_dem):  # pragma: no cover
+    n_s, n_p = group_assoc.shape
+    n_q = new_assoc.shape[1]
+    for s in nb.prange(n_s):
+        pos = np.empty(n_q, dtype=np.int64)
+        upos = np.empty(n_q, dtype=np.int64)
+        for q in range(n_q):
+            pos[q] = new_start[s, q]
+            upos[q] = new_start[s, q] + new_assoc[s, q]
+        for p in range(n_p):
+            a = group_start[s, p]
+            b = a + group_assoc[s, p]
+            for k in range(a, group_start[s, p + 1]):
+                q = sub_of[device[k]]
+                if k < b:
+                    j = pos[q]
+                    pos[q] += 1
+                else:
+                    j = upos[q]
+                    upos[q] += 1
+                out_dev[j] = device[k]
+                out_app[j] = app[k]
+                out_dem[j] = demand[k]
+
+
+@nb.njit(parallel=True, cache=True)
+def _regroup_counts(group_start, group_assoc, device, sub_of,  # type: ignore[no-untyped-def]
+                    n_q):  # pragma: no cover - compiled
+    n_s, n_p = group_assoc.shape
+    cnt = np.zeros((n_s, n_q + 1), dtype=np.int64)
+    ac = np.zeros((n_s, n_q), dtype=np.int32)
+    for s in nb.prange(n_s):
+        for p in range(n_p):
+            a = group_start[s, p]
+            b = a + group_assoc[s, p]
+            for k in range(a, group_start[s, p + 1]):
+                q = sub_of[device[k]]
+                cnt[s, q] += 1
+                if k < b:
+                    ac[s, q] += 1
+    return cnt, ac
+
+
+def regroup_batch(batch: DemandBatch, arrays: DistrictArrays) -> DemandBatch:
+    """A batch drawn per physical point (:func:`draw_demand_points`) regrouped by the
+    sub-points of ``arrays`` (load sharing, routing.py). Association is decided per
+    physical point (its first ``m`` active devices), then each entry goes to its
+    device's sub-point, associated entries first and still sorted by demand. Without
+    sub-points the batch is returned as is."""
+    device_point, _ = physical_points(arrays)
+    if device_point is arrays.device_attach:
+        return batch
+    n_q = len(arrays.attach_ids)
+    n_s = batch.n_scenarios
+    sub_of = np.ascontiguousarray(arrays.device_attach, dtype=np.int32)
+    cnt, ac = _regroup_counts(batch.group_start, batch.group_assoc, batch.device, sub_of, n_q)
+    new_start = np.zeros(cnt.shape, dtype=np.int64)  # as draw_demand: last column 0
+    flat = cnt.ravel()
+    if flat.size:
+        np.cumsum(flat[:-1], out=new_start.ravel()[1:])
+    n_e = batch.n_entries
+    dev = np.empty(n_e, dtype=np.int32)
+    app = np.empty(n_e, dtype=np.int8)
+    dem = np.empty(n_e, dtype=np.float32)
+    if n_e:
+        _regroup(batch.group_start, batch.group_assoc, batch.device, batch.app,
+                 batch.demand_mbps, sub_of, new_start, ac, dev, app, dem)
+    return DemandBatch(
+        scenario=batch.scenario, seed=batch.seed, first_scenario=batch.first_scenario,
+        n_scenarios=n_s, group_start=new_start, group_assoc=ac, device=dev, app=app,
+        demand_mbps=dem, app_min_mbps=batch.app_min_mbps, app_names=batch.app_names)

@@ -44,7 +44,8 @@ def to_networkx(d: District) -> nx.MultiGraph:
     for c in d.circuits:
         g.add_edge(c.attach, INTERNET, key=c.id, role="circuit", id=c.id,
                    capacity_mbps=c.capacity_mbps, provider=c.provider,
-                   background_mbps=c.background_mbps)
+                   background_mbps=c.background_mbps, circuit_role=c.role,
+                   load_weight=c.load_weight)
     return g
 
 
@@ -81,6 +82,7 @@ def to_graphml(d: District, path: str | Path) -> None:
         attrs = {k: (json.dumps(v) if isinstance(v, list) else v)
                  for k, v in c.model_dump(mode="json").items() if v is not None and v != []}
         attrs.pop("attach")
+        attrs["circuit_role"] = attrs.pop("role")  # "role" tells links from circuits
         g.add_edge(c.attach, INTERNET, key=f"c{i}", role="circuit", order=i, **attrs)
     nx.write_graphml(g, str(path))
 
@@ -124,6 +126,8 @@ def from_graphml(path: str | Path) -> District:
         order = int(attrs.pop("order"))
         if role == "circuit":
             attrs["attach"] = v if u == INTERNET else u
+            if "circuit_role" in attrs:
+                attrs["role"] = attrs.pop("circuit_role")
             circuits.append((order, attrs))
         else:
             a = attrs.pop("end_a")

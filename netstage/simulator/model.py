@@ -302,6 +302,18 @@ class Circuit(_Strict):
         description="shared-risk groups (one provider, one building entrance): circuits and "
         "links in one group fail together",
     )
+    # load sharing (docs/simulation.md, "Load sharing: circuits and equal-cost paths")
+    role: Literal["active", "standby"] = Field(
+        "active", description="active circuits share load; standby ones carry traffic only "
+        "when every active circuit has failed")
+    weight: float | None = Field(
+        None, gt=0, description="share of devices relative to the other active circuits "
+        "(default: capacity_mbps)")
+
+    @property
+    def load_weight(self) -> float:
+        """Weight of the circuit in load sharing (``weight``, else its capacity)."""
+        return float(self.weight if self.weight is not None else self.capacity_mbps)
 
 
 class Security(_Strict):
@@ -374,6 +386,11 @@ class District(_Strict):
     @property
     def internet_capacity_mbps(self) -> float:
         return float(sum(c.capacity_mbps for c in self.circuits))
+
+    @property
+    def active_internet_capacity_mbps(self) -> float:
+        """Capacity of the active circuits (standby circuits carry load only on failure)."""
+        return float(sum(c.capacity_mbps for c in self.circuits if c.role == "active"))
 
     def node(self, node_id: str) -> Node:
         for n in self.nodes:
@@ -495,6 +512,14 @@ def problems(d: District) -> list[Problem]:
             Problem(
                 loc=("circuits",),
                 message="the district has no Internet circuit; add one under 'circuits'",
+            )
+        )
+    elif all(c.role == "standby" for c in d.circuits):
+        out.append(
+            Problem(
+                loc=("circuits", 0, "role"),
+                message="every circuit is 'standby', so none carries traffic while all are "
+                "up; mark the main circuit(s) 'role: active' (the default)",
             )
         )
     if out:

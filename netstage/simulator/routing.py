@@ -12,6 +12,8 @@ levels), not one Python step per node.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -136,5 +138,480 @@ def attachment_paths(
                 copies = member_link_of[first]
                 out[p, 1] = copies[int(attach_member[p]) % len(copies)]
     path_len = np.where(reachable, node_depth + has_air.astype(np.int32), 0).astype(np.int32)
+    out[path_len == 0] = -1
+    return out, path_len
+
+
+# -- load sharing: several circuits and equal-cost paths -----------------------------------
+#
+# Rule (docs/simulation.md, "Load sharing: circuits and equal-cost paths"):
+#
+# * Active circuits share every node's devices in proportion to their weight
+#   (``circuits[].weight``, default the capacity), over all the active circuits the node
+#   reaches (a district-wide active/active policy: what R-TARGET counts is what carries
+#   load). Standby circuits are used only by nodes that reach no active circuit (e.g.
+#   when every active one has failed).
+# * A device first picks its circuit (weighted), then follows the fewest-hop paths to
+#   it: among the equal-cost next hops, one per node with equal probability (flow-hash
+#   ECMP). Equal cost = equal hop count and, as OSPF/IS-IS default link costs follow
+#   bandwidth, equal capacity: a faster equal-hop link still wins, as in the tree rule.
+# * The first route of every node is the tree route of :func:`tree_parents`, so a
+#   district with one circuit and no parallel paths routes exactly as before.
+#
+# Devices are spread over a node's routes by a deterministic hash of the device (its
+# rank at its attachment point, Fibonacci hashing: a low-discrepancy sequence, so the
+# device counts per route are proportional to the route probabilities within one
+# device). Each route of an attachment point becomes a *sub-point* holding its share of
+# the devices, so the max-min kernel, the demand batches and N-1 stay as they are.
+
+MAX_ROUTES = 16  # routes kept per node (most probable first; the tree route always)
+_PHI = 0.6180339887498949  # 1 / golden ratio: Fibonacci hashing of the device rank
+_PLASTIC = 0.7548776662466927  # per-point offset, so points do not all start on route 0
+
+
+@dataclass(frozen=True, eq=False)
+class NodeRoutes:
+    """Routes of every node to the Internet: rows ``start[v]:start[v + 1]`` are node
+    ``v``'s (the tree route first, then by falling probability)."""
+
+    start: NDArray[np.int64]  # [N + 2]
+    links: I32  # [R, H] padded with -1
+    length: I32  # [R]
+    prob: NDArray[np.float64]  # [R], sums to 1 per reachable node
+
+    def rows(self, v: int) -> range:
+        return range(int(self.start[v]), int(self.start[v + 1]))
+
+
+def _routes_to_root(
+    n_nodes: int,
+    link_a: I32,
+    link_b: I32,
+    link_capacity_mbps: NDArray[np.float64],
+    usable: NDArray[np.bool_],
+    circuit_weight: NDArray[np.float64],
+    circuit_standby: NDArray[np.bool_],
+    max_routes: int = MAX_ROUTES,
+) -> NodeRoutes:
+    """Fewest-hop routes to the root with ECMP (used per circuit by :func:`node_routes`,
+    whose ``usable`` then holds that one circuit).
+
+    ``circuit_weight[L]`` > 0 on circuits (links to the root ``n_nodes``);
+    ``circuit_standby[L]`` marks standby circuits. ``usable`` as for
+    :func:`tree_parents`.
+    """
+    root = n_nodes
+    total = n_nodes + 1
+    is_circuit = link_b == root
+    standby = is_circuit & circuit_standby
+    par_a, dep_a = tree_parents(n_nodes, link_a, link_b, link_capacity_mbps,
+                                usable & ~standby)
+    if np.any(standby & usable):
+        par_s, dep_s = tree_parents(n_nodes, link_a, link_b, link_capacity_mbps,
+                                    usable & ~(is_circuit & ~standby))
+        use_s = (dep_a < 0) & (dep_s > 0)
+        parent = np.where(use_s, par_s, par_a)
+        depth = np.where(use_s, dep_s, dep_a)
+    else:
+        use_s = np.zeros(total, dtype=bool)
+        parent, depth = par_a, dep_a
+    # DAG hops v -> u over link e: u one hop nearer, circuits of v's mode only
+    idx = np.flatnonzero(usable).astype(np.int64)
+    v = np.r_[link_a[idx], link_b[idx]].astype(np.int64)
+    u = np.r_[link_b[idx], link_a[idx]].astype(np.int64)
+    e = np.r_[idx, idx]
+    ok = (v != root) & (depth[v] > 0) & (depth[u] == depth[v] - 1)
+    ok &= ~is_circuit[e] | (standby[e] == use_s[v])
+    v, u, e = v[ok], u[ok], e[ok]
+    # equal cost: among physical next hops only the fastest ones
+    cap = link_capacity_mbps[e]
+    best = np.full(total, -np.inf)
+    np.maximum.at(best, v, np.where(is_circuit[e], -np.inf, cap))
+    keep = is_circuit[e] | (cap >= best[v])
+    v, u, e = v[keep], u[keep], e[keep]
+    order = np.lexsort((e, v))
+    v, u, e = v[order], u[order], e[order]
+
+    circ = np.flatnonzero(is_circuit)
+    col_of = np.full(link_a.shape[0], -1, dtype=np.int64)
+    col_of[circ] = np.arange(circ.shape[0])
+    w = np.where(circuit_weight[circ] > 0, circuit_weight[circ], 0.0)
+    n_c = circ.shape[0]
+    reach = np.zeros((total, max(n_c, 1)), dtype=bool)
+    hmax = max(int(depth.max()), 1)
+    width = hmax
+    node_start = np.zeros(total, dtype=np.int64)
+    node_count = np.zeros(total, dtype=np.int64)
+    all_links = np.zeros((0, width), dtype=np.int32)
+    all_len = np.zeros(0, dtype=np.int32)
+    all_prob = np.zeros(0)
+    all_col = np.zeros(0, dtype=np.int64)
+    all_tree = np.zeros(0, dtype=bool)
+    pc_sum = np.zeros((total, max(n_c, 1)))
+    hop_depth = depth[v]
+    for level in range(1, hmax + 1):
+        sel = hop_depth == level
+        hv, hu, he = v[sel], u[sel], e[sel]
+        if hv.size == 0:
+            continue
+        if level == 1:
+            c = col_of[he]
+            reach[hv, c] = True
+            k_vc = np.ones(hv.shape[0])
+            nv, nc = hv, c
+            links = np.full((hv.shape[0], width), -1, dtype=np.int32)
+            links[:, 0] = he
+            length = np.ones(hv.shape[0], dtype=np.int32)
+            tree = he == parent[hv]
+            p_src = np.ones(hv.shape[0])
+            p_cu = np.ones(hv.shape[0])
+        else:
+            np.logical_or.at(reach, hv, reach[hu])
+            k = np.zeros((total, max(n_c, 1)))
+            np.add.at(k, hv, reach[hu].astype(np.float64))
+            cnt = node_count[hu]
+            rep = np.repeat(np.arange(hv.shape[0]), cnt)
+            offs = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            src = np.repeat(node_start[hu], cnt) + offs
+            nv, ne, nc = hv[rep], he[rep], all_col[src]
+            links = np.full((src.shape[0], width), -1, dtype=np.int32)
+            links[:, 0] = ne
+            links[:, 1:] = all_links[src, :-1]
+            length = all_len[src] + 1
+            tree = (ne == parent[nv]) & all_tree[src]
+            k_vc = k[nv, nc]
+            p_src = all_prob[src]
+            p_cu = pc_sum[hu[rep], nc]
+        wv = reach[nv] @ w if n_c else np.ones(nv.shape[0])
+        prob = np.where(wv > 0, w[nc] / np.where(wv > 0, wv, 1.0), 0.0) / k_vc \
+            * p_src / np.where(p_cu > 0, p_cu, 1.0)
+        # order per node: tree route first, then by falling probability, then as built
+        o = np.lexsort((np.arange(nv.shape[0]), -prob, ~tree, nv))
+        nv, nc, links, length, prob, tree = nv[o], nc[o], links[o], length[o], prob[o], tree[o]
+        first = np.r_[0, np.flatnonzero(np.diff(nv)) + 1]
+        rank = np.arange(nv.shape[0]) - np.repeat(first, np.diff(np.r_[first, nv.shape[0]]))
+        kept = rank < max_routes
+        nv, nc, links, length, prob, tree = (nv[kept], nc[kept], links[kept], length[kept],
+                                             prob[kept], tree[kept])
+        tot = np.zeros(total)
+        np.add.at(tot, nv, prob)
+        prob = prob / np.where(tot[nv] > 0, tot[nv], 1.0)
+        np.add.at(pc_sum, (nv, nc), prob)
+        base = all_len.shape[0]
+        uniq, first, counts = np.unique(nv, return_index=True, return_counts=True)
+        node_start[uniq] = base + first
+        node_count[uniq] = counts
+        all_links = np.concatenate([all_links, links])
+        all_len = np.concatenate([all_len, length])
+        all_prob = np.concatenate([all_prob, prob])
+        all_col = np.concatenate([all_col, nc])
+        all_tree = np.concatenate([all_tree, tree])
+    # re-pack by node index
+    pos = np.repeat(node_start, node_count) + _ranks(node_count)
+    start = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(node_count, out=start[1:])
+    return NodeRoutes(start=start, links=all_links[pos], length=all_len[pos],
+                      prob=all_prob[pos])
+
+
+def _ranks(count: NDArray[np.int64]) -> NDArray[np.int64]:
+    return np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+
+
+def node_routes(
+    n_nodes: int,
+    link_a: I32,
+    link_b: I32,
+    link_capacity_mbps: NDArray[np.float64],
+    usable: NDArray[np.bool_],
+    circuit_weight: NDArray[np.float64],
+    circuit_standby: NDArray[np.bool_],
+    max_routes: int = MAX_ROUTES,
+) -> NodeRoutes:
+    """All routes of every node with their probabilities (module comment above).
+
+    ``circuit_weight[L]`` > 0 on circuits (links to the root ``n_nodes``);
+    ``circuit_standby[L]`` marks standby circuits. ``usable`` as for
+    :func:`tree_parents`. Per usable circuit, the fewest-hop ECMP routes to it
+    (:func:`_routes_to_root` on the physical links plus that circuit); a node combines
+    the circuits of its mode (active, or standby when it reaches no active circuit) in
+    proportion to their weights.
+    """
+    root = n_nodes
+    total = n_nodes + 1
+    is_circuit = link_b == root
+    circ = np.flatnonzero(is_circuit & usable)
+    physical = usable & ~is_circuit
+    standby = circuit_standby & is_circuit
+    no_weight = np.zeros_like(circuit_weight)
+    no_standby = np.zeros_like(circuit_standby)
+    per: list[NodeRoutes] = []
+    for c in circ.tolist():
+        use_c = physical.copy()
+        use_c[c] = True
+        one = no_weight.copy()
+        one[c] = 1.0
+        per.append(_routes_to_root(n_nodes, link_a, link_b, link_capacity_mbps, use_c, one,
+                                   no_standby, max_routes))
+    n_c = len(per)
+    reach = np.zeros((total, max(n_c, 1)), dtype=bool)
+    for i, r in enumerate(per):
+        reach[:, i] = np.diff(r.start) > 0
+    is_standby = np.asarray(standby[circ], dtype=bool)
+    has_active = np.asarray(reach[:, :n_c][:, ~is_standby].any(axis=1), dtype=bool)
+    use = reach[:, :n_c] & (is_standby[None, :] != has_active[:, None]) if n_c else reach
+    w = circuit_weight[circ] if n_c else np.ones(1)
+    wsum = (use * w).sum(axis=1) if n_c else np.zeros(total)
+    # the old tree (for the first route of every node)
+    par_a, dep_a = tree_parents(n_nodes, link_a, link_b, link_capacity_mbps, usable & ~standby)
+    if np.any(standby & usable):
+        par_s, dep_s = tree_parents(n_nodes, link_a, link_b, link_capacity_mbps,
+                                    usable & ~(is_circuit & ~standby))
+        use_s = (dep_a < 0) & (dep_s > 0)
+        parent = np.where(use_s, par_s, par_a)
+        depth = np.where(use_s, dep_s, dep_a)
+    else:
+        parent, depth = par_a, dep_a
+    tree_paths = node_paths(n_nodes, link_a, link_b, parent, depth)
+    width = max([tree_paths.shape[1]] + [r.links.shape[1] for r in per if r.links.size])
+    nodes_l: list[NDArray[np.int64]] = []
+    links_l: list[I32] = []
+    len_l: list[I32] = []
+    prob_l: list[NDArray[np.float64]] = []
+    for i, r in enumerate(per):
+        node_of = np.repeat(np.arange(total), np.diff(r.start))
+        keep = use[node_of, i]
+        if not keep.any():
+            continue
+        lk = np.full((int(keep.sum()), width), -1, dtype=np.int32)
+        lk[:, : r.links.shape[1]] = r.links[keep]
+        nodes_l.append(node_of[keep])
+        links_l.append(lk)
+        len_l.append(r.length[keep])
+        prob_l.append(r.prob[keep] * w[i] / wsum[node_of[keep]])
+    if not nodes_l:
+        return NodeRoutes(start=np.zeros(total + 1, dtype=np.int64),
+                          links=np.zeros((0, width), dtype=np.int32),
+                          length=np.zeros(0, dtype=np.int32), prob=np.zeros(0))
+    nv = np.concatenate(nodes_l)
+    links = np.concatenate(links_l)
+    length = np.concatenate(len_l)
+    prob = np.concatenate(prob_l)
+    tp = np.full((total, width), -1, dtype=np.int32)
+    tp[:, : tree_paths.shape[1]] = tree_paths
+    tree = np.all(links == tp[nv], axis=1)
+    o = np.lexsort((np.arange(nv.shape[0]), -prob, ~tree, nv))
+    nv, links, length, prob = nv[o], links[o], length[o], prob[o]
+    counts = np.bincount(nv, minlength=total)
+    kept = _ranks(counts) < max_routes
+    nv, links, length, prob = nv[kept], links[kept], length[kept], prob[kept]
+    tot = np.bincount(nv, weights=prob, minlength=total)
+    prob = prob / np.where(tot[nv] > 0, tot[nv], 1.0)
+    start = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(np.bincount(nv, minlength=total), out=start[1:])
+    return NodeRoutes(start=start, links=links, length=length, prob=prob)
+
+
+@dataclass(frozen=True, eq=False)
+class Spread:
+    """How attachment points were split into sub-points, one per route (and piece).
+
+    ``parent[P']`` physical attachment point of each sub-point, ``node[P']`` its node,
+    ``slot[P']`` its position among the sub-points of its point, ``route[P']`` the
+    index of its route among its node's base routes, ``share[P']`` the expected share of
+    the point's devices. ``split_nodes`` maps a node with several routes to the
+    ``(route, share)`` of its slots; ``base`` holds the base routes.
+    """
+
+    parent: NDArray[np.int64]
+    node: NDArray[np.int64]
+    slot: NDArray[np.int64]
+    route: NDArray[np.int64]
+    share: NDArray[np.float64]
+    base: NodeRoutes
+    circuit_weight: NDArray[np.float64]
+    circuit_standby: NDArray[np.bool_]
+
+    @property
+    def multipath(self) -> bool:
+        """True when some point is split or some circuit is standby (N-1 must then
+        re-route with :func:`spread_paths`, not the tree shortcut)."""
+        return bool(self.parent.shape[0] != np.unique(self.parent).shape[0]
+                    or np.any(self.circuit_standby))
+
+
+def route_usable(link_role: NDArray[np.int8], member_link_of: dict[int, list[int]],
+                 link_a: I32, link_b: I32, link_up: NDArray[np.bool_] | None = None,
+                 node_up: NDArray[np.bool_] | None = None) -> NDArray[np.bool_]:
+    """Links routing may use: no air links, member copy 0 only, up, with both ends up."""
+    from netstage.simulator.arrays import LINK_AIR
+
+    usable = link_role != LINK_AIR
+    for copies in member_link_of.values():
+        usable[copies[1:]] = False
+    if link_up is not None:
+        usable &= link_up
+    if node_up is not None:
+        up = np.append(node_up, True)  # the Internet root never fails
+        usable &= up[link_a] & up[link_b]
+    return usable
+
+
+def spread_points(routes: NodeRoutes, attach_node: I32, device_attach: I32,
+                  circuit_weight: NDArray[np.float64], circuit_standby: NDArray[np.bool_]
+                  ) -> tuple[Spread, I32]:
+    """Split attachment points whose node has several routes; ``(spread, new
+    device_attach)``. A point of a node with ``m >= 2`` routes gets one sub-point per
+    route, or two per route when ``m >= 3`` (so that a failed route's devices can be
+    re-spread over two others); a device goes to the sub-point whose share interval
+    holds ``frac(offset(p) + rank * 0.618...)``, its rank among the point's devices."""
+    n_p = attach_node.shape[0]
+    m = np.diff(routes.start)[attach_node] if n_p else np.zeros(0, dtype=np.int64)
+    pieces = np.where(m >= 3, 2, 1)
+    n_sub = np.where(m >= 2, m * pieces, 1)
+    parent = np.repeat(np.arange(n_p, dtype=np.int64), n_sub)
+    slot = _ranks(n_sub)
+    route = np.where(m[parent] >= 2, slot // pieces[parent], 0)
+    row = routes.start[attach_node[parent]] + route
+    prob = routes.prob[np.where(m[parent] >= 1, row, 0)] if routes.prob.size else \
+        np.ones(parent.shape[0])
+    share = np.where(m[parent] >= 2, prob / pieces[parent], 1.0)
+    hi = np.cumsum(share)
+    first = np.cumsum(n_sub) - n_sub
+    hi = hi - np.repeat(np.r_[0.0, hi][first], n_sub)  # cumulative within the point
+    last = first + n_sub - 1
+    hi[last] = 1.0
+    # devices: rank at their point, Fibonacci hash
+    n_d = device_attach.shape[0]
+    order = np.argsort(device_attach, kind="stable")
+    counts = np.bincount(device_attach, minlength=n_p)
+    rank = np.empty(n_d, dtype=np.int64)
+    rank[order] = _ranks(counts)
+    pt = device_attach.astype(np.int64)
+    u = np.mod(pt * _PLASTIC + rank * _PHI, 1.0)
+    key_sub = parent.astype(np.float64) + hi
+    new_attach = np.searchsorted(key_sub, pt + u, side="right")
+    new_attach = np.minimum(new_attach, last[pt]).astype(np.int32)
+    spread = Spread(parent=parent, node=attach_node[parent].astype(np.int64), slot=slot,
+                    route=route.astype(np.int64), share=share, base=routes,
+                    circuit_weight=circuit_weight, circuit_standby=circuit_standby)
+    return spread, new_attach
+
+
+def _assign(base_links: list[tuple[int, ...]], share: NDArray[np.float64],
+            new_links: list[tuple[int, ...]], new_prob: NDArray[np.float64]) -> list[int]:
+    """New route of each slot of one node: its base route if it still exists (devices
+    keep their circuit and path), else the route with the largest shortfall against its
+    probability (a failed route's devices are re-spread over the others)."""
+    where = {lk: i for i, lk in enumerate(new_links)}
+    got = np.zeros(len(new_links))
+    out = [-1] * len(base_links)
+    for j, lk in enumerate(base_links):
+        i = where.get(lk, -1)
+        if i >= 0:
+            out[j] = i
+            got[i] += share[j]
+    for j in range(len(base_links)):
+        if out[j] < 0:
+            i = int(np.argmax(new_prob - got))
+            out[j] = i
+            got[i] += share[j]
+    return out
+
+
+def spread_paths(
+    spread: Spread,
+    *,
+    n_nodes: int,
+    link_a: I32,
+    link_b: I32,
+    link_capacity_mbps: NDArray[np.float64],
+    link_role: NDArray[np.int8],
+    attach_member: I32,
+    attach_air_link: I32,
+    member_link_of: dict[int, list[int]],
+    link_up: NDArray[np.bool_] | None = None,
+    node_up: NDArray[np.bool_] | None = None,
+) -> tuple[I32, I32]:
+    """Paths of the sub-points after failures (``link_up``/``node_up``; none = base).
+
+    ``attach_member`` / ``attach_air_link`` are per sub-point (as in
+    :class:`~netstage.simulator.arrays.DistrictArrays`).
+
+    Every node is routed afresh (:func:`node_routes`); a point with one sub-point takes
+    its node's first (tree) route; the slots of a split point keep their base route
+    when it survives, and the slots whose route failed are re-spread (:func:`_assign`).
+    """
+    usable = route_usable(link_role, member_link_of, link_a, link_b, link_up, node_up)
+    base = spread.base
+    if link_up is None and node_up is None:
+        routes = base
+    else:
+        routes = node_routes(n_nodes, link_a, link_b, link_capacity_mbps, usable,
+                             spread.circuit_weight, spread.circuit_standby)
+    n_sp = spread.parent.shape[0]
+    m_new = np.diff(routes.start)
+    node = spread.node
+    choice = np.zeros(n_sp, dtype=np.int64)  # index among the node's new routes
+    split = np.flatnonzero(np.diff(base.start)[node] >= 2)
+    if routes is not base and split.size:
+        for v in np.unique(node[split]).tolist():
+            b_rows = list(base.rows(v))
+            n_rows = list(routes.rows(v))
+            if not n_rows:
+                continue
+            b_links = [tuple(base.links[r, : base.length[r]].tolist()) for r in b_rows]
+            n_links = [tuple(routes.links[r, : routes.length[r]].tolist()) for r in n_rows]
+            if b_links == n_links:
+                at = split[node[split] == v]
+                choice[at] = spread.route[at]
+                continue
+            at = split[node[split] == v]
+            # slots of one point of v (every point of v is split alike)
+            one = at[spread.parent[at] == spread.parent[at[0]]]
+            new = _assign([b_links[int(spread.route[s])] for s in one], spread.share[one],
+                          n_links, routes.prob[n_rows[0]: n_rows[-1] + 1])
+            choice[at] = np.asarray(new, dtype=np.int64)[spread.slot[at]]
+    elif split.size:
+        choice[split] = spread.route[split]
+    reachable = m_new[node] > 0
+    if node_up is not None:
+        reachable &= node_up[node]
+    row = np.where(reachable, routes.start[node] + choice, 0)
+    width = routes.links.shape[1] if routes.links.size else 1
+    node_links = np.where(reachable[:, None], routes.links[row] if routes.links.size
+                          else np.full((n_sp, width), -1, np.int32), -1).astype(np.int32)
+    node_len = np.where(reachable, routes.length[row] if routes.length.size else 0, 0)
+    return _attach_rows(node_links, node_len.astype(np.int32), attach_air_link,
+                        attach_member, member_link_of, link_a.shape[0])
+
+
+def _attach_rows(node_links: I32, node_len: I32, air: I32, member: I32,
+                 member_link_of: dict[int, list[int]], n_links: int) -> tuple[I32, I32]:
+    """Point paths from node paths: the air link first (Wi-Fi), then the node's path
+    with AP member ``j``'s own copy of the AP entry's uplink."""
+    n = node_links.shape[0]
+    has_air = air >= 0
+    width = node_links.shape[1] + 1
+    out = np.full((n, width), -1, dtype=np.int32)
+    out[~has_air, : width - 1] = node_links[~has_air]
+    out[has_air, 0] = air[has_air]
+    out[has_air, 1:] = node_links[has_air]
+    mem = np.flatnonzero(has_air & (member > 0))
+    if member_link_of and mem.size:
+        row_of = np.full(n_links, -1, dtype=np.int64)
+        width_c = max(len(c) for c in member_link_of.values())
+        copies = np.full((len(member_link_of), width_c), -1, dtype=np.int64)
+        n_copies = np.ones(len(member_link_of), dtype=np.int64)
+        for r, (first, cs) in enumerate(sorted(member_link_of.items())):
+            row_of[first] = r
+            copies[r, : len(cs)] = cs
+            n_copies[r] = len(cs)
+        first_link = out[mem, 1].astype(np.int64)
+        row = np.where(first_link >= 0, row_of[np.maximum(first_link, 0)], -1)
+        ok = row >= 0
+        r_ok = row[ok]
+        out[mem[ok], 1] = copies[r_ok, member[mem[ok]] % n_copies[r_ok]]
+    path_len = np.where(node_len > 0, node_len + has_air.astype(np.int32), 0).astype(np.int32)
     out[path_len == 0] = -1
     return out, path_len

@@ -49,7 +49,13 @@ from netstage.simulator.arrays import (
     LINK_CIRCUIT,
     DistrictArrays,
 )
-from netstage.simulator.demand import DemandBatch, draw_demand
+from netstage.simulator.demand import (
+    DemandBatch,
+    draw_demand,
+    draw_demand_points,
+    physical_points,
+    regroup_batch,
+)
 from netstage.simulator.errors import SimulationError
 from netstage.simulator.maxmin import allocate, effective_capacity
 from netstage.simulator.model import District
@@ -139,11 +145,14 @@ def demand_cache(max_bytes: int = 256 * 1024 * 1024) -> Iterator[_DemandCache]:
 
 
 def _demand_key(arrays: DistrictArrays, params: Any, k: int, seed: int, first: int) -> bytes:
-    """Digest of every input of ``draw_demand(arrays, params, k, seed, first_scenario=first)``."""
+    """Digest of every input of ``draw_demand_points(arrays, params, k, seed,
+    first_scenario=first)``: the *physical* device set, so districts that differ only in
+    how load is spread over routes share batches."""
+    device_point, max_clients = physical_points(arrays)
     h = hashlib.blake2b(digest_size=32)
     h.update(repr((params.name, params.app_names, float(params.growth_factor), int(seed),
-                   int(first), int(k), len(arrays.attach_ids), arrays.n_devices)).encode())
-    for a in (arrays.device_attach, arrays.device_class, arrays.attach_max_clients,
+                   int(first), int(k), int(max_clients.shape[0]), arrays.n_devices)).encode())
+    for a in (device_point, arrays.device_class, max_clients,
               params.active_p, params.mix_cdf, params.app_mu, params.app_sigma,
               params.app_max_mbps, params.app_min_mbps):
         arr = np.ascontiguousarray(a)
@@ -161,9 +170,9 @@ def draw_demand_cached(arrays: DistrictArrays, params: Any, k: int, seed: int,
     key = _demand_key(arrays, params, k, seed, first)
     got = cache.get(key)
     if got is None:
-        got = draw_demand(arrays, params, k, seed, first_scenario=first)
+        got = draw_demand_points(arrays, params, k, seed, first_scenario=first)
         cache.put(key, got)
-    return got
+    return regroup_batch(got, arrays)
 
 
 @nb.njit(parallel=True, cache=True)

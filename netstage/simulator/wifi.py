@@ -223,7 +223,7 @@ def density_by_site(district: Any, arrays: Any) -> list[dict[str, Any]]:
     w = arrays.meta.get("wifi_radios")
     if not w or len(w["attach"]) == 0:
         return []
-    site_of = np.asarray(arrays.attach_site)[np.asarray(w["attach"])]
+    site_of = np.asarray(w["site"])
     out: list[dict[str, Any]] = []
     for si, s in enumerate(district.sites):
         on = site_of == si

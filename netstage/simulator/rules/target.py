@@ -1,8 +1,10 @@
 """R-TARGET: Internet capacity per student and WAN capacity per 1,000 students.
 
-Internet capacity is the sum of the district's circuits (``declared`` in the district
-file). A school's WAN capacity is the sum of the links that leave its site plus the
-circuits that end at its own nodes; the rule uses the worst school.
+Internet capacity is the sum of the district's *active* circuits (``declared`` in the
+district file); standby circuits (``circuits[].role: standby``) carry traffic only when
+every active one has failed, so they count for R-HA, not here. A school's WAN
+capacity is the sum of the links that leave its site plus the circuits that end at
+its own nodes; the rule uses the worst school.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ def rule_target(ctx: RuleContext) -> RuleVerdict:
     """FCC 14-99 goals: 100 kbps/student (stage 2), 1 Mbps/student + 10 Gbps/1,000 (stage 4)."""
     d = ctx.district
     students = d.total_students
-    kbps = d.internet_capacity_mbps * 1000.0 / students if students > 0 else None
+    internet = d.active_internet_capacity_mbps
+    standby = d.internet_capacity_mbps - internet
+    kbps = internet * 1000.0 / students if students > 0 else None
     wan = school_wan_gbps_per_1000(d)
     worst_school = min(wan, key=lambda k: wan[k]) if wan else None
     wan_min = wan[worst_school] if worst_school else None
@@ -64,7 +68,7 @@ def rule_target(ctx: RuleContext) -> RuleVerdict:
               ("worst_school_wan_gbps_per_1000",)),
     ]
     inputs = [
-        RuleInput("internet_capacity_mbps", d.internet_capacity_mbps if d.circuits else None,
+        RuleInput("internet_capacity_mbps", internet if d.circuits else None,
                   "declared" if d.circuits else None, "Mbps"),
         RuleInput("students", students if students > 0 else None,
                   "declared" if students > 0 else None, "students"),
@@ -77,8 +81,12 @@ def rule_target(ctx: RuleContext) -> RuleVerdict:
         if kbps is None:
             return ("Internet capacity per student cannot be computed without students: "
                     f"stage {stage}.")
-        s = f"{d.internet_capacity_mbps:g} Mbps of Internet for {students:,} students is " \
+        what = "active Internet circuits" if standby > 0 else "Internet"
+        s = f"{internet:g} Mbps of {what} for {students:,} students is " \
             f"{kbps:,.0f} kbps per student"
+        if standby > 0:
+            s += f" ({standby:g} Mbps of standby circuits not counted: they carry traffic " \
+                "only when every active circuit has failed)"
         if wan_min is not None:
             s += f", and the worst school WAN ({worst_school}) is {wan_min:.1f} Gbps per 1,000"
         return s + f": allows stage {stage}."
