@@ -11,9 +11,7 @@ netstage/simulator/data/*.yaml) before it was ever classified. Header lines:
     # expect-rule: R-TARGET=4             (optional, repeatable: the stage that rule allows)
     # expect-status: R-MANAGE=unknown     (optional, repeatable: pass / fail / unknown)
 
-A file that uses a district field another branch of this wave is adding is listed in
-:data:`NEEDS`; it is skipped only while the model rejects that field (detected by trying to
-validate the file), so the skip disappears by itself when the feature is merged. When a golden
+When a golden
 disagrees with the model, the file is not edited to match: the derivation is re-checked
 against STAGES.md and, if it holds, the model has a bug. Known ones are listed in
 :data:`KNOWN_MODEL_BUGS` as strict xfails (an unexpected pass fails the run, so the entry is
@@ -32,29 +30,9 @@ from pathlib import Path
 
 import pytest
 
-from netstage.simulator.errors import NetstageError
-from netstage.simulator.io import load_district
-
 GOLDEN_DIR = Path(__file__).parent / "golden"
 GOLDEN = sorted(GOLDEN_DIR.glob("*.yaml"))
 
-# file -> the branch/feature whose new district fields it uses (PLAN.md "New district fields")
-NEEDS: dict[str, str] = {
-    "srlg-shared.yaml": "srlg",
-    "srlg-diverse.yaml": "srlg",
-    "stack-core-redundant.yaml": "srlg",
-    "circuits-two-active.yaml": "circuits",
-    "circuits-active-standby.yaml": "circuits",
-    "wifi-density-under.yaml": "wifi",
-    "wifi-density-over.yaml": "wifi",
-}
-# the field names each feature adds: a validation error must name one of them to count as
-# "feature not merged yet" (any other validation error is a broken golden file and fails)
-FEATURE_FIELDS: dict[str, tuple[str, ...]] = {
-    "srlg": ("srlg", "stack"),
-    "circuits": ("role", "weight"),
-    "wifi": ("band", "spatial_streams", "wifi_clients"),
-}
 # file -> the model defect (issue 12 item) that makes the classification differ from the
 # derivation on the current code; strict xfail
 KNOWN_MODEL_BUGS: dict[str, str] = {}
@@ -104,21 +82,6 @@ def parse_header(path: Path) -> Expectation:
     return Expectation(stage, binding, rules, status)
 
 
-def _feature_missing(path: Path) -> str | None:
-    """The reason to skip ``path``, or None when the model knows every field it uses."""
-    feature = NEEDS.get(path.name)
-    if feature is None:
-        return None
-    try:
-        load_district(path)
-    except NetstageError as e:
-        fields = FEATURE_FIELDS[feature]
-        if any(re.search(rf"\b{f}\b", str(e)) for f in fields):
-            return f"needs the '{feature}' district fields ({', '.join(fields)}), not merged yet"
-        raise
-    return None
-
-
 def _param(path: Path) -> object:
     marks = []
     if path.name in KNOWN_MODEL_BUGS:
@@ -130,8 +93,7 @@ def test_the_golden_set_is_complete() -> None:
     """At least 12 districts, every one with a parseable header, every list entry a file."""
     assert len(GOLDEN) >= 12
     names = {p.name for p in GOLDEN}
-    assert set(NEEDS) <= names and set(KNOWN_MODEL_BUGS) <= names
-    assert set(NEEDS.values()) <= set(FEATURE_FIELDS)
+    assert set(KNOWN_MODEL_BUGS) <= names
     stages = {parse_header(p).stage for p in GOLDEN}
     assert stages == {1, 2, 3, 4}
 
@@ -153,9 +115,6 @@ def test_header_parser_reads_every_key(tmp_path: Path) -> None:
 @pytest.mark.parametrize("path", [_param(p) for p in GOLDEN])
 def test_golden_district(path: Path) -> None:
     want = parse_header(path)
-    reason = _feature_missing(path)
-    if reason is not None:
-        pytest.skip(reason)
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     r = subprocess.run([sys.executable, "-m", "netstage", "classify", str(path), "--json"],
                        capture_output=True, text=True, timeout=300, env=env)
