@@ -18,6 +18,7 @@ from netstage.cli import (
     audit_cmds,
     capture_cmds,
     demo_cmds,
+    lab_cmds,
     model_cmds,
     poll_cmds,
     redundancy_cmds,
@@ -48,6 +49,7 @@ for _module in (
     capture_cmds,
     scale_cmds,
     demo_cmds,
+    lab_cmds,
 ):
     _module.register(app)
 

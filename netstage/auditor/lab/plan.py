@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from netstage.auditor.twin import load_device_kinds
 from netstage.simulator.errors import ConfigError
 from netstage.simulator.model import District, Node, NodeKind
 
@@ -59,6 +60,7 @@ class LabDevice:
     snmp: bool
     mgmt_address: str | None  # None for hosts without snmpd
     sys_descr: str
+    sys_object_id: str
     location: str
     ports: list[str] = field(default_factory=list)  # data interfaces inside the namespace
     speeds_mbps: dict[str, float] = field(default_factory=dict)  # port -> declared speed
@@ -126,6 +128,13 @@ def _descr(node: Node) -> str:
     return f"{words} (netstage lab emulation on Linux)"
 
 
+def _object_id(node: Node) -> str:
+    """``sysObjectID`` under the vendor's IANA enterprise arc (as the twin writes it)."""
+    pens = load_device_kinds()["enterprises"]
+    pen = pens.get(node.vendor or "", pens["net-snmp"])
+    return f"1.3.6.1.4.1.{pen}.1.1"
+
+
 def capabilities(kind: NodeKind) -> str:
     return _CAPS[kind]
 
@@ -168,6 +177,7 @@ def plan_lab(district: District, *, prefix: str = "nslab-", scale: float = 100.0
             k += 1
         devices[n.id] = LabDevice(node=n.id, kind=n.kind, netns=f"{prefix}{n.id}",
                                   snmp=snmp, mgmt_address=addr, sys_descr=_descr(n),
+                                  sys_object_id=_object_id(n),
                                   location=n.site or "")
     links: list[LabLink] = []
 

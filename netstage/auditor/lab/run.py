@@ -42,6 +42,8 @@ __all__ = ["LabError", "community_env", "lab_down", "lab_status", "lab_up", "req
 
 COMMUNITY_ENV = "NETSTAGE_LAB_COMMUNITY"
 SNMPD = "/usr/sbin/snmpd"
+_IF_TYPE = "1.3.6.1.2.1.2.2.1.3"
+_IF_ALIAS = "1.3.6.1.2.1.31.1.1.1.18"
 TOOLS = {"ip": "iproute2", "tc": "iproute2", "lldpd": "lldpd", "lldpcli": "lldpd",
          "snmpd": "snmpd"}
 
@@ -158,13 +160,21 @@ def _shape(netns: str, dev: str, rate_mbit: float, delay_ms: float) -> str | Non
     return None
 
 
-def _snmpd_conf(dev: LabDevice, work: Path, community: str, subnet: str) -> str:
+def _ifindexes(netns: str) -> dict[str, int]:
+    """``{interface name: ifIndex}`` in ``netns`` (snmpd's ifIndex is the kernel's)."""
+    proc = _run(["ip", "-n", netns, "-j", "link", "show"])
+    return {x["ifname"]: int(x["ifindex"]) for x in json.loads(proc.stdout or "[]")}
+
+
+def _snmpd_conf(dev: LabDevice, work: Path, community: str, subnet: str,
+                ifindex: dict[str, int]) -> str:
     lines = [
         f"agentaddress udp:{dev.mgmt_address}:161",
         f"rocommunity {community} {subnet}",
         f"sysname {dev.node}",
         f"sysdescr {dev.sys_descr}",
         f"syslocation {dev.location}",
+        f"sysobjectid {dev.sys_object_id}",
         "sysservices " + ("6" if dev.kind in ROUTER_KINDS else "2"),
         "master agentx",
         f"agentXSocket unix:{work / 'agentx.sock'}",
@@ -173,6 +183,16 @@ def _snmpd_conf(dev: LabDevice, work: Path, community: str, subnet: str) -> str:
     for port, mbps in dev.speeds_mbps.items():
         # the veth driver reports no real speed: declare the link's (IF-MIB ifSpeed bit/s)
         lines.append(f"interface {port} 6 {int(mbps * 1_000_000)}")
+        # snmpd does not read the kernel's ifalias: serve it (the "internet:<id>" marker
+        # of a circuit port, "to <peer>" elsewhere) as IF-MIB ifAlias
+        if port in ifindex:
+            alias = dev.aliases[port].replace('"', "'")
+            lines.append(f'override {_IF_ALIAS}.{ifindex[port]} octet_str "{alias}"')
+    # the management port and the bridge are not access ports of the district: ifType
+    # other(1) and bridge(209) (IANAifType) keep them out of the oversubscription count
+    for name, if_type in (("mgmt0", 1), ("br0", 209)):
+        if name in ifindex:
+            lines.append(f"override {_IF_TYPE}.{ifindex[name]} integer {if_type}")
     return "\n".join(lines) + "\n"
 
 
@@ -324,10 +344,11 @@ def lab_up(plan: LabPlan, *, wait_s: float = 45.0,
         dw.mkdir()
         (dw / "persist").mkdir()
         if d.snmp:
-            (dw / "snmpd.conf").write_text(_snmpd_conf(d, dw, community, plan.subnet))
+            (dw / "snmpd.conf").write_text(_snmpd_conf(d, dw, community, plan.subnet,
+                                                          _ifindexes(d.netns)))
             os.chmod(dw / "snmpd.conf", 0o600)
             env_d = {**env, "SNMP_PERSISTENT_DIR": str(dw / "persist"), "MIBS": ""}
-            pid = _spawn(d.netns, [SNMPD, "-f", "-C", "-c", str(dw / "snmpd.conf"),
+            pid = _spawn(d.netns, [SNMPD, "-f", "-C", "-m", "", "-c", str(dw / "snmpd.conf"),
                                    "-Lf", str(dw / "snmpd.log"), "-p", str(dw / "snmpd.pid")],
                          dw / "snmpd.out", env_d)
             st.add("pids", {"pid": pid, "netns": d.netns, "daemon": "snmpd"})
