@@ -30,7 +30,7 @@ from netstage.auditor.twin import load_device_kinds
 from netstage.simulator.errors import ConfigError
 from netstage.simulator.model import District, Node, NodeKind
 
-__all__ = ["LabDevice", "LabLink", "LabPlan", "PREFIX_RE", "plan_lab"]
+__all__ = ["PREFIX_RE", "LabDevice", "LabLink", "LabPlan", "plan_lab"]
 
 #: a prefix is short (interface names are not built from it, namespace names are) and
 #: ends in "-" so that ``<prefix>mgmt`` cannot be mistaken for another lab's namespace
@@ -157,7 +157,7 @@ def plan_lab(district: District, *, prefix: str = "nslab-", scale: float = 100.0
     try:
         net = ipaddress.ip_network(subnet, strict=True)
     except ValueError as exc:
-        raise ConfigError(f"--subnet {subnet}: {exc}; give a network like 10.77.0.0/24")
+        raise ConfigError(f"--subnet {subnet}: {exc}; give a network like 10.77.0.0/24") from None
     if not isinstance(net, ipaddress.IPv4Network) or not net.is_private:
         raise ConfigError(f"--subnet {subnet}: the lab's management network must be a "
                           "private IPv4 network (e.g. 10.77.0.0/24); it never leaves the "
