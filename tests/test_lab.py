@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from netstage.auditor.facts import load_audit
 from netstage.auditor.lab.compare import compare_topology
 from netstage.auditor.lab.plan import plan_lab
 from netstage.auditor.lab.run import (
@@ -27,7 +28,6 @@ from netstage.auditor.lab.run import (
     state_path,
 )
 from netstage.auditor.normalise import facts_to_district
-from netstage.auditor.facts import load_audit
 from netstage.simulator.errors import ConfigError
 from netstage.simulator.io import load_district
 from netstage.simulator.model import NodeKind
@@ -81,8 +81,8 @@ def test_plan_scale_and_lag_members() -> None:
     d = load_district(TOPOLOGIES / "stage2-organic.yaml")
     p = plan_lab(d, prefix="px-", scale=50)
     assert {lk.rate_mbit for lk in p.links if lk.element.startswith("link")} == {20.0}
-    lagged = d.model_copy(update={"links": [
-        d.links[0].model_copy(update={"lag_members": 2})] + list(d.links[1:])})
+    first_lag = d.links[0].model_copy(update={"lag_members": 2})
+    lagged = d.model_copy(update={"links": [first_lag, *d.links[1:]]})
     q = plan_lab(lagged, prefix="px-", scale=100)
     first = [lk for lk in q.links if lk.element == f"link {d.links[0].a}-{d.links[0].b}"]
     assert len(first) == 2 and {lk.rate_mbit for lk in first} == {5.0}
