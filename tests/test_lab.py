@@ -32,7 +32,7 @@ from netstage.simulator.errors import ConfigError
 from netstage.simulator.io import load_district
 from netstage.simulator.model import NodeKind
 
-from .support import ROOT, TOPOLOGIES
+from .support import IN_CI, ROOT, TOPOLOGIES
 
 IS_ROOT = os.geteuid() == 0
 TOOLS = all(shutil.which(t, path="/usr/sbin:/usr/bin:/sbin:/bin")
@@ -44,6 +44,13 @@ needs_root = pytest.mark.skipif(
 
 
 _COUNT = itertools.count()
+
+
+def test_ci_as_root_has_the_lab_tools() -> None:
+    """CI runs as root: there the lab tests must run, not skip for a missing package."""
+    if not (IN_CI and IS_ROOT):
+        pytest.skip("only checked in CI as root")
+    assert TOOLS, "lldpd/snmpd/iproute2 missing: make system-deps (scripts/system-deps.sh)"
 
 
 def _prefix() -> str:
