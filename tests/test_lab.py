@@ -182,7 +182,7 @@ def _discover_and_normalise(prefix: str, state: dict[str, object], tmp: Path) ->
 
 
 @needs_root
-@pytest.mark.parametrize("example", ["stage1", "stage2"])
+@pytest.mark.parametrize("example", ["stage1", "stage2", "stage3"])
 def test_discover_rebuilds_the_district(example: str, lab_prefix: str, tmp_path: Path
                                         ) -> None:
     source = load_district(f"example:{example}")
