@@ -82,3 +82,26 @@ def test_unresolved_local_ports_are_a_device_warning() -> None:
 
 def test_warning_text_lists_port_numbers() -> None:
     assert unresolved_ports_warning([]) is None
+
+
+def test_row_with_only_a_system_description_is_kept_and_named_by_it() -> None:
+    from netstage.auditor.facts import AuditResult, summarise
+    from netstage.auditor.normalise import facts_to_district
+
+    base = _tree(extra_port=None)
+    items = [(k, base.get(k)) for k in sorted(k for k, _ in base.subtree(()))]
+    # a fourth row on bridge port 3 with only lldpRemSysDesc (col 10): an unmanaged box
+    items.append(((*REM, 10, 0, 3, 9), b"Acme PoE injector 4\nrev 2"))
+    items += [((1, 3, 6, 1, 2, 1, 1, 5, 0), b"sw1")]  # sysName
+    tree = OidTree(items)
+    nbs = parse_neighbours(tree, parse_interfaces(tree))
+    only = [n for n in nbs if n.remote_sysname is None]
+    assert len(only) == 1 and (only[0].remote_sys_descr or "").startswith("Acme PoE injector")
+    assert only[0].local_if_index == 11  # bridge port 3
+    facts = device_facts(tree, SnmpTarget(address="127.0.0.1"))
+    audit = AuditResult(inventory=None, devices=[facts], summary=summarise([facts]))
+    res = facts_to_district(audit)
+    assert len(res.named_by_description) == 1
+    nid = res.named_by_description[0]
+    assert "acme" in nid.lower() and nid in {n.id for n in res.district.nodes}
+    assert res.to_json()["named_by_description"] == [nid]

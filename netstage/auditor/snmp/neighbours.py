@@ -123,7 +123,8 @@ def _lldp_row(row: dict[int, Value], first: int) -> dict[str, object]:
 
 def _is_empty(fields: dict[str, object]) -> bool:
     return not any(fields.get(k) for k in (
-        "remote_chassis_id", "remote_port_id", "remote_port_descr", "remote_sysname"))
+        "remote_chassis_id", "remote_port_id", "remote_port_descr", "remote_sysname",
+        "remote_sys_descr"))
 
 
 def parse_neighbours(tree: OidTree, interfaces: list[Interface]) -> list[Neighbour]:
