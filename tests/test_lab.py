@@ -264,3 +264,15 @@ def test_down_after_up_was_killed_leaves_nothing(lab_prefix: str) -> None:
     assert _leftovers(lab_prefix, pids) == []
     # and a second down is harmless
     assert lab_down(lab_prefix)["namespaces"] == []
+
+
+@needs_root
+def test_down_without_state_file_finds_the_lab_by_prefix(lab_prefix: str) -> None:
+    state = lab_up(plan_lab(load_district("example:stage1"), prefix=lab_prefix))
+    pids = [int(p["pid"]) for p in state["pids"]]
+    state_path(lab_prefix).unlink()  # as if the run dir had been wiped
+    st = lab_status(lab_prefix)
+    assert st["phase"] == "orphaned" and f"{lab_prefix}core" in st["namespaces"]
+    res = lab_down(lab_prefix)
+    assert f"{lab_prefix}mgmt" in res["namespaces"]
+    assert _leftovers(lab_prefix, pids) == []
