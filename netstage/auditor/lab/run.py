@@ -44,8 +44,13 @@ COMMUNITY_ENV = "NETSTAGE_LAB_COMMUNITY"
 SNMPD = "/usr/sbin/snmpd"
 _IF_TYPE = "1.3.6.1.2.1.2.2.1.3"
 _IF_ALIAS = "1.3.6.1.2.1.31.1.1.1.18"
+# NET-SNMP-AGENT-MIB nsCacheTimeout, and its row for IF-MIB ifTable (which ifXTable's
+# counters share): snmpd re-reads the kernel's counters only every 3 s by default, so a
+# poll would see counters up to 3 s old; 0 makes every request read them afresh
+_NS_CACHE = "1.3.6.1.4.1.8072.1.5.3"
+_IF_TABLE_CACHE_TIMEOUT = "1.3.6.1.4.1.8072.1.5.3.1.2.1.3.6.1.2.1.2.2"
 TOOLS = {"ip": "iproute2", "tc": "iproute2", "lldpd": "lldpd", "lldpcli": "lldpd",
-         "snmpd": "snmpd"}
+         "snmpd": "snmpd", "snmpset": "snmp"}
 
 
 class LabError(NetstageError):
@@ -169,8 +174,11 @@ def _ifindexes(netns: str) -> dict[str, int]:
 def _snmpd_conf(dev: LabDevice, work: Path, community: str, subnet: str,
                 ifindex: dict[str, int]) -> str:
     lines = [
-        f"agentaddress udp:{dev.mgmt_address}:161",
+        # the management address for the audit; 127.0.0.1 inside the device only, for the
+        # lab's own cache setting below
+        f"agentaddress udp:{dev.mgmt_address}:161,udp:127.0.0.1:161",
         f"rocommunity {community} {subnet}",
+        f"rwcommunity {community}-cache 127.0.0.1 {_NS_CACHE}",
         f"sysname {dev.node}",
         f"sysdescr {dev.sys_descr}",
         f"syslocation {dev.location}",
@@ -357,6 +365,13 @@ def lab_up(plan: LabPlan, *, wait_s: float = 45.0,
         if d.snmp:
             sock = dw / "agentx.sock"
             _wait_for(sock.exists, 15, f"snmpd's AgentX socket in {d.netns} ({dw}/snmpd.log)")
+            fresh = _run(["ip", "netns", "exec", d.netns, "snmpset", "-v2c", "-c",
+                          f"{community}-cache", "-t", "2", "-r", "2", "127.0.0.1:161",
+                          _IF_TABLE_CACHE_TIMEOUT, "i", "0"], check=False)
+            if fresh.returncode != 0:
+                st.add("warnings", f"{d.netns}: could not turn off snmpd's 3 s interface "
+                                   f"cache (snmpset: {fresh.stderr.strip() or 'missing'}); "
+                                   "polled counters may be up to 3 s old")
         (dw / "lldpd.conf").write_text(_lldpd_conf(d))
         argv = ["lldpd", "-d", "-u", str(dw / "lldpd.sock"), "-O", str(dw / "lldpd.conf")]
         if d.snmp:
