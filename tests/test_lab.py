@@ -276,3 +276,21 @@ def test_down_without_state_file_finds_the_lab_by_prefix(lab_prefix: str) -> Non
     res = lab_down(lab_prefix)
     assert f"{lab_prefix}mgmt" in res["namespaces"]
     assert _leftovers(lab_prefix, pids) == []
+
+
+@needs_root
+def test_a_failed_up_removes_what_it_built(lab_prefix: str) -> None:
+    # no time to hear LLDP: the build fails at its last step, with daemons running
+    with pytest.raises(LabError, match="timed out"):
+        lab_up(plan_lab(load_district("example:stage1"), prefix=lab_prefix), wait_s=0.0)
+    assert _leftovers(lab_prefix, []) == []
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit()
+                and _ns_of(p) and lab_prefix in _ns_of(p)]
+
+
+def _ns_of(proc: Path) -> str:
+    try:
+        return " ".join(x.decode(errors="replace")
+                        for x in (proc / "cmdline").read_bytes().split(b"\0"))
+    except OSError:
+        return ""

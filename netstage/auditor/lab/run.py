@@ -286,6 +286,17 @@ def lab_up(plan: LabPlan, *, wait_s: float = 45.0,
         "workdir": str(work), "community": community, "plan": plan.to_json(),
         "namespaces": [], "pids": [], "warnings": [], "started": time.time()})
     st.save()
+    try:
+        return _build(plan, st, work, community, say, wait_s)
+    except BaseException:
+        # a failed build leaves nothing behind (a killed one: `netstage lab down`)
+        with contextlib.suppress(Exception):
+            lab_down(plan.prefix)
+        raise
+
+
+def _build(plan: LabPlan, st: _State, work: Path, community: str,
+           say: Callable[[str], None], wait_s: float) -> dict[str, Any]:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(mode=0o711)
