@@ -26,6 +26,13 @@ Baseline (same run, same agents): a sequential shell-style loop of Debian
 the same four subtrees (net-snmp defaults otherwise: max-repetitions 10; Debian's
 snmp.conf loads no MIBs). Values = output lines.
 
+``--agent snmpd`` (root; issue 16 item 4) serves C agents instead: ``--agents`` net-snmp
+``snmpd`` processes (``/usr/sbin/snmpd``), each on its own 127.0.0.1 port, inside a
+network namespace of their own (``nsbench-<pid>``, removed afterwards) that holds
+``--interfaces`` veth interfaces, so every agent answers ifTable/ifXTable rows for
+that many ports from the kernel (a 48-port switch by default; no LLDP rows). The whole
+benchmark runs inside that namespace.
+
 Target (issue 7): >= 10x the baseline's wall time. The collector's own CPU time is
 compared with the agents' CPU time (psutil) to show the collector is not the bottleneck.
 """
@@ -34,7 +41,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -175,6 +184,64 @@ def start_agents(n: int, tmp: Path) -> list[tuple[subprocess.Popen[bytes], int]]
     return agents
 
 
+def start_snmpd_agents(n: int, tmp: Path) -> list[tuple[subprocess.Popen[bytes], int]]:
+    """``n`` net-snmp snmpd processes on 127.0.0.1 (inside the benchmark's namespace),
+    each answering IF-MIB for the namespace's interfaces from the kernel."""
+    agents = []
+    for i in range(n):
+        work = tmp / f"snmpd{i}"
+        work.mkdir()
+        conf = work / "snmpd.conf"
+        conf.write_text(f"rocommunity {COMMUNITY} 127.0.0.1\n"
+                        f"[snmp] persistentDir {work}\n")
+        port = _free_port()
+        proc = subprocess.Popen(
+            ["/usr/sbin/snmpd", "-f", "-C", "-c", str(conf), "-m", "", "-Ln",
+             "-I", "-smux", f"udp:127.0.0.1:{port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            env={**os.environ, "SNMP_PERSISTENT_DIR": str(work), "MIBS": ""})
+        agents.append((proc, port))
+    try:
+        packet = probe_packet(COMMUNITY)
+        deadline = time.monotonic() + 30 + n
+        waiting = {port for _, port in agents}
+        while waiting and time.monotonic() < deadline:
+            waiting = {p for p in waiting if not agent_answers(p, packet, timeout_s=0.2)}
+            if any(proc.poll() is not None for proc, _ in agents):
+                raise SystemExit("an snmpd agent exited during start-up")
+        if waiting:
+            raise SystemExit(f"{len(waiting)} snmpd agents did not answer in time")
+    except BaseException:
+        stop_agents(agents)
+        raise
+    return agents
+
+
+def run_in_own_netns(interfaces: int) -> int:
+    """Re-run this benchmark inside a new network namespace with ``interfaces`` veth
+    interfaces; the namespace and everything in it is removed afterwards."""
+    if os.geteuid() != 0:
+        raise SystemExit("--agent snmpd needs root (it creates a network namespace)")
+    ns = f"nsbench-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        lines = ["link set lo up"]
+        for k in range(1, interfaces // 2 + 1):
+            lines += [f"link add ge{2 * k - 1} type veth peer name ge{2 * k}",
+                      f"link set ge{2 * k - 1} up", f"link set ge{2 * k} up"]
+        subprocess.run(["ip", "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n",
+                       text=True, check=True)
+        return subprocess.run(["ip", "netns", "exec", ns, sys.executable, *sys.argv],
+                              env={**os.environ, "NETSTAGE_BENCH_NETNS": ns}).returncode
+    finally:
+        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
+                              text=True).stdout.split()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), 9)
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
 def stop_agents(agents: list[tuple[subprocess.Popen[bytes], int]]) -> None:
     for proc, _ in agents:
         proc.terminate()
@@ -220,13 +287,14 @@ def run_netstage(ports: list[int], concurrency: int,
     return wall, cpu, values, requests
 
 
-def run_snmpbulkwalk(ports: list[int]) -> tuple[float, int]:
-    """(wall s, values) for the sequential Debian snmpbulkwalk loop."""
+def run_snmpbulkwalk(ports: list[int]) -> tuple[float, int, float]:
+    """(wall s, values, CPU s of the snmpbulkwalk processes) for the sequential loop."""
     exe = shutil.which("snmpbulkwalk")
     if exe is None:
         raise SystemExit("snmpbulkwalk not installed (apt-get install snmp)")
     subtrees = [oid_str(oids.SYSTEM), *(oid_str(r) for r in oids.BENCH_TABLES_PLAN)]
     values = 0
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     for port in ports:
         for tree in subtrees:
@@ -235,7 +303,10 @@ def run_snmpbulkwalk(ports: list[int]) -> tuple[float, int]:
                                  capture_output=True, text=True, check=True)
             values += sum(1 for line in out.stdout.splitlines()
                           if line.startswith(".") and "No Such" not in line)
-    return time.perf_counter() - t0, values
+    wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    return wall, values, cpu
 
 
 def measure(agents: list[tuple[subprocess.Popen[bytes], int]], concurrency: int,
@@ -253,7 +324,7 @@ def measure(agents: list[tuple[subprocess.Popen[bytes], int]], concurrency: int,
         t_wall, t_cpu, t_values, t_requests = run_netstage(ports, concurrency,
                                                            oids.BENCH_TABLES_PLAN)
         a1 = agents_cpu(agents)
-        base_wall, base_values = run_snmpbulkwalk(ports)
+        base_wall, base_values, base_cpu = run_snmpbulkwalk(ports)
         base_agent_cpu = agents_cpu(agents) - a1
     finally:
         if proxy is not None:
@@ -272,6 +343,9 @@ def measure(agents: list[tuple[subprocess.Popen[bytes], int]], concurrency: int,
     print(f"baseline sequential snmpbulkwalk, whole tables: {base_values} values in "
           f"{base_wall:.2f} s = {base_values / base_wall:,.0f} values/s; agents' CPU "
           f"{base_agent_cpu:.2f} s")
+    print(f"CPU per value: netstage collector {1e6 * cpu / max(values, 1):.1f} us (columns), "
+          f"{1e6 * t_cpu / max(t_values, 1):.1f} us (whole tables); snmpbulkwalk processes "
+          f"{1e6 * base_cpu / max(base_values, 1):.1f} us")
     verdict = "MET" if ratio >= TARGET_RATIO else "NOT MET"
     print(f"ratio (wall, baseline / netstage): {ratio:.1f}x with column walks, {t_ratio:.1f}x "
           f"with whole tables (target >= {TARGET_RATIO:.0f}x: {verdict})")
@@ -343,13 +417,21 @@ def main() -> None:
     ap.add_argument("--agent-cost", action="store_true",
                     help="instead of the comparison: measure the agents' CPU per value by "
                          "request shape and the idle agents' CPU (the bare-loopback bound)")
+    ap.add_argument("--agent", choices=["snmpsim", "snmpd"], default="snmpsim",
+                    help="snmpsim (pure Python, recordings) or net-snmp snmpd (C, root: "
+                         "runs in a network namespace of its own)")
+    ap.add_argument("--interfaces", type=int, default=48,
+                    help="with --agent snmpd: interfaces each agent reports")
     args = ap.parse_args()
+    if args.agent == "snmpd" and not os.environ.get("NETSTAGE_BENCH_NETNS"):
+        sys.exit(run_in_own_netns(args.interfaces))
     latencies = [float(x) for x in str(args.latency_ms).split(",") if x.strip()]
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="netstage-bench-snmp-") as tmp:
         t0 = time.perf_counter()
-        agents = start_agents(args.agents, Path(tmp))
-        print(f"started {len(agents)} snmpsim agents in {time.perf_counter() - t0:.1f} s "
+        starter = start_snmpd_agents if args.agent == "snmpd" else start_agents
+        agents = starter(args.agents, Path(tmp))
+        print(f"started {len(agents)} {args.agent} agents in {time.perf_counter() - t0:.1f} s "
               f"(load average before: {load:.1f} on {os.cpu_count()} CPUs)")
         try:
             if args.agent_cost:

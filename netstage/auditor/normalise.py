@@ -151,9 +151,13 @@ class NormaliseResult:
     endpoints: list[str]  # neighbours left out as end devices (phones, hosts)
     unseen_base_nodes: list[str]  # base infrastructure nodes the audit did not see
     diversity: dict[str, dict[str, int]]
+    # neighbours that announced only a system description (no name, chassis or port id):
+    # their node is named after the description's first line
+    named_by_description: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "named_by_description": self.named_by_description,
             "nodes": len(self.district.nodes),
             "links": len(self.district.links),
             "circuits": len(self.district.circuits),
@@ -318,6 +322,7 @@ class _Builder:
         self._guessed_kind: dict[str, bool] = {}
         self.remote_ports: dict[str, set[str]] = {}
         self.unverified: set[str] = set()
+        self.named_by_description: list[str] = []
         self.remote_chassis: dict[str, str] = {}
         self.chassis_node: dict[tuple[str, str], str] = {}
         self.dist: dict[str, int] = {}
@@ -419,6 +424,13 @@ class _Builder:
         """A node for a neighbour that did not answer (None: an end device, left out)."""
         texts = (nb.remote_sys_descr, nb.remote_platform)
         name = _clean(nb.remote_sysname) or _clean(nb.remote_chassis_id)
+        by_descr = False
+        if name is None and nb.remote_sys_descr and not (nb.remote_sysname or "").strip() \
+                and not (nb.remote_chassis_id or "").strip():
+            # an LLDP row with only a system description (no name or chassis id at all,
+            # not merely redacted ones): name the neighbour by it
+            name = _clean(nb.remote_sys_descr.splitlines()[0][:64])
+            by_descr = name is not None
         if name is None:
             return None
         hint = kind_hint(nb.remote_capabilities)
@@ -453,6 +465,8 @@ class _Builder:
             wifi=base.wifi if base and kind == NodeKind.AP else None)
         for key in (*name_variants(name), *name_variants(nid)):
             self.index.setdefault(key, nid)
+        if by_descr and nid not in self.named_by_description:
+            self.named_by_description.append(nid)
         return nid
 
     # -- links --
@@ -934,7 +948,7 @@ def facts_to_district(audit: AuditResult, base: District | None = None) -> Norma
                                           "mismatches": len(b.mismatches),
                                           "half_seen_links": len(b.half_seen)}}))
     return NormaliseResult(district, b.mismatches, b.half_seen, measured, b.device_node, ports,
-                           b.endpoints, unseen, diversity)
+                           b.endpoints, unseen, diversity, b.named_by_description)
 
 
 def _link_utilisation(result: NormaliseResult, audit: AuditResult,

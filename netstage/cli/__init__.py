@@ -20,6 +20,7 @@ from netstage.cli import (
     audit_cmds,
     capture_cmds,
     demo_cmds,
+    lab_cmds,
     model_cmds,
     poll_cmds,
     redundancy_cmds,
@@ -75,6 +76,7 @@ for _module in (
     capture_cmds,
     scale_cmds,
     demo_cmds,
+    lab_cmds,
     serve_cmds,
 ):
     _module.register(app)

@@ -356,6 +356,9 @@ def normalise(
         for h in res.half_seen_links:
             console.print(f"half-seen {h.seen_from.label} -> {h.peer} ({h.reason})",
                           highlight=False, markup=False)
+        for nid in res.named_by_description:
+            console.print(f"named by description {nid}: the neighbour announced only a "
+                          "system description over LLDP", highlight=False, markup=False)
         if out is not None:
             console.print(f"wrote {out}", highlight=False, markup=False)
     from netstage.simulator.model import problems

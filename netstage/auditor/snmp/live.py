@@ -301,7 +301,9 @@ async def _walk(s: _Session | _CommunitySession, roots: tuple[Oid, ...], max_rep
     """
     last: dict[Oid, Oid] = {r: r for r in roots}
     active = list(roots)
-    max_roots = max(1, len(active))
+    # never more varbinds in one request than max_varbinds, even at one repetition
+    # (snmpsim drops a 65-varbind GETBULK without an answer)
+    max_roots = max(1, min(len(active), max_varbinds))
     got: list[tuple[Oid, Value]] = []
     while active:
         batch = active[:max_roots]

@@ -4,8 +4,11 @@ The local side of an LLDP row is ``lldpRemLocalPortNum``, which is *not* always 
 ifIndex (Dell OS10 numbers ports 4, 612, ... while ifIndexes are 10, 13, ...). It is
 resolved through lldpLocPortTable (port id / description matched to ifName, ifDescr,
 ifAlias or the MAC), and only then, or when that table is absent, taken as an
-ifIndex. MikroTik RouterOS indexes lldpRemTable by one integer; its own neighbour
-table (mtxrNeighborInterfaceID) gives the ifIndex. CDP rows are ``ifIndex.device``.
+ifIndex. When lldpLocPortTable does not resolve a port uniquely (no match, or two
+interfaces with the same name), BRIDGE-MIB dot1dBasePortIfIndex maps it: LLDP-MIB's
+LldpPortNumber is the dot1dBasePort on a bridge. MikroTik RouterOS indexes lldpRemTable
+by one integer; its own neighbour table (mtxrNeighborInterfaceID) gives the ifIndex.
+CDP rows are ``ifIndex.device``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from netstage.auditor.snmp import oids
 from netstage.auditor.snmp.decode import as_int, as_mac, as_text, rows
 from netstage.auditor.snmp.values import Oid, OidTree, Value
 
-__all__ = ["parse_neighbours"]
+__all__ = ["parse_neighbours", "unresolved_ports_warning"]
 
 _CHASSIS_MAC = 4  # LldpChassisIdSubtype macAddress
 _PORT_MAC = 3  # LldpPortIdSubtype macAddress
@@ -26,8 +29,11 @@ class _LocalPorts:
     """Resolves a local port reference to one of this device's interfaces."""
 
     def __init__(self, interfaces: list[Interface], loc_ports: dict[Oid, dict[int, Value]],
-                 mtxr_if_ids: dict[int, Value]) -> None:
+                 mtxr_if_ids: dict[int, Value],
+                 base_ports: dict[int, Value] | None = None) -> None:
         self.by_index = {i.if_index: i for i in interfaces}
+        self.base_ports = {k: v for k, v in ((k, as_int(v)) for k, v in
+                                             (base_ports or {}).items()) if v is not None}
         self.loc_ports = loc_ports
         self.mtxr = mtxr_if_ids
         self.keyed: list[dict[str, list[int]]] = []
@@ -39,26 +45,33 @@ class _LocalPorts:
                     table.setdefault(v.casefold(), []).append(i.if_index)
             self.keyed.append(table)
 
-    def _unique(self, text: str | None) -> int | None:
+    def _unique(self, text: str | None, prefer: int | None = None) -> int | None:
+        """The one interface named ``text``; of several with that name, ``prefer``."""
         if not text:
             return None
         for table in self.keyed:
             hits = table.get(text.casefold(), [])
             if len(hits) == 1:
                 return hits[0]
+            if prefer is not None and prefer in hits:
+                return prefer
         return None
 
     def lldp(self, port_num: int | None, rem_index: int | None) -> int | None:
         """ifIndex of LLDP local port ``port_num`` (None when it cannot be resolved)."""
         if port_num:
+            bridge = self.base_ports.get(port_num)
+            bridge = bridge if bridge in self.by_index else None
             row = self.loc_ports.get((port_num,))
             if row is not None:
                 subtype = as_int(row.get(2))
                 port_id = as_mac(row.get(3)) if subtype == _PORT_MAC else as_text(row.get(3))
                 for text in (port_id, as_text(row.get(4))):
-                    hit = self._unique(text)
+                    hit = self._unique(text, prefer=bridge)
                     if hit is not None:
                         return hit
+            if bridge is not None:
+                return bridge
             if port_num in self.by_index:
                 return port_num
         if rem_index is not None:
@@ -110,7 +123,8 @@ def _lldp_row(row: dict[int, Value], first: int) -> dict[str, object]:
 
 def _is_empty(fields: dict[str, object]) -> bool:
     return not any(fields.get(k) for k in (
-        "remote_chassis_id", "remote_port_id", "remote_port_descr", "remote_sysname"))
+        "remote_chassis_id", "remote_port_id", "remote_port_descr", "remote_sysname",
+        "remote_sys_descr"))
 
 
 def parse_neighbours(tree: OidTree, interfaces: list[Interface]) -> list[Neighbour]:
@@ -120,7 +134,8 @@ def parse_neighbours(tree: OidTree, interfaces: list[Interface]) -> list[Neighbo
     port) are merged.
     """
     local = _LocalPorts(interfaces, rows(tree, oids.LLDP_LOC_PORT_ENTRY),
-                        tree.int_column(oids.MTXR_NEIGHBOR_IF_ID))
+                        tree.int_column(oids.MTXR_NEIGHBOR_IF_ID),
+                        tree.int_column(oids.DOT1D_BASE_PORT_IF_INDEX))
     man = _man_addresses(tree)
     found: list[Neighbour] = []
     seen: set[tuple[object, ...]] = set()
@@ -170,3 +185,16 @@ def parse_neighbours(tree: OidTree, interfaces: list[Interface]) -> list[Neighbo
         if n.remote_sysname or n.remote_port_id:
             add(n)
     return found
+
+
+def unresolved_ports_warning(neighbours: list[Neighbour]) -> str | None:
+    """A warning when LLDP/CDP neighbours have no local interface: their links then
+    lack a local port (speed, counters) and cannot be matched to the other end's view."""
+    lost = [n for n in neighbours if n.local_if_index is None]
+    if not lost:
+        return None
+    nums = sorted({n.local_port_num for n in lost if n.local_port_num is not None})
+    shown = ", ".join(str(x) for x in nums[:8]) + (", ..." if len(nums) > 8 else "")
+    return (f"{len(lost)} of {len(neighbours)} neighbours have no resolvable local port "
+            f"(local port numbers {shown or 'none'} match no lldpLocPortTable row, "
+            "dot1dBasePort or ifIndex): their links have no local interface")

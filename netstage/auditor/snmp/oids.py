@@ -13,6 +13,7 @@ __all__ = [
     "BENCH_PLAN",
     "BENCH_TABLES_PLAN",
     "CDP_CACHE_ENTRY",
+    "DOT1D_BASE_PORT_IF_INDEX",
     "DOT1Q_VLAN_STATIC_NAME",
     "DOT3AD_AGG_PORT_ATTACHED_AGG_ID",
     "DOT3_DUPLEX",
@@ -72,6 +73,9 @@ CDP_CACHE_ENTRY: Oid = (1, 3, 6, 1, 4, 1, 9, 9, 23, 1, 2, 1, 1)  # CISCO-CDP-MIB
 # MIKROTIK-MIB mtxrNeighborInterfaceID: RouterOS indexes lldpRemTable by one integer
 # (no local port); this column, keyed by the same integer, gives the local ifIndex.
 MTXR_NEIGHBOR_IF_ID: Oid = (1, 3, 6, 1, 4, 1, 14988, 1, 1, 11, 1, 1, 8)
+# BRIDGE-MIB dot1dBasePortIfIndex: bridge port number -> ifIndex. LLDP-MIB's LldpPortNumber
+# is the dot1dBasePort on a bridge, so some switches number LLDP local ports this way.
+DOT1D_BASE_PORT_IF_INDEX: Oid = (1, 3, 6, 1, 2, 1, 17, 1, 4, 1, 2)
 IP_ADDR_ENTRY: Oid = (1, 3, 6, 1, 2, 1, 4, 20, 1)  # IP-MIB ipAddrEntry (IPv4, deprecated)
 IP_ADDRESS_ENTRY: Oid = (1, 3, 6, 1, 2, 1, 4, 34, 1)  # IP-MIB ipAddressEntry (v4 + v6)
 DOT1Q_VLAN_STATIC_NAME: Oid = (1, 3, 6, 1, 2, 1, 17, 7, 1, 4, 3, 1, 1)  # Q-BRIDGE-MIB
@@ -82,7 +86,7 @@ INTERFACE_PLAN: WalkPlan = (IF_ENTRY, IF_X_ENTRY)  # whole tables
 LAG_PLAN: WalkPlan = (IF_STACK_STATUS, DOT3AD_AGG_PORT_ATTACHED_AGG_ID)  # LAG membership
 NEIGHBOUR_PLAN: WalkPlan = (
     LLDP_LOC_PORT_ENTRY, LLDP_REM_ENTRY, LLDP_REM_MAN_ADDR_ENTRY,
-    LLDP_V2_REM_ENTRY, CDP_CACHE_ENTRY, MTXR_NEIGHBOR_IF_ID,
+    LLDP_V2_REM_ENTRY, CDP_CACHE_ENTRY, MTXR_NEIGHBOR_IF_ID, DOT1D_BASE_PORT_IF_INDEX,
 )
 
 # Column plans: only the columns the parser reads (parse.py, neighbours.py), walked
@@ -109,6 +113,7 @@ NEIGHBOUR_COLUMNS_PLAN: WalkPlan = (
     *_cols(LLDP_V2_REM_ENTRY, 5, 6, 7, 8, 9, 10, 11, 13),  # .. lldpV2RemSysCapEnabled
     *_cols(CDP_CACHE_ENTRY, 3, 4, 5, 6, 7, 8, 9),  # .. cdpCacheCapabilities
     MTXR_NEIGHBOR_IF_ID,
+    DOT1D_BASE_PORT_IF_INDEX,
 )
 ENTITY_COLUMNS: WalkPlan = _cols(ENT_PHYSICAL_ENTRY, 2, 4, 5, 7, 8, 9, 10, 11, 13)
 IP_COLUMNS: WalkPlan = (*_cols(IP_ADDR_ENTRY, 2, 3), *_cols(IP_ADDRESS_ENTRY, 3, 5))

@@ -20,7 +20,7 @@ from netstage.auditor.facts import (
 )
 from netstage.auditor.snmp import oids
 from netstage.auditor.snmp.decode import as_int, as_mac, as_text, rows
-from netstage.auditor.snmp.neighbours import parse_neighbours
+from netstage.auditor.snmp.neighbours import parse_neighbours, unresolved_ports_warning
 from netstage.auditor.snmp.values import OidTree, Value
 
 __all__ = ["device_facts", "lag_parents", "parse_interfaces", "parse_system"]
@@ -234,13 +234,17 @@ def device_facts(tree: OidTree, target: SnmpTarget, **meta: Any) -> DeviceFacts:
     interfaces = parse_interfaces(tree)
     for port, agg in lag_parents(tree, interfaces).items():
         next(i for i in interfaces if i.if_index == port).lag_parent = agg
+    neighbours = parse_neighbours(tree, interfaces)
+    lost = unresolved_ports_warning(neighbours)
+    if lost:
+        meta["warnings"] = [*meta.get("warnings", []), lost]
     return DeviceFacts.model_validate({
         "target": target,
         "ok": True,
         **parse_system(tree),
         "entities": parse_entities(tree),
         "interfaces": interfaces,
-        "neighbours": parse_neighbours(tree, interfaces),
+        "neighbours": neighbours,
         "ip_addresses": parse_ip_addresses(tree),
         "vlans": parse_vlans(tree),
         **meta,
