@@ -18,8 +18,9 @@ from netstage.cli.common import (
     progress,
     write_output,
 )
+from netstage.simulator import wording
 from netstage.simulator.io import load_district
-from netstage.simulator.rules.base import would_change_text
+from netstage.simulator.model import District
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
 
 __all__ = ["register"]
@@ -36,32 +37,39 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="random seed (same seed, sa
 _STATUS_STYLE = {"pass": "green", "fail": "red", "unknown": "yellow"}
 
 
-def print_classification(c: Classification) -> None:
-    """The human-readable classification: stage, binding rules, one row per rule."""
+def print_classification(c: Classification, d: District | None = None) -> None:
+    """The human-readable classification: the stage sentence, one row per rule with its
+    sentence (:mod:`netstage.simulator.wording`), inputs and what would change each."""
     console.print(f"[bold]{escape(c.district_name)}: {c.stage_name}[/]")
-    console.print(f"binding: {', '.join(c.binding)}   rubric: {c.rubric.version}")
+    console.print(escape(wording.stage_sentence(c, d)), highlight=False)
+    console.print(f"rubric: {escape(c.rubric.version)}", highlight=False)
     for o in c.rubric.overrides:
         console.print(f"[yellow]override:[/] {escape(str(o))}")
-    table = Table(show_lines=False)
-    for col in ("rule", "status", "allows", "explanation"):
+    table = Table(show_lines=True)
+    for col in ("rule", "status", "allows", "what was found"):
         table.add_column(col, overflow="fold")
     for r in c.rules:
         st = _STATUS_STYLE[r.status]
-        table.add_row(r.rule_id, f"[{st}]{r.status}[/]", str(r.allows_stage), escape(r.explanation))
+        table.add_row(f"{escape(wording.RULE_NAMES.get(r.rule_id, r.rule_id))}\n"
+                      f"[dim]{r.rule_id}[/]", f"[{st}]{r.status}[/]",
+                      f"Stage {r.allows_stage}", escape(wording.rule_sentence(r, d)))
     console.print(table)
-    console.print("[bold]inputs (provenance) and what would change each verdict:[/]")
+    console.print("[bold]inputs (where each came from) and what would change each verdict:[/]")
     for r in c.rules:
-        ins = "; ".join(f"{i.name}={'?' if i.value is None else i.value} ({i.provenance_text})"
+        ins = "; ".join(f"{wording.INPUT_LABELS.get(i.name, i.name)}: "
+                        f"{wording.input_value(i)} ({wording.input_source(i)})"
                         for i in r.inputs)
         console.print(f"  {r.rule_id}: {escape(ins)}", highlight=False)
         for w in r.would_change:
             if w["binds"]:
-                console.print(f"    would change: {escape(would_change_text(w))}",
+                console.print(f"    would change: {escape(wording.need_sentence(r, w))}",
                               highlight=False)
     if c.to_measure:
         console.print("[bold]to resolve unknown rules, measure or declare:[/]")
-        for item in c.to_measure:
-            console.print(f"  - {escape(item)}")
+        for r in c.rules:
+            for item in r.to_resolve:
+                console.print(f"  - {r.rule_id}: {escape(wording.resolve_text(item))}",
+                              highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -88,7 +96,7 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(c.to_json())
         else:
-            print_classification(c)
+            print_classification(c, d)
 
     @app.command("plan")
     def plan_cmd(
@@ -128,7 +136,7 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(p.to_json())
         else:
-            console.print(escape(p.summary()))
+            console.print(escape(wording.plan_sentence(p)), highlight=False)
             table = Table()
             for col in ("action", "cost (USD)", "how the cost is made up"):
                 table.add_column(col, overflow="fold")
