@@ -206,8 +206,7 @@ def history(
     key = f"p{percentile:g}_mbps"
     table = Table(title=f"{info['polls']} polls, {info['samples']} samples, "
                         f"{info['history_days']:.2f} days; intervals: "
-                        + (", ".join(f"{v} {k}" for k, v in info["intervals"].items())
-                           or "none"))
+                        + _counts(info["intervals"]))
     for col in ("device", "ifIndex", "name", "speed Mb/s", f"p{percentile:g} Mb/s", "util",
                 "intervals"):
         table.add_column(col)
