@@ -69,7 +69,7 @@ def test_html_is_self_contained_and_summary_first(report: Any) -> None:
     assert i_stage < i_plan < i_evidence < i_details
     assert f"Stage {c.stage}</span>" in html
     for b in c.binding:
-        assert f"<b>{b}</b>" in html[:i_evidence]
+        assert f"({b})</b>" in html[:i_evidence]
     # the user's override is printed with its default
     assert "R-NOW.max_unserved_p95 = 0.04 (default 0.05" in html
     # extra sections rendered as tables
@@ -115,12 +115,14 @@ def test_everything_unknown_lists_what_to_measure(tmp_path: Path) -> None:
                          chart_formats=())
     html = paths["html"].read_text()
     assert "Nothing is known yet" in html
-    for item in c.to_measure:
-        assert item.replace("`", "") in html.replace("`", "").replace("&#x27;", "'")
+    text = re.sub(r"<[^>]+>", "", html).replace("&#x27;", "'")
+    for r in c.rules:  # the IT appendix carries every step, commands as code
+        for item in r.to_resolve:
+            assert item.replace("`", "") in text
     assert json.loads(paths["json"].read_text())["to_measure"] == c.to_measure
     # per rule: every input's provenance and what would change the verdict
     assert html.count("What would change the verdict") == 3
-    assert "missing" in html
+    assert "not given" in html
 
 
 def test_report_cli(run_cli: CliRunner, tmp_path: Path) -> None:

@@ -47,6 +47,8 @@ __all__ = [
     "rule_sentence",
     "stage_sentence",
     "sweep_cost_line",
+    "threshold_label",
+    "threshold_value",
 ]
 
 RULE_NAMES = {
@@ -566,3 +568,42 @@ def plan_sentence(p: Any) -> str:
             else:
                 s += f" It is over the ${p.budget_usd:,.0f} budget and no action fits it."
     return s
+
+
+_THRESHOLD_LABELS = {
+    "max_unserved_p95": "most demand left unserved in 95% of busy hours",
+    "max_throttled_p95": "most devices slowed in 95% of busy hours",
+    "min_internet_kbps_per_student_stage2": "least Internet per student (Stage 2)",
+    "min_internet_kbps_per_student_stage4": "least Internet per student (Stage 4)",
+    "min_wan_gbps_per_1000_students": "least WAN capacity per 1,000 students at each school",
+    "min_edge_disjoint_paths_per_school": "fewest independent paths from a school",
+    "min_internet_circuits": "fewest Internet circuits",
+    "max_n1_unserved_p95": "most demand unserved after a single failure",
+    "stage3_requires": "security practices needed for Stage 3",
+    "stage4_requires": "security practices needed for Stage 4",
+    "min_answer_share_stage3": "least share of devices answering polls (Stage 3)",
+    "min_answer_share_stage4": "least share of devices answering polls (Stage 4)",
+    "min_history_days": "least poll history",
+    "min_top2_family_share_stage3": "least share of the two commonest families (Stage 3)",
+    "min_top2_family_share_stage4": "least share of the two commonest families (Stage 4)",
+    "max_firmware_versions_per_model": "most firmware versions per model",
+}
+
+
+def threshold_label(name: str) -> str:
+    """A rubric threshold name as a phrase."""
+    return _THRESHOLD_LABELS.get(name, name.replace("_", " "))
+
+
+def threshold_value(value: Any, unit: str = "") -> str:
+    """A rubric threshold value with its unit: percentages, lists of facts as phrases."""
+    if isinstance(value, list):
+        return join_and(FACT_PHRASES.get(str(x), str(x)) for x in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        if unit in ("fraction", "share") or (isinstance(value, float) and value < 1
+                                             and unit in ("", "fraction")):
+            return pct(value)
+        return f"{value:,.4g} {unit}".strip()
+    return str(value)
