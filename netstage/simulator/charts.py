@@ -372,7 +372,12 @@ def growth_projection(d: District, c: Any, series: dict[str, Any] | None) -> Fig
     if not over:
         title = (f"Demand growth stays within the Stage 4 limit for {yrs[-1]:g} years")
     elif over[0] == 0:
-        title = "Today's 1:1 peak already exceeds the Stage 4 unserved limit"
+        # the growth rule's limit (R-FUTURE) is tighter than today's (R-NOW): say which
+        now_limit = float(rub.value("R-NOW", "max_unserved_p95"))
+        title = (f"Before any growth, {uns[0]:.1%} of today's peak is unserved: above the "
+                 f"{limit:.0%} the growth rule allows")
+        if uns[0] <= now_limit:
+            title += f" (within today's {now_limit:.0%} limit)"
     else:
         title = (f"At {series['growth_per_year']:.0%}/yr growth the network falls short in "
                  f"year {over[0]:g}")
