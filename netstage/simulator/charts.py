@@ -374,10 +374,9 @@ def growth_projection(d: District, c: Any, series: dict[str, Any] | None) -> Fig
     elif over[0] == 0:
         # the growth rule's limit (R-FUTURE) is tighter than today's (R-NOW): say which
         now_limit = float(rub.value("R-NOW", "max_unserved_p95"))
-        title = (f"Before any growth, {uns[0]:.1%} of today's peak is unserved: above the "
-                 f"{limit:.0%} the growth rule allows")
+        title = f"Today's peak leaves {uns[0]:.1%} unserved, above the {limit:.0%} growth limit"
         if uns[0] <= now_limit:
-            title += f" (within today's {now_limit:.0%} limit)"
+            title += f" (today's {now_limit:.0%} limit is met)"
     else:
         title = (f"At {series['growth_per_year']:.0%}/yr growth the network falls short in "
                  f"year {over[0]:g}")
