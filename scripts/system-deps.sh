@@ -4,6 +4,7 @@
 #   snmp     - net-snmp's snmpbulkwalk, the baseline of the SNMP benchmark
 #   snmpd    - a second, independent SNMP agent implementation (SNMPv3 tests)
 #   tshark   - the baseline of the capture benchmark
+#   poppler-utils - pdftotext/pdffonts/pdftoppm, which check the report PDF
 # Only installs what is missing, and only when it can (root + apt-get).
 set -euo pipefail
 need=()
@@ -11,6 +12,7 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v snmpbulkwalk >/dev/null 2>&1 || need+=(snmp)
 [ -x /usr/sbin/snmpd ] || need+=(snmpd)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "system-deps: installing ${need[*]} (Debian packages)"

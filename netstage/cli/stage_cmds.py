@@ -181,5 +181,9 @@ def register(app: typer.Typer) -> None:
             return
         for k in formats:
             console.print(f"{k}: {escape(str(paths[k]))}")
+        if "pdf-fallback" in paths:
+            console.print("[yellow]note:[/] report.pdf is a plain fallback: Chromium was not "
+                          "found or failed, so the HTML page could not be printed; install "
+                          "chromium or print report.html from a browser")
         charts = [v for k, v in paths.items() if k.startswith("chart-")]
         console.print(f"charts: {len(charts)} files in {escape(str(out))}")

@@ -126,8 +126,9 @@ figcaption{font-size:13px;color:#546e7a}
 .sentence{font-size:18px;line-height:1.45}
 .rule-sentence{font-size:15px;line-height:1.5}
 .it{border-top:3px solid #cfd8dc;margin-top:48px}
-.footer{display:none}
-@page{size:A4;margin:16mm 14mm 20mm 14mm}
+@page{size:A4;margin:16mm 14mm 18mm 14mm;
+ @bottom-right{content:"page " counter(page) " of " counter(pages);font-size:8pt;
+  color:#607d8b}}
 @media print{
  body{background:#fff;font-size:11pt}
  main{max-width:none;padding:0}
@@ -138,8 +139,6 @@ figcaption{font-size:13px;color:#546e7a}
  figure,table,.box{break-inside:avoid;page-break-inside:avoid}
  figure img{max-width:100%;max-height:210mm;width:auto;border:none}
  table{font-size:9pt}
- .footer{display:block;position:fixed;bottom:-12mm;left:0;right:0;font-size:8pt;
-  color:#607d8b;border-top:1px solid #cfd8dc;padding-top:2mm}
 }
 """
 
@@ -224,7 +223,8 @@ def _plan_html(p: Any, d: District) -> str:
     head = (f"<h3>To Stage {p.target_stage}</h3><p>{_e(wording.plan_sentence(p))}</p>")
     if not p.actions:
         return head
-    rows = [[a.description, f"${a.cost_usd:,.0f}", a.cost_note,
+    rows = [[wording.board_text(a.description), f"${a.cost_usd:,.0f}",
+             wording.board_text(a.cost_note),
              wording.join_and(wording.RULE_NAMES.get(r, r) for r in a.rules)]
             for a in p.actions]
     rows.append(["total", f"${p.cost_usd:,.0f}",
@@ -237,7 +237,7 @@ def _plan_html(p: Any, d: District) -> str:
           for r in p.classification_before.rules]
     ba.append(["district", f"Stage {p.stage_before}", f"Stage {p.stage_after}",
                "target met" if p.reached else f"short of Stage {p.target_stage}"])
-    notes = "".join(f"<li>{_e(n)}</li>" for n in p.notes)
+    notes = "".join(f"<li>{_e(wording.board_text(n))}</li>" for n in p.notes)
     return (head + _table(rows, ["action", "cost", "how the cost is made up", "helps"])
             + "<p>Before and after (the upgraded network classified again with the same "
               "rubric, scenarios and seed):</p>"
@@ -353,6 +353,12 @@ def _it_appendix(d: District, c: Classification) -> str:
     return "".join(out)
 
 
+def _footer_css(text: str) -> str:
+    """The printed page footer (a CSS @page margin box, which Chromium prints)."""
+    esc = "".join(c if c.isalnum() or c in " -.,:()'/&" else f"\\{ord(c):x} " for c in text)
+    return (f'@page{{@bottom-left{{content:"{esc}";font-size:8pt;color:#607d8b}}}}')
+
+
 def _code(text: str) -> str:
     """Escape ``text`` and show its backticked spans as code."""
     parts = text.split("`")
@@ -371,9 +377,8 @@ def render_html(d: District, c: Classification, plans: list[Any], figs: dict[str
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width,initial-scale=1'>",
         f"<title>{_e(d.district.name)}: Stage {s} - netstage report</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<div class='footer'>{_e(d.district.name)} - network stage report - {today}</div>",
-        "<main>",
+        f"<style>{_CSS}{_footer_css(f'{d.district.name} - network stage report - {today}')}"
+        "</style></head><body><main>",
         f"<p class='small'>Network stage report - {_e(d.district.name)} - "
         f"{d.total_students:,} students - {today}</p>",
         f"<h1 id='stage'>{_e(d.district.name)} is at <span class='stage s{s}'>Stage {s}</span>"
@@ -397,7 +402,8 @@ def render_html(d: District, c: Classification, plans: list[Any], figs: dict[str
                  f"{_e(wording.plan_sentence(p))}")
         if p.actions:
             first += "<ul>" + "".join(
-                f"<li>{_e(a.description)} - ${a.cost_usd:,.0f}</li>" for a in p.actions) + "</ul>"
+                f"<li>{_e(wording.board_text(a.description))} - ${a.cost_usd:,.0f}</li>"
+                for a in p.actions) + "</ul>"
         out.append(f"<div class='{cls}'>{first}</div>")
     for err in plan_errors or []:
         out.append(f"<div class='box warn'>{_e(err)}</div>")
@@ -488,6 +494,55 @@ def _version() -> str:
 
 
 # -- PDF ----------------------------------------------------------------------------------
+#: Chromium flags for printing the report: no network, no profile state, no header/footer
+#: (the report's own CSS footer carries the district and date).
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-pdf-header-footer")
+
+FALLBACK_PDF_NOTE = ("This PDF is a plain fallback: Chromium was not found (or failed), so "
+                     "the report could not be printed from its HTML page. Install chromium "
+                     "(Debian: apt-get install chromium) or open report.html and print it.")
+
+
+def find_chromium() -> str | None:
+    """The Chromium executable (``NETSTAGE_CHROMIUM`` overrides), or None."""
+    import os
+    import shutil
+
+    env = os.environ.get("NETSTAGE_CHROMIUM")
+    if env is not None:
+        return env if env and Path(env).exists() else None
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        exe = shutil.which(name)
+        if exe:
+            return exe
+    return None
+
+
+def print_pdf(html_file: Path, pdf_file: Path, *, timeout_s: float = 180.0) -> str | None:
+    """Print ``html_file`` to ``pdf_file`` with headless Chromium. Returns None on
+    success, else why it could not (Chromium missing, failed or timed out)."""
+    import subprocess
+    import tempfile
+
+    exe = find_chromium()
+    if exe is None:
+        return "Chromium was not found"
+    with tempfile.TemporaryDirectory(prefix="netstage-chromium-") as profile:
+        try:
+            r = subprocess.run(
+                [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                 f"--print-to-pdf={pdf_file}", html_file.resolve().as_uri()],
+                capture_output=True, timeout=timeout_s, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"Chromium failed ({type(exc).__name__}: {exc})"
+    if not pdf_file.exists() or pdf_file.stat().st_size == 0:
+        tail = r.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        return f"Chromium wrote no PDF (exit {r.returncode}; {tail[0][:200]})"
+    return None
+
+
 def _text_page(lines: list[str], title: str) -> Figure:
     import textwrap
 
@@ -603,20 +658,38 @@ def _write_files(out: Path, d: District, c: Classification, plans: list[Any],
         staged.append((tmp, out / name))
         return tmp
 
+    fallback = False
+    page = (render_html(d, c, plans, figs, extra, plan_errors)
+            if "html" in formats or "pdf" in formats else "")
     try:
         if "html" in formats:
-            stage("report.html").write_text(render_html(d, c, plans, figs, extra, plan_errors),
-                                            encoding="utf-8")
+            stage("report.html").write_text(page, encoding="utf-8")
         if "json" in formats:
             data = build_report_json(d, c, plans, growth, extra, figs)
             data["plan_errors"] = plan_errors
             stage("report.json").write_text(json.dumps(data, indent=2) + "\n",
                                             encoding="utf-8")
         if "pdf" in formats:
-            _write_pdf(stage("report.pdf"), d, c, plans, figs)
+            # the board's PDF is the HTML page printed by Chromium (print CSS: a section
+            # per page, charts sized to the page, the district and date in the footer)
+            printable = out / ".report-print.html"
+            staged.append((printable, printable))  # removed in the finally below
+            printable.write_text(page, encoding="utf-8")
+            pdf_tmp = stage("report.pdf")
+            why = print_pdf(printable, pdf_tmp.with_suffix(".pdf"))
+            if why is None:
+                pdf_tmp.with_suffix(".pdf").replace(pdf_tmp)
+            else:
+                pdf_tmp.with_suffix(".pdf").unlink(missing_ok=True)
+                _write_pdf(pdf_tmp, d, c, plans, figs, note=f"{why}. {FALLBACK_PDF_NOTE}")
+                fallback = True
         for tmp, final in staged:
+            if tmp == final:
+                continue
             tmp.replace(final)
             paths[final.suffix[1:]] = final
+        if fallback:  # callers say so: the PDF is the plain matplotlib fallback
+            paths["pdf-fallback"] = paths["pdf"]
     finally:
         for tmp, _final in staged:
             tmp.unlink(missing_ok=True)

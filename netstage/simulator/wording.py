@@ -33,6 +33,7 @@ __all__ = [
     "FACT_PHRASES",
     "INPUT_LABELS",
     "binding_text",
+    "board_text",
     "element_name",
     "input_source",
     "input_value",
@@ -554,7 +555,7 @@ def plan_sentence(p: Any) -> str:
         s += f", meeting the Stage {p.target_stage} target."
     else:
         s += f"; this does not reach Stage {p.target_stage}"
-        s += (": " + "; ".join(p.notes) + ".") if p.notes else "."
+        s += (": " + "; ".join(board_text(n) for n in p.notes) + ".") if p.notes else "."
     if p.budget_usd is not None:
         if p.cost_usd <= p.budget_usd:
             s += f" It fits the ${p.budget_usd:,.0f} budget."
@@ -607,3 +608,22 @@ def threshold_value(value: Any, unit: str = "") -> str:
             return pct(value)
         return f"{value:,.4g} {unit}".strip()
     return str(value)
+
+
+_BY_CMD = re.compile(r"\s*,?\s*\b(?:by|with|via|using|run)\s+`[^`]*`")
+_ANY_CMD = re.compile(r"`([^`]*)`")
+_PLURAL_S = re.compile(r"\b(\d[\d,]*) ([A-Za-z-]+)\(s\)")
+
+
+def board_text(text: str) -> str:
+    """Text from elsewhere (plan actions, cost notes) made fit for the board: no shell
+    commands (``polled by `netstage poll``` -> ``polled``), ``9 device(s)`` -> ``9 devices``.
+
+    >>> board_text("SNMP on 9 devices, polled by `netstage poll` for 30 days")
+    'SNMP on 9 devices, polled for 30 days'
+    >>> board_text("bring 1 device(s) and 9 device(s) to one version")
+    'bring 1 device and 9 devices to one version'
+    """
+    s = _BY_CMD.sub("", text)
+    s = _ANY_CMD.sub(r"\1", s)
+    return _PLURAL_S.sub(lambda m: plural(float(m.group(1).replace(",", "")), m.group(2)), s)
