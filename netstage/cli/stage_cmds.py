@@ -141,7 +141,8 @@ def register(app: typer.Typer) -> None:
             for col in ("action", "cost (USD)", "how the cost is made up"):
                 table.add_column(col, overflow="fold")
             for a in p.actions:
-                table.add_row(escape(a.description), f"{a.cost_usd:,.0f}", escape(a.cost_note))
+                table.add_row(escape(a.description), f"{a.cost_usd:,.0f}",
+                              escape(wording.cost_note_text(a.cost_note)))
             if p.actions:
                 console.print(table)
             for n in p.notes:

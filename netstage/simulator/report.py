@@ -223,8 +223,8 @@ def _plan_html(p: Any, d: District) -> str:
     head = (f"<h3>To Stage {p.target_stage}</h3><p>{_e(wording.plan_sentence(p))}</p>")
     if not p.actions:
         return head
-    rows = [[wording.board_text(a.description), f"${a.cost_usd:,.0f}",
-             wording.board_text(a.cost_note),
+    rows = [[wording.action_text(a.description, d), f"${a.cost_usd:,.0f}",
+             wording.cost_note_text(wording.board_text(a.cost_note)),
              wording.join_and(wording.RULE_NAMES.get(r, r) for r in a.rules)]
             for a in p.actions]
     rows.append(["total", f"${p.cost_usd:,.0f}",
@@ -402,7 +402,7 @@ def render_html(d: District, c: Classification, plans: list[Any], figs: dict[str
                  f"{_e(wording.plan_sentence(p))}")
         if p.actions:
             first += "<ul>" + "".join(
-                f"<li>{_e(wording.board_text(a.description))} - ${a.cost_usd:,.0f}</li>"
+                f"<li>{_e(wording.action_text(a.description, d))} - ${a.cost_usd:,.0f}</li>"
                 for a in p.actions) + "</ul>"
         out.append(f"<div class='{cls}'>{first}</div>")
     for err in plan_errors or []:

@@ -32,8 +32,10 @@ from netstage.simulator.rules.base import RuleInput, RuleVerdict
 __all__ = [
     "FACT_PHRASES",
     "INPUT_LABELS",
+    "action_text",
     "binding_text",
     "board_text",
+    "cost_note_text",
     "element_name",
     "input_source",
     "input_value",
@@ -627,3 +629,36 @@ def board_text(text: str) -> str:
     s = _BY_CMD.sub("", text)
     s = _ANY_CMD.sub(r"\1", s)
     return _PLURAL_S.sub(lambda m: plural(float(m.group(1).replace(",", "")), m.group(2)), s)
+
+
+_NOTE_HEAD = re.compile(r"^(\d[\d,.]*) ([A-Za-z][\w -]*?)(?=:|$)")
+_PER_YEAR = re.compile(r"\$([\d,]+)/yr x ([\d.]+) yr")
+_WIRED_LIKE = re.compile(r"\bwired like (\S+)")
+
+
+def cost_note_text(note: str) -> str:
+    """A plan action's cost note in words: ``9 infrastructure device: $450`` ->
+    ``9 infrastructure devices: $450``; ``$8,400/yr x 3 yr`` -> ``$8,400 a year for 3 years``.
+
+    >>> cost_note_text("9 infrastructure device: $450 one-time + $100/yr x 3 yr")
+    '9 infrastructure devices: $450 one-time + $100 a year for 3 years'
+    """
+    def head(m: re.Match[str]) -> str:
+        n = float(m.group(1).replace(",", ""))
+        words = m.group(2).rsplit(" ", 1)
+        last = words[-1]
+        if n != 1 and not last.endswith("s"):
+            last += "s"
+        return f"{m.group(1)} {' '.join([*words[:-1], last])}"
+
+    s = _NOTE_HEAD.sub(head, note)
+    return _PER_YEAR.sub(lambda m: f"${m.group(1)} a year for "
+                         f"{plural(float(m.group(2)), 'year')}", s)
+
+
+def action_text(description: str, d: District | None = None) -> str:
+    """A plan action for the board: :func:`board_text`, and ``wired like <node>`` as
+    ``connected the same way as <name>``."""
+    s = board_text(description)
+    return _WIRED_LIKE.sub(lambda m: "connected the same way as "
+                           + element_name(m.group(1), d), s)
