@@ -376,7 +376,7 @@ def render_html(d: District, c: Classification, plans: list[Any], figs: dict[str
     out = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width,initial-scale=1'>",
-        f"<title>{_e(d.district.name)}: Stage {s} - netstage report</title>",
+        f"<title>{_e(d.district.name)}: Stage {s} - network stage report</title>",
         f"<style>{_CSS}{_footer_css(f'{d.district.name} - network stage report - {today}')}"
         "</style></head><body><main>",
         f"<p class='small'>Network stage report - {_e(d.district.name)} - "
