@@ -225,3 +225,16 @@ def test_units_and_plurals() -> None:
     assert wording.cost_note_text("9 infrastructure device: $450 one-time") == \
         "9 infrastructure devices: $450 one-time"
     assert wording.board_text("polled by `netstage poll` daily") == "polled daily"
+
+
+def test_budget_line_names_the_best_plan_that_fits() -> None:
+    from netstage.cli.stage_cmds import _within_budget
+
+    act = SimpleNamespace(cost_usd=450.0)
+    fits = SimpleNamespace(actions=[act, act, act], stage_after=3, cost_usd=26550.0)
+    assert _within_budget(fits, 50000, 2) == ("Within the $50,000 budget, the best plan found "
+                                              "reaches Stage 3: 3 actions costing about "
+                                              "$26,550.")
+    assert "no verified plan lifts the district above Stage 2" in _within_budget(None, 10, 2)
+    assert wording.cost_note_text("2700 Mbps added: $1/yr x 3 yr") == \
+        "2700 Mbps added: $1 a year for 3 years"

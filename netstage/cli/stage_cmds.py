@@ -72,6 +72,17 @@ def print_classification(c: Classification, d: District | None = None) -> None:
                               highlight=False)
 
 
+def _within_budget(fits: object, budget: float, stage_before: int) -> str:
+    """The best plan within ``budget``, as a sentence (``fits`` None: nothing fits)."""
+    if fits is None:
+        return (f"Within the ${budget:,.0f} budget no verified plan lifts the district above "
+                f"Stage {stage_before}.")
+    n = len(getattr(fits, "actions", []))
+    return (f"Within the ${budget:,.0f} budget, the best plan found reaches Stage "
+            f"{getattr(fits, 'stage_after', '')}: {wording.plural(n, 'action')} costing about "
+            f"${float(getattr(fits, 'cost_usd', 0.0)):,.0f}.")
+
+
 def register(app: typer.Typer) -> None:
     """Add classify, plan and report to ``app``."""
 
@@ -131,6 +142,18 @@ def register(app: typer.Typer) -> None:
                               n_scenarios=scenarios, seed=seed, overrides=rubric,
                               catalog=catalog,
                               progress=lambda m: bar.update(task, description=m[:60]))
+            # over budget: the best plan that fits is the cheapest plan to the highest
+            # lower stage whose cost is within the budget (each verified like the first)
+            fits = None
+            if budget is not None and p.cost_usd > budget:
+                for t in range(p.target_stage - 1, p.stage_before, -1):
+                    bar.update(task, description=f"planning to stage {t} within the budget")
+                    q = plan_upgrades(d, target_stage=t, n_scenarios=scenarios, seed=seed,
+                                      overrides=rubric, catalog=catalog,
+                                      classification=p.classification_before)
+                    if q.reached and q.cost_usd <= budget:
+                        fits = q
+                        break
         if write_district is not None:
             write_output(write_district, p.district_yaml(), "--write-district")
         if json_out:
@@ -141,12 +164,20 @@ def register(app: typer.Typer) -> None:
             for col in ("action", "cost (USD)", "how the cost is made up"):
                 table.add_column(col, overflow="fold")
             for a in p.actions:
-                table.add_row(escape(a.description), f"{a.cost_usd:,.0f}",
+                table.add_row(escape(wording.fix_plurals(a.description)), f"{a.cost_usd:,.0f}",
                               escape(wording.cost_note_text(a.cost_note)))
             if p.actions:
                 console.print(table)
             for n in p.notes:
                 console.print(f"[yellow]note:[/] {escape(n)}")
+            if budget is not None and p.cost_usd > budget:
+                console.print(escape(_within_budget(fits, budget, p.stage_before)),
+                              highlight=False)
+                if fits is not None and fits.actions:
+                    for a in fits.actions:
+                        console.print(f"  - {escape(wording.fix_plurals(a.description))}: "
+                                      f"${a.cost_usd:,.0f}",
+                                      highlight=False)
             console.print(f"[dim]catalog: {p.catalog_version}; costs are indicative[/]")
         if not p.reached:
             raise typer.Exit(1)

@@ -37,6 +37,7 @@ __all__ = [
     "board_text",
     "cost_note_text",
     "element_name",
+    "fix_plurals",
     "input_source",
     "input_value",
     "join_and",
@@ -617,6 +618,12 @@ _ANY_CMD = re.compile(r"`([^`]*)`")
 _PLURAL_S = re.compile(r"\b(\d[\d,]*) ([A-Za-z-]+)\(s\)")
 
 
+def fix_plurals(text: str) -> str:
+    """``9 device(s)`` -> ``9 devices``, ``1 device(s)`` -> ``1 device``."""
+    return _PLURAL_S.sub(lambda m: plural(float(m.group(1).replace(",", "")), m.group(2)),
+                         text)
+
+
 def board_text(text: str) -> str:
     """Text from elsewhere (plan actions, cost notes) made fit for the board: no shell
     commands (``polled by `netstage poll``` -> ``polled``), ``9 device(s)`` -> ``9 devices``.
@@ -627,8 +634,7 @@ def board_text(text: str) -> str:
     'bring 1 device and 9 devices to one version'
     """
     s = _BY_CMD.sub("", text)
-    s = _ANY_CMD.sub(r"\1", s)
-    return _PLURAL_S.sub(lambda m: plural(float(m.group(1).replace(",", "")), m.group(2)), s)
+    return fix_plurals(_ANY_CMD.sub(r"\1", s))
 
 
 _NOTE_HEAD = re.compile(r"^(\d[\d,.]*) ([A-Za-z][\w -]*?)(?=:|$)")
@@ -647,7 +653,7 @@ def cost_note_text(note: str) -> str:
         n = float(m.group(1).replace(",", ""))
         words = m.group(2).rsplit(" ", 1)
         last = words[-1]
-        if n != 1 and not last.endswith("s"):
+        if n != 1 and not last.endswith(("s", "ed")) and last.isalpha() and last.islower():
             last += "s"
         return f"{m.group(1)} {' '.join([*words[:-1], last])}"
 
