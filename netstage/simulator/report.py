@@ -37,7 +37,7 @@ from netstage.simulator.charts import (
 from netstage.simulator.errors import ConfigError, NetstageError
 from netstage.simulator.io import ensure_output_dir
 from netstage.simulator.model import District
-from netstage.simulator.stage import DEFAULT_N_SCENARIOS, STAGE_NAMES, Classification, classify
+from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
 
 __all__ = ["REPORT_SCHEMA", "build_report_json", "render_html", "write_report"]
 
@@ -380,10 +380,10 @@ def render_html(d: District, c: Classification, plans: list[Any], figs: dict[str
         f"<style>{_CSS}{_footer_css(f'{d.district.name} - network stage report - {today}')}"
         "</style></head><body><main>",
         f"<p class='small'>Network stage report - {_e(d.district.name)} - "
-        f"{d.total_students:,} students - {today}</p>",
+        f"{d.total_students:,} students - {today} - Scott Smith's four stages of 1:1 "
+        "infrastructure</p>",
         f"<h1 id='stage'>{_e(d.district.name)} is at <span class='stage s{s}'>Stage {s}</span>"
         "</h1>",
-        f"<p><b>{_e(STAGE_NAMES[s])}</b> in Scott Smith's four stages of 1:1 infrastructure.</p>",
         f"<p class='sentence'>{_e(wording.stage_sentence(c, d))}</p>",
         "<h2 id='summary'>Summary</h2>",
     ]
@@ -414,11 +414,13 @@ def render_html(d: District, c: Classification, plans: list[Any], figs: dict[str
     if unknown:
         allu = len(unknown) == len(c.rules)
         out.append(f"<div class='box warn'><b>{'Nothing is known yet' if allu else 'Not yet known'}"
-                   "</b>: a rule with missing facts counts at the lowest stage those facts "
-                   "could give, until they are measured or declared.<ul>"
-                   + "".join(f"<li><b>{_e(wording.rule_name(r.rule_id))}</b>: "
-                             f"{_e(wording.rule_sentence(r, d))}</li>" for r in unknown)
-                   + "</ul>The IT team's steps are in the appendix.</div>")
+                   "</b>: " + _e(wording.join_and(wording.rule_name(r.rule_id) for r in unknown))
+                   + (" depends" if len(unknown) == 1 else " depend")
+                   + " on facts nobody has measured or declared yet. Until they are, each "
+                   "counts at the lowest stage those facts could give (see "
+                   + ("its sentence" if len(unknown) == 1 else "their sentences")
+                   + " under Evidence per rule). The IT team's steps are in the appendix."
+                   "</div>")
     out.append(f"<p class='small'>Rubric: {_e(c.rubric.version)}. ")
     if c.rubric.overrides:
         out.append("<b>Thresholds changed by the user:</b></p><ul>"

@@ -615,13 +615,20 @@ def threshold_value(value: Any, unit: str = "") -> str:
 
 _BY_CMD = re.compile(r"\s*,?\s*\b(?:by|with|via|using|run)\s+`[^`]*`")
 _ANY_CMD = re.compile(r"`([^`]*)`")
-_PLURAL_S = re.compile(r"\b(\d[\d,]*) ([A-Za-z-]+)\(s\)")
+_PLURAL_S = re.compile(r"\b(\d[\d,]*)((?: [A-Za-z-]+)*?) ([A-Za-z-]+)\(s\)")
 
 
 def fix_plurals(text: str) -> str:
-    """``9 device(s)`` -> ``9 devices``, ``1 device(s)`` -> ``1 device``."""
-    return _PLURAL_S.sub(lambda m: plural(float(m.group(1).replace(",", "")), m.group(2)),
-                         text)
+    """``9 device(s)`` -> ``9 devices``, ``1 device(s)`` -> ``1 device``.
+
+    >>> fix_plurals("11 more access point(s) at hs-ap; 1 more access point(s)")
+    '11 more access points at hs-ap; 1 more access point'
+    """
+    def one(m: re.Match[str]) -> str:
+        n = float(m.group(1).replace(",", ""))
+        return f"{m.group(1)}{m.group(2)} {m.group(3)}{'' if n == 1 else 's'}"
+
+    return _PLURAL_S.sub(one, text)
 
 
 def board_text(text: str) -> str:
