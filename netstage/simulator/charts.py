@@ -89,7 +89,8 @@ def stage_ladder(c: Any) -> Figure:
     y = np.arange(len(rules))
     ax.barh(y, vals, color=cols, height=0.6)
     for yi, r in zip(y, rules[::-1], strict=True):
-        label = r.status + (" - binding" if r.rule_id in c.binding else "")
+        # at Stage 4 nothing holds the district back: no rule is "binding"
+        label = r.status + (" - binding" if r.rule_id in c.binding and c.stage < 4 else "")
         ax.text(r.allows_stage + 0.05, float(yi), label, va="center", fontsize=9)
     ax.axvline(c.stage, color="#37474f", linestyle="--", linewidth=1.5)
     ax.set_yticks(y, names)
@@ -97,8 +98,9 @@ def stage_ladder(c: Any) -> Figure:
     ax.set_xticks([1, 2, 3, 4], ["Stage 1", "Stage 2", "Stage 3", "Stage 4"])
     ax.set_xlabel("highest stage the rule allows (dashed line: the district's stage)")
     binding = ", ".join(c.binding) if c.binding else "none"
-    ax.set_title(f"{short(c.district_name, TITLE_NAME_CHARS)} is at Stage {c.stage}; "
-                 f"limited by {short(binding, TITLE_NAME_CHARS)}",
+    tail = ("every rule passes" if c.stage == 4
+            else f"limited by {short(binding, TITLE_NAME_CHARS)}")
+    ax.set_title(f"{short(c.district_name, TITLE_NAME_CHARS)} is at Stage {c.stage}; {tail}",
                  fontsize=12, loc="left")
     fig.tight_layout()
     return fig
