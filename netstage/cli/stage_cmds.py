@@ -116,8 +116,9 @@ def register(app: typer.Typer) -> None:
             "--target-stage", min=2, max=4, help="stage to reach (default: the next one)",
             show_default=False)] = None,
         budget: Annotated[float | None, typer.Option(
-            "--budget", min=0, help="budget in USD; plans above it are reported as over, "
-            "with the stage the affordable part reaches", show_default=False)] = None,
+            "--budget", min=0, help="budget in USD; a plan above it is reported as over, "
+            "with the best verified plan that fits and the stage it reaches",
+            show_default=False)] = None,
         json_out: JsonOpt = False,
         rubric: RubricOpt = None,
         catalog: Annotated[Path | None, typer.Option(
