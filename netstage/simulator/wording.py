@@ -295,8 +295,10 @@ def _finding_target(v: RuleVerdict, d: District | None) -> str:
     wan = v.details.get("school_wan_gbps_per_1000") or {}
     if wan:
         worst = min(wan, key=lambda k: wan[k])
+        g = float(wan[worst])
+        amount = f"{g:,.3g} Gbps" if g >= 1 else f"{g * 1000:,.0f} Mbps"
         s += (f"; the school with the least WAN capacity, {element_name(worst, d)}, has "
-              f"{wan[worst]:,.3g} Gbps per 1,000 students")
+              f"{amount} per 1,000 students")
     return s
 
 
@@ -615,7 +617,7 @@ def threshold_value(value: Any, unit: str = "") -> str:
 
 _BY_CMD = re.compile(r"\s*,?\s*\b(?:by|with|via|using|run)\s+`[^`]*`")
 _ANY_CMD = re.compile(r"`([^`]*)`")
-_PLURAL_S = re.compile(r"\b(\d[\d,]*)((?: [A-Za-z-]+)*?) ([A-Za-z-]+)\(s\)")
+_PLURAL_S = re.compile(r"\b(\d[\d,]*)((?: [\w-]+)*?) ([A-Za-z-]+)\(s\)")
 
 
 def fix_plurals(text: str) -> str:
@@ -623,6 +625,8 @@ def fix_plurals(text: str) -> str:
 
     >>> fix_plurals("11 more access point(s) at hs-ap; 1 more access point(s)")
     '11 more access points at hs-ap; 1 more access point'
+    >>> fix_plurals("replace the 3 wifi4 AP(s)")
+    'replace the 3 wifi4 APs'
     """
     def one(m: re.Match[str]) -> str:
         n = float(m.group(1).replace(",", ""))
