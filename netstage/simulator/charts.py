@@ -396,9 +396,11 @@ def n1_worst(c: Any, *, top: int = 10) -> Figure:
     if not rows:
         ha = next((r for r in c.rules if r.rule_id == "R-HA"), None)
         why = []
-        if cont is None and ha is not None and ha.checks and ha.checks[0].passed is False:
-            why = [f"R-HA already fails on structure ({ha.explanation})",
-                   "so the N-1 simulation was not needed to classify the district."]
+        if cont is None and ha is not None and any(ch.passed is False
+                                                   for ch in ha.checks[:2]):
+            why = ["Redundancy (R-HA) already fails on structure (too few Internet circuits",
+                   "or independent paths), so the single-failure (N-1) simulation was not",
+                   "needed to classify the district."]
         elif cont is None:
             why = ["The N-1 contingency analysis (netstage.simulator.contingency) did not",
                    "run or is not available: run `netstage n1 FILE` when it is."]
