@@ -432,19 +432,32 @@ def _need(v: RuleVerdict, check: str) -> str:
         missing = [f for f in facts if have.get(f) is not True]
         return join_and(FACT_PHRASES.get(f, f) for f in (missing or facts))
     if r == "R-MANAGE":
+        share, hist = _val(v, "answer_share"), _val(v, "history_days")
+        min_share = t["min_answer_share_stage3" if check == "stage3"
+                      else "min_answer_share_stage4"]
+        parts = [] if share is not None and share >= min_share else [
+            f"at least {pct(min_share)} of network devices answering inventory polls"]
         if check == "stage3":
-            return (f"at least {pct(t['min_answer_share_stage3'])} of network devices answering "
-                    "inventory polls and mobile device management in place")
-        return (f"at least {pct(t['min_answer_share_stage4'])} answering, "
-                f"{plural(t['min_history_days'], 'day')} of poll history and configuration "
-                "backups")
+            if _val(v, "mdm") is not True:
+                parts.append("mobile device management in place")
+        else:
+            if hist is None or hist < t["min_history_days"]:
+                parts.append(f"{plural(t['min_history_days'], 'day')} of poll history")
+            if _val(v, "config_backup") is not True:
+                parts.append("configuration backups")
+        return join_and(parts) or join_and([f"at least {pct(min_share)} answering"])
     if r == "R-STANDARD":
+        share, fw = _val(v, "top2_family_share"), _val(v, "max_firmware_versions_per_model")
         if check == "stage3":
             return ("a standardisation plan, or the two commonest model families making up "
                     f"at least {pct(t['min_top2_family_share_stage3'])} of network devices")
-        fw = plural(t["max_firmware_versions_per_model"], "firmware version")
-        return (f"the two commonest model families at {pct(t['min_top2_family_share_stage4'])}"
-                f" or more and at most {fw} per model")
+        s4 = t["min_top2_family_share_stage4"]
+        fwmax = t["max_firmware_versions_per_model"]
+        parts = [] if share is not None and share >= s4 else [
+            f"the two commonest model families at {pct(s4)} or more of network devices"]
+        if fw is None or fw > fwmax:
+            parts.append(f"at most {plural(fwmax, 'firmware version')} per model")
+        return join_and(parts) or f"the two commonest model families at {pct(s4)} or more"
     return next((c.text for c in v.checks if c.name == check), check)
 
 
