@@ -410,6 +410,10 @@ def render_html(d: District, c: Classification, plans: list[Any], figs: dict[str
     if c.stage == 4 and not plans:
         out.append("<div class='box'>The district is at Stage 4: no upgrade is needed to "
                    "reach a higher stage.</div>")
+    if c.stage == 4:   # nothing holds it back: say what each rule found
+        out.append("<p>What each rule found:</p><ul>" + "".join(
+            f"<li class='rule-sentence'><b>{_e(wording.rule_name(v.rule_id))}</b>: "
+            f"{_e(wording.rule_sentence(v, d))}</li>" for v in c.rules) + "</ul>")
     unknown = [r for r in c.rules if r.status == "unknown"]
     if unknown:
         allu = len(unknown) == len(c.rules)
