@@ -239,3 +239,10 @@ def test_budget_line_names_the_best_plan_that_fits() -> None:
     assert "no verified plan lifts the district above Stage 2" in _within_budget(None, 10, 2)
     assert wording.cost_note_text("2700 Mbps added: $1/yr x 3 yr") == \
         "2700 Mbps added: $1 a year for 3 years"
+
+
+def test_wording_doctests() -> None:
+    import doctest
+
+    res = doctest.testmod(wording)
+    assert res.attempted >= 8 and res.failed == 0
