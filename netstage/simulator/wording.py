@@ -561,6 +561,19 @@ def sweep_cost_line(summary: dict[str, Any]) -> str:
     return s
 
 
+_STILL = re.compile(r"still binding: ((?:R-[A-Z]+(?:, )?)+)")
+
+
+def _note(note: str) -> str:
+    """A planner note for the board: rule ids named, no commands.
+
+    >>> _note("re-classification gives stage 3; still binding: R-HA, R-NOW")
+    're-classification gives stage 3; still held back by redundancy (R-HA) and one device per student today (R-NOW)'
+    """  # noqa: E501
+    return _STILL.sub(lambda m: "still held back by " + join_and(
+        rule_name(x.strip()) for x in m.group(1).split(",") if x.strip()), board_text(note))
+
+
 def plan_sentence(p: Any) -> str:
     """An upgrade plan in one or two sentences: actions, cost, stages, budget."""
     if not p.actions and p.reached:
@@ -573,7 +586,7 @@ def plan_sentence(p: Any) -> str:
         s += f", meeting the Stage {p.target_stage} target."
     else:
         s += f"; this does not reach Stage {p.target_stage}"
-        s += (": " + "; ".join(board_text(n) for n in p.notes) + ".") if p.notes else "."
+        s += (": " + "; ".join(_note(n) for n in p.notes) + ".") if p.notes else "."
     if p.budget_usd is not None:
         if p.cost_usd <= p.budget_usd:
             s += f" It fits the ${p.budget_usd:,.0f} budget."
