@@ -6,6 +6,7 @@
 #   tshark   - the baseline of the capture benchmark
 #   lldpd    - Debian's LLDP daemon, run inside every device of `netstage lab` (docs/lab.md)
 #   iproute2 - ip/tc, which build the lab's namespaces, veths and shaping
+#   poppler-utils - pdftotext/pdffonts/pdftoppm, which check the report PDF
 # Only installs what is missing, and only when it can (root + apt-get).
 set -euo pipefail
 need=()
@@ -15,6 +16,7 @@ command -v snmpbulkwalk >/dev/null 2>&1 || need+=(snmp)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 [ -x /usr/sbin/lldpd ] || need+=(lldpd)
 command -v tc >/dev/null 2>&1 || need+=(iproute2)
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "system-deps: installing ${need[*]} (Debian packages)"

@@ -69,7 +69,7 @@ def test_html_is_self_contained_and_summary_first(report: Any) -> None:
     assert i_stage < i_plan < i_evidence < i_details
     assert f"Stage {c.stage}</span>" in html
     for b in c.binding:
-        assert f"<b>{b}</b>" in html[:i_evidence]
+        assert f"({b})</b>" in html[:i_evidence]
     # the user's override is printed with its default
     assert "R-NOW.max_unserved_p95 = 0.04 (default 0.05" in html
     # extra sections rendered as tables
@@ -115,12 +115,14 @@ def test_everything_unknown_lists_what_to_measure(tmp_path: Path) -> None:
                          chart_formats=())
     html = paths["html"].read_text()
     assert "Nothing is known yet" in html
-    for item in c.to_measure:
-        assert item.replace("`", "") in html.replace("`", "").replace("&#x27;", "'")
+    text = re.sub(r"<[^>]+>", "", html).replace("&#x27;", "'")
+    for r in c.rules:  # the IT appendix carries every step, commands as code
+        for item in r.to_resolve:
+            assert item.replace("`", "") in text
     assert json.loads(paths["json"].read_text())["to_measure"] == c.to_measure
     # per rule: every input's provenance and what would change the verdict
     assert html.count("What would change the verdict") == 3
-    assert "missing" in html
+    assert "not given" in html
 
 
 def test_report_cli(run_cli: CliRunner, tmp_path: Path) -> None:
@@ -187,3 +189,62 @@ def test_html_renders_in_headless_chromium(report: Any, tmp_path: Path) -> None:
     assert int(m.group(1)) == 5 and int(m.group(2)) == 5
     assert re.search(r'<h1 id="stage">[^<]*is at <span class="stage s\d">Stage '
                      f'{c.stage}</span>', dom)
+
+
+# -- the board's PDF: the HTML printed by headless Chromium -----------------------------------
+def _poppler(tool: str) -> str:
+    exe = shutil.which(tool)
+    if exe is None:
+        if IN_CI:
+            pytest.fail(f"{tool} is missing: CI installs poppler-utils (scripts/system-deps.sh)")
+        pytest.skip(f"{tool} not installed (poppler-utils)")
+    return exe
+
+
+def _squash(s: str) -> str:
+    return " ".join(s.replace("\u00ad", "").split())
+
+
+@pytest.mark.browser
+def test_pdf_is_the_printed_html_page(report: Any, tmp_path: Path) -> None:
+    from netstage.simulator import wording
+
+    _chromium()
+    paths, c = report
+    assert "pdf-fallback" not in paths
+    pdf = paths["pdf"]
+    text = _squash(subprocess.run([_poppler("pdftotext"), str(pdf), "-"], capture_output=True,
+                                  text=True, check=True).stdout)
+    d = load_district(example(2))
+    assert _squash(wording.stage_sentence(c, d)) in text
+    for r in c.rules:
+        assert _squash(wording.rule_sentence(r, d)) in text, r.rule_id
+    assert f"{d.district.name} - network stage report" in text   # the footer
+    assert re.search(r"page 1 of \d+", text)
+    fonts = subprocess.run([_poppler("pdffonts"), str(pdf)], capture_output=True, text=True,
+                           check=True).stdout.splitlines()[2:]
+    assert fonts and all(line.split()[-5] == "yes" for line in fonts), fonts   # embedded
+    subprocess.run([_poppler("pdftoppm"), "-r", "30", "-png", str(pdf), str(tmp_path / "pg")],
+                   check=True, capture_output=True)
+    pages = sorted(tmp_path.glob("pg*.png"))
+    assert len(pages) >= 3
+    from matplotlib.image import imread
+
+    for page in pages:
+        px = imread(str(page))[..., :3]
+        assert float((px < 0.9).mean()) > 0.001, page.name   # not a blank page
+
+
+def test_pdf_falls_back_with_a_note_without_chromium(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NETSTAGE_CHROMIUM", "")
+    d = build(small_district())
+    c = classify(d, rules=("R-TARGET",))
+    paths = write_report(d, tmp_path, classification=c, plans=[], formats=("pdf",),
+                         chart_formats=())
+    assert paths["pdf"].read_bytes()[:5] == b"%PDF-" and paths["pdf-fallback"] == paths["pdf"]
+    assert not list(tmp_path.glob(".*"))   # no partial or print files left behind
+    if shutil.which("pdftotext"):
+        text = _squash(subprocess.run(["pdftotext", str(paths["pdf"]), "-"],
+                                      capture_output=True, text=True, check=True).stdout)
+        assert "Chromium was not found" in text and "plain fallback" in text

@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from netstage.cli.common import console, err_console, progress
+from netstage.simulator.wording import plural
 
 __all__ = ["register"]
 
@@ -123,7 +124,7 @@ def poll(
     n = sum(1 for _ in inv.iter_targets())
     with HistoryStore(db) as store:
         err_console.print(f"polling {n} devices every {every:g} s into {db} "
-                          f"({store.n_polls()} rounds already stored); Ctrl-C stops",
+                          f"({plural(store.n_polls(), 'round')} already stored); Ctrl-C stops",
                           markup=False)
 
         reasons_shown: set[str] = set()
@@ -159,7 +160,8 @@ def poll(
 
             done = run_poll(inv, store, every, collector=collector, rounds=rounds,
                             on_round=report_round, progress=tick)
-        err_console.print(f"stopped after {len(done)} rounds; {store.n_polls()} rounds, "
+        err_console.print(f"stopped after {plural(len(done), 'round')}; "
+                          f"{plural(store.n_polls(), 'round')}, "
                           f"{store.n_samples()} samples in {db}", markup=False)
     if done and n and not any(r.n_ok for r in done):
         raise ConfigError(f"no device answered in {len(done)} round(s); check the addresses "
@@ -203,7 +205,8 @@ def history(
         return
     key = f"p{percentile:g}_mbps"
     table = Table(title=f"{info['polls']} polls, {info['samples']} samples, "
-                        f"{info['history_days']:.2f} days; intervals {info['intervals']}")
+                        f"{info['history_days']:.2f} days; intervals: "
+                        + _counts(info["intervals"]))
     for col in ("device", "ifIndex", "name", "speed Mb/s", f"p{percentile:g} Mb/s", "util",
                 "intervals"):
         table.add_column(col)
@@ -211,7 +214,7 @@ def history(
         util = r["utilisation"]
         table.add_row(escape(str(r["device"])), str(r["if_index"]), escape(str(r["name"] or "")),
                       f"{r['speed_mbps'] or 0:g}", f"{r[key]:.3f}",
-                      "" if util is None else f"{float(str(util)):.1%}", str(r["intervals"]))
+                      "" if util is None else f"{float(str(util)):.1%}", _counts(r["intervals"]))
     console.print(table)
 
 
@@ -377,3 +380,10 @@ def register(app: typer.Typer) -> None:
     app.command("history")(history)
     app.command("discover")(discover)
     app.command("normalise")(normalise)
+
+
+def _counts(x: object) -> str:
+    """``{'ok': 125, 'skipped': 2}`` as ``125 ok, 2 skipped`` (never a Python repr)."""
+    if isinstance(x, dict):
+        return ", ".join(f"{v} {k}" for k, v in x.items()) or "none"
+    return str(x)

@@ -21,6 +21,7 @@ from netstage.cli.common import (
 )
 from netstage.simulator.errors import ConfigError
 from netstage.simulator.model import District
+from netstage.simulator.wording import binding_text, sweep_cost_line
 
 import_app = typer.Typer(
     help="Build a district file from another source of truth (NetBox, GraphML).",
@@ -202,7 +203,7 @@ def _print_table(rows: list[Any], summary: dict[str, Any]) -> None:
     t = Table(title=f"State table ({summary['districts']} districts, "
                     f"{summary['failed']} failed)", title_justify="left")
     for col, just in (("district", "left"), ("students", "right"), ("stage", "right"),
-                      ("binding rules", "left"), ("next stage cost (USD)", "right"),
+                      ("held back by", "left"), ("next stage cost (USD)", "right"),
                       ("error", "left")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in rows:
@@ -210,15 +211,11 @@ def _print_table(rows: list[Any], summary: dict[str, Any]) -> None:
         error = "" if not r.error else r.error.splitlines()[0][:80]
         t.add_row(escape(str(r.district or r.key)),
                   "" if r.students is None else f"{r.students:,}",
-                  "" if r.stage is None else str(r.stage), escape(", ".join(r.binding)), cost,
+                  "" if r.stage is None else str(r.stage),
+                  escape(binding_text(r.stage, r.binding)), cost,
                   escape(error))
     console.print(t)
-    per = summary["districts_per_stage"]
-    line = ("districts per stage: " + ", ".join(f"{k}: {v}" for k, v in per.items())
-            + f"; cost to lift every priced district one stage: "
-              f"{summary['cost_to_next_stage_usd']:,.0f} USD")
-    if summary["districts_without_plan"]:
-        line += f" ({summary['districts_without_plan']} district(s) below stage 4 not priced)"
+    line = sweep_cost_line(summary)
     console.print(line, highlight=False)
     notes = sorted({r.note for r in rows if r.note})
     for note in notes[:3]:

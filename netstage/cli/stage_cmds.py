@@ -18,8 +18,9 @@ from netstage.cli.common import (
     progress,
     write_output,
 )
+from netstage.simulator import wording
 from netstage.simulator.io import load_district
-from netstage.simulator.rules.base import would_change_text
+from netstage.simulator.model import District
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
 
 __all__ = ["register"]
@@ -36,32 +37,50 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="random seed (same seed, sa
 _STATUS_STYLE = {"pass": "green", "fail": "red", "unknown": "yellow"}
 
 
-def print_classification(c: Classification) -> None:
-    """The human-readable classification: stage, binding rules, one row per rule."""
+def print_classification(c: Classification, d: District | None = None) -> None:
+    """The human-readable classification: the stage sentence, one row per rule with its
+    sentence (:mod:`netstage.simulator.wording`), inputs and what would change each."""
     console.print(f"[bold]{escape(c.district_name)}: {c.stage_name}[/]")
-    console.print(f"binding: {', '.join(c.binding)}   rubric: {c.rubric.version}")
+    console.print(escape(wording.stage_sentence(c, d)), highlight=False)
+    console.print(f"rubric: {escape(c.rubric.version)}", highlight=False)
     for o in c.rubric.overrides:
         console.print(f"[yellow]override:[/] {escape(str(o))}")
-    table = Table(show_lines=False)
-    for col in ("rule", "status", "allows", "explanation"):
+    table = Table(show_lines=True)
+    for col in ("rule", "status", "allows", "what was found"):
         table.add_column(col, overflow="fold")
     for r in c.rules:
         st = _STATUS_STYLE[r.status]
-        table.add_row(r.rule_id, f"[{st}]{r.status}[/]", str(r.allows_stage), escape(r.explanation))
+        table.add_row(f"{escape(wording.RULE_NAMES.get(r.rule_id, r.rule_id))}\n"
+                      f"[dim]{r.rule_id}[/]", f"[{st}]{r.status}[/]",
+                      f"Stage {r.allows_stage}", escape(wording.rule_sentence(r, d)))
     console.print(table)
-    console.print("[bold]inputs (provenance) and what would change each verdict:[/]")
+    console.print("[bold]inputs (where each came from) and what would change each verdict:[/]")
     for r in c.rules:
-        ins = "; ".join(f"{i.name}={'?' if i.value is None else i.value} ({i.provenance_text})"
+        ins = "; ".join(f"{wording.INPUT_LABELS.get(i.name, i.name)}: "
+                        f"{wording.input_value(i)} ({wording.input_source(i)})"
                         for i in r.inputs)
         console.print(f"  {r.rule_id}: {escape(ins)}", highlight=False)
         for w in r.would_change:
             if w["binds"]:
-                console.print(f"    would change: {escape(would_change_text(w))}",
+                console.print(f"    would change: {escape(wording.need_sentence(r, w))}",
                               highlight=False)
     if c.to_measure:
         console.print("[bold]to resolve unknown rules, measure or declare:[/]")
-        for item in c.to_measure:
-            console.print(f"  - {escape(item)}")
+        for r in c.rules:
+            for item in r.to_resolve:
+                console.print(f"  - {r.rule_id}: {escape(wording.resolve_text(item))}",
+                              highlight=False)
+
+
+def _within_budget(fits: object, budget: float, stage_before: int) -> str:
+    """The best plan within ``budget``, as a sentence (``fits`` None: nothing fits)."""
+    if fits is None:
+        return (f"Within the ${budget:,.0f} budget no verified plan lifts the district above "
+                f"Stage {stage_before}.")
+    n = len(getattr(fits, "actions", []))
+    return (f"Within the ${budget:,.0f} budget, the best plan found reaches Stage "
+            f"{getattr(fits, 'stage_after', '')}: {wording.plural(n, 'action')} costing about "
+            f"${float(getattr(fits, 'cost_usd', 0.0)):,.0f}.")
 
 
 def register(app: typer.Typer) -> None:
@@ -88,7 +107,7 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(c.to_json())
         else:
-            print_classification(c)
+            print_classification(c, d)
 
     @app.command("plan")
     def plan_cmd(
@@ -97,8 +116,9 @@ def register(app: typer.Typer) -> None:
             "--target-stage", min=2, max=4, help="stage to reach (default: the next one)",
             show_default=False)] = None,
         budget: Annotated[float | None, typer.Option(
-            "--budget", min=0, help="budget in USD; plans above it are reported as over, "
-            "with the stage the affordable part reaches", show_default=False)] = None,
+            "--budget", min=0, help="budget in USD; a plan above it is reported as over, "
+            "with the best verified plan that fits and the stage it reaches",
+            show_default=False)] = None,
         json_out: JsonOpt = False,
         rubric: RubricOpt = None,
         catalog: Annotated[Path | None, typer.Option(
@@ -123,25 +143,45 @@ def register(app: typer.Typer) -> None:
                               n_scenarios=scenarios, seed=seed, overrides=rubric,
                               catalog=catalog,
                               progress=lambda m: bar.update(task, description=m[:60]))
+            # over budget: the best plan that fits is the cheapest plan to the highest
+            # lower stage whose cost is within the budget (each verified like the first)
+            fits = None
+            if budget is not None and p.cost_usd > budget:
+                for t in range(p.target_stage - 1, p.stage_before, -1):
+                    bar.update(task, description=f"planning to stage {t} within the budget")
+                    q = plan_upgrades(d, target_stage=t, n_scenarios=scenarios, seed=seed,
+                                      overrides=rubric, catalog=catalog,
+                                      classification=p.classification_before)
+                    if q.reached and q.cost_usd <= budget:
+                        fits = q
+                        break
         if write_district is not None:
             write_output(write_district, p.district_yaml(), "--write-district")
         if json_out:
             print_json(p.to_json())
         else:
-            console.print(escape(p.summary()))
+            console.print(escape(wording.plan_sentence(p)), highlight=False)
             table = Table()
             for col in ("action", f"{p.cost_years:g}-year cost (USD)", "range (USD)",
                         "how the cost is made up (price source)"):
                 table.add_column(col, overflow="fold")
             for a in p.actions:
-                table.add_row(escape(a.description), f"{a.cost_usd:,.0f}",
+                table.add_row(escape(wording.fix_plurals(a.description)), f"{a.cost_usd:,.0f}",
                               f"{a.cost_low_usd:,.0f}-{a.cost_high_usd:,.0f}",
-                              escape(a.cost_note))
+                              escape(wording.cost_note_text(a.cost_note)))
             if p.actions:
                 console.print(table)
                 console.print(f"total: {escape(p.cost_line())}")
             for n in p.notes:
                 console.print(f"[yellow]note:[/] {escape(n)}")
+            if budget is not None and p.cost_usd > budget:
+                console.print(escape(_within_budget(fits, budget, p.stage_before)),
+                              highlight=False)
+                if fits is not None and fits.actions:
+                    for a in fits.actions:
+                        console.print(f"  - {escape(wording.fix_plurals(a.description))}: "
+                                      f"${a.cost_usd:,.0f}",
+                                      highlight=False)
             console.print(f"[dim]catalog: {p.catalog_version}; costs are indicative[/]")
         if not p.reached:
             raise typer.Exit(1)
@@ -177,5 +217,9 @@ def register(app: typer.Typer) -> None:
             return
         for k in formats:
             console.print(f"{k}: {escape(str(paths[k]))}")
+        if "pdf-fallback" in paths:
+            console.print("[yellow]note:[/] report.pdf is a plain fallback: Chromium was not "
+                          "found or failed, so the HTML page could not be printed; install "
+                          "chromium or print report.html from a browser")
         charts = [v for k, v in paths.items() if k.startswith("chart-")]
         console.print(f"charts: {len(charts)} files in {escape(str(out))}")

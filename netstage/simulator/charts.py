@@ -89,7 +89,8 @@ def stage_ladder(c: Any) -> Figure:
     y = np.arange(len(rules))
     ax.barh(y, vals, color=cols, height=0.6)
     for yi, r in zip(y, rules[::-1], strict=True):
-        label = r.status + (" - binding" if r.rule_id in c.binding else "")
+        # at Stage 4 nothing holds the district back: no rule is "binding"
+        label = r.status + (" - binding" if r.rule_id in c.binding and c.stage < 4 else "")
         ax.text(r.allows_stage + 0.05, float(yi), label, va="center", fontsize=9)
     ax.axvline(c.stage, color="#37474f", linestyle="--", linewidth=1.5)
     ax.set_yticks(y, names)
@@ -97,8 +98,9 @@ def stage_ladder(c: Any) -> Figure:
     ax.set_xticks([1, 2, 3, 4], ["Stage 1", "Stage 2", "Stage 3", "Stage 4"])
     ax.set_xlabel("highest stage the rule allows (dashed line: the district's stage)")
     binding = ", ".join(c.binding) if c.binding else "none"
-    ax.set_title(f"{short(c.district_name, TITLE_NAME_CHARS)} is at Stage {c.stage}; "
-                 f"limited by {short(binding, TITLE_NAME_CHARS)}",
+    tail = ("every rule passes" if c.stage == 4
+            else f"limited by {short(binding, TITLE_NAME_CHARS)}")
+    ax.set_title(f"{short(c.district_name, TITLE_NAME_CHARS)} is at Stage {c.stage}; {tail}",
                  fontsize=12, loc="left")
     fig.tight_layout()
     return fig
@@ -372,7 +374,11 @@ def growth_projection(d: District, c: Any, series: dict[str, Any] | None) -> Fig
     if not over:
         title = (f"Demand growth stays within the Stage 4 limit for {yrs[-1]:g} years")
     elif over[0] == 0:
-        title = "Today's 1:1 peak already exceeds the Stage 4 unserved limit"
+        # the growth rule's limit (R-FUTURE) is tighter than today's (R-NOW): say which
+        now_limit = float(rub.value("R-NOW", "max_unserved_p95"))
+        title = f"Today's peak leaves {uns[0]:.1%} unserved, above the {limit:.0%} growth limit"
+        if uns[0] <= now_limit:
+            title += f" (today's {now_limit:.0%} limit is met)"
     else:
         title = (f"At {series['growth_per_year']:.0%}/yr growth the network falls short in "
                  f"year {over[0]:g}")
@@ -390,9 +396,11 @@ def n1_worst(c: Any, *, top: int = 10) -> Figure:
     if not rows:
         ha = next((r for r in c.rules if r.rule_id == "R-HA"), None)
         why = []
-        if cont is None and ha is not None and ha.checks and ha.checks[0].passed is False:
-            why = [f"R-HA already fails on structure ({ha.explanation})",
-                   "so the N-1 simulation was not needed to classify the district."]
+        if cont is None and ha is not None and any(ch.passed is False
+                                                   for ch in ha.checks[:2]):
+            why = ["Redundancy (R-HA) already fails on structure (too few Internet circuits",
+                   "or independent paths), so the single-failure (N-1) simulation was not",
+                   "needed to classify the district."]
         elif cont is None:
             why = ["The N-1 contingency analysis (netstage.simulator.contingency) did not",
                    "run or is not available: run `netstage n1 FILE` when it is."]

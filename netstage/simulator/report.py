@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from netstage.simulator import wording
 from netstage.simulator.charts import (
     CHART_TITLES,
     TITLE_NAME_CHARS,
@@ -36,8 +37,7 @@ from netstage.simulator.charts import (
 from netstage.simulator.errors import ConfigError, NetstageError
 from netstage.simulator.io import ensure_output_dir
 from netstage.simulator.model import District
-from netstage.simulator.rules.base import would_change_text
-from netstage.simulator.stage import DEFAULT_N_SCENARIOS, STAGE_NAMES, Classification, classify
+from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
 
 __all__ = ["REPORT_SCHEMA", "build_report_json", "render_html", "write_report"]
 
@@ -123,6 +123,23 @@ figcaption{font-size:13px;color:#546e7a}
 .box{border-left:4px solid #1565c0;background:#e3f2fd;padding:8px 14px;margin:12px 0}
 .warn{border-left-color:#ef6c00;background:#fff3e0}
 .small{font-size:12px;color:#607d8b} code{background:#eceff1;padding:0 3px}
+.sentence{font-size:18px;line-height:1.45}
+.rule-sentence{font-size:15px;line-height:1.5}
+.it{border-top:3px solid #cfd8dc;margin-top:48px}
+@page{size:A4;margin:16mm 14mm 18mm 14mm;
+ @bottom-right{content:"page " counter(page) " of " counter(pages);font-size:8pt;
+  color:#607d8b}}
+@media print{
+ body{background:#fff;font-size:11pt}
+ main{max-width:none;padding:0}
+ h1{font-size:22pt}
+ h2{break-before:page;page-break-before:always;break-after:avoid}
+ h2#summary{break-before:auto;page-break-before:auto}
+ h3{break-after:avoid}
+ figure,table,.box{break-inside:avoid;page-break-inside:avoid}
+ figure img{max-width:100%;max-height:210mm;width:auto;border:none}
+ table{font-size:9pt}
+}
 """
 
 
@@ -164,21 +181,27 @@ def _dict_section(data: Any, depth: int = 0) -> str:
         if data and all(isinstance(x, dict) for x in data):
             cols = list(dict.fromkeys(k for x in data[:200] for k in x))
             rows = [[_fmt(x.get(k)) for k in cols] for x in data[:200]]
+            cols = [_key(k) for k in cols]
             more = f"<p class='small'>{len(data) - 200} more rows in the JSON report</p>" \
                 if len(data) > 200 else ""
             return _table(rows, cols) + more
         return f"<p>{_e(_fmt(data))}</p>"
     if not isinstance(data, dict):
         return f"<p>{_e(_fmt(data))}</p>"
-    scalars = [[k, v] for k, v in data.items()
+    scalars = [[_key(k), v] for k, v in data.items()
                if not isinstance(v, dict | list) or (isinstance(v, list)
                                                     and not any(isinstance(x, dict) for x in v))]
     parts = [_table(scalars, ["field", "value"])] if scalars else []
     tag = "h4" if depth else "h3"
     for k, v in data.items():
         if isinstance(v, dict) or (isinstance(v, list) and any(isinstance(x, dict) for x in v)):
-            parts.append(f"<{tag}>{_e(k)}</{tag}>" + _dict_section(v, depth + 1))
+            parts.append(f"<{tag}>{_e(_key(k))}</{tag}>" + _dict_section(v, depth + 1))
     return "".join(parts)
+
+
+def _key(k: Any) -> str:
+    """A dict key as a label: ``by_snmp_version`` -> ``by snmp version``."""
+    return str(k).replace("_", " ")
 
 
 def _img(fig_png: bytes, name: str, alt: str) -> str:
@@ -196,45 +219,56 @@ def _fig_title(fig: Figure) -> str:
     return ""
 
 
-def _plan_html(p: Any) -> str:
-    head = f"<h3>To Stage {p.target_stage}: {_e(p.summary())}</h3>"
+def _plan_html(p: Any, d: District) -> str:
+    head = (f"<h3>To Stage {p.target_stage}</h3><p>{_e(wording.plan_sentence(p))}</p>")
     if not p.actions:
         return head
-    rows = [[a.description, f"${a.cost_usd:,.0f}",
-             f"${a.cost_low_usd:,.0f}-${a.cost_high_usd:,.0f}", a.cost_note, ", ".join(a.rules)]
+    rows = [[wording.action_text(a.description, d), f"${a.cost_usd:,.0f}",
+             f"${a.cost_low_usd:,.0f}-${a.cost_high_usd:,.0f}",
+             wording.cost_note_text(wording.board_text(a.cost_note)),
+             wording.join_and(wording.RULE_NAMES.get(r, r) for r in a.rules)]
             for a in p.actions]
-    rows.append([f"total over {p.cost_years:g} years", f"${p.cost_usd:,.0f}",
-                 f"${p.cost_low_usd:,.0f}-${p.cost_high_usd:,.0f}", p.cost_line(), ""])
-    before = {r.rule_id: r for r in p.classification_before.rules}
+    rows.append(["total", f"${p.cost_usd:,.0f}",
+                 f"${p.cost_low_usd:,.0f}-${p.cost_high_usd:,.0f}",
+                 f"${p.capex_usd:,.0f} one-time + ${p.recurring_usd_per_year:,.0f} a year for "
+                 f"{wording.plural(p.cost_years, 'year')}", ""])
     after = {r.rule_id: r for r in p.classification_after.rules}
-    ba = [[rid, before[rid].allows_stage, after[rid].allows_stage if rid in after else None,
-           after[rid].status if rid in after else None] for rid in before]
-    ba.append(["district stage", p.stage_before, p.stage_after, "re-classified"])
-    notes = "".join(f"<li>{_e(n)}</li>" for n in p.notes)
-    return (head + _table(rows, ["action", f"cost over {p.cost_years:g} years", "range",
-                                 "how the cost is made up (price source)", "rules"])
-            + "<p>Before and after (the upgraded model re-classified with the same rubric, "
-              "scenarios and seed):</p>"
-            + _table(ba, ["rule", "allows before", "allows after", "status after"])
+    ba = [[wording.rule_name(r.rule_id), f"Stage {r.allows_stage}",
+           f"Stage {after[r.rule_id].allows_stage}" if r.rule_id in after else "—",
+           wording.plan_rule_change(r, after.get(r.rule_id), p.target_stage)]
+          for r in p.classification_before.rules]
+    ba.append(["district", f"Stage {p.stage_before}", f"Stage {p.stage_after}",
+               "target met" if p.reached else f"short of Stage {p.target_stage}"])
+    notes = "".join(f"<li>{_e(wording.board_text(n))}</li>" for n in p.notes)
+    return (head + _table(rows, ["action", f"cost over {wording.plural(p.cost_years, 'year')}",
+                                 "range", "how the cost is made up", "helps"])
+            + "<p>Before and after (the upgraded network classified again with the same "
+              "rubric, scenarios and seed):</p>"
+            + _table(ba, ["rule", "allows before", "allows after", "change"])
             + (f"<ul>{notes}</ul>" if notes else "")
             + f"<p class='small'>Catalog: {_e(p.catalog_version)}. Costs are indicative "
               "(see the catalog's stated assumptions); replace them with local quotes.</p>")
 
 
-def _wifi_density_rows(c: Classification) -> list[list[Any]]:
+def _wifi_density_rows(c: Classification, d: District | None = None) -> list[list[Any]]:
     """Rows of the Wi-Fi density table from R-NOW's details (the radio model's view)."""
     try:
         dens = c.rule("R-NOW").details.get("wifi_density") or []
     except KeyError:
         return []
-    return [[x["site"], x["classrooms"] if x["classrooms"] is not None else "?", x["aps"],
-             f"{x['aps_per_classroom']:.2f}" if x["aps_per_classroom"] is not None else "?",
+    return [[wording.element_name(str(x["site"]), d),
+             x["classrooms"] if x["classrooms"] is not None else "not given",
+             x["aps"], f"{x['aps_per_classroom']:.2f}" if x["aps_per_classroom"] is not None
+             else "not known",
              x["radios"],
              f"{x['active_clients_per_radio']:.1f} / {x['active_clients_per_radio_max']:.1f}",
              f"{x['radio_capacity_mbps_min']:,.0f}"] for x in dens]
 
 
-def _details_html(c: Classification) -> str:
+def _details_html(c: Classification, d: District | None = None) -> str:
+    def nm(x: Any) -> str:
+        return wording.element_name(str(x), d)
+
     parts: list[str] = []
     sims = [(k[4:], v) for k, v in c.evidence.items() if k.startswith("sim:") and v is not None]
     if sims:
@@ -251,13 +285,13 @@ def _details_html(c: Classification) -> str:
         scen, r = next(((s, x) for s, x in sims if s == "now"), sims[0])
         worst = r.worst_links(10) if hasattr(r, "worst_links") else []
         if worst:
-            rows = [[r.link_ids[i], f"{float(r.link_capacity_mbps[i]):,.0f}",
+            rows = [[nm(r.link_ids[i]), f"{float(r.link_capacity_mbps[i]):,.0f}",
                      f"{float(r.link_util_p95[i]):.0%}", f"{float(r.bottleneck_frequency[i]):.0%}"]
                     for i in worst]
             parts.append(f"<h3>Busiest links ('{_e(scen)}' busy hour)</h3>" + _table(
                 rows, ["link", "capacity (Mbps)", "p95 utilisation",
                        "share of scenarios as bottleneck"]))
-    dens = _wifi_density_rows(c)
+    dens = _wifi_density_rows(c, d)
     if dens:
         parts.append("<h3>Wi-Fi density (R-NOW busy hour)</h3>" + _table(
             dens, ["site", "classrooms", "APs", "APs per classroom", "radios",
@@ -265,7 +299,7 @@ def _details_html(c: Classification) -> str:
     rep = c.evidence.get("redundancy")
     if rep is not None:
         groups = bool(getattr(rep, "srlg_groups", None))
-        rows = [[s.site, s.kind, s.students, s.edge_disjoint_paths,
+        rows = [[nm(s.site), s.kind, s.students, s.edge_disjoint_paths,
                  *([f"{s.srlg_disjoint_paths}" + (f" ({', '.join(s.srlg_binding)})"
                                                   if s.srlg_binding else "")] if groups else []),
                  s.node_disjoint_paths] for s in rep.sites]
@@ -276,15 +310,17 @@ def _details_html(c: Classification) -> str:
         if getattr(rep, "redundant_stacks", None):
             parts.append("<p>Redundant stacks/chassis, not counted as single points of "
                          f"failure: {_e(', '.join(rep.redundant_stacks))}</p>")
-        sp = [[s.element, s.kind, s.students, ", ".join(s.sites)] for s in rep.counted_spofs]
+        sp = [[nm(s.element), s.kind, s.students, ", ".join(nm(x) for x in s.sites)]
+              for s in rep.counted_spofs]
         if sp:
             parts.append("<h3>Single points of failure (counted by R-HA)</h3>"
                          + _table(sp, ["element", "kind", "students cut off", "sites"]))
     cont = c.evidence.get("contingency")
     rows_c = list(getattr(cont, "contingencies", []) or []) if cont is not None else []
     if rows_c:
-        rows = [[getattr(x, "element", "?") + (f" ({', '.join(x.members)})"
-                                                if getattr(x, "members", None) else ""),
+        rows = [[nm(getattr(x, "element", "")) + (
+                    f" ({', '.join(nm(m) for m in x.members)})"
+                    if getattr(x, "members", None) else ""),
                  getattr(x, "element_type", "") if getattr(x, "element_type", "") == "srlg"
                  else getattr(x, "kind", ""),
                  f"{float(getattr(x, 'unserved_p95', 0.0)):.1%}",
@@ -296,112 +332,161 @@ def _details_html(c: Classification) -> str:
     return "".join(parts) or "<p>No simulation or redundancy details were produced.</p>"
 
 
+def _it_appendix(d: District, c: Classification) -> str:
+    """Commands and field paths for the IT team: kept out of the board-facing part."""
+    out = ["<section class='it'><h2 id='it'>Appendix: for the IT team</h2>",
+           "<p>The board-facing part of this report has no commands. These are the steps "
+           "that resolve unknown rules and reproduce this report.</p>"]
+    steps = [(r, x) for r in c.rules for x in r.to_resolve]
+    if steps:
+        out.append("<h3>To resolve the unknown rules</h3><ul>")
+        for r, x in steps:
+            out.append(f"<li><b>{_e(wording.rule_name(r.rule_id))}</b>: "
+                       f"{_code(wording.resolve_text(x))}</li>")
+        out.append("</ul>")
+    run = f"--scenarios {c.n_scenarios} --seed {c.seed}"
+    out.append("<h3>To reproduce this report</h3><ul>"
+               f"<li>{_code(f'`netstage classify DISTRICT.yaml {run}`')}"
+               " (add <code>--json</code> for every input and threshold)</li>"
+               f"<li>{_code(f'`netstage report DISTRICT.yaml --out DIR {run}`')}</li>"
+               "<li>" + _code("`netstage plan DISTRICT.yaml --target-stage N --budget USD`")
+               + " for the cheapest upgrades, or the best plan within a budget</li></ul>")
+    out.append("<p class='small'>Every rule's inputs, thresholds and sources are also in "
+               "report.json (schema netstage.report/1).</p></section>")
+    return "".join(out)
+
+
+def _footer_css(text: str) -> str:
+    """The printed page footer (a CSS @page margin box, which Chromium prints)."""
+    esc = "".join(c if c.isalnum() or c in " -.,:()'/&" else f"\\{ord(c):x} " for c in text)
+    return (f'@page{{@bottom-left{{content:"{esc}";font-size:8pt;color:#607d8b}}}}')
+
+
+def _code(text: str) -> str:
+    """Escape ``text`` and show its backticked spans as code."""
+    parts = text.split("`")
+    return "".join(f"<code>{_e(x)}</code>" if i % 2 else _e(x) for i, x in enumerate(parts))
+
+
 def render_html(d: District, c: Classification, plans: list[Any], figs: dict[str, Figure],
                 extra: dict[str, Any] | None, plan_errors: list[str] | None = None) -> str:
-    """The report as one self-contained HTML document."""
+    """The report as one self-contained HTML document: the board-facing part first (no
+    commands), then an appendix for the IT team. Printed (or rendered to PDF by
+    Chromium), each section starts a page and a footer carries the district and date."""
     s = c.stage
     binding = [c.rule(b) for b in c.binding]
+    today = f"{dt.datetime.now(dt.UTC):%Y-%m-%d}"
     out = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width,initial-scale=1'>",
-        f"<title>{_e(d.district.name)}: Stage {s} - netstage report</title>",
-        f"<style>{_CSS}</style></head><body><main>",
-        f"<p class='small'>netstage stage report - {_e(d.district.name)} - "
-        f"{d.total_students:,} students</p>",
+        f"<title>{_e(d.district.name)}: Stage {s} - network stage report</title>",
+        f"<style>{_CSS}{_footer_css(f'{d.district.name} - network stage report - {today}')}"
+        "</style></head><body><main>",
+        f"<p class='small'>Network stage report - {_e(d.district.name)} - "
+        f"{d.total_students:,} students - {today} - Scott Smith's four stages of 1:1 "
+        "infrastructure</p>",
         f"<h1 id='stage'>{_e(d.district.name)} is at <span class='stage s{s}'>Stage {s}</span>"
         "</h1>",
-        f"<p><b>{_e(STAGE_NAMES[s])}</b> in Scott Smith's four stages of 1:1 infrastructure.</p>",
+        f"<p class='sentence'>{_e(wording.stage_sentence(c, d))}</p>",
         "<h2 id='summary'>Summary</h2>",
-        "<p>The district stage is the lowest stage any rule allows. "
-        + ("The rule that holds it here is" if len(binding) == 1
-           else "The rules that hold it here are") + ":</p><ul>",
     ]
-    for v in binding:
-        out.append(f"<li><b>{_e(v.rule_id)}</b> ({_e(v.title)}, <span class='{v.status}'>"
-                   f"{v.status}</span>): {_e(v.explanation)}</li>")
-    out.append("</ul>")
+    if binding and s < 4:
+        out.append("<p>The district stage is the lowest stage any rule allows. "
+                   + ("The rule that holds it here:" if len(binding) == 1
+                      else "The rules that hold it here:") + "</p><ul>")
+        for v in binding:
+            out.append(f"<li class='rule-sentence'><b>{_e(wording.rule_name(v.rule_id))}</b> "
+                       f"(<span class='{v.status}'>{v.status}</span>): "
+                       f"{_e(wording.rule_sentence(v, d))}</li>")
+        out.append("</ul>")
     for p in plans:
         cls = "box" if p.reached else "box warn"
-        first = f"<b>Cheapest plan found to Stage {p.target_stage}:</b> {_e(p.summary())}"
+        first = (f"<b>Cheapest plan found to Stage {p.target_stage}:</b> "
+                 f"{_e(wording.plan_sentence(p))}")
         if p.actions:
             first += "<ul>" + "".join(
-                f"<li>{_e(a.description)} - ${a.cost_usd:,.0f}</li>" for a in p.actions) + "</ul>"
+                f"<li>{_e(wording.action_text(a.description, d))} - ${a.cost_usd:,.0f}</li>"
+                for a in p.actions) + "</ul>"
         out.append(f"<div class='{cls}'>{first}</div>")
     for err in plan_errors or []:
         out.append(f"<div class='box warn'>{_e(err)}</div>")
     if c.stage == 4 and not plans:
         out.append("<div class='box'>The district is at Stage 4: no upgrade is needed to "
                    "reach a higher stage.</div>")
+    if c.stage == 4:   # nothing holds it back: say what each rule found
+        out.append("<p>What each rule found:</p><ul>" + "".join(
+            f"<li class='rule-sentence'><b>{_e(wording.rule_name(v.rule_id))}</b>: "
+            f"{_e(wording.rule_sentence(v, d))}</li>" for v in c.rules) + "</ul>")
+    unknown = [r for r in c.rules if r.status == "unknown"]
+    if unknown:
+        allu = len(unknown) == len(c.rules)
+        out.append(f"<div class='box warn'><b>{'Nothing is known yet' if allu else 'Not yet known'}"
+                   "</b>: " + _e(wording.join_and(wording.rule_name(r.rule_id) for r in unknown))
+                   + (" depends" if len(unknown) == 1 else " depend")
+                   + " on facts nobody has measured or declared yet. Until they are, each "
+                   "counts at the lowest stage those facts could give (see "
+                   + ("its sentence" if len(unknown) == 1 else "their sentences")
+                   + " under Evidence per rule). The IT team's steps are in the appendix."
+                   "</div>")
     out.append(f"<p class='small'>Rubric: {_e(c.rubric.version)}. ")
     if c.rubric.overrides:
-        out.append("<b>Thresholds overridden by the user:</b></p><ul>"
+        out.append("<b>Thresholds changed by the user:</b></p><ul>"
                    + "".join(f"<li>{_e(o)}</li>" for o in c.rubric.overrides) + "</ul>")
     else:
         out.append("No rubric overrides: every threshold is the documented default.</p>")
-    out.append(f"<p class='small'>{c.n_scenarios} Monte Carlo scenarios per simulated rule, "
-               f"seed {c.seed}.</p>")
-    if c.to_measure:
-        allu = len(c.unknown) == len(c.rules)
-        out.append(f"<div class='box warn'><b>{'Nothing is known yet' if allu else 'Unknown rules'}"
-                   "</b>: rules with missing inputs count at their most pessimistic stage. "
-                   "To resolve them, measure or declare:<ul>"
-                   + "".join(f"<li>{_e(m)}</li>" for m in c.to_measure) + "</ul></div>")
+    out.append(f"<p class='small'>{wording.plural(c.n_scenarios, 'simulated busy hour')} "
+               f"per simulated rule, seed {c.seed}.</p>")
 
     out.append("<h2 id='charts'>Charts</h2>")
     for name, fig in figs.items():
         out.append(_img(figure_bytes(fig, "png"), name, _fig_title(fig) or name))
 
     out.append("<h2 id='evidence'>Evidence per rule</h2>")
-    rows = [[r.rule_id, f"<span class='{r.status}'>{r.status}</span>", r.allows_stage,
-             _e(_fmt(r.measured_value)) + (f" {_e(r.unit)}" if r.unit else ""),
-             _e(r.explanation)] for r in c.rules]
-    out.append(_table(rows, ["rule", "status", "allows stage", "measured", "explanation"],
-                      raw_cols=(1, 3, 4)))
+    rows = [[_e(wording.rule_name(r.rule_id)), f"<span class='{r.status}'>{r.status}</span>",
+             f"Stage {r.allows_stage}", _e(wording.rule_sentence(r, d))] for r in c.rules]
+    out.append(_table(rows, ["rule", "status", "allows", "what was found"],
+                      raw_cols=(0, 1, 3)))
     for r in c.rules:
         spec = c.rubric.rules.get(r.rule_id)
-        out.append(f"<h3 id='rule-{_e(r.rule_id)}'>{_e(r.rule_id)}: {_e(r.title)} - "
-                   f"<span class='{r.status}'>{r.status}</span>, allows stage "
+        out.append(f"<h3 id='rule-{_e(r.rule_id)}'>{_e(r.title)} ({_e(r.rule_id)}) - "
+                   f"<span class='{r.status}'>{r.status}</span>, allows Stage "
                    f"{r.allows_stage}</h3>")
         if spec is not None:
             out.append(f"<p class='small'>Smith: {_e(spec.smith)}</p>")
-        out.append(f"<p>{_e(r.explanation)}</p>")
-        out.append(_table([[i.name, i.value, i.unit, i.provenance_text, i.note]
-                           for i in r.inputs],
-                          ["input", "value", "unit", "provenance", "why (inferred inputs)"]))
+        out.append(f"<p class='rule-sentence'>{_e(wording.rule_sentence(r, d))}</p>")
+        out.append(_table([[wording.INPUT_LABELS.get(i.name, i.name), wording.input_value(i),
+                            wording.input_source(i)] for i in r.inputs],
+                          ["input", "value", "where it came from"]))
         th_rows = []
         if spec is not None:
             for name, t in spec.thresholds.items():
-                th_rows.append([name, t.value, t.unit, t.stage,
-                                "overridden (default " + _fmt(t.default) + ")"
-                                if t.overridden else "default", t.source])
+                th_rows.append([wording.threshold_label(name),
+                                wording.threshold_value(t.value, t.unit), f"Stage {t.stage}",
+                                "changed (default " + wording.threshold_value(t.default, t.unit)
+                                + ")" if t.overridden else "default", t.source])
         if th_rows:
-            out.append(_table(th_rows, ["threshold", "value", "unit", "needed for stage",
-                                        "set by", "source"]))
-        if r.checks:
-            out.append(_table([[ch.text, ch.stage, {True: "passes", False: "fails",
-                                                    None: "unknown"}[ch.passed]]
-                               for ch in r.checks], ["check", "needed for stage", "result"]))
+            out.append(_table(th_rows, ["threshold", "value", "needed for", "set by",
+                                        "source"]))
         if r.would_change:
-            out.append("<p><b>What would change the verdict</b> (binding first):</p><ul>"
-                       + "".join(f"<li>{_e(would_change_text(w))}</li>"
+            out.append("<p><b>What would change the verdict</b> (the next stage first):</p><ul>"
+                       + "".join(f"<li>{_e(wording.need_sentence(r, w))}</li>"
                                  for w in r.would_change) + "</ul>")
-        if r.to_resolve:
-            out.append("<p><b>To resolve:</b></p><ul>"
-                       + "".join(f"<li>{_e(x)}</li>" for x in r.to_resolve) + "</ul>")
 
     if plans:
         out.append("<h2 id='plans'>Upgrade plans</h2><p>Each plan is the cheapest set of "
-                   "catalog actions the planner found (greedy search with re-simulation, "
-                   "then pruning), verified by classifying the upgraded model again.</p>")
+                   "catalog actions the planner found (a search that re-simulates each "
+                   "step, then drops what is not needed), checked by classifying the upgraded "
+                   "network again.</p>")
         for p in plans:
-            out.append(_plan_html(p))
+            out.append(_plan_html(p, d))
 
     out.append("<h2 id='details'>Details</h2>")
-    out.append(_details_html(c))
+    out.append(_details_html(c, d))
     for key, section in (extra or {}).items():
         title = key.replace('_', ' ')
         out.append(f"<h2 id='extra-{_e(key)}'>{_e(title[:1].upper() + title[1:])}</h2>")
         out.append(_dict_section(section))
+    out.append(_it_appendix(d, c))
     out.append("<p class='small'>Generated by netstage "
                f"{_e(_version())} on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>")
     out.append("</main></body></html>")
@@ -418,6 +503,55 @@ def _version() -> str:
 
 
 # -- PDF ----------------------------------------------------------------------------------
+#: Chromium flags for printing the report: no network, no profile state, no header/footer
+#: (the report's own CSS footer carries the district and date).
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-pdf-header-footer")
+
+FALLBACK_PDF_NOTE = ("This PDF is a plain fallback: Chromium was not found (or failed), so "
+                     "the report could not be printed from its HTML page. Install chromium "
+                     "(Debian: apt-get install chromium) or open report.html and print it.")
+
+
+def find_chromium() -> str | None:
+    """The Chromium executable (``NETSTAGE_CHROMIUM`` overrides), or None."""
+    import os
+    import shutil
+
+    env = os.environ.get("NETSTAGE_CHROMIUM")
+    if env is not None:
+        return env if env and Path(env).exists() else None
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        exe = shutil.which(name)
+        if exe:
+            return exe
+    return None
+
+
+def print_pdf(html_file: Path, pdf_file: Path, *, timeout_s: float = 180.0) -> str | None:
+    """Print ``html_file`` to ``pdf_file`` with headless Chromium. Returns None on
+    success, else why it could not (Chromium missing, failed or timed out)."""
+    import subprocess
+    import tempfile
+
+    exe = find_chromium()
+    if exe is None:
+        return "Chromium was not found"
+    with tempfile.TemporaryDirectory(prefix="netstage-chromium-") as profile:
+        try:
+            r = subprocess.run(
+                [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                 f"--print-to-pdf={pdf_file}", html_file.resolve().as_uri()],
+                capture_output=True, timeout=timeout_s, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"Chromium failed ({type(exc).__name__}: {exc})"
+    if not pdf_file.exists() or pdf_file.stat().st_size == 0:
+        tail = r.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        return f"Chromium wrote no PDF (exit {r.returncode}; {tail[0][:200]})"
+    return None
+
+
 def _text_page(lines: list[str], title: str) -> Figure:
     import textwrap
 
@@ -433,30 +567,27 @@ def _text_page(lines: list[str], title: str) -> Figure:
 
 
 def _write_pdf(path: Path, d: District, c: Classification, plans: list[Any],
-               figs: dict[str, Figure]) -> None:
+               figs: dict[str, Figure], note: str = "") -> None:
+    """The fallback PDF (matplotlib): a text page of sentences, then one chart per page.
+    Used only when Chromium is not available to print the HTML report."""
     from matplotlib.backends.backend_pdf import PdfPages
 
-    lines = [f"{STAGE_NAMES[c.stage]}", "", "Binding rules:"]
-    lines += [f"  {b}: {c.rule(b).explanation}" for b in c.binding]
-    lines += ["", f"Rubric: {c.rubric.version}"]
-    lines += [f"  override: {o}" for o in c.rubric.overrides] or ["  no overrides"]
+    lines = [wording.stage_sentence(c, d), ""]
+    if note:
+        lines += [note, ""]
     for p in plans:
-        lines += ["", p.summary()]
+        lines += [f"Plan to Stage {p.target_stage}: {wording.plan_sentence(p)}"]
         lines += [f"  - {a.description}: ${a.cost_usd:,.0f} (${a.cost_low_usd:,.0f}-"
                   f"${a.cost_high_usd:,.0f})" for a in p.actions]
         if p.actions:
             lines += [f"  total: {p.cost_line()}"]
-    if c.to_measure:
-        lines += ["", "To resolve unknown rules, measure or declare:"]
-        lines += [f"  - {m}" for m in c.to_measure]
-    lines += ["", "Rules:"]
+        lines += [""]
+    lines += ["Rules:"]
     for r in c.rules:
-        lines += [f"  {r.rule_id} [{r.status}, allows {r.allows_stage}] {r.explanation}"]
-        # the text page holds ~75 lines: only the inputs that are missing or inferred
-        lines += [f"    {i.name}: {_fmt(i.value)} ({i.provenance_text})" for i in r.inputs
-                  if i.missing or i.inferred_from]
-        lines += [f"    would change: {would_change_text(w)}" for w in r.would_change
-                  if w["binds"]]
+        lines += [f"{wording.rule_name(r.rule_id)} [{r.status}, allows Stage "
+                  f"{r.allows_stage}]: {wording.rule_sentence(r, d)}", ""]
+    lines += [f"Rubric: {c.rubric.version}"]
+    lines += [f"  changed threshold: {o}" for o in c.rubric.overrides]
     with PdfPages(path) as pdf:
         pdf.savefig(_text_page(lines, f"{short(d.district.name, TITLE_NAME_CHARS)}: "
                                       f"Stage {c.stage}"))
@@ -539,20 +670,38 @@ def _write_files(out: Path, d: District, c: Classification, plans: list[Any],
         staged.append((tmp, out / name))
         return tmp
 
+    fallback = False
+    page = (render_html(d, c, plans, figs, extra, plan_errors)
+            if "html" in formats or "pdf" in formats else "")
     try:
         if "html" in formats:
-            stage("report.html").write_text(render_html(d, c, plans, figs, extra, plan_errors),
-                                            encoding="utf-8")
+            stage("report.html").write_text(page, encoding="utf-8")
         if "json" in formats:
             data = build_report_json(d, c, plans, growth, extra, figs)
             data["plan_errors"] = plan_errors
             stage("report.json").write_text(json.dumps(data, indent=2) + "\n",
                                             encoding="utf-8")
         if "pdf" in formats:
-            _write_pdf(stage("report.pdf"), d, c, plans, figs)
+            # the board's PDF is the HTML page printed by Chromium (print CSS: a section
+            # per page, charts sized to the page, the district and date in the footer)
+            printable = out / ".report-print.html"
+            staged.append((printable, printable))  # removed in the finally below
+            printable.write_text(page, encoding="utf-8")
+            pdf_tmp = stage("report.pdf")
+            why = print_pdf(printable, pdf_tmp.with_suffix(".pdf"))
+            if why is None:
+                pdf_tmp.with_suffix(".pdf").replace(pdf_tmp)
+            else:
+                pdf_tmp.with_suffix(".pdf").unlink(missing_ok=True)
+                _write_pdf(pdf_tmp, d, c, plans, figs, note=f"{why}. {FALLBACK_PDF_NOTE}")
+                fallback = True
         for tmp, final in staged:
+            if tmp == final:
+                continue
             tmp.replace(final)
             paths[final.suffix[1:]] = final
+        if fallback:  # callers say so: the PDF is the plain matplotlib fallback
+            paths["pdf-fallback"] = paths["pdf"]
     finally:
         for tmp, _final in staged:
             tmp.unlink(missing_ok=True)

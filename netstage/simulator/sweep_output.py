@@ -116,9 +116,15 @@ def write_charts(rows: Sequence[SweepRow], out_dir: Path) -> dict[str, Path]:
     else:
         ax.text(0.5, 0.5, "no district has a priced plan", ha="center", va="center")
     unpriced = s["districts_without_plan"]
-    ax.set_title(f"Cost to lift every {'priced ' if unpriced else ''}district one stage: "
-                 f"{s['cost_to_next_stage_usd'] / 1e6:,.2f} M USD"
+    priced_n = len(priced)
+    if priced_n:
+        title = (f"Cost to lift {priced_n} priced district{'s' if priced_n != 1 else ''} one "
+                 f"stage: {s['cost_to_next_stage_usd'] / 1e6:,.2f} M USD"
+                 + (f" ({unpriced} more not priced)" if unpriced else ""))
+    else:
+        title = ("No district below Stage 4 has a priced plan"
                  + (f" ({unpriced} not priced)" if unpriced else ""))
+    ax.set_title(title)
     paths["cost_to_next_stage"] = _save(fig, out_dir / "cost_to_next_stage.png")
     return paths
 

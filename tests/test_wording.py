@@ -1,0 +1,248 @@
+"""Sentences a board member reads (issue 18): every rule x outcome (pass / fail / unknown)
+through the CLI text and the report's HTML text, with no `?`, `None`, `unknown of`,
+doubled words, raw ids (snake_case fact names, `air:`, `#<j>`) or Python reprs."""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from netstage.cli.common import console
+from netstage.cli.stage_cmds import print_classification
+from netstage.simulator import wording
+from netstage.simulator.io import load_district
+from netstage.simulator.model import District
+from netstage.simulator.report import render_html
+from netstage.simulator.stage import Classification, classify
+from tests.stage_support import build, small_district
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden"
+TOPOLOGIES = ROOT / "netstage" / "topologies"
+
+# Between them these cover pass and fail of every rule and unknown of R-SECURITY and
+# R-MANAGE; the built "nothing to simulate" district below covers unknown of the rest.
+FILES = [GOLDEN / "lab-fail.yaml", GOLDEN / "manage-unknown.yaml",
+         GOLDEN / "manage-mdm-false.yaml", GOLDEN / "sec-public-read.yaml",
+         GOLDEN / "sec-v2c-no-default-read.yaml", GOLDEN / "srlg-shared.yaml",
+         GOLDEN / "stage4-baseline.yaml", TOPOLOGIES / "stage1-lab-era.yaml",
+         TOPOLOGIES / "stage2-organic.yaml"]
+N = 20
+
+_FORBIDDEN = [
+    (re.compile(r"\?"), "a question mark standing for a value"),
+    (re.compile(r"\bNone\b"), "Python None"),
+    (re.compile(r"unknown of"), "'unknown of'"),
+    (re.compile(r"\b([A-Za-z]{2,})\s+\1\b", re.IGNORECASE), "a doubled word"),
+    (re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b"), "a snake_case id"),
+    (re.compile(r"air:"), "an air-link id"),
+    (re.compile(r"#\d"), "an expanded link id"),
+    (re.compile(r"\{'|\['|\{\""), "a Python repr"),
+    (re.compile(r"\(s\)"), "a '(s)' plural"),
+]
+
+
+def _nothing_to_simulate() -> District:
+    """No students, staff or lab PCs, no vendors: the capacity rules, R-TARGET, R-HA
+    and R-STANDARD have nothing to judge and come out unknown."""
+    data = small_district()
+    data["district"]["default_wired_lab_pcs"] = 0
+    for s in data["sites"]:
+        s["students"] = 0
+        s["staff"] = 0
+    for n in data["nodes"]:
+        for k in ("vendor", "model", "firmware"):
+            n.pop(k, None)
+    data["circuits"].append({"id": "isp2", "attach": "edge", "capacity_mbps": 1000})
+    return build(data)
+
+
+def _cases() -> list[tuple[str, District]]:
+    out = [(p.stem, load_district(p)) for p in FILES]
+    out.append(("nothing-to-simulate", _nothing_to_simulate()))
+    return out
+
+
+@pytest.fixture(scope="module")
+def classified() -> list[tuple[str, District, Classification]]:
+    return [(name, d, classify(d, n_scenarios=N)) for name, d in _cases()]
+
+
+def _problems(text: str) -> list[str]:
+    text = re.sub(r"`[^`]*`", "", text)  # commands and field paths are quoted as code
+    found = []
+    for rx, what in _FORBIDDEN:
+        for m in rx.finditer(text):
+            lo, hi = max(0, m.start() - 60), m.end() + 60
+            found.append(f"{what}: ...{text[lo:hi]!s}...")
+    return found
+
+
+def _cli_text(c: Classification, d: District) -> str:
+    with console.capture() as cap:
+        print_classification(c, d)
+    return cap.get()
+
+
+def _board_html_text(c: Classification, d: District) -> str:
+    page = render_html(d, c, [], {}, None)
+    board = page[:page.index("id='it'")]
+    board = re.sub(r"<style>.*?</style>", "", board, flags=re.DOTALL)
+    return htmllib.unescape(re.sub(r"<[^>]+>", " | ", board))  # cells stay apart
+
+
+def test_every_rule_and_outcome_is_covered(
+        classified: list[tuple[str, District, Classification]]) -> None:
+    seen = {(r.rule_id, r.status) for _, _, c in classified for r in c.rules}
+    rules = {r.rule_id for _, _, c in classified for r in c.rules}
+    want = {(r, s) for r in rules for s in ("pass", "fail", "unknown")}
+    assert want - seen == set()
+
+
+def test_rule_sentences_read_cleanly(
+        classified: list[tuple[str, District, Classification]]) -> None:
+    bad = []
+    for name, d, c in classified:
+        for r in c.rules:
+            s = wording.rule_sentence(r, d)
+            bad += [f"{name} {r.rule_id} {r.status}: {p}" for p in _problems(s)]
+            assert f"Stage {r.allows_stage}" in s or r.status == "pass", s
+            if r.status == "pass":
+                assert "meets every threshold" in s
+            else:   # the missed threshold and the stage it is needed for are stated
+                assert re.search(r"Stage [234] needs ", s), s
+            for w in r.would_change:
+                bad += [f"{name} {r.rule_id} need: {p}"
+                        for p in _problems(wording.need_sentence(r, w))]
+    assert bad == []
+
+
+def test_cli_text_reads_cleanly(classified: list[tuple[str, District, Classification]]) -> None:
+    bad = []
+    for name, d, c in classified:
+        text = _cli_text(c, d)
+        assert wording.stage_sentence(c, d)[:40] in text.replace("\n", " ")
+        bad += [f"{name}: {p}" for p in _problems(text)]
+    assert bad == []
+
+
+def test_report_html_text_reads_cleanly(
+        classified: list[tuple[str, District, Classification]]) -> None:
+    bad = []
+    for name, d, c in classified:
+        text = _board_html_text(c, d)
+        bad += [f"{name}: {p}" for p in _problems(text)]
+        # no shell command in the board-facing part
+        cmd = re.search(r"netstage (?:audit|poll|normalise|classify|plan|report|discover|"
+                        r"twin|sweep|capture|validate)\b|`", text)
+        assert cmd is None, (name, text[max(0, cmd.start() - 80):cmd.end() + 80])
+    assert bad == []
+
+
+def test_failing_manage_states_the_history_it_needs(
+        classified: list[tuple[str, District, Classification]]) -> None:
+    for _name, d, c in classified:
+        r = c.rule("R-MANAGE")
+        hist = next(i.value for i in r.inputs if i.name == "history_days")
+        if r.status != "pass" and (hist is None or hist < r.threshold["min_history_days"]):
+            s = wording.rule_sentence(r, d)
+            assert f"{r.threshold['min_history_days']:g} days of poll history" in s, s
+
+
+def test_stage4_sweep_row_is_held_back_by_nothing() -> None:
+    assert wording.binding_text(4, ["R-LAB", "R-NOW"]) == "none (Stage 4)"
+    assert wording.binding_text(2, ["R-NOW", "R-HA"]) == "R-NOW, R-HA"
+
+
+def test_sweep_cost_line_is_honest_when_nothing_is_priced() -> None:
+    s = {"districts_per_stage": {"1": 0, "2": 3, "3": 0, "4": 1},
+         "cost_to_next_stage_usd": 0.0, "districts_without_plan": 3}
+    line = wording.sweep_cost_line(s)
+    assert "0 USD" not in line and "$0" not in line
+    assert "none of the 3 districts below Stage 4 was priced" in line
+    s2 = {**s, "cost_to_next_stage_usd": 12000.0, "districts_without_plan": 1}
+    assert "lifting 2 priced districts one stage costs about $12,000" in \
+        wording.sweep_cost_line(s2)
+    s3 = {**s, "districts_per_stage": {"1": 0, "2": 0, "3": 0, "4": 2}}
+    assert "nothing to lift" in wording.sweep_cost_line(s3)
+
+
+def _rv(rule: str, allows: int, status: str = "fail") -> Any:
+    return SimpleNamespace(rule_id=rule, allows_stage=allows, status=status)
+
+
+def test_plan_before_after_says_raised_not_fail() -> None:
+    assert wording.plan_rule_change(_rv("R-HA", 2), _rv("R-HA", 3), 3) == \
+        "raised to Stage 3 (meets the target)"
+    assert wording.plan_rule_change(_rv("R-HA", 3), _rv("R-HA", 3), 3) == \
+        "unchanged (meets the target)"
+    assert wording.plan_rule_change(_rv("R-HA", 2), _rv("R-HA", 4, "pass"), 3) == \
+        "raised to Stage 4 (passes)"
+    assert "short of Stage 4" in wording.plan_rule_change(_rv("R-HA", 2), _rv("R-HA", 3), 4)
+
+
+def test_budget_plan_sentence_names_what_fits() -> None:
+    act = SimpleNamespace(cost_usd=1000.0)
+    p = SimpleNamespace(actions=[act, act, act], reached=True, cost_usd=3000.0, cost_years=3,
+                        district_name="X SD", stage_before=2, stage_after=3, target_stage=3,
+                        notes=[], budget_usd=2000.0, actions_within_budget=[act, act],
+                        stage_within_budget=2)
+    s = wording.plan_sentence(p)
+    assert "3 actions costing about $3,000 over 3 years" in s
+    assert "over the $2,000 budget; the part that fits (2 actions, about $2,000) reaches " \
+           "Stage 2" in s
+    assert _problems(s) == []
+
+
+@pytest.mark.parametrize(("eid", "want"), [
+    ("air:es-ap#3", "the Wi-Fi of access point 4 of es-ap"),
+    ("air:es-ap#3#2.4", "the 2.4 GHz Wi-Fi of access point 4 of es-ap"),
+    ("es-sw--es-ap#0", "the uplink of access point 1 on the link between es-sw and es-ap"),
+    ("isp", "Internet circuit isp (1 Gbps at edge)"),
+])
+def test_element_names_are_words(eid: str, want: str) -> None:
+    d = build(small_district())
+    assert wording.element_name(eid, d) == want
+
+
+def test_element_names_use_the_district_names() -> None:
+    data = small_district()
+    data["sites"][1]["name"] = "Eastside Elementary"
+    data["nodes"][3]["name"] = "Eastside APs"
+    d = build(data)
+    assert wording.element_name("air:es-ap#1#5", d) == \
+        "the 5 GHz Wi-Fi of access point 2 of Eastside APs"
+    assert wording.element_name("es", d) == "Eastside Elementary"
+
+
+def test_units_and_plurals() -> None:
+    assert wording.pct(0.04723) == "4.7%"
+    assert wording.plural(1, "round") == "1 round" and wording.plural(2, "round") == "2 rounds"
+    assert wording.cost_note_text("9 infrastructure device: $450 one-time") == \
+        "9 infrastructure devices: $450 one-time"
+    assert wording.board_text("polled by `netstage poll` daily") == "polled daily"
+
+
+def test_budget_line_names_the_best_plan_that_fits() -> None:
+    from netstage.cli.stage_cmds import _within_budget
+
+    act = SimpleNamespace(cost_usd=450.0)
+    fits = SimpleNamespace(actions=[act, act, act], stage_after=3, cost_usd=26550.0)
+    assert _within_budget(fits, 50000, 2) == ("Within the $50,000 budget, the best plan found "
+                                              "reaches Stage 3: 3 actions costing about "
+                                              "$26,550.")
+    assert "no verified plan lifts the district above Stage 2" in _within_budget(None, 10, 2)
+    assert wording.cost_note_text("2700 Mbps added: $1/yr x 3 yr") == \
+        "2700 Mbps added: $1 a year for 3 years"
+
+
+def test_wording_doctests() -> None:
+    import doctest
+
+    res = doctest.testmod(wording)
+    assert res.attempted >= 8 and res.failed == 0
