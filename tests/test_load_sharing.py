@@ -292,3 +292,35 @@ def test_n1_of_one_equal_cost_uplink_moves_its_devices_to_the_other() -> None:
     # the survivor alone is overloaded (about 480 Mbps of demand on 400 Mbps)
     assert by["sw--d1"].unserved_p95 > 0.05 and by["sw--d2"].unserved_p95 > 0.05
     assert rep.base.unserved_p95 <= 0.05
+
+
+def test_many_equal_cost_routes_keep_every_circuits_share() -> None:
+    """Two firewalls between two edge routers and two cores, every school on two cores,
+    every link doubled (in-building second links): dozens of equal-cost routes per access
+    switch, more than 16 per circuit. The routes kept per node are split between the
+    circuits; cutting the combined list at 16 once dropped the second circuit entirely
+    (all devices out of isp1, isp2 idle, R-FUTURE failing at 38 % after the planner had
+    doubled both circuits)."""
+    from netstage.simulator.generate import generate_district
+    from netstage.simulator.io import district_from_dict
+
+    d = generate_district(schools=4, students=1600, seed=3, circuits=2, dual_homed=1.0)
+    data = d.model_dump(mode="json")
+    fw = next(n for n in data["nodes"] if n["kind"] == "firewall")
+    data["nodes"].append({**fw, "id": fw["id"] + "-b"})
+    for lk in list(data["links"]):
+        if fw["id"] in (lk["a"], lk["b"]):
+            twin = {k: v for k, v in lk.items() if k != "id"}
+            twin["a"], twin["b"] = (fw["id"] + "-b" if lk[e] == fw["id"] else lk[e]
+                                    for e in ("a", "b"))
+            data["links"].append(twin)
+    for i, lk in enumerate(list(data["links"])):
+        if lk["b"] != fw["id"] + "-b" and "ap" not in lk["a"]:
+            data["links"].append({**{k: v for k, v in lk.items() if k != "id"},
+                                  "id": f"second-{i}"})
+    d2 = district_from_dict(data)
+    dev = devices_per_last_link(d2)
+    circuits = [c.id for c in d2.circuits]
+    assert set(dev) == set(circuits), dev
+    a, b = (dev[c] for c in circuits)
+    assert abs(a - b) <= 0.05 * (a + b), dev

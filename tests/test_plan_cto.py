@@ -142,8 +142,8 @@ def test_content_filter_is_priced_per_student_per_year() -> None:
 def test_report_plan_section_shows_the_totals(stage2_plan: Any) -> None:
     from netstage.simulator.report import _plan_html
 
-    html = _plan_html(stage2_plan)
-    assert "range" in html and "capital" in html and "recurring" in html
+    html = _plan_html(stage2_plan, stage2_plan.district_after)
+    assert "range" in html and "one-time" in html and "a year for" in html
     assert f"${stage2_plan.cost_high_usd:,.0f}" in html
 
 

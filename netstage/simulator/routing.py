@@ -164,7 +164,8 @@ def attachment_paths(
 # device). Each route of an attachment point becomes a *sub-point* holding its share of
 # the devices, so the max-min kernel, the demand batches and N-1 stay as they are.
 
-MAX_ROUTES = 16  # routes kept per node (most probable first; the tree route always)
+MAX_ROUTES = 16  # routes kept per node and circuit set (most probable first; the tree route
+#                  always; split evenly between the circuits so each keeps its share)
 _PHI = 0.6180339887498949  # 1 / golden ratio: Fibonacci hashing of the device rank
 _PLASTIC = 0.7548776662466927  # per-point offset, so points do not all start on route 0
 
@@ -374,6 +375,14 @@ def node_routes(
         parent, depth = par_a, dep_a
     tree_paths = node_paths(n_nodes, link_a, link_b, parent, depth)
     width = max([tree_paths.shape[1]] + [r.links.shape[1] for r in per if r.links.size])
+    tp = np.full((total, width), -1, dtype=np.int32)
+    tp[:, : tree_paths.shape[1]] = tree_paths
+    # Each circuit keeps its own share: a node keeps at most max_routes // circuits routes
+    # *per circuit* (tree route first, then the most probable), renormalised within that
+    # circuit. Cutting the combined list instead would drop a whole circuit whenever one
+    # circuit alone has max_routes equal-cost routes (an HA pair of firewalls behind two
+    # cores): every device then went out of the first circuit and the second sat idle.
+    per_circuit = max(1, max_routes // max(1, n_c))
     nodes_l: list[NDArray[np.int64]] = []
     links_l: list[I32] = []
     len_l: list[I32] = []
@@ -383,12 +392,21 @@ def node_routes(
         keep = use[node_of, i]
         if not keep.any():
             continue
+        nodes = node_of[keep]
         lk = np.full((int(keep.sum()), width), -1, dtype=np.int32)
         lk[:, : r.links.shape[1]] = r.links[keep]
-        nodes_l.append(node_of[keep])
+        pr, ln = r.prob[keep], r.length[keep]
+        is_tree = np.all(lk == tp[nodes], axis=1)
+        o = np.lexsort((np.arange(nodes.shape[0]), -pr, ~is_tree, nodes))
+        nodes, lk, pr, ln = nodes[o], lk[o], pr[o], ln[o]
+        kept = _ranks(np.bincount(nodes, minlength=total)) < per_circuit
+        nodes, lk, pr, ln = nodes[kept], lk[kept], pr[kept], ln[kept]
+        within = np.bincount(nodes, weights=pr, minlength=total)
+        pr = pr / np.where(within[nodes] > 0, within[nodes], 1.0)
+        nodes_l.append(nodes)
         links_l.append(lk)
-        len_l.append(r.length[keep])
-        prob_l.append(r.prob[keep] * w[i] / wsum[node_of[keep]])
+        len_l.append(ln)
+        prob_l.append(pr * w[i] / wsum[nodes])
     if not nodes_l:
         return NodeRoutes(start=np.zeros(total + 1, dtype=np.int64),
                           links=np.zeros((0, width), dtype=np.int32),
@@ -397,14 +415,9 @@ def node_routes(
     links = np.concatenate(links_l)
     length = np.concatenate(len_l)
     prob = np.concatenate(prob_l)
-    tp = np.full((total, width), -1, dtype=np.int32)
-    tp[:, : tree_paths.shape[1]] = tree_paths
     tree = np.all(links == tp[nv], axis=1)
     o = np.lexsort((np.arange(nv.shape[0]), -prob, ~tree, nv))
     nv, links, length, prob = nv[o], links[o], length[o], prob[o]
-    counts = np.bincount(nv, minlength=total)
-    kept = _ranks(counts) < max_routes
-    nv, links, length, prob = nv[kept], links[kept], length[kept], prob[kept]
     tot = np.bincount(nv, weights=prob, minlength=total)
     prob = prob / np.where(tot[nv] > 0, tot[nv], 1.0)
     start = np.zeros(total + 1, dtype=np.int64)
