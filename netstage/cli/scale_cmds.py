@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -20,7 +20,9 @@ from netstage.cli.common import (
     write_output,
 )
 from netstage.simulator.errors import ConfigError
-from netstage.simulator.model import District
+
+if TYPE_CHECKING:
+    from netstage.simulator.model import District
 
 import_app = typer.Typer(
     help="Build a district file from another source of truth (NetBox, GraphML).",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -18,9 +18,14 @@ from netstage.cli.common import (
     progress,
     write_output,
 )
-from netstage.simulator.io import load_district
-from netstage.simulator.rules.base import would_change_text
-from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
+
+if TYPE_CHECKING:
+    from netstage.simulator.stage import Classification
+
+# The library (rules, N-1, numba kernels, scipy) loads when a command runs, not when the
+# CLI starts: `netstage simulate` and `netstage capture` need none of it. The value is
+# stage.DEFAULT_N_SCENARIOS (tests/test_cli_startup.py checks they agree).
+DEFAULT_N_SCENARIOS = 200
 
 __all__ = ["register"]
 
@@ -38,6 +43,8 @@ _STATUS_STYLE = {"pass": "green", "fail": "red", "unknown": "yellow"}
 
 def print_classification(c: Classification) -> None:
     """The human-readable classification: stage, binding rules, one row per rule."""
+    from netstage.simulator.rules.base import would_change_text
+
     console.print(f"[bold]{escape(c.district_name)}: {c.stage_name}[/]")
     console.print(f"binding: {', '.join(c.binding)}   rubric: {c.rubric.version}")
     for o in c.rubric.overrides:
@@ -76,6 +83,9 @@ def register(app: typer.Typer) -> None:
         seed: SeedOpt = 0,
     ) -> None:
         """Which of Smith's stages (1-4) the district is in, rule by rule, and why."""
+        from netstage.simulator.io import load_district
+        from netstage.simulator.stage import classify
+
         d = load_district(file)
         with progress() as bar:
             task = bar.add_task("classifying", total=None)
@@ -112,6 +122,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The cheapest upgrades found to reach the next stage (or --target-stage),
         verified by classifying the upgraded district again. Exit 1 if not reached."""
+        from netstage.simulator.io import load_district
         from netstage.simulator.plan import plan_upgrades
 
         d = load_district(file)
@@ -158,6 +169,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write the stage report: one self-contained HTML file, JSON and PDF, plus the
         charts as PNG and SVG files."""
+        from netstage.simulator.io import load_district
         from netstage.simulator.report import FORMATS, write_report
 
         formats = tuple(fmt) if fmt else FORMATS
