@@ -12,7 +12,8 @@ Baselines in the same run:
 * in-process: the same work inside one fresh interpreter, phase by phase (imports,
   YAML load + validation, conversion to arrays, loading the compiled kernels, the
   ``simulate()`` call): the floor a process cannot go below, and where the rest goes;
-* ``--before TREE``: the same command run with another source tree's netstage (the
+* overhead: the same command with ``--scenarios 1`` (everything but the simulation);
+* ``--before TREE``: the same commands run with another source tree's netstage (the
   code before this change), so the gain is measured under the same machine load.
 """
 
@@ -66,6 +67,11 @@ def main() -> None:
               f"students> --scenarios {args.scenarios}   (load average {load_avg()})")
         now = best_of(cmd, args.repeat)
         before = best_of(cmd, args.repeat, args.before) if args.before else None
+        # the same process with one scenario: start-up, imports, load, conversion and
+        # kernel load only -- the part this benchmark's changes act on
+        cmd1 = [*cmd[:-1], "1"]
+        over = best_of(cmd1, args.repeat)
+        over_before = best_of(cmd1, args.repeat, args.before) if args.before else None
         ph = child_json(_PHASES, [str(f), str(args.scenarios)])
         floor = best_of([sys.executable, "-c", "pass"], args.repeat)
     print(f"whole process (this tree)  : {now['wall']:6.2f} s wall (runs {now['walls']}), "
@@ -74,6 +80,10 @@ def main() -> None:
         print(f"whole process (--before)   : {before['wall']:6.2f} s wall (runs "
               f"{before['walls']}), {before['cpu']:.2f} s CPU   -> "
               f"{before['wall'] / now['wall']:.2f}x faster now")
+    print(f"overhead (--scenarios 1)   : {over['wall']:6.2f} s wall, {over['cpu']:.2f} s CPU"
+          + (f"; --before {over_before['wall']:.2f} s wall, {over_before['cpu']:.2f} s CPU"
+             f" -> {over_before['cpu'] / over['cpu']:.2f}x less CPU now"
+             if over_before else ""))
     print(f"in-process phases          : imports {ph['imports']:.2f} s, load+validate "
           f"{ph['load_district']:.2f} s, to_arrays {ph['to_arrays']:.2f} s, kernel cache "
           f"load {ph['kernel_load']:.2f} s, simulate() {ph['simulate']:.2f} s")
