@@ -47,12 +47,13 @@ t3 = time.perf_counter()
 st = pstats.Stats(prof, stream=io.StringIO())
 top = {}
 for (fn, line, name), (cc, nc, tt, ct, callers) in st.stats.items():
-    if "netstage" in fn and (name.startswith("evaluate") or name in (
-            "n_minus_1", "contingency", "run_contingencies", "simulate", "redundancy")):
+    if "netstage" in fn and (name.startswith("rule_") or name in (
+            "run_contingency", "analyse_redundancy", "simulate", "to_arrays",
+            "draw_demand", "allocate")):
         top[f"{fn.split('netstage/')[-1]}:{name}"] = round(ct, 3)
 print(json.dumps({"imports": t1 - t0, "load_district": t2 - t1,
                   "classify_profiled": t3 - t2,
-                  "top": dict(sorted(top.items(), key=lambda kv: -kv[1])[:12])}))
+                  "top": dict(sorted(top.items(), key=lambda kv: -kv[1])[:16])}))
 """
 
 _PLAIN = r"""
