@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,21 @@ def test_skipping_the_expansion_pass_without_aliases_keeps_the_verdict(
     finally:
         loader.dispose()
     assert got == want
+
+
+def test_capture_without_control_frames_does_not_import_scapy(tmp_path: Path) -> None:
+    """scapy (about a second of imports) loads only for LLDP/CDP/STP/DHCP frames."""
+    import struct
+
+    eth = bytes(6) + bytes([2, 0, 0, 0, 0, 1]) + b"\x08\x00"
+    udp = struct.pack(">HHHH", 5000, 6000, 8 + 4, 0) + b"data"
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    frame = eth + ip + udp
+    f = tmp_path / "udp.pcap"
+    f.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+                  + struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame)
+    loaded = _loaded_after("from netstage.auditor.capture import analyse_capture\n"
+                           f"s = analyse_capture({str(f)!r})\n"
+                           "assert s.packets == 1 and s.neighbours == []")
+    assert "scapy" not in loaded
