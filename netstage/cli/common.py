@@ -25,7 +25,6 @@ from rich.progress import (
 )
 
 from netstage.simulator.errors import ConfigError
-from netstage.simulator.io import ensure_output_dir
 
 # A district argument: a YAML file or a shipped example (example:stage2).
 FileArg = Annotated[Path, typer.Argument(
@@ -129,6 +128,8 @@ def _why(exc: OSError) -> str:
 
 def check_output_dir(path: Path, option: str = "--out") -> Path:
     """Create the output directory ``path`` before any long work starts (located errors)."""
+    from netstage.simulator.io import ensure_output_dir  # pydantic models: lazy
+
     return ensure_output_dir(path, option)
 
 

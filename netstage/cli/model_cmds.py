@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -19,9 +19,9 @@ from netstage.cli.common import (
     print_json,
     write_output,
 )
-from netstage.simulator.arrays import DEVICE_CLASSES, LINK_AIR, to_arrays
-from netstage.simulator.io import dump_district, format_loc, load_district
-from netstage.simulator.model import District, advisories
+
+if TYPE_CHECKING:
+    from netstage.simulator.model import District
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 
@@ -35,6 +35,8 @@ def _speed_label(mbps: float) -> str:
 
 def summarise(d: District) -> dict[str, Any]:
     """The figures `netstage info` shows, as a dict (units in the keys)."""
+    from netstage.simulator.arrays import DEVICE_CLASSES, LINK_AIR, to_arrays  # numba: lazy
+
     arr = to_arrays(d)
     students = d.total_students
     devices = Counter(DEVICE_CLASSES[c] for c in arr.device_class.tolist())
@@ -74,6 +76,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check district files; every problem is reported as file:line: path: message."""
         from netstage.simulator.errors import NetstageError
+        from netstage.simulator.io import format_loc, load_district
+        from netstage.simulator.model import advisories
 
         results: list[dict[str, Any]] = []
         for f in files:
@@ -104,6 +108,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def info(file: FileArg, json_out: JsonOpt = False) -> None:
         """Summary of a district: sites, students, devices, links by speed, Internet per student."""
+        from netstage.simulator.io import load_district
+
         s = summarise(load_district(file))
         if json_out:
             print_json(s)
@@ -136,6 +142,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """JSON Schema of the district file format (generated from the models)."""
+        from netstage.simulator.model import District
+
         text = json.dumps(District.model_json_schema(), indent=2)
         if out:
             write_output(out, text + "\n")
@@ -159,6 +167,7 @@ def register(app: typer.Typer) -> None:
         """Generate a synthetic district (reproducible by seed)."""
         from netstage.simulator.errors import ConfigError
         from netstage.simulator.generate import generate_district
+        from netstage.simulator.io import dump_district
 
         if students < schools:
             raise ConfigError(f"--students {students} is fewer than --schools {schools}; every "
@@ -189,6 +198,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write a district as GraphML (flattened attributes), JSON or YAML."""
         from netstage.simulator.graph import to_graphml
+        from netstage.simulator.io import dump_district, load_district
 
         suffix = out.suffix.lower()
         if suffix not in (".graphml", ".json", ".yaml", ".yml"):

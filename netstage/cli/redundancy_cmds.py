@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from netstage.cli.common import console, err_console, print_json, progress
-from netstage.simulator.model import District
+
+if TYPE_CHECKING:
+    from netstage.simulator.model import District
 
 __all__ = ["register"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -20,8 +20,9 @@ from netstage.cli.common import (
     write_output,
 )
 from netstage.simulator.errors import ConfigError
-from netstage.simulator.model import District
-from netstage.simulator.wording import binding_text, sweep_cost_line
+
+if TYPE_CHECKING:
+    from netstage.simulator.model import District
 
 import_app = typer.Typer(
     help="Build a district file from another source of truth (NetBox, GraphML).",
@@ -200,6 +201,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_table(rows: list[Any], summary: dict[str, Any]) -> None:
+    from netstage.simulator.wording import binding_text, sweep_cost_line
+
     t = Table(title=f"State table ({summary['districts']} districts, "
                     f"{summary['failed']} failed)", title_justify="left")
     for col, just in (("district", "left"), ("students", "right"), ("stage", "right"),

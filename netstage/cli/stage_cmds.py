@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -18,10 +18,15 @@ from netstage.cli.common import (
     progress,
     write_output,
 )
-from netstage.simulator import wording
-from netstage.simulator.io import load_district
-from netstage.simulator.model import District
-from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
+
+if TYPE_CHECKING:
+    from netstage.simulator.model import District
+    from netstage.simulator.stage import Classification
+
+# The library (rules, N-1, numba kernels, scipy) loads when a command runs, not when the
+# CLI starts: `netstage simulate` and `netstage capture` need none of it. The value is
+# stage.DEFAULT_N_SCENARIOS (tests/test_cli_startup.py checks they agree).
+DEFAULT_N_SCENARIOS = 200
 
 __all__ = ["register"]
 
@@ -40,6 +45,7 @@ _STATUS_STYLE = {"pass": "green", "fail": "red", "unknown": "yellow"}
 def print_classification(c: Classification, d: District | None = None) -> None:
     """The human-readable classification: the stage sentence, one row per rule with its
     sentence (:mod:`netstage.simulator.wording`), inputs and what would change each."""
+    from netstage.simulator import wording
     console.print(f"[bold]{escape(c.district_name)}: {c.stage_name}[/]")
     console.print(escape(wording.stage_sentence(c, d)), highlight=False)
     console.print(f"rubric: {escape(c.rubric.version)}", highlight=False)
@@ -74,6 +80,8 @@ def print_classification(c: Classification, d: District | None = None) -> None:
 
 def _within_budget(fits: object, budget: float, stage_before: int) -> str:
     """The best plan within ``budget``, as a sentence (``fits`` None: nothing fits)."""
+    from netstage.simulator import wording
+
     if fits is None:
         return (f"Within the ${budget:,.0f} budget no verified plan lifts the district above "
                 f"Stage {stage_before}.")
@@ -95,6 +103,9 @@ def register(app: typer.Typer) -> None:
         seed: SeedOpt = 0,
     ) -> None:
         """Which of Smith's stages (1-4) the district is in, rule by rule, and why."""
+        from netstage.simulator.io import load_district
+        from netstage.simulator.stage import classify
+
         d = load_district(file)
         with progress() as bar:
             task = bar.add_task("classifying", total=None)
@@ -132,6 +143,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The cheapest upgrades found to reach the next stage (or --target-stage),
         verified by classifying the upgraded district again. Exit 1 if not reached."""
+        from netstage.simulator import wording
+        from netstage.simulator.io import load_district
         from netstage.simulator.plan import plan_upgrades
 
         d = load_district(file)
@@ -202,6 +215,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write the stage report: one self-contained HTML file, JSON and PDF, plus the
         charts as PNG and SVG files."""
+        from netstage.simulator.io import load_district
         from netstage.simulator.report import FORMATS, write_report
 
         formats = tuple(fmt) if fmt else FORMATS

@@ -35,11 +35,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import igraph as ig
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
+from netstage.simulator._igraph import ig
 from netstage.simulator.arrays import DEVICE_CLASSES, DistrictArrays, to_arrays
 from netstage.simulator.datafiles import data_path
 from netstage.simulator.errors import ConfigError

@@ -127,6 +127,11 @@ class _InputLoader(_BaseLoader):
         self._source = source
         # (id of the parent collection, position in its value list) -> line of an alias
         self.alias_lines: dict[tuple[int, int], int] = {}
+        # filled by compose_checked: with no alias the node graph is a tree, its node
+        # count and height are what _check_expansion would compute (so it is skipped)
+        self.aliases = 0
+        self.nodes = 0
+        self.height = 0
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
@@ -181,6 +186,9 @@ class _InputLoader(_BaseLoader):
                                      "write the value out instead of using the alias")
                 node = found
             elif isinstance(event, yaml.ScalarEvent):
+                self.nodes += 1
+                if len(stack) >= self.height:
+                    self.height = len(stack) + 1
                 tag = event.tag
                 if tag is None or tag == "!":
                     tag = self.resolve(yaml.ScalarNode, event.value, event.implicit)
@@ -191,6 +199,9 @@ class _InputLoader(_BaseLoader):
                     raise self._fail(event, f"nested more than {MAX_DEPTH} levels deep",
                                      "flatten the structure (no netstage file needs more "
                                      "than a few levels)")
+                self.nodes += 1
+                if len(stack) >= self.height:
+                    self.height = len(stack) + 1
                 seq = isinstance(event, yaml.SequenceStartEvent)
                 cls = yaml.SequenceNode if seq else yaml.MappingNode
                 tag = event.tag
@@ -224,6 +235,7 @@ class _InputLoader(_BaseLoader):
             raise self._fail(self.get_event(), "a second YAML document ('---') in the file",
                              "keep one document per file")
         self.get_event()
+        self.aliases = aliases
         return root
 
 
@@ -329,7 +341,9 @@ def load_yaml_located(text: str, source: str) -> tuple[Any, LineMap]:
     try:
         root = loader.compose_checked()
         if root is not None:
-            _check_expansion(root, source)
+            if (loader.aliases or loader.nodes > MAX_EXPANDED_VALUES
+                    or loader.height > MAX_DEPTH):
+                _check_expansion(root, source)  # aliases: count what they expand to
             _walk(root, lines, source, loader.alias_lines)
             data = loader.construct_document(root)
         else:

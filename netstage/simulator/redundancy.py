@@ -41,10 +41,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import igraph as ig
 import numpy as np
 from numpy.typing import NDArray
 
+from netstage.simulator._igraph import ig
 from netstage.simulator.arrays import DEVICE_CLASSES, DistrictArrays, to_arrays
 from netstage.simulator.disjoint_paths import disjoint_path_counts
 from netstage.simulator.domtree import group_dominator, tree_passes

@@ -867,7 +867,7 @@ def analyse_capture(path: str | os.PathLike[str] | io.BufferedIOBase | io.BytesI
     summary whose ``stop_reason`` names the limit. For a FIFO ``bytes_total`` is 0.
     """
     if control_plane:
-        control.require_scapy()
+        control.check_scapy()  # fail early; the import waits for control-plane frames
     mp = mapping if isinstance(mapping, AppMapping) else load_mapping(
         None if mapping is None else Path(mapping))
     name = str(getattr(path, "name", "<stream>")) if isinstance(path, io.IOBase) else str(path)

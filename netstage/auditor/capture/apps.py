@@ -102,13 +102,22 @@ def parse_dns_answers(msg: bytes) -> tuple[str | None, list[tuple[int, bytes]]]:
         qd, an = struct.unpack_from(">HH", msg, 4)
         p = 12
         qname = None
+        read: set[int] = set()  # where a name was read without running off the message
         for _ in range(qd):
+            read.add(p)
             name, p = _dns_name(msg, p)
             qname = qname or name
             p += 4
         out: list[tuple[int, bytes]] = []
         for _ in range(min(an, 64)):
-            _n, p = _dns_name(msg, p)
+            # The owner name is not used (the question names the answers). A pointer
+            # to a name already read ends after 2 bytes and cannot fail: skip decoding
+            # it (the usual 0xc00c); anything else is read as before.
+            n = msg[p]
+            if n & 0xC0 == 0xC0 and (((n & 0x3F) << 8) | msg[p + 1]) in read:
+                p += 2
+            else:
+                _n, p = _dns_name(msg, p)
             rtype, _cls, _ttl, rdlen = struct.unpack_from(">HHIH", msg, p)
             p += 10
             rdata = msg[p:p + rdlen]

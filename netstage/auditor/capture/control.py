@@ -21,6 +21,7 @@ from netstage.auditor.capture.mau import decode_mac_phy
 from netstage.simulator.errors import MissingExtraError
 
 __all__ = [
+    "check_scapy",
     "parse_cisco_llc",
     "parse_dhcp",
     "parse_lldp",
@@ -40,13 +41,19 @@ def scapy_available() -> bool:
     return importlib.util.find_spec("scapy") is not None
 
 
+def check_scapy() -> None:
+    """MissingExtraError if scapy is absent, without importing it (scapy's import costs
+    about a second; it is paid only when a capture holds control-plane frames)."""
+    if not _loaded and not scapy_available():
+        raise MissingExtraError("scapy", "capture")
+
+
 def require_scapy() -> None:
     """Import the scapy layers used here once; MissingExtraError if scapy is absent."""
     global _loaded
     if _loaded:
         return
-    if not scapy_available():
-        raise MissingExtraError("scapy", "capture")
+    check_scapy()
     logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
     logging.getLogger("scapy").setLevel(logging.ERROR)
     import scapy.contrib.cdp

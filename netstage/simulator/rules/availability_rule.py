@@ -29,6 +29,17 @@ from netstage.simulator.srlg import circuit_count
 __all__ = ["contingency", "redundancy", "rule_ha"]
 
 
+def _arrays(ctx: RuleContext) -> Any:
+    """The district's arrays, converted once per classification (the capacity rules
+    share the same cache entry; the analyses only read them)."""
+    arrays = ctx.evidence.get("arrays")
+    if arrays is None:
+        from netstage.simulator.arrays import to_arrays
+
+        arrays = ctx.evidence["arrays"] = to_arrays(ctx.district)
+    return arrays
+
+
 def redundancy(ctx: RuleContext) -> Any | None:
     """Cached redundancy report, or None when the module is not available."""
     if "redundancy" not in ctx.evidence:
@@ -37,7 +48,8 @@ def redundancy(ctx: RuleContext) -> Any | None:
         except ImportError:
             ctx.evidence["redundancy"] = None
         else:
-            ctx.evidence["redundancy"] = mod.analyse_redundancy(ctx.district)
+            ctx.evidence["redundancy"] = mod.analyse_redundancy(ctx.district,
+                                                                arrays=_arrays(ctx))
     return ctx.evidence["redundancy"]
 
 
@@ -50,7 +62,8 @@ def contingency(ctx: RuleContext) -> Any | None:
             ctx.evidence["contingency"] = None
         else:
             ctx.evidence["contingency"] = mod.run_contingency(
-                ctx.district, n_scenarios=ctx.n_scenarios, seed=ctx.seed)
+                ctx.district, n_scenarios=ctx.n_scenarios, seed=ctx.seed,
+                arrays=_arrays(ctx))
     return ctx.evidence["contingency"]
 
 

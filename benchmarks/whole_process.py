@@ -1,0 +1,68 @@
+"""Shared helpers of the whole-process benchmarks (issue 15 items 2 and 5).
+
+A user waits for the whole ``netstage ...`` process: interpreter start, imports, YAML
+load and validation, conversion, numba's compiled kernels loaded from their disk
+cache, the computation and the output. These helpers time exactly that, as a
+subprocess, by wall clock, and the same command against another source tree (the
+``--before`` tree, e.g. ``git archive <commit> netstage | tar -x -C /tmp/before``) in
+the same run, so that both figures see the same machine load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def env_for(tree: Path) -> dict[str, str]:
+    """The environment that makes ``tree``'s netstage package the one imported."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(tree)
+    return env
+
+
+def time_process(argv: list[str], tree: Path = ROOT) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child) of one run of ``argv``."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(argv, check=True, cwd=tree, env=env_for(tree),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+
+def best_of(argv: list[str], repeat: int, tree: Path = ROOT) -> dict[str, Any]:
+    """Best (minimum) wall time of ``repeat`` runs after one untimed warm-up run (which
+    fills numba's disk cache and the page cache), with the CPU time of that run."""
+    time_process(argv, tree)
+    runs = [time_process(argv, tree) for _ in range(repeat)]
+    wall, cpu = min(runs)
+    return {"wall": wall, "cpu": cpu, "walls": [round(w, 3) for w, _ in runs]}
+
+
+def child_json(code: str, args: list[str], tree: Path = ROOT) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter with ``tree`` on the path; its stdout JSON."""
+    out = subprocess.run([sys.executable, "-c", code, *args], check=True, cwd=tree,
+                         env=env_for(tree), capture_output=True, text=True).stdout
+    res: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return res
+
+
+def load_avg() -> str:
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:  # pragma: no cover
+        return "?"
+
+
+def netstage_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "netstage", *args]
