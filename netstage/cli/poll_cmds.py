@@ -12,7 +12,6 @@ import typer
 from rich.markup import escape
 
 from netstage.cli.common import console, err_console, progress
-from netstage.simulator.wording import plural
 
 __all__ = ["register"]
 
@@ -101,6 +100,7 @@ def poll(
     from netstage.auditor.snmp.collector import Collector, ReplayCollector
     from netstage.auditor.store import HistoryStore
     from netstage.simulator.errors import ConfigError
+    from netstage.simulator.wording import plural
 
     inv = load_inventory(inventory_file)
     if concurrency is not None:

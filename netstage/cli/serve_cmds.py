@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from netstage.cli.common import err_console
+from netstage.cli.stage_cmds import DEFAULT_N_SCENARIOS
 from netstage.simulator.errors import ConfigError
-from netstage.simulator.stage import DEFAULT_N_SCENARIOS
 
 __all__ = ["register"]
 
