@@ -457,16 +457,22 @@ def test_progress_on_a_terminal_and_pure_json_on_stdout(tmp_path: Path) -> None:
     assert "simulating 'now'" in tty and "/400" in tty, tty[:500]
 
 
-def test_report_failure_leaves_no_report_files(tmp_path: Path,
+@pytest.mark.parametrize("printer", ["chromium", "fallback"])
+def test_report_failure_leaves_no_report_files(tmp_path: Path, printer: str,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """A failure while writing the PDF: no report.html/json that looks finished."""
+    """A failure while writing the PDF (printed by Chromium, or the matplotlib fallback
+    when Chromium is missing): no report.html/json that looks finished."""
     from netstage.simulator import report
 
-    def disk_full(path: Path, *args: Any) -> None:
+    def disk_full(path: Path, *args: Any, **kwargs: Any) -> None:
         path.write_bytes(b"%PDF-half")
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(report, "_write_pdf", disk_full)
+    if printer == "chromium":
+        monkeypatch.setattr(report, "print_pdf", lambda html, pdf, **kw: disk_full(pdf))
+    else:
+        monkeypatch.setattr(report, "print_pdf", lambda html, pdf, **kw: "Chromium was not found")
+        monkeypatch.setattr(report, "_write_pdf", disk_full)
     out = tmp_path / "rep"
     with pytest.raises(ConfigError) as e:
         report.write_report(load_district(STAGE1), out, n_scenarios=10, plans=[],

@@ -688,11 +688,13 @@ def _write_files(out: Path, d: District, c: Classification, plans: list[Any],
             staged.append((printable, printable))  # removed in the finally below
             printable.write_text(page, encoding="utf-8")
             pdf_tmp = stage("report.pdf")
-            why = print_pdf(printable, pdf_tmp.with_suffix(".pdf"))
+            printed = pdf_tmp.with_suffix(".pdf")  # Chromium wants a .pdf name
+            staged.append((printed, printed))  # removed in the finally below, even on error
+            why = print_pdf(printable, printed)
             if why is None:
-                pdf_tmp.with_suffix(".pdf").replace(pdf_tmp)
+                printed.replace(pdf_tmp)
             else:
-                pdf_tmp.with_suffix(".pdf").unlink(missing_ok=True)
+                printed.unlink(missing_ok=True)
                 _write_pdf(pdf_tmp, d, c, plans, figs, note=f"{why}. {FALLBACK_PDF_NOTE}")
                 fallback = True
         for tmp, final in staged:
