@@ -164,6 +164,9 @@ def test_page_in_chromium_stage_changes_and_export_matches_cli(tmp_path: Path) -
     try:
         browser.open(url)
         browser.wait("document.querySelector('#result-A .res[data-stage]') !== null")
+        # the result is server-rendered; the slider listeners exist only once app.js ran
+        # (on a loaded machine the first drag once came before it and nothing listened)
+        browser.wait("typeof window.netstageRun === 'function'")
         before = browser.js("document.querySelector('#result-A .res').dataset.stage")
         assert before == "2"
         assert browser.js("document.querySelector('#result-A h2.stage').textContent") \
