@@ -187,10 +187,12 @@ def _audit_twin(state: dict[str, Any], out: Path) -> tuple[str, dict[str, str]]:
 
 
 def _merge(state: dict[str, Any], out: Path) -> tuple[str, dict[str, str]]:
-    from netstage.auditor.normalise import merge_measured
+    from netstage.auditor.normalise import merge_with_differences
 
-    merged: District = merge_measured(state["declared"], state["audit"])
+    result = merge_with_differences(state["declared"], state["audit"])
+    merged: District = result.district
     state["district"] = merged
+    state["differences"] = result.differences
     p = out / "district-measured.yaml"
     p.write_text(dump_district(merged), encoding="utf-8")
     snmp = merged.measured.snmp if merged.measured else None
@@ -198,6 +200,10 @@ def _merge(state: dict[str, Any], out: Path) -> tuple[str, dict[str, str]]:
     if snmp is not None:
         detail = (f"SNMP answered {snmp.answered}/{snmp.infrastructure_devices} infrastructure "
                   f"devices ({snmp.v3_devices} v3, {snmp.v1v2c_devices} v1/v2c)")
+    if result.differences:
+        detail += "; differs from declared: " + "; ".join(
+            x.sentence for x in result.differences[:5]) + (
+            f" (and {len(result.differences) - 5} more)" if len(result.differences) > 5 else "")
     return detail, {"district": str(p)}
 
 
