@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netstage.auditor.facts import AuditResult
 from netstage.simulator.errors import NetstageError
@@ -38,8 +38,13 @@ from netstage.simulator.examples import bundled_capture, topologies_dir
 from netstage.simulator.io import dump_district, ensure_output_dir, load_district
 from netstage.simulator.model import District
 
+if TYPE_CHECKING:
+    from netstage.auditor.normalise import Difference
+    from netstage.auditor.store import HistoryStore
+
 __all__ = ["DemoResult", "StepResult", "audit_section", "bundled_capture", "capture_section",
-           "default_district", "run_demo", "topologies_dir"]
+           "default_district", "differences_section", "history_section", "run_demo",
+           "topologies_dir"]
 
 DEFAULT_DISTRICT = "stage3-emerging.yaml"
 
@@ -187,10 +192,12 @@ def _audit_twin(state: dict[str, Any], out: Path) -> tuple[str, dict[str, str]]:
 
 
 def _merge(state: dict[str, Any], out: Path) -> tuple[str, dict[str, str]]:
-    from netstage.auditor.normalise import merge_measured
+    from netstage.auditor.normalise import merge_with_differences
 
-    merged: District = merge_measured(state["declared"], state["audit"])
+    result = merge_with_differences(state["declared"], state["audit"])
+    merged: District = result.district
     state["district"] = merged
+    state["differences"] = result.differences
     p = out / "district-measured.yaml"
     p.write_text(dump_district(merged), encoding="utf-8")
     snmp = merged.measured.snmp if merged.measured else None
@@ -198,6 +205,10 @@ def _merge(state: dict[str, Any], out: Path) -> tuple[str, dict[str, str]]:
     if snmp is not None:
         detail = (f"SNMP answered {snmp.answered}/{snmp.infrastructure_devices} infrastructure "
                   f"devices ({snmp.v3_devices} v3, {snmp.v1v2c_devices} v1/v2c)")
+    if result.differences:
+        detail += "; differs from declared: " + "; ".join(
+            x.sentence for x in result.differences[:5]) + (
+            f" (and {len(result.differences) - 5} more)" if len(result.differences) > 5 else "")
     return detail, {"district": str(p)}
 
 
@@ -247,7 +258,8 @@ def _report(state: dict[str, Any], res: DemoResult, out: Path, n: int,
 
     extra: dict[str, Any] = {}
     if "audit" in state:
-        extra["SNMP_audit"] = audit_section(state["audit"])
+        extra["SNMP_audit"] = audit_section(state["audit"],
+                                            differences=state.get("differences"))
     if "capture" in state:
         extra["capture"] = capture_section(state["capture"])
     files = write_report(state["district"], out / "report",
@@ -259,11 +271,15 @@ def _report(state: dict[str, Any], res: DemoResult, out: Path, n: int,
     return (f"report written: {html}", {k: str(v) for k, v in files.items()})
 
 
-def audit_section(audit: AuditResult) -> dict[str, Any]:
+def audit_section(audit: AuditResult, *,
+                  full_facts: str = "audit.json beside the report folder",
+                  differences: list[Difference] | None = None) -> dict[str, Any]:
     """The report's SNMP audit section: the summary and one short row per device.
 
-    The full facts (every interface and neighbour) stay in ``audit.json``; a board
-    report needs who answered, how, and what was found.
+    The full facts (every interface and neighbour) stay in ``audit.json`` (``full_facts``
+    says where); a board report needs who answered, how, and what was found.
+    ``differences`` (from :func:`~netstage.auditor.normalise.merge_with_differences`)
+    adds the declared values the audit replaced.
     """
     s = audit.summary
     rows = []
@@ -286,14 +302,46 @@ def audit_section(audit: AuditResult) -> dict[str, Any]:
         "interfaces": s.n_interfaces,
         "LLDP/CDP neighbours": s.n_neighbours,
         "failures": ", ".join(f"{k}: {v}" for k, v in s.failures_by_kind.items()) or "none",
-        "full facts": "audit.json beside the report folder",
+        "full facts": full_facts,
         "devices": rows,
+        **({"declared values the audit replaced": differences_section(differences)}
+           if differences else {}),
     }
 
 
-def capture_section(data: dict[str, Any], top: int = 10) -> dict[str, Any]:
+def differences_section(differences: list[Difference]) -> list[dict[str, Any]]:
+    """One row per declared value a measurement replaced (the report shows them)."""
+    return [{"element": f"{x.element_kind} {x.element}", "field": x.field,
+             "declared": x.declared, "measured (kept)": x.measured} for x in differences]
+
+
+def history_section(store: HistoryStore, q: float = 95.0, top: int = 10) -> dict[str, Any]:
+    """The report's poll history section: how much history, and the busiest interfaces
+    by their p``q`` rate (the rest: ``netstage history``)."""
+    from netstage.simulator.wording import pct, plural
+
+    rows = []
+    for r in store.utilisation(q)[:top]:
+        util = r["utilisation"]
+        rows.append({"device": r["device"], "interface": r["name"] or r["if_index"],
+                     "speed (Mb/s)": r["speed_mbps"],
+                     f"p{q:g} (Mb/s)": round(float(str(r[f"p{q:g}_mbps"])), 3),
+                     "utilisation": "" if util is None else pct(float(str(util)))})
+    days = store.history_days()
+    return {
+        "history": f"{plural(store.n_polls(), 'poll round')} over {days:.1f} days "
+                   f"({plural(store.n_samples(), 'sample')})",
+        "rates": f"p{q:g} of the interval rates, the busier direction",
+        "busiest interfaces": rows,
+    }
+
+
+def capture_section(data: dict[str, Any], top: int = 10, *,
+                    full_analysis: str = "capture.json beside the report folder"
+                    ) -> dict[str, Any]:
     """The report's capture section from ``CaptureSummary.to_json()``: totals, traffic
-    mix, top talkers, VLANs, neighbours and DHCP (the rest stays in ``capture.json``)."""
+    mix, top talkers, VLANs, neighbours and DHCP (the rest stays in ``capture.json``,
+    ``full_analysis`` says where)."""
     total = sum(a.get("bytes", 0) for a in data.get("apps", {}).values()) or 1
     apps = [{"application": name, "share of bytes": f"{a.get('bytes', 0) / total:.1%}",
              "MB": round(a.get("bytes", 0) / 1e6, 2), "flows": a.get("flows")}
@@ -319,7 +367,7 @@ def capture_section(data: dict[str, Any], top: int = 10) -> dict[str, Any]:
         "flows named by TLS SNI (of them over QUIC)":
             f"{sum((data.get('tls_sni_names') or {}).values())} "
             f"({data.get('quic_client_hellos', 0)})",
-        "full analysis": "capture.json beside the report folder",
+        "full analysis": full_analysis,
         "applications": apps,
         "top talkers": talkers,
         "VLANs": vlans,

@@ -67,13 +67,16 @@ if TYPE_CHECKING:
     from netstage.auditor.store import HistoryStore
 
 __all__ = [
+    "Difference",
     "HalfSeenLink",
+    "MergeResult",
     "Mismatch",
     "NormaliseResult",
     "PortRef",
     "client_load_mbps",
     "facts_to_district",
     "merge_measured",
+    "merge_with_differences",
     "name_variants",
     "since_start_mbps",
     "usable_address",
@@ -136,6 +139,36 @@ class HalfSeenLink:
     def to_json(self) -> dict[str, Any]:
         return {"seen_from": self.seen_from.label, "peer": self.peer,
                 "peer_port": self.peer_port, "protocol": self.protocol, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A declared value that the measurement replaced: which element, which field, both
+    values. A merge never corrects what the user declared without one of these."""
+
+    element: str  # node id, link key or circuit id
+    element_kind: Literal["node", "link", "circuit"]
+    field: str
+    declared: Any
+    measured: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return {"element": self.element, "element_kind": self.element_kind,
+                "field": self.field, "declared": self.declared, "measured": self.measured}
+
+    @property
+    def sentence(self) -> str:
+        return (f"{self.element_kind} {self.element}: {self.field} declared "
+                f"{self.declared!s}, measured {self.measured!s} (the measured value is kept)")
+
+
+@dataclass
+class MergeResult:
+    """What :func:`merge_with_differences` returns: the merged district and every
+    declared value the measurement replaced."""
+
+    district: District
+    differences: list[Difference]
 
 
 @dataclass
@@ -362,6 +395,10 @@ class _Builder:
                 nid = self._new_id(name)
             pen = _enterprise(dev.sys_object_id)
             vendor = self.vendors.get(pen) if pen else None
+            if vendor == "net-snmp":
+                # the agent software's number (Linux boxes, and what the twin writes for a
+                # vendor it has no number for), not the maker: no evidence of the vendor
+                vendor = None
             base = self.base_nodes.get(nid)
             kind = base.kind if base else (_kind_from_text(dev.sys_descr, dev.model)
                                            or NodeKind.ACCESS)
@@ -1022,7 +1059,35 @@ def client_load_mbps(d: District, *, n_scenarios: int = 200, seed: int = 7) -> d
 
 def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | None = None,
                    q: float = 95.0, clients_in_measurement: bool = False) -> District:
-    """``base`` with what ``audit`` measured laid over it (a new District; base unchanged).
+    """The district of :func:`merge_with_differences` (the differences are also in its
+    ``measured.extra["snmp"]["differences"]``)."""
+    return merge_with_differences(base, audit, store=store, q=q,
+                                  clients_in_measurement=clients_in_measurement).district
+
+
+def _declared(obj: Any, attr: str) -> bool:
+    """True if the user gave ``attr`` (in the file, not a default)."""
+    return attr in obj.model_fields_set and getattr(obj, attr) is not None
+
+
+def _overlay(obj: Any, attr: str, value: Any, element: str,
+             element_kind: Literal["node", "link", "circuit"],
+             diffs: list[Difference]) -> None:
+    """Set a measured value; a declared value it changes becomes a :class:`Difference`."""
+    old = getattr(obj, attr)
+    if _declared(obj, attr) and old != value:
+        diffs.append(Difference(element, element_kind, attr, old, value))
+    setattr(obj, attr, value)
+
+
+def merge_with_differences(base: District, audit: AuditResult, *,
+                           store: HistoryStore | None = None, q: float = 95.0,
+                           clients_in_measurement: bool = False) -> MergeResult:
+    """``base`` with what ``audit`` measured laid over it (a new District; base unchanged),
+    and every declared value the measurement replaced (:class:`Difference`: element,
+    field, declared and measured value). A measured value corrects a declared one only
+    with a reported difference: the CLI prints them, ``--json`` lists them, and the
+    merged district keeps them in ``measured.extra["snmp"]["differences"]``.
 
     * matched nodes get the measured vendor/model/firmware, and the measured stack
       (ENTITY-MIB) when ``base`` declares none;
@@ -1043,6 +1108,7 @@ def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | 
     """
     res = facts_to_district(audit, base)
     out = base.model_copy(deep=True)
+    diffs: list[Difference] = []
     seen_nodes = {n.id: n for n in res.district.nodes}
     for node in out.nodes:
         m = seen_nodes.get(node.id)
@@ -1050,7 +1116,7 @@ def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | 
             continue
         for attr in ("vendor", "model", "firmware"):
             if getattr(m, attr):
-                setattr(node, attr, getattr(m, attr))
+                _overlay(node, attr, getattr(m, attr), node.id, "node", diffs)
         if node.stack is None and m.stack is not None and node.kind != NodeKind.AP:
             node.stack = m.stack  # measured stack members (ENTITY-MIB); a declared one wins
     util = _link_utilisation(res, audit, store, q)
@@ -1066,18 +1132,20 @@ def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | 
         answered_end = any(e in res.device_node.values() for e in pair)
         if answered_end and not any(mm.kind == "unknown_speed" and mm.element == m_link.key
                                     for mm in res.mismatches):
-            lk.capacity_mbps = m_link.capacity_mbps
-            lk.lag_members = m_link.lag_members
+            _overlay(lk, "capacity_mbps", m_link.capacity_mbps, lk.key, "link", diffs)
+            _overlay(lk, "lag_members", m_link.lag_members, lk.key, "link", diffs)
         if m_link.key in util:
-            lk.background_mbps = round(min(util[m_link.key], lk.capacity_mbps), 3)
+            _overlay(lk, "background_mbps", round(min(util[m_link.key], lk.capacity_mbps), 3),
+                     lk.key, "link", diffs)
             measured_keys.add(lk.key)
     circuits = {c.id: c for c in res.district.circuits}
     circuit_load = _circuit_utilisation(audit, store, q)
     for c in out.circuits:
         if c.id in circuits and c.attach in res.device_node.values():
-            c.capacity_mbps = circuits[c.id].capacity_mbps
+            _overlay(c, "capacity_mbps", circuits[c.id].capacity_mbps, c.id, "circuit", diffs)
         if c.id in circuit_load:
-            c.background_mbps = round(min(circuit_load[c.id], c.capacity_mbps), 3)
+            _overlay(c, "background_mbps", round(min(circuit_load[c.id], c.capacity_mbps), 3),
+                     c.id, "circuit", diffs)
             measured_keys.add(c.id)
     subtracted: dict[str, float] = {}
     if clients_in_measurement and measured_keys:
@@ -1111,7 +1179,8 @@ def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | 
                        "(clients_in_measurement)" if clients_in_measurement
                        else "measured load (client traffic at measurement time included)"),
         "client_load_subtracted_mbps": subtracted,
+        "differences": [x.to_json() for x in diffs],
     }
     out.measured = Measured(source=res.district.measured.source if res.district.measured
                             else None, snmp=snmp, extra=extra)
-    return out
+    return MergeResult(out, diffs)

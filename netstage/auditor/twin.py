@@ -66,6 +66,7 @@ __all__ = [
     "serve_recordings",
     "twin_community",
     "twin_ports",
+    "twin_warnings",
     "with_loopback_addresses",
 ]
 
@@ -287,6 +288,27 @@ def _ipv4(text: str) -> bool:
         return ipaddress.ip_address(text).version == 4
     except ValueError:
         return False
+
+
+def twin_warnings(d: District) -> list[str]:
+    """What a twin of ``d`` will not show that its author may expect to measure.
+
+    A district with no background load anywhere gives counters that never move: every
+    poll and audit of its twin reads 0.000 Mb/s. The district's own advisories (a school
+    without APs, populations that drop derived devices, ...) are listed too."""
+    from netstage.simulator.io import format_loc
+    from netstage.simulator.model import advisories
+
+    out: list[str] = []
+    loaded = [lk.key for lk in d.links if lk.background_mbps > 0]
+    loaded += [c.id for c in d.circuits if c.background_mbps > 0]
+    if not loaded:
+        out.append("no link or circuit has background_mbps above 0, so the twin's interface "
+                   "counters do not grow: every poll and audit of it measures 0.000 Mb/s; set "
+                   "links[].background_mbps and circuits[].background_mbps to the load the "
+                   "twin should carry")
+    out += [f"{format_loc(a.loc)}: {a.message}" for a in advisories(d)]
+    return out
 
 
 def twin_community(node_id: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import signal
 import tempfile
 import time
@@ -26,15 +27,49 @@ def twin(
                            typer.Option("--include-aps", help="export APs as devices too")] = False,
     live: Annotated[bool, typer.Option("--live/--static",
                                        help="counters grow at each link's background_mbps")] = True,
+    port: Annotated[int | None, typer.Option(
+        "--port", min=1, max=65535,
+        help="with --serve: UDP port on 127.0.0.1 (default: a free one)")] = None,
+    inventory_out: Annotated[Path | None, typer.Option(
+        "--inventory-out", help="with --serve: write the inventory that audits the twin here "
+                                "(communities as env:VAR references)")] = None,
+    env_out: Annotated[Path | None, typer.Option(
+        "--env-out", help="with --serve: write the inventory's variables here, one NAME=value "
+                          "a line (file mode 0600)")] = None,
 ) -> None:
-    """Export a district as snmpsim recordings (a digital twin), and optionally serve it."""
-    from netstage.auditor.twin import export_twin, inventory_for_twin, serve_recordings
+    """Export a district as snmpsim recordings (a digital twin), and optionally serve it.
+
+    With --serve the twin answers on 127.0.0.1 until Ctrl-C or SIGTERM; the inventory
+    that audits it and the variables holding its communities are printed, and written
+    to --inventory-out / --env-out once the twin answers (see docs/history-and-twin.md).
+    """
+    from netstage.auditor.twin import (
+        export_twin,
+        inventory_for_twin,
+        serve_recordings,
+        twin_warnings,
+    )
+    from netstage.cli.common import check_output_file, write_output
     from netstage.simulator.io import load_district
 
     if out is None and not serve:
         err_console.print("give --out DIR (export) or --serve (export to a temp dir and serve)")
         raise typer.Exit(2)
+    for flag, given in (("--port", port), ("--inventory-out", inventory_out),
+                        ("--env-out", env_out)):
+        if given is not None and not serve:
+            raise typer.BadParameter("only a served twin has a port to audit; add --serve",
+                                     param_hint=flag)
+    if inventory_out is not None and env_out is not None and inventory_out == env_out:
+        raise typer.BadParameter("give --inventory-out and --env-out two different files",
+                                 param_hint="--env-out")
+    for path, flag in ((inventory_out, "--inventory-out"), (env_out, "--env-out")):
+        if path is not None:
+            check_output_file(path, flag, inputs=(district_file,))
     district = load_district(district_file)
+    for note in twin_warnings(district):
+        err_console.print(f"warning: {district_file}: {note}", highlight=False, markup=False,
+                          soft_wrap=True)
     with tempfile.TemporaryDirectory(prefix="netstage-twin-") as tmp:
         target = out if out is not None else Path(tmp)
         paths = export_twin(district, target, include_aps=include_aps,
@@ -50,14 +85,32 @@ def twin(
             for p in paths:
                 console.print(str(p), highlight=False)
             return
-        with serve_recordings(target) as (host, port):
-            text, env = inventory_for_twin(host, port, [p.stem for p in paths])
-            err_console.print(f"snmpsim serves {len(paths)} devices on {host}:{port} "
-                              "(community = device id). Inventory (save as twin.yaml):")
-            console.print(text, highlight=False, markup=False)
-            err_console.print("and set these variables before `netstage audit twin.yaml`:")
-            for var, value in env.items():
-                console.print(f"export {var}={value}", highlight=False, markup=False)
+        with serve_recordings(target, port=port) as (host, served_port):
+            text, env = inventory_for_twin(host, served_port, [p.stem for p in paths])
+            env_text = "".join(f"{var}={shlex.quote(value)}\n" for var, value in env.items())
+            if env_out is not None:
+                write_output(env_out, env_text, "--env-out")
+                env_out.chmod(0o600)
+            if inventory_out is not None:  # last: its presence says the twin is ready
+                write_output(inventory_out, text, "--inventory-out")
+            err_console.print(f"snmpsim serves {len(paths)} devices on {host}:{served_port} "
+                              "(community = device id).", markup=False)
+            if inventory_out is None:
+                err_console.print("Inventory (save as twin.yaml):")
+                console.print(text, highlight=False, markup=False)
+            else:
+                err_console.print(f"wrote the inventory to {inventory_out}", markup=False)
+            inv_name = inventory_out or "twin.yaml"
+            if env_out is None:
+                err_console.print(f"and set these variables before `netstage audit "
+                                  f"{inv_name}`:", markup=False)
+                for var, value in env.items():
+                    console.print(f"export {var}={shlex.quote(value)}", highlight=False,
+                                  markup=False)
+            else:
+                err_console.print(f"wrote its variables to {env_out}; audit with: set -a; . "
+                                  f"{env_out}; set +a; netstage audit {inv_name}",
+                                  markup=False)
             err_console.print("serving until Ctrl-C")
             stop = {"now": False}
 
@@ -313,7 +366,7 @@ def normalise(
     problems and links seen from one end only.
     """
     from netstage.auditor.facts import load_audit
-    from netstage.auditor.normalise import facts_to_district, merge_measured
+    from netstage.auditor.normalise import Difference, facts_to_district, merge_with_differences
     from netstage.auditor.store import HistoryStore
     from netstage.cli.common import check_output_file, print_json, write_output
     from netstage.simulator.errors import ConfigError
@@ -334,17 +387,21 @@ def normalise(
                           "--base DISTRICT to keep a declared topology")
     res = facts_to_district(audit, declared)
     district = res.district
+    differences: list[Difference] = []
     if declared is not None:
         if history_db is not None:
             with HistoryStore(history_db, readonly=True, option="--history") as store:
-                district = merge_measured(declared, audit, store=store,
-                                          clients_in_measurement=clients_in_measurement)
+                merged = merge_with_differences(declared, audit, store=store,
+                                                clients_in_measurement=clients_in_measurement)
         else:
-            district = merge_measured(declared, audit,
-                                      clients_in_measurement=clients_in_measurement)
+            merged = merge_with_differences(declared, audit,
+                                            clients_in_measurement=clients_in_measurement)
+        district, differences = merged.district, merged.differences
     if out is not None:
         write_output(out, dump_district(district))
     report = res.to_json()
+    if declared is not None:
+        report["differences"] = [x.to_json() for x in differences]
     if json_out:
         print_json(report)
     else:
@@ -362,6 +419,17 @@ def normalise(
         for nid in res.named_by_description:
             console.print(f"named by description {nid}: the neighbour announced only a "
                           "system description over LLDP", highlight=False, markup=False)
+        for x in differences:
+            console.print(f"differs from declared: {x.sentence}", highlight=False,
+                          markup=False)
+        if differences:
+            from netstage.simulator.wording import plural
+
+            verb = "differs" if len(differences) == 1 else "differ"
+            console.print(f"{plural(len(differences), 'declared value')} {verb} from what "
+                          "the devices report; the merged district keeps the measured "
+                          "values and lists the differences under measured.extra.snmp."
+                          "differences", highlight=False, markup=False)
         if out is not None:
             console.print(f"wrote {out}", highlight=False, markup=False)
     from netstage.simulator.model import problems

@@ -589,11 +589,26 @@ def advisories(d: District) -> list[Problem]:
                 f"school '{s.id}' has {s.students:,} students and no access point: their "
                 "devices are simulated as wired on the site's switches, with no Wi-Fi air "
                 "limit; add its APs (kind: ap, site: " + s.id + ") for a realistic verdict")))
-        if s.populations is not None and s.staff:
-            classes = {p.device_class for p in s.populations}
-            if "staff" not in classes:
-                out.append(Problem(loc=("sites", si, "populations"), message=(
-                    f"site '{s.id}' lists populations without a staff population, so its "
-                    f"{s.staff:,} staff devices are not simulated; add "
-                    "{device_class: staff, per_staff: 1.0, attach: [...]}")))
+        if s.populations is None:
+            continue
+        classes = {p.device_class for p in s.populations}
+        if s.staff and "staff" not in classes:
+            out.append(Problem(loc=("sites", si, "populations"), message=(
+                f"site '{s.id}' lists populations without a staff population, so its "
+                f"{s.staff:,} staff devices are not simulated; add "
+                "{device_class: staff, per_staff: 1.0, attach: [...]}")))
+        if s.students and "student" not in classes:
+            out.append(Problem(loc=("sites", si, "populations"), message=(
+                f"site '{s.id}' lists populations without a student population, so its "
+                f"{s.students:,} students' devices are not simulated; add "
+                "{device_class: student, per_student: 1.0, attach: [...]}")))
+        labs, where = s.wired_lab_pcs, f"sites[{si}].wired_lab_pcs"
+        if labs is None and s.kind == SiteKind.SCHOOL:
+            labs, where = d.district.default_wired_lab_pcs, "district.default_wired_lab_pcs"
+        if labs and "lab" not in classes:
+            out.append(Problem(loc=("sites", si, "populations"), message=(
+                f"site '{s.id}' lists populations without a lab population, so its "
+                f"{labs:,} wired lab PCs ({where}) are not simulated; add "
+                f"{{device_class: lab, count: {labs}, attach: [...], connection: wired}} "
+                "(or set wired_lab_pcs: 0 if the site has none)")))
     return out
