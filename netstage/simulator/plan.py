@@ -45,7 +45,7 @@ from netstage.simulator.io import district_from_dict, dump_district
 from netstage.simulator.model import INFRASTRUCTURE_KINDS, District, NodeKind, SiteKind
 from netstage.simulator.rules import RULE_ORDER, Rubric, RuleVerdict
 from netstage.simulator.rules.declared_rules import model_family
-from netstage.simulator.rules.rubric import SECURITY_FACTS
+from netstage.simulator.rules.rubric import RENAMED_FACTS, SECURITY_FACTS
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify, resolve_rubric
 
 __all__ = ["Catalog", "Cost", "UpgradeAction", "UpgradePlan", "exhaustive_plan", "load_catalog",
@@ -213,6 +213,9 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         km, km_source = number(("default_path_km", "km"), dk["km"]), str(dk["source"])
     if not isinstance(raw["actions"], dict):
         raise fail(("actions",), "expected a mapping of action names")
+    # an action named after a renamed fact (no_default_write_community) keeps working
+    raw = {**raw, "actions": {RENAMED_FACTS.get(str(k), k): v
+                              for k, v in raw["actions"].items()}}
     known = set(_default_action_names())
     unknown = [str(a) for a in raw["actions"] if a not in known]
     if unknown:
@@ -462,8 +465,8 @@ def apply_action(data: Data, a: UpgradeAction) -> None:
         return
     if kind in SECURITY_FACTS:
         sec = ("declared", "security")
-        if kind == "no_default_write_community":
-            _set_in(data, (*sec, "default_snmp_write_community"), False)
+        if kind == "default_write_communities_removed":
+            _set_in(data, (*sec, "default_write_communities_removed"), True)
             snmp = (data.get("measured") or {}).get("snmp")
             if snmp is not None:
                 snmp["default_write_community_accepted"] = 0

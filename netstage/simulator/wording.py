@@ -70,8 +70,10 @@ RULE_NAMES = {
 FACT_PHRASES = {
     "edge_firewall": "an edge firewall",
     "content_filter": "content filtering (CIPA)",
-    "no_default_write_community": "no device accepting a default SNMP write community",
-    "no_default_read_community": "no device accepting a default SNMP read community",
+    "default_write_communities_removed": "default SNMP write communities removed (no device "
+                                         "accepts public/private for writes)",
+    "default_read_communities_removed": "default SNMP read communities removed (no device "
+                                        "answers public/private)",
     "segmentation": "separate student, staff and management networks",
     "snmp_v3_only": "SNMPv3-only device management",
     "dot1x": "802.1X sign-in to the network",

@@ -37,17 +37,16 @@ def _declared(name: str, value: bool | None) -> RuleInput:
     return RuleInput(name, value, "declared" if value is not None else None)
 
 
-def _no_default_write(d: District) -> RuleInput:
+def _write_communities_removed(d: District) -> RuleInput:
     snmp = d.measured.snmp if d.measured else None
     if snmp is not None and snmp.default_write_community_accepted is not None:
-        return RuleInput("no_default_write_community",
+        return RuleInput("default_write_communities_removed",
                          snmp.default_write_community_accepted == 0, "measured")
-    inferred = infer(d, "no_default_write_community")
+    inferred = infer(d, "default_write_communities_removed")
     if inferred is not None:
         return inferred
-    dec = d.declared.security.default_snmp_write_community
-    return RuleInput("no_default_write_community", None if dec is None else not dec,
-                     "declared" if dec is not None else None)
+    return _declared("default_write_communities_removed",
+                     d.declared.security.default_write_communities_removed)
 
 
 def _v3_only(d: District) -> RuleInput:
@@ -62,12 +61,13 @@ def _v3_only(d: District) -> RuleInput:
 _WHAT = {
     "edge_firewall": "declare declared.security.edge_firewall",
     "content_filter": "declare declared.security.content_filter (CIPA filtering)",
-    "no_default_write_community": "run `netstage audit INVENTORY --check-write-communities` "
-                                  "(a no-op SET of sysLocation.0 with public/private) or "
-                                  "`--check-default-communities` (none accepted for reads "
-                                  "implies none for writes) with --out AUDIT.json, then "
-                                  "`netstage normalise AUDIT.json --base DISTRICT`; or "
-                                  "declare declared.security.default_snmp_write_community",
+    "default_write_communities_removed": "run `netstage audit INVENTORY --check-write-communities` "
+                                         "(a no-op SET of sysLocation.0 with "
+                                         "public/private) or `--check-default-communities` "
+                                         "(none accepted for reads implies none for writes) "
+                                         "with --out AUDIT.json, then `netstage normalise "
+                                         "AUDIT.json --base DISTRICT`; or declare "
+                                         "declared.security.default_write_communities_removed",
     "segmentation": "declare declared.security.segmentation (student/staff/management VLANs)",
     "snmp_v3_only": "run `netstage audit INVENTORY --out AUDIT.json` (SNMP version per "
                     "device) and `netstage normalise AUDIT.json --base DISTRICT`, or declare "
@@ -84,7 +84,7 @@ def rule_security(ctx: RuleContext) -> RuleVerdict:
     facts = {
         "edge_firewall": _declared("edge_firewall", sec.edge_firewall),
         "content_filter": _declared("content_filter", sec.content_filter),
-        "no_default_write_community": _no_default_write(d),
+        "default_write_communities_removed": _write_communities_removed(d),
         "segmentation": _declared("segmentation", sec.segmentation),
         "snmp_v3_only": _v3_only(d),
         "dot1x": _declared("dot1x", sec.dot1x),
