@@ -110,7 +110,7 @@ def rule_security(ctx: RuleContext) -> RuleVerdict:
         return s + f", which allows stage {stage}."
 
     return verdict_from_checks(
-        ctx, "R-SECURITY", checks, inputs, measured_value=f"{len(held)}/{len(inputs)} facts",
+        ctx, "R-SECURITY", checks, inputs, measured_value=f"{len(held)}/{len(inputs)}",
         unit="facts", to_resolve=[_WHAT[n] for n in unknown], explain=explain)
 
 
@@ -157,8 +157,9 @@ def rule_manage(ctx: RuleContext) -> RuleVerdict:
         resolve.append("declare declared.management.config_backup")
 
     def explain(stage: int, status: Status) -> str:
-        sh = "unmeasured" if share is None else f"{share:.0%}"
-        return (f"{sh} of infrastructure answered inventory polls, MDM "
+        sh = ("the share of infrastructure answering inventory polls is not measured"
+              if share is None else f"{share:.0%} of infrastructure answered inventory polls")
+        return (f"{sh}, MDM "
                 f"{_word(man.mdm)}, config backups {_word(man.config_backup)}, "
                 f"{'no' if history is None else f'{history:g} days of'} poll history: "
                 f"allows stage {stage}.")
@@ -230,11 +231,13 @@ def rule_standard(ctx: RuleContext) -> RuleVerdict:
         resolve.append("declare declared.standardisation.plan")
 
     def explain(stage: int, status: Status) -> str:
-        top = ", ".join(f"{f} x{c}" for f, c in fam_counts.most_common(2)) or "unknown"
-        sh = "unknown" if share is None else f"{share:.0%}"
-        return (f"The two commonest model families ({top}) are {sh} of {len(infra)} "
-                f"infrastructure devices, at most {max_fw if max_fw is not None else '?'} "
-                f"firmware versions per model, plan {_word(plan)}: allows stage {stage}.")
+        top = ", ".join(f"{f} x{c}" for f, c in fam_counts.most_common(2))
+        fams = (f"the two commonest model families ({top}) are {share:.0%} of {len(infra)} "
+                "infrastructure devices" if share is not None else
+                f"vendor and model are not known for all {len(infra)} infrastructure devices")
+        fw = ("firmware versions per model not known" if max_fw is None else
+              f"at most {max_fw} firmware versions per model")
+        return f"{fams[:1].upper()}{fams[1:]}, {fw}, plan {_word(plan)}: allows stage {stage}."
 
     return verdict_from_checks(
         ctx, "R-STANDARD", checks, inputs, measured_value=share, unit="fraction",
