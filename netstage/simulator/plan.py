@@ -1168,7 +1168,7 @@ class _Candidates:
         new_id = _unique(node_ids, f"{node_id}-b")
         cost = self.cat.price("ha_pair", 1.0, sub="by_kind", key=node_kind)
         paths: dict[str, dict[str, Any]] = {}
-        extra = []
+        extra: list[tuple[str, str]] = []
         for lk in self.d.links:
             if node_id not in (lk.a, lk.b):
                 continue
@@ -1184,13 +1184,19 @@ class _Candidates:
             group = self.new_srlg(f"{new_id}--{other}-route")
             paths[lk.key] = {**fields, "srlg": [group]}
             cost = cost + c
-            extra.append(f"{element_name(other, self.d)} ({how}, a shared-risk group of its own)")
+            extra.append((element_name(other, self.d), how))
         name = element_name(node_id, self.d)
         desc = (f"second {node_kind} ({new_id}) next to {name}, with the same links ({name} "
                 f"alone cuts off {plural(students, 'student')})")
-        if extra:
-            desc += (("; a new diverse path to " if len(extra) == 1 else
-                      "; new diverse paths to ") + "; ".join(extra))
+        if len(extra) == 1:
+            desc += (f"; a new diverse path to {extra[0][0]} ({extra[0][1]}, a shared-risk "
+                     "group of its own)")
+        elif extra and len({h for _, h in extra}) == 1:
+            desc += (f"; new diverse paths to {join_and(o for o, _ in extra)} (each "
+                     f"{extra[0][1]}, each a shared-risk group of its own)")
+        elif extra:
+            desc += "; new diverse paths to " + "; ".join(
+                f"{o} ({h}, a shared-risk group of its own)" for o, h in extra)
         self.add("ha_pair", node_id, desc, 1, rules, {"new_id": new_id, "paths": paths},
                  cost=cost, what=f"1 {node_kind}" + (f" + {plural(len(extra), 'path')}"
                                                      if extra else ""))
