@@ -325,3 +325,25 @@ def test_plan_action_descriptions_use_names() -> None:
     site_names = {s.name for s in d.sites if s.name}
     wifi = [a.description for a in acts if a.action == "add_aps"]
     assert wifi and all(any(n in w for n in site_names) for w in wifi), wifi
+
+
+# the sentences issue 18 quoted from the CLI, report and sweep: none may come back
+_QUOTED = ["unmeasured of infrastructure answered inventory polls",
+           "at most ? firmware versions per model", "(unknown) are unknown of",
+           "facts facts", "— fraction answering", "fraction unserved",
+           "no_default_write_community", "default_snmp_write_community", "air:",
+           "infrastructure device:", "wired like", "SNMP versions: {", "intervals {",
+           "1 rounds"]
+
+
+def test_quoted_bad_sentences_are_gone(
+        classified: list[tuple[str, District, Classification]]) -> None:
+    for name, d, c in classified:
+        js = c.to_json()
+        sentences = [js["summary"]] + [r["explanation"] for r in js["rules"]] + [
+            w["sentence"] for r in js["rules"] for w in r["would_change"]]
+        texts = {"cli": _cli_text(c, d), "json": "\n".join(sentences),
+                 "board": _board_html_text(c, d)}
+        for where, text in texts.items():
+            for q in _QUOTED:
+                assert q not in text, (name, where, q)
