@@ -1801,7 +1801,8 @@ def _unreachable(st: _State, cat: Catalog, rubric: Rubric, target: int) -> dict[
             if need > most + 1e-9:
                 out[r] = (f"{kbps:g} kbps per student for {d.total_students:,} students needs "
                           f"{_mbps(need)} of Internet; the catalogue reaches at most "
-                          f"{_mbps(most)} ({n_circ} circuit(s) of at most {_mbps(top)})")
+                          f"{_mbps(most)} ({plural(n_circ, 'circuit')} of at most "
+                          f"{_mbps(top)})")
             elif target >= 4:
                 tw = float(rubric.value("R-TARGET", "min_wan_gbps_per_1000_students"))
                 top_l = max(cat.link_tiers) if has("link_upgrade") else 0.0
@@ -1815,7 +1816,8 @@ def _unreachable(st: _State, cat: Catalog, rubric: Rubric, target: int) -> dict[
                     most_w = max(top_l, max((lk.capacity_mbps for lk in leaving), default=0.0))
                     reach = most_w * (len(leaving) + extra)
                     if tw * s.students > reach + 1e-9:
-                        out[r] = (f"school {s.id} needs {tw:g} Gbps per 1,000 students = "
+                        out[r] = (f"{element_name(s.id, d)} needs {tw:g} Gbps per 1,000 "
+                                  "students = "
                                   f"{_mbps(tw * s.students)} of WAN; the catalogue reaches "
                                   f"{_mbps(reach)}")
                         break
