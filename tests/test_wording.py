@@ -305,6 +305,14 @@ def test_plan_action_descriptions_use_names() -> None:
     cands.manage(c.rule("R-MANAGE"))
     cands.standard(c.rule("R-STANDARD"))
     acts = cands.out + _recost(d, list(cands.out), cat)
+    # a trunk step whose circuit a later step raises further keeps only its trunk links
+    net = [a for a in cands.out if a.action == "internet_capacity"]
+    trunk = next(a for a in net if "links" in a.params)
+    later = [a for a in net if "links" not in a.params][-1]
+    left = _recost(d, [trunk, later], cat)
+    assert left[0].description.startswith("Internet trunk: ") and \
+        "0 Mbps" not in left[0].cost_note, left[0]
+    acts += left
     kinds = {a.action for a in acts}
     assert {"internet_capacity", "link_upgrade", "add_aps", "ha_pair", "second_circuit",
             "snmp_monitoring"} <= kinds, kinds

@@ -1986,15 +1986,20 @@ def _recost(d: District, actions: list[UpgradeAction], cat: Catalog) -> list[Upg
                 cost = cost + helper.link_cost(links[k].medium.value, links[k].capacity_mbps, c)
             if not own and not own_links:
                 continue
-            desc = _circuits_change(d, own, circuit_cap) if own else "Internet trunk"
-            if own_links:
-                desc += _trunk_words(d, list(own_links))
+            if own:
+                desc = _circuits_change(d, own, circuit_cap)
+                if own_links:
+                    desc += _trunk_words(d, list(own_links))
+            else:   # the circuits were raised by a later step: only the trunk is left
+                desc = (f"Internet trunk: {plural(len(own_links), 'link')} upgraded "
+                        f"({_links_words(d, list(own_links), 3)})")
             params = dict(p)
             if "circuits" in p:
                 params["circuits"] = {k: v for k, v in new.items() if k in own} or p["circuits"]
             out.append(_priced(cat, a.action, a.target, desc, cost,
-                               f"{added:g} Mbps added" + (
-                                   f" + {plural(len(own_links), 'link')}" if own_links else ""),
+                               " + ".join(x for x in (
+                                   f"{added:g} Mbps added" if added else "",
+                                   plural(len(own_links), "link") if own_links else "") if x),
                                a.rules, params))
         elif a.action == "link_upgrade":
             keys_in = p.get("links", [a.target])
