@@ -57,6 +57,11 @@ def test_old_and_new_key_agreeing_load_disagreeing_fail() -> None:
         Security.model_validate({OLD: True, NEW: True})
 
 
+def test_old_key_must_be_a_boolean() -> None:
+    with pytest.raises(ValueError, match="must be true or false"):
+        Security.model_validate({OLD: "no"})
+
+
 def test_old_key_is_not_written_back(tmp_path: Path) -> None:
     d = build(small_district(declared={"security": {OLD: False}}))
     text = dump_district(d)

@@ -368,7 +368,10 @@ class Security(_Strict):
                     continue
                 used.append(old)
                 value = data.pop(old)
-                if isinstance(value, bool) and inverted:
+                if value is not None and not isinstance(value, bool):
+                    raise ValueError(f"'{old}' (the old name of '{new}') must be true or "
+                                     f"false, got {value!r}")
+                if value is not None and inverted:
                     value = not value
                 if new in data and data[new] is not None and value is not None \
                         and data[new] != value:
