@@ -33,7 +33,7 @@ def snmp(**changes: Any) -> dict[str, Any]:
 
 def write_input(data: dict[str, Any]) -> Any:
     v = classify(build(data), rules=("R-SECURITY",)).rule("R-SECURITY")
-    return next(i for i in v.inputs if i.name == "no_default_write_community"), v
+    return next(i for i in v.inputs if i.name == "default_write_communities_removed"), v
 
 
 def test_table_rows_are_complete() -> None:
@@ -43,7 +43,7 @@ def test_table_rows_are_complete() -> None:
         assert r.conclusion in SECURITY_FACTS
 
 
-def test_v3_only_everywhere_infers_no_default_write_community() -> None:
+def test_v3_only_everywhere_infers_default_write_communities_removed() -> None:
     inp, v = write_input(small_district(declared={"security": FW},
                                         measured={"snmp": snmp()}))
     assert (inp.value, inp.provenance, inp.inferred_from) == (True, "inferred",
@@ -51,7 +51,7 @@ def test_v3_only_everywhere_infers_no_default_write_community() -> None:
     assert "SNMPv3" in inp.note
     assert v.allows_stage == 3  # stage-3 list holds; stage-4 list still unknown/declared
     js = v.to_json()["inputs"]
-    row = next(i for i in js if i["name"] == "no_default_write_community")
+    row = next(i for i in js if i["name"] == "default_write_communities_removed")
     assert row["provenance"] == "inferred" and row["inferred_from"] == ["snmp_v3_only"]
 
 
@@ -59,7 +59,7 @@ def test_no_default_read_community_infers_no_write_community() -> None:
     s = snmp(v3_devices=0, v1v2c_devices=3, default_community_accepted=0)
     inp, _ = write_input(small_district(declared={"security": FW}, measured={"snmp": s}))
     assert inp.provenance == "inferred"
-    assert inp.inferred_from == ("no_default_read_community",)
+    assert inp.inferred_from == ("default_read_communities_removed",)
     assert "snmpd.conf(5)" in inp.note
 
 
@@ -77,7 +77,7 @@ def test_no_inference_when_a_premise_fails(s: dict[str, Any]) -> None:
     assert v.allows_stage == 2 and v.status == "unknown"
     wc = v.to_json()["would_change"]
     assert wc[0]["binds"] and wc[0]["to_reach_stage"] == 3
-    assert {"name": "no_default_write_community", "value": None, "provenance": "missing"} \
+    assert {"name": "default_write_communities_removed", "value": None, "provenance": "missing"} \
         in wc[0]["inputs"]
 
 
@@ -103,11 +103,11 @@ def test_planner_never_proposes_a_fact_true_by_inference() -> None:
     p = plan_upgrades(d, target_stage=3, n_scenarios=30)
     names = [a.action for a in p.actions]
     assert "content_filter" in names
-    assert "no_default_write_community" not in names
+    assert "default_write_communities_removed" not in names
     # the same district without the measurement has to confirm the fact: it is proposed
     del data["measured"]
     p2 = plan_upgrades(build(data), target_stage=3, n_scenarios=30)
-    assert "no_default_write_community" in [a.action for a in p2.actions]
+    assert "default_write_communities_removed" in [a.action for a in p2.actions]
 
 
 def test_cli_json_text_and_report_show_the_chain(run_cli: CliRunner, tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_cli_json_text_and_report_show_the_chain(run_cli: CliRunner, tmp_path: P
     js = run_cli("classify", str(f), "--json", "--scenarios", "20")
     assert js.returncode == 0, js.stderr
     sec = next(r for r in json.loads(js.stdout)["rules"] if r["id"] == "R-SECURITY")
-    row = next(i for i in sec["inputs"] if i["name"] == "no_default_write_community")
+    row = next(i for i in sec["inputs"] if i["name"] == "default_write_communities_removed")
     assert row["provenance"] == "inferred" and row["inferred_from"] == ["snmp_v3_only"]
     assert sec["would_change"] and sec["would_change"][0]["to_reach_stage"] == 4
     text = run_cli("classify", str(f), "--scenarios", "20")

@@ -217,7 +217,7 @@ FACTS: dict[tuple[str, ...], tuple[Any, Any]] = {
     ("declared", "security", "segmentation"): (True, False),
     ("declared", "security", "dot1x"): (True, False),
     ("declared", "security", "snmp_v3_only"): (True, False),
-    ("declared", "security", "default_snmp_write_community"): (False, True),
+    ("declared", "security", "default_write_communities_removed"): (True, False),
     ("declared", "management", "mdm"): (True, False),
     ("declared", "management", "config_backup"): (True, False),
     ("declared", "management", "monitoring"): (True, False),
@@ -231,10 +231,10 @@ FACTS: dict[tuple[str, ...], tuple[Any, Any]] = {
 # two sources of one rule input: the measurement wins when present, the declaration stands
 # in when it is not; "unknown" means both are missing
 SAME_INPUT: dict[tuple[str, ...], tuple[str, ...]] = {
-    ("declared", "security", "default_snmp_write_community"):
+    ("declared", "security", "default_write_communities_removed"):
         ("measured", "snmp", "default_write_community_accepted"),
     ("measured", "snmp", "default_write_community_accepted"):
-        ("declared", "security", "default_snmp_write_community"),
+        ("declared", "security", "default_write_communities_removed"),
 }
 
 

@@ -61,7 +61,8 @@ def test_declared_fixes_are_costed_from_the_catalog() -> None:
     """A district short only on security facts: the plan adds them at catalog prices."""
     data = small_district(declared={
         "security": {"edge_firewall": True, "content_filter": False, "segmentation": True,
-                     "dot1x": True, "snmp_v3_only": True, "default_snmp_write_community": False},
+                     "dot1x": True, "snmp_v3_only": True,
+                     "default_write_communities_removed": True},
         "management": {"mdm": True, "config_backup": True, "monitoring": True},
         "standardisation": {"plan": True}})
     d = build(data)

@@ -53,7 +53,7 @@ def test_target_override_moves_threshold() -> None:
 
 # -- R-SECURITY ----------------------------------------------------------------------------
 ALL_SEC = {"edge_firewall": True, "content_filter": True, "segmentation": True, "dot1x": True,
-           "snmp_v3_only": True, "default_snmp_write_community": False}
+           "snmp_v3_only": True, "default_write_communities_removed": True}
 
 
 @pytest.mark.parametrize(("drop", "allows"), [
@@ -75,7 +75,7 @@ def test_security_default_write_community_measured_beats_declared() -> None:
                 "R-SECURITY")
     assert v.allows_stage == 2
     inp = {i.name: i for i in v.inputs}
-    assert inp["no_default_write_community"].provenance == "measured"
+    assert inp["default_write_communities_removed"].provenance == "measured"
 
 
 def test_security_unknown_is_pessimistic_and_says_what_to_declare() -> None:

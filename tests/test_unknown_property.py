@@ -32,9 +32,7 @@ BOOL = (True, False)
 # -- district builders: input values (None = missing) -> district dict -------------------
 def security(v: dict[str, Any]) -> dict[str, Any]:
     sec = {k: v[k] for k in ("edge_firewall", "content_filter", "segmentation", "dot1x",
-                             "snmp_v3_only")}
-    w = v["no_default_write_community"]
-    sec["default_snmp_write_community"] = None if w is None else not w
+                             "snmp_v3_only", "default_write_communities_removed")}
     return small_district(declared={"security": sec})
 
 
@@ -89,7 +87,7 @@ def target(v: dict[str, Any]) -> dict[str, Any]:
 # rule -> (builder, {input: possible values}); every input listed can be missing.
 CASES: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], dict[str, tuple[Any, ...]]]] = {
     "R-SECURITY": (security, {k: BOOL for k in (
-        "edge_firewall", "content_filter", "no_default_write_community", "segmentation",
+        "edge_firewall", "content_filter", "default_write_communities_removed", "segmentation",
         "snmp_v3_only", "dot1x")}),
     "R-MANAGE": (manage, {"answer_share": (0.0, 0.5, 0.89, 0.9, 0.97, 0.98, 1.0),
                           "history_days": (0.0, 29.0, 30.0, 31.0, 400.0),

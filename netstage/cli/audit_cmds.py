@@ -150,8 +150,10 @@ def _print_summary(result: object) -> None:
                 per = "; ".join(f"{c}: {r}" for c, r in d.write_community_check.items())
                 console.print(f"  {label} {d.write_result} ({per})", highlight=False,
                               markup=False)
-    console.print(f"SNMP versions: {s.by_snmp_version or '{}'}; interfaces {s.n_interfaces}; "
-                  f"neighbours {s.n_neighbours}", highlight=False, markup=False)
+    versions = ", ".join(f"{k}: {v}" for k, v in sorted(s.by_snmp_version.items()))
+    console.print(f"SNMP versions: {versions or 'none answered'}; interfaces "
+                  f"{s.n_interfaces}; neighbours {s.n_neighbours}", highlight=False,
+                  markup=False)
 
 
 def register(app: typer.Typer) -> None:

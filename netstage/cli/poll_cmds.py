@@ -217,7 +217,8 @@ def poll(
                           f"{plural(store.n_polls(), 'round')}, "
                           f"{store.n_samples()} samples in {db}", markup=False)
     if done and n and not any(r.n_ok for r in done):
-        raise ConfigError(f"no device answered in {len(done)} round(s); check the addresses "
+        raise ConfigError(f"no device answered in {plural(len(done), 'round')}; check the "
+                          "addresses "
                           "and credentials in the inventory (reasons above)")
 
 

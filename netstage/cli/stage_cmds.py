@@ -241,7 +241,7 @@ def register(app: typer.Typer) -> None:
                 console.print(table)
                 console.print(f"total: {escape(p.cost_line())}")
             for n in p.notes:
-                console.print(f"[yellow]note:[/] {escape(n)}")
+                console.print(f"[yellow]note:[/] {escape(wording.note_text(n))}")
             if budget is not None and p.cost_usd > budget:
                 console.print(escape(_within_budget(fits, budget, p.stage_before)),
                               highlight=False)

@@ -26,9 +26,18 @@ from collections import deque
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
+    "RENAMED_SECURITY_KEYS",
     "AccessPoint",
     "Circuit",
     "Declared",
@@ -316,23 +325,85 @@ class Circuit(_Strict):
         return float(self.weight if self.weight is not None else self.capacity_mbps)
 
 
+#: Keys renamed so that ``true`` always means the good state; the old key still loads
+#: (its value inverted where the old name was negative) and ``netstage validate`` warns.
+#: ``old key -> (new key, inverted)``.
+RENAMED_SECURITY_KEYS: dict[str, tuple[str, bool]] = {
+    "default_snmp_write_community": ("default_write_communities_removed", True),
+}
+
+
 class Security(_Strict):
-    edge_firewall: bool | None = None
-    content_filter: bool | None = None
-    segmentation: bool | None = None
-    dot1x: bool | None = None
-    snmp_v3_only: bool | None = None
-    default_snmp_write_community: bool | None = None
+    """Declared security facts: ``true`` = in place, ``false`` = not in place, left out
+    = unknown (never a silent pass). Every key is documented, with what ``true`` and
+    ``false`` mean, in docs/district-format.md ("Declared facts")."""
+
+    edge_firewall: bool | None = Field(
+        None, description="true: a firewall (or UTM) sits between the district and the "
+        "Internet")
+    content_filter: bool | None = Field(
+        None, description="true: web content filtering is in place (CIPA)")
+    segmentation: bool | None = Field(
+        None, description="true: student, staff and management networks are separate "
+        "VLANs/subnets")
+    dot1x: bool | None = Field(
+        None, description="true: devices sign in to the network (802.1X / WPA-Enterprise)")
+    snmp_v3_only: bool | None = Field(
+        None, description="true: every infrastructure device is managed over SNMPv3 only "
+        "(v1/v2c turned off)")
+    default_write_communities_removed: bool | None = Field(
+        None, description="true: no device accepts a default SNMP write community "
+        "(public/private); replaces default_snmp_write_community (its opposite)")
+    _renamed_keys: list[str] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _renamed(cls, data: Any, handler: Any) -> Any:
+        """Old key names (:data:`RENAMED_SECURITY_KEYS`) load as the new ones."""
+        used: list[str] = []
+        if isinstance(data, dict) and any(k in data for k in RENAMED_SECURITY_KEYS):
+            data = dict(data)
+            for old, (new, inverted) in RENAMED_SECURITY_KEYS.items():
+                if old not in data:
+                    continue
+                used.append(old)
+                value = data.pop(old)
+                if value is not None and not isinstance(value, bool):
+                    raise ValueError(f"'{old}' (the old name of '{new}') must be true or "
+                                     f"false, got {value!r}")
+                if value is not None and inverted:
+                    value = not value
+                if new in data and data[new] is not None and value is not None \
+                        and data[new] != value:
+                    raise ValueError(
+                        f"'{old}' (the old name) and '{new}' disagree: {old}: "
+                        f"{not value if inverted else value} means {new}: {value}; "
+                        f"keep only '{new}'")
+                if data.get(new) is None:
+                    data[new] = value
+        m = handler(data)
+        if used and isinstance(m, Security):
+            m._renamed_keys = used
+        return m
 
 
 class Management(_Strict):
-    mdm: bool | None = None
-    config_backup: bool | None = None
-    monitoring: bool | None = None
+    """Declared management facts: ``true`` = in place, ``false`` = not, left out =
+    unknown."""
+
+    mdm: bool | None = Field(
+        None, description="true: student and staff devices are under mobile device "
+        "management")
+    config_backup: bool | None = Field(
+        None, description="true: network device configurations are backed up "
+        "automatically")
+    monitoring: bool | None = Field(
+        None, description="true: the network is monitored (informational: no rule reads it)")
 
 
 class Standardisation(_Strict):
-    plan: bool | None = None
+    plan: bool | None = Field(
+        None, description="true: the district has a written hardware standardisation plan")
 
 
 class Declared(_Strict):
@@ -572,6 +643,12 @@ def advisories(d: District) -> list[Problem]:
     warnings, because each one silently changes a verdict.
     """
     out: list[Problem] = []
+    for old in d.declared.security._renamed_keys:
+        new, inverted = RENAMED_SECURITY_KEYS[old]
+        out.append(Problem(loc=("declared", "security", old), message=(
+            f"'{old}' is deprecated: use '{new}'"
+            + (f" (its opposite: {old}: false is {new}: true)" if inverted else "")
+            + "; the old key still loads, with its meaning kept")))
     for field_name, declared, summed in (("students", d.district.students,
                                           sum(s.students for s in d.sites)),
                                          ("staff", d.district.staff,

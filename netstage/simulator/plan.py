@@ -45,8 +45,9 @@ from netstage.simulator.io import district_from_dict, dump_district
 from netstage.simulator.model import INFRASTRUCTURE_KINDS, District, NodeKind, SiteKind
 from netstage.simulator.rules import RULE_ORDER, Rubric, RuleVerdict
 from netstage.simulator.rules.declared_rules import model_family
-from netstage.simulator.rules.rubric import SECURITY_FACTS
+from netstage.simulator.rules.rubric import RENAMED_FACTS, SECURITY_FACTS
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify, resolve_rubric
+from netstage.simulator.wording import element_name, join_and, plural
 
 __all__ = ["Catalog", "Cost", "UpgradeAction", "UpgradePlan", "exhaustive_plan", "load_catalog",
            "plan_upgrades"]
@@ -213,6 +214,9 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         km, km_source = number(("default_path_km", "km"), dk["km"]), str(dk["source"])
     if not isinstance(raw["actions"], dict):
         raise fail(("actions",), "expected a mapping of action names")
+    # an action named after a renamed fact (no_default_write_community) keeps working
+    raw = {**raw, "actions": {RENAMED_FACTS.get(str(k), k): v
+                              for k, v in raw["actions"].items()}}
     known = set(_default_action_names())
     unknown = [str(a) for a in raw["actions"] if a not in known]
     if unknown:
@@ -462,8 +466,8 @@ def apply_action(data: Data, a: UpgradeAction) -> None:
         return
     if kind in SECURITY_FACTS:
         sec = ("declared", "security")
-        if kind == "no_default_write_community":
-            _set_in(data, (*sec, "default_snmp_write_community"), False)
+        if kind == "default_write_communities_removed":
+            _set_in(data, (*sec, "default_write_communities_removed"), True)
             snmp = (data.get("measured") or {}).get("snmp")
             if snmp is not None:
                 snmp["default_write_community_accepted"] = 0
@@ -829,7 +833,7 @@ class _Candidates:
         self.seen.add(key)
         if cost is None:
             cost = self.cat.price(action, units)
-        what = what or f"{units:g} {self.cat.spec(action).get('unit', 'unit')}"
+        what = what or _units(units, str(self.cat.spec(action).get("unit", "unit")))
         self.out.append(_priced(self.cat, action, target, description, cost, what, rules,
                                 params))
 
@@ -891,13 +895,13 @@ class _Candidates:
         added = sum(v - caps[k] for k, v in new.items())
         if added <= 0:
             return
-        names = ", ".join(f"{k}: {_mbps(caps[k])} -> {_mbps(v)}" for k, v in new.items())
+        names = _circuits_change(self.d, new, caps)
         target = next(iter(new)) if len(new) == 1 else "circuits"
         base = self.cat.price("internet_capacity", added)
         params: dict[str, Any] = {"circuits": dict(new)}
         if len(new) == 1:
             params = {"capacity_mbps": next(iter(new.values()))}
-        self.add("internet_capacity", target, f"Internet {names}", added, rules, params,
+        self.add("internet_capacity", target, names, added, rules, params,
                  cost=base, what=f"{added:g} Mbps added")
         # the same with the trunk (edge/firewall/core links slower than the new Internet
         # capacity) upgraded too: neither helps alone when both are short
@@ -910,11 +914,9 @@ class _Candidates:
             cost = base
             for k, c2 in trunk:
                 cost = cost + self.link_cost(by_key[k].medium.value, by_key[k].capacity_mbps, c2)
-            self.add("internet_capacity", target,
-                     f"Internet {names} (with {len(keys)} trunk link(s) upgraded: "
-                     f"{', '.join(keys[:3])}" + (", ..." if len(keys) > 3 else "") + ")",
+            self.add("internet_capacity", target, names + _trunk_words(self.d, keys),
                      added, rules, {**params, "links": keys, "link_caps": lcaps}, cost=cost,
-                     what=f"{added:g} Mbps added + {len(keys)} link(s)")
+                     what=f"{added:g} Mbps added + {plural(len(keys), 'link')}")
 
     def trunk_below(self, mbps: float) -> list[tuple[str, float]]:
         """Links between edge, firewall and core nodes slower than ``mbps``, each with
@@ -959,10 +961,11 @@ class _Candidates:
             return
         if len(chosen) == 1:
             lk = by_key[chosen[0]]
-            desc = f"link {chosen[0]}: {_mbps(lk.capacity_mbps)} -> {_mbps(caps[0])}"
+            desc = (f"{element_name(chosen[0], self.d)}: {_mbps(lk.capacity_mbps)} -> "
+                    f"{_mbps(caps[0])}")
         else:
-            desc = f"{label}: {len(chosen)} links upgraded ({', '.join(chosen[:4])}" + \
-                   (", ..." if len(chosen) > 4 else "") + ")"
+            desc = (f"{label}: {len(chosen)} links upgraded "
+                    f"({_links_words(self.d, chosen, 4)})")
         self.add("link_upgrade", chosen[0] if len(chosen) == 1 else label, desc,
                  float(len(chosen)), rules, {"links": chosen, "capacity_mbps": caps},
                  cost=cost)
@@ -1039,16 +1042,18 @@ class _Candidates:
             note = f"; {why}" if why and total == need else (
                 "; 50 % beyond the design density (air time still short)"
                 if need is not None else "; no classrooms given: 50 % more (assumption)")
-            self.add("add_aps", site_id, f"{total - have} more access point(s) at {site_id} "
-                     f"({have} -> {total}{note})", total - have, rules, {"counts": counts})
+            self.add("add_aps", site_id, f"{plural(total - have, 'more access point')} at "
+                     f"{element_name(site_id, self.d)} ({have} -> {total}{note})",
+                     total - have, rules, {"counts": counts})
         old = [n for n in aps if (n.wifi.generation if n.wifi else "wifi5")
                in ("wifi4", "wifi5", "wifi6")]
         if old and self.cat.has("wifi_refresh"):
             n_old = sum(n.count for n in old)
             cost = self.cat.price("wifi_refresh", n_old)
             params: dict[str, Any] = {"refresh": [n.id for n in old]}
-            desc = f"replace the {n_old} older AP(s) at {site_id} with Wi-Fi 6E at 80 MHz"
-            what = f"{n_old} access point(s) replaced"
+            desc = (f"replace the {plural(n_old, 'older access point')} at "
+                    f"{element_name(site_id, self.d)} with Wi-Fi 6E at 80 MHz")
+            what = f"{_aps_words(n_old)} replaced"
             if need is not None and need > have and self.cat.has("add_aps"):
                 params["counts"] = _spread(aps, need)
                 cost = cost + self.cat.price("add_aps", need - have)
@@ -1085,13 +1090,13 @@ class _Candidates:
         known = [lk.distance_km for lk in self.d.links if lk.distance_km is not None
                  and {self.site_of.get(lk.a), self.site_of.get(lk.b)} == {sa, sb}]
         if known:
-            return max(known), "distance_km of an existing link between the same sites"
+            return max(known), "the length of an existing link between the same sites"
         for s in (sa, sb):
             site = next((x for x in self.d.sites if x.id == s), None)
             if site is not None and site.distance_km is not None:
                 return site.distance_km, f"sites[{s}].distance_km"
-        return self.cat.default_path_km, (f"{self.cat.default_path_km_source}: no distance_km "
-                                          "given, the catalogue's default_path_km")
+        return self.cat.default_path_km, (f"{self.cat.default_path_km_source}: the district "
+                                          "gives no distance, so the catalogue's default")
 
     def path_options(self, a: str, b: str, cap: float) -> list[tuple[str, Cost, dict[str, Any],
                                                                      str]]:
@@ -1138,8 +1143,9 @@ class _Candidates:
                     cost = cost + self.cat.price("second_circuit", cap, sub="per_mbps")
                 self.add("second_circuit", c0.attach,
                          f"second Internet circuit {cid} ({_mbps(cap)}, other provider, own "
-                         f"building entrance: shared-risk group {group}) on a new edge router "
-                         f"{new_edge} wired like {c0.attach}", 1, rules,
+                         f"building entrance, a shared-risk group of its own) on a new edge router "
+                         f"{new_edge}, connected the same way as "
+                         f"{element_name(c0.attach, self.d)}", 1, rules,
                          {"new_edge": new_edge, "circuit_id": cid, "capacity_mbps": cap,
                           "srlg": [group]}, cost=cost, what="1 circuit")
         for s in spofs:
@@ -1162,7 +1168,7 @@ class _Candidates:
         new_id = _unique(node_ids, f"{node_id}-b")
         cost = self.cat.price("ha_pair", 1.0, sub="by_kind", key=node_kind)
         paths: dict[str, dict[str, Any]] = {}
-        extra = []
+        extra: list[tuple[str, str]] = []
         for lk in self.d.links:
             if node_id not in (lk.a, lk.b):
                 continue
@@ -1178,13 +1184,21 @@ class _Candidates:
             group = self.new_srlg(f"{new_id}--{other}-route")
             paths[lk.key] = {**fields, "srlg": [group]}
             cost = cost + c
-            extra.append(f"{other} ({how}; shared-risk group {group})")
-        desc = (f"second {node_kind} {new_id} next to {node_id} with the same links (it alone "
-                f"cuts off {students:,} students)")
-        if extra:
-            desc += "; new diverse path(s) to " + ", ".join(extra)
+            extra.append((element_name(other, self.d), how))
+        name = element_name(node_id, self.d)
+        desc = (f"second {node_kind} ({new_id}) next to {name}, with the same links ({name} "
+                f"alone cuts off {plural(students, 'student')})")
+        if len(extra) == 1:
+            desc += (f"; a new diverse path to {extra[0][0]} ({extra[0][1]}, a shared-risk "
+                     "group of its own)")
+        elif extra and len({h for _, h in extra}) == 1:
+            desc += (f"; new diverse paths to {join_and(o for o, _ in extra)} (each "
+                     f"{extra[0][1]}, each a shared-risk group of its own)")
+        elif extra:
+            desc += "; new diverse paths to " + "; ".join(
+                f"{o} ({h}, a shared-risk group of its own)" for o, h in extra)
         self.add("ha_pair", node_id, desc, 1, rules, {"new_id": new_id, "paths": paths},
-                 cost=cost, what=f"1 {node_kind}" + (f" + {len(extra)} path(s)"
+                 cost=cost, what=f"1 {node_kind}" + (f" + {plural(len(extra), 'path')}"
                                                      if extra else ""))
 
     def equalise(self, rules: list[str]) -> None:
@@ -1213,8 +1227,8 @@ class _Candidates:
         if lk is None:
             return
         self._add_redundant(lk.a, lk.b, lk.capacity_mbps, rules,
-                            f"second, diverse link alongside {link_key} "
-                            f"(it alone cuts off {students:,} students)")
+                            f"second, diverse link alongside {element_name(link_key, self.d)} "
+                            f"(it alone cuts off {plural(students, 'student')})")
 
     def redundant_site_link(self, site_id: str, rules: list[str]) -> None:
         site_of = self.site_of
@@ -1229,7 +1243,9 @@ class _Candidates:
                 and self.kind_of[n.id] == self.kind_of.get(outside)]
         other = alts[0] if alts else outside
         self._add_redundant(inside, other, lk.capacity_mbps, rules,
-                            f"second link from {site_id} ({inside}) to {other}")
+                            f"second link from {element_name(site_id, self.d)} "
+                            f"({element_name(inside, self.d)}) to "
+                            f"{element_name(other, self.d)}")
 
     def _add_redundant(self, a: str, b: str, cap: float, rules: list[str], desc: str) -> None:
         """A new link a--b of its own route: each way to build it (lease, fiber build,
@@ -1239,7 +1255,7 @@ class _Candidates:
         opts = self.path_options(a, b, cap)
         group = self.new_srlg(f"{lid}-route") if opts else ""
         for action, cost, fields, how in opts:
-            self.add(action, f"{a}--{b}", f"{desc}: {how}, shared-risk group {group}", 1,
+            self.add(action, f"{a}--{b}", f"{desc}: {how}, a shared-risk group of its own", 1,
                      rules, {"a": a, "b": b, "capacity_mbps": cap, "id": lid,
                              "srlg": [group], **fields}, cost=cost, what="1 link")
 
@@ -1281,8 +1297,9 @@ class _Candidates:
         need_hist = float(th["min_history_days"].value) if self.target >= 4 else 0.0
         if share is None or share < need_share or (self.target >= 4 and (hist or 0) < need_hist):
             self.add("snmp_monitoring", "district",
-                     f"SNMP on all {n_infra} infrastructure devices, polled by `netstage poll`"
-                     + (f" for >= {need_hist:g} days" if need_hist else ""),
+                     f"SNMP on every infrastructure device ({n_infra}), polled regularly"
+                     + (f" and kept for at least {plural(need_hist, 'day')}"
+                        if need_hist else ""),
                      max(n_infra, 1), ["R-MANAGE"],
                      {"history_days": max(need_hist, float(hist or 0))})
 
@@ -1320,9 +1337,9 @@ class _Candidates:
                     cost = cost + self.cat.price("replace_nonstandard", 1.0, sub="by_kind",
                                                  key=n.kind.value)
                 self.add("replace_nonstandard", "district",
-                         f"replace {len(repl)} device(s) outside the two main model families "
-                         f"({', '.join(n.id for n in repl[:5])}{', ...' if len(repl) > 5 else ''})"
-                         f" with {std.vendor} {std.model}", len(repl), ["R-STANDARD"],
+                         f"replace {plural(len(repl), 'device')} outside the two main model "
+                         f"families ({_links_words(d, [n.id for n in repl], 5)}) with "
+                         f"{std.vendor} {std.model}", len(repl), ["R-STANDARD"],
                          {"nodes": [n.id for n in repl], "vendor": std.vendor,
                           "model": std.model, "firmware": std.firmware}, cost=cost)
         limit = int(th["max_firmware_versions_per_model"].value)
@@ -1340,13 +1357,50 @@ class _Candidates:
                     if n.firmware != best:
                         target_fw[n.id] = best
             self.add("firmware_alignment", "district",
-                     f"bring {len(target_fw)} device(s) to one firmware version per model "
-                     "(and record it)", max(len(target_fw), 1), ["R-STANDARD"],
+                     f"bring {plural(len(target_fw), 'device')} to one firmware version per "
+                     "model (and record it)", max(len(target_fw), 1), ["R-STANDARD"],
                      {"firmware": target_fw})
 
 
 def _mbps(x: float) -> str:
     return f"{x / 1000:g} Gbps" if x >= 1000 else f"{x:g} Mbps"
+
+
+# -- descriptions: names, not ids (the ids stay in each action's target and params) ------
+def _circuit_words(d: District, cid: str) -> str:
+    """``Internet circuit isp (State Education Network)``."""
+    c = next((x for x in d.circuits if x.id == cid), None)
+    return f"Internet circuit {cid}" + (f" ({c.provider})" if c is not None and c.provider
+                                        else "")
+
+
+def _circuits_change(d: District, new: dict[str, float], old: dict[str, float]) -> str:
+    """``Internet circuit isp: 300 Mbps -> 1 Gbps`` for each circuit changed."""
+    return join_and(f"{_circuit_words(d, k)}: {_mbps(old[k])} -> {_mbps(v)}"
+                    for k, v in new.items())
+
+
+def _links_words(d: District, keys: list[str], limit: int) -> str:
+    """Links by the names of their ends, the first ``limit`` of them."""
+    words = [element_name(k, d) for k in keys[:limit]]
+    if len(keys) > limit:
+        words.append(f"{len(keys) - limit:,} more")
+    return join_and(words)
+
+
+def _trunk_words(d: District, keys: list[str]) -> str:
+    return f" (with {plural(len(keys), 'trunk link')} upgraded: {_links_words(d, keys, 3)})"
+
+
+def _units(n: float, unit: str) -> str:
+    """``13 infrastructure devices``, ``1 district``, ``700 Mbps added``."""
+    if unit.endswith("ed") or unit.split(" ")[0] in ("Mbps", "Gbps", "km"):
+        return f"{n:,g} {unit}"
+    return plural(n, unit)
+
+
+def _aps_words(n: float) -> str:
+    return plural(n, "access point")
 
 
 def _spread(aps: list[Any], total: int) -> dict[str, int]:
@@ -1747,7 +1801,8 @@ def _unreachable(st: _State, cat: Catalog, rubric: Rubric, target: int) -> dict[
             if need > most + 1e-9:
                 out[r] = (f"{kbps:g} kbps per student for {d.total_students:,} students needs "
                           f"{_mbps(need)} of Internet; the catalogue reaches at most "
-                          f"{_mbps(most)} ({n_circ} circuit(s) of at most {_mbps(top)})")
+                          f"{_mbps(most)} ({plural(n_circ, 'circuit')} of at most "
+                          f"{_mbps(top)})")
             elif target >= 4:
                 tw = float(rubric.value("R-TARGET", "min_wan_gbps_per_1000_students"))
                 top_l = max(cat.link_tiers) if has("link_upgrade") else 0.0
@@ -1761,7 +1816,8 @@ def _unreachable(st: _State, cat: Catalog, rubric: Rubric, target: int) -> dict[
                     most_w = max(top_l, max((lk.capacity_mbps for lk in leaving), default=0.0))
                     reach = most_w * (len(leaving) + extra)
                     if tw * s.students > reach + 1e-9:
-                        out[r] = (f"school {s.id} needs {tw:g} Gbps per 1,000 students = "
+                        out[r] = (f"{element_name(s.id, d)} needs {tw:g} Gbps per 1,000 "
+                                  "students = "
                                   f"{_mbps(tw * s.students)} of WAN; the catalogue reaches "
                                   f"{_mbps(reach)}")
                         break
@@ -1930,19 +1986,20 @@ def _recost(d: District, actions: list[UpgradeAction], cat: Catalog) -> list[Upg
                 cost = cost + helper.link_cost(links[k].medium.value, links[k].capacity_mbps, c)
             if not own and not own_links:
                 continue
-            names = ", ".join(f"{k}: {_mbps(circuit_cap[k])} -> {_mbps(v)}"
-                              for k, v in own.items())
-            desc = f"Internet {names}" if names else "Internet trunk"
-            if own_links:
-                ks = list(own_links)
-                desc += (f" (with {len(ks)} trunk link(s) upgraded: {', '.join(ks[:3])}"
-                         + (", ..." if len(ks) > 3 else "") + ")")
+            if own:
+                desc = _circuits_change(d, own, circuit_cap)
+                if own_links:
+                    desc += _trunk_words(d, list(own_links))
+            else:   # the circuits were raised by a later step: only the trunk is left
+                desc = (f"Internet trunk: {plural(len(own_links), 'link')} upgraded "
+                        f"({_links_words(d, list(own_links), 3)})")
             params = dict(p)
             if "circuits" in p:
                 params["circuits"] = {k: v for k, v in new.items() if k in own} or p["circuits"]
             out.append(_priced(cat, a.action, a.target, desc, cost,
-                               f"{added:g} Mbps added" + (f" + {len(own_links)} link(s)"
-                                                          if own_links else ""),
+                               " + ".join(x for x in (
+                                   f"{added:g} Mbps added" if added else "",
+                                   plural(len(own_links), "link") if own_links else "") if x),
                                a.rules, params))
         elif a.action == "link_upgrade":
             keys_in = p.get("links", [a.target])
@@ -1959,14 +2016,13 @@ def _recost(d: District, actions: list[UpgradeAction], cat: Catalog) -> list[Upg
             keys = [k for k, _ in pairs]
             caps = [c for _, c in pairs]
             if len(keys) == 1 and keys[0] in links:
-                desc = (f"link {keys[0]}: {_mbps(links[keys[0]].capacity_mbps)} -> "
-                        f"{_mbps(caps[0])}")
+                desc = (f"{element_name(keys[0], d)}: "
+                        f"{_mbps(links[keys[0]].capacity_mbps)} -> {_mbps(caps[0])}")
             else:
                 label = a.description.split(":")[0]
-                desc = f"{label}: {len(keys)} links upgraded ({', '.join(keys[:4])}" + \
-                    (", ..." if len(keys) > 4 else "") + ")"
+                desc = f"{label}: {len(keys)} links upgraded ({_links_words(d, keys, 4)})"
             out.append(_priced(cat, a.action, keys[0] if len(keys) == 1 else a.target, desc,
-                               cost, f"{len(keys)} link(s)", a.rules,
+                               cost, plural(len(keys), "link"), a.rules,
                                {"links": keys, "capacity_mbps": caps}))
         elif a.action in ("add_aps", "wifi_refresh") and ("counts" in p or "refresh" in p):
             counts = {k: int(v) for k, v in (p.get("counts") or {}).items()}
@@ -1982,15 +2038,15 @@ def _recost(d: District, actions: list[UpgradeAction], cat: Catalog) -> list[Upg
             what = []
             if n_fresh:
                 cost = cost + cat.price("wifi_refresh", n_fresh)
-                what.append(f"{n_fresh} access point(s) replaced")
+                what.append(f"{_aps_words(n_fresh)} replaced")
             if added:
                 cost = cost + cat.price("add_aps", added)
-                what.append(f"{added} access point(s) added")
+                what.append(f"{_aps_words(added)} added")
             old = sum(ap_nodes[k].count for k in own)
             desc = a.description if a.action == "wifi_refresh" else (
-                f"{added} more access point(s) at {a.target} ({old} -> {old + added} in the "
-                "entries this step sets" + ("; " + a.description.split("; ", 1)[1]
-                                             if "; " in a.description else ")"))
+                f"{plural(added, 'more access point')} at {element_name(a.target, d)} ("
+                f"{old} -> {old + added} in the access-point entries it changes"
+                + ("; " + a.description.split("; ", 1)[1] if "; " in a.description else ")"))
             out.append(_priced(cat, a.action, a.target, desc, cost, " + ".join(what), a.rules,
                                p))
         else:

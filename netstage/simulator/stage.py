@@ -60,6 +60,8 @@ class Classification:
     seed: int
     elapsed_s: float = 0.0
     evidence: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: the stage and what holds it there, in words (wording.stage_sentence)
+    sentence: str = ""
 
     @property
     def stage_name(self) -> str:
@@ -91,6 +93,7 @@ class Classification:
             "stage": self.stage,
             "stage_name": self.stage_name,
             "binding": list(self.binding),
+            "summary": self.sentence,
             "unknown": self.unknown,
             "to_measure": self.to_measure,
             "rubric_version": self.rubric.version,
@@ -148,8 +151,17 @@ def classify(
         progress(len(ids), len(ids), "")
     stage = min((v.allows_stage for v in verdicts), default=1)
     binding = [v.rule_id for v in verdicts if v.allows_stage == stage]
-    return Classification(
+    # the same sentences the CLI and the report print, for the JSON and the library
+    from netstage.simulator import wording
+
+    for v in verdicts:
+        v.sentence = wording.rule_sentence(v, district)
+        for entry in v.would_change:
+            entry["sentence"] = wording.need_sentence(v, entry)
+    c = Classification(
         district_name=district.district.name, stage=stage, rules=verdicts, binding=binding,
         rubric=rubric, n_scenarios=n_scenarios, seed=seed,
         elapsed_s=time.perf_counter() - t0, evidence=ctx.evidence,
     )
+    c.sentence = wording.stage_sentence(c, district)
+    return c

@@ -42,6 +42,7 @@ __all__ = [
     "input_value",
     "join_and",
     "need_sentence",
+    "note_text",
     "pct",
     "plan_rule_change",
     "plan_sentence",
@@ -70,8 +71,8 @@ RULE_NAMES = {
 FACT_PHRASES = {
     "edge_firewall": "an edge firewall",
     "content_filter": "content filtering (CIPA)",
-    "no_default_write_community": "no device accepting a default SNMP write community",
-    "no_default_read_community": "no device accepting a default SNMP read community",
+    "default_write_communities_removed": "default SNMP write communities removed",
+    "default_read_communities_removed": "default SNMP read communities removed",
     "segmentation": "separate student, staff and management networks",
     "snmp_v3_only": "SNMPv3-only device management",
     "dot1x": "802.1X sign-in to the network",
@@ -564,10 +565,10 @@ def sweep_cost_line(summary: dict[str, Any]) -> str:
 _STILL = re.compile(r"still binding: ((?:R-[A-Z]+(?:, )?)+)")
 
 
-def _note(note: str) -> str:
+def note_text(note: str) -> str:
     """A planner note for the board: rule ids named, no commands.
 
-    >>> _note("re-classification gives stage 3; still binding: R-HA, R-NOW")
+    >>> note_text("re-classification gives stage 3; still binding: R-HA, R-NOW")
     're-classification gives stage 3; still held back by redundancy (R-HA) and one device per student today (R-NOW)'
     """  # noqa: E501
     return _STILL.sub(lambda m: "still held back by " + join_and(
@@ -586,7 +587,7 @@ def plan_sentence(p: Any) -> str:
         s += f", meeting the Stage {p.target_stage} target."
     else:
         s += f"; this does not reach Stage {p.target_stage}"
-        s += (": " + "; ".join(_note(n) for n in p.notes) + ".") if p.notes else "."
+        s += (": " + "; ".join(note_text(n) for n in p.notes) + ".") if p.notes else "."
     if p.budget_usd is not None:
         if p.cost_usd <= p.budget_usd:
             s += f" It fits the ${p.budget_usd:,.0f} budget."

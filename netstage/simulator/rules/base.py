@@ -120,6 +120,10 @@ class RuleVerdict:
     optimistic_stage: int = 4
     details: dict[str, Any] = field(default_factory=dict)
     would_change: list[dict[str, Any]] = field(default_factory=list)
+    #: the explanation in words (:func:`netstage.simulator.wording.rule_sentence`, with
+    #: the district's names), set by :func:`~netstage.simulator.stage.classify`; the
+    #: JSON's ``explanation`` is this sentence, the same the CLI and the report print
+    sentence: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -132,7 +136,7 @@ class RuleVerdict:
             "unit": self.unit,
             "threshold": self.threshold,
             "inputs": [i.to_json() for i in self.inputs],
-            "explanation": self.explanation,
+            "explanation": self.sentence or self.explanation,
             "to_resolve": list(self.to_resolve),
             "checks": [c.to_json() for c in self.checks],
             "would_change": list(self.would_change),
@@ -254,7 +258,8 @@ def would_change_text(entry: dict[str, Any]) -> str:
     """One :func:`would_change` entry as a sentence."""
     s = (f"to reach stage {entry['to_reach_stage']}: {entry['needs']} "
          f"(now {entry['currently']})")
-    ins = [f"{i['name']}={'?' if i['value'] is None else i['value']} ({i['provenance']})"
+    ins = [f"{i['name']}={'unknown' if i['value'] is None else i['value']} "
+           f"({i['provenance']})"
            for i in entry["inputs"]]
     return s + (f"; inputs: {', '.join(ins)}" if ins else "")
 

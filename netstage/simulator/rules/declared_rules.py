@@ -37,17 +37,16 @@ def _declared(name: str, value: bool | None) -> RuleInput:
     return RuleInput(name, value, "declared" if value is not None else None)
 
 
-def _no_default_write(d: District) -> RuleInput:
+def _write_communities_removed(d: District) -> RuleInput:
     snmp = d.measured.snmp if d.measured else None
     if snmp is not None and snmp.default_write_community_accepted is not None:
-        return RuleInput("no_default_write_community",
+        return RuleInput("default_write_communities_removed",
                          snmp.default_write_community_accepted == 0, "measured")
-    inferred = infer(d, "no_default_write_community")
+    inferred = infer(d, "default_write_communities_removed")
     if inferred is not None:
         return inferred
-    dec = d.declared.security.default_snmp_write_community
-    return RuleInput("no_default_write_community", None if dec is None else not dec,
-                     "declared" if dec is not None else None)
+    return _declared("default_write_communities_removed",
+                     d.declared.security.default_write_communities_removed)
 
 
 def _v3_only(d: District) -> RuleInput:
@@ -62,12 +61,13 @@ def _v3_only(d: District) -> RuleInput:
 _WHAT = {
     "edge_firewall": "declare declared.security.edge_firewall",
     "content_filter": "declare declared.security.content_filter (CIPA filtering)",
-    "no_default_write_community": "run `netstage audit INVENTORY --check-write-communities` "
-                                  "(a no-op SET of sysLocation.0 with public/private) or "
-                                  "`--check-default-communities` (none accepted for reads "
-                                  "implies none for writes) with --out AUDIT.json, then "
-                                  "`netstage normalise AUDIT.json --base DISTRICT`; or "
-                                  "declare declared.security.default_snmp_write_community",
+    "default_write_communities_removed": "run `netstage audit INVENTORY --check-write-communities` "
+                                         "(a no-op SET of sysLocation.0 with "
+                                         "public/private) or `--check-default-communities` "
+                                         "(none accepted for reads implies none for writes) "
+                                         "with --out AUDIT.json, then `netstage normalise "
+                                         "AUDIT.json --base DISTRICT`; or declare "
+                                         "declared.security.default_write_communities_removed",
     "segmentation": "declare declared.security.segmentation (student/staff/management VLANs)",
     "snmp_v3_only": "run `netstage audit INVENTORY --out AUDIT.json` (SNMP version per "
                     "device) and `netstage normalise AUDIT.json --base DISTRICT`, or declare "
@@ -84,7 +84,7 @@ def rule_security(ctx: RuleContext) -> RuleVerdict:
     facts = {
         "edge_firewall": _declared("edge_firewall", sec.edge_firewall),
         "content_filter": _declared("content_filter", sec.content_filter),
-        "no_default_write_community": _no_default_write(d),
+        "default_write_communities_removed": _write_communities_removed(d),
         "segmentation": _declared("segmentation", sec.segmentation),
         "snmp_v3_only": _v3_only(d),
         "dot1x": _declared("dot1x", sec.dot1x),
@@ -110,7 +110,7 @@ def rule_security(ctx: RuleContext) -> RuleVerdict:
         return s + f", which allows stage {stage}."
 
     return verdict_from_checks(
-        ctx, "R-SECURITY", checks, inputs, measured_value=f"{len(held)}/{len(inputs)} facts",
+        ctx, "R-SECURITY", checks, inputs, measured_value=f"{len(held)}/{len(inputs)}",
         unit="facts", to_resolve=[_WHAT[n] for n in unknown], explain=explain)
 
 
@@ -157,8 +157,9 @@ def rule_manage(ctx: RuleContext) -> RuleVerdict:
         resolve.append("declare declared.management.config_backup")
 
     def explain(stage: int, status: Status) -> str:
-        sh = "unmeasured" if share is None else f"{share:.0%}"
-        return (f"{sh} of infrastructure answered inventory polls, MDM "
+        sh = ("the share of infrastructure answering inventory polls is not measured"
+              if share is None else f"{share:.0%} of infrastructure answered inventory polls")
+        return (f"{sh}, MDM "
                 f"{_word(man.mdm)}, config backups {_word(man.config_backup)}, "
                 f"{'no' if history is None else f'{history:g} days of'} poll history: "
                 f"allows stage {stage}.")
@@ -230,11 +231,13 @@ def rule_standard(ctx: RuleContext) -> RuleVerdict:
         resolve.append("declare declared.standardisation.plan")
 
     def explain(stage: int, status: Status) -> str:
-        top = ", ".join(f"{f} x{c}" for f, c in fam_counts.most_common(2)) or "unknown"
-        sh = "unknown" if share is None else f"{share:.0%}"
-        return (f"The two commonest model families ({top}) are {sh} of {len(infra)} "
-                f"infrastructure devices, at most {max_fw if max_fw is not None else '?'} "
-                f"firmware versions per model, plan {_word(plan)}: allows stage {stage}.")
+        top = ", ".join(f"{f} x{c}" for f, c in fam_counts.most_common(2))
+        fams = (f"the two commonest model families ({top}) are {share:.0%} of {len(infra)} "
+                "infrastructure devices" if share is not None else
+                f"vendor and model are not known for all {len(infra)} infrastructure devices")
+        fw = ("firmware versions per model not known" if max_fw is None else
+              f"at most {max_fw} firmware versions per model")
+        return f"{fams[:1].upper()}{fams[1:]}, {fw}, plan {_word(plan)}: allows stage {stage}."
 
     return verdict_from_checks(
         ctx, "R-STANDARD", checks, inputs, measured_value=share, unit="fraction",

@@ -80,7 +80,7 @@ INFERENCES: tuple[Inference, ...] = (
     Inference(
         name="v3-only-no-community",
         premises=("snmp_v3_only",),
-        conclusion="no_default_write_community", value=True,
+        conclusion="default_write_communities_removed", value=True,
         reason="SNMPv3 only on all infrastructure (measured) => no community string is "
                "accepted => no default write community",
         citation="RFC 3414/3415: SNMPv3 access is granted to USM users, not to community "
@@ -88,8 +88,8 @@ INFERENCES: tuple[Inference, ...] = (
         holds=measured_snmp_v3_only_everywhere),
     Inference(
         name="no-read-no-write",
-        premises=("no_default_read_community",),
-        conclusion="no_default_write_community", value=True,
+        premises=("default_read_communities_removed",),
+        conclusion="default_write_communities_removed", value=True,
         reason="the default-community read test found public/private accepted by no "
                "device, every infrastructure device audited => neither is a write "
                "community (a read-write community can also read)",

@@ -26,6 +26,7 @@ from netstage.simulator.errors import ConfigError
 from netstage.simulator.io import LineMap, format_loc, load_yaml_located
 
 __all__ = [
+    "RENAMED_FACTS",
     "SECURITY_FACTS",
     "Override",
     "Rubric",
@@ -39,9 +40,13 @@ __all__ = [
 
 # Facts an R-SECURITY stage list may name (an override may reorder or drop them).
 SECURITY_FACTS = (
-    "edge_firewall", "content_filter", "no_default_write_community",
+    "edge_firewall", "content_filter", "default_write_communities_removed",
     "segmentation", "snmp_v3_only", "dot1x",
 )
+#: Fact names renamed so that ``true`` reads as the good state (old name -> new name);
+#: a rubric override or upgrade catalogue naming the old one still works.
+RENAMED_FACTS = {"no_default_write_community": "default_write_communities_removed",
+                 "no_default_read_community": "default_read_communities_removed"}
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,7 @@ def _check_value(t: Threshold, value: Any, where: str, path: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: {path}: expected a list of fact names "
                               f"({', '.join(SECURITY_FACTS)}), got {value!r}")
+        value = [RENAMED_FACTS.get(v, v) for v in value]
         bad = [v for v in value if v not in SECURITY_FACTS]
         if bad:
             raise ConfigError(f"{where}: {path}: unknown fact(s) {', '.join(bad)}; "
