@@ -186,13 +186,38 @@ class CaseResult:
         return float(np.max([f.error for f in self.flows]))
 
     @property
+    def switch_error(self) -> float:
+        """Mean abs. error of the mean goodput per attachment point (the flows of one
+        switch share one path and one predicted share: this leaves out how TCP splits a
+        switch's total between identical flows)."""
+        groups: dict[str, list[FlowResult]] = {}
+        for f in self.flows:
+            groups.setdefault(f.attach, []).append(f)
+        errs = [abs(np.mean([f.measured_mbps for f in g]) - g[0].predicted_mbps)
+                / g[0].predicted_mbps for g in groups.values()]
+        return float(np.mean(errs))
+
+    @property
     def same_bottlenecks(self) -> bool:
         return all(f.predicted_bottleneck == f.measured_bottleneck for f in self.flows)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CaseResult:
+        """The result written by :meth:`to_json` (the case looked up in :data:`CASES`)."""
+        case = next(c for c in CASES if c.name == data["case"])
+        keys = ("flow", "attach", "predicted_mbps", "measured_mbps", "predicted_bottleneck",
+                "measured_bottleneck")
+        return cls(case, data["scale"], data["seconds"], data["payload_fraction"],
+                   flows=[FlowResult(**{k: f[k] for k in keys}) for f in data["flows"]],
+                   link_wire_mbps=data["link_wire_mbps"],
+                   link_shaped_mbps=data["link_shaped_mbps"], link_drops=data["link_drops"],
+                   cc=data["cc"], repeats=data["repeats"])
 
     def to_json(self) -> dict[str, Any]:
         return {"case": self.case.name, "shape": self.case.shape, "scale": self.scale,
                 "seconds": self.seconds, "payload_fraction": self.payload_fraction,
                 "mean_error": self.mean_error, "max_error": self.max_error,
+                "switch_error": self.switch_error,
                 "same_bottlenecks": self.same_bottlenecks,
                 "link_wire_mbps": self.link_wire_mbps,
                 "link_shaped_mbps": self.link_shaped_mbps, "link_drops": self.link_drops,
