@@ -2,13 +2,13 @@
 :data:`netstage.auditor.lab.tcpcheck.CASES`, as root.
 
     sudo .venv/bin/python benchmarks/bench_tcp_validation.py
-    sudo .venv/bin/python benchmarks/bench_tcp_validation.py --cc reno,cubic --repeats 3
+    sudo .venv/bin/python benchmarks/bench_tcp_validation.py --cc cubic --repeats 3
     sudo .venv/bin/python benchmarks/bench_tcp_validation.py --cases nested-2+2 --repeats 1
 
 Each case is built as a small lab (namespaces ``tcpv<pid>-*``, removed after each case;
 ``netstage lab down --prefix tcpv<pid>-`` also removes them), every device runs one
 long-lived TCP flow to a server beyond the circuit for ``--warmup`` + ``--seconds``
-(default 2 + 8 s, measured over the last 8), ``--repeats`` times with fresh
+(default 2 + 8 s, measured over the last 8), ``--repeats`` (default 5) times with fresh
 connections; each flow's goodput (mean over the runs) is compared with the max-min share
 the simulator's own kernel gives it, converted to goodput (share / scale x MSS / 1514).
 
@@ -86,7 +86,8 @@ def chart(results: list[CaseResult], out: Path) -> None:
         ax.set_ylim(0, top)
         ax.set_xlabel("predicted goodput: max-min share (Mbit/s in the lab)")
         ax.set_ylabel("measured TCP goodput (Mbit/s)")
-        ax.set_title(f"TCP {cc}: one point per flow")
+        reps = sorted({r.repeats for r in results if r.cc == cc})
+        ax.set_title(f"TCP {cc}: one point per flow (mean of {'/'.join(map(str, reps))} runs)")
         ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
@@ -97,20 +98,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="", help="comma-separated case names (default all)")
     ap.add_argument("--cc", default="reno", help="TCP congestion control(s), comma-separated")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--scale", type=float, default=100.0)
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--chart", type=Path, default=ROOT / "docs" / "validation-tcp.png")
-    ap.add_argument("--from-json", type=Path, default=None,
-                    help="print the table and draw the chart of a saved --json run")
+    ap.add_argument("--chart", default=str(ROOT / "docs" / "validation-tcp.png"),
+                    help="PNG to write ('' for none)")
+    ap.add_argument("--from-json", type=Path, nargs="+", default=None,
+                    help="print the table and draw the chart of saved --json runs")
     a = ap.parse_args()
     if a.from_json:
-        saved = [CaseResult.from_json(x) for x in json.loads(a.from_json.read_text())]
+        saved = [CaseResult.from_json(x) for f in a.from_json for x in json.loads(f.read_text())]
         print(table(saved))
         if a.chart:
-            chart(saved, a.chart)
+            chart(saved, Path(a.chart))
         return 0
     if os.geteuid() != 0:
         print("bench_tcp_validation: needs root (network namespaces)", file=sys.stderr)
@@ -135,7 +137,7 @@ def main() -> int:
     if a.json:
         a.json.write_text(json.dumps([r.to_json() for r in results], indent=1))
     if a.chart and results:
-        chart(results, a.chart)
+        chart(results, Path(a.chart))
         print(f"\nchart: {a.chart}")
     return 0 if all(r.mean_error <= TARGET and r.same_bottlenecks for r in results) else 1
 
