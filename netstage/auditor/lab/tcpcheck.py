@@ -43,7 +43,8 @@ from netstage.simulator.demand import DemandBatch
 from netstage.simulator.maxmin import allocate
 from netstage.simulator.model import District
 
-__all__ = ["CASES", "Case", "CaseResult", "predict", "run_case", "shape_district"]
+__all__ = ["CASES", "Case", "CaseResult", "FlowResult", "Prediction", "bottlenecks", "predict",
+           "run_case", "shape_district"]
 
 MTU = 1500
 ETH_HEADER = 14
@@ -51,8 +52,8 @@ SERVER = "10.200.0.1"
 PORT = 5201
 BULK_DEMAND_MBPS = 1e6  # a long-lived bulk flow wants more than any link carries
 SUBNET_LEN = 24
-LIMIT_MS = 100.0
-MIN_FRAMES = 30
+LIMIT_MS = 100.0  # each shaped link's drop-tail queue: this long at the link's rate,
+MIN_FRAMES = 30  # and at least this many full frames
 
 
 @dataclass(frozen=True)
