@@ -6,7 +6,8 @@ veths) and net-snmp's ``snmpd`` (IF-MIB from the kernel, LLDP-MIB through lldpd'
 sub-agent) on a management network that exists only inside the lab. See docs/lab.md.
 
 :mod:`.plan` decides what the lab is (pure, testable without root); :mod:`.run` builds,
-inspects and removes it (root only).
+inspects and removes it (root only). :mod:`.tcpcheck` checks the simulator's max-min
+shares against real TCP flows on small lab shapes (docs/validation.md).
 """
 
 from netstage.auditor.lab.plan import LabPlan, plan_lab
