@@ -243,3 +243,24 @@ def test_validate_prints_error_on_stderr(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert r.stderr.startswith("error: ") and "greater than 0" in r.stderr, r.stderr
     assert "error" not in r.stdout
+
+
+def test_commands_named_in_the_docs_exist() -> None:
+    """`netstage WORD ...` in a doc's inline code or code block names a real command
+    (docs/scale.md once said `netstage check`)."""
+    import typer
+
+    from netstage.cli import app
+
+    known = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    inline = re.compile(r"`(?:\.venv/bin/)?netstage ([a-z][a-z-]+)")
+    in_block = re.compile(r"(?:^|\$ |&& |bin/|exec )netstage ([a-z][a-z-]+)", re.M)
+    wrong = []
+    for doc in DOCS:
+        rel = str(doc.relative_to(ROOT))
+        texts = [(inline, doc.read_text(encoding="utf-8"))]
+        texts += [(in_block, b.body) for b in ALL[rel] if b.lang in SHELL]
+        for pattern, text in texts:
+            wrong += [f"{rel}: netstage {m.group(1)}" for m in pattern.finditer(text)
+                      if m.group(1) not in known]
+    assert not wrong, "\n".join(wrong)
