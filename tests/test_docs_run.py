@@ -16,10 +16,12 @@ what the doc implies (several may be stacked):
 * ``<!-- doc-test: setup\\n<shell lines>\\n-->``: run first, to make the files the
   block names (``district.yaml``, ``span.pcapng``, ...).
 * ``<!-- doc-test: save FILE -->`` before a ```yaml block: write it as FILE.
-* ``<!-- doc-test: lighter "OLD" "NEW" reason="..." -->`` (or 'OLD' 'NEW' when they hold a
-  double quote): run the block with OLD
-  replaced by NEW, only where the doc's text says the smaller form is the same command
-  (fewer scenarios, ``--no-plans``); counted like a skip.
+* ``<!-- doc-test: lighter "OLD" "NEW" reason="..." -->`` (or 'OLD' 'NEW' when they hold
+  a double quote): run the block with OLD replaced by NEW, only where the doc's text
+  says the smaller form is the same command (fewer districts, ``--no-plans``); counted
+  like a skip.
+
+Each skipped block is also reported as a skipped test with its reason (``-ra``).
 
 Blocks of other languages (```text, ```json, bare ```) are output samples and schemas;
 ```yaml blocks are loaded by tests/test_docs_examples.py.
@@ -224,6 +226,15 @@ def doc_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]
 def test_doc_blocks_run(doc: str, doc_results: dict[str, list[str]]) -> None:
     failures = doc_results[doc]
     assert not failures, "\n\n".join(failures)
+
+
+SKIPPED = [(b.where, b.skip) for bs in ALL.values() for b in bs if b.skip]
+
+
+@pytest.mark.parametrize(("where", "reason"), SKIPPED, ids=[w for w, _ in SKIPPED])
+def test_skipped_doc_block(where: str, reason: str) -> None:
+    """Not run, and said so in the summary: the doc's own reason."""
+    pytest.skip(f"{where}: {reason}")
 
 
 def test_console_lines_are_extracted() -> None:
