@@ -2,7 +2,7 @@
 
 Target: all links and switches of a 2,000-switch synthetic district, 1,000 scenarios
 each, in <= 30 s (``run_contingency`` end to end: demand draw, base allocation, every
-contingency). As the issue and STAGES.md R-HA define N-1, a school's own access
+contingency). As the issue and docs/stages.md R-HA define N-1, a school's own access
 switches, APs and AP uplinks are not failed (they only cut off their own devices);
 every other link, circuit and node is.
 

@@ -16,6 +16,7 @@ from netstage.cli.common import (
     atomic_output,
     check_output_file,
     console,
+    err_console,
     print_json,
     write_output,
 )
@@ -100,8 +101,10 @@ def register(app: typer.Typer) -> None:
                         console.print(f"[yellow]warning[/] {escape(str(r['file']))}: "
                                       f"{escape(note)}", highlight=False, soft_wrap=True)
                 else:
-                    console.print(f"[red]error[/] {escape(str(r['error']))}", highlight=False,
-                                  soft_wrap=True)
+                    # like every other command's problem: one `error:` message on stderr
+                    # (docs/errors.md), so `validate a.yaml b.yaml > ok.txt` keeps it visible
+                    err_console.print(f"[red]error:[/] {escape(str(r['error']))}",
+                                      highlight=False, soft_wrap=True)
         if not all(r["ok"] for r in results):
             raise typer.Exit(1)
 

@@ -8,7 +8,7 @@ p95 over scenarios of the unserved fraction, the p95 of the throttled share and 
 students cut off, worst first.
 
 Which elements
-    Every model link and Internet circuit, and every node, except (as STAGES.md R-HA
+    Every model link and Internet circuit, and every node, except (as docs/stages.md R-HA
     and the issue say) a school's own access switches, access points and their
     uplinks, and servers (end devices): their failure only cuts off the devices
     plugged into them. ``include_access=True`` adds them. Every shared-risk group

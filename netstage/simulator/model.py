@@ -156,7 +156,8 @@ class DistrictInfo(_Strict):
     staff: int | None = Field(None, ge=0, description="defaults to the sum over sites")
     devices_per_student: float = Field(1.0, ge=0, le=10)
     default_wired_lab_pcs: int = Field(
-        30, ge=0, description="wired lab PCs per school where a site does not say (STAGES.md R-LAB)"
+        30, ge=0,
+        description="wired lab PCs per school where a site does not say (docs/stages.md R-LAB)",
     )
     growth: Growth = Field(default_factory=lambda: Growth())
     wifi_clients: list[WifiClients] | None = Field(

@@ -20,7 +20,7 @@ Single points of failure
     the devices and students it cuts off and the sites they are at. Found in one pass
     with a dominator tree rooted at the Internet over the graph in which every edge is
     subdivided by a midpoint vertex: an element cuts off exactly the vertices it
-    dominates. ``r_ha_excluded`` marks elements STAGES.md R-HA does not count: a
+    dominates. ``r_ha_excluded`` marks elements docs/stages.md R-HA does not count: a
     school's own access switches, APs and AP uplinks, and any node that cuts off only
     the devices plugged into it (it is their access switch: a device has one way in).
 Shared-risk groups and stacks

@@ -11,7 +11,7 @@ Checks are three-valued: ``True`` (passes), ``False`` (fails), ``None`` (an inpu
 missing). :func:`verdict_from_checks` turns the checks of a rule into the highest stage
 it allows: evaluated with every unknown at its worst (pessimistic) and at its best
 (optimistic) value; when the two differ the rule is ``unknown`` and the pessimistic
-stage counts (STAGES.md: "never silently passes"). The pessimistic stage is never
+stage counts (docs/stages.md: "never silently passes"). The pessimistic stage is never
 below the rule's own ``fail_allows``: a missing input counts at the lowest stage *that
 rule* can give for any value of it, the same stage as admitting the worst value.
 """
@@ -232,7 +232,7 @@ def verdict_from_checks(
     spec = ctx.rubric.rules[rule_id]
     # An unknown check counts as failed (pessimistic) and as passed (optimistic); both
     # are floored at the rule's fail_allows, so a missing input never scores below the
-    # worst value that input could have (STAGES.md; no "nothing known -> stage 1").
+    # worst value that input could have (docs/stages.md; no "nothing known -> stage 1").
     pess = max(_allowed(checks, unknown_as=False), spec.fail_allows)
     opt = max(_allowed(checks, unknown_as=True), spec.fail_allows)
     status: Status = "unknown" if pess != opt else "pass" if pess == 4 else "fail"
