@@ -458,7 +458,8 @@ def simulate(
     n_s = int(n_scenarios)
     growth = district_growth if district_growth is not None else arrays.meta.get("growth")
     params = scenario_params(scenario, apps=apps, scenarios=scenarios,
-                             growth_years=growth_years, district_growth=growth)
+                             growth_years=growth_years, district_growth=growth,
+                             busy_hour=arrays.meta.get("busy_hour"))
     n_l = arrays.n_links
     cap = arrays.link_capacity_mbps if capacity_mbps is None else np.asarray(
         capacity_mbps, dtype=np.float64)
