@@ -7,19 +7,28 @@ functions of :mod:`netstage.simulator.charts` and, for the export,
 :func:`netstage.simulator.report.write_report` with the settings of ``netstage report``.
 
 Concurrency: an :class:`Engine` is shared by all requests. Its caches are guarded by a
-lock, and every simulation runs on one worker thread (:attr:`Engine.executor`): the
-simulator's numba kernels use the ``workqueue`` threading layer, which must not be
-entered from two threads at once, and matplotlib is not thread-safe either. The event
-loop stays free while the worker computes.
+lock, and every simulation runs on one worker thread shared by every opened district
+(:attr:`Engine.executor`): the simulator's numba kernels use the ``workqueue``
+threading layer, which must not be entered from two threads at once, and matplotlib is
+not thread-safe either. The event loop stays free while the worker computes.
+
+Speed: the Monte Carlo demand draws depend only on the devices, the scenario type, the
+scenario count and the seed, never on capacities or paths
+(:func:`netstage.simulator.simulate.demand_cache`). The worker keeps one bounded cache
+of them across requests, so moving a capacity, Wi-Fi or growth knob re-allocates
+bandwidth but does not redraw demand, and the page's N-1 run reuses R-NOW's draws. The
+answers are identical to fresh draws.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +55,35 @@ from netstage.web.knobs import Knobs, UpgradeOption, apply_knobs, base_knobs, up
 __all__ = ["QUICK_SCENARIOS", "Engine", "Result"]
 
 QUICK_SCENARIOS = 50  # while a knob is being dragged; the full count on release
+DEMAND_CACHE_BYTES = 256 * 1024 * 1024  # demand draws kept across requests (all districts)
+
+_worker_lock = threading.Lock()
+_worker: ThreadPoolExecutor | None = None
+_demand: Any = None  # netstage.simulator.simulate.DemandCache, used on the worker only
+
+
+def _shared_worker() -> ThreadPoolExecutor:
+    """The one thread every opened district computes on (see the module docstring)."""
+    global _worker
+    with _worker_lock:
+        if _worker is None:
+            _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netstage-sim")
+        return _worker
+
+
+@contextlib.contextmanager
+def _reuse_demand() -> Iterator[None]:
+    """Within the block (on the worker), simulations reuse the kept demand draws."""
+    global _demand
+    try:
+        from netstage.simulator.simulate import DemandCache, demand_cache
+    except ImportError:  # no simulation engine: the rules say so themselves
+        yield
+        return
+    if _demand is None:
+        _demand = DemandCache(DEMAND_CACHE_BYTES)
+    with demand_cache(keep=_demand):
+        yield
 CHARTS = ("ladder", "rates", "network", "growth", "n1")
 GROWTH_MAX_SCENARIOS = 100  # as the report (report.write_report)
 
@@ -112,7 +150,7 @@ class Engine:
         self.full_scenarios = full_scenarios
         self.options = upgrade_options(self.district)
         self.base = base_knobs(self.district, full_scenarios)
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netstage-sim")
+        self.executor = _shared_worker()
         self._lock = threading.Lock()
         self._results: OrderedDict[str, Result] = OrderedDict()
         self._by_key: dict[str, str] = {}
@@ -122,8 +160,7 @@ class Engine:
         self._tmp = tempfile.TemporaryDirectory(prefix="netstage-serve-")
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        self._tmp.cleanup()
+        self._tmp.cleanup()  # the shared worker stays for the other districts
 
     # -- computing (runs on the worker thread) ---------------------------------------------
     def run(self, k: Knobs, quick: bool = False) -> Result:
@@ -137,6 +174,19 @@ class Engine:
             if hit is not None and hit in self._results:
                 return self._results[hit]
         t0 = time.perf_counter()
+        with _reuse_demand():
+            res = self._run(k, quick, t0)
+        with self._lock:
+            self._counter += 1
+            res.id = str(self._counter)
+            self._results[res.id] = res
+            self._by_key[key] = res.id
+            while len(self._results) > self._cache_size:
+                old, _r = self._results.popitem(last=False)
+                self._by_key = {kk: v for kk, v in self._by_key.items() if v != old}
+        return res
+
+    def _run(self, k: Knobs, quick: bool, t0: float) -> Result:
         d = apply_knobs(self.district, k, self.options)
         c = classify(d, n_scenarios=k.n_scenarios, seed=self.seed)
         h = float(d.district.growth.horizon_years)
@@ -159,17 +209,8 @@ class Engine:
                 by_page = True
             except (ImportError, NetstageError):
                 n1 = None  # the page says "not analysed" and why
-        with self._lock:
-            self._counter += 1
-            rid = str(self._counter)
-            res = Result(rid, k, d, c, growth, ups, time.perf_counter() - t0, n1=n1,
-                         n1_by_page=by_page)
-            self._results[rid] = res
-            self._by_key[key] = rid
-            while len(self._results) > self._cache_size:
-                old, _r = self._results.popitem(last=False)
-                self._by_key = {kk: v for kk, v in self._by_key.items() if v != old}
-        return res
+        return Result("", k, d, c, growth, ups, time.perf_counter() - t0, n1=n1,
+                      n1_by_page=by_page)
 
     def result(self, rid: str) -> Result | None:
         with self._lock:
