@@ -6,6 +6,7 @@ The browser test (real Chromium) is tests/test_serve_browser.py.
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
 import threading
@@ -111,6 +112,15 @@ BAD = [
     ({"up:dot1x": "maybe"}, "up:dot1x", "send 'on'"),
     ({"<script>": "1"}, "<script>", "unknown knob"),
     ({"source": "/etc/passwd"}, "source", "not a district this server opened"),
+    ({"dps_staff": "-1"}, "dps_staff", "out of range"),
+    ({"dps_staff": "1e9"}, "dps_staff", "out of range"),
+    ({"dps_staff": "two"}, "dps_staff", "not a number"),
+    ({"active": "-5"}, "active", "out of range"),
+    ({"active": "150"}, "active", "out of range"),
+    ({"active": "half"}, "active", "not a number"),
+    ({"active": "inf"}, "active", "out of range"),
+    ({"mix": "netflix-party"}, "mix", "is not one of"),
+    ({"mix": "<b>x</b>" * 50}, "mix", "is not one of"),
 ]
 
 
@@ -328,3 +338,57 @@ def test_report_export_in_every_format(tmp_path: Path) -> None:
     lib = json.loads(ref["json"].read_text())
     for key in ("stage", "binding", "plans", "growth", "to_measure", "students"):
         assert page[key] == lib[key], key
+
+
+def test_busy_hour_and_staff_knobs_become_district_fields_the_simulator_reads(
+        client: Any, tmp_path: Path) -> None:
+    import numpy as np
+
+    from netstage.simulator.arrays import to_arrays
+    from netstage.simulator.simulate import simulate
+
+    d = load_district(resolve_district(SRC))
+    opts = upgrade_options(d)
+    base = base_knobs(d)
+    assert (base.active_share, base.app_mix, base.devices_per_staff) == (0.4, "now", 1.0)
+    form = {"active": "80", "mix": "update-storm", "dps_staff": "2"}
+    after = apply_knobs(d, parse_knobs(form, d, opts), opts)
+    info = after.district
+    assert info.devices_per_staff == 2.0
+    assert info.busy_hour is not None
+    assert (info.busy_hour.active_share, info.busy_hour.app_mix) == (0.8, "update-storm")
+    # the simulator reads them: twice the staff devices, twice the active devices
+    a0, a1 = to_arrays(d), to_arrays(after)
+    assert np.bincount(a1.device_class)[1] == 2 * np.bincount(a0.device_class)[1]
+    r0 = simulate(a0, scenario="now", n_scenarios=50, seed=0)
+    r1 = simulate(a1, scenario="now", n_scenarios=50, seed=0)
+    assert np.mean(r1.active_devices) > 1.8 * np.mean(r0.active_devices)
+    # the export carries them; the CLI's loader reads the same district back
+    y = client.post("/export/district.yaml", data={"source": SRC, **form})
+    assert y.status_code == 200
+    assert "busy_hour:" in y.text and "app_mix: update-storm" in y.text
+    out = tmp_path / "busy.yaml"
+    out.write_text(y.text)
+    assert load_district(out).district == info
+    # the page: a busier hour lowers the bandwidth per device; A/B figures include the knobs
+    full = client.post("/run", data={"source": SRC, **form})
+    assert full.status_code == 200
+    summary = json.loads(html.unescape(re.search(r"data-summary='([^']*)'", full.text)[1]))
+    assert summary["busy hour"] == "80% active, update-storm mix"
+    assert summary["devices per student / staff member"] == "1 / 2"
+    plain = client.post("/run", data={"source": SRC})
+    s0 = json.loads(html.unescape(re.search(r"data-summary='([^']*)'", plain.text)[1]))
+    assert s0["busy hour"] == "40% active, now mix"
+    assert s0["rate:now"] != summary["rate:now"]
+    page = client.get("/").text
+    assert 'name="active"' in page and 'name="dps_staff"' in page
+    assert 'name="mix"' in page and "update-storm" in page and "testing" in page
+
+
+def test_untouched_busy_hour_knobs_write_nothing() -> None:
+    d = load_district(resolve_district(SRC))
+    opts = upgrade_options(d)
+    k = parse_knobs({"active": "40", "mix": "now", "dps_staff": "1"}, d, opts)
+    after = apply_knobs(d, k, opts)
+    assert after == d
+    assert after.district.busy_hour is None

@@ -130,8 +130,12 @@ class Result:
     def summary(self) -> dict[str, str]:
         """Flat figures for the A/B comparison (same keys for every result)."""
         c = self.classification
+        k = self.knobs
         out = {"stage": str(c.stage), "binding": ", ".join(c.binding) or "none",
-               "cost": f"${self.cost_usd:,.0f}"}
+               "cost": f"${self.cost_usd:,.0f}",
+               "devices per student / staff member":
+                   f"{k.devices_per_student:g} / {k.devices_per_staff:g}",
+               "busy hour": f"{k.active_share:.0%} active, {k.app_mix} mix"}
         for r in c.rules:
             out[f"rule:{r.rule_id}"] = f"{r.status}, allows {r.allows_stage}"
         for scen, p in self.rate_percentiles().items():
