@@ -310,9 +310,18 @@ def test_n1_worst_cases_on_full_runs(client: Any) -> None:
     after = apply_knobs(d, parse_knobs({"dps": "1.5"}, d, upgrade_options(d)),
                         upgrade_options(d))
     worst = run_contingency(after, n_scenarios=200, seed=0).contingencies[0]
-    section = full.text.split("N-1: worst single failures")[1].split("<h3>")[0]
-    assert f"<td>{worst.element}</td><td>{worst.unserved_p95:.1%}</td>" in section
+    # the result comes at once; its N-1 table follows from /n1/ID (the page fetches it)
     rid = re.search(r'data-result="(\d+)"', full.text).group(1)
+    section = full.text.split("N-1: worst single failures")[1].split("<h3>")[0]
+    assert f'data-n1="/n1/{rid}"' in section
+    n1 = client.get(f"/n1/{rid}")
+    assert n1.status_code == 200
+    assert f"<td>{worst.element}</td><td>{worst.unserved_p95:.1%}</td>" in n1.text
+    assert "the page ran it with the same library call" in n1.text
+    assert client.get("/n1/999999").status_code == 404
+    # the first page is complete without script: its N-1 table is already there
+    first = client.get("/").text.split("N-1: worst single failures")[1].split("<h3>")[0]
+    assert "data-n1=" not in first and "<td>" in first
     png = client.get(f"/chart/{rid}/n1.png")
     assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
     quick = client.post("/run?quick=1", data={"source": SRC, "dps": "1.5"})

@@ -17,12 +17,18 @@ scenario count and the seed, never on capacities or paths
 (:func:`netstage.simulator.simulate.demand_cache`). The worker keeps one bounded cache
 of them across requests, so moving a capacity, Wi-Fi or growth knob re-allocates
 bandwidth but does not redraw demand, and the page's N-1 run reuses R-NOW's draws. The
-answers are identical to fresh draws.
+answers are identical to fresh draws. When R-HA decides on structure, the page's own
+N-1 run (the slowest part when the Internet link is congested: every failure
+re-allocates every scenario) is not part of the result: the page shows the result and
+then asks for the N-1 table (:meth:`Engine.page_n1`, cached per network, so growth and
+fact knobs do not re-run it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import shutil
 import tempfile
 import threading
@@ -104,6 +110,10 @@ class Result:
     # same library call on full runs (R-HA failing on structure does not need it)
     n1: Any = None
     n1_by_page: bool = False
+    # a full run whose N-1 the page still has to run (R-HA did not): the page shows the
+    # result at once and asks for the N-1 table next (GET /n1/ID, Engine.page_n1)
+    n1_pending: bool = False
+    n1_elapsed_s: float | None = None
 
     @property
     def cost_usd(self) -> float:
@@ -159,6 +169,7 @@ class Engine:
         self._results: OrderedDict[str, Result] = OrderedDict()
         self._by_key: dict[str, str] = {}
         self._reports: OrderedDict[tuple[Any, ...], Path] = OrderedDict()
+        self._n1: OrderedDict[str, Any] = OrderedDict()
         self._cache_size = cache_size
         self._counter = 0
         self._tmp = tempfile.TemporaryDirectory(prefix="netstage-serve-")
@@ -203,18 +214,39 @@ class Engine:
             growth = None
         ups = [self.options[u] for u in self.options if u in k.upgrades]
         n1 = c.evidence.get("contingency")
-        by_page = False
-        if n1 is None and not quick:
+        return Result("", k, d, c, growth, ups, time.perf_counter() - t0, n1=n1,
+                      n1_pending=n1 is None and not quick)
+
+    def page_n1(self, r: Result) -> Result:
+        """Run the N-1 analysis R-HA did not need (it decided on structure) for the full
+        result ``r``: the same library call and settings R-HA uses. Cached per network:
+        knobs that change neither the devices, the busy hour nor the network (growth,
+        security and management upgrades) reuse the analysis."""
+        with self._lock:
+            if not r.n1_pending:
+                return r
+        t0 = time.perf_counter()
+        key = _n1_key(r.district, r.knobs.n_scenarios, self.seed)
+        with self._lock:
+            n1 = self._n1.get(key)
+        if n1 is None:
             try:
                 from netstage.simulator.contingency import run_contingency
 
-                n1 = run_contingency(d, n_scenarios=k.n_scenarios, seed=self.seed,
-                                     arrays=c.evidence.get("arrays"))
-                by_page = True
+                with _reuse_demand():
+                    n1 = run_contingency(r.district, n_scenarios=r.knobs.n_scenarios,
+                                         seed=self.seed,
+                                         arrays=r.classification.evidence.get("arrays"))
             except (ImportError, NetstageError):
                 n1 = None  # the page says "not analysed" and why
-        return Result("", k, d, c, growth, ups, time.perf_counter() - t0, n1=n1,
-                      n1_by_page=by_page)
+        with self._lock:
+            if n1 is not None:
+                self._n1[key] = n1
+                while len(self._n1) > self._cache_size:
+                    self._n1.popitem(last=False)
+            r.n1, r.n1_by_page, r.n1_pending = n1, n1 is not None, False
+            r.n1_elapsed_s = time.perf_counter() - t0
+        return r
 
     def result(self, rid: str) -> Result | None:
         with self._lock:
@@ -235,6 +267,7 @@ class Engine:
         elif name == "growth":
             fig = growth_projection(r.district, c, r.growth)
         elif name == "n1":
+            self.page_n1(r)
             # the report's chart, given this result's N-1 analysis (R-HA's or the page's)
             fig = n1_worst(SimpleNamespace(evidence={"contingency": r.n1}, rules=c.rules,
                                            rubric=c.rubric))
@@ -277,6 +310,15 @@ class Engine:
     def report_bytes(self, k: Knobs, fmt: str) -> bytes:
         """``report.<fmt>`` of scenario ``k`` (html, json or pdf), read on the worker."""
         return (self.report(k) / f"report.{fmt}").read_bytes()
+
+
+def _n1_key(d: District, n_scenarios: int, seed: int) -> str:
+    """What the N-1 analysis of the busy hour ('now') reads: the district without its
+    declared facts and growth (a scenario type that does not grow)."""
+    data = d.model_dump(mode="json", exclude={"declared": True,
+                                              "district": {"growth", "name"}})
+    text = json.dumps([data, n_scenarios, seed], sort_keys=True)
+    return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
 
 
 def load_district_text(text: str, tmp: Path) -> District:

@@ -10,7 +10,7 @@ from netstage.simulator.stage import STAGE_NAMES
 from netstage.web.engine import QUICK_SCENARIOS, Engine, Result
 from netstage.web.knobs import GENERATIONS, WIDTHS, KnobError, Knobs, app_mixes
 
-__all__ = ["error_fragment", "page", "result_fragment"]
+__all__ = ["error_fragment", "n1_fragment", "page", "result_fragment"]
 
 
 def _e(x: Any) -> str:
@@ -153,20 +153,13 @@ def result_fragment(r: Result, *, quick: bool) -> str:
             out.append(f"<tr><td>{y:g}</td><td>{_pct(u)}</td><td>{dm:.2f} Mbps</td></tr>")
         out.append("</table>")
     out.append("<h3>N-1: worst single failures</h3>")
-    rows = r.n1_rows()
-    if rows and r.n1_by_page:
-        out.append("<p class='mode'>R-HA did not need the N-1 simulation (it decided on "
-                   "structure); the page ran it with the same library call and settings</p>")
-    if rows:
-        out.append("<table><tr><th>failed element</th><th>p95 unserved</th>"
-                   "<th>students cut off</th></tr>")
-        out += [f"<tr><td>{_e(e)}</td><td>{_pct(u)}</td><td>{s:,}</td></tr>"
-                for e, u, s in rows]
-        out.append("</table>")
+    if r.n1_pending:
+        out.append(f'<div class="n1" data-n1="/n1/{_e(r.id)}"><p class="mode">running the '
+                   "N-1 analysis (R-HA decided on structure, so the classification did not "
+                   "need it); the worst single failures appear here when it finishes</p>"
+                   "</div>")
     else:
-        ha = next((v for v in c.rules if v.rule_id == "R-HA"), None)
-        when = " in the quick preview (it runs on release)" if quick else ""
-        out.append(f"<p>not analysed{when}{': ' + _e(ha.explanation) if ha else ''}</p>")
+        out.append(f'<div class="n1">{n1_fragment(r, quick=quick)}</div>')
     out.append("<h3>Cost of the selected upgrades</h3>")
     if r.upgrades:
         out.append("<table><tr><th>upgrade</th><th>one-time</th><th>per year</th>"
@@ -184,6 +177,28 @@ def result_fragment(r: Result, *, quick: bool) -> str:
                         ("growth", "Growth projection"), ("n1", "Single failures (N-1)")):
         out.append(_chart(r, name, title, quick))
     out.append("</details></div>")
+    return "".join(out)
+
+
+def n1_fragment(r: Result, *, quick: bool) -> str:
+    """The N-1 table of ``r`` (or why there is none)."""
+    out = []
+    rows = r.n1_rows()
+    if rows and r.n1_by_page:
+        took = f" in {r.n1_elapsed_s:.2f} s" if r.n1_elapsed_s is not None else ""
+        out.append("<p class='mode'>R-HA did not need the N-1 simulation (it decided on "
+                   "structure); the page ran it with the same library call and settings"
+                   f"{took}</p>")
+    if rows:
+        out.append("<table><tr><th>failed element</th><th>p95 unserved</th>"
+                   "<th>students cut off</th></tr>")
+        out += [f"<tr><td>{_e(e)}</td><td>{_pct(u)}</td><td>{s:,}</td></tr>"
+                for e, u, s in rows]
+        out.append("</table>")
+    else:
+        ha = next((v for v in r.classification.rules if v.rule_id == "R-HA"), None)
+        when = " in the quick preview (it runs on release)" if quick else ""
+        out.append(f"<p>not analysed{when}{': ' + _e(ha.explanation) if ha else ''}</p>")
     return "".join(out)
 
 
