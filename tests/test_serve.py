@@ -401,3 +401,15 @@ def test_untouched_busy_hour_knobs_write_nothing() -> None:
     after = apply_knobs(d, k, opts)
     assert after == d
     assert after.district.busy_hour is None
+
+
+def test_uploaded_district_with_an_unknown_mix_gets_a_message_not_a_500(client: Any) -> None:
+    text = Path(resolve_district(SRC)).read_text()
+    bad = text.replace("district:\n", "district:\n  busy_hour: {app_mix: netflix}\n", 1)
+    assert bad != text
+    r = client.post("/open", files={"district": ("mix.yaml", bad.encode())},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    page = client.get(r.headers["location"])
+    assert page.status_code == 422
+    assert "netflix" in page.text and "now, testing, update-storm" in page.text

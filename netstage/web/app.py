@@ -157,8 +157,12 @@ def create_app(district: str = f"{EXAMPLE_PREFIX}stage2", *,
             eng = engines.get(request.query_params.get("district"))
         except KnobError as exc:
             return HTMLResponse(error_fragment(exc), status_code=404)
-        r = await _on_worker(eng, eng.run, eng.base)
-        await _on_worker(eng, eng.page_n1, r)  # the first page is complete without script
+        try:
+            r = await _on_worker(eng, eng.run, eng.base)
+            await _on_worker(eng, eng.page_n1, r)  # the first page is complete without script
+        except NetstageError as exc:  # e.g. an uploaded file's busy_hour names no mix
+            return HTMLResponse(error_fragment(KnobError({"district": str(exc)})),
+                                status_code=422)
         return HTMLResponse(page(eng, engines.allowed, r, r))
 
     async def run(request: Request) -> Response:
