@@ -10,14 +10,20 @@ comes from the cache) and is timed from sending the request to the last byte of 
 rendered HTML result (stage, ladder, bandwidth, growth, N-1, cost):
 
 - quick: `POST /run?quick=1` - 50 scenarios, what the page sends while a slider moves;
-- full: `POST /run` - 200 scenarios (as `netstage classify`), sent on release;
+- full: `POST /run` - 200 scenarios (as `netstage classify`), sent on release: stage,
+  ladder, bandwidth, growth every year, cost;
+- n1: `GET /n1/<id>` after a full run - the worst single failures, which the page asks
+  for after showing the full result when R-HA decided on structure (so the
+  classification did not run N-1); "full + n1" is the sum, the time until the whole
+  result including the N-1 table is on the page;
 - chart: `GET /chart/<id>/rates.png` after a full run - the bandwidth chart drawn by
   netstage.simulator.charts (the page loads the charts after the result).
 
-Target (issue 17): results update in <= 1 s while a knob moves (the quick requests;
-fewer scenarios while dragging, the full count on release, as the page states). The
-full and chart figures are printed against the same 1 s for information. The first
-request (numba kernels loaded from the disk cache, imports) is a warm-up, not counted.
+Target (issue 17): results update in <= 1 s (fewer scenarios while dragging, the full
+count on release, as the page states). The first requests (numba kernels loaded from
+the disk cache, imports) are a warm-up, not counted. Demand draws are kept across
+requests (the server does that too), so the timed requests measure what a planner
+moving knobs on one district gets.
 """
 
 from __future__ import annotations
@@ -102,8 +108,11 @@ def main() -> int:
           f"load average {os.getloadavg()[0]:.1f}")
     try:
         _post(port, "/run?quick=1", {"source": str(f)})  # warm-up
-        _post(port, "/run", {"source": str(f)})
-        results: dict[str, list[float]] = {"quick": [], "full": [], "chart": []}
+        _dt, _st, warm = _post(port, "/run", {"source": str(f)})
+        for path in re.findall(r'data-n1="(/n1/\d+)"', warm):
+            _get(port, path)
+        results: dict[str, list[float]] = {"quick": [], "full": [], "n1": [],
+                                           "full + n1": [], "chart": []}
         stages: set[str] = set()
         for i in range(args.requests):
             for kind, path in (("quick", "/run?quick=1"), ("full", "/run")):
@@ -117,6 +126,12 @@ def main() -> int:
                 results[kind].append(dt)
                 stages.update(re.findall(r'data-stage="(\d)"', text))
                 if kind == "full":
+                    n1 = re.search(r'data-n1="(/n1/\d+)"', text)
+                    if n1:
+                        ndt, nst = _get(port, n1.group(1))
+                        if nst == 200:
+                            results["n1"].append(ndt)
+                            results["full + n1"].append(dt + ndt)
                     m = re.search(r"/chart/\d+/rates\.png", text)
                     if m:
                         cdt, cst = _get(port, m.group(0))
@@ -130,6 +145,8 @@ def main() -> int:
     print(f"{'request':<44} {'n':>3} {'p50 s':>7} {'p95 s':>7}  target")
     labels = {"quick": "POST /run?quick=1 (50 scenarios, dragging)",
               "full": "POST /run (200 scenarios, on release)",
+              "n1": "GET /n1/ID (N-1 table, after full)",
+              "full + n1": "full result + N-1 table",
               "chart": "GET bandwidth chart PNG (after full)"}
     ok = True
     for kind, xs in results.items():
@@ -137,12 +154,12 @@ def main() -> int:
             continue
         p50, p95 = np.percentile(xs, [50, 95])
         met = p95 <= TARGET_S
-        if kind == "quick":
-            ok = bool(met)
+        if kind in ("quick", "full"):
+            ok = ok and bool(met)
         print(f"{labels[kind]:<44} {len(xs):>3} {p50:>7.3f} {p95:>7.3f}  "
               f"<= {TARGET_S:g} s: {'met' if met else 'NOT met'}")
-    print("result: " + ("updates while dragging: p95 within the 1 s target" if ok
-                        else "updates while dragging: target NOT met"))
+    print("result: " + ("quick and full results: p95 within the 1 s target" if ok
+                        else "quick or full results: 1 s target NOT met at p95"))
     return 0
 
 

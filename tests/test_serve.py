@@ -6,6 +6,7 @@ The browser test (real Chromium) is tests/test_serve_browser.py.
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
 import threading
@@ -111,6 +112,15 @@ BAD = [
     ({"up:dot1x": "maybe"}, "up:dot1x", "send 'on'"),
     ({"<script>": "1"}, "<script>", "unknown knob"),
     ({"source": "/etc/passwd"}, "source", "not a district this server opened"),
+    ({"dps_staff": "-1"}, "dps_staff", "out of range"),
+    ({"dps_staff": "1e9"}, "dps_staff", "out of range"),
+    ({"dps_staff": "two"}, "dps_staff", "not a number"),
+    ({"active": "-5"}, "active", "out of range"),
+    ({"active": "150"}, "active", "out of range"),
+    ({"active": "half"}, "active", "not a number"),
+    ({"active": "inf"}, "active", "out of range"),
+    ({"mix": "netflix-party"}, "mix", "is not one of"),
+    ({"mix": "<b>x</b>" * 50}, "mix", "is not one of"),
 ]
 
 
@@ -300,9 +310,18 @@ def test_n1_worst_cases_on_full_runs(client: Any) -> None:
     after = apply_knobs(d, parse_knobs({"dps": "1.5"}, d, upgrade_options(d)),
                         upgrade_options(d))
     worst = run_contingency(after, n_scenarios=200, seed=0).contingencies[0]
-    section = full.text.split("N-1: worst single failures")[1].split("<h3>")[0]
-    assert f"<td>{worst.element}</td><td>{worst.unserved_p95:.1%}</td>" in section
+    # the result comes at once; its N-1 table follows from /n1/ID (the page fetches it)
     rid = re.search(r'data-result="(\d+)"', full.text).group(1)
+    section = full.text.split("N-1: worst single failures")[1].split("<h3>")[0]
+    assert f'data-n1="/n1/{rid}"' in section
+    n1 = client.get(f"/n1/{rid}")
+    assert n1.status_code == 200
+    assert f"<td>{worst.element}</td><td>{worst.unserved_p95:.1%}</td>" in n1.text
+    assert "the page ran it with the same library call" in n1.text
+    assert client.get("/n1/999999").status_code == 404
+    # the first page is complete without script: its N-1 table is already there
+    first = client.get("/").text.split("N-1: worst single failures")[1].split("<h3>")[0]
+    assert "data-n1=" not in first and "<td>" in first
     png = client.get(f"/chart/{rid}/n1.png")
     assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
     quick = client.post("/run?quick=1", data={"source": SRC, "dps": "1.5"})
@@ -328,3 +347,69 @@ def test_report_export_in_every_format(tmp_path: Path) -> None:
     lib = json.loads(ref["json"].read_text())
     for key in ("stage", "binding", "plans", "growth", "to_measure", "students"):
         assert page[key] == lib[key], key
+
+
+def test_busy_hour_and_staff_knobs_become_district_fields_the_simulator_reads(
+        client: Any, tmp_path: Path) -> None:
+    import numpy as np
+
+    from netstage.simulator.arrays import to_arrays
+    from netstage.simulator.simulate import simulate
+
+    d = load_district(resolve_district(SRC))
+    opts = upgrade_options(d)
+    base = base_knobs(d)
+    assert (base.active_share, base.app_mix, base.devices_per_staff) == (0.4, "now", 1.0)
+    form = {"active": "80", "mix": "update-storm", "dps_staff": "2"}
+    after = apply_knobs(d, parse_knobs(form, d, opts), opts)
+    info = after.district
+    assert info.devices_per_staff == 2.0
+    assert info.busy_hour is not None
+    assert (info.busy_hour.active_share, info.busy_hour.app_mix) == (0.8, "update-storm")
+    # the simulator reads them: twice the staff devices, twice the active devices
+    a0, a1 = to_arrays(d), to_arrays(after)
+    assert np.bincount(a1.device_class)[1] == 2 * np.bincount(a0.device_class)[1]
+    r0 = simulate(a0, scenario="now", n_scenarios=50, seed=0)
+    r1 = simulate(a1, scenario="now", n_scenarios=50, seed=0)
+    assert np.mean(r1.active_devices) > 1.8 * np.mean(r0.active_devices)
+    # the export carries them; the CLI's loader reads the same district back
+    y = client.post("/export/district.yaml", data={"source": SRC, **form})
+    assert y.status_code == 200
+    assert "busy_hour:" in y.text and "app_mix: update-storm" in y.text
+    out = tmp_path / "busy.yaml"
+    out.write_text(y.text)
+    assert load_district(out).district == info
+    # the page: a busier hour lowers the bandwidth per device; A/B figures include the knobs
+    full = client.post("/run", data={"source": SRC, **form})
+    assert full.status_code == 200
+    summary = json.loads(html.unescape(re.search(r"data-summary='([^']*)'", full.text)[1]))
+    assert summary["busy hour"] == "80% active, update-storm mix"
+    assert summary["devices per student / staff member"] == "1 / 2"
+    plain = client.post("/run", data={"source": SRC})
+    s0 = json.loads(html.unescape(re.search(r"data-summary='([^']*)'", plain.text)[1]))
+    assert s0["busy hour"] == "40% active, now mix"
+    assert s0["rate:now"] != summary["rate:now"]
+    page = client.get("/").text
+    assert 'name="active"' in page and 'name="dps_staff"' in page
+    assert 'name="mix"' in page and "update-storm" in page and "testing" in page
+
+
+def test_untouched_busy_hour_knobs_write_nothing() -> None:
+    d = load_district(resolve_district(SRC))
+    opts = upgrade_options(d)
+    k = parse_knobs({"active": "40", "mix": "now", "dps_staff": "1"}, d, opts)
+    after = apply_knobs(d, k, opts)
+    assert after == d
+    assert after.district.busy_hour is None
+
+
+def test_uploaded_district_with_an_unknown_mix_gets_a_message_not_a_500(client: Any) -> None:
+    text = Path(resolve_district(SRC)).read_text()
+    bad = text.replace("district:\n", "district:\n  busy_hour: {app_mix: netflix}\n", 1)
+    assert bad != text
+    r = client.post("/open", files={"district": ("mix.yaml", bad.encode())},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    page = client.get(r.headers["location"])
+    assert page.status_code == 422
+    assert "netflix" in page.text and "now, testing, update-storm" in page.text

@@ -3,7 +3,9 @@
 The test starts the server as a user does (`python -m netstage serve ... --port 0`),
 opens the page in Chromium (DevTools protocol over `--remote-debugging-pipe`: no extra
 Python package), drags the Internet-capacity slider of scenario A until the stage
-changes, checks the new stage, the chart and the A/B highlight, exports the scenario
+changes, checks the new stage, the chart and the A/B highlight, sets the busy-hour knobs
+of scenario B (share active, application mix) and sees them in the A/B figures and B's
+exported district, exports scenario A
 from the page and compares the exported report JSON with `netstage report` run on the
 exported district YAML. Set NETSTAGE_SERVE_SCREENSHOT=path to keep a screenshot
 (docs/serve.png is made this way).
@@ -192,9 +194,37 @@ def test_page_in_chromium_stage_changes_and_export_matches_cli(tmp_path: Path) -
         # the bandwidth chart of the new result has loaded
         browser.wait("(() => { const i = document.querySelector('#result-A img[data-chart=rates]');"
                      " return i && i.complete && i.naturalWidth > 100; })()")
+        # R-HA decided on structure: the page fetched the N-1 table after the result
+        browser.wait("(() => { const n = document.querySelector('#result-A .n1');"
+                     " return n && !n.hasAttribute('data-n1') &&"
+                     " n.querySelector('table') !== null; })()")
         # A/B: the stage differs, and it is highlighted in the comparison
         assert browser.wait("document.querySelector('#diff tr.diff[data-key=stage]') !== null")
         assert browser.js("document.querySelector('#result-B .res').dataset.stage") == "2"
+        # the busy-hour knobs of B: a busier hour running the OS-update mix (a menu change
+        # runs the full scenario); the A/B figures show them and mark them as different.
+        # (On B, so that A's report export below keeps its cost: plans for a busier hour
+        # take the planner much longer.)
+        browser.js("""(() => {
+          const f = document.querySelector('form[data-slot=B]');
+          f.elements.namedItem('active').value = '60';
+          const m = f.elements.namedItem('mix');
+          m.value = 'update-storm';
+          m.dispatchEvent(new Event('change', {bubbles: true}));
+          return m.value; })()""")
+        browser.wait("(() => { const r = document.querySelector('#result-B .res');"
+                     " return r && r.querySelector('[data-mode=full]') !== null &&"
+                     " JSON.parse(r.dataset.summary)['busy hour'] ==="
+                     " '60% active, update-storm mix'; })()")
+        assert browser.wait("document.querySelector(\"#diff tr.diff[data-key='busy hour']\")"
+                            " !== null")
+        assert browser.js("document.querySelector('#diff tr[data-key=\"busy hour\"]"
+                          " td:nth-child(2)').textContent") == "40% active, now mix"
+        busy_yaml = browser.js("""(async () => {
+          const f = document.querySelector('form[data-slot=B]');
+          const body = new URLSearchParams(new FormData(f));
+          const y = await fetch('/export/district.yaml', {method: 'POST', body});
+          return await y.text(); })()""", timeout=120)
         shot = os.environ.get("NETSTAGE_SERVE_SCREENSHOT")
         if shot:
             browser.js("document.querySelector('#result-A details.charts').open = true")
@@ -219,6 +249,13 @@ def test_page_in_chromium_stage_changes_and_export_matches_cli(tmp_path: Path) -
     yml = tmp_path / "whatif.yaml"
     yml.write_text(exported["yaml"])
     assert "capacity_mbps: 20" in exported["yaml"]
+    # B's export carries the busy hour; the CLI's loader reads it
+    assert "active_share: 0.6" in busy_yaml and "app_mix: update-storm" in busy_yaml
+    from netstage.simulator.io import load_district
+
+    (tmp_path / "busy.yaml").write_text(busy_yaml)
+    busy = load_district(tmp_path / "busy.yaml").district.busy_hour
+    assert busy is not None and (busy.active_share, busy.app_mix) == (0.6, "update-storm")
     out = tmp_path / "cli-report"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     r = subprocess.run([sys.executable, "-m", "netstage", "report", str(yml), "--out", str(out),

@@ -61,6 +61,7 @@ __all__ = [
     "MAX_DEVICES",
     "NODE_KINDS",
     "DistrictArrays",
+    "busy_hour_of",
     "client_mix",
     "radio_plans",
     "same_room_share",
@@ -207,6 +208,14 @@ def _spread_wifi(size: int, rows: list[list[int]], cums: list[list[float]]) -> I
     return np.asarray(pts[member, radio], dtype=np.int32)
 
 
+def busy_hour_of(d: District) -> tuple[float | None, str | None] | None:
+    """``district.busy_hour`` as the simulator reads it (None: the scenario file's)."""
+    b = d.district.busy_hour
+    if b is None or (b.active_share is None and b.app_mix is None):
+        return None
+    return (b.active_share, b.app_mix)
+
+
 def _population_size(p: Population, students: int, staff: int) -> int:
     if p.count is not None:
         return p.count
@@ -229,7 +238,7 @@ def _default_populations(d: District, site_index: int) -> list[Population]:
         out.append(Population(device_class="student", per_student=d.district.devices_per_student,
                               attach=wifi_or_wired[0], connection=wifi_or_wired[1]))
     if s.staff:
-        out.append(Population(device_class="staff", per_staff=1.0,
+        out.append(Population(device_class="staff", per_staff=d.district.devices_per_staff,
                               attach=wifi_or_wired[0], connection=wifi_or_wired[1]))
     labs = s.wired_lab_pcs
     if labs is None and s.kind == SiteKind.SCHOOL:
@@ -416,6 +425,8 @@ def to_arrays(d: District) -> DistrictArrays:
         meta={"member_links": _member_lookup(member_link, link_ids), "spread": spread,
               # (horizon_years, growth_per_year): the simulator's R-FUTURE growth
               "growth": (d.district.growth.horizon_years, d.district.growth.growth_per_year),
+              # (active_share, app_mix) or None: district.busy_hour, read by scenario_params
+              "busy_hour": busy_hour_of(d),
               # one row per AP radio: see _size_radios
               "wifi_radios": wifi_radios},
     )

@@ -600,7 +600,8 @@ def run_contingency(
     t0 = time.perf_counter()
     arr = arrays if arrays is not None else to_arrays(d)
     g = d.district.growth
-    params = scenario_params(scenario, district_growth=(g.horizon_years, g.growth_per_year))
+    params = scenario_params(scenario, district_growth=(g.horizon_years, g.growth_per_year),
+                             busy_hour=arr.meta.get("busy_hour"))
     n_p, n_l = len(arr.attach_ids), arr.n_links
     if chunk_scenarios is None:
         per_scenario = float(params.active_p[arr.device_class].sum()) if arr.n_devices else 0.0

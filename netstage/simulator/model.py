@@ -39,6 +39,7 @@ from pydantic import (
 __all__ = [
     "RENAMED_SECURITY_KEYS",
     "AccessPoint",
+    "BusyHour",
     "Circuit",
     "Declared",
     "District",
@@ -150,11 +151,31 @@ class Growth(_Strict):
     growth_per_year: float = Field(0.5, ge=0, le=5)
 
 
+class BusyHour(_Strict):
+    """The planner's own busy hour (district.busy_hour): overrides of the R-NOW and
+    R-FUTURE scenario types ('now' and 'future' in simulator/data/scenarios.yaml, or a
+    --scenario-file's) for this district. Absent fields keep the scenario file's values.
+    """
+
+    active_share: float | None = Field(
+        None, ge=0, le=1, description="share of student, staff and lab devices active in "
+        "the busy hour (the scenario file's 'active'; IoT devices stay always on)")
+    app_mix: str | None = Field(
+        None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+        description="scenario type whose per-class application mix the busy hour uses "
+        "(shipped: now, testing, update-storm; classes it does not list keep theirs)")
+
+
 class DistrictInfo(_Strict):
     name: str = Field(min_length=1)
     students: int | None = Field(None, ge=0, description="defaults to the sum over sites")
     staff: int | None = Field(None, ge=0, description="defaults to the sum over sites")
     devices_per_student: float = Field(1.0, ge=0, le=10)
+    devices_per_staff: float = Field(
+        1.0, ge=0, le=10, description="devices per staff member where a site does not "
+        "list its populations")
+    busy_hour: BusyHour | None = Field(
+        None, description="the district's busy-hour assumptions (default: the scenario file)")
     default_wired_lab_pcs: int = Field(
         30, ge=0,
         description="wired lab PCs per school where a site does not say (docs/stages.md R-LAB)",

@@ -32,6 +32,8 @@ from netstage.simulator.errors import ConfigError, SimulationError
 from netstage.simulator.io import LineMap, format_loc, load_model
 
 __all__ = [
+    "BUSY_HOUR_CLASSES",
+    "BUSY_HOUR_TYPES",
     "Z95",
     "AppProfile",
     "AppsFile",
@@ -39,10 +41,16 @@ __all__ = [
     "ScenarioParams",
     "ScenarioType",
     "ScenariosFile",
+    "app_mix_names",
     "load_apps",
     "load_scenarios",
     "scenario_params",
 ]
+
+# The busy hour a district's ``busy_hour`` overrides (R-NOW, and R-FUTURE grown from it),
+# and the device classes it changes (IoT devices stay as the scenario file says).
+BUSY_HOUR_TYPES = ("now", "future")
+BUSY_HOUR_CLASSES = ("student", "staff", "lab")
 
 # 95th percentile of the standard normal distribution: p95 = median * exp(Z95 * sigma).
 Z95 = 1.6448536269514722
@@ -212,8 +220,15 @@ def scenario_params(
     scenarios: ScenariosFile | None = None,
     growth_years: float | None = None,
     district_growth: tuple[float, float] | None = None,
+    busy_hour: tuple[float | None, str | None] | None = None,
 ) -> ScenarioParams:
     """Flat parameters of scenario type ``name``.
+
+    ``busy_hour = (active_share, app_mix)`` (the district's ``district.busy_hour``,
+    :func:`~netstage.simulator.arrays.busy_hour_of`) overrides the busy-hour types
+    (:data:`BUSY_HOUR_TYPES`): ``active_share`` replaces ``active`` of the student, staff
+    and lab classes the type lists, ``app_mix`` names a scenario type whose mix replaces
+    theirs (per class it lists). Other types, and IoT devices, are unchanged.
 
     Growth (scenario types with ``growth: true``): factor
     ``(1 + per_year) ** years`` where ``years`` is ``growth_years`` if given, else the
@@ -231,8 +246,12 @@ def scenario_params(
     st = scenarios.scenarios[name]
     names = tuple(apps.apps)
     aidx = {a: i for i, a in enumerate(names)}
-    for cm in st.classes.values():
-        for a in cm.mix:
+    classes: dict[str, tuple[float, dict[str, float]]] = {
+        str(c): (cm.active, cm.mix) for c, cm in st.classes.items()}
+    if busy_hour is not None and name in BUSY_HOUR_TYPES:
+        classes = _busy_hour(classes, busy_hour, scenarios)
+    for _active, mix in classes.values():
+        for a in mix:
             if a not in aidx:
                 raise SimulationError(f"scenario '{name}' names unknown application '{a}'")
     d_years, d_rate = district_growth if district_growth is not None else (3.0, 0.5)
@@ -257,12 +276,12 @@ def scenario_params(
     active = np.zeros(n_c)
     cdf = np.zeros((n_c, n_a))
     for ci, cname in enumerate(DEVICE_CLASSES):
-        cm = st.classes.get(cname)  # type: ignore[call-overload]
-        if cm is None or cm.active == 0.0:
+        got = classes.get(cname)
+        if got is None or got[0] == 0.0:
             continue
-        active[ci] = cm.active
+        active[ci] = got[0]
         shares = np.zeros(n_a)
-        for a, share in cm.mix.items():
+        for a, share in got[1].items():
             shares[aidx[a]] = share
         cdf[ci] = np.cumsum(shares) / shares.sum()
         cdf[ci, -1] = 1.0  # guard against rounding: every uniform draw maps to an app
@@ -280,3 +299,34 @@ def scenario_params(
         app_elastic=np.array([p.elastic for p in profiles], dtype=bool),
         growth_factor=factor,
     )
+
+
+def _busy_hour(classes: dict[str, tuple[float, dict[str, float]]],
+               busy_hour: tuple[float | None, str | None],
+               scenarios: ScenariosFile) -> dict[str, tuple[float, dict[str, float]]]:
+    """``classes`` (class -> (active, mix)) with the district's busy-hour overrides."""
+    share, mix_name = busy_hour
+    out = dict(classes)
+    if mix_name is not None:
+        src = scenarios.scenarios.get(mix_name)
+        if src is None:
+            raise SimulationError(
+                f"district.busy_hour.app_mix: '{mix_name}' is not a scenario type; known: "
+                f"{', '.join(app_mix_names(scenarios))}")
+        for cls, cm in src.classes.items():
+            if cls in out and cls in BUSY_HOUR_CLASSES:
+                out[cls] = (out[cls][0], cm.mix)
+    if share is not None:
+        if not (math.isfinite(share) and 0.0 <= share <= 1.0):
+            raise SimulationError(f"district.busy_hour.active_share must be 0-1, got {share}")
+        for name in BUSY_HOUR_CLASSES:
+            if name in out:
+                out[name] = (share, out[name][1])
+    return out
+
+
+def app_mix_names(scenarios: ScenariosFile | None = None) -> list[str]:
+    """Scenario types a district's ``busy_hour.app_mix`` can name: those with a student
+    mix that do not grow demand (shipped: now, testing, update-storm)."""
+    scen = scenarios if scenarios is not None else load_scenarios()
+    return [n for n, st in scen.scenarios.items() if "student" in st.classes and not st.growth]

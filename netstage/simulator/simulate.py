@@ -61,8 +61,8 @@ from netstage.simulator.maxmin import allocate, effective_capacity
 from netstage.simulator.model import District
 from netstage.simulator.profiles import AppsFile, ScenariosFile, scenario_params
 
-__all__ = ["JSON_SCHEMA", "SimulationResult", "demand_cache", "draw_demand_cached", "simulate",
-           "simulate_district"]
+__all__ = ["JSON_SCHEMA", "DemandCache", "SimulationResult", "demand_cache",
+           "draw_demand_cached", "simulate", "simulate_district"]
 
 JSON_SCHEMA = "netstage.simulation/1"
 LINK_ROLE_NAMES = {0: "physical", LINK_CIRCUIT: "circuit", LINK_AIR: "air",
@@ -121,23 +121,28 @@ class _DemandCache:
 
 
 _DEMAND_CACHE: _DemandCache | None = None
+DemandCache = _DemandCache  # the type of a cache kept across blocks (demand_cache(keep=...))
 
 
 @contextmanager
-def demand_cache(max_bytes: int = 256 * 1024 * 1024) -> Iterator[_DemandCache]:
+def demand_cache(max_bytes: int = 256 * 1024 * 1024, *,
+                 keep: _DemandCache | None = None) -> Iterator[_DemandCache]:
     """Within the block, :func:`simulate` reuses demand batches of the same device set.
 
     The answers are identical to fresh draws (the draw is a pure function of its key);
     only time is saved when many simulations share devices, scenario type, scenario
     count and seed (the upgrade planner). Memory is bounded by ``max_bytes`` (least
     recently used batches are dropped) and released at the end of the block. Nested
-    blocks share the outermost cache.
+    blocks share the outermost cache. ``keep`` is a cache the caller owns (from an
+    earlier block, e.g. ``netstage serve`` across requests): it is used instead of a
+    new one and outlives the block. The cache is process-wide: use it from one thread
+    at a time.
     """
     global _DEMAND_CACHE
     if _DEMAND_CACHE is not None:
         yield _DEMAND_CACHE
         return
-    _DEMAND_CACHE = cache = _DemandCache(max_bytes)
+    _DEMAND_CACHE = cache = keep if keep is not None else _DemandCache(max_bytes)
     try:
         yield cache
     finally:
@@ -458,7 +463,8 @@ def simulate(
     n_s = int(n_scenarios)
     growth = district_growth if district_growth is not None else arrays.meta.get("growth")
     params = scenario_params(scenario, apps=apps, scenarios=scenarios,
-                             growth_years=growth_years, district_growth=growth)
+                             growth_years=growth_years, district_growth=growth,
+                             busy_hour=arrays.meta.get("busy_hour"))
     n_l = arrays.n_links
     cap = arrays.link_capacity_mbps if capacity_mbps is None else np.asarray(
         capacity_mbps, dtype=np.float64)

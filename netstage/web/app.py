@@ -8,6 +8,8 @@ Routes:
 ``POST /run``                 one scenario's results as an HTML fragment (422 + message on
                               bad knobs); ``quick=1`` uses fewer scenarios (while dragging)
 ``GET /chart/{id}/{name}.png`` a chart of a computed result (netstage.simulator.charts)
+``GET /n1/{id}``              the N-1 table of a full result, when R-HA did not run it
+                              (the page runs it after showing the result)
 ``POST /export/district.yaml`` the scenario as a new district file
 ``POST /export/report.{html,json,pdf}`` the report exactly as ``netstage report`` writes
                               it for the exported district
@@ -45,7 +47,7 @@ from netstage.simulator.examples import EXAMPLE_PREFIX, example_names, resolve_d
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS
 from netstage.web.engine import CHARTS, QUICK_SCENARIOS, Engine
 from netstage.web.knobs import KnobError, Knobs, parse_knobs
-from netstage.web.render import error_fragment, page, result_fragment
+from netstage.web.render import error_fragment, n1_fragment, page, result_fragment
 
 __all__ = ["create_app"]
 
@@ -155,7 +157,12 @@ def create_app(district: str = f"{EXAMPLE_PREFIX}stage2", *,
             eng = engines.get(request.query_params.get("district"))
         except KnobError as exc:
             return HTMLResponse(error_fragment(exc), status_code=404)
-        r = await _on_worker(eng, eng.run, eng.base)
+        try:
+            r = await _on_worker(eng, eng.run, eng.base)
+            await _on_worker(eng, eng.page_n1, r)  # the first page is complete without script
+        except NetstageError as exc:  # e.g. an uploaded file's busy_hour names no mix
+            return HTMLResponse(error_fragment(KnobError({"district": str(exc)})),
+                                status_code=422)
         return HTMLResponse(page(eng, engines.allowed, r, r))
 
     async def run(request: Request) -> Response:
@@ -217,6 +224,17 @@ def create_app(district: str = f"{EXAMPLE_PREFIX}stage2", *,
         return PlainTextResponse("that result is no longer cached; move a knob to recompute",
                                  status_code=404)
 
+    async def n1(request: Request) -> Response:
+        """The N-1 table of a full result whose N-1 the page runs after the result."""
+        rid = request.path_params["rid"]
+        for eng in engines.all():
+            r = eng.result(rid)
+            if r is not None:
+                r = await _on_worker(eng, eng.page_n1, r)
+                return HTMLResponse(n1_fragment(r, quick=False))
+        return PlainTextResponse("that result is no longer cached; move a knob to recompute",
+                                 status_code=404)
+
     async def export_district(request: Request) -> Response:
         try:
             eng, k = await knobs_of(request, False)
@@ -262,6 +280,7 @@ def create_app(district: str = f"{EXAMPLE_PREFIX}stage2", *,
             Route("/run", run, methods=["POST"]),
             Route("/open", open_upload, methods=["POST"]),
             Route("/chart/{rid}/{name}.png", chart, methods=["GET"]),
+            Route("/n1/{rid}", n1, methods=["GET"]),
             Route("/export/district.yaml", export_district, methods=["POST"]),
             Route("/export/report.{fmt}", export_report, methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=_static_dir()), name="static"),

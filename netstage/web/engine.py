@@ -7,19 +7,34 @@ functions of :mod:`netstage.simulator.charts` and, for the export,
 :func:`netstage.simulator.report.write_report` with the settings of ``netstage report``.
 
 Concurrency: an :class:`Engine` is shared by all requests. Its caches are guarded by a
-lock, and every simulation runs on one worker thread (:attr:`Engine.executor`): the
-simulator's numba kernels use the ``workqueue`` threading layer, which must not be
-entered from two threads at once, and matplotlib is not thread-safe either. The event
-loop stays free while the worker computes.
+lock, and every simulation runs on one worker thread shared by every opened district
+(:attr:`Engine.executor`): the simulator's numba kernels use the ``workqueue``
+threading layer, which must not be entered from two threads at once, and matplotlib is
+not thread-safe either. The event loop stays free while the worker computes.
+
+Speed: the Monte Carlo demand draws depend only on the devices, the scenario type, the
+scenario count and the seed, never on capacities or paths
+(:func:`netstage.simulator.simulate.demand_cache`). The worker keeps one bounded cache
+of them across requests, so moving a capacity, Wi-Fi or growth knob re-allocates
+bandwidth but does not redraw demand, and the page's N-1 run reuses R-NOW's draws. The
+answers are identical to fresh draws. When R-HA decides on structure, the page's own
+N-1 run (the slowest part when the Internet link is congested: every failure
+re-allocates every scenario) is not part of the result: the page shows the result and
+then asks for the N-1 table (:meth:`Engine.page_n1`, cached per network, so growth and
+fact knobs do not re-run it).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import shutil
 import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +61,35 @@ from netstage.web.knobs import Knobs, UpgradeOption, apply_knobs, base_knobs, up
 __all__ = ["QUICK_SCENARIOS", "Engine", "Result"]
 
 QUICK_SCENARIOS = 50  # while a knob is being dragged; the full count on release
+DEMAND_CACHE_BYTES = 256 * 1024 * 1024  # demand draws kept across requests (all districts)
+
+_worker_lock = threading.Lock()
+_worker: ThreadPoolExecutor | None = None
+_demand: Any = None  # netstage.simulator.simulate.DemandCache, used on the worker only
+
+
+def _shared_worker() -> ThreadPoolExecutor:
+    """The one thread every opened district computes on (see the module docstring)."""
+    global _worker
+    with _worker_lock:
+        if _worker is None:
+            _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netstage-sim")
+        return _worker
+
+
+@contextlib.contextmanager
+def _reuse_demand() -> Iterator[None]:
+    """Within the block (on the worker), simulations reuse the kept demand draws."""
+    global _demand
+    try:
+        from netstage.simulator.simulate import DemandCache, demand_cache
+    except ImportError:  # no simulation engine: the rules say so themselves
+        yield
+        return
+    if _demand is None:
+        _demand = DemandCache(DEMAND_CACHE_BYTES)
+    with demand_cache(keep=_demand):
+        yield
 CHARTS = ("ladder", "rates", "network", "growth", "n1")
 GROWTH_MAX_SCENARIOS = 100  # as the report (report.write_report)
 
@@ -66,6 +110,10 @@ class Result:
     # same library call on full runs (R-HA failing on structure does not need it)
     n1: Any = None
     n1_by_page: bool = False
+    # a full run whose N-1 the page still has to run (R-HA did not): the page shows the
+    # result at once and asks for the N-1 table next (GET /n1/ID, Engine.page_n1)
+    n1_pending: bool = False
+    n1_elapsed_s: float | None = None
 
     @property
     def cost_usd(self) -> float:
@@ -92,8 +140,12 @@ class Result:
     def summary(self) -> dict[str, str]:
         """Flat figures for the A/B comparison (same keys for every result)."""
         c = self.classification
+        k = self.knobs
         out = {"stage": str(c.stage), "binding": ", ".join(c.binding) or "none",
-               "cost": f"${self.cost_usd:,.0f}"}
+               "cost": f"${self.cost_usd:,.0f}",
+               "devices per student / staff member":
+                   f"{k.devices_per_student:g} / {k.devices_per_staff:g}",
+               "busy hour": f"{k.active_share:.0%} active, {k.app_mix} mix"}
         for r in c.rules:
             out[f"rule:{r.rule_id}"] = f"{r.status}, allows {r.allows_stage}"
         for scen, p in self.rate_percentiles().items():
@@ -112,18 +164,18 @@ class Engine:
         self.full_scenarios = full_scenarios
         self.options = upgrade_options(self.district)
         self.base = base_knobs(self.district, full_scenarios)
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netstage-sim")
+        self.executor = _shared_worker()
         self._lock = threading.Lock()
         self._results: OrderedDict[str, Result] = OrderedDict()
         self._by_key: dict[str, str] = {}
         self._reports: OrderedDict[tuple[Any, ...], Path] = OrderedDict()
+        self._n1: OrderedDict[str, Any] = OrderedDict()
         self._cache_size = cache_size
         self._counter = 0
         self._tmp = tempfile.TemporaryDirectory(prefix="netstage-serve-")
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        self._tmp.cleanup()
+        self._tmp.cleanup()  # the shared worker stays for the other districts
 
     # -- computing (runs on the worker thread) ---------------------------------------------
     def run(self, k: Knobs, quick: bool = False) -> Result:
@@ -137,6 +189,19 @@ class Engine:
             if hit is not None and hit in self._results:
                 return self._results[hit]
         t0 = time.perf_counter()
+        with _reuse_demand():
+            res = self._run(k, quick, t0)
+        with self._lock:
+            self._counter += 1
+            res.id = str(self._counter)
+            self._results[res.id] = res
+            self._by_key[key] = res.id
+            while len(self._results) > self._cache_size:
+                old, _r = self._results.popitem(last=False)
+                self._by_key = {kk: v for kk, v in self._by_key.items() if v != old}
+        return res
+
+    def _run(self, k: Knobs, quick: bool, t0: float) -> Result:
         d = apply_knobs(self.district, k, self.options)
         c = classify(d, n_scenarios=k.n_scenarios, seed=self.seed)
         h = float(d.district.growth.horizon_years)
@@ -149,27 +214,39 @@ class Engine:
             growth = None
         ups = [self.options[u] for u in self.options if u in k.upgrades]
         n1 = c.evidence.get("contingency")
-        by_page = False
-        if n1 is None and not quick:
+        return Result("", k, d, c, growth, ups, time.perf_counter() - t0, n1=n1,
+                      n1_pending=n1 is None and not quick)
+
+    def page_n1(self, r: Result) -> Result:
+        """Run the N-1 analysis R-HA did not need (it decided on structure) for the full
+        result ``r``: the same library call and settings R-HA uses. Cached per network:
+        knobs that change neither the devices, the busy hour nor the network (growth,
+        security and management upgrades) reuse the analysis."""
+        with self._lock:
+            if not r.n1_pending:
+                return r
+        t0 = time.perf_counter()
+        key = _n1_key(r.district, r.knobs.n_scenarios, self.seed)
+        with self._lock:
+            n1 = self._n1.get(key)
+        if n1 is None:
             try:
                 from netstage.simulator.contingency import run_contingency
 
-                n1 = run_contingency(d, n_scenarios=k.n_scenarios, seed=self.seed,
-                                     arrays=c.evidence.get("arrays"))
-                by_page = True
+                with _reuse_demand():
+                    n1 = run_contingency(r.district, n_scenarios=r.knobs.n_scenarios,
+                                         seed=self.seed,
+                                         arrays=r.classification.evidence.get("arrays"))
             except (ImportError, NetstageError):
                 n1 = None  # the page says "not analysed" and why
         with self._lock:
-            self._counter += 1
-            rid = str(self._counter)
-            res = Result(rid, k, d, c, growth, ups, time.perf_counter() - t0, n1=n1,
-                         n1_by_page=by_page)
-            self._results[rid] = res
-            self._by_key[key] = rid
-            while len(self._results) > self._cache_size:
-                old, _r = self._results.popitem(last=False)
-                self._by_key = {kk: v for kk, v in self._by_key.items() if v != old}
-        return res
+            if n1 is not None:
+                self._n1[key] = n1
+                while len(self._n1) > self._cache_size:
+                    self._n1.popitem(last=False)
+            r.n1, r.n1_by_page, r.n1_pending = n1, n1 is not None, False
+            r.n1_elapsed_s = time.perf_counter() - t0
+        return r
 
     def result(self, rid: str) -> Result | None:
         with self._lock:
@@ -190,6 +267,7 @@ class Engine:
         elif name == "growth":
             fig = growth_projection(r.district, c, r.growth)
         elif name == "n1":
+            self.page_n1(r)
             # the report's chart, given this result's N-1 analysis (R-HA's or the page's)
             fig = n1_worst(SimpleNamespace(evidence={"contingency": r.n1}, rules=c.rules,
                                            rubric=c.rubric))
@@ -232,6 +310,15 @@ class Engine:
     def report_bytes(self, k: Knobs, fmt: str) -> bytes:
         """``report.<fmt>`` of scenario ``k`` (html, json or pdf), read on the worker."""
         return (self.report(k) / f"report.{fmt}").read_bytes()
+
+
+def _n1_key(d: District, n_scenarios: int, seed: int) -> str:
+    """What the N-1 analysis of the busy hour ('now') reads: the district without its
+    declared facts and growth (a scenario type that does not grow)."""
+    data = d.model_dump(mode="json", exclude={"declared": True,
+                                              "district": {"growth", "name"}})
+    text = json.dumps([data, n_scenarios, seed], sort_keys=True)
+    return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
 
 
 def load_district_text(text: str, tmp: Path) -> District:

@@ -1,11 +1,14 @@
 """What-if knobs: the planner's settings, parsed from a form and applied to a district.
 
 A :class:`Knobs` holds the values a planner moves on the page (``netstage serve``):
-devices per student, growth per year and horizon, Internet capacity per circuit, Wi-Fi
-generation / channel width / APs per classroom per school, and upgrades from the
-planner's catalogue switched on or off. :func:`parse_knobs` turns form fields into
-Knobs or a :class:`KnobError` listing every bad field with what to do (the page shows
-it, the server answers 422). :func:`apply_knobs` returns a *new* validated district;
+devices per student and per staff member, the share of devices active in the busy hour
+and the busy hour's application mix (``district.devices_per_staff`` and
+``district.busy_hour``, read by the simulator), growth per year and horizon, Internet
+capacity per circuit, Wi-Fi generation / channel width / APs per classroom per school,
+and upgrades from the planner's catalogue switched on or off. :func:`parse_knobs` turns
+form fields into Knobs or a :class:`KnobError` listing every bad field with what to do
+(the page shows it, the server answers 422). :func:`apply_knobs` returns a *new*
+validated district;
 the opened district is never modified. Only values that differ from the opened
 district are written, so untouched knobs leave the district exactly as it was.
 
@@ -26,10 +29,11 @@ from netstage.simulator.errors import NetstageError
 from netstage.simulator.io import district_from_dict
 from netstage.simulator.model import INFRASTRUCTURE_KINDS, District, NodeKind
 from netstage.simulator.plan import Catalog, Cost, UpgradeAction, apply_actions, load_catalog
+from netstage.simulator.profiles import BUSY_HOUR_TYPES, app_mix_names, load_scenarios
 from netstage.simulator.rules.rubric import SECURITY_FACTS
 
 __all__ = ["GENERATIONS", "WIDTHS", "KnobError", "Knobs", "SiteWifi", "UpgradeOption",
-           "apply_knobs", "base_knobs", "parse_knobs", "upgrade_options"]
+           "app_mixes", "apply_knobs", "base_knobs", "parse_knobs", "upgrade_options"]
 
 GENERATIONS = ("wifi4", "wifi5", "wifi6", "wifi6e", "wifi7")
 WIDTHS = (20, 40, 80, 160)
@@ -37,6 +41,8 @@ WIDTHS = (20, 40, 80, 160)
 # that keeps one request to seconds of work.
 LIMITS: dict[str, tuple[float, float]] = {
     "dps": (0.0, 10.0),            # DistrictInfo.devices_per_student
+    "dps_staff": (0.0, 10.0),      # DistrictInfo.devices_per_staff
+    "active_pct": (0.0, 100.0),    # BusyHour.active_share (in %)
     "growth_pct": (0.0, 500.0),    # Growth.growth_per_year <= 5 (500 %)
     "horizon": (0.0, 20.0),        # Growth.horizon_years <= 20
     "circuit_mbps": (1.0, 1_000_000.0),
@@ -76,10 +82,14 @@ class Knobs:
     wifi: dict[str, SiteWifi]       # site id -> Wi-Fi settings (sites with APs only)
     upgrades: list[str] = field(default_factory=list)
     n_scenarios: int = 200
+    devices_per_staff: float = 1.0
+    active_share: float = 0.4       # fraction of student/staff/lab devices active
+    app_mix: str = "now"            # scenario type whose application mix the busy hour uses
 
     def key(self) -> tuple[Any, ...]:
         """A hashable identity of the scenario (for caches)."""
-        return (self.devices_per_student, self.growth_per_year, self.horizon_years,
+        return (self.devices_per_student, self.devices_per_staff, self.active_share,
+                self.app_mix, self.growth_per_year, self.horizon_years,
                 tuple(sorted(self.circuits.items())),
                 tuple(sorted((k, v.generation, v.width, v.aps) for k, v in self.wifi.items())),
                 tuple(sorted(self.upgrades)))
@@ -115,6 +125,28 @@ def _aps_at(d: District, site_id: str) -> list[Any]:
     return [n for n in d.nodes if n.kind == NodeKind.AP and n.site == site_id]
 
 
+def app_mixes() -> dict[str, str]:
+    """The application mixes a planner can choose (scenario types of the shipped
+    ``simulator/data/scenarios.yaml`` with a student mix), name -> the student mix."""
+    scen = load_scenarios()
+    out = {}
+    for name in app_mix_names(scen):
+        mix = scen.scenarios[name].classes["student"].mix
+        out[name] = ", ".join(f"{a} {v:.0%}" for a, v in mix.items())
+    return out
+
+
+def _busy_defaults(d: District) -> tuple[float, str]:
+    """The busy hour ``d`` simulates: its ``busy_hour`` or the scenario file's 'now'."""
+    b = d.district.busy_hour
+    now = load_scenarios().scenarios.get(BUSY_HOUR_TYPES[0])
+    cm = now.classes.get("student") if now is not None else None
+    share = b.active_share if b is not None and b.active_share is not None else (
+        cm.active if cm is not None else 0.4)
+    mix = b.app_mix if b is not None and b.app_mix is not None else BUSY_HOUR_TYPES[0]
+    return share, mix
+
+
 def base_knobs(d: District, n_scenarios: int = 200) -> Knobs:
     """The knob values that leave ``d`` unchanged."""
     wifi: dict[str, SiteWifi] = {}
@@ -131,8 +163,11 @@ def base_knobs(d: District, n_scenarios: int = 200) -> Knobs:
         wifi[s.id] = SiteWifi(gens.most_common(1)[0][0], widths.most_common(1)[0][0],
                               sum(n.count for n in aps), s.classrooms)
     g = d.district.growth
+    share, mix = _busy_defaults(d)
     return Knobs(d.district.devices_per_student, g.growth_per_year, g.horizon_years,
-                 {c.id: c.capacity_mbps for c in d.circuits}, wifi, [], n_scenarios)
+                 {c.id: c.capacity_mbps for c in d.circuits}, wifi, [], n_scenarios,
+                 devices_per_staff=d.district.devices_per_staff, active_share=share,
+                 app_mix=mix)
 
 
 def _number(form: Mapping[str, str], name: str, limit: str, errors: dict[str, str],
@@ -158,7 +193,9 @@ def parse_knobs(form: Mapping[str, str], d: District, options: dict[str, Upgrade
                 *, default_n: int = 200) -> Knobs:
     """Knobs from form fields (missing fields keep the opened district's values).
 
-    Fields: ``dps``, ``growth`` (% per year), ``horizon`` (years), ``circuit:<id>``
+    Fields: ``dps``, ``dps_staff`` (devices per staff member), ``active`` (% of devices
+    active in the busy hour), ``mix`` (application mix: a name of :func:`app_mixes`),
+    ``growth`` (% per year), ``horizon`` (years), ``circuit:<id>``
     (Mbps), ``gen:<site>``, ``width:<site>``, ``apc:<site>`` (APs per classroom) or
     ``aps:<site>`` (APs, for sites without a classroom count), ``up:<name>`` (on),
     ``n`` (scenarios). Raises :class:`KnobError` naming every bad field.
@@ -179,7 +216,25 @@ def parse_knobs(form: Mapping[str, str], d: District, options: dict[str, Upgrade
                   for cid, mbps in base.circuits.items()},
         wifi={},
         n_scenarios=int(_number(form, "n", "n", errors, default_n, "scenarios")),
+        devices_per_staff=_number(form, "dps_staff", "dps_staff", errors,
+                                  base.devices_per_staff, "devices per staff member"),
+        active_share=_number(form, "active", "active_pct", errors, base.active_share * 100,
+                             "devices active in the busy hour (%)") / 100.0,
+        app_mix=base.app_mix,
     )
+    # a percentage typed back as shown (40 % of 0.4) is the same value, not an override
+    for name in ("growth_per_year", "active_share"):
+        if math.isclose(getattr(k, name), getattr(base, name), rel_tol=1e-9, abs_tol=1e-12):
+            setattr(k, name, getattr(base, name))
+    mix = form.get("mix")
+    if mix is not None and str(mix).strip() != "":
+        mixes = app_mixes()
+        name = str(mix).strip()
+        if name in mixes or name == base.app_mix:
+            k.app_mix = name
+        else:
+            errors["mix"] = f"application mix: '{name[:40]}' is not one of " \
+                            f"{', '.join(mixes)} (simulator/data/scenarios.yaml)"
     for sid, w in base.wifi.items():
         gen = str(form.get(f"gen:{sid}", w.generation))
         if gen not in GENERATIONS:
@@ -212,7 +267,8 @@ def parse_knobs(form: Mapping[str, str], d: District, options: dict[str, Upgrade
                 errors[name] = f"upgrade {up}: send 'on' to switch it on, or leave it out"
             else:
                 k.upgrades.append(up)
-    known = {"dps", "growth", "horizon", "n", "slot", "source", "quick"}
+    known = {"dps", "dps_staff", "active", "mix", "growth", "horizon", "n", "slot", "source",
+             "quick"}
     for name in form:
         head = name.split(":", 1)[0]
         if name not in known and head not in ("circuit", "gen", "width", "apc", "aps", "up"):
@@ -257,6 +313,15 @@ def apply_knobs(d: District, k: Knobs, options: dict[str, UpgradeOption]) -> Dis
     info = data.setdefault("district", {})
     if k.devices_per_student != base.devices_per_student:
         info["devices_per_student"] = k.devices_per_student
+    if k.devices_per_staff != base.devices_per_staff:
+        info["devices_per_staff"] = k.devices_per_staff
+    if (k.active_share, k.app_mix) != (base.active_share, base.app_mix):
+        busy = dict(info.get("busy_hour") or {})
+        if k.active_share != base.active_share:
+            busy["active_share"] = k.active_share
+        if k.app_mix != base.app_mix:
+            busy["app_mix"] = k.app_mix
+        info["busy_hour"] = busy
     if (k.growth_per_year, k.horizon_years) != (base.growth_per_year, base.horizon_years):
         g = info.setdefault("growth", {})
         g["growth_per_year"] = k.growth_per_year
@@ -295,7 +360,8 @@ def upgrade_options(d: District, catalog: Catalog | None = None) -> dict[str, Up
     """
     cat = catalog or load_catalog()
     n_infra = max(1, sum(1 for n in d.nodes if n.kind in INFRASTRUCTURE_KINDS))
-    devices = max(1.0, d.total_students * d.district.devices_per_student + d.total_staff)
+    devices = max(1.0, d.total_students * d.district.devices_per_student
+                  + d.total_staff * d.district.devices_per_staff)
     units_by = {"student": float(max(d.total_students, 1)),
                 "infrastructure device": float(n_infra), "device": devices}
     out: dict[str, UpgradeOption] = {}

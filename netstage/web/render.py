@@ -8,9 +8,9 @@ from typing import Any
 
 from netstage.simulator.stage import STAGE_NAMES
 from netstage.web.engine import QUICK_SCENARIOS, Engine, Result
-from netstage.web.knobs import GENERATIONS, WIDTHS, KnobError, Knobs
+from netstage.web.knobs import GENERATIONS, WIDTHS, KnobError, Knobs, app_mixes
 
-__all__ = ["error_fragment", "page", "result_fragment"]
+__all__ = ["error_fragment", "n1_fragment", "page", "result_fragment"]
 
 
 def _e(x: Any) -> str:
@@ -37,9 +37,16 @@ def knob_form(engine: Engine, slot: str, k: Knobs) -> str:
              "<fieldset><legend>Devices and growth</legend>",
              _num("dps", k.devices_per_student, 0, 10, 0.1, "devices per student",
                   "devices", (0, 4)),
+             _num("dps_staff", k.devices_per_staff, 0, 10, 0.1, "devices per staff member",
+                  "devices", (0, 4)),
              _num("growth", round(k.growth_per_year * 100, 6), 0, 500, 5,
                   "demand growth per year", "%", (0, 150)),
              _num("horizon", k.horizon_years, 0, 20, 1, "planning horizon", "years", (0, 10)),
+             "</fieldset><fieldset><legend>Busy hour (R-NOW, R-FUTURE)</legend>",
+             _num("active", round(k.active_share * 100, 6), 0, 100, 5,
+                  "devices active in the busy hour", "% of student, staff and lab devices",
+                  (0, 100)),
+             _mix_select(k.app_mix),
              "</fieldset><fieldset><legend>Internet</legend>"]
     for cid, mbps in k.circuits.items():
         top = max(10000.0, 4 * engine.base.circuits[cid])
@@ -85,6 +92,17 @@ def knob_form(engine: Engine, slot: str, k: Knobs) -> str:
         '<button formaction="/export/report.pdf" data-export="pdf">Report PDF</button>'
         "</div></form>")
     return "".join(parts)
+
+
+def _mix_select(current: str) -> str:
+    mixes = app_mixes()
+    if current not in mixes:  # the district's own busy_hour names a type of its own
+        mixes = {current: "the district's busy_hour.app_mix", **mixes}
+    opts = "".join(f'<option value="{_e(n)}"{" selected" if n == current else ""}>'
+                   f"{_e(n)}: {_e(mix)}</option>" for n, mix in mixes.items())
+    return (f'<label class="knob"><span>application mix</span><select name="mix">{opts}'
+            "</select><small>student mix shown; staff and lab PCs take the same type's mix"
+            " (simulator/data/scenarios.yaml)</small></label>")
 
 
 def _pct(x: float) -> str:
@@ -135,20 +153,13 @@ def result_fragment(r: Result, *, quick: bool) -> str:
             out.append(f"<tr><td>{y:g}</td><td>{_pct(u)}</td><td>{dm:.2f} Mbps</td></tr>")
         out.append("</table>")
     out.append("<h3>N-1: worst single failures</h3>")
-    rows = r.n1_rows()
-    if rows and r.n1_by_page:
-        out.append("<p class='mode'>R-HA did not need the N-1 simulation (it decided on "
-                   "structure); the page ran it with the same library call and settings</p>")
-    if rows:
-        out.append("<table><tr><th>failed element</th><th>p95 unserved</th>"
-                   "<th>students cut off</th></tr>")
-        out += [f"<tr><td>{_e(e)}</td><td>{_pct(u)}</td><td>{s:,}</td></tr>"
-                for e, u, s in rows]
-        out.append("</table>")
+    if r.n1_pending:
+        out.append(f'<div class="n1" data-n1="/n1/{_e(r.id)}"><p class="mode">running the '
+                   "N-1 analysis (R-HA decided on structure, so the classification did not "
+                   "need it); the worst single failures appear here when it finishes</p>"
+                   "</div>")
     else:
-        ha = next((v for v in c.rules if v.rule_id == "R-HA"), None)
-        when = " in the quick preview (it runs on release)" if quick else ""
-        out.append(f"<p>not analysed{when}{': ' + _e(ha.explanation) if ha else ''}</p>")
+        out.append(f'<div class="n1">{n1_fragment(r, quick=quick)}</div>')
     out.append("<h3>Cost of the selected upgrades</h3>")
     if r.upgrades:
         out.append("<table><tr><th>upgrade</th><th>one-time</th><th>per year</th>"
@@ -169,6 +180,28 @@ def result_fragment(r: Result, *, quick: bool) -> str:
     return "".join(out)
 
 
+def n1_fragment(r: Result, *, quick: bool) -> str:
+    """The N-1 table of ``r`` (or why there is none)."""
+    out = []
+    rows = r.n1_rows()
+    if rows and r.n1_by_page:
+        took = f" in {r.n1_elapsed_s:.2f} s" if r.n1_elapsed_s is not None else ""
+        out.append("<p class='mode'>R-HA did not need the N-1 simulation (it decided on "
+                   "structure); the page ran it with the same library call and settings"
+                   f"{took}</p>")
+    if rows:
+        out.append("<table><tr><th>failed element</th><th>p95 unserved</th>"
+                   "<th>students cut off</th></tr>")
+        out += [f"<tr><td>{_e(e)}</td><td>{_pct(u)}</td><td>{s:,}</td></tr>"
+                for e, u, s in rows]
+        out.append("</table>")
+    else:
+        ha = next((v for v in r.classification.rules if v.rule_id == "R-HA"), None)
+        when = " in the quick preview (it runs on release)" if quick else ""
+        out.append(f"<p>not analysed{when}{': ' + _e(ha.explanation) if ha else ''}</p>")
+    return "".join(out)
+
+
 def _chart(r: Result, name: str, title: str, quick: bool) -> str:
     if quick:
         return f'<p class="chart-wait">{_e(title)}: drawn when you release the knob</p>'
@@ -183,16 +216,10 @@ def error_fragment(exc: KnobError) -> str:
 
 
 def _busy_hour_note() -> str:
-    """The busy-hour assumptions of the shipped scenario file (read-only on the page)."""
-    from netstage.simulator.profiles import load_scenarios
-
-    st = load_scenarios().scenarios.get("now")
-    cm = st.classes.get("student") if st is not None else None
-    if cm is None:
-        return ""
-    mix = ", ".join(f"{a} {v:.0%}" for a, v in cm.mix.items())
-    return (f"Busy hour ('now', simulator/data/scenarios.yaml): {cm.active:.0%} of student "
-            f"devices active, running {mix}; these are scenario data, not knobs.")
+    """Where the busy-hour knobs' defaults come from."""
+    return ("Busy hour: the share of devices active and the application mix default to the "
+            "shipped scenario types ('now' and 'future' in simulator/data/scenarios.yaml); "
+            "changing them writes district.busy_hour, which the simulator reads.")
 
 
 def page(engine: Engine, examples: list[str], a: Result, b: Result) -> str:

@@ -21,6 +21,7 @@
           target.innerHTML = text;
           target.dataset.status = String(resp.status);
           markInvalid(form, target);
+          loadN1(target);
         });
       })
       .catch(function (err) { if (err.name !== "AbortError") { target.textContent = String(err); } })
@@ -28,6 +29,17 @@
         if (pending[slot] === ctl) { delete pending[slot]; target.classList.remove("busy"); }
         compare();
       });
+  }
+
+  // the N-1 table of a full result follows it (GET /n1/ID); a newer result replaces it
+  function loadN1(target) {
+    target.querySelectorAll("[data-n1]").forEach(function (el) {
+      fetch(el.dataset.n1).then(function (resp) {
+        return resp.text().then(function (text) {
+          if (el.isConnected) { el.innerHTML = text; el.removeAttribute("data-n1"); }
+        });
+      }).catch(function () { el.textContent = "N-1 analysis unavailable; move a knob to recompute"; });
+    });
   }
 
   function markInvalid(form, target) {
@@ -104,5 +116,6 @@
   window.netstageRun = function (slot, quick) {
     return run(document.querySelector("form.knobs[data-slot='" + slot + "']"), !!quick);
   };
+  document.querySelectorAll(".result").forEach(loadN1);
   compare();
 })();
