@@ -100,46 +100,16 @@ def attachment_paths(
     entry's uplink (``member_link_of``), then the tree path of the switch above.
     ``path_len`` is 0 where no path exists (the devices there are *disconnected*).
     """
-    from netstage.simulator.arrays import LINK_AIR
-
-    n_links = link_a.shape[0]
-    usable = link_role != LINK_AIR
-    # member copies j > 0 are parallel twins of copy 0: route on copy 0 only
-    for copies in member_link_of.values():
-        usable[copies[1:]] = False
-    if link_up is not None:
-        usable &= link_up
-    if node_up is not None:
-        up = np.append(node_up, True)  # the Internet root never fails
-        usable &= up[link_a] & up[link_b]
+    usable = route_usable(link_role, member_link_of, link_a, link_b, link_up, node_up)
     parent, depth = tree_parents(n_nodes, link_a, link_b, link_capacity_mbps, usable)
     npaths = node_paths(n_nodes, link_a, link_b, parent, depth)
-    n_attach = attach_node.shape[0]
-    has_air = attach_air_link >= 0
-    width = npaths.shape[1] + 1
-    out = np.full((n_attach, width), -1, dtype=np.int32)
     node_depth = depth[attach_node]
     reachable = node_depth > 0
     if node_up is not None:
         reachable &= node_up[attach_node]
-    # wired points: the node's path as is
-    wired = ~has_air
-    out[wired, : width - 1] = npaths[attach_node[wired]]
-    # wifi points: air link, then the node's path with this member's uplink copy
-    out[has_air, 0] = attach_air_link[has_air]
-    out[has_air, 1:] = npaths[attach_node[has_air]]
-    if member_link_of:
-        copy_of = np.full(n_links, -1, dtype=np.int32)
-        for first in member_link_of:
-            copy_of[first] = first
-        for p in np.flatnonzero(has_air & (attach_member > 0)):
-            first = int(out[p, 1])
-            if first >= 0 and copy_of[first] >= 0:
-                copies = member_link_of[first]
-                out[p, 1] = copies[int(attach_member[p]) % len(copies)]
-    path_len = np.where(reachable, node_depth + has_air.astype(np.int32), 0).astype(np.int32)
-    out[path_len == 0] = -1
-    return out, path_len
+    node_len = np.where(reachable, node_depth, 0).astype(np.int32)
+    return _attach_rows(npaths[attach_node], node_len, attach_air_link, attach_member,
+                        member_link_of, link_a.shape[0])
 
 
 # -- load sharing: several circuits and equal-cost paths -----------------------------------
@@ -612,14 +582,7 @@ def _attach_rows(node_links: I32, node_len: I32, air: I32, member: I32,
     out[has_air, 1:] = node_links[has_air]
     mem = np.flatnonzero(has_air & (member > 0))
     if member_link_of and mem.size:
-        row_of = np.full(n_links, -1, dtype=np.int64)
-        width_c = max(len(c) for c in member_link_of.values())
-        copies = np.full((len(member_link_of), width_c), -1, dtype=np.int64)
-        n_copies = np.ones(len(member_link_of), dtype=np.int64)
-        for r, (first, cs) in enumerate(sorted(member_link_of.items())):
-            row_of[first] = r
-            copies[r, : len(cs)] = cs
-            n_copies[r] = len(cs)
+        row_of, copies, n_copies = member_copies(member_link_of, n_links)
         first_link = out[mem, 1].astype(np.int64)
         row = np.where(first_link >= 0, row_of[np.maximum(first_link, 0)], -1)
         ok = row >= 0
@@ -628,3 +591,22 @@ def _attach_rows(node_links: I32, node_len: I32, air: I32, member: I32,
     path_len = np.where(node_len > 0, node_len + has_air.astype(np.int32), 0).astype(np.int32)
     out[path_len == 0] = -1
     return out, path_len
+
+
+def member_copies(member_link_of: dict[int, list[int]], n_links: int
+                  ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """The AP-member uplink copies as a table: ``(row_of[L], copies[R, C], n_copies[R])``.
+
+    ``row_of[first]`` is the row of a link that has member copies (-1 for any other
+    link); row ``r`` lists that link's copies (copy ``j`` is what AP member ``j`` uses,
+    ``copies[r, j % n_copies[r]]``).
+    """
+    row_of = np.full(n_links, -1, dtype=np.int64)
+    width = max((len(c) for c in member_link_of.values()), default=1)
+    copies = np.full((max(len(member_link_of), 1), width), -1, dtype=np.int64)
+    n_copies = np.ones(max(len(member_link_of), 1), dtype=np.int64)
+    for r, (first, cs) in enumerate(sorted(member_link_of.items())):
+        row_of[first] = r
+        copies[r, : len(cs)] = cs
+        n_copies[r] = len(cs)
+    return row_of, copies, n_copies
