@@ -319,14 +319,17 @@ class UpgradeAction:
                 "price_source": self.price_source, "cost_note": self.cost_note,
                 "rules": list(self.rules), "params": self.params}
 
-
-def _priced(cat: Catalog, action: str, target: str, description: str, c: Cost,
-            what: str, rules: list[str], params: dict[str, Any]) -> UpgradeAction:
-    """An action whose cost is ``c`` (several catalogue rows added up)."""
-    return UpgradeAction(action, target, description, c.total(cat.cost_years), c.capex,
-                         c.recurring, cat.note(c, what), list(rules), params,
-                         cost_low_usd=c.low, cost_high_usd=c.high,
-                         price_source=" / ".join(c.sources))
+    @classmethod
+    def from_cost(cls, cat: Catalog, action: str, target: str, description: str, c: Cost,
+                  what: str, rules: list[str], params: dict[str, Any]) -> UpgradeAction:
+        """An action whose cost is ``c`` (one or several catalogue rows added up): its
+        cost over the catalogue's years, range, price sources and cost note (``what``:
+        the quantity priced, e.g. ``"12 access point"``). The planner and the what-if
+        page (:mod:`netstage.web.knobs`) price actions only through this."""
+        return cls(action, target, description, c.total(cat.cost_years), c.capex,
+                   c.recurring, cat.note(c, what), list(rules), params,
+                   cost_low_usd=c.low, cost_high_usd=c.high,
+                   price_source=" / ".join(c.sources))
 
 
 def _dump(d: District) -> Data:
@@ -830,8 +833,8 @@ class _Candidates:
         if cost is None:
             cost = self.cat.price(action, units)
         what = what or f"{units:g} {self.cat.spec(action).get('unit', 'unit')}"
-        self.out.append(_priced(self.cat, action, target, description, cost, what, rules,
-                                params))
+        self.out.append(UpgradeAction.from_cost(self.cat, action, target, description, cost,
+                                                what, rules, params))
 
     def new_srlg(self, base: str) -> str:
         g = _unique(self.srlg_ids, base)
@@ -1940,10 +1943,10 @@ def _recost(d: District, actions: list[UpgradeAction], cat: Catalog) -> list[Upg
             params = dict(p)
             if "circuits" in p:
                 params["circuits"] = {k: v for k, v in new.items() if k in own} or p["circuits"]
-            out.append(_priced(cat, a.action, a.target, desc, cost,
-                               f"{added:g} Mbps added" + (f" + {len(own_links)} link(s)"
-                                                          if own_links else ""),
-                               a.rules, params))
+            out.append(UpgradeAction.from_cost(
+                cat, a.action, a.target, desc, cost,
+                f"{added:g} Mbps added" + (f" + {len(own_links)} link(s)" if own_links else ""),
+                a.rules, params))
         elif a.action == "link_upgrade":
             keys_in = p.get("links", [a.target])
             caps_in = p["capacity_mbps"]
@@ -1965,9 +1968,9 @@ def _recost(d: District, actions: list[UpgradeAction], cat: Catalog) -> list[Upg
                 label = a.description.split(":")[0]
                 desc = f"{label}: {len(keys)} links upgraded ({', '.join(keys[:4])}" + \
                     (", ..." if len(keys) > 4 else "") + ")"
-            out.append(_priced(cat, a.action, keys[0] if len(keys) == 1 else a.target, desc,
-                               cost, f"{len(keys)} link(s)", a.rules,
-                               {"links": keys, "capacity_mbps": caps}))
+            out.append(UpgradeAction.from_cost(
+                cat, a.action, keys[0] if len(keys) == 1 else a.target, desc, cost,
+                f"{len(keys)} link(s)", a.rules, {"links": keys, "capacity_mbps": caps}))
         elif a.action in ("add_aps", "wifi_refresh") and ("counts" in p or "refresh" in p):
             counts = {k: int(v) for k, v in (p.get("counts") or {}).items()}
             own = {k: v for k, v in counts.items() if last_count.get(k) == i
@@ -1991,8 +1994,8 @@ def _recost(d: District, actions: list[UpgradeAction], cat: Catalog) -> list[Upg
                 f"{added} more access point(s) at {a.target} ({old} -> {old + added} in the "
                 "entries this step sets" + ("; " + a.description.split("; ", 1)[1]
                                              if "; " in a.description else ")"))
-            out.append(_priced(cat, a.action, a.target, desc, cost, " + ".join(what), a.rules,
-                               p))
+            out.append(UpgradeAction.from_cost(cat, a.action, a.target, desc, cost,
+                                               " + ".join(what), a.rules, p))
         else:
             out.append(a)
     return out
