@@ -48,8 +48,8 @@ from netstage.simulator.rules.declared_rules import model_family
 from netstage.simulator.rules.rubric import SECURITY_FACTS
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify, resolve_rubric
 
-__all__ = ["Catalog", "Cost", "UpgradeAction", "UpgradePlan", "exhaustive_plan", "load_catalog",
-           "plan_upgrades"]
+__all__ = ["Catalog", "Cost", "UpgradeAction", "UpgradePlan", "best_plan_within",
+           "exhaustive_plan", "load_catalog", "plan_upgrades"]
 
 CAPACITY_RULES = ("R-LAB", "R-NOW", "R-FUTURE")
 SEARCH_SCENARIOS = 40  # scenarios per candidate while searching (verification uses the caller's)
@@ -1468,6 +1468,43 @@ def plan_upgrades(
         return _plan_upgrades(*args)
     with demand_cache():
         return _plan_upgrades(*args)
+
+
+def best_plan_within(
+    d: District,
+    budget_usd: float,
+    *,
+    plan: UpgradePlan | None = None,
+    target_stage: int | None = None,
+    n_scenarios: int = DEFAULT_N_SCENARIOS,
+    seed: int = 0,
+    overrides: Rubric | str | Path | dict[str, Any] | None = None,
+    catalog: Catalog | str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> UpgradePlan | None:
+    """The best verified plan that costs at most ``budget_usd``, or None if none lifts
+    ``d`` at all within it.
+
+    ``plan`` is the plan to ``target_stage`` (planned here when not given). If it reaches
+    its stage within the budget it is the answer; otherwise the answer is the cheapest
+    plan to the highest lower stage (above the district's own) whose cost fits, each
+    planned and verified like the first, with the same settings.
+    """
+    if plan is None:
+        plan = plan_upgrades(d, target_stage=target_stage, budget_usd=budget_usd,
+                             n_scenarios=n_scenarios, seed=seed, overrides=overrides,
+                             catalog=catalog, progress=progress)
+    if plan.reached and plan.cost_usd <= budget_usd:
+        return plan
+    for t in range(plan.target_stage - 1, plan.stage_before, -1):
+        if progress is not None:
+            progress(f"planning to stage {t} within the budget")
+        q = plan_upgrades(d, target_stage=t, n_scenarios=n_scenarios, seed=seed,
+                          overrides=overrides, catalog=catalog,
+                          classification=plan.classification_before)
+        if q.reached and q.cost_usd <= budget_usd:
+            return q
+    return None
 
 
 def _plan_upgrades(
