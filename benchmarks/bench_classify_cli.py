@@ -27,7 +27,16 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from whole_process import best_of, child_json, load_avg, netstage_argv, time_process
+from whole_process import (
+    add_arguments,
+    child_json,
+    load_avg,
+    netstage_argv,
+    now_and_before,
+    print_target,
+    print_whole,
+    time_process,
+)
 
 TARGET_S = 2.0
 
@@ -83,9 +92,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--schools", type=int, default=40)
     ap.add_argument("--students", type=int, default=30_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--before", type=Path, default=None,
-                    help="another source tree (holding netstage/) to time beside this one")
+    add_arguments(ap)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         f = Path(tmp) / "district.yaml"
@@ -93,25 +100,17 @@ def main() -> None:
         cmd = netstage_argv("classify", str(f))
         print(f"command: netstage classify <{args.schools} schools, {args.students:,} "
               f"students, 2 circuits, ring>   (load average {load_avg()})")
-        now = best_of(cmd, args.repeat)
-        before = best_of(cmd, args.repeat, args.before) if args.before else None
+        now, before = now_and_before(cmd, args.repeat, args.before)
         plain = child_json(_PLAIN, [str(f)])
         ph = child_json(_PHASES, [str(f)])
-    print(f"whole process (this tree)  : {now['wall']:6.2f} s wall (runs {now['walls']}), "
-          f"{now['cpu']:.2f} s CPU")
-    if before:
-        print(f"whole process (--before)   : {before['wall']:6.2f} s wall (runs "
-              f"{before['walls']}), {before['cpu']:.2f} s CPU   -> "
-              f"{before['wall'] / now['wall']:.2f}x")
+    print_whole(now, before)
     print(f"in-process: imports {ph['imports']:.2f} s, load+validate "
           f"{ph['load_district']:.2f} s, classify() {plain['classify']:.2f} s "
           f"(whole process / classify() = {now['wall'] / plain['classify']:.2f}x)")
     print("where classify() goes (cProfile cumulative s, profiler overhead included):")
     for k, v in ph["top"].items():
         print(f"  {v:7.2f}  {k}")
-    met = now["wall"] <= TARGET_S
-    print(f"target <= {TARGET_S:.0f} s whole process: {'met' if met else 'NOT met'} "
-          f"({now['wall']:.2f} s; figure / target = {now['wall'] / TARGET_S:.2f})")
+    print_target(now["wall"], TARGET_S)
 
 
 if __name__ == "__main__":

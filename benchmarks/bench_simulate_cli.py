@@ -25,7 +25,17 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from whole_process import best_of, child_json, load_avg, netstage_argv, time_process
+from whole_process import (
+    add_arguments,
+    best_of,
+    child_json,
+    load_avg,
+    netstage_argv,
+    now_and_before,
+    print_target,
+    print_whole,
+    time_process,
+)
 
 TARGET_S = 2.0
 
@@ -54,9 +64,7 @@ def main() -> None:
     ap.add_argument("--students", type=int, default=100_000)
     ap.add_argument("--schools", type=int, default=60)
     ap.add_argument("--scenarios", type=int, default=1000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--before", type=Path, default=None,
-                    help="another source tree (holding netstage/) to time beside this one")
+    add_arguments(ap)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         f = Path(tmp) / "district.yaml"
@@ -65,21 +73,14 @@ def main() -> None:
         cmd = netstage_argv("simulate", str(f), "--scenarios", str(args.scenarios))
         print(f"command: netstage simulate <{args.schools} schools, {args.students:,} "
               f"students> --scenarios {args.scenarios}   (load average {load_avg()})")
-        now = best_of(cmd, args.repeat)
-        before = best_of(cmd, args.repeat, args.before) if args.before else None
+        now, before = now_and_before(cmd, args.repeat, args.before)
         # the same process with one scenario: start-up, imports, load, conversion and
         # kernel load only -- the part this benchmark's changes act on
         cmd1 = [*cmd[:-1], "1"]
-        over = best_of(cmd1, args.repeat)
-        over_before = best_of(cmd1, args.repeat, args.before) if args.before else None
+        over, over_before = now_and_before(cmd1, args.repeat, args.before)
         ph = child_json(_PHASES, [str(f), str(args.scenarios)])
         floor = best_of([sys.executable, "-c", "pass"], args.repeat)
-    print(f"whole process (this tree)  : {now['wall']:6.2f} s wall (runs {now['walls']}), "
-          f"{now['cpu']:.2f} s CPU")
-    if before:
-        print(f"whole process (--before)   : {before['wall']:6.2f} s wall (runs "
-              f"{before['walls']}), {before['cpu']:.2f} s CPU   -> "
-              f"{before['wall'] / now['wall']:.2f}x faster now")
+    print_whole(now, before)
     print(f"overhead (--scenarios 1)   : {over['wall']:6.2f} s wall, {over['cpu']:.2f} s CPU"
           + (f"; --before {over_before['wall']:.2f} s wall, {over_before['cpu']:.2f} s CPU"
              f" -> {over_before['cpu'] / over['cpu']:.2f}x less CPU now"
@@ -91,9 +92,7 @@ def main() -> None:
     rest = now["wall"] - ph["simulate"]
     print(f"whole process / in-process simulate() = {now['wall'] / ph['simulate']:.2f}x "
           f"(everything but the simulation: {rest:.2f} s)")
-    met = now["wall"] <= TARGET_S
-    print(f"target <= {TARGET_S:.0f} s whole process: {'met' if met else 'NOT met'} "
-          f"({now['wall']:.2f} s; figure / target = {now['wall'] / TARGET_S:.2f})")
+    print_target(now["wall"], TARGET_S)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ the same run, so that both figures see the same machine load.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -66,3 +67,34 @@ def load_avg() -> str:
 
 def netstage_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "netstage", *args]
+
+
+def add_arguments(ap: argparse.ArgumentParser, repeat: int = 3) -> None:
+    """The options every whole-process benchmark takes: ``--repeat`` and ``--before``."""
+    ap.add_argument("--repeat", type=int, default=repeat)
+    ap.add_argument("--before", type=Path, default=None,
+                    help="another source tree (holding netstage/) to time beside this one")
+
+
+def now_and_before(argv: list[str], repeat: int, before: Path | None
+                   ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """:func:`best_of` ``argv`` with this tree, then with the ``before`` tree if given."""
+    now = best_of(argv, repeat)
+    return now, (best_of(argv, repeat, before) if before else None)
+
+
+def print_whole(now: dict[str, Any], before: dict[str, Any] | None) -> None:
+    """The whole-process lines: this tree, and the ``--before`` tree beside it."""
+    print(f"whole process (this tree)  : {now['wall']:6.2f} s wall (runs {now['walls']}), "
+          f"{now['cpu']:.2f} s CPU")
+    if before:
+        print(f"whole process (--before)   : {before['wall']:6.2f} s wall (runs "
+              f"{before['walls']}), {before['cpu']:.2f} s CPU   -> "
+              f"{before['wall'] / now['wall']:.2f}x faster now")
+
+
+def print_target(wall: float, target_s: float) -> None:
+    """Whether the whole process met its target time."""
+    met = wall <= target_s
+    print(f"target <= {target_s:.0f} s whole process: {'met' if met else 'NOT met'} "
+          f"({wall:.2f} s; figure / target = {wall / target_s:.2f})")

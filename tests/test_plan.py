@@ -3,6 +3,7 @@ budgets, catalog errors, and the actions produce valid districts."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,13 @@ import yaml
 from netstage.simulator.datafiles import data_path
 from netstage.simulator.errors import ConfigError
 from netstage.simulator.io import load_district
-from netstage.simulator.plan import UpgradeAction, apply_actions, load_catalog, plan_upgrades
+from netstage.simulator.plan import (
+    UpgradeAction,
+    apply_actions,
+    best_plan_within,
+    load_catalog,
+    plan_upgrades,
+)
 from netstage.simulator.stage import classify
 
 from .stage_support import build, expected_stage, small_district
@@ -96,6 +103,20 @@ def test_budget(stage2_plan: Any) -> None:
                                              n_scenarios=N, seed=1).stage
     assert "OVER" in p.summary()
     assert p.to_json()["within_budget"] is False
+
+
+def test_best_plan_within_a_budget(stage2_plan: Any) -> None:
+    """`plan --budget`'s answer as a library call: the plan itself when it fits, none
+    when nothing between the district's stage and the target fits, else the plan to the
+    highest lower stage that fits (here: Stage 3, when Stage 4 was asked for)."""
+    d = load_district(example(2))
+    p = stage2_plan
+    assert best_plan_within(d, p.cost_usd, plan=p) is p
+    assert best_plan_within(d, p.cost_usd - 1.0, plan=p) is None
+    to4 = dataclasses.replace(p, target_stage=4, stage_after=3)  # as if Stage 4 were missed
+    fits = best_plan_within(d, p.cost_usd, plan=to4, n_scenarios=N, seed=1)
+    assert fits is not None and fits.target_stage == 3 and fits.reached
+    assert fits.cost_usd <= p.cost_usd
 
 
 def test_ha_pair_and_second_circuit_give_valid_redundant_districts() -> None:

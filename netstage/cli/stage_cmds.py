@@ -200,7 +200,7 @@ def register(app: typer.Typer) -> None:
         verified by classifying the upgraded district again. Exit 1 if not reached."""
         from netstage.simulator import wording
         from netstage.simulator.io import load_district
-        from netstage.simulator.plan import plan_upgrades
+        from netstage.simulator.plan import best_plan_within, plan_upgrades
 
         d = load_district(file)
         if write_district is not None:  # fail now, not after minutes of planning
@@ -211,18 +211,12 @@ def register(app: typer.Typer) -> None:
                               n_scenarios=scenarios, seed=seed, overrides=rubric,
                               catalog=catalog,
                               progress=lambda m: bar.update(task, description=m[:60]))
-            # over budget: the best plan that fits is the cheapest plan to the highest
-            # lower stage whose cost is within the budget (each verified like the first)
+            # over budget: the best verified plan that fits (a lower stage)
             fits = None
             if budget is not None and p.cost_usd > budget:
-                for t in range(p.target_stage - 1, p.stage_before, -1):
-                    bar.update(task, description=f"planning to stage {t} within the budget")
-                    q = plan_upgrades(d, target_stage=t, n_scenarios=scenarios, seed=seed,
-                                      overrides=rubric, catalog=catalog,
-                                      classification=p.classification_before)
-                    if q.reached and q.cost_usd <= budget:
-                        fits = q
-                        break
+                fits = best_plan_within(d, budget, plan=p, n_scenarios=scenarios, seed=seed,
+                                        overrides=rubric, catalog=catalog,
+                                        progress=lambda m: bar.update(task, description=m))
         if write_district is not None:
             write_output(write_district, p.district_yaml(), "--write-district")
         if json_out:

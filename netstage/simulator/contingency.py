@@ -80,7 +80,7 @@ from netstage.simulator.errors import SimulationError
 from netstage.simulator.maxmin import allocate, effective_capacity
 from netstage.simulator.model import District, NodeKind, SiteKind
 from netstage.simulator.profiles import scenario_params
-from netstage.simulator.routing import node_paths, tree_parents
+from netstage.simulator.routing import member_copies, node_paths, route_usable, tree_parents
 from netstage.simulator.simulate import draw_demand_cached
 from netstage.simulator.srlg import group_members
 
@@ -375,22 +375,11 @@ class _Router:
     entry's uplink). Tested equal to :func:`routing.attachment_paths`."""
 
     def __init__(self, arr: DistrictArrays) -> None:
-        from netstage.simulator.arrays import LINK_AIR
-
         self.arr = arr
-        usable = arr.link_role != LINK_AIR
         members: dict[int, list[int]] = arr.meta.get("member_links", {})
-        for copies in members.values():
-            usable[copies[1:]] = False
+        usable = route_usable(arr.link_role, members, arr.link_a, arr.link_b)
         self.usable = usable
-        self.row_of = np.full(arr.n_links, -1, dtype=np.int64)
-        width = max((len(c) for c in members.values()), default=1)
-        self.copies = np.full((max(len(members), 1), width), -1, dtype=np.int64)
-        self.n_copies = np.ones(max(len(members), 1), dtype=np.int64)
-        for r, (first, copies) in enumerate(sorted(members.items())):
-            self.row_of[first] = r
-            self.copies[r, : len(copies)] = copies
-            self.n_copies[r] = len(copies)
+        self.row_of, self.copies, self.n_copies = member_copies(members, arr.n_links)
         self.has_air = arr.attach_air_link >= 0
         self.members = np.flatnonzero(self.has_air & (arr.attach_member > 0))
         # base tree, its pre-order intervals and the adjacency of usable links

@@ -49,8 +49,8 @@ from netstage.simulator.rules.rubric import RENAMED_FACTS, SECURITY_FACTS
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify, resolve_rubric
 from netstage.simulator.wording import element_name, join_and, plural
 
-__all__ = ["Catalog", "Cost", "UpgradeAction", "UpgradePlan", "exhaustive_plan", "load_catalog",
-           "plan_upgrades"]
+__all__ = ["Catalog", "Cost", "UpgradeAction", "UpgradePlan", "best_plan_within",
+           "exhaustive_plan", "load_catalog", "plan_upgrades"]
 
 CAPACITY_RULES = ("R-LAB", "R-NOW", "R-FUTURE")
 SEARCH_SCENARIOS = 40  # scenarios per candidate while searching (verification uses the caller's)
@@ -323,14 +323,17 @@ class UpgradeAction:
                 "price_source": self.price_source, "cost_note": self.cost_note,
                 "rules": list(self.rules), "params": self.params}
 
-
-def _priced(cat: Catalog, action: str, target: str, description: str, c: Cost,
-            what: str, rules: list[str], params: dict[str, Any]) -> UpgradeAction:
-    """An action whose cost is ``c`` (several catalogue rows added up)."""
-    return UpgradeAction(action, target, description, c.total(cat.cost_years), c.capex,
-                         c.recurring, cat.note(c, what), list(rules), params,
-                         cost_low_usd=c.low, cost_high_usd=c.high,
-                         price_source=" / ".join(c.sources))
+    @classmethod
+    def from_cost(cls, cat: Catalog, action: str, target: str, description: str, c: Cost,
+                  what: str, rules: list[str], params: dict[str, Any]) -> UpgradeAction:
+        """An action whose cost is ``c`` (one or several catalogue rows added up): its
+        cost over the catalogue's years, range, price sources and cost note (``what``:
+        the quantity priced, e.g. ``"12 access point"``). The planner and the what-if
+        page (:mod:`netstage.web.knobs`) price actions only through this."""
+        return cls(action, target, description, c.total(cat.cost_years), c.capex,
+                   c.recurring, cat.note(c, what), list(rules), params,
+                   cost_low_usd=c.low, cost_high_usd=c.high,
+                   price_source=" / ".join(c.sources))
 
 
 def _dump(d: District) -> Data:
@@ -834,8 +837,8 @@ class _Candidates:
         if cost is None:
             cost = self.cat.price(action, units)
         what = what or _units(units, str(self.cat.spec(action).get("unit", "unit")))
-        self.out.append(_priced(self.cat, action, target, description, cost, what, rules,
-                                params))
+        self.out.append(UpgradeAction.from_cost(self.cat, action, target, description, cost,
+                                                what, rules, params))
 
     def new_srlg(self, base: str) -> str:
         g = _unique(self.srlg_ids, base)
@@ -1521,6 +1524,43 @@ def plan_upgrades(
         return _plan_upgrades(*args)
 
 
+def best_plan_within(
+    d: District,
+    budget_usd: float,
+    *,
+    plan: UpgradePlan | None = None,
+    target_stage: int | None = None,
+    n_scenarios: int = DEFAULT_N_SCENARIOS,
+    seed: int = 0,
+    overrides: Rubric | str | Path | dict[str, Any] | None = None,
+    catalog: Catalog | str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> UpgradePlan | None:
+    """The best verified plan that costs at most ``budget_usd``, or None if none lifts
+    ``d`` at all within it.
+
+    ``plan`` is the plan to ``target_stage`` (planned here when not given). If it reaches
+    its stage within the budget it is the answer; otherwise the answer is the cheapest
+    plan to the highest lower stage (above the district's own) whose cost fits, each
+    planned and verified like the first, with the same settings.
+    """
+    if plan is None:
+        plan = plan_upgrades(d, target_stage=target_stage, budget_usd=budget_usd,
+                             n_scenarios=n_scenarios, seed=seed, overrides=overrides,
+                             catalog=catalog, progress=progress)
+    if plan.reached and plan.cost_usd <= budget_usd:
+        return plan
+    for t in range(plan.target_stage - 1, plan.stage_before, -1):
+        if progress is not None:
+            progress(f"planning to stage {t} within the budget")
+        q = plan_upgrades(d, target_stage=t, n_scenarios=n_scenarios, seed=seed,
+                          overrides=overrides, catalog=catalog,
+                          classification=plan.classification_before)
+        if q.reached and q.cost_usd <= budget_usd:
+            return q
+    return None
+
+
 def _plan_upgrades(
     d: District,
     target_stage: int | None,
@@ -1996,7 +2036,7 @@ def _recost(d: District, actions: list[UpgradeAction], cat: Catalog) -> list[Upg
             params = dict(p)
             if "circuits" in p:
                 params["circuits"] = {k: v for k, v in new.items() if k in own} or p["circuits"]
-            out.append(_priced(cat, a.action, a.target, desc, cost,
+            out.append(UpgradeAction.from_cost(cat, a.action, a.target, desc, cost,
                                " + ".join(x for x in (
                                    f"{added:g} Mbps added" if added else "",
                                    plural(len(own_links), "link") if own_links else "") if x),
@@ -2021,9 +2061,9 @@ def _recost(d: District, actions: list[UpgradeAction], cat: Catalog) -> list[Upg
             else:
                 label = a.description.split(":")[0]
                 desc = f"{label}: {len(keys)} links upgraded ({_links_words(d, keys, 4)})"
-            out.append(_priced(cat, a.action, keys[0] if len(keys) == 1 else a.target, desc,
-                               cost, plural(len(keys), "link"), a.rules,
-                               {"links": keys, "capacity_mbps": caps}))
+            out.append(UpgradeAction.from_cost(
+                cat, a.action, keys[0] if len(keys) == 1 else a.target, desc, cost,
+                plural(len(keys), "link"), a.rules, {"links": keys, "capacity_mbps": caps}))
         elif a.action in ("add_aps", "wifi_refresh") and ("counts" in p or "refresh" in p):
             counts = {k: int(v) for k, v in (p.get("counts") or {}).items()}
             own = {k: v for k, v in counts.items() if last_count.get(k) == i
@@ -2047,8 +2087,8 @@ def _recost(d: District, actions: list[UpgradeAction], cat: Catalog) -> list[Upg
                 f"{plural(added, 'more access point')} at {element_name(a.target, d)} ("
                 f"{old} -> {old + added} in the access-point entries it changes"
                 + ("; " + a.description.split("; ", 1)[1] if "; " in a.description else ")"))
-            out.append(_priced(cat, a.action, a.target, desc, cost, " + ".join(what), a.rules,
-                               p))
+            out.append(UpgradeAction.from_cost(cat, a.action, a.target, desc, cost,
+                                               " + ".join(what), a.rules, p))
         else:
             out.append(a)
     return out

@@ -13,13 +13,33 @@ levels), not one Python step per node.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["attachment_paths", "node_paths", "tree_parents"]
+__all__ = ["PathInputs", "attachment_paths", "node_paths", "tree_parents"]
 
 I32 = NDArray[np.int32]
+
+
+class PathInputs(TypedDict):
+    """What both path builders (:func:`attachment_paths`, the tree rule, and
+    :func:`spread_paths`, load sharing) take, as keyword arguments: the links (ends,
+    capacity, role), each attachment point's AP member and air link (-1: wired), the
+    AP-member uplink copies, and optionally what has failed (``link_up``/``node_up``;
+    none given = nothing)."""
+
+    n_nodes: int
+    link_a: I32
+    link_b: I32
+    link_capacity_mbps: NDArray[np.float64]
+    link_role: NDArray[np.int8]
+    attach_member: I32
+    attach_air_link: I32
+    member_link_of: dict[int, list[int]]
+    link_up: NotRequired[NDArray[np.bool_] | None]
+    node_up: NotRequired[NDArray[np.bool_] | None]
 
 
 def tree_parents(
@@ -80,66 +100,25 @@ def node_paths(n_nodes: int, link_a: I32, link_b: I32, parent: I32, depth: I32) 
     return paths
 
 
-def attachment_paths(
-    *,
-    n_nodes: int,
-    link_a: I32,
-    link_b: I32,
-    link_capacity_mbps: NDArray[np.float64],
-    link_role: NDArray[np.int8],
-    attach_node: I32,
-    attach_member: I32,
-    attach_air_link: I32,
-    member_link_of: dict[int, list[int]],
-    link_up: NDArray[np.bool_] | None = None,
-    node_up: NDArray[np.bool_] | None = None,
-) -> tuple[I32, I32]:
+def attachment_paths(*, attach_node: I32, **g: Unpack[PathInputs]) -> tuple[I32, I32]:
     """Paths of all attachment points: ``(path_links[P, H], path_len[P])``.
 
     An AP member ``j`` crosses its own air link, then its own copy ``j`` of the AP
     entry's uplink (``member_link_of``), then the tree path of the switch above.
     ``path_len`` is 0 where no path exists (the devices there are *disconnected*).
     """
-    from netstage.simulator.arrays import LINK_AIR
-
-    n_links = link_a.shape[0]
-    usable = link_role != LINK_AIR
-    # member copies j > 0 are parallel twins of copy 0: route on copy 0 only
-    for copies in member_link_of.values():
-        usable[copies[1:]] = False
-    if link_up is not None:
-        usable &= link_up
-    if node_up is not None:
-        up = np.append(node_up, True)  # the Internet root never fails
-        usable &= up[link_a] & up[link_b]
-    parent, depth = tree_parents(n_nodes, link_a, link_b, link_capacity_mbps, usable)
+    n_nodes, link_a, link_b = g["n_nodes"], g["link_a"], g["link_b"]
+    node_up = g.get("node_up")
+    usable = route_usable(g["link_role"], g["member_link_of"], link_a, link_b,
+                          g.get("link_up"), node_up)
+    parent, depth = tree_parents(n_nodes, link_a, link_b, g["link_capacity_mbps"], usable)
     npaths = node_paths(n_nodes, link_a, link_b, parent, depth)
-    n_attach = attach_node.shape[0]
-    has_air = attach_air_link >= 0
-    width = npaths.shape[1] + 1
-    out = np.full((n_attach, width), -1, dtype=np.int32)
     node_depth = depth[attach_node]
     reachable = node_depth > 0
     if node_up is not None:
         reachable &= node_up[attach_node]
-    # wired points: the node's path as is
-    wired = ~has_air
-    out[wired, : width - 1] = npaths[attach_node[wired]]
-    # wifi points: air link, then the node's path with this member's uplink copy
-    out[has_air, 0] = attach_air_link[has_air]
-    out[has_air, 1:] = npaths[attach_node[has_air]]
-    if member_link_of:
-        copy_of = np.full(n_links, -1, dtype=np.int32)
-        for first in member_link_of:
-            copy_of[first] = first
-        for p in np.flatnonzero(has_air & (attach_member > 0)):
-            first = int(out[p, 1])
-            if first >= 0 and copy_of[first] >= 0:
-                copies = member_link_of[first]
-                out[p, 1] = copies[int(attach_member[p]) % len(copies)]
-    path_len = np.where(reachable, node_depth + has_air.astype(np.int32), 0).astype(np.int32)
-    out[path_len == 0] = -1
-    return out, path_len
+    node_len = np.where(reachable, node_depth, 0).astype(np.int32)
+    return _attach_rows(npaths[attach_node], node_len, g)
 
 
 # -- load sharing: several circuits and equal-cost paths -----------------------------------
@@ -532,20 +511,7 @@ def _assign(base_links: list[tuple[int, ...]], share: NDArray[np.float64],
     return out
 
 
-def spread_paths(
-    spread: Spread,
-    *,
-    n_nodes: int,
-    link_a: I32,
-    link_b: I32,
-    link_capacity_mbps: NDArray[np.float64],
-    link_role: NDArray[np.int8],
-    attach_member: I32,
-    attach_air_link: I32,
-    member_link_of: dict[int, list[int]],
-    link_up: NDArray[np.bool_] | None = None,
-    node_up: NDArray[np.bool_] | None = None,
-) -> tuple[I32, I32]:
+def spread_paths(spread: Spread, **g: Unpack[PathInputs]) -> tuple[I32, I32]:
     """Paths of the sub-points after failures (``link_up``/``node_up``; none = base).
 
     ``attach_member`` / ``attach_air_link`` are per sub-point (as in
@@ -555,13 +521,15 @@ def spread_paths(
     its node's first (tree) route; the slots of a split point keep their base route
     when it survives, and the slots whose route failed are re-spread (:func:`_assign`).
     """
-    usable = route_usable(link_role, member_link_of, link_a, link_b, link_up, node_up)
+    link_up, node_up = g.get("link_up"), g.get("node_up")
     base = spread.base
     if link_up is None and node_up is None:
         routes = base
     else:
-        routes = node_routes(n_nodes, link_a, link_b, link_capacity_mbps, usable,
-                             spread.circuit_weight, spread.circuit_standby)
+        usable = route_usable(g["link_role"], g["member_link_of"], g["link_a"], g["link_b"],
+                              link_up, node_up)
+        routes = node_routes(g["n_nodes"], g["link_a"], g["link_b"], g["link_capacity_mbps"],
+                             usable, spread.circuit_weight, spread.circuit_standby)
     n_sp = spread.parent.shape[0]
     m_new = np.diff(routes.start)
     node = spread.node
@@ -595,14 +563,15 @@ def spread_paths(
     node_links = np.where(reachable[:, None], routes.links[row] if routes.links.size
                           else np.full((n_sp, width), -1, np.int32), -1).astype(np.int32)
     node_len = np.where(reachable, routes.length[row] if routes.length.size else 0, 0)
-    return _attach_rows(node_links, node_len.astype(np.int32), attach_air_link,
-                        attach_member, member_link_of, link_a.shape[0])
+    return _attach_rows(node_links, node_len.astype(np.int32), g)
 
 
-def _attach_rows(node_links: I32, node_len: I32, air: I32, member: I32,
-                 member_link_of: dict[int, list[int]], n_links: int) -> tuple[I32, I32]:
-    """Point paths from node paths: the air link first (Wi-Fi), then the node's path
-    with AP member ``j``'s own copy of the AP entry's uplink."""
+def _attach_rows(node_links: I32, node_len: I32, g: PathInputs) -> tuple[I32, I32]:
+    """Point paths from their nodes' paths (``node_len`` 0: no path): the air link
+    first (Wi-Fi), then the node's path with AP member ``j``'s own copy of the AP
+    entry's uplink. The one place both path builders turn node paths into point paths."""
+    air, member = g["attach_air_link"], g["attach_member"]
+    member_link_of, n_links = g["member_link_of"], g["link_a"].shape[0]
     n = node_links.shape[0]
     has_air = air >= 0
     width = node_links.shape[1] + 1
@@ -612,14 +581,7 @@ def _attach_rows(node_links: I32, node_len: I32, air: I32, member: I32,
     out[has_air, 1:] = node_links[has_air]
     mem = np.flatnonzero(has_air & (member > 0))
     if member_link_of and mem.size:
-        row_of = np.full(n_links, -1, dtype=np.int64)
-        width_c = max(len(c) for c in member_link_of.values())
-        copies = np.full((len(member_link_of), width_c), -1, dtype=np.int64)
-        n_copies = np.ones(len(member_link_of), dtype=np.int64)
-        for r, (first, cs) in enumerate(sorted(member_link_of.items())):
-            row_of[first] = r
-            copies[r, : len(cs)] = cs
-            n_copies[r] = len(cs)
+        row_of, copies, n_copies = member_copies(member_link_of, n_links)
         first_link = out[mem, 1].astype(np.int64)
         row = np.where(first_link >= 0, row_of[np.maximum(first_link, 0)], -1)
         ok = row >= 0
@@ -628,3 +590,22 @@ def _attach_rows(node_links: I32, node_len: I32, air: I32, member: I32,
     path_len = np.where(node_len > 0, node_len + has_air.astype(np.int32), 0).astype(np.int32)
     out[path_len == 0] = -1
     return out, path_len
+
+
+def member_copies(member_link_of: dict[int, list[int]], n_links: int
+                  ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """The AP-member uplink copies as a table: ``(row_of[L], copies[R, C], n_copies[R])``.
+
+    ``row_of[first]`` is the row of a link that has member copies (-1 for any other
+    link); row ``r`` lists that link's copies (copy ``j`` is what AP member ``j`` uses,
+    ``copies[r, j % n_copies[r]]``).
+    """
+    row_of = np.full(n_links, -1, dtype=np.int64)
+    width = max((len(c) for c in member_link_of.values()), default=1)
+    copies = np.full((max(len(member_link_of), 1), width), -1, dtype=np.int64)
+    n_copies = np.ones(max(len(member_link_of), 1), dtype=np.int64)
+    for r, (first, cs) in enumerate(sorted(member_link_of.items())):
+        row_of[first] = r
+        copies[r, : len(cs)] = cs
+        n_copies[r] = len(cs)
+    return row_of, copies, n_copies

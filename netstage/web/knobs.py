@@ -370,10 +370,7 @@ def upgrade_options(d: District, catalog: Catalog | None = None) -> dict[str, Up
                params: dict[str, Any]) -> UpgradeAction:
         """A planner action priced from the catalogue (the planner's own cost fields)."""
         rules = [str(r) for r in cat.spec(name).get("rules", [])]
-        return UpgradeAction(name, target, desc, cost.total(cat.cost_years), cost.capex,
-                             cost.recurring, cat.note(cost, what), rules, params,
-                             cost_low_usd=cost.low, cost_high_usd=cost.high,
-                             price_source=" / ".join(cost.sources))
+        return UpgradeAction.from_cost(cat, name, target, desc, cost, what, rules, params)
 
     def add(name: str, target: str, desc: str, units: float, params: dict[str, Any]) -> None:
         sp = cat.spec(name)
