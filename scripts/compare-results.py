@@ -80,14 +80,15 @@ def _git_rev(checkout: Path) -> str:
 
 
 def record(out: Path, checkout: Path, python: str, seed: int, scenarios: int | None,
-           only: list[str] | None, commands: tuple[str, ...], pdf: bool) -> int:
+           only: list[str] | None, commands: tuple[str, ...], pdf: bool,
+           label: str | None = None) -> int:
     checkout = checkout.resolve()
     out.mkdir(parents=True, exist_ok=True)
     names = _examples(python, checkout)
     if only:
         names = [n for n in names if any(n.startswith(o) for o in only)]
     common = ["--seed", str(seed)] + (["--scenarios", str(scenarios)] if scenarios else [])
-    runs: dict[str, Any] = {"checkout": str(checkout), "revision": _git_rev(checkout),
+    runs: dict[str, Any] = {"checkout": str(checkout), "revision": label or _git_rev(checkout),
                             "python": python, "seed": seed, "scenarios": scenarios,
                             "examples": names, "commands": list(commands), "runs": {}}
     for name in names:
@@ -314,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--commands", default=",".join(COMMANDS),
                    help="comma-separated subset of classify,plan,report")
     r.add_argument("--pdf", action="store_true", help="also write the PDF report")
+    r.add_argument("--label", default=None,
+                   help="what the checkout is (default: its git revision; a tree made "
+                        "with git archive has none)")
     c = sub.add_parser("compare", help="diff two recordings; exit 1 on a difference")
     c.add_argument("before", type=Path)
     c.add_argument("after", type=Path)
@@ -327,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         if bad:
             ap.error(f"unknown commands: {sorted(bad)}")
         return record(ns.out, ns.checkout, ns.python, ns.seed, ns.scenarios, ns.only, cmds,
-                      ns.pdf)
+                      ns.pdf, ns.label)
     return compare(ns.before, ns.after, ns.rel_tol, ns.most)
 
 
