@@ -42,7 +42,7 @@ def example(stage: int) -> Path:
 
 
 def candidates(d: Any, target: int = 4) -> Any:
-    return planmod._Candidates(d, load_catalog(), resolve_rubric(None), target)
+    return planmod.candidates._Candidates(d, load_catalog(), resolve_rubric(None), target)
 
 
 # -- (a) prices: source, range, recurring, three-year total -------------------------------
@@ -289,12 +289,12 @@ def test_actions_that_change_nothing_measured_are_never_proposed(
         UpgradeAction("link_upgrade", "edge--core", "trunk 10G -> 100G", 1, 1, 0, "",
                       ["R-NOW"], {"links": ["edge--core"], "capacity_mbps": [100000]}),
     ]
-    real = planmod._candidates
+    real = planmod.search._candidates
 
     def with_noops(*args: Any, **kw: Any) -> list[UpgradeAction]:
         return noop + real(*args, **kw)   # cost $1: first in line, bound-wise
 
-    monkeypatch.setattr(planmod, "_candidates", with_noops)
+    monkeypatch.setattr(planmod.search, "_candidates", with_noops)
     p = plan_upgrades(d, target_stage=2, n_scenarios=N, seed=1,
                       classification=classify(d, n_scenarios=N, seed=1,
                                               rules=("R-LAB", "R-NOW", "R-TARGET")))
@@ -308,11 +308,11 @@ def test_actions_that_change_nothing_measured_are_never_proposed(
 
 def test_changes_measured_compares_rule_inputs() -> None:
     d = build(small_district())
-    st = planmod._evaluate(d, ["R-SECURITY"], 3, resolve_rubric(None), N, 0)
-    assert not planmod._changes_measured(st, st, ["R-SECURITY"])
+    st = planmod.gap._evaluate(d, ["R-SECURITY"], 3, resolve_rubric(None), N, 0)
+    assert not planmod.search._changes_measured(st, st, ["R-SECURITY"])
     data = small_district(declared={"security": {"content_filter": True}})
-    st2 = planmod._evaluate(build(data), ["R-SECURITY"], 3, resolve_rubric(None), N, 0)
-    assert planmod._changes_measured(st, st2, ["R-SECURITY"])
+    st2 = planmod.gap._evaluate(build(data), ["R-SECURITY"], 3, resolve_rubric(None), N, 0)
+    assert planmod.search._changes_measured(st, st2, ["R-SECURITY"])
 
 
 # -- (e) within 10 % of the exhaustive search ----------------------------------------------
@@ -402,7 +402,7 @@ def test_n1_gap_counts_every_failure_above_the_limit() -> None:
     one = SimpleNamespace(contingencies=[row(unserved_p95=lim + 0.02),
                                          row(unserved_p95=lim - 0.01)])
     none = SimpleNamespace(contingencies=[row(unserved_p95=lim - 0.01)])
-    s2, s1, s0 = (planmod._n1_shortfall(v, c, rubric) for c in (two, one, none))
+    s2, s1, s0 = (planmod.gap._n1_shortfall(v, c, rubric) for c in (two, one, none))
     assert s2 > s1 > s0 == 0.0
 
 

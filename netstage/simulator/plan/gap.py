@@ -1,0 +1,192 @@
+"""Gap scoring: how far a district is from the target stage, rule by rule (stages missing plus
+a continuous shortfall), memoised by content.
+
+Part of :mod:`netstage.simulator.plan` (split along its seams, issue 13)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from netstage.simulator.model import District, SiteKind
+from netstage.simulator.rules import Rubric, RuleVerdict
+from netstage.simulator.stage import classify
+
+CAPACITY_RULES = ("R-LAB", "R-NOW", "R-FUTURE")
+
+
+# -- gap: how far a classification is from the target ------------------------------------
+def _capacity_shortfall(v: RuleVerdict) -> float:
+    th = v.threshold
+    vals = []
+    for name, limit in th.items():
+        arr = "unserved_fraction" if "unserved" in name else "throttled_share"
+        got = next((x for k, x in v.details.items() if k.startswith(arr)), None)
+        if got is not None and isinstance(limit, int | float):
+            vals.append(max(0.0, float(got) - float(limit)))
+    return min(1.0, sum(vals) / len(vals)) if vals else 1.0
+
+
+def _target_shortfall(v: RuleVerdict, target: int) -> float:
+    th = v.threshold
+    kbps = v.measured_value if isinstance(v.measured_value, int | float) else 0.0
+    need = th["min_internet_kbps_per_student_stage4"] if target >= 4 \
+        else th["min_internet_kbps_per_student_stage2"]
+    parts = [max(0.0, 1.0 - float(kbps) / need) if need > 0 else 0.0]
+    if target >= 4:
+        wan = v.details.get("school_wan_gbps_per_1000") or {}
+        tw = float(th["min_wan_gbps_per_1000_students"])
+        if wan and tw > 0:
+            parts.append(float(np.mean([max(0.0, 1.0 - x / tw) for x in wan.values()])))
+    return min(1.0, sum(parts) / len(parts))
+
+
+def _generic_shortfall(v: RuleVerdict, target: int) -> float:
+    checks = [c for c in v.checks if c.stage <= target]
+    bad_checks = sum(1 for c in checks if c.passed is not True)
+    bad_inputs = sum(1 for i in v.inputs if i.value is None or i.value is False)
+    a = bad_checks / len(checks) if checks else 0.0
+    b = bad_inputs / len(v.inputs) if v.inputs else 0.0
+    return 0.5 * a + 0.5 * b
+
+
+def _ha_structure(d: District, rubric: Rubric) -> tuple[float, bool, Any]:
+    """(shortfall in [0, 1], structure passes, redundancy report) without N-1 simulation."""
+    from netstage.simulator.redundancy import analyse_redundancy
+
+    th = rubric.rules["R-HA"].thresholds
+    need_c = float(th["min_internet_circuits"].value)
+    need_p = float(th["min_edge_disjoint_paths_per_school"].value)
+    rep = analyse_redundancy(d)
+    schools = [s for s in rep.sites if s.kind == SiteKind.SCHOOL.value and s.students]
+    short_c = max(0.0, 1.0 - len(d.circuits) / need_c)
+    short_p = (float(np.mean([max(0.0, 1.0 - s.edge_disjoint_paths / need_p) for s in schools]))
+               if schools else 0.0)
+    n_spof = len(rep.counted_spofs)
+    short_s = n_spof / (n_spof + 2.0)
+    ok = short_c == 0 and short_p == 0
+    return (short_c + short_p + short_s) / 3.0, ok, rep
+
+
+@dataclass
+class _State:
+    district: District
+    verdicts: dict[str, RuleVerdict]
+    gaps: dict[str, float]
+    redundancy: Any = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        return sum(self.gaps.values())
+
+    def failing(self, target: int) -> list[str]:
+        return [r for r, v in self.verdicts.items() if v.allows_stage < target]
+
+    def merged(self, new: _State) -> _State:
+        """This state with the rules ``new`` evaluated replaced by ``new``'s verdicts."""
+        return _State(district=new.district, verdicts={**self.verdicts, **new.verdicts},
+                      gaps={**self.gaps, **new.gaps},
+                      redundancy=new.redundancy if "R-HA" in new.verdicts else self.redundancy,
+                      evidence={**self.evidence, **new.evidence})
+
+
+_Cache = dict[tuple[str, tuple[str, ...], bool], _State]
+DECLARED_RULES = ("R-SECURITY", "R-MANAGE", "R-STANDARD")
+SIMULATED_RULES = ("R-LAB", "R-NOW", "R-FUTURE", "R-TARGET", "R-HA")
+# what the simulated and structural rules never read: the declared facts, the SNMP
+# audit, and the devices' names, vendors, models and firmware
+_NOT_SIMULATED = {"declared": True, "measured": True,
+                  "nodes": {"__all__": {"name", "vendor", "model", "firmware", "mgmt_address"}}}
+
+
+def _content_key(d: District, rules: list[str]) -> str:
+    """The part of ``d`` that ``rules`` read (the whole district when a declared rule is
+    among them), so a declared fix does not re-simulate every capacity candidate."""
+    if any(r in DECLARED_RULES for r in rules):
+        return d.model_dump_json()
+    return d.model_dump_json(exclude=_NOT_SIMULATED)  # type: ignore[arg-type]
+
+
+def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int, seed: int,
+              ha_full: bool = False, cache: _Cache | None = None) -> _State:
+    """Verdicts of ``rules`` on ``d`` and each rule's gap to ``target`` (memoised in
+    ``cache`` by the district's content).
+
+    R-HA is judged structurally (circuits, disjoint paths, single points of failure)
+    until the structure passes; only then is the N-1 contingency simulated.
+    """
+    key = (_content_key(d, rules), tuple(sorted(rules)), ha_full)
+    if cache is not None and key in cache:
+        hit = cache[key]
+        return hit if hit.district is d else _State(
+            district=d, verdicts=hit.verdicts, gaps=hit.gaps, redundancy=hit.redundancy,
+            evidence=hit.evidence)
+    verdicts: dict[str, RuleVerdict] = {}
+    gaps: dict[str, float] = {}
+    rep = None
+    others = [r for r in rules if r != "R-HA"]
+    evidence: dict[str, Any] = {}
+    if others:
+        c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=tuple(others))
+        evidence = c.evidence
+        for v in c.rules:
+            verdicts[v.rule_id] = v
+    if "R-HA" in rules:
+        short, ok, rep = _ha_structure(d, rubric)
+        if ok or ha_full:
+            c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=("R-HA",))
+            v = c.rules[0]
+            verdicts["R-HA"] = v
+            evidence.update(c.evidence)
+            gaps["R-HA"] = 0.0
+            if v.allows_stage < target:
+                gaps["R-HA"] = (target - v.allows_stage) + 0.9 * (
+                    short + _n1_shortfall(v, c.evidence.get("contingency"), rubric)) / 2.0
+        else:
+            # structure fails: the rule allows at most stage 3 (fail_allows)
+            fa = rubric.rules["R-HA"].fail_allows
+            verdicts["R-HA"] = _placeholder_ha(fa, short)
+            # same form as above with the N-1 shortfall at its worst (not yet simulated)
+            gaps["R-HA"] = max(0, target - fa) + 0.9 * (short + 1.0) / 2.0
+    for r, v in verdicts.items():
+        if r == "R-HA":
+            continue
+        if v.allows_stage >= target:
+            gaps[r] = 0.0
+            continue
+        if r in CAPACITY_RULES:
+            cont = _capacity_shortfall(v)
+        elif r == "R-TARGET":
+            cont = _target_shortfall(v, target)
+        else:
+            cont = _generic_shortfall(v, target)
+        gaps[r] = (target - v.allows_stage) + 0.9 * cont
+    st = _State(district=d, verdicts=verdicts, gaps=gaps, redundancy=rep, evidence=evidence)
+    if cache is not None:
+        cache[key] = st
+    return st
+
+
+def _n1_shortfall(v: RuleVerdict, cont: Any, rubric: Rubric) -> float:
+    """N-1 shortfall in [0, 1): the excess over the limit summed over *every* single
+    failure above it, not only the worst. With the worst alone, fixing one of several
+    failures above the limit (two schools of similar size behind single distribution
+    switches, two equal circuits) changed nothing, no step had a gain and R-HA stayed
+    binding although the catalogue could reach the target."""
+    lim = float(rubric.value("R-HA", "max_n1_unserved_p95"))
+    rows = list(getattr(cont, "contingencies", None) or [])
+    if rows:
+        excess = sum(max(0.0, float(r.unserved_p95) - lim) for r in rows)
+    else:
+        worst = v.inputs[2].value if len(v.inputs) > 2 else None
+        excess = max(0.0, float(worst) - lim) if isinstance(worst, int | float) else 1.0
+    return excess / (excess + 0.05) if excess > 0 else 0.0
+
+
+def _placeholder_ha(allows: int, short: float) -> RuleVerdict:
+    return RuleVerdict(rule_id="R-HA", title="High availability", status="fail",
+                       allows_stage=allows, measured_value=None, unit="",
+                       threshold={}, inputs=[], explanation=f"structure short by {short:.2f}")
