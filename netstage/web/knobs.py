@@ -31,6 +31,7 @@ from netstage.simulator.model import INFRASTRUCTURE_KINDS, District, NodeKind
 from netstage.simulator.plan import Catalog, Cost, UpgradeAction, apply_actions, load_catalog
 from netstage.simulator.profiles import BUSY_HOUR_TYPES, app_mix_names, load_scenarios
 from netstage.simulator.rules.rubric import SECURITY_FACTS
+from netstage.simulator.wording import plural
 
 __all__ = ["GENERATIONS", "WIDTHS", "KnobError", "Knobs", "SiteWifi", "UpgradeOption",
            "app_mixes", "apply_knobs", "base_knobs", "parse_knobs", "upgrade_options"]
@@ -397,10 +398,11 @@ def upgrade_options(d: District, catalog: Catalog | None = None) -> dict[str, Up
         sp = cat.spec("wifi_refresh")
         rules = [str(r) for r in sp.get("rules", [])]
         for n in aps:
-            acts.append(action("wifi_refresh", n.id, f"replace the {n.count} AP(s) of {n.id} "
+            acts.append(action("wifi_refresh", n.id,
+                               f"replace the {plural(n.count, 'access point')} of {n.id} "
                                "with Wi-Fi 6E (80 MHz)", cat.price("wifi_refresh",
                                                                    float(n.count)),
-                               f"{n.count} AP(s)", {}))
+                               plural(n.count, "access point"), {}))
         n_aps = sum(n.count for n in aps)
         out["wifi_refresh"] = UpgradeOption(
             "wifi_refresh", f"{sp.get('title', 'Wi-Fi refresh')} (all {n_aps} APs)",

@@ -99,8 +99,8 @@ class UpgradePlan:
             return (f"{self.district_name} is already at stage {self.stage_before} "
                     f"(target {self.target_stage}): nothing to do.")
         head = (f"{self.district_name}: stage {self.stage_before} -> {self.stage_after} "
-                f"(target {self.target_stage}, re-classified) with {len(self.actions)} "
-                f"action(s): {self.cost_line()}")
+                f"(target {self.target_stage}, re-classified) with "
+                f"{plural(len(self.actions), 'action')}: {self.cost_line()}")
         if not self.reached:
             head += "; the target is NOT reached: " + "; ".join(self.notes or ["see notes"])
         if self.budget_usd is not None:
