@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from netstage.simulator.stage import STAGE_NAMES
+from netstage.simulator.wording import rule_sentence
 from netstage.web.engine import QUICK_SCENARIOS, Engine, Result
 from netstage.web.knobs import GENERATIONS, WIDTHS, KnobError, Knobs, app_mixes
 
@@ -127,7 +128,7 @@ def result_fragment(r: Result, *, quick: bool) -> str:
         out.append(f'<tr class="{cls} {v.status}" data-k="rule:{_e(v.rule_id)}">'
                    f"<td>{_e(v.rule_id)}</td><td>{_e(v.status)}</td>"
                    f"<td>{'▮' * v.allows_stage} {v.allows_stage}</td>"
-                   f"<td>{_e(v.explanation)}</td></tr>")
+                   f"<td>{_e(rule_sentence(v, r.district))}</td></tr>")
     out.append("</table>")
     out.append("<h3>Bandwidth per active device</h3><table><tr><th>busy hour</th><th>p5</th>"
                "<th>median</th><th>p95</th></tr>")
@@ -198,7 +199,8 @@ def n1_fragment(r: Result, *, quick: bool) -> str:
     else:
         ha = next((v for v in r.classification.rules if v.rule_id == "R-HA"), None)
         when = " in the quick preview (it runs on release)" if quick else ""
-        out.append(f"<p>not analysed{when}{': ' + _e(ha.explanation) if ha else ''}</p>")
+        why = ": " + _e(rule_sentence(ha, r.district)) if ha else ""
+        out.append(f"<p>not analysed{when}{why}</p>")
     return "".join(out)
 
 
