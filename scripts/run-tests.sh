@@ -7,7 +7,8 @@ echo "== ruff";  "$BIN/ruff" check . || exit 1
 echo "== mypy";  "$BIN/mypy" || exit 1
 echo "== import layers (core <- edge <- cli)"; "$BIN/lint-imports" --no-cache >/dev/null || { "$BIN/lint-imports" --no-cache; exit 1; }
 echo "== pytest"
-"$BIN/python" -m pytest "$@"
+# --durations: every log shows the slowest tests (the suite must stay well under 15 min)
+"$BIN/python" -m pytest --durations=25 "$@"
 rc=$?
 if [ $rc -eq 5 ]; then
   echo "pytest collected no tests: failing on purpose" >&2

@@ -62,8 +62,18 @@ def replay() -> ReplayCollector:
     return ReplayCollector(shared_path("snmprec"))
 
 
+_FACTS: dict[tuple[int, str], DeviceFacts] = {}
+
+
 def _collect(collector: ReplayCollector, name: str) -> DeviceFacts:
-    facts = asyncio.run(collector.collect(_target(name)))
+    """The replayed facts of one recording. Replay is deterministic and the tests only
+    read the facts, so each recording is collected once per collector (the module's) and
+    shared by the five tests that check it (the suite's time, not what it checks);
+    the live-vs-replay tests still collect afresh."""
+    key = (id(collector), name)
+    if key not in _FACTS:
+        _FACTS[key] = asyncio.run(collector.collect(_target(name)))
+    facts = _FACTS[key]
     assert facts.ok, facts.failure
     return facts
 
