@@ -283,7 +283,9 @@ def test_plan_action_descriptions_use_names() -> None:
     """Every description builder of the planner (candidates and the re-costing pass)
     names sites and links in words; the ids stay in ``target`` and ``params``."""
     from netstage.simulator.model import NodeKind
-    from netstage.simulator.plan import _Candidates, _recost, load_catalog
+    from netstage.simulator.plan import load_catalog
+    from netstage.simulator.plan.candidates import _Candidates
+    from netstage.simulator.plan.search import _recost
     from netstage.simulator.stage import resolve_rubric
 
     d = load_district(TOPOLOGIES / "stage2-organic.yaml")
