@@ -31,3 +31,17 @@ def run_cli(tmp_path: Path) -> CliRunner:
         )
 
     return run
+
+
+# pytest-xdist (`-n`, `--dist loadgroup`, as scripts/run-tests.sh runs it): each test module
+# runs whole on one worker, so a module's fixtures (a plan, a wheel, SNMP agents) are
+# built once; the modules that build network namespaces, bridges and daemons share one
+# group, so two labs never run at the same time (they share the host's kernel state).
+_NETNS_MODULES = {"test_lab", "test_lab_poll", "test_lab_tcp", "test_capture_live"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid
+        group = "netns" if module in _NETNS_MODULES else module
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -45,9 +46,17 @@ def test_one_identity_per_module() -> None:
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--sdist", "--no-isolation",
-                    "--outdir", str(out), str(ROOT)], check=True, capture_output=True,
-                   text=True, timeout=300)
+    # Build from a copy of the checkout without caches and build output: other test
+    # processes (pytest-xdist workers) write numba's kernel cache into __pycache__ while
+    # this runs, and a file that vanishes between setuptools' listing and its copy fails
+    # the build. What the copy leaves out is never package content.
+    src = tmp_path_factory.mktemp("src") / "netstage-src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "out"))
+    built = subprocess.run([sys.executable, "-m", "build", "--wheel", "--sdist",
+                            "--no-isolation", "--outdir", str(out), str(src)],
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, (built.stdout + built.stderr)[-3000:]
     wheel = next(out.glob("netstage-*.whl"))
     sdist = next(out.glob("netstage-*.tar.gz"))
     return {"wheel": wheel, "sdist": sdist}
