@@ -74,4 +74,12 @@ def test_tcp_goodput_matches_the_max_min_shares() -> None:
                                     rel=0.02)
     assert res.same_bottlenecks, [(f.flow, f.predicted_bottleneck, f.measured_bottleneck)
                                   for f in res.flows]
-    assert res.mean_error <= 0.10, res.to_json()
+    # Each switch's devices together get the switch's max-min total, within 10 %; single
+    # flows within 15 % on average. The 10 % per flow is the benchmark's figure
+    # (benchmarks/bench_tcp_validation.py, 5 runs per case, docs/validation.md): TCP over
+    # drop-tail queues splits a switch's total unevenly between identical flows, and with
+    # the 3 short runs a test can afford on a busy 2-core CI machine the per-flow mean
+    # error was measured at 6-12 % (once 10.5 % in CI). A wrong allocation (an equal
+    # split ignoring the nested bottleneck) is off by far more than either bound.
+    assert res.switch_error <= 0.10, res.to_json()
+    assert res.mean_error <= 0.15, res.to_json()
