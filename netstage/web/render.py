@@ -19,7 +19,7 @@ def _e(x: Any) -> str:
 
 
 def _num(name: str, value: float, lo: float, hi: float, step: float, label: str,
-         unit: str = "", slider: tuple[float, float] | None = None) -> str:
+         unit: str = "", slider: tuple[float, float] | None = None, hint: str = "") -> str:
     rng = ""
     if slider is not None:
         rng = (f'<input type="range" data-for="{_e(name)}" min="{slider[0]:g}" '
@@ -28,7 +28,8 @@ def _num(name: str, value: float, lo: float, hi: float, step: float, label: str,
     return (f'<label class="knob"><span>{_e(label)}</span>{rng}'
             f'<input type="number" name="{_e(name)}" value="{value:g}" min="{lo:g}" '
             f'max="{hi:g}" step="any" inputmode="decimal">'
-            f'<small>{_e(unit)}</small></label>')
+            f'<small>{_e(unit)}</small>'
+            + (f'<small class="hint">{_e(hint)}</small>' if hint else "") + "</label>")
 
 
 def knob_form(engine: Engine, slot: str, k: Knobs) -> str:
@@ -45,8 +46,8 @@ def knob_form(engine: Engine, slot: str, k: Knobs) -> str:
              _num("horizon", k.horizon_years, 0, 20, 1, "planning horizon", "years", (0, 10)),
              "</fieldset><fieldset><legend>Busy hour (R-NOW, R-FUTURE)</legend>",
              _num("active", round(k.active_share * 100, 6), 0, 100, 5,
-                  "devices active in the busy hour", "% of student, staff and lab devices",
-                  (0, 100)),
+                  "devices active in the busy hour", "%", (0, 100),
+                  hint="of all student, staff and lab devices"),
              _mix_select(k.app_mix),
              "</fieldset><fieldset><legend>Internet</legend>"]
     for cid, mbps in k.circuits.items():
@@ -102,8 +103,8 @@ def _mix_select(current: str) -> str:
     opts = "".join(f'<option value="{_e(n)}"{" selected" if n == current else ""}>'
                    f"{_e(n)}: {_e(mix)}</option>" for n, mix in mixes.items())
     return (f'<label class="knob"><span>application mix</span><select name="mix">{opts}'
-            "</select><small>student mix shown; staff and lab PCs take the same type's mix"
-            " (simulator/data/scenarios.yaml)</small></label>")
+            '</select><small class="hint">student mix shown; staff and lab PCs take the same '
+            "type's mix (simulator/data/scenarios.yaml)</small></label>")
 
 
 def _pct(x: float) -> str:
