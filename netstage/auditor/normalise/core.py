@@ -42,11 +42,10 @@ import ipaddress
 import re
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from netstage.auditor.capabilities import is_network_gear, kind_hint
 from netstage.auditor.facts import AuditResult, DeviceFacts, Interface, Neighbour
-from netstage.auditor.store import device_key
 from netstage.auditor.twin import CIRCUIT_ALIAS_RE, load_device_kinds
 from netstage.simulator.model import (
     INFRASTRUCTURE_KINDS,
@@ -62,25 +61,6 @@ from netstage.simulator.model import (
     SnmpFacts,
     Stack,
 )
-
-if TYPE_CHECKING:
-    from netstage.auditor.store import HistoryStore
-
-__all__ = [
-    "Difference",
-    "HalfSeenLink",
-    "MergeResult",
-    "Mismatch",
-    "NormaliseResult",
-    "PortRef",
-    "client_load_mbps",
-    "facts_to_district",
-    "merge_measured",
-    "merge_with_differences",
-    "name_variants",
-    "since_start_mbps",
-    "usable_address",
-]
 
 _ID_BAD = re.compile(r"[^A-Za-z0-9_.:/@#\-]+")
 _PRIVATE = {"", "<private>", "unknown", "none", "(none)"}
@@ -139,36 +119,6 @@ class HalfSeenLink:
     def to_json(self) -> dict[str, Any]:
         return {"seen_from": self.seen_from.label, "peer": self.peer,
                 "peer_port": self.peer_port, "protocol": self.protocol, "reason": self.reason}
-
-
-@dataclass(frozen=True)
-class Difference:
-    """A declared value that the measurement replaced: which element, which field, both
-    values. A merge never corrects what the user declared without one of these."""
-
-    element: str  # node id, link key or circuit id
-    element_kind: Literal["node", "link", "circuit"]
-    field: str
-    declared: Any
-    measured: Any
-
-    def to_json(self) -> dict[str, Any]:
-        return {"element": self.element, "element_kind": self.element_kind,
-                "field": self.field, "declared": self.declared, "measured": self.measured}
-
-    @property
-    def sentence(self) -> str:
-        return (f"{self.element_kind} {self.element}: {self.field} declared "
-                f"{self.declared!s}, measured {self.measured!s} (the measured value is kept)")
-
-
-@dataclass
-class MergeResult:
-    """What :func:`merge_with_differences` returns: the merged district and every
-    declared value the measurement replaced."""
-
-    district: District
-    differences: list[Difference]
 
 
 @dataclass
@@ -305,24 +255,6 @@ def entity_stack(dev: DeviceFacts) -> Stack | None:
                       and (_clean(e.model) or _clean(e.serial) or _clean(e.descr)))
     most = max(members.values(), default=0)
     return Stack(members=most, redundant=True, kind="stack") if most >= 2 else None
-
-
-def since_start_mbps(dev: DeviceFacts, iface: Interface) -> float | None:
-    """Mean of max(in, out) in Mb/s since the counters started, from one sample.
-
-    Only for Counter64 (a 32-bit counter may have wrapped any number of times): octets
-    / (sysUpTime - ifCounterDiscontinuityTime). None when it cannot be known.
-    """
-    if not iface.counters_64bit or dev.sys_uptime_ticks is None:
-        return None
-    if iface.in_octets is None and iface.out_octets is None:
-        return None
-    start = iface.counter_discontinuity_ticks or 0
-    elapsed_s = (dev.sys_uptime_ticks - start) / 100.0
-    if elapsed_s < 1.0:
-        return None
-    octets = max(iface.in_octets or 0, iface.out_octets or 0)
-    return octets * 8 / elapsed_s / 1e6
 
 
 # -- the normaliser -------------------------------------------------------------------
@@ -988,199 +920,3 @@ def facts_to_district(audit: AuditResult, base: District | None = None) -> Norma
                            b.endpoints, unseen, diversity, b.named_by_description)
 
 
-def _link_utilisation(result: NormaliseResult, audit: AuditResult,
-                      store: HistoryStore | None, q: float) -> dict[str, float]:
-    """Link key -> background Mb/s: the busier end, summed over LAG members."""
-    p95: dict[tuple[str, int], float] = {}
-    if store is not None:
-        p95 = {k: v * 1e-6 for k, v in store.percentile_bps(q).items()}
-    by_node = {nid: audit.devices[i] for i, nid in result.device_node.items()}
-    out: dict[str, float] = {}
-    for key, members in result.link_ports.items():
-        total = 0.0
-        seen = False
-        for pair in members:
-            best: float | None = None
-            for ref in pair:
-                if ref is None or ref.if_index is None or ref.node not in by_node:
-                    continue
-                dev = by_node[ref.node]
-                val = p95.get((device_key(dev.target), ref.if_index))
-                if val is None and store is None:
-                    iface = dev.interface(ref.if_index)
-                    val = since_start_mbps(dev, iface) if iface else None
-                if val is not None:
-                    best = val if best is None else max(best, val)
-            if best is not None:
-                total += best
-                seen = True
-        if seen:
-            out[key] = total
-    return out
-
-
-def _circuit_utilisation(audit: AuditResult, store: HistoryStore | None,
-                         q: float) -> dict[str, float]:
-    """Circuit id -> Mb/s measured on the ``internet:<id>`` interface that carries it."""
-    p95 = {k: v * 1e-6 for k, v in store.percentile_bps(q).items()} if store else {}
-    out: dict[str, float] = {}
-    for dev in audit.ok_devices:
-        for iface in dev.interfaces:
-            m = CIRCUIT_ALIAS_RE.match((iface.alias or "").strip())
-            if not m:
-                continue
-            val = (p95.get((device_key(dev.target), iface.if_index)) if store is not None
-                   else since_start_mbps(dev, iface))
-            if val is not None:
-                out[m.group("id")] = val
-    return out
-
-
-def client_load_mbps(d: District, *, n_scenarios: int = 200, seed: int = 7) -> dict[str, float]:
-    """Mean Mb/s that the district's own device populations put on each link (by
-    :attr:`Link.key`) and circuit (by id) in the simulated 'now' busy hour, with every
-    background load set to zero: what a measurement taken while those devices were in
-    use already contains."""
-    from netstage.simulator.simulate import simulate_district
-
-    quiet = d.model_copy(deep=True)
-    for lk in quiet.links:
-        lk.background_mbps = 0.0
-    for c in quiet.circuits:
-        c.background_mbps = 0.0
-    res = simulate_district(quiet, scenario="now", n_scenarios=n_scenarios, seed=seed)
-    out: dict[str, float] = {}
-    for lid, cap, util in zip(res.link_ids, res.link_capacity_mbps, res.link_util_mean,
-                              strict=True):
-        key = lid.split("#")[0]  # LAG members are simulated one by one
-        out[key] = out.get(key, 0.0) + float(util * cap)
-    return out
-
-
-def merge_measured(base: District, audit: AuditResult, *, store: HistoryStore | None = None,
-                   q: float = 95.0, clients_in_measurement: bool = False) -> District:
-    """The district of :func:`merge_with_differences` (the differences are also in its
-    ``measured.extra["snmp"]["differences"]``)."""
-    return merge_with_differences(base, audit, store=store, q=q,
-                                  clients_in_measurement=clients_in_measurement).district
-
-
-def _declared(obj: Any, attr: str) -> bool:
-    """True if the user gave ``attr`` (in the file, not a default)."""
-    return attr in obj.model_fields_set and getattr(obj, attr) is not None
-
-
-def _overlay(obj: Any, attr: str, value: Any, element: str,
-             element_kind: Literal["node", "link", "circuit"],
-             diffs: list[Difference]) -> None:
-    """Set a measured value; a declared value it changes becomes a :class:`Difference`."""
-    old = getattr(obj, attr)
-    if _declared(obj, attr) and old != value:
-        diffs.append(Difference(element, element_kind, attr, old, value))
-    setattr(obj, attr, value)
-
-
-def merge_with_differences(base: District, audit: AuditResult, *,
-                           store: HistoryStore | None = None, q: float = 95.0,
-                           clients_in_measurement: bool = False) -> MergeResult:
-    """``base`` with what ``audit`` measured laid over it (a new District; base unchanged),
-    and every declared value the measurement replaced (:class:`Difference`: element,
-    field, declared and measured value). A measured value corrects a declared one only
-    with a reported difference: the CLI prints them, ``--json`` lists them, and the
-    merged district keeps them in ``measured.extra["snmp"]["differences"]``.
-
-    * matched nodes get the measured vendor/model/firmware, and the measured stack
-      (ENTITY-MIB) when ``base`` declares none;
-    * links seen by the audit get the measured capacity, LAG members and
-      ``background_mbps`` (p``q`` from ``store`` when given, else the mean since the
-      counters started), capped at the capacity;
-    * circuits seen (``internet:`` alias) get their measured speed and background load;
-    * ``measured.snmp`` gets coverage/versions/default community; ``history_days`` comes
-      from ``store``; ``measured.extra["snmp"]`` lists mismatches, half-seen links,
-      diversity and what the audit saw that ``base`` does not have.
-
-    ``clients_in_measurement``: the measurement was taken while the district's devices
-    were in use, so it already carries the client traffic that the simulation adds on
-    its own; the background becomes the measured load minus the simulated mean 'now'
-    client load of each link (:func:`client_load_mbps`), never below zero. Off (the
-    default), the whole measured load is background: conservative, since client traffic
-    at measurement time is then counted twice.
-    """
-    res = facts_to_district(audit, base)
-    out = base.model_copy(deep=True)
-    diffs: list[Difference] = []
-    seen_nodes = {n.id: n for n in res.district.nodes}
-    for node in out.nodes:
-        m = seen_nodes.get(node.id)
-        if m is None or node.id not in res.device_node.values():
-            continue
-        for attr in ("vendor", "model", "firmware"):
-            if getattr(m, attr):
-                _overlay(node, attr, getattr(m, attr), node.id, "node", diffs)
-        if node.stack is None and m.stack is not None and node.kind != NodeKind.AP:
-            node.stack = m.stack  # measured stack members (ENTITY-MIB); a declared one wins
-    util = _link_utilisation(res, audit, store, q)
-    measured_keys: set[str] = set()
-    measured_links = {frozenset((lk.a, lk.b)): lk for lk in res.district.links}
-    base_pairs = set()
-    for lk in out.links:
-        pair = frozenset((lk.a, lk.b))
-        base_pairs.add(pair)
-        m_link = measured_links.get(pair)
-        if m_link is None:
-            continue
-        answered_end = any(e in res.device_node.values() for e in pair)
-        if answered_end and not any(mm.kind == "unknown_speed" and mm.element == m_link.key
-                                    for mm in res.mismatches):
-            _overlay(lk, "capacity_mbps", m_link.capacity_mbps, lk.key, "link", diffs)
-            _overlay(lk, "lag_members", m_link.lag_members, lk.key, "link", diffs)
-        if m_link.key in util:
-            _overlay(lk, "background_mbps", round(min(util[m_link.key], lk.capacity_mbps), 3),
-                     lk.key, "link", diffs)
-            measured_keys.add(lk.key)
-    circuits = {c.id: c for c in res.district.circuits}
-    circuit_load = _circuit_utilisation(audit, store, q)
-    for c in out.circuits:
-        if c.id in circuits and c.attach in res.device_node.values():
-            _overlay(c, "capacity_mbps", circuits[c.id].capacity_mbps, c.id, "circuit", diffs)
-        if c.id in circuit_load:
-            _overlay(c, "background_mbps", round(min(circuit_load[c.id], c.capacity_mbps), 3),
-                     c.id, "circuit", diffs)
-            measured_keys.add(c.id)
-    subtracted: dict[str, float] = {}
-    if clients_in_measurement and measured_keys:
-        clients = client_load_mbps(out)
-        elements: list[Link | Circuit] = [*out.links, *out.circuits]
-        for el in elements:
-            key = el.key if isinstance(el, Link) else el.id
-            if key in measured_keys:
-                minus = min(el.background_mbps, clients.get(key, 0.0))
-                el.background_mbps = round(el.background_mbps - minus, 3)
-                subtracted[key] = round(minus, 3)
-    snmp = res.measured.model_copy()
-    if store is not None:
-        snmp.history_days = round(store.history_days(), 3)
-    elif base.measured and base.measured.snmp:
-        snmp.history_days = base.measured.snmp.history_days
-    if snmp.default_write_community_accepted is None and base.measured and base.measured.snmp:
-        # this audit did not run the write test: keep what the base district had
-        snmp.default_write_community_accepted = base.measured.snmp.default_write_community_accepted
-    extra = dict(base.measured.extra) if base.measured else {}
-    extra["snmp"] = {
-        "diversity": res.diversity,
-        "mismatches": [m.to_json() for m in res.mismatches],
-        "half_seen_links": [h.to_json() for h in res.half_seen_links],
-        "unseen_base_nodes": res.unseen_base_nodes,
-        "new_nodes": sorted(n for n in seen_nodes if n not in {x.id for x in base.nodes}),
-        "new_links": sorted(lk.key for p, lk in measured_links.items() if p not in base_pairs),
-        "utilisation": f"p{q:g} of polled history" if store is not None
-        else "mean since counters started (one audit)",
-        "background": ("measured load minus the simulated mean 'now' client load "
-                       "(clients_in_measurement)" if clients_in_measurement
-                       else "measured load (client traffic at measurement time included)"),
-        "client_load_subtracted_mbps": subtracted,
-        "differences": [x.to_json() for x in diffs],
-    }
-    out.measured = Measured(source=res.district.measured.source if res.district.measured
-                            else None, snmp=snmp, extra=extra)
-    return MergeResult(out, diffs)
