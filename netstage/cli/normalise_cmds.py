@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from netstage.cli.common import console, err_console
+
+if TYPE_CHECKING:
+    from netstage.auditor.normalise import Normalised
 
 __all__ = ["register"]
 
@@ -37,12 +40,9 @@ def normalise(
     facts. The report lists speed/duplex mismatches, oversubscribed access uplinks, LAG
     problems and links seen from one end only.
     """
-    from netstage.auditor.facts import load_audit
-    from netstage.auditor.normalise import Difference, facts_to_district, merge_with_differences
-    from netstage.auditor.store import HistoryStore
+    from netstage.auditor.normalise import normalise_files
     from netstage.cli.common import check_output_file, print_json, write_output
-    from netstage.simulator.errors import ConfigError
-    from netstage.simulator.io import dump_district, load_district
+    from netstage.simulator.io import dump_district
 
     for flag, given in (("--history", history_db is not None),
                         ("--clients-in-measurement", clients_in_measurement)):
@@ -51,68 +51,49 @@ def normalise(
                                      "district; give --base DISTRICT too", param_hint=flag)
     if out is not None:
         check_output_file(out, inputs=tuple(p for p in (audit_file, base) if p is not None))
-    audit = load_audit(audit_file)
-    declared = load_district(base) if base is not None else None
-    if declared is None and not audit.ok_devices:
-        raise ConfigError(f"{audit_file}: no device answered in this audit, so there is no "
-                          "district to build; fix the audit first (see its failures), or give "
-                          "--base DISTRICT to keep a declared topology")
-    res = facts_to_district(audit, declared)
-    district = res.district
-    differences: list[Difference] = []
-    if declared is not None:
-        if history_db is not None:
-            with HistoryStore(history_db, readonly=True, option="--history") as store:
-                merged = merge_with_differences(declared, audit, store=store,
-                                                clients_in_measurement=clients_in_measurement)
-        else:
-            merged = merge_with_differences(declared, audit,
-                                            clients_in_measurement=clients_in_measurement)
-        district, differences = merged.district, merged.differences
+    res = normalise_files(audit_file, base=base, history_db=history_db,
+                          clients_in_measurement=clients_in_measurement)
     if out is not None:
-        write_output(out, dump_district(district))
-    report = res.to_json()
-    if declared is not None:
-        report["differences"] = [x.to_json() for x in differences]
+        write_output(out, dump_district(res.district))
     if json_out:
-        print_json(report)
+        print_json(res.report)
     else:
-        m = res.measured
-        console.print(f"{report['nodes']} nodes, {report['links']} links, "
-                      f"{report['circuits']} circuits; SNMP answered {m.answered} of "
-                      f"{m.infrastructure_devices} infrastructure devices "
-                      f"(v3: {m.v3_devices}, v1/v2c: {m.v1v2c_devices})", highlight=False)
-        for mm in res.mismatches:
-            console.print(f"mismatch {mm.kind} {mm.element}: {mm.detail}", highlight=False,
-                          markup=False)
-        for h in res.half_seen_links:
-            console.print(f"half-seen {h.seen_from.label} -> {h.peer} ({h.reason})",
-                          highlight=False, markup=False)
-        for nid in res.named_by_description:
-            console.print(f"named by description {nid}: the neighbour announced only a "
-                          "system description over LLDP", highlight=False, markup=False)
-        for x in differences:
-            console.print(f"differs from declared: {x.sentence}", highlight=False,
-                          markup=False)
-        if differences:
-            from netstage.simulator.wording import plural
-
-            verb = "differs" if len(differences) == 1 else "differ"
-            console.print(f"{plural(len(differences), 'declared value')} {verb} from what "
-                          "the devices report; the merged district keeps the measured "
-                          "values and lists the differences under measured.extra.snmp."
-                          "differences", highlight=False, markup=False)
+        _print_report(res)
         if out is not None:
             console.print(f"wrote {out}", highlight=False, markup=False)
-    from netstage.simulator.model import problems
-
-    for prob in problems(district):
-        err_console.print(f"warning: {'.'.join(str(x) for x in prob.loc)}: {prob.message}"
-                          + (" (or label the WAN port's ifAlias 'internet:<id>')"
-                             if prob.loc == ("circuits",) else ""),
-                          highlight=False, markup=False)
+    for line in res.problem_lines():
+        err_console.print(line, highlight=False, markup=False)
 
 
+def _print_report(res: Normalised) -> None:
+    """The normaliser's report as lines: counts, mismatches, half-seen links, the
+    differences from the declared district."""
+    report, r, differences = res.report, res.result, res.differences
+    m = r.measured
+    console.print(f"{report['nodes']} nodes, {report['links']} links, "
+                  f"{report['circuits']} circuits; SNMP answered {m.answered} of "
+                  f"{m.infrastructure_devices} infrastructure devices "
+                  f"(v3: {m.v3_devices}, v1/v2c: {m.v1v2c_devices})", highlight=False)
+    for mm in r.mismatches:
+        console.print(f"mismatch {mm.kind} {mm.element}: {mm.detail}", highlight=False,
+                      markup=False)
+    for h in r.half_seen_links:
+        console.print(f"half-seen {h.seen_from.label} -> {h.peer} ({h.reason})",
+                      highlight=False, markup=False)
+    for nid in r.named_by_description:
+        console.print(f"named by description {nid}: the neighbour announced only a "
+                      "system description over LLDP", highlight=False, markup=False)
+    for x in differences:
+        console.print(f"differs from declared: {x.sentence}", highlight=False,
+                      markup=False)
+    if differences:
+        from netstage.simulator.wording import plural
+
+        verb = "differs" if len(differences) == 1 else "differ"
+        console.print(f"{plural(len(differences), 'declared value')} {verb} from what "
+                      "the devices report; the merged district keeps the measured "
+                      "values and lists the differences under measured.extra.snmp."
+                      "differences", highlight=False, markup=False)
 
 def register(app: typer.Typer) -> None:
     """Add ``normalise`` to ``app``."""
