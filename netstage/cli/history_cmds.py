@@ -23,14 +23,12 @@ def history(
     """Utilisation from a poll history: per interface the p95 (or --percentile) rate."""
     from rich.table import Table
 
-    from netstage.auditor.store import HistoryStore
+    from netstage.auditor.store import history_summary
     from netstage.cli.common import print_json
 
-    with HistoryStore(db, readonly=True) as store:
-        rows = store.utilisation(percentile)
-        info = {"db": str(db), "polls": store.n_polls(), "samples": store.n_samples(),
-                "history_days": store.history_days(), "intervals": store.skip_counts(),
-                "percentile": percentile, "interfaces": rows}
+    info = history_summary(db, percentile)
+    rows = info["interfaces"]
+    assert isinstance(rows, list)
     if json_out:
         print_json(info)
         return

@@ -36,8 +36,7 @@ def poll(
     """
     from netstage.auditor.facts import AuditResult
     from netstage.auditor.inventory import load_inventory
-    from netstage.auditor.poll import PollRound, run_poll
-    from netstage.auditor.snmp.collector import Collector, ReplayCollector
+    from netstage.auditor.poll import PollRound, replay_collector, run_poll
     from netstage.auditor.store import HistoryStore
     from netstage.simulator.errors import ConfigError
     from netstage.simulator.wording import plural
@@ -45,22 +44,7 @@ def poll(
     inv = load_inventory(inventory_file)
     if concurrency is not None:
         inv.concurrency = concurrency
-    if replay is not None and not replay.is_dir():
-        what = "not a directory" if replay.exists() else "no such directory"
-        raise ConfigError(f"{replay}: {what}; give --replay the directory of .snmprec "
-                          "recordings (netstage twin DISTRICT --static --out DIR writes one)")
-    if replay is not None and not any(p.suffix in ReplayCollector.SUFFIXES
-                                      for p in replay.iterdir()):
-        raise ConfigError(f"{replay}: no recordings ({', '.join(ReplayCollector.SUFFIXES)}) in "
-                          "this directory; give --replay the directory written by `netstage "
-                          "twin DISTRICT --static --out DIR` (or of snmpwalk -On outputs)")
-    if replay is not None and _has_variation_modules(replay):
-        raise ConfigError(f"{replay}: these recordings use snmpsim variation modules "
-                          "(e.g. '65:numeric', written by `netstage twin --live`), which only "
-                          "a running snmpsim can serve; write static ones with `netstage twin "
-                          "DISTRICT --static --out DIR`, or serve these with `netstage twin "
-                          "--serve` and poll without --replay")
-    collector: Collector | None = ReplayCollector(replay) if replay is not None else None
+    collector = replay_collector(replay) if replay is not None else None
     n = sum(1 for _ in inv.iter_targets())
     with HistoryStore(db) as store:
         err_console.print(f"polling {n} devices every {every:g} s into {db} "
@@ -107,22 +91,6 @@ def poll(
         raise ConfigError(f"no device answered in {plural(len(done), 'round')}; check the "
                           "addresses "
                           "and credentials in the inventory (reasons above)")
-
-
-
-def _has_variation_modules(recordings: Path) -> bool:
-    """True if a .snmprec line has a ``TAG:module`` value (snmpsim variation modules)."""
-    import re
-
-    pattern = re.compile(r"^[0-9.]+\|[0-9]+[a-z]*:[a-z]", re.MULTILINE)
-    for p in sorted(recordings.glob("*.snmprec"))[:3]:
-        try:
-            if pattern.search(p.read_text(encoding="utf-8", errors="replace")):
-                return True
-        except OSError:
-            return False
-    return False
-
 
 
 def register(app: typer.Typer) -> None:
