@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -20,7 +20,6 @@ from netstage.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from netstage.auditor.normalise import Difference
     from netstage.simulator.model import District
     from netstage.simulator.stage import Classification
 
@@ -77,60 +76,6 @@ def print_classification(c: Classification, d: District | None = None) -> None:
             for item in r.to_resolve:
                 console.print(f"  - {r.rule_id}: {escape(wording.resolve_text(item))}",
                               highlight=False)
-
-
-def _attachments(d: District, out: Path, audit_file: Path | None,
-                 capture_file: Path | None, history_db: Path | None
-                 ) -> tuple[District, dict[str, Any], list[Difference]]:
-    """The district with the audit merged, the report's extra sections, the differences.
-
-    Goes through the calls ``netstage demo`` makes (merge_with_differences,
-    audit_section, capture_section) plus history_section for the poll history."""
-    import json
-    from contextlib import ExitStack
-
-    from netstage.simulator.errors import ConfigError
-
-    extra: dict[str, Any] = {}
-    differences: list[Difference] = []
-    for path, flag, what in ((audit_file, "--audit", "the audit JSON written by `netstage "
-                                                     "audit --out FILE`"),
-                             (capture_file, "--capture", "a pcap or pcapng file"),
-                             (history_db, "--history", "the database written by `netstage "
-                                                       "poll --db FILE`")):
-        if path is not None and not path.is_file():
-            why = "is a directory" if path.is_dir() else "no such file"
-            raise ConfigError(f"{path}: {why}; give {flag} {what}")
-    with ExitStack() as stack:
-        store = None
-        if history_db is not None:
-            from netstage.auditor.demo import history_section
-            from netstage.auditor.store import HistoryStore
-
-            store = stack.enter_context(HistoryStore(history_db, readonly=True,
-                                                     option="--history"))
-            extra["poll_history"] = history_section(store)
-        if audit_file is not None:
-            from netstage.auditor.demo import audit_section
-            from netstage.auditor.facts import load_audit
-            from netstage.auditor.normalise import merge_with_differences
-
-            audit = load_audit(audit_file)
-            merged = merge_with_differences(d, audit, store=store)
-            d, differences = merged.district, merged.differences
-            extra["SNMP_audit"] = audit_section(audit, full_facts=str(audit_file),
-                                                differences=differences)
-    if capture_file is not None:
-        from netstage.auditor.capture import analyse_capture
-        from netstage.auditor.demo import capture_section
-
-        data = analyse_capture(capture_file).to_json()
-        check_output_dir(out)
-        (out / "capture.json").write_text(json.dumps(data, indent=2, default=str) + "\n",
-                                          encoding="utf-8")
-        extra["capture"] = capture_section(data, full_analysis="capture.json in the "
-                                                               "report folder")
-    return d, extra, differences
 
 
 def _within_budget(fits: object, budget: float, stage_before: int) -> str:
@@ -277,6 +222,7 @@ def report_cmd(
     it replaces are printed and listed in the report), the capture and the poll
     history get their own sections.
     """
+    from netstage.auditor.attach import attach_measurements
     from netstage.simulator.io import load_district
     from netstage.simulator.report import FORMATS, write_report
 
@@ -284,7 +230,9 @@ def report_cmd(
     d = load_district(file)
     check_output_dir(out)  # before minutes of classifying and planning
     # every attached input is read before the long work: a bad file fails in seconds
-    d, extra, differences = _attachments(d, out, audit_file, capture_file, history_db)
+    att = attach_measurements(d, out, audit_file=audit_file, capture_file=capture_file,
+                              history_db=history_db)
+    d, extra, differences = att.district, att.extra, att.differences
     for x in [] if json_out else differences:
         console.print(f"differs from declared: {escape(x.sentence)}", highlight=False)
     with progress() as bar:
