@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -21,52 +20,7 @@ from netstage.cli.common import (
     write_output,
 )
 
-if TYPE_CHECKING:
-    from netstage.simulator.model import District
-
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
-
-
-def _speed_label(mbps: float) -> str:
-    if mbps >= 1000:
-        g = mbps / 1000
-        return f"{g:g} Gbps"
-    return f"{mbps:g} Mbps"
-
-
-def summarise(d: District) -> dict[str, Any]:
-    """The figures `netstage info` shows, as a dict (units in the keys)."""
-    from netstage.simulator.arrays import DEVICE_CLASSES, LINK_AIR, to_arrays  # numba: lazy
-
-    arr = to_arrays(d)
-    students = d.total_students
-    devices = Counter(DEVICE_CLASSES[c] for c in arr.device_class.tolist())
-    by_speed = Counter(_speed_label(lk.capacity_mbps) for lk in d.links)
-    internet = d.internet_capacity_mbps
-    disconnected = int((arr.device_path_len == 0).sum())
-    return {
-        "name": d.district.name,
-        "sites": len(d.sites),
-        "schools": sum(1 for s in d.sites if s.kind.value == "school"),
-        "students": students,
-        "staff": d.total_staff,
-        "devices": dict(devices),
-        "devices_total": arr.n_devices,
-        "devices_disconnected": disconnected,
-        "nodes": dict(Counter(n.kind.value for n in d.nodes)),
-        "access_points": sum(n.count for n in d.nodes if n.kind.value == "ap"),
-        "links": len(d.links),
-        "links_by_speed": dict(sorted(by_speed.items(), key=lambda kv: -_parse_speed(kv[0]))),
-        "air_links": int((arr.link_role == LINK_AIR).sum()),
-        "circuits": len(d.circuits),
-        "internet_mbps": internet,
-        "internet_kbps_per_student": (internet * 1000 / students) if students else None,
-    }
-
-
-def _parse_speed(label: str) -> float:
-    value, unit = label.split()
-    return float(value) * (1000 if unit == "Gbps" else 1)
 
 
 def validate(
@@ -74,19 +28,9 @@ def validate(
     json_out: JsonOpt = False,
 ) -> None:
     """Check district files; every problem is reported as file:line: path: message."""
-    from netstage.simulator.errors import NetstageError
-    from netstage.simulator.io import format_loc, load_district
-    from netstage.simulator.model import advisories
+    from netstage.simulator.summary import check_district_files
 
-    results: list[dict[str, Any]] = []
-    for f in files:
-        try:
-            d = load_district(f)
-            notes = [f"{format_loc(a.loc)}: {a.message}" for a in advisories(d)]
-            results.append({"file": str(f), "ok": True, "name": d.district.name,
-                            "warnings": notes})
-        except NetstageError as exc:
-            results.append({"file": str(f), "ok": False, "error": str(exc)})
+    results = check_district_files(files)
     if json_out:
         print_json(results)
     else:
@@ -110,8 +54,9 @@ def validate(
 def info(file: FileArg, json_out: JsonOpt = False) -> None:
     """Summary of a district: sites, students, devices, links by speed, Internet per student."""
     from netstage.simulator.io import load_district
+    from netstage.simulator.summary import speed_label, summarise_district
 
-    s = summarise(load_district(file))
+    s = summarise_district(load_district(file))
     if json_out:
         print_json(s)
         return
@@ -131,7 +76,7 @@ def info(file: FileArg, json_out: JsonOpt = False) -> None:
     t.add_row("nodes", ", ".join(f"{k} {v}" for k, v in s["nodes"].items()))
     t.add_row("access points", f"{s['access_points']:,}")
     t.add_row("links by speed", ", ".join(f"{k} x{v}" for k, v in s["links_by_speed"].items()))
-    t.add_row("Internet circuits", f"{s['circuits']} ({_speed_label(s['internet_mbps'])})")
+    t.add_row("Internet circuits", f"{s['circuits']} ({speed_label(s['internet_mbps'])})")
     kbps = s["internet_kbps_per_student"]
     t.add_row("Internet per student", "n/a" if kbps is None else f"{kbps:,.0f} kbps")
     console.print(t)
