@@ -28,20 +28,6 @@ OutOpt = Annotated[Path | None, typer.Option("--out", help="write the district Y
                                              "instead of stdout")]
 
 
-def _expand(paths: list[Path]) -> list[Path]:
-    """Files as given; a directory stands for its *.yaml files (sorted)."""
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            found = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
-            if not found:
-                raise ConfigError(f"{p}: directory has no *.yaml district files")
-            out.extend(found)
-        else:
-            out.append(p)  # a missing file becomes an error row, not an aborted sweep
-    return out
-
-
 def _write_district(d: District, out: Path | None, header: str,
                     warnings: list[str] | None = None, inputs: tuple[Path, ...] = ()) -> None:
     from netstage.simulator.io import dump_district
@@ -85,13 +71,19 @@ def sweep(
     Every district gets its own seed, derived from --seed and its name, so the table is the same on 0, 1 or many workers. A district that fails is a row with its error (exit code 1 after everything is written), never an aborted sweep.
     """  # noqa: E501
     from netstage.auditor.sweep_dask import run_sweep
-    from netstage.simulator.sweep import classify_evaluator, file_specs, synthetic_specs
+    from netstage.simulator.sweep import (
+        classify_evaluator,
+        expand_district_paths,
+        file_specs,
+        synthetic_specs,
+    )
     from netstage.simulator.sweep_output import summarise_rows, write_charts, write_table
 
     if workers is not None and scheduler is not None:
         raise typer.BadParameter("give either --workers or --scheduler, not both",
                                  param_hint="--scheduler")
-    specs = file_specs(_expand(districts or []), seed) + synthetic_specs(generate, seed)
+    specs = (file_specs(expand_district_paths(districts or []), seed)
+             + synthetic_specs(generate, seed))
     if not specs:
         raise typer.BadParameter("give district files/directories or --generate N",
                                  param_hint="DISTRICTS")
