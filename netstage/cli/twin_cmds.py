@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import shlex
-import signal
 import tempfile
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -42,11 +40,12 @@ def twin(
     that audits it and the variables holding its communities are printed, and written
     to --inventory-out / --env-out once the twin answers (see docs/history-and-twin.md).
     """
-    from netstage.auditor.twin import (
-        export_twin,
+    from netstage.auditor.twin import export_twin, twin_warnings
+    from netstage.auditor.twin_agent import (
+        env_file_text,
         inventory_for_twin,
         serve_recordings,
-        twin_warnings,
+        wait_until_stopped,
     )
     from netstage.cli.common import check_output_file, write_output
     from netstage.simulator.io import load_district
@@ -86,7 +85,7 @@ def twin(
             return
         with serve_recordings(target, port=port) as (host, served_port):
             text, env = inventory_for_twin(host, served_port, [p.stem for p in paths])
-            env_text = "".join(f"{var}={shlex.quote(value)}\n" for var, value in env.items())
+            env_text = env_file_text(env)
             if env_out is not None:
                 write_output(env_out, env_text, "--env-out")
                 env_out.chmod(0o600)
@@ -111,17 +110,7 @@ def twin(
                                   f"{env_out}; set +a; netstage audit {inv_name}",
                                   markup=False)
             err_console.print("serving until Ctrl-C")
-            stop = {"now": False}
-
-            def _handler(signum: int, frame: object) -> None:
-                stop["now"] = True
-
-            signal.signal(signal.SIGTERM, _handler)
-            try:
-                while not stop["now"]:
-                    time.sleep(0.5)
-            except KeyboardInterrupt:
-                pass
+            wait_until_stopped()
 
 
 
