@@ -17,16 +17,17 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from netstage.auditor.audit import ProgressCallback, run_audit
 from netstage.auditor.facts import AuditResult
 from netstage.auditor.inventory import Inventory
 from netstage.auditor.snmp import oids
-from netstage.auditor.snmp.collector import Collector
+from netstage.auditor.snmp.collector import Collector, ReplayCollector
 from netstage.auditor.store import HistoryStore
 
-__all__ = ["POLL_PLAN", "PollRound", "poll_loop", "run_poll"]
+__all__ = ["POLL_PLAN", "PollRound", "poll_loop", "replay_collector", "run_poll"]
 
 # Only the ifTable/ifXTable columns the parser reads (about half the values of the
 # whole tables), as the audit fetches them.
@@ -124,3 +125,44 @@ def run_poll(inventory: Inventory, store: HistoryStore, every_s: float, *,
                                stop=stop, on_round=on_round, progress=progress)
 
     return asyncio.run(main())
+
+
+def replay_collector(replay: Path) -> ReplayCollector:
+    """A collector that polls the static .snmprec recordings in ``replay`` (``poll
+    --replay``) instead of the network.
+
+    Raises :class:`~netstage.simulator.errors.ConfigError` when ``replay`` is not a
+    directory, holds no recordings, or holds recordings with snmpsim variation modules
+    (``netstage twin --live`` writes those; only a running snmpsim serves them).
+    """
+    from netstage.simulator.errors import ConfigError
+
+    if not replay.is_dir():
+        what = "not a directory" if replay.exists() else "no such directory"
+        raise ConfigError(f"{replay}: {what}; give --replay the directory of .snmprec "
+                          "recordings (netstage twin DISTRICT --static --out DIR writes one)")
+    if not any(p.suffix in ReplayCollector.SUFFIXES for p in replay.iterdir()):
+        raise ConfigError(f"{replay}: no recordings ({', '.join(ReplayCollector.SUFFIXES)}) in "
+                          "this directory; give --replay the directory written by `netstage "
+                          "twin DISTRICT --static --out DIR` (or of snmpwalk -On outputs)")
+    if _has_variation_modules(replay):
+        raise ConfigError(f"{replay}: these recordings use snmpsim variation modules "
+                          "(e.g. '65:numeric', written by `netstage twin --live`), which only "
+                          "a running snmpsim can serve; write static ones with `netstage twin "
+                          "DISTRICT --static --out DIR`, or serve these with `netstage twin "
+                          "--serve` and poll without --replay")
+    return ReplayCollector(replay)
+
+
+def _has_variation_modules(recordings: Path) -> bool:
+    """True if a .snmprec line has a ``TAG:module`` value (snmpsim variation modules)."""
+    import re
+
+    pattern = re.compile(r"^[0-9.]+\|[0-9]+[a-z]*:[a-z]", re.MULTILINE)
+    for p in sorted(recordings.glob("*.snmprec"))[:3]:
+        try:
+            if pattern.search(p.read_text(encoding="utf-8", errors="replace")):
+                return True
+        except OSError:
+            return False
+    return False

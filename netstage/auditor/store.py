@@ -48,7 +48,7 @@ from netstage.auditor.facts import DeviceFacts, Interface, SnmpTarget
 from netstage.auditor.rates import IntervalRates, Samples, interval_rates, percentile_utilisation
 from netstage.simulator.errors import ConfigError
 
-__all__ = ["SCHEMA_VERSION", "HistoryStore", "InterfaceInfo", "device_key"]
+__all__ = ["SCHEMA_VERSION", "HistoryStore", "InterfaceInfo", "device_key", "history_summary"]
 
 SCHEMA_VERSION = 1
 _2_63 = 2**63
@@ -330,3 +330,17 @@ class HistoryStore:
     def skip_counts(self) -> dict[str, int]:
         """How many intervals were used or dropped (reboot, wrap ambiguity, ...)."""
         return self.rates().counts()
+
+
+def history_summary(db: str | Path, percentile: float = 95.0) -> dict[str, object]:
+    """What ``netstage history`` shows of a poll history, as a dict: the database,
+    polls, samples, days covered, interval counts (used / dropped and why), the
+    percentile and one row per interface (:meth:`HistoryStore.utilisation`).
+
+    Opens ``db`` read-only; a missing file is a :class:`ConfigError`.
+    """
+    with HistoryStore(db, readonly=True) as store:
+        rows = store.utilisation(percentile)
+        return {"db": str(db), "polls": store.n_polls(), "samples": store.n_samples(),
+                "history_days": store.history_days(), "intervals": store.skip_counts(),
+                "percentile": percentile, "interfaces": rows}

@@ -19,13 +19,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from netstage.simulator.errors import CollectorError, MissingExtraError
 
-__all__ = ["inventory_for_twin", "serve_by_address", "serve_recordings", "snmpsim_command"]
+__all__ = ["env_file_text", "inventory_for_twin", "serve_by_address", "serve_recordings",
+           "snmpsim_command", "wait_until_stopped"]
 
 LOOPBACK = "127.0.0.1"
 _SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
@@ -225,3 +226,30 @@ def serve_by_address(data_dir: str | Path, *, startup_timeout_s: float = 60.0
         except CollectorError as exc:
             if served or attempt == 2 or "ddress already in use" not in str(exc):
                 raise
+
+
+def env_file_text(env: Mapping[str, str]) -> str:
+    """The variables of :func:`inventory_for_twin` as a file to source: one
+    ``NAME=value`` a line, each value quoted for the shell."""
+    import shlex
+
+    return "".join(f"{var}={shlex.quote(value)}\n" for var, value in env.items())
+
+
+def wait_until_stopped(poll_s: float = 0.5) -> None:
+    """Block until SIGTERM or Ctrl-C (``twin --serve`` serving in the foreground).
+
+    SIGTERM's handler is replaced for the rest of the process, so the caller's
+    ``with serve_recordings(...)`` block exits normally and stops snmpsim.
+    """
+    stop = {"now": False}
+
+    def _handler(signum: int, frame: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _handler)
+    try:
+        while not stop["now"]:
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        pass

@@ -1,7 +1,12 @@
 """The ``netstage`` command line.
 
-Each area registers its commands from its own module (``register(app)``), so the
-commands of one area live beside each other and this file stays a table of contents.
+Each command group registers its commands from its own module (``register(app)``), so
+the commands of one group live beside each other and this file stays a table of
+contents. There is one way to register: the command is a module-level function, a few
+lines over a library call, and ``register`` adds it with ``app.command("name")(fn)``; a
+group with subcommands (``import``, ``lab``) builds its sub-typer inside ``register``
+the same way and adds it with ``app.add_typer``. The modules are listed below in the
+order ``netstage --help`` shows their commands.
 
 Exit codes: 0 ok, 1 finding or validation failure (a :class:`NetstageError`), 2 usage error.
 """
@@ -20,14 +25,18 @@ from netstage.cli import (
     audit_cmds,
     capture_cmds,
     demo_cmds,
+    discover_cmds,
+    history_cmds,
     lab_cmds,
     model_cmds,
+    normalise_cmds,
     poll_cmds,
     redundancy_cmds,
     scale_cmds,
     serve_cmds,
     simulate_cmds,
     stage_cmds,
+    twin_cmds,
 )
 from netstage.cli.common import err_console
 from netstage.simulator.errors import NetstageError, NetstageWarning
@@ -72,7 +81,11 @@ for _module in (
     redundancy_cmds,
     stage_cmds,
     audit_cmds,
+    twin_cmds,
     poll_cmds,
+    history_cmds,
+    discover_cmds,
+    normalise_cmds,
     capture_cmds,
     scale_cmds,
     demo_cmds,

@@ -149,144 +149,146 @@ def _is_pipe(path: Path) -> bool:
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
+def capture_cmd(
+    file: Annotated[Path | None, typer.Argument(
+        help="pcap or pcapng file (format detected from the magic bytes); omit with "
+        "--live", show_default=False)] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print the summary as "
+                                                          "JSON")] = False,
+    calibrate_out: Annotated[Path | None, typer.Option(
+        "--calibrate", help="write measured application profiles to OUT.yaml and the "
+        "'measured' scenario type to OUT.scenarios.yaml (simulator format)",
+        show_default=False, metavar="OUT.yaml")] = None,
+    mapping: Annotated[Path | None, typer.Option(
+        "--mapping", help="YAML file extending the application mapping "
+        "(domains/ports -> application)", show_default=False)] = None,
+    no_control: Annotated[bool, typer.Option(
+        "--no-control-plane", help="skip LLDP/CDP/STP/DHCP decoding (no scapy "
+        "needed)")] = False,
+    top: Annotated[int, typer.Option("--top", min=1, max=50,
+                                     help="rows in the top-N tables")] = 10,
+    live: Annotated[str | None, typer.Option(
+        "--live", help="capture this interface live (dumpcap) instead of reading FILE",
+        show_default=False, metavar="IFACE")] = None,
+    seconds: Annotated[float, typer.Option(
+        "--seconds", min=1, max=3600, help="with --live: how long to capture")] = 10.0,
+    save: Annotated[Path | None, typer.Option(
+        "--save", help="with --live: keep the capture in this pcapng file",
+        show_default=False)] = None,
+    district: Annotated[Path | None, typer.Option(
+        "--district", help="merge the LLDP/CDP neighbours and DHCP clients into this "
+        "district model (report; write it with --district-out)", show_default=False,
+        metavar="D.yaml")] = None,
+    observer: Annotated[str | None, typer.Option(
+        "--observer", help="with --district: node id of the switch whose port was "
+        "captured (neighbours become links to it)", show_default=False,
+        metavar="NODE")] = None,
+    district_out: Annotated[Path | None, typer.Option(
+        "--district-out", help="with --district: write the merged district here",
+        show_default=False, metavar="OUT.yaml")] = None,
+    max_packets: Annotated[int | None, typer.Option(
+        "--max-packets", min=1, help="stop after this many packets (for a FIFO or "
+        "pipe that never ends; the summary is marked partial)",
+        show_default=False)] = None,
+    max_seconds: Annotated[float | None, typer.Option(
+        "--max-seconds", min=0.1, help="stop reading after this many seconds (for a "
+        "FIFO or pipe; the summary is marked partial)", show_default=False)] = None,
+) -> None:
+    """Analyse a capture: traffic mix, conversations, talkers, VLANs, LLDP/CDP/DHCP."""
+    if (file is None) == (live is None):
+        raise typer.BadParameter("give a capture FILE or --live IFACE (not both)")
+    # outputs checked before the (long) capture or analysis: one-line errors
+    inputs = tuple(p for p in (file, mapping) if p is not None)
+    if calibrate_out is not None:
+        check_output_file(calibrate_out, "--calibrate", inputs=inputs)
+    if save is not None:
+        check_output_file(save, "--save", inputs=inputs)
+    base = None
+    if district is None and (observer is not None or district_out is not None):
+        raise typer.BadParameter("--observer and --district-out need --district")
+    if district is not None:
+        if no_control:
+            raise typer.BadParameter("--district needs the control plane (LLDP/CDP/"
+                                     "DHCP); drop --no-control-plane")
+        from netstage.auditor.capture_merge import check_observer
+        from netstage.simulator.io import load_district
+
+        base = load_district(district)
+        check_observer(base, observer)
+        if district_out is not None:
+            check_output_file(district_out, "--district-out", inputs=(*inputs, district))
+    if live is not None:
+        import tempfile
+
+        from netstage.auditor.capture.live import capture_live
+
+        target = save or Path(tempfile.mkdtemp(prefix="netstage-live-")) / "live.pcapng"
+        err_console.print(f"capturing {escape(live)} for {seconds:g} s ...")
+        file = capture_live(live, seconds, target)
+    assert file is not None
+    streaming = _is_pipe(file)
+    if streaming and max_packets is None and max_seconds is None:
+        err_console.print(f"reading {escape(str(file))} (not a regular file) until its "
+                          "writer closes it; --max-packets N or --max-seconds S stop "
+                          "earlier", highlight=False)
+    with progress() as bar:
+        task = bar.add_task(f"reading {escape(file.name)}", total=None)
+
+        def step(done: int, total: int) -> None:
+            # a pipe has no size: the bar shows the bytes read so far
+            bar.update(task, completed=done, total=total or None)
+
+        from netstage.auditor.capture import analyse_capture
+
+        s = analyse_capture(file, progress=step, mapping=mapping,
+                            control_plane=not no_control, max_packets=max_packets,
+                            max_seconds=max_seconds)
+    written: list[Path] = []
+    if calibrate_out is not None:
+        from netstage.auditor.capture.calibrate import write_calibration
+
+        written = write_calibration(s, calibrate_out)
+    merged = None
+    if base is not None:
+        from netstage.auditor.capture_merge import merge_capture
+
+        merged = merge_capture(base, s, observer=observer)
+        if district_out is not None:
+            from netstage.simulator.io import dump_district
+
+            with atomic_output(district_out, "--district-out") as tmp:
+                tmp.write_text(dump_district(merged.district), encoding="utf-8")
+            written.append(district_out)
+    if json_out:
+        print_json(s.to_json() if merged is None
+                   else {**s.to_json(), "district_merge": merged.to_json()})
+        if not s.complete:
+            err_console.print(f"[yellow]warning:[/] reading stopped at byte offset "
+                              f"{s.stopped_at_offset}: {escape(str(s.stop_reason))}")
+    else:
+        print_summary(s, top=top)
+        if merged is not None:
+            _print_merge(merged)
+    for p in written:
+        err_console.print(f"wrote {escape(str(p))}", highlight=False)
+
+
+def synth_cmd(
+    out: Annotated[Path, typer.Argument(help="pcapng file to write",
+                                        show_default=False)],
+    seed: Annotated[int, typer.Option("--seed", help="random seed (same seed, same "
+                                                     "bytes)")] = 2026,
+    seconds: Annotated[float, typer.Option("--seconds", min=5, max=600,
+                                           help="capture length")] = 40.0,
+) -> None:
+    """Write the synthetic school demo capture (the bundled one is the default)."""
+    from netstage.auditor.capture.synth import write_synthetic_capture
+
+    p = write_synthetic_capture(out, seed=seed, seconds=seconds)
+    console.print(f"wrote {escape(str(p))} ({_size(p.stat().st_size)})", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``capture`` and ``capture-synth`` to ``app``."""
-
-    @app.command("capture")
-    def capture_cmd(
-        file: Annotated[Path | None, typer.Argument(
-            help="pcap or pcapng file (format detected from the magic bytes); omit with "
-            "--live", show_default=False)] = None,
-        json_out: Annotated[bool, typer.Option("--json", help="print the summary as "
-                                                              "JSON")] = False,
-        calibrate_out: Annotated[Path | None, typer.Option(
-            "--calibrate", help="write measured application profiles to OUT.yaml and the "
-            "'measured' scenario type to OUT.scenarios.yaml (simulator format)",
-            show_default=False, metavar="OUT.yaml")] = None,
-        mapping: Annotated[Path | None, typer.Option(
-            "--mapping", help="YAML file extending the application mapping "
-            "(domains/ports -> application)", show_default=False)] = None,
-        no_control: Annotated[bool, typer.Option(
-            "--no-control-plane", help="skip LLDP/CDP/STP/DHCP decoding (no scapy "
-            "needed)")] = False,
-        top: Annotated[int, typer.Option("--top", min=1, max=50,
-                                         help="rows in the top-N tables")] = 10,
-        live: Annotated[str | None, typer.Option(
-            "--live", help="capture this interface live (dumpcap) instead of reading FILE",
-            show_default=False, metavar="IFACE")] = None,
-        seconds: Annotated[float, typer.Option(
-            "--seconds", min=1, max=3600, help="with --live: how long to capture")] = 10.0,
-        save: Annotated[Path | None, typer.Option(
-            "--save", help="with --live: keep the capture in this pcapng file",
-            show_default=False)] = None,
-        district: Annotated[Path | None, typer.Option(
-            "--district", help="merge the LLDP/CDP neighbours and DHCP clients into this "
-            "district model (report; write it with --district-out)", show_default=False,
-            metavar="D.yaml")] = None,
-        observer: Annotated[str | None, typer.Option(
-            "--observer", help="with --district: node id of the switch whose port was "
-            "captured (neighbours become links to it)", show_default=False,
-            metavar="NODE")] = None,
-        district_out: Annotated[Path | None, typer.Option(
-            "--district-out", help="with --district: write the merged district here",
-            show_default=False, metavar="OUT.yaml")] = None,
-        max_packets: Annotated[int | None, typer.Option(
-            "--max-packets", min=1, help="stop after this many packets (for a FIFO or "
-            "pipe that never ends; the summary is marked partial)",
-            show_default=False)] = None,
-        max_seconds: Annotated[float | None, typer.Option(
-            "--max-seconds", min=0.1, help="stop reading after this many seconds (for a "
-            "FIFO or pipe; the summary is marked partial)", show_default=False)] = None,
-    ) -> None:
-        """Analyse a capture: traffic mix, conversations, talkers, VLANs, LLDP/CDP/DHCP."""
-        if (file is None) == (live is None):
-            raise typer.BadParameter("give a capture FILE or --live IFACE (not both)")
-        # outputs checked before the (long) capture or analysis: one-line errors
-        inputs = tuple(p for p in (file, mapping) if p is not None)
-        if calibrate_out is not None:
-            check_output_file(calibrate_out, "--calibrate", inputs=inputs)
-        if save is not None:
-            check_output_file(save, "--save", inputs=inputs)
-        base = None
-        if district is None and (observer is not None or district_out is not None):
-            raise typer.BadParameter("--observer and --district-out need --district")
-        if district is not None:
-            if no_control:
-                raise typer.BadParameter("--district needs the control plane (LLDP/CDP/"
-                                         "DHCP); drop --no-control-plane")
-            from netstage.auditor.capture_merge import check_observer
-            from netstage.simulator.io import load_district
-
-            base = load_district(district)
-            check_observer(base, observer)
-            if district_out is not None:
-                check_output_file(district_out, "--district-out", inputs=(*inputs, district))
-        if live is not None:
-            import tempfile
-
-            from netstage.auditor.capture.live import capture_live
-
-            target = save or Path(tempfile.mkdtemp(prefix="netstage-live-")) / "live.pcapng"
-            err_console.print(f"capturing {escape(live)} for {seconds:g} s ...")
-            file = capture_live(live, seconds, target)
-        assert file is not None
-        streaming = _is_pipe(file)
-        if streaming and max_packets is None and max_seconds is None:
-            err_console.print(f"reading {escape(str(file))} (not a regular file) until its "
-                              "writer closes it; --max-packets N or --max-seconds S stop "
-                              "earlier", highlight=False)
-        with progress() as bar:
-            task = bar.add_task(f"reading {escape(file.name)}", total=None)
-
-            def step(done: int, total: int) -> None:
-                # a pipe has no size: the bar shows the bytes read so far
-                bar.update(task, completed=done, total=total or None)
-
-            from netstage.auditor.capture import analyse_capture
-
-            s = analyse_capture(file, progress=step, mapping=mapping,
-                                control_plane=not no_control, max_packets=max_packets,
-                                max_seconds=max_seconds)
-        written: list[Path] = []
-        if calibrate_out is not None:
-            from netstage.auditor.capture.calibrate import write_calibration
-
-            written = write_calibration(s, calibrate_out)
-        merged = None
-        if base is not None:
-            from netstage.auditor.capture_merge import merge_capture
-
-            merged = merge_capture(base, s, observer=observer)
-            if district_out is not None:
-                from netstage.simulator.io import dump_district
-
-                with atomic_output(district_out, "--district-out") as tmp:
-                    tmp.write_text(dump_district(merged.district), encoding="utf-8")
-                written.append(district_out)
-        if json_out:
-            print_json(s.to_json() if merged is None
-                       else {**s.to_json(), "district_merge": merged.to_json()})
-            if not s.complete:
-                err_console.print(f"[yellow]warning:[/] reading stopped at byte offset "
-                                  f"{s.stopped_at_offset}: {escape(str(s.stop_reason))}")
-        else:
-            print_summary(s, top=top)
-            if merged is not None:
-                _print_merge(merged)
-        for p in written:
-            err_console.print(f"wrote {escape(str(p))}", highlight=False)
-
-    @app.command("capture-synth")
-    def synth_cmd(
-        out: Annotated[Path, typer.Argument(help="pcapng file to write",
-                                            show_default=False)],
-        seed: Annotated[int, typer.Option("--seed", help="random seed (same seed, same "
-                                                         "bytes)")] = 2026,
-        seconds: Annotated[float, typer.Option("--seconds", min=5, max=600,
-                                               help="capture length")] = 40.0,
-    ) -> None:
-        """Write the synthetic school demo capture (the bundled one is the default)."""
-        from netstage.auditor.capture.synth import write_synthetic_capture
-
-        p = write_synthetic_capture(out, seed=seed, seconds=seconds)
-        console.print(f"wrote {escape(str(p))} ({_size(p.stat().st_size)})", highlight=False)
+    app.command("capture")(capture_cmd)
+    app.command("capture-synth")(synth_cmd)

@@ -10,19 +10,11 @@ from rich.table import Table
 
 from netstage.cli.common import FileArg, console, err_console, print_json
 
-lab_app = typer.Typer(
-    help="Emulate a district with real components (root only): one network namespace per "
-         "device, Linux bridges, shaped veth links, lldpd and snmpd in each device. "
-         "Rehearse an audit on it (docs/lab.md).",
-    no_args_is_help=True,
-)
-
 PrefixOpt = Annotated[str, typer.Option(
     "--prefix", help="prefix of every namespace the lab creates (lower-case, ends in '-')")]
 DEFAULT_PREFIX = "nslab-"
 
 
-@lab_app.command("up")
 def up(
     district_file: FileArg,
     prefix: PrefixOpt = DEFAULT_PREFIX,
@@ -68,7 +60,6 @@ def up(
                   soft_wrap=True)
 
 
-@lab_app.command("down")
 def down(prefix: PrefixOpt = DEFAULT_PREFIX) -> None:
     """Remove the lab: its daemons, namespaces and files (also after a crashed `up`)."""
     from netstage.auditor.lab.run import lab_down
@@ -78,7 +69,6 @@ def down(prefix: PrefixOpt = DEFAULT_PREFIX) -> None:
                   f"stopped {len(res['killed'])} processes", highlight=False)
 
 
-@lab_app.command("status")
 def status(
     prefix: PrefixOpt = DEFAULT_PREFIX,
     json_out: Annotated[bool, typer.Option("--json", help="print the status as JSON")] = False,
@@ -109,5 +99,14 @@ def status(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``lab`` group to ``app``."""
+    """Add the ``lab`` group (``up``, ``down``, ``status``) to ``app``."""
+    lab_app = typer.Typer(
+        help="Emulate a district with real components (root only): one network namespace "
+             "per device, Linux bridges, shaped veth links, lldpd and snmpd in each device. "
+             "Rehearse an audit on it (docs/lab.md).",
+        no_args_is_help=True,
+    )
+    lab_app.command("up")(up)
+    lab_app.command("down")(down)
+    lab_app.command("status")(status)
     app.add_typer(lab_app, name="lab")

@@ -69,55 +69,56 @@ def print_simulation(r: SimulationResult, top: int = 10) -> None:
         console.print(f"[yellow]warning:[/] {escape(w)}")
 
 
+def simulate_cmd(
+    file: Annotated[Path, typer.Argument(help="district YAML file", show_default=False)],
+    scenario: Annotated[str, typer.Option(
+        "--scenario", help="scenario type: lab, now, future, testing, update-storm "
+        "(or one from --scenario-file)")] = "now",
+    scenarios: Annotated[int, typer.Option(
+        "--scenarios", min=1, max=1_000_000, help="Monte Carlo scenarios")] = 1000,
+    seed: Annotated[int, typer.Option(
+        "--seed", help="random seed (same seed, same answer)")] = 7,
+    growth_years: Annotated[float | None, typer.Option(
+        "--growth-years", min=0, max=50, help="planning horizon for growing scenario types "
+        "(default: the district's)", show_default=False)] = None,
+    apps_file: Annotated[Path | None, typer.Option(
+        "--apps", help="application profiles YAML replacing the shipped apps.yaml",
+        show_default=False)] = None,
+    scenario_file: Annotated[Path | None, typer.Option(
+        "--scenario-file", help="scenario types YAML replacing the shipped scenarios.yaml",
+        show_default=False)] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="links in the table")] = 10,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="print machine-readable JSON (docs/simulation.md)")] = False,
+    per_scenario: Annotated[bool, typer.Option(
+        "--per-scenario", help="with --json: include the per-scenario arrays")] = False,
+) -> None:
+    """Simulate the busy hour: who gets how much bandwidth, how often it throttles."""
+    from netstage.simulator.arrays import to_arrays
+    from netstage.simulator.io import load_district
+    from netstage.simulator.profiles import load_apps, load_scenarios
+    from netstage.simulator.simulate import simulate
+
+    if per_scenario and not json_out:
+        raise typer.BadParameter("the per-scenario arrays are part of the JSON output; "
+                                 "add --json", param_hint="--per-scenario")
+    d = load_district(file)
+    apps = load_apps(apps_file) if apps_file else None
+    scen = load_scenarios(scenario_file, apps=apps) if scenario_file else None
+    arrays = to_arrays(d)
+    with progress() as bar:
+        task = bar.add_task(f"simulating '{scenario}'", total=scenarios)
+        res = simulate(
+            arrays, scenario=scenario, n_scenarios=scenarios, seed=seed,
+            growth_years=growth_years, apps=apps, scenarios=scen,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
+    if json_out:
+        print_json(res.to_json(per_scenario=per_scenario))
+    else:
+        print_simulation(res, top=top)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``simulate`` to ``app``."""
-
-    @app.command("simulate")
-    def simulate_cmd(
-        file: Annotated[Path, typer.Argument(help="district YAML file", show_default=False)],
-        scenario: Annotated[str, typer.Option(
-            "--scenario", help="scenario type: lab, now, future, testing, update-storm "
-            "(or one from --scenario-file)")] = "now",
-        scenarios: Annotated[int, typer.Option(
-            "--scenarios", min=1, max=1_000_000, help="Monte Carlo scenarios")] = 1000,
-        seed: Annotated[int, typer.Option(
-            "--seed", help="random seed (same seed, same answer)")] = 7,
-        growth_years: Annotated[float | None, typer.Option(
-            "--growth-years", min=0, max=50, help="planning horizon for growing scenario types "
-            "(default: the district's)", show_default=False)] = None,
-        apps_file: Annotated[Path | None, typer.Option(
-            "--apps", help="application profiles YAML replacing the shipped apps.yaml",
-            show_default=False)] = None,
-        scenario_file: Annotated[Path | None, typer.Option(
-            "--scenario-file", help="scenario types YAML replacing the shipped scenarios.yaml",
-            show_default=False)] = None,
-        top: Annotated[int, typer.Option("--top", min=1, help="links in the table")] = 10,
-        json_out: Annotated[bool, typer.Option(
-            "--json", help="print machine-readable JSON (docs/simulation.md)")] = False,
-        per_scenario: Annotated[bool, typer.Option(
-            "--per-scenario", help="with --json: include the per-scenario arrays")] = False,
-    ) -> None:
-        """Simulate the busy hour: who gets how much bandwidth, how often it throttles."""
-        from netstage.simulator.arrays import to_arrays
-        from netstage.simulator.io import load_district
-        from netstage.simulator.profiles import load_apps, load_scenarios
-        from netstage.simulator.simulate import simulate
-
-        if per_scenario and not json_out:
-            raise typer.BadParameter("the per-scenario arrays are part of the JSON output; "
-                                     "add --json", param_hint="--per-scenario")
-        d = load_district(file)
-        apps = load_apps(apps_file) if apps_file else None
-        scen = load_scenarios(scenario_file, apps=apps) if scenario_file else None
-        arrays = to_arrays(d)
-        with progress() as bar:
-            task = bar.add_task(f"simulating '{scenario}'", total=scenarios)
-            res = simulate(
-                arrays, scenario=scenario, n_scenarios=scenarios, seed=seed,
-                growth_years=growth_years, apps=apps, scenarios=scen,
-                progress=lambda done, total: bar.update(task, completed=done),
-            )
-        if json_out:
-            print_json(res.to_json(per_scenario=per_scenario))
-        else:
-            print_simulation(res, top=top)
+    app.command("simulate")(simulate_cmd)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -20,7 +20,6 @@ from netstage.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from netstage.auditor.normalise import Difference
     from netstage.simulator.model import District
     from netstage.simulator.stage import Classification
 
@@ -79,60 +78,6 @@ def print_classification(c: Classification, d: District | None = None) -> None:
                               highlight=False)
 
 
-def _attachments(d: District, out: Path, audit_file: Path | None,
-                 capture_file: Path | None, history_db: Path | None
-                 ) -> tuple[District, dict[str, Any], list[Difference]]:
-    """The district with the audit merged, the report's extra sections, the differences.
-
-    Goes through the calls ``netstage demo`` makes (merge_with_differences,
-    audit_section, capture_section) plus history_section for the poll history."""
-    import json
-    from contextlib import ExitStack
-
-    from netstage.simulator.errors import ConfigError
-
-    extra: dict[str, Any] = {}
-    differences: list[Difference] = []
-    for path, flag, what in ((audit_file, "--audit", "the audit JSON written by `netstage "
-                                                     "audit --out FILE`"),
-                             (capture_file, "--capture", "a pcap or pcapng file"),
-                             (history_db, "--history", "the database written by `netstage "
-                                                       "poll --db FILE`")):
-        if path is not None and not path.is_file():
-            why = "is a directory" if path.is_dir() else "no such file"
-            raise ConfigError(f"{path}: {why}; give {flag} {what}")
-    with ExitStack() as stack:
-        store = None
-        if history_db is not None:
-            from netstage.auditor.demo import history_section
-            from netstage.auditor.store import HistoryStore
-
-            store = stack.enter_context(HistoryStore(history_db, readonly=True,
-                                                     option="--history"))
-            extra["poll_history"] = history_section(store)
-        if audit_file is not None:
-            from netstage.auditor.demo import audit_section
-            from netstage.auditor.facts import load_audit
-            from netstage.auditor.normalise import merge_with_differences
-
-            audit = load_audit(audit_file)
-            merged = merge_with_differences(d, audit, store=store)
-            d, differences = merged.district, merged.differences
-            extra["SNMP_audit"] = audit_section(audit, full_facts=str(audit_file),
-                                                differences=differences)
-    if capture_file is not None:
-        from netstage.auditor.capture import analyse_capture
-        from netstage.auditor.demo import capture_section
-
-        data = analyse_capture(capture_file).to_json()
-        check_output_dir(out)
-        (out / "capture.json").write_text(json.dumps(data, indent=2, default=str) + "\n",
-                                          encoding="utf-8")
-        extra["capture"] = capture_section(data, full_analysis="capture.json in the "
-                                                               "report folder")
-    return d, extra, differences
-
-
 def _within_budget(fits: object, budget: float, stage_before: int) -> str:
     """The best plan within ``budget``, as a sentence (``fits`` None: nothing fits)."""
     from netstage.simulator import wording
@@ -146,167 +91,173 @@ def _within_budget(fits: object, budget: float, stage_before: int) -> str:
             f"${float(getattr(fits, 'cost_usd', 0.0)):,.0f}.")
 
 
+def classify_cmd(
+    file: FileArg,
+    json_out: JsonOpt = False,
+    rubric: RubricOpt = None,
+    scenarios: ScenOpt = DEFAULT_N_SCENARIOS,
+    seed: SeedOpt = 0,
+) -> None:
+    """Which of Smith's stages (1-4) the district is in, rule by rule, and why."""
+    from netstage.simulator.io import load_district
+    from netstage.simulator.stage import classify
+
+    d = load_district(file)
+    with progress() as bar:
+        task = bar.add_task("classifying", total=None)
+
+        def tick(done: int, total: int, rule_id: str) -> None:
+            bar.update(task, completed=done, total=total,
+                       description=f"classifying: {rule_id}" if rule_id else "classified")
+
+        c = classify(d, n_scenarios=scenarios, seed=seed, overrides=rubric, progress=tick)
+    if json_out:
+        print_json(c.to_json())
+    else:
+        print_classification(c, d)
+
+
+def plan_cmd(
+    file: FileArg,
+    target_stage: Annotated[int | None, typer.Option(
+        "--target-stage", min=2, max=4, help="stage to reach (default: the next one)",
+        show_default=False)] = None,
+    budget: Annotated[float | None, typer.Option(
+        "--budget", min=0, help="budget in USD; a plan above it is reported as over, "
+        "with the best verified plan that fits and the stage it reaches",
+        show_default=False)] = None,
+    json_out: JsonOpt = False,
+    rubric: RubricOpt = None,
+    catalog: Annotated[Path | None, typer.Option(
+        "--catalog", help="upgrade catalog YAML with your own costs (format: "
+        "simulator/data/upgrades.yaml)", show_default=False)] = None,
+    write_district: Annotated[Path | None, typer.Option(
+        "--write-district", help="write the upgraded district YAML here",
+        show_default=False)] = None,
+    scenarios: ScenOpt = DEFAULT_N_SCENARIOS,
+    seed: SeedOpt = 0,
+) -> None:
+    """The cheapest upgrades found to reach the next stage (or --target-stage),
+    verified by classifying the upgraded district again. Exit 1 if not reached."""
+    from netstage.simulator import wording
+    from netstage.simulator.io import load_district
+    from netstage.simulator.plan import best_plan_within, plan_upgrades
+
+    d = load_district(file)
+    if write_district is not None:  # fail now, not after minutes of planning
+        check_output_file(write_district, "--write-district", inputs=(file,))
+    with progress() as bar:
+        task = bar.add_task("planning", total=None)
+        p = plan_upgrades(d, target_stage=target_stage, budget_usd=budget,
+                          n_scenarios=scenarios, seed=seed, overrides=rubric,
+                          catalog=catalog,
+                          progress=lambda m: bar.update(task, description=m[:60]))
+        # over budget: the best verified plan that fits (a lower stage)
+        fits = None
+        if budget is not None and p.cost_usd > budget:
+            fits = best_plan_within(d, budget, plan=p, n_scenarios=scenarios, seed=seed,
+                                    overrides=rubric, catalog=catalog,
+                                    progress=lambda m: bar.update(task, description=m))
+    if write_district is not None:
+        write_output(write_district, p.district_yaml(), "--write-district")
+    if json_out:
+        print_json(p.to_json())
+    else:
+        console.print(escape(wording.plan_sentence(p)), highlight=False)
+        table = Table()
+        for col in ("action", f"{p.cost_years:g}-year cost (USD)", "range (USD)",
+                    "how the cost is made up (price source)"):
+            table.add_column(col, overflow="fold")
+        for a in p.actions:
+            table.add_row(escape(wording.fix_plurals(a.description)), f"{a.cost_usd:,.0f}",
+                          f"{a.cost_low_usd:,.0f}-{a.cost_high_usd:,.0f}",
+                          escape(wording.cost_note_text(a.cost_note)))
+        if p.actions:
+            console.print(table)
+            console.print(f"total: {escape(p.cost_line())}")
+        for n in p.notes:
+            console.print(f"[yellow]note:[/] {escape(wording.note_text(n))}")
+        if budget is not None and p.cost_usd > budget:
+            console.print(escape(_within_budget(fits, budget, p.stage_before)),
+                          highlight=False)
+            if fits is not None and fits.actions:
+                for a in fits.actions:
+                    console.print(f"  - {escape(wording.fix_plurals(a.description))}: "
+                                  f"${a.cost_usd:,.0f}",
+                                  highlight=False)
+        console.print(f"[dim]catalog: {p.catalog_version}; costs are indicative[/]")
+    if not p.reached:
+        raise typer.Exit(1)
+
+
+def report_cmd(
+    file: FileArg,
+    out: Annotated[Path, typer.Option("--out", help="directory for the report files")],
+    rubric: RubricOpt = None,
+    scenarios: ScenOpt = DEFAULT_N_SCENARIOS,
+    seed: SeedOpt = 0,
+    fmt: Annotated[list[str] | None, typer.Option(
+        "--format", help="html, json and/or pdf (repeat; default all three)",
+        show_default=False)] = None,
+    plans: Annotated[bool, typer.Option(
+        "--plans/--no-plans", help="plan upgrades to the next stage and to Stage 4")] = True,
+    audit_file: Annotated[Path | None, typer.Option(
+        "--audit", help="audit JSON (netstage audit --out/--json): merge what it "
+                        "measured into the district (as normalise --base) and add an "
+                        "SNMP audit section", show_default=False)] = None,
+    capture_file: Annotated[Path | None, typer.Option(
+        "--capture", help="pcap or pcapng file: analyse it as netstage capture does "
+                          "and add a capture section", show_default=False)] = None,
+    history_db: Annotated[Path | None, typer.Option(
+        "--history", help="poll history (netstage poll --db): add a poll history "
+                          "section; with --audit the background load is its p95",
+        show_default=False)] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write the stage report: one self-contained HTML file, JSON and PDF, plus the
+    charts as PNG and SVG files.
+
+    --audit, --capture and --history attach what was measured, as `netstage demo`
+    does: the audit is merged into the district before classifying (declared values
+    it replaces are printed and listed in the report), the capture and the poll
+    history get their own sections.
+    """
+    from netstage.auditor.attach import attach_measurements
+    from netstage.simulator.io import load_district
+    from netstage.simulator.report import FORMATS, write_report
+
+    formats = tuple(fmt) if fmt else FORMATS
+    d = load_district(file)
+    check_output_dir(out)  # before minutes of classifying and planning
+    # every attached input is read before the long work: a bad file fails in seconds
+    att = attach_measurements(d, out, audit_file=audit_file, capture_file=capture_file,
+                              history_db=history_db)
+    d, extra, differences = att.district, att.extra, att.differences
+    for x in [] if json_out else differences:
+        console.print(f"differs from declared: {escape(x.sentence)}", highlight=False)
+    with progress() as bar:
+        task = bar.add_task("report", total=None)
+        paths = write_report(d, out, n_scenarios=scenarios, seed=seed, overrides=rubric,
+                             formats=formats, plans=None if plans else [],
+                             extra=extra or None,
+                             progress=lambda m: bar.update(task, description=m[:60]))
+    if json_out:
+        print_json({**{k: str(v) for k, v in paths.items()},
+                    **({"differences": [x.to_json() for x in differences]}
+                       if audit_file is not None else {})})
+        return
+    for k in formats:
+        console.print(f"{k}: {escape(str(paths[k]))}")
+    if "pdf-fallback" in paths:
+        console.print("[yellow]note:[/] report.pdf is a plain fallback: Chromium was not "
+                      "found or failed, so the HTML page could not be printed; install "
+                      "chromium or print report.html from a browser")
+    charts = [v for k, v in paths.items() if k.startswith("chart-")]
+    console.print(f"charts: {len(charts)} files in {escape(str(out))}")
+
+
 def register(app: typer.Typer) -> None:
     """Add classify, plan and report to ``app``."""
-
-    @app.command("classify")
-    def classify_cmd(
-        file: FileArg,
-        json_out: JsonOpt = False,
-        rubric: RubricOpt = None,
-        scenarios: ScenOpt = DEFAULT_N_SCENARIOS,
-        seed: SeedOpt = 0,
-    ) -> None:
-        """Which of Smith's stages (1-4) the district is in, rule by rule, and why."""
-        from netstage.simulator.io import load_district
-        from netstage.simulator.stage import classify
-
-        d = load_district(file)
-        with progress() as bar:
-            task = bar.add_task("classifying", total=None)
-
-            def tick(done: int, total: int, rule_id: str) -> None:
-                bar.update(task, completed=done, total=total,
-                           description=f"classifying: {rule_id}" if rule_id else "classified")
-
-            c = classify(d, n_scenarios=scenarios, seed=seed, overrides=rubric, progress=tick)
-        if json_out:
-            print_json(c.to_json())
-        else:
-            print_classification(c, d)
-
-    @app.command("plan")
-    def plan_cmd(
-        file: FileArg,
-        target_stage: Annotated[int | None, typer.Option(
-            "--target-stage", min=2, max=4, help="stage to reach (default: the next one)",
-            show_default=False)] = None,
-        budget: Annotated[float | None, typer.Option(
-            "--budget", min=0, help="budget in USD; a plan above it is reported as over, "
-            "with the best verified plan that fits and the stage it reaches",
-            show_default=False)] = None,
-        json_out: JsonOpt = False,
-        rubric: RubricOpt = None,
-        catalog: Annotated[Path | None, typer.Option(
-            "--catalog", help="upgrade catalog YAML with your own costs (format: "
-            "simulator/data/upgrades.yaml)", show_default=False)] = None,
-        write_district: Annotated[Path | None, typer.Option(
-            "--write-district", help="write the upgraded district YAML here",
-            show_default=False)] = None,
-        scenarios: ScenOpt = DEFAULT_N_SCENARIOS,
-        seed: SeedOpt = 0,
-    ) -> None:
-        """The cheapest upgrades found to reach the next stage (or --target-stage),
-        verified by classifying the upgraded district again. Exit 1 if not reached."""
-        from netstage.simulator import wording
-        from netstage.simulator.io import load_district
-        from netstage.simulator.plan import best_plan_within, plan_upgrades
-
-        d = load_district(file)
-        if write_district is not None:  # fail now, not after minutes of planning
-            check_output_file(write_district, "--write-district", inputs=(file,))
-        with progress() as bar:
-            task = bar.add_task("planning", total=None)
-            p = plan_upgrades(d, target_stage=target_stage, budget_usd=budget,
-                              n_scenarios=scenarios, seed=seed, overrides=rubric,
-                              catalog=catalog,
-                              progress=lambda m: bar.update(task, description=m[:60]))
-            # over budget: the best verified plan that fits (a lower stage)
-            fits = None
-            if budget is not None and p.cost_usd > budget:
-                fits = best_plan_within(d, budget, plan=p, n_scenarios=scenarios, seed=seed,
-                                        overrides=rubric, catalog=catalog,
-                                        progress=lambda m: bar.update(task, description=m))
-        if write_district is not None:
-            write_output(write_district, p.district_yaml(), "--write-district")
-        if json_out:
-            print_json(p.to_json())
-        else:
-            console.print(escape(wording.plan_sentence(p)), highlight=False)
-            table = Table()
-            for col in ("action", f"{p.cost_years:g}-year cost (USD)", "range (USD)",
-                        "how the cost is made up (price source)"):
-                table.add_column(col, overflow="fold")
-            for a in p.actions:
-                table.add_row(escape(wording.fix_plurals(a.description)), f"{a.cost_usd:,.0f}",
-                              f"{a.cost_low_usd:,.0f}-{a.cost_high_usd:,.0f}",
-                              escape(wording.cost_note_text(a.cost_note)))
-            if p.actions:
-                console.print(table)
-                console.print(f"total: {escape(p.cost_line())}")
-            for n in p.notes:
-                console.print(f"[yellow]note:[/] {escape(wording.note_text(n))}")
-            if budget is not None and p.cost_usd > budget:
-                console.print(escape(_within_budget(fits, budget, p.stage_before)),
-                              highlight=False)
-                if fits is not None and fits.actions:
-                    for a in fits.actions:
-                        console.print(f"  - {escape(wording.fix_plurals(a.description))}: "
-                                      f"${a.cost_usd:,.0f}",
-                                      highlight=False)
-            console.print(f"[dim]catalog: {p.catalog_version}; costs are indicative[/]")
-        if not p.reached:
-            raise typer.Exit(1)
-
-    @app.command("report")
-    def report_cmd(
-        file: FileArg,
-        out: Annotated[Path, typer.Option("--out", help="directory for the report files")],
-        rubric: RubricOpt = None,
-        scenarios: ScenOpt = DEFAULT_N_SCENARIOS,
-        seed: SeedOpt = 0,
-        fmt: Annotated[list[str] | None, typer.Option(
-            "--format", help="html, json and/or pdf (repeat; default all three)",
-            show_default=False)] = None,
-        plans: Annotated[bool, typer.Option(
-            "--plans/--no-plans", help="plan upgrades to the next stage and to Stage 4")] = True,
-        audit_file: Annotated[Path | None, typer.Option(
-            "--audit", help="audit JSON (netstage audit --out/--json): merge what it "
-                            "measured into the district (as normalise --base) and add an "
-                            "SNMP audit section", show_default=False)] = None,
-        capture_file: Annotated[Path | None, typer.Option(
-            "--capture", help="pcap or pcapng file: analyse it as netstage capture does "
-                              "and add a capture section", show_default=False)] = None,
-        history_db: Annotated[Path | None, typer.Option(
-            "--history", help="poll history (netstage poll --db): add a poll history "
-                              "section; with --audit the background load is its p95",
-            show_default=False)] = None,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """Write the stage report: one self-contained HTML file, JSON and PDF, plus the
-        charts as PNG and SVG files.
-
-        --audit, --capture and --history attach what was measured, as `netstage demo`
-        does: the audit is merged into the district before classifying (declared values
-        it replaces are printed and listed in the report), the capture and the poll
-        history get their own sections.
-        """
-        from netstage.simulator.io import load_district
-        from netstage.simulator.report import FORMATS, write_report
-
-        formats = tuple(fmt) if fmt else FORMATS
-        d = load_district(file)
-        check_output_dir(out)  # before minutes of classifying and planning
-        # every attached input is read before the long work: a bad file fails in seconds
-        d, extra, differences = _attachments(d, out, audit_file, capture_file, history_db)
-        for x in [] if json_out else differences:
-            console.print(f"differs from declared: {escape(x.sentence)}", highlight=False)
-        with progress() as bar:
-            task = bar.add_task("report", total=None)
-            paths = write_report(d, out, n_scenarios=scenarios, seed=seed, overrides=rubric,
-                                 formats=formats, plans=None if plans else [],
-                                 extra=extra or None,
-                                 progress=lambda m: bar.update(task, description=m[:60]))
-        if json_out:
-            print_json({**{k: str(v) for k, v in paths.items()},
-                        **({"differences": [x.to_json() for x in differences]}
-                           if audit_file is not None else {})})
-            return
-        for k in formats:
-            console.print(f"{k}: {escape(str(paths[k]))}")
-        if "pdf-fallback" in paths:
-            console.print("[yellow]note:[/] report.pdf is a plain fallback: Chromium was not "
-                          "found or failed, so the HTML page could not be printed; install "
-                          "chromium or print report.html from a browser")
-        charts = [v for k, v in paths.items() if k.startswith("chart-")]
-        console.print(f"charts: {len(charts)} files in {escape(str(out))}")
+    app.command("classify")(classify_cmd)
+    app.command("plan")(plan_cmd)
+    app.command("report")(report_cmd)

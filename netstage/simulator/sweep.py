@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from netstage.simulator.errors import NetstageError
+from netstage.simulator.errors import ConfigError, NetstageError
 from netstage.simulator.model import INFRASTRUCTURE_KINDS, District
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "derive_seed",
     "evaluate_batch",
     "evaluate_spec",
+    "expand_district_paths",
     "file_specs",
     "load_spec",
     "run_in_process",
@@ -133,6 +134,24 @@ def derive_seed(key: str, base_seed: int = 0) -> int:
     """A 31-bit seed from ``base_seed`` and a district key, stable across processes."""
     digest = hashlib.sha256(f"{base_seed}\x00{key}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def expand_district_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given; a directory stands for its ``*.yaml`` and ``*.yml`` files (sorted).
+
+    A missing file is kept (it becomes an error row of the sweep, not an aborted sweep);
+    a directory without district files is a :class:`~netstage.simulator.errors.ConfigError`.
+    """
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
+            if not found:
+                raise ConfigError(f"{p}: directory has no *.yaml district files")
+            out.extend(found)
+        else:
+            out.append(p)  # a missing file becomes an error row, not an aborted sweep
+    return out
 
 
 def file_specs(paths: Iterable[str | Path], base_seed: int = 0) -> list[DistrictSpec]:

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 from netstage.auditor.normalise.core import NormaliseResult, facts_to_district
 from netstage.auditor.normalise.core import _write_accepted as _write_accepted
+from netstage.auditor.normalise.from_files import Normalised, normalise_files
 from netstage.auditor.normalise.identity import entity_stack, name_variants, usable_address
 from netstage.auditor.normalise.merge import (
     Difference,
@@ -71,6 +72,7 @@ __all__ = [
     "Mismatch",
     "MismatchKind",
     "NormaliseResult",
+    "Normalised",
     "PortRef",
     "client_load_mbps",
     "entity_stack",
@@ -78,6 +80,7 @@ __all__ = [
     "merge_measured",
     "merge_with_differences",
     "name_variants",
+    "normalise_files",
     "since_start_mbps",
     "usable_address",
 ]
