@@ -108,8 +108,7 @@ def stage_ladder(c: Any) -> Figure:
 
 # -- 2. per-device bandwidth CDF -----------------------------------------------------------
 def _sims(c: Any) -> list[tuple[str, Any]]:
-    return [(k.split(":", 1)[1], v) for k, v in c.evidence.items()
-            if k.startswith("sim:") and v is not None]
+    return list(c.evidence.simulated)
 
 
 def rate_cdf(c: Any) -> Figure:
@@ -161,7 +160,7 @@ def rate_cdf(c: Any) -> Figure:
 
 # -- 3. network map ----------------------------------------------------------------------
 def _util_by_element(c: Any, scenario: str = "now") -> tuple[dict[str, float], str | None]:
-    res = c.evidence.get(f"sim:{scenario}")
+    res = c.evidence.simulations.get(scenario)
     if res is None:
         for s, r in _sims(c):
             res, scenario = r, s
@@ -235,7 +234,7 @@ def network_map(d: District, c: Any, *, max_nodes: int = 400) -> Figure:
             "unreadable. See the busiest-links table in the report instead.",
         ])
     util, scen = _util_by_element(c)
-    rep = c.evidence.get("redundancy")
+    rep = c.evidence.redundancy
     if rep is None:
         try:
             from netstage.simulator.redundancy import analyse_redundancy
@@ -391,7 +390,7 @@ def growth_projection(d: District, c: Any, series: dict[str, Any] | None) -> Fig
 def n1_worst(c: Any, *, top: int = 10) -> Figure:
     """The single failures that leave the most demand unserved, against the R-HA limit."""
     fig = Figure(figsize=(8, 4.5), dpi=100)
-    cont = c.evidence.get("contingency")
+    cont = c.evidence.contingency
     rows = list(getattr(cont, "contingencies", []) or []) if cont is not None else []
     if not rows:
         ha = next((r for r in c.rules if r.rule_id == "R-HA"), None)
@@ -437,7 +436,7 @@ def render_charts(d: District, c: Any, *, growth: dict[str, Any] | None = None,
     if growth is None:
         try:
             growth = growth_series(d, n_scenarios=n_scenarios, seed=seed,
-                                   arrays=c.evidence.get("arrays"))
+                                   arrays=c.evidence.arrays)
         except Exception as exc:
             growth = None
             growth_err = str(exc)

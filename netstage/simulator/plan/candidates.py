@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from netstage.simulator.evidence import Evidence
 from netstage.simulator.model import INFRASTRUCTURE_KINDS, District, NodeKind, SiteKind
 from netstage.simulator.plan.actions import UpgradeAction, _unique
 from netstage.simulator.plan.catalogue import Catalog, Cost
@@ -187,14 +188,14 @@ class _Candidates:
                  float(len(chosen)), rules, {"links": chosen, "capacity_mbps": caps},
                  cost=cost)
 
-    def hot_elements(self, evidence: dict[str, Any], rules: list[str]) -> None:
+    def hot_elements(self, evidence: Evidence, rules: list[str]) -> None:
         """Candidates from the simulations: the links most often at their limit."""
         circuit_ids = {c.id for c in self.d.circuits}
         link_keys = {lk.key for lk in self.d.links}
         hot_links: list[str] = []
         for r in rules:
             scen = self.rubric.rules[r].scenario or r
-            res = evidence.get(f"sim:{scen}")
+            res = evidence.simulations.get(scen)
             if res is None:
                 continue
             ids = list(getattr(res, "link_ids", []) or [])
@@ -648,7 +649,7 @@ def _candidates(st: _State, cat: Catalog, rubric: Rubric, target: int,
         # design_density, from the vendor K-12 design guides) or whose devices could not
         # associate (AP client bound)
         unassoc = any(float(np.percentile(getattr(r, "unassociated_share", [0.0]), 95)) > 0
-                      for k, r in st.evidence.items() if k.startswith("sim:") and r is not None)
+                      for _s, r in st.evidence.simulated)
         for site in d.sites:
             aps = [x for x in d.nodes if x.kind == NodeKind.AP and x.site == site.id]
             need, _ = cands.design_aps(site.id) if cat.has("add_aps") else (None, "")
@@ -668,7 +669,7 @@ def _candidates(st: _State, cat: Catalog, rubric: Rubric, target: int,
 
             rep = analyse_redundancy(d)
         ha = st.verdicts.get("R-HA")
-        cont = st.evidence.get("contingency")
+        cont = st.evidence.contingency
         lim = float(rubric.value("R-HA", "max_n1_unserved_p95"))
         over = [r for r in (getattr(cont, "contingencies", None) or [])
                 if float(r.unserved_p95) > lim] if ha is not None and ha.inputs else []

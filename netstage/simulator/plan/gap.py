@@ -5,11 +5,12 @@ Part of :mod:`netstage.simulator.plan` (split along its seams, issue 13)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from netstage.simulator.evidence import Evidence
 from netstage.simulator.model import District, SiteKind
 from netstage.simulator.rules import Rubric, RuleVerdict
 from netstage.simulator.stage import classify
@@ -52,14 +53,17 @@ def _generic_shortfall(v: RuleVerdict, target: int) -> float:
     return 0.5 * a + 0.5 * b
 
 
-def _ha_structure(d: District, rubric: Rubric) -> tuple[float, bool, Any]:
-    """(shortfall in [0, 1], structure passes, redundancy report) without N-1 simulation."""
+def _ha_structure(d: District, rubric: Rubric, evidence: Evidence | None = None
+                  ) -> tuple[float, bool, Any]:
+    """(shortfall in [0, 1], structure passes, redundancy report) without N-1 simulation.
+    The report is ``evidence``'s (computed there once, for R-HA to reuse) when given."""
     from netstage.simulator.redundancy import analyse_redundancy
 
     th = rubric.rules["R-HA"].thresholds
     need_c = float(th["min_internet_circuits"].value)
     need_p = float(th["min_edge_disjoint_paths_per_school"].value)
-    rep = analyse_redundancy(d)
+    rep = (evidence.redundancy_report() if evidence is not None else None) \
+        or analyse_redundancy(d)
     schools = [s for s in rep.sites if s.kind == SiteKind.SCHOOL.value and s.students]
     short_c = max(0.0, 1.0 - len(d.circuits) / need_c)
     short_p = (float(np.mean([max(0.0, 1.0 - s.edge_disjoint_paths / need_p) for s in schools]))
@@ -75,8 +79,8 @@ class _State:
     district: District
     verdicts: dict[str, RuleVerdict]
     gaps: dict[str, float]
+    evidence: Evidence
     redundancy: Any = None
-    evidence: dict[str, Any] = field(default_factory=dict)
 
     @property
     def gap(self) -> float:
@@ -90,7 +94,7 @@ class _State:
         return _State(district=new.district, verdicts={**self.verdicts, **new.verdicts},
                       gaps={**self.gaps, **new.gaps},
                       redundancy=new.redundancy if "R-HA" in new.verdicts else self.redundancy,
-                      evidence={**self.evidence, **new.evidence})
+                      evidence=self.evidence.merged(new.evidence))
 
 
 _Cache = dict[tuple[str, tuple[str, ...], bool], _State]
@@ -128,23 +132,25 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
     gaps: dict[str, float] = {}
     rep = None
     others = [r for r in rules if r != "R-HA"]
-    evidence: dict[str, Any] = {}
+    # one evidence for both runs below: the district is converted to arrays once, and
+    # R-HA reuses the redundancy report of the structural check
+    evidence = Evidence(d, n_scenarios=n, seed=seed)
     if others:
-        c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=tuple(others))
-        evidence = c.evidence
+        c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=tuple(others),
+                     evidence=evidence)
         for v in c.rules:
             verdicts[v.rule_id] = v
     if "R-HA" in rules:
-        short, ok, rep = _ha_structure(d, rubric)
+        short, ok, rep = _ha_structure(d, rubric, evidence)
         if ok or ha_full:
-            c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=("R-HA",))
+            c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=("R-HA",),
+                         evidence=evidence)
             v = c.rules[0]
             verdicts["R-HA"] = v
-            evidence.update(c.evidence)
             gaps["R-HA"] = 0.0
             if v.allows_stage < target:
                 gaps["R-HA"] = (target - v.allows_stage) + 0.9 * (
-                    short + _n1_shortfall(v, c.evidence.get("contingency"), rubric)) / 2.0
+                    short + _n1_shortfall(v, evidence.contingency, rubric)) / 2.0
         else:
             # structure fails: the rule allows at most stage 3 (fail_allows)
             fa = rubric.rules["R-HA"].fail_allows

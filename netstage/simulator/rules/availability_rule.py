@@ -4,13 +4,13 @@ Uses :func:`netstage.simulator.redundancy.analyse_redundancy` (edge-disjoint pat
 site, single points of failure) and :func:`netstage.simulator.contingency.run_contingency`
 (p95 unserved under every single link or node failure, except a school's own access
 switch). The number of Internet circuits is read from the district directly.
-Reports are kept in ``ctx.evidence["redundancy"]`` / ``ctx.evidence["contingency"]``.
+Reports are kept in ``ctx.evidence.redundancy`` / ``ctx.evidence.contingency``
+(:class:`~netstage.simulator.evidence.Evidence`, sharing the capacity rules' arrays).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netstage.simulator.model import SiteKind
 from netstage.simulator.rules.base import (
@@ -26,45 +26,21 @@ from netstage.simulator.rules.base import (
 )
 from netstage.simulator.srlg import circuit_count
 
+if TYPE_CHECKING:
+    from netstage.simulator.contingency import ContingencyReport
+    from netstage.simulator.redundancy import RedundancyReport
+
 __all__ = ["contingency", "redundancy", "rule_ha"]
 
 
-def _arrays(ctx: RuleContext) -> Any:
-    """The district's arrays, converted once per classification (the capacity rules
-    share the same cache entry; the analyses only read them)."""
-    arrays = ctx.evidence.get("arrays")
-    if arrays is None:
-        from netstage.simulator.arrays import to_arrays
-
-        arrays = ctx.evidence["arrays"] = to_arrays(ctx.district)
-    return arrays
-
-
-def redundancy(ctx: RuleContext) -> Any | None:
+def redundancy(ctx: RuleContext) -> RedundancyReport | None:
     """Cached redundancy report, or None when the module is not available."""
-    if "redundancy" not in ctx.evidence:
-        try:
-            mod = importlib.import_module("netstage.simulator.redundancy")
-        except ImportError:
-            ctx.evidence["redundancy"] = None
-        else:
-            ctx.evidence["redundancy"] = mod.analyse_redundancy(ctx.district,
-                                                                arrays=_arrays(ctx))
-    return ctx.evidence["redundancy"]
+    return ctx.evidence.redundancy_report()
 
 
-def contingency(ctx: RuleContext) -> Any | None:
+def contingency(ctx: RuleContext) -> ContingencyReport | None:
     """Cached N-1 contingency report, or None when the module is not available."""
-    if "contingency" not in ctx.evidence:
-        try:
-            mod = importlib.import_module("netstage.simulator.contingency")
-        except ImportError:
-            ctx.evidence["contingency"] = None
-        else:
-            ctx.evidence["contingency"] = mod.run_contingency(
-                ctx.district, n_scenarios=ctx.n_scenarios, seed=ctx.seed,
-                arrays=_arrays(ctx))
-    return ctx.evidence["contingency"]
+    return ctx.evidence.contingency_report()
 
 
 def _min_school_paths(ctx: RuleContext, rep: Any) -> tuple[int | None, str | None]:

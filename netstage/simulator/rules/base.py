@@ -19,9 +19,10 @@ rule* can give for any value of it, the same stage as admitting the worst value.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from netstage.simulator.evidence import Evidence
 from netstage.simulator.model import District
 
 if TYPE_CHECKING:
@@ -146,17 +147,29 @@ class RuleVerdict:
 
 @dataclass
 class RuleContext:
-    """What a rule may read: the district, the rubric, simulation settings, a cache.
+    """What a rule may read: the district, the rubric, simulation settings, the evidence.
 
-    ``evidence`` keeps the heavy results rules computed (simulation results,
-    redundancy and contingency reports) for the charts and the report.
+    ``evidence`` (:class:`~netstage.simulator.evidence.Evidence`) computes the heavy
+    results once (arrays, simulations, redundancy and contingency reports) and keeps them
+    for the other rules, the charts and the report. ``reuse`` hands in the evidence of
+    an earlier run (same district object and settings) to share; by default the context
+    makes its own.
     """
 
     district: District
     rubric: Rubric
     n_scenarios: int = 200
     seed: int = 0
-    evidence: dict[str, Any] = field(default_factory=dict)
+    reuse: InitVar[Evidence | None] = field(default=None, kw_only=True)
+    evidence: Evidence = field(init=False)
+
+    def __post_init__(self, reuse: Evidence | None) -> None:
+        if reuse is None:
+            reuse = Evidence(self.district, n_scenarios=self.n_scenarios, seed=self.seed)
+        elif (reuse.district is not self.district
+              or (reuse.n_scenarios, reuse.seed) != (self.n_scenarios, self.seed)):
+            raise ValueError("the evidence to reuse is of another district or other settings")
+        self.evidence = reuse
 
     def threshold(self, rule_id: str, name: str) -> Any:
         return self.rubric.value(rule_id, name)

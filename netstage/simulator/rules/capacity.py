@@ -4,13 +4,13 @@ Each rule runs the scenario type of the same name in ``simulator/data/scenarios.
 through :func:`netstage.simulator.simulate.simulate` (Monte Carlo over application
 profiles, max-min fair allocation) and compares the 95th percentile over scenarios of
 the unserved fraction (and, for R-NOW, of the throttled-device share) with the rubric.
-Results are kept in ``ctx.evidence["sim:<scenario>"]`` for the charts.
+Results are kept in ``ctx.evidence.simulations[<scenario>]`` for the charts
+(:class:`~netstage.simulator.evidence.Evidence`).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netstage.simulator.model import SiteKind
 from netstage.simulator.rules.base import (
@@ -25,27 +25,15 @@ from netstage.simulator.rules.base import (
     verdict_from_checks,
 )
 
+if TYPE_CHECKING:
+    from netstage.simulator.simulate import SimulationResult
+
 __all__ = ["percentile_of", "rule_future", "rule_lab", "rule_now", "simulation", "wifi_density"]
 
 
-def simulation(ctx: RuleContext, scenario: str) -> Any | None:
+def simulation(ctx: RuleContext, scenario: str) -> SimulationResult | None:
     """The (cached) simulation result of ``scenario``, or None if the engine is missing."""
-    key = f"sim:{scenario}"
-    if key in ctx.evidence:
-        return ctx.evidence[key]
-    try:
-        sim = importlib.import_module("netstage.simulator.simulate")
-    except ImportError:
-        ctx.evidence[key] = None
-        return None
-    arrays = ctx.evidence.get("arrays")
-    if arrays is None:
-        from netstage.simulator.arrays import to_arrays
-
-        arrays = ctx.evidence["arrays"] = to_arrays(ctx.district)
-    res = sim.simulate(arrays, scenario=scenario, n_scenarios=ctx.n_scenarios, seed=ctx.seed)
-    ctx.evidence[key] = res
-    return res
+    return ctx.evidence.simulation(scenario)
 
 
 def percentile_of(res: Any, name: str, q: float) -> float:
@@ -151,12 +139,7 @@ def wifi_density(ctx: RuleContext) -> list[dict[str, Any]]:
     radio capacity) from the Wi-Fi radio model; [] without access points."""
     from netstage.simulator.wifi import density_by_site
 
-    arrays = ctx.evidence.get("arrays")
-    if arrays is None:
-        from netstage.simulator.arrays import to_arrays
-
-        arrays = ctx.evidence["arrays"] = to_arrays(ctx.district)
-    return density_by_site(ctx.district, arrays)
+    return density_by_site(ctx.district, ctx.evidence.district_arrays())
 
 
 @register("R-NOW")
