@@ -100,3 +100,16 @@ def test_to_json_has_the_report_sections() -> None:
     j = c.evidence.to_json()
     assert list(j) == ["simulations", "redundancy", "contingency"]
     assert list(j["simulations"]) == ["now"]
+
+
+def test_reused_shares_only_what_the_settings_do_not_change() -> None:
+    c = classify(build(redundant()), n_scenarios=N, seed=1)
+    ev = c.evidence
+    same = ev.reused(N, 1)
+    assert same is not ev and same.simulations == ev.simulations
+    assert same.contingency is ev.contingency and same.arrays is ev.arrays
+    other = ev.reused(N + 1, 1)
+    assert other.arrays is ev.arrays and other.redundancy is ev.redundancy
+    assert not other.simulations and not other.computed("contingency")
+    other.simulation("now")
+    assert list(ev.simulations) == ["lab", "now", "future"]   # the original is untouched

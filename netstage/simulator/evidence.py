@@ -119,6 +119,22 @@ class Evidence:
         """``(scenario, result)`` of every simulation that ran, in the order run."""
         return [(s, r) for s, r in self.simulations.items() if r is not None]
 
+    def reused(self, n_scenarios: int, seed: int) -> Evidence:
+        """A new evidence of the same district for ``n_scenarios``/``seed``: it starts with
+        what does not depend on them (arrays, redundancy) and, with the same settings,
+        with the simulations and N-1 already made too. What it computes later is its
+        own; this evidence is never changed through it."""
+        out = Evidence(self.district, n_scenarios=n_scenarios, seed=seed)
+        shared = ["arrays", "redundancy"]
+        if (n_scenarios, seed) == (self.n_scenarios, self.seed):
+            out.simulations = dict(self.simulations)
+            shared.append("contingency")
+        for name in shared:
+            if name in self._computed:
+                setattr(out, name, getattr(self, name))
+                out._computed.add(name)
+        return out
+
     def merged(self, new: Evidence) -> Evidence:
         """This evidence with what ``new`` computed taken from ``new`` (the planner keeps
         the evidence of the rules a step did not re-evaluate); bound to ``new``'s district

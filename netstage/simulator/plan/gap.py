@@ -115,9 +115,11 @@ def _content_key(d: District, rules: list[str]) -> str:
 
 
 def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int, seed: int,
-              ha_full: bool = False, cache: _Cache | None = None) -> _State:
+              ha_full: bool = False, cache: _Cache | None = None,
+              known: Evidence | None = None) -> _State:
     """Verdicts of ``rules`` on ``d`` and each rule's gap to ``target`` (memoised in
-    ``cache`` by the district's content).
+    ``cache`` by the district's content). ``known`` is evidence already computed on
+    ``d`` (the classification before planning): what it holds is not computed again.
 
     R-HA is judged structurally (circuits, disjoint paths, single points of failure)
     until the structure passes; only then is the N-1 contingency simulated.
@@ -134,7 +136,8 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
     others = [r for r in rules if r != "R-HA"]
     # one evidence for both runs below: the district is converted to arrays once, and
     # R-HA reuses the redundancy report of the structural check
-    evidence = Evidence(d, n_scenarios=n, seed=seed)
+    evidence = (known.reused(n, seed) if known is not None and known.district is d
+                else Evidence(d, n_scenarios=n, seed=seed))
     if others:
         c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=tuple(others),
                      evidence=evidence)
