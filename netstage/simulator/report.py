@@ -37,6 +37,7 @@ from netstage.simulator.charts import (
 from netstage.simulator.errors import ConfigError, NetstageError
 from netstage.simulator.io import ensure_output_dir
 from netstage.simulator.model import District
+from netstage.simulator.rules.capacity import CapacityDetails
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
 
 __all__ = ["REPORT_SCHEMA", "build_report_json", "render_html", "write_report"]
@@ -242,9 +243,10 @@ def _plan_html(p: Any, d: District) -> str:
 def _wifi_density_rows(c: Classification, d: District | None = None) -> list[list[Any]]:
     """Rows of the Wi-Fi density table from R-NOW's details (the radio model's view)."""
     try:
-        dens = c.rule("R-NOW").details.get("wifi_density") or []
+        det = c.rule("R-NOW").details
     except KeyError:
         return []
+    dens = det.wifi_density if isinstance(det, CapacityDetails) else []
     return [[wording.element_name(str(x["site"]), d),
              x["classrooms"] if x["classrooms"] is not None else "not given",
              x["aps"], f"{x['aps_per_classroom']:.2f}" if x["aps_per_classroom"] is not None

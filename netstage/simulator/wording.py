@@ -28,6 +28,7 @@ from typing import Any
 
 from netstage.simulator.model import INFRASTRUCTURE_KINDS, District
 from netstage.simulator.rules.base import RuleInput, RuleVerdict
+from netstage.simulator.rules.capacity import CapacityDetails
 
 __all__ = [
     "FACT_PHRASES",
@@ -257,27 +258,21 @@ def _th(v: RuleVerdict, name: str) -> Any:
     return v.threshold.get(name)
 
 
-def _detail_pct(v: RuleVerdict, prefix: str) -> float | None:
-    for k, x in v.details.items():
-        if k.startswith(prefix) and isinstance(x, int | float):
-            return float(x)
-    return None
-
-
 def _finding_capacity(v: RuleVerdict, d: District | None) -> str:
-    scen = str(v.details.get("scenario", ""))
+    det = v.details if isinstance(v.details, CapacityDetails) else None
+    scen = det.scenario if det is not None else ""
     where = _SCENARIO_PHRASE.get(scen, f"the '{scen}' busy hour")
-    un = _detail_pct(v, "unserved_fraction_p")
+    un = det.unserved if det is not None else None
     if un is None:
         if v.to_resolve and "not installed" in v.to_resolve[0]:
             return f"{_cap(where)} was not simulated: the simulation engine is not installed"
         return (f"{_cap(where)} has no students or staff to simulate, so nothing was "
                 "measured")
-    n = v.details.get("n_scenarios")
+    n = det.n_scenarios if det is not None else None
     s = (f"In {where}" + (f" ({plural(int(n), 'simulated hour')})" if n else "")
          + (", no demand goes unserved in 95% of hours" if un == 0 else
             f", 95% of hours leave at most {pct(un)} of demand unserved"))
-    th = _detail_pct(v, "throttled_share_p")
+    th = det.throttled if det is not None else None
     if th is not None:
         s += (" and no device is slowed below what its apps need" if th == 0 else
               f" and at most {pct(th)} of devices are slowed below what their apps need")

@@ -13,6 +13,7 @@ import numpy as np
 from netstage.simulator.evidence import Evidence
 from netstage.simulator.model import District, SiteKind
 from netstage.simulator.rules import Rubric, RuleVerdict
+from netstage.simulator.rules.capacity import CapacityDetails
 from netstage.simulator.stage import classify
 
 CAPACITY_RULES = ("R-LAB", "R-NOW", "R-FUTURE")
@@ -21,10 +22,11 @@ CAPACITY_RULES = ("R-LAB", "R-NOW", "R-FUTURE")
 # -- gap: how far a classification is from the target ------------------------------------
 def _capacity_shortfall(v: RuleVerdict) -> float:
     th = v.threshold
+    measured = v.details.at_percentile if isinstance(v.details, CapacityDetails) else {}
     vals = []
     for name, limit in th.items():
         arr = "unserved_fraction" if "unserved" in name else "throttled_share"
-        got = next((x for k, x in v.details.items() if k.startswith(arr)), None)
+        got = measured.get(arr)
         if got is not None and isinstance(limit, int | float):
             vals.append(max(0.0, float(got) - float(limit)))
     return min(1.0, sum(vals) / len(vals)) if vals else 1.0

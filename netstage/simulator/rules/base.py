@@ -18,7 +18,7 @@ rule* can give for any value of it, the same stage as admitting the worst value.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import InitVar, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,6 +33,7 @@ __all__ = [
     "Check",
     "Provenance",
     "RuleContext",
+    "RuleDetails",
     "RuleFn",
     "RuleInput",
     "RuleVerdict",
@@ -41,6 +42,7 @@ __all__ = [
     "any3",
     "at_least",
     "at_most",
+    "details_json",
     "register",
     "verdict_from_checks",
     "would_change",
@@ -103,6 +105,34 @@ class Check:
                 "text": self.text, "inputs": list(self.inputs)}
 
 
+class RuleDetails(Mapping[str, Any]):
+    """Base of a rule's typed details (one dataclass per rule, beside the rule).
+
+    Code in netstage reads the typed attributes; :meth:`to_json` is the ``details`` of the
+    rule's JSON, and read as a mapping the details are that JSON (the plain dict every
+    rule's details were before), so a library user's ``v.details["worst_site"]`` keeps
+    working.
+    """
+
+    def to_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_json()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_json())
+
+    def __len__(self) -> int:
+        return len(self.to_json())
+
+
+def details_json(details: Mapping[str, Any]) -> dict[str, Any]:
+    """A rule's details as JSON: the typed details' :meth:`RuleDetails.to_json`, or the
+    dict of a rule whose details are not typed yet."""
+    return details.to_json() if isinstance(details, RuleDetails) else dict(details)
+
+
 @dataclass
 class RuleVerdict:
     """What one rule says about a district (see the module docstring)."""
@@ -119,7 +149,9 @@ class RuleVerdict:
     to_resolve: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     optimistic_stage: int = 4
-    details: dict[str, Any] = field(default_factory=dict)
+    #: the rule's typed details (a :class:`RuleDetails`), or a plain dict for a rule
+    #: whose details are not typed yet; both read as a mapping of the JSON ``details``
+    details: Mapping[str, Any] = field(default_factory=dict)
     would_change: list[dict[str, Any]] = field(default_factory=list)
     #: the explanation in words (:func:`netstage.simulator.wording.rule_sentence`, with
     #: the district's names), set by :func:`~netstage.simulator.stage.classify`; the
@@ -141,7 +173,7 @@ class RuleVerdict:
             "to_resolve": list(self.to_resolve),
             "checks": [c.to_json() for c in self.checks],
             "would_change": list(self.would_change),
-            "details": self.details,
+            "details": details_json(self.details),
         }
 
 
@@ -236,7 +268,7 @@ def verdict_from_checks(
     unit: str,
     to_resolve: list[str],
     explain: Callable[[int, Status], str],
-    details: dict[str, Any] | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> RuleVerdict:
     """Build a verdict: pessimistic/optimistic stage, status, explanation.
 
@@ -262,7 +294,7 @@ def verdict_from_checks(
         explanation=explain(pess, status),
         to_resolve=to_resolve if status == "unknown" else [],
         checks=checks,
-        details=details or {},
+        details=details if details is not None else {},
         would_change=would_change(checks, inputs, pess),
     )
 

@@ -10,6 +10,7 @@ Results are kept in ``ctx.evidence.simulations[<scenario>]`` for the charts
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from netstage.simulator.model import SiteKind
@@ -17,6 +18,7 @@ from netstage.simulator.rules.base import (
     Check,
     Provenance,
     RuleContext,
+    RuleDetails,
     RuleInput,
     RuleVerdict,
     Status,
@@ -28,7 +30,44 @@ from netstage.simulator.rules.base import (
 if TYPE_CHECKING:
     from netstage.simulator.simulate import SimulationResult
 
-__all__ = ["percentile_of", "rule_future", "rule_lab", "rule_now", "simulation", "wifi_density"]
+__all__ = ["CapacityDetails", "percentile_of", "rule_future", "rule_lab", "rule_now",
+           "simulation", "wifi_density"]
+
+
+@dataclass(frozen=True, eq=False)
+class CapacityDetails(RuleDetails):
+    """What R-LAB, R-NOW and R-FUTURE measured. ``at_percentile`` maps each
+    :class:`~netstage.simulator.simulate.SimulationResult` array the rule limits
+    (``unserved_fraction``; for R-NOW also ``throttled_share``) to its ``percentile``-th
+    percentile over the simulated scenarios (None: nothing was measured). JSON keys as
+    before: ``unserved_fraction_p95`` and so on."""
+
+    scenario: str
+    n_scenarios: int
+    seed: int
+    percentile: float
+    at_percentile: dict[str, float | None]
+    #: R-NOW: AP density per school from the Wi-Fi radio model ([] without APs)
+    wifi_density: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def unserved(self) -> float | None:
+        """The percentile of the unserved fraction of demand (None: not measured)."""
+        return self.at_percentile.get("unserved_fraction")
+
+    @property
+    def throttled(self) -> float | None:
+        """The percentile of the throttled-device share (R-NOW; None otherwise)."""
+        return self.at_percentile.get("throttled_share")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"scenario": self.scenario, "n_scenarios": self.n_scenarios,
+                               "seed": self.seed,
+                               **{f"{a}_p{self.percentile:g}": v
+                                  for a, v in self.at_percentile.items()}}
+        if self.wifi_density:
+            out["wifi_density"] = self.wifi_density
+        return out
 
 
 def simulation(ctx: RuleContext, scenario: str) -> SimulationResult | None:
@@ -68,7 +107,7 @@ _NO_ENGINE = ("the simulation engine (netstage.simulator.simulate) is not instal
 def _capacity_rule(ctx: RuleContext, rule_id: str, limits: dict[str, str],
                    extra_inputs: list[RuleInput] | None = None,
                    needs_students: bool = False,
-                   extra_details: dict[str, Any] | None = None) -> RuleVerdict:
+                   wifi: list[dict[str, Any]] | None = None) -> RuleVerdict:
     """Shared body: ``limits`` maps threshold names to SimulationResult array names."""
     spec = ctx.rubric.rules[rule_id]
     scenario = spec.scenario or rule_id
@@ -90,10 +129,8 @@ def _capacity_rule(ctx: RuleContext, rule_id: str, limits: dict[str, str],
     inputs = _sim_inputs(ctx) + (extra_inputs or [])
     head = next(iter(limits))
     measured = values[head]
-    details: dict[str, Any] = {"scenario": scenario, "n_scenarios": ctx.n_scenarios,
-                               "seed": ctx.seed,
-                               **{f"{limits[k]}_p{q:g}": v for k, v in values.items()},
-                               **(extra_details or {})}
+    details = CapacityDetails(scenario, ctx.n_scenarios, ctx.seed, q,
+                              {limits[k]: v for k, v in values.items()}, wifi or [])
 
     def explain(stage: int, status: Status) -> str:
         if res is None:
@@ -149,7 +186,7 @@ def rule_now(ctx: RuleContext) -> RuleVerdict:
     return _capacity_rule(ctx, "R-NOW", {"max_unserved_p95": "unserved_fraction",
                                          "max_throttled_p95": "throttled_share"},
                           needs_students=True,
-                          extra_details={"wifi_density": density} if density else None)
+                          wifi=density)
 
 
 @register("R-FUTURE")

@@ -1,0 +1,27 @@
+"""Typed rule details (one dataclass per rule): netstage reads attributes, the JSON and the
+mapping view stay the plain dict the details were before."""
+
+from __future__ import annotations
+
+from netstage.simulator.rules.capacity import CapacityDetails
+from netstage.simulator.stage import classify
+
+from .stage_support import build, small_district
+
+N = 40
+
+
+def test_capacity_details_typed_with_the_old_json() -> None:
+    c = classify(build(small_district()), n_scenarios=N, seed=2,
+                 rules=("R-LAB", "R-NOW", "R-FUTURE"))
+    now = c.rule("R-NOW").details
+    assert isinstance(now, CapacityDetails)
+    assert now.scenario == "now" and now.n_scenarios == N and now.seed == 2
+    assert now.unserved is not None and now.throttled is not None
+    assert list(now.to_json()) == ["scenario", "n_scenarios", "seed", "unserved_fraction_p95",
+                                   "throttled_share_p95", "wifi_density"]
+    assert now["unserved_fraction_p95"] == now.unserved   # the old dict, as a mapping
+    assert dict(now) == now.to_json() == c.rule("R-NOW").to_json()["details"]
+    lab = c.rule("R-LAB").details
+    assert isinstance(lab, CapacityDetails) and lab.throttled is None
+    assert list(lab.to_json()) == ["scenario", "n_scenarios", "seed", "unserved_fraction_p95"]
