@@ -25,3 +25,19 @@ def test_capacity_details_typed_with_the_old_json() -> None:
     lab = c.rule("R-LAB").details
     assert isinstance(lab, CapacityDetails) and lab.throttled is None
     assert list(lab.to_json()) == ["scenario", "n_scenarios", "seed", "unserved_fraction_p95"]
+
+
+def test_ha_details_typed_with_the_old_json() -> None:
+    from netstage.simulator.rules.availability_rule import HADetails
+
+    from .test_rules_capacity import redundant
+
+    c = classify(build(redundant()), n_scenarios=N, seed=2, rules=("R-HA",))
+    det = c.rule("R-HA").details
+    assert isinstance(det, HADetails)
+    assert det.worst_site == "es" and det.worst_contingency
+    assert list(det.to_json()) == ["worst_site", "worst_contingency", "circuit_groups",
+                                   "groups", "srlg_disjoint_paths", "binding",
+                                   "redundant_stacks"]
+    assert det["binding"] == det.binding == {}
+    assert c.rule("R-HA").to_json()["details"] == det.to_json()

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from netstage.simulator.model import INFRASTRUCTURE_KINDS, District
+from netstage.simulator.rules.availability_rule import HADetails
 from netstage.simulator.rules.base import RuleInput, RuleVerdict
 from netstage.simulator.rules.capacity import CapacityDetails
 
@@ -299,24 +300,24 @@ def _finding_target(v: RuleVerdict, d: District | None) -> str:
 
 
 def _finding_ha(v: RuleVerdict, d: District | None) -> str:
+    det = v.details if isinstance(v.details, HADetails) else HADetails()
     n = _val(v, "internet_circuits") or 0
     s = plural(int(n), "Internet circuit")
-    groups = v.details.get("circuit_groups") or []
-    if groups:
+    if det.circuit_groups:
         s += " (" + "; ".join(f"{join_and(g[1:])} share risk group {g[0]} and count once"
-                              for g in groups) + ")"
+                              for g in det.circuit_groups) + ")"
     paths = _val(v, "min_edge_disjoint_paths_per_school")
-    site = v.details.get("worst_site")
+    site = det.worst_site
     if paths is not None and site:
         s += (f"; the least-connected school, {element_name(str(site), d)}, has "
               f"{plural(int(paths), 'independent path')} to the Internet")
-        bind = (v.details.get("binding") or {}).get(site)
+        bind = det.binding.get(site)
         if bind:
             s += (" (its paths share risk group" + ("s " if len(bind) > 1 else " ")
                   + join_and(bind) + ")")
     n1 = _val(v, "worst_n1_unserved_p95")
     if n1 is not None:
-        el = v.details.get("worst_contingency")
+        el = det.worst_contingency
         s += ("; the worst single failure" + (f" (losing {element_name(str(el), d)})"
                                               if el and el != "none" else "")
               + f" leaves {pct(n1)} of demand unserved")
