@@ -41,3 +41,18 @@ def test_ha_details_typed_with_the_old_json() -> None:
                                    "redundant_stacks"]
     assert det["binding"] == det.binding == {}
     assert c.rule("R-HA").to_json()["details"] == det.to_json()
+
+
+def test_target_and_standard_details_typed_with_the_old_json() -> None:
+    from netstage.simulator.rules.declared_rules import StandardDetails
+    from netstage.simulator.rules.target import TargetDetails
+
+    c = classify(build(small_district()), n_scenarios=N, seed=2,
+                 rules=("R-TARGET", "R-STANDARD"))
+    t = c.rule("R-TARGET").details
+    assert isinstance(t, TargetDetails) and t.worst_school == "es"
+    assert t.to_json() == {"school_wan_gbps_per_1000": t.school_wan_gbps_per_1000} == dict(t)
+    s = c.rule("R-STANDARD").details
+    assert isinstance(s, StandardDetails) and sum(s.families.values()) == 3
+    assert list(s.to_json()) == ["families", "firmware_by_model"]
+    assert c.rule("R-STANDARD").to_json()["details"]["families"] == s.families

@@ -30,6 +30,8 @@ from netstage.simulator.model import INFRASTRUCTURE_KINDS, District
 from netstage.simulator.rules.availability_rule import HADetails
 from netstage.simulator.rules.base import RuleInput, RuleVerdict
 from netstage.simulator.rules.capacity import CapacityDetails
+from netstage.simulator.rules.declared_rules import StandardDetails
+from netstage.simulator.rules.target import TargetDetails
 
 __all__ = [
     "FACT_PHRASES",
@@ -289,10 +291,10 @@ def _finding_target(v: RuleVerdict, d: District | None) -> str:
         return f"The district gives no Internet circuit for its {plural(students, 'student')}"
     s = (f"{_mbps(cap)} of Internet for {plural(students, 'student')} is "
          f"{_kbps(cap * 1000 / students)} per student")
-    wan = v.details.get("school_wan_gbps_per_1000") or {}
-    if wan:
-        worst = min(wan, key=lambda k: wan[k])
-        g = float(wan[worst])
+    det = v.details if isinstance(v.details, TargetDetails) else TargetDetails()
+    worst = det.worst_school
+    if worst is not None:
+        g = float(det.school_wan_gbps_per_1000[worst])
         amount = f"{g:,.3g} Gbps" if g >= 1 else f"{g * 1000:,.0f} Mbps"
         s += (f"; the school with the least WAN capacity, {element_name(worst, d)}, has "
               f"{amount} per 1,000 students")
@@ -358,7 +360,8 @@ def _finding_manage(v: RuleVerdict, d: District | None) -> str:
 
 
 def _families(v: RuleVerdict, d: District | None) -> list[tuple[str, int]]:
-    fam: dict[str, int] = dict(v.details.get("families") or {})
+    fam: dict[str, int] = dict(v.details.families if isinstance(v.details, StandardDetails)
+                               else {})
     pretty: dict[str, str] = {}
     if d is not None:
         from netstage.simulator.rules.declared_rules import model_family

@@ -16,6 +16,7 @@ from netstage.simulator.plan.catalogue import Catalog, Cost
 from netstage.simulator.plan.gap import CAPACITY_RULES, _State
 from netstage.simulator.rules import Rubric, RuleVerdict
 from netstage.simulator.rules.declared_rules import model_family
+from netstage.simulator.rules.target import TargetDetails
 from netstage.simulator.wording import element_name, join_and, plural
 
 
@@ -661,7 +662,8 @@ def _candidates(st: _State, cat: Catalog, rubric: Rubric, target: int,
                                        if target >= 4 else "min_internet_kbps_per_student_stage2"))
         cands.internet(["R-TARGET"], need_total_mbps=need_kbps * d.total_students / 1000.0)
         if target >= 4:
-            cands.school_wan(["R-TARGET"], v.details.get("school_wan_gbps_per_1000") or {})
+            cands.school_wan(["R-TARGET"], v.details.school_wan_gbps_per_1000
+                             if isinstance(v.details, TargetDetails) else {})
     if "R-HA" in failing:
         rep = st.redundancy
         if rep is None:

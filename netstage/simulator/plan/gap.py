@@ -14,6 +14,7 @@ from netstage.simulator.evidence import Evidence
 from netstage.simulator.model import District, SiteKind
 from netstage.simulator.rules import Rubric, RuleVerdict
 from netstage.simulator.rules.capacity import CapacityDetails
+from netstage.simulator.rules.target import TargetDetails
 from netstage.simulator.stage import classify
 
 CAPACITY_RULES = ("R-LAB", "R-NOW", "R-FUTURE")
@@ -39,7 +40,8 @@ def _target_shortfall(v: RuleVerdict, target: int) -> float:
         else th["min_internet_kbps_per_student_stage2"]
     parts = [max(0.0, 1.0 - float(kbps) / need) if need > 0 else 0.0]
     if target >= 4:
-        wan = v.details.get("school_wan_gbps_per_1000") or {}
+        wan = (v.details.school_wan_gbps_per_1000 if isinstance(v.details, TargetDetails)
+               else {})
         tw = float(th["min_wan_gbps_per_1000_students"])
         if wan and tw > 0:
             parts.append(float(np.mean([max(0.0, 1.0 - x / tw) for x in wan.values()])))
