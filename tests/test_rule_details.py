@@ -56,3 +56,13 @@ def test_target_and_standard_details_typed_with_the_old_json() -> None:
     assert isinstance(s, StandardDetails) and sum(s.families.values()) == 3
     assert list(s.to_json()) == ["families", "firmware_by_model"]
     assert c.rule("R-STANDARD").to_json()["details"]["families"] == s.families
+
+
+def test_rules_without_details_have_no_details() -> None:
+    from netstage.simulator.rules import NoDetails
+
+    c = classify(build(small_district()), n_scenarios=N, seed=2,
+                 rules=("R-SECURITY", "R-MANAGE"))
+    for v in c.rules:
+        assert isinstance(v.details, NoDetails) and v.details == {}
+        assert v.to_json()["details"] == {}

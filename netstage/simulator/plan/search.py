@@ -38,7 +38,6 @@ from netstage.simulator.plan.gap import (
     _State,
 )
 from netstage.simulator.rules import RULE_ORDER, Rubric, RuleVerdict
-from netstage.simulator.rules.base import details_json
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify, resolve_rubric
 from netstage.simulator.wording import element_name, plural
 
@@ -468,7 +467,7 @@ def _signature(v: RuleVerdict) -> str:
             return round(float(x), 9)
         return x if isinstance(x, int | str | bool) or x is None else repr(x)
 
-    return repr(norm({"value": v.measured_value, "details": details_json(v.details),
+    return repr(norm({"value": v.measured_value, "details": v.details.to_json(),
                       "explanation":
                       v.explanation if not v.inputs else "",
                       "inputs": [(i.name, i.value) for i in v.inputs]}))

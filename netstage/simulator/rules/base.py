@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RULES",
     "Check",
+    "NoDetails",
     "Provenance",
     "RuleContext",
     "RuleDetails",
@@ -42,7 +43,6 @@ __all__ = [
     "any3",
     "at_least",
     "at_most",
-    "details_json",
     "register",
     "verdict_from_checks",
     "would_change",
@@ -127,10 +127,14 @@ class RuleDetails(Mapping[str, Any]):
         return len(self.to_json())
 
 
-def details_json(details: Mapping[str, Any]) -> dict[str, Any]:
-    """A rule's details as JSON: the typed details' :meth:`RuleDetails.to_json`, or the
-    dict of a rule whose details are not typed yet."""
-    return details.to_json() if isinstance(details, RuleDetails) else dict(details)
+class NoDetails(RuleDetails):
+    """The details of a rule that has none beyond its inputs and checks (``{}``)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        return "NoDetails()"
 
 
 @dataclass
@@ -149,9 +153,9 @@ class RuleVerdict:
     to_resolve: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     optimistic_stage: int = 4
-    #: the rule's typed details (a :class:`RuleDetails`), or a plain dict for a rule
-    #: whose details are not typed yet; both read as a mapping of the JSON ``details``
-    details: Mapping[str, Any] = field(default_factory=dict)
+    #: the rule's typed details (its :class:`RuleDetails` dataclass, :class:`NoDetails`
+    #: for a rule with none); they read as a mapping of the JSON ``details`` too
+    details: RuleDetails = field(default_factory=NoDetails)
     would_change: list[dict[str, Any]] = field(default_factory=list)
     #: the explanation in words (:func:`netstage.simulator.wording.rule_sentence`, with
     #: the district's names), set by :func:`~netstage.simulator.stage.classify`; the
@@ -173,7 +177,7 @@ class RuleVerdict:
             "to_resolve": list(self.to_resolve),
             "checks": [c.to_json() for c in self.checks],
             "would_change": list(self.would_change),
-            "details": details_json(self.details),
+            "details": self.details.to_json(),
         }
 
 
@@ -268,7 +272,7 @@ def verdict_from_checks(
     unit: str,
     to_resolve: list[str],
     explain: Callable[[int, Status], str],
-    details: Mapping[str, Any] | None = None,
+    details: RuleDetails | None = None,
 ) -> RuleVerdict:
     """Build a verdict: pessimistic/optimistic stage, status, explanation.
 
@@ -294,7 +298,7 @@ def verdict_from_checks(
         explanation=explain(pess, status),
         to_resolve=to_resolve if status == "unknown" else [],
         checks=checks,
-        details=details if details is not None else {},
+        details=details if details is not None else NoDetails(),
         would_change=would_change(checks, inputs, pess),
     )
 
