@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from netstage.simulator.element_ids import is_air, model_id
 from netstage.simulator.errors import NetstageError
 from netstage.simulator.model import District, NodeKind
 
@@ -169,9 +170,9 @@ def _util_by_element(c: Any, scenario: str = "now") -> tuple[dict[str, float], s
         return {}, None
     out: dict[str, float] = {}
     for lid, u in zip(res.link_ids, np.asarray(res.link_util_p95, dtype=float), strict=True):
-        if lid.startswith("air:"):
+        if is_air(lid):
             continue
-        key = lid.split("#")[0]
+        key = model_id(lid)
         out[key] = max(out.get(key, 0.0), float(u))
     return out, scenario
 

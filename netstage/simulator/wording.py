@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from netstage.simulator.element_ids import SRLG, air_point, is_air, is_srlg, parts, split_member
 from netstage.simulator.model import INFRASTRUCTURE_KINDS, District
 from netstage.simulator.rules.availability_rule import HADetails
 from netstage.simulator.rules.base import RuleInput, RuleVerdict
@@ -181,14 +182,14 @@ def element_name(eid: str, d: District | None = None) -> str:
     nm = names.get
     links = {lk.key: lk for lk in d.links} if d is not None else {}
     circuits = {c.id: c for c in d.circuits} if d is not None else {}
-    if eid.startswith("srlg:"):
-        return f"everything in shared-risk group {eid[5:]}"
-    if eid.startswith("air:"):
-        parts = eid[4:].split("#")
-        ap = nm(parts[0], parts[0])
+    if is_srlg(eid):
+        return f"everything in shared-risk group {eid[len(SRLG):]}"
+    if is_air(eid):
+        point = parts(air_point(eid))
+        ap = nm(point[0], point[0])
         band = ""
         member = ""
-        for p in parts[1:]:
+        for p in point[1:]:
             if p in ("2.4", "5", "6"):
                 band = f"{p} GHz "
             elif p.isdigit():
@@ -197,7 +198,7 @@ def element_name(eid: str, d: District | None = None) -> str:
     if eid in circuits:
         c = circuits[eid]
         return f"Internet circuit {eid} ({_mbps(c.capacity_mbps)} at {nm(c.attach, c.attach)})"
-    base, _, j = eid.partition("#")
+    base, j = split_member(eid)
     if base in links or "--" in base:
         lk = links.get(base)
         a, b = (lk.a, lk.b) if lk is not None else tuple(base.split("--", 1))

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from netstage.simulator.element_ids import air_point, is_air, model_id
 from netstage.simulator.evidence import Evidence
 from netstage.simulator.model import INFRASTRUCTURE_KINDS, District, NodeKind, SiteKind
 from netstage.simulator.plan.actions import UpgradeAction, _unique
@@ -209,11 +210,11 @@ class _Candidates:
             for i in np.argsort(-score)[:10]:
                 if util[i] < 0.8 and (bf.shape != util.shape or bf[i] <= 0.0):
                     continue
-                lid = ids[int(i)].split("#")[0]
+                lid = model_id(ids[int(i)])
                 if lid in circuit_ids:
                     self.internet(rules)
-                elif lid.startswith("air:"):
-                    site = self.site_of.get(lid[4:])
+                elif is_air(lid):
+                    site = self.site_of.get(air_point(lid))
                     if site is not None:
                         self.wifi_site(site, rules)
                 elif lid in link_keys:
