@@ -131,13 +131,15 @@ def rate_cdf(c: Any) -> Figure:
         rates = np.sort(np.asarray(r.device_rates_sample, dtype=float))
         y = np.arange(1, rates.size + 1) / rates.size
         ax.step(np.maximum(rates, 1e-3), y, where="post", label=f"'{short(scen)}' busy hour")
-        # the simulator's definition of throttled (simulate.py): among devices whose app
-        # has a minimum rate, those getting less than min(minimum, their own demand)
+        # the simulator's definition of throttled (simulate.is_throttled), among the
+        # sampled devices whose app has a minimum rate
+        from netstage.simulator.simulate import throttled_devices
+
         mins = np.asarray(r.app_min_mbps, dtype=float)[np.asarray(r.device_app_sample)]
-        floor = np.minimum(mins, np.asarray(r.device_demand_sample, dtype=float))
+        dem = np.asarray(r.device_demand_sample, dtype=float)
         has_min = mins > 0
         got = np.asarray(r.device_rates_sample, dtype=float)
-        below = (float(np.mean(got[has_min] < floor[has_min] * (1 - 1e-6)))
+        below = (float(np.mean(throttled_devices(got[has_min], mins[has_min], dem[has_min])))
                  if has_min.any() else 0.0)
         if below > worst[0]:
             worst = (below, scen)
