@@ -66,8 +66,9 @@ def _ha_structure(d: District, rubric: Rubric, evidence: Evidence | None = None
     th = rubric.rules["R-HA"].thresholds
     need_c = float(th["min_internet_circuits"].value)
     need_p = float(th["min_edge_disjoint_paths_per_school"].value)
-    rep = (evidence.redundancy_report() if evidence is not None else None) \
-        or analyse_redundancy(d)
+    rep = evidence.redundancy_report() if evidence is not None else None
+    if rep is None:
+        rep = analyse_redundancy(d)
     schools = [s for s in rep.sites if s.kind == SiteKind.SCHOOL.value and s.students]
     short_c = max(0.0, 1.0 - len(d.circuits) / need_c)
     short_p = (float(np.mean([max(0.0, 1.0 - s.edge_disjoint_paths / need_p) for s in schools]))
