@@ -22,7 +22,7 @@ import io
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -30,6 +30,10 @@ from matplotlib.figure import Figure
 from netstage.simulator.element_ids import is_air, model_id
 from netstage.simulator.errors import NetstageError
 from netstage.simulator.model import District, NodeKind
+
+if TYPE_CHECKING:
+    from netstage.simulator.simulate import SimulationResult
+    from netstage.simulator.stage import Classification
 
 __all__ = [
     "CHART_TITLES",
@@ -79,7 +83,7 @@ def _note(fig: Figure, title: str, lines: list[str]) -> Figure:
 
 
 # -- 1. stage ladder ---------------------------------------------------------------------
-def stage_ladder(c: Any) -> Figure:
+def stage_ladder(c: Classification) -> Figure:
     """One bar per rule: the highest stage it allows (colour = pass/fail/unknown)."""
     rules = list(c.rules)
     fig = Figure(figsize=(8, 0.45 * len(rules) + 1.8), dpi=100)
@@ -108,11 +112,11 @@ def stage_ladder(c: Any) -> Figure:
 
 
 # -- 2. per-device bandwidth CDF -----------------------------------------------------------
-def _sims(c: Any) -> list[tuple[str, Any]]:
+def _sims(c: Classification) -> list[tuple[str, SimulationResult]]:
     return list(c.evidence.simulated)
 
 
-def rate_cdf(c: Any) -> Figure:
+def rate_cdf(c: Classification) -> Figure:
     """Distribution of allocated Mbps per active device per simulated scenario type, with
     the minimum usable rate of every application as a vertical line."""
     sims = [(s, r) for s, r in _sims(c)
@@ -162,7 +166,7 @@ def rate_cdf(c: Any) -> Figure:
 
 
 # -- 3. network map ----------------------------------------------------------------------
-def _util_by_element(c: Any, scenario: str = "now") -> tuple[dict[str, float], str | None]:
+def _util_by_element(c: Classification, scenario: str = "now") -> tuple[dict[str, float], str | None]:
     res = c.evidence.simulations.get(scenario)
     if res is None:
         for s, r in _sims(c):
@@ -223,7 +227,7 @@ def _layered_positions(g: Any) -> dict[str, tuple[float, float]]:
     return pos
 
 
-def network_map(d: District, c: Any, *, max_nodes: int = 400) -> Figure:
+def network_map(d: District, c: Classification, *, max_nodes: int = 400) -> Figure:
     """The district drawn in layers from the Internet; links coloured by p95 utilisation
     in the R-NOW busy hour; single points of failure (R-HA counted) in red."""
     import networkx as nx
@@ -340,7 +344,7 @@ def growth_series(d: District, *, years: list[float] | None = None, n_scenarios:
             "horizon_years": horizon, "growth_per_year": g.growth_per_year}
 
 
-def growth_projection(d: District, c: Any, series: dict[str, Any] | None) -> Figure:
+def growth_projection(d: District, c: Classification, series: dict[str, Any] | None) -> Figure:
     """Years of demand growth -> p95 unserved (left) and Mbps per student (right)."""
     fig = Figure(figsize=(8, 4.5), dpi=100)
     if series is None:
@@ -390,7 +394,7 @@ def growth_projection(d: District, c: Any, series: dict[str, Any] | None) -> Fig
 
 
 # -- 5. N-1 worst cases --------------------------------------------------------------------
-def n1_worst(c: Any, *, top: int = 10) -> Figure:
+def n1_worst(c: Classification, *, top: int = 10) -> Figure:
     """The single failures that leave the most demand unserved, against the R-HA limit."""
     fig = Figure(figsize=(8, 4.5), dpi=100)
     cont = c.evidence.contingency
@@ -432,7 +436,7 @@ def n1_worst(c: Any, *, top: int = 10) -> Figure:
 
 
 # -- all ----------------------------------------------------------------------------------
-def render_charts(d: District, c: Any, *, growth: dict[str, Any] | None = None,
+def render_charts(d: District, c: Classification, *, growth: dict[str, Any] | None = None,
                   n_scenarios: int = 100, seed: int = 0) -> dict[str, Figure]:
     """Every chart as a Figure, in report order. Each chart that fails to draw becomes a
     note chart naming the error, so one bad input never loses the whole report."""

@@ -36,9 +36,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -268,9 +267,8 @@ class Engine:
         elif name == "n1":
             self.page_n1(r)
             # the report's chart, given this result's N-1 analysis (R-HA's or the page's)
-            fig = n1_worst(SimpleNamespace(
-                evidence=Evidence(r.district, contingency=r.n1), rules=c.rules,
-                rubric=c.rubric))
+            fig = n1_worst(replace(c, evidence=Evidence(
+                r.district, n_scenarios=c.n_scenarios, seed=c.seed, contingency=r.n1)))
         else:
             raise KeyError(name)
         png = figure_bytes(fig, "png", dpi=80)
