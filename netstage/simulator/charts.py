@@ -166,7 +166,8 @@ def rate_cdf(c: Classification) -> Figure:
 
 
 # -- 3. network map ----------------------------------------------------------------------
-def _util_by_element(c: Classification, scenario: str = "now") -> tuple[dict[str, float], str | None]:
+def _util_by_element(c: Classification, scenario: str = "now"
+                     ) -> tuple[dict[str, float], str | None]:
     res = c.evidence.simulations.get(scenario)
     if res is None:
         for s, r in _sims(c):
