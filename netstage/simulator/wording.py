@@ -32,7 +32,7 @@ from netstage.simulator.rules.availability_rule import HADetails
 from netstage.simulator.rules.base import RuleInput, RuleVerdict
 from netstage.simulator.rules.capacity import CapacityDetails
 from netstage.simulator.rules.declared_rules import StandardDetails
-from netstage.simulator.rules.target import TargetDetails
+from netstage.simulator.rules.target import TargetDetails, internet_kbps_per_student
 
 __all__ = [
     "FACT_PHRASES",
@@ -291,7 +291,7 @@ def _finding_target(v: RuleVerdict, d: District | None) -> str:
     if cap is None:
         return f"The district gives no Internet circuit for its {plural(students, 'student')}"
     s = (f"{_mbps(cap)} of Internet for {plural(students, 'student')} is "
-         f"{_kbps(cap * 1000 / students)} per student")
+         f"{_kbps(internet_kbps_per_student(cap, students) or 0.0)} per student")
     det = v.details if isinstance(v.details, TargetDetails) else TargetDetails()
     worst = det.worst_school
     if worst is not None:

@@ -26,7 +26,8 @@ from netstage.simulator.rules.base import (
     verdict_from_checks,
 )
 
-__all__ = ["TargetDetails", "rule_target", "school_wan_gbps_per_1000"]
+__all__ = ["TargetDetails", "internet_kbps_per_student", "rule_target",
+           "school_wan_gbps_per_1000"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +45,12 @@ class TargetDetails(RuleDetails):
 
     def to_json(self) -> dict[str, Any]:
         return {"school_wan_gbps_per_1000": self.school_wan_gbps_per_1000}
+
+
+def internet_kbps_per_student(internet_mbps: float, students: int) -> float | None:
+    """R-TARGET's measure: Internet capacity (of the active circuits; standby ones carry
+    traffic only on failure) per student, in kbps; None without students."""
+    return internet_mbps * 1000.0 / students if students > 0 else None
 
 
 def school_wan_gbps_per_1000(d: District) -> dict[str, float]:
@@ -68,7 +75,7 @@ def rule_target(ctx: RuleContext) -> RuleVerdict:
     students = d.total_students
     internet = d.active_internet_capacity_mbps
     standby = d.internet_capacity_mbps - internet
-    kbps = internet * 1000.0 / students if students > 0 else None
+    kbps = internet_kbps_per_student(internet, students)
     wan = school_wan_gbps_per_1000(d)
     worst_school = min(wan, key=lambda k: wan[k]) if wan else None
     wan_min = wan[worst_school] if worst_school else None
