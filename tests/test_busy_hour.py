@@ -68,9 +68,9 @@ def test_classify_reads_the_busy_hour() -> None:
                             source="t")
     c0 = classify(d0, n_scenarios=50, seed=0)
     c1 = classify(d1, n_scenarios=50, seed=0)
-    a0 = np.mean(c0.evidence["sim:now"].active_devices)
-    a1 = np.mean(c1.evidence["sim:now"].active_devices)
+    a0 = np.mean(c0.evidence.simulations["now"].active_devices)
+    a1 = np.mean(c1.evidence.simulations["now"].active_devices)
     assert a1 > 2 * a0
     # R-LAB's wired lab hour is its own scenario type: unchanged
-    assert np.array_equal(c0.evidence["sim:lab"].active_devices,
-                          c1.evidence["sim:lab"].active_devices)
+    assert np.array_equal(c0.evidence.simulations["lab"].active_devices,
+                          c1.evidence.simulations["lab"].active_devices)

@@ -39,7 +39,7 @@ def test_all_charts_render_with_findings_in_titles(stage3: Any) -> None:
     # rates: the share below the app minimum in the title is the evidence's own share
     shares = {}
     for scen in ("lab", "now", "future"):
-        r = c.evidence[f"sim:{scen}"]
+        r = c.evidence.simulations[scen]
         # throttled as simulate.py defines it: apps with a minimum rate only, and a
         # device asking for less than the minimum is throttled only below its demand
         mins = np.asarray(r.app_min_mbps)[np.asarray(r.device_app_sample)]
@@ -49,7 +49,7 @@ def test_all_charts_render_with_findings_in_titles(stage3: Any) -> None:
     worst = max(shares, key=lambda k: shares[k])
     assert f"'{worst}' busy hour {shares[worst]:.0%}" in title(figs["rates"])
     # network: the busiest link named is the one with the highest p95 utilisation
-    r = c.evidence["sim:now"]
+    r = c.evidence.simulations["now"]
     phys = [(u, i.split("#")[0]) for i, u in zip(r.link_ids, r.link_util_p95, strict=True)
             if not i.startswith("air:")]
     assert f"busiest link {max(phys)[1]} at" in title(figs["network"]).lower()
@@ -86,7 +86,7 @@ def test_n1_chart_names_the_worst_failure() -> None:
 
     path = next(p for p in example_districts() if expected_stage(p) == 4)
     c = classify(load_district(path), n_scenarios=N, seed=2)
-    cont = c.evidence["contingency"]
+    cont = c.evidence.contingency
     worst = cont.contingencies[0]
     assert float(worst.unserved_p95) == max(float(r.unserved_p95) for r in cont.contingencies)
     fig = n1_worst(c)

@@ -26,3 +26,20 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError):
         _ = ns.does_not_exist  # type: ignore[attr-defined]
 
+
+
+def test_study_owns_the_evidence_and_plans_reuse_it() -> None:
+    """The classification fills the study's typed evidence (the arrays converted once);
+    the plan starts from it without changing it, and plans exactly as from scratch."""
+    from netstage.simulator.io import load_district
+    from netstage.simulator.plan import plan_upgrades
+
+    s = ns.load("example:stage2", n_scenarios=40)
+    c = s.classify()
+    ev = s.evidence
+    assert c.evidence is ev and ev.arrays is not None and ev.simulated
+    kept = (dict(ev.simulations), ev.redundancy, ev.contingency, ev.arrays)
+    p = s.plan(target=3)
+    assert (dict(ev.simulations), ev.redundancy, ev.contingency, ev.arrays) == kept
+    fresh = plan_upgrades(load_district("example:stage2"), target_stage=3, n_scenarios=40)
+    assert p.to_json() == fresh.to_json()

@@ -88,7 +88,7 @@ def test_json_schema(report: Any) -> None:
     assert plan["schema"] == "netstage.plan/1" and plan["stage_before"] == c.stage
     sims = data["evidence"]["simulations"]
     assert set(sims) == {"lab", "now", "future"}
-    u = np.asarray(c.evidence["sim:now"].unserved_fraction)
+    u = np.asarray(c.evidence.simulations["now"].unserved_fraction)
     assert sims["now"]["summary"]["unserved_fraction"]["p95"] == pytest.approx(
         float(np.percentile(u, 95)), rel=1e-6)
     assert data["extra"]["audit"]["answered"] == 8

@@ -43,7 +43,7 @@ def test_capacity_threshold_at_below_above(rule: str, name: str, array: str,
     data = congested({"R-LAB": 20.0, "R-NOW": 60.0}.get(rule, 150.0))
     c = run(data, rule)
     scen = c.rubric.rules[rule].scenario
-    res = c.evidence[f"sim:{scen}"]
+    res = c.evidence.simulations[scen]
     m = float(np.percentile(np.asarray(getattr(res, array), dtype=float), 95))
     assert 0.0 < m < 1.0, f"test district should be partly congested, p95 {array} = {m}"
     assert c.rule(rule).details[f"{array}_p95"] == pytest.approx(m)
@@ -62,7 +62,7 @@ def test_capacity_threshold_at_below_above(rule: str, name: str, array: str,
 def test_unserved_is_at_least_the_capacity_bound() -> None:
     """With a 1 Mbps circuit, no scenario can be served more than 1 Mbps in total."""
     c = run(congested(1.0), "R-LAB")
-    res = c.evidence["sim:lab"]
+    res = c.evidence.simulations["lab"]
     demand = np.asarray(res.demand_mbps, dtype=float)
     bound = np.percentile(np.clip(1.0 - 1.0 / demand, 0.0, 1.0), 95)
     v = c.rule("R-LAB")
@@ -105,7 +105,7 @@ def test_ha_one_circuit_fails_without_simulating() -> None:
     c = run(small_district(), "R-HA")
     v = c.rule("R-HA")
     assert v.allows_stage == 3 and v.status == "fail"
-    assert "contingency" not in c.evidence   # settled by the cheap fact
+    assert not c.evidence.computed("contingency")   # settled by the cheap fact
 
 
 def test_ha_circuit_threshold() -> None:
@@ -129,9 +129,9 @@ def test_ha_paths_threshold() -> None:
 def test_ha_n1_threshold_at_below_above() -> None:
     data = redundant(circuit_mbps=100.0)   # one 100 Mbps circuit left after a failure
     c = run(data, "R-HA")
-    w = float(c.evidence["contingency"].worst_unserved_p95)
+    w = float(c.evidence.contingency.worst_unserved_p95)
     assert 0.0 < w < 1.0
-    rows = c.evidence["contingency"].contingencies
+    rows = c.evidence.contingency.contingencies
     assert w == pytest.approx(max(float(r.unserved_p95) for r in rows))
     for value, allows in ((w, 4), (w - 1e-6, 3), (w + 1e-6, 4)):
         v = run(data, "R-HA", {"rules": {"R-HA": {"max_n1_unserved_p95": value}}}).rule("R-HA")

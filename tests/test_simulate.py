@@ -344,3 +344,17 @@ def test_wifi_air_link_and_client_bound_by_hand(tmp_path: Path) -> None:
     assert r.bottleneck_devices_mean[air] == 5
     assert r.link_util_p95[air] == pytest.approx(1.0, rel=1e-3)
     assert sorted(r.device_rates_sample[:8].tolist()) == pytest.approx([0] * 3 + [4] * 5)
+
+
+def test_one_definition_of_throttled() -> None:
+    """simulate.is_throttled (the kernel's test, also the charts'): short of
+    min(app minimum, own demand), beyond the rounding slack; no minimum, never."""
+    from netstage.simulator.simulate import THROTTLE_SLACK, is_throttled, throttled_devices
+
+    assert is_throttled(1.0, 2.0, 5.0)
+    assert not is_throttled(1.0, 2.0, 1.0)          # asked for 1, got it all
+    assert not is_throttled(2.0 * (1 - THROTTLE_SLACK / 2), 2.0, 5.0)
+    assert not is_throttled(0.0, 0.0, 5.0)          # background: no minimum
+    got = throttled_devices(np.array([1.0, 1.0, 0.0]), np.array([2.0, 2.0, 0.0]),
+                            np.array([5.0, 1.0, 5.0]))
+    assert got.tolist() == [True, False, False]

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from netstage.simulator import element_ids as eids
 from netstage.simulator.datafiles import load_data_yaml
 from netstage.simulator.errors import TopologyError
 from netstage.simulator.model import District, Node, NodeKind, Population, SiteKind
@@ -276,7 +277,7 @@ def to_arrays(d: District) -> DistrictArrays:
         k = max(ap_count.get(lk.a, 1), ap_count.get(lk.b, 1))
         for j in range(k):
             member_link[(i, j)] = len(link_ids)
-            link_ids.append(lk.key if k == 1 else f"{lk.key}#{j}")
+            link_ids.append(eids.member_id(lk.key, j, k))
             la.append(nidx[lk.a])
             lb.append(nidx[lk.b])
             cap.append(lk.capacity_mbps)
@@ -310,17 +311,17 @@ def to_arrays(d: District) -> DistrictArrays:
                                          same_room.get(n.site or "", 1.0))
         ap_cum[n.id] = [float(x) for x in np.cumsum([pl.share for pl in plans])]
         for j in range(n.count):
-            member_id = n.id if n.count == 1 else f"{n.id}#{j}"
+            member_id = eids.member_id(n.id, j, n.count)
             row: list[int] = []
             for r, plan in enumerate(plans):
                 row.append(len(attach_ids))
                 radios.append((len(attach_ids), plan))
-                attach_ids.append(member_id if r == 0 else f"{member_id}#{plan.band}")
+                attach_ids.append(member_id if r == 0 else eids.radio_point(member_id, plan.band))
                 a_node.append(nidx[n.id])
                 a_member.append(j)
                 a_air.append(len(link_ids))
                 a_max.append(max_clients)
-                link_ids.append(f"air:{attach_ids[-1]}")
+                link_ids.append(eids.air_link_id(attach_ids[-1]))
                 la.append(nidx[n.id])
                 lb.append(nidx[n.id])
                 cap.append(plan.base_capacity_mbps)  # sized below, once devices are known

@@ -22,13 +22,18 @@ import io
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from netstage.simulator.element_ids import is_air, model_id
 from netstage.simulator.errors import NetstageError
 from netstage.simulator.model import District, NodeKind
+
+if TYPE_CHECKING:
+    from netstage.simulator.simulate import SimulationResult
+    from netstage.simulator.stage import Classification
 
 __all__ = [
     "CHART_TITLES",
@@ -78,7 +83,7 @@ def _note(fig: Figure, title: str, lines: list[str]) -> Figure:
 
 
 # -- 1. stage ladder ---------------------------------------------------------------------
-def stage_ladder(c: Any) -> Figure:
+def stage_ladder(c: Classification) -> Figure:
     """One bar per rule: the highest stage it allows (colour = pass/fail/unknown)."""
     rules = list(c.rules)
     fig = Figure(figsize=(8, 0.45 * len(rules) + 1.8), dpi=100)
@@ -107,12 +112,11 @@ def stage_ladder(c: Any) -> Figure:
 
 
 # -- 2. per-device bandwidth CDF -----------------------------------------------------------
-def _sims(c: Any) -> list[tuple[str, Any]]:
-    return [(k.split(":", 1)[1], v) for k, v in c.evidence.items()
-            if k.startswith("sim:") and v is not None]
+def _sims(c: Classification) -> list[tuple[str, SimulationResult]]:
+    return list(c.evidence.simulated)
 
 
-def rate_cdf(c: Any) -> Figure:
+def rate_cdf(c: Classification) -> Figure:
     """Distribution of allocated Mbps per active device per simulated scenario type, with
     the minimum usable rate of every application as a vertical line."""
     sims = [(s, r) for s, r in _sims(c)
@@ -131,13 +135,15 @@ def rate_cdf(c: Any) -> Figure:
         rates = np.sort(np.asarray(r.device_rates_sample, dtype=float))
         y = np.arange(1, rates.size + 1) / rates.size
         ax.step(np.maximum(rates, 1e-3), y, where="post", label=f"'{short(scen)}' busy hour")
-        # the simulator's definition of throttled (simulate.py): among devices whose app
-        # has a minimum rate, those getting less than min(minimum, their own demand)
+        # the simulator's definition of throttled (simulate.is_throttled), among the
+        # sampled devices whose app has a minimum rate
+        from netstage.simulator.simulate import throttled_devices
+
         mins = np.asarray(r.app_min_mbps, dtype=float)[np.asarray(r.device_app_sample)]
-        floor = np.minimum(mins, np.asarray(r.device_demand_sample, dtype=float))
+        dem = np.asarray(r.device_demand_sample, dtype=float)
         has_min = mins > 0
         got = np.asarray(r.device_rates_sample, dtype=float)
-        below = (float(np.mean(got[has_min] < floor[has_min] * (1 - 1e-6)))
+        below = (float(np.mean(throttled_devices(got[has_min], mins[has_min], dem[has_min])))
                  if has_min.any() else 0.0)
         if below > worst[0]:
             worst = (below, scen)
@@ -160,8 +166,9 @@ def rate_cdf(c: Any) -> Figure:
 
 
 # -- 3. network map ----------------------------------------------------------------------
-def _util_by_element(c: Any, scenario: str = "now") -> tuple[dict[str, float], str | None]:
-    res = c.evidence.get(f"sim:{scenario}")
+def _util_by_element(c: Classification, scenario: str = "now"
+                     ) -> tuple[dict[str, float], str | None]:
+    res = c.evidence.simulations.get(scenario)
     if res is None:
         for s, r in _sims(c):
             res, scenario = r, s
@@ -170,9 +177,9 @@ def _util_by_element(c: Any, scenario: str = "now") -> tuple[dict[str, float], s
         return {}, None
     out: dict[str, float] = {}
     for lid, u in zip(res.link_ids, np.asarray(res.link_util_p95, dtype=float), strict=True):
-        if lid.startswith("air:"):
+        if is_air(lid):
             continue
-        key = lid.split("#")[0]
+        key = model_id(lid)
         out[key] = max(out.get(key, 0.0), float(u))
     return out, scenario
 
@@ -221,7 +228,7 @@ def _layered_positions(g: Any) -> dict[str, tuple[float, float]]:
     return pos
 
 
-def network_map(d: District, c: Any, *, max_nodes: int = 400) -> Figure:
+def network_map(d: District, c: Classification, *, max_nodes: int = 400) -> Figure:
     """The district drawn in layers from the Internet; links coloured by p95 utilisation
     in the R-NOW busy hour; single points of failure (R-HA counted) in red."""
     import networkx as nx
@@ -235,7 +242,7 @@ def network_map(d: District, c: Any, *, max_nodes: int = 400) -> Figure:
             "unreadable. See the busiest-links table in the report instead.",
         ])
     util, scen = _util_by_element(c)
-    rep = c.evidence.get("redundancy")
+    rep = c.evidence.redundancy
     if rep is None:
         try:
             from netstage.simulator.redundancy import analyse_redundancy
@@ -338,7 +345,7 @@ def growth_series(d: District, *, years: list[float] | None = None, n_scenarios:
             "horizon_years": horizon, "growth_per_year": g.growth_per_year}
 
 
-def growth_projection(d: District, c: Any, series: dict[str, Any] | None) -> Figure:
+def growth_projection(d: District, c: Classification, series: dict[str, Any] | None) -> Figure:
     """Years of demand growth -> p95 unserved (left) and Mbps per student (right)."""
     fig = Figure(figsize=(8, 4.5), dpi=100)
     if series is None:
@@ -388,10 +395,10 @@ def growth_projection(d: District, c: Any, series: dict[str, Any] | None) -> Fig
 
 
 # -- 5. N-1 worst cases --------------------------------------------------------------------
-def n1_worst(c: Any, *, top: int = 10) -> Figure:
+def n1_worst(c: Classification, *, top: int = 10) -> Figure:
     """The single failures that leave the most demand unserved, against the R-HA limit."""
     fig = Figure(figsize=(8, 4.5), dpi=100)
-    cont = c.evidence.get("contingency")
+    cont = c.evidence.contingency
     rows = list(getattr(cont, "contingencies", []) or []) if cont is not None else []
     if not rows:
         ha = next((r for r in c.rules if r.rule_id == "R-HA"), None)
@@ -430,14 +437,14 @@ def n1_worst(c: Any, *, top: int = 10) -> Figure:
 
 
 # -- all ----------------------------------------------------------------------------------
-def render_charts(d: District, c: Any, *, growth: dict[str, Any] | None = None,
+def render_charts(d: District, c: Classification, *, growth: dict[str, Any] | None = None,
                   n_scenarios: int = 100, seed: int = 0) -> dict[str, Figure]:
     """Every chart as a Figure, in report order. Each chart that fails to draw becomes a
     note chart naming the error, so one bad input never loses the whole report."""
     if growth is None:
         try:
             growth = growth_series(d, n_scenarios=n_scenarios, seed=seed,
-                                   arrays=c.evidence.get("arrays"))
+                                   arrays=c.evidence.arrays)
         except Exception as exc:
             growth = None
             growth_err = str(exc)

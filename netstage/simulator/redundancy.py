@@ -48,6 +48,7 @@ from netstage.simulator._igraph import ig
 from netstage.simulator.arrays import DEVICE_CLASSES, DistrictArrays, to_arrays
 from netstage.simulator.disjoint_paths import disjoint_path_counts
 from netstage.simulator.domtree import group_dominator, tree_passes
+from netstage.simulator.element_ids import srlg_id
 from netstage.simulator.model import District, NodeKind, SiteKind
 from netstage.simulator.srlg import edge_groups, group_members, srlg_disjoint_counts
 
@@ -376,7 +377,7 @@ def _group_spofs(d: District, g: DistrictGraph, devices: I64, students: I64,
         sites = sorted({site_ids[x] for x in g.node_site[cut[:g.n_nodes]].tolist() if x >= 0},
                        key=site_ids.index)
         out.append(SinglePointOfFailure(
-            element=f"srlg:{gid}", kind="srlg", node_kind=None, devices=int(devices[cut].sum()),
+            element=srlg_id(gid), kind="srlg", node_kind=None, devices=int(devices[cut].sum()),
             students=int(students[cut].sum()), sites=sites, r_ha_excluded=excluded))
     return out
 

@@ -37,6 +37,7 @@ from netstage.simulator.charts import (
 from netstage.simulator.errors import ConfigError, NetstageError
 from netstage.simulator.io import ensure_output_dir
 from netstage.simulator.model import District
+from netstage.simulator.rules.capacity import CapacityDetails
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
 
 __all__ = ["REPORT_SCHEMA", "build_report_json", "render_html", "write_report"]
@@ -65,18 +66,7 @@ def _jsonable(x: Any) -> Any:
 
 
 def _evidence_json(c: Classification) -> dict[str, Any]:
-    out: dict[str, Any] = {"simulations": {}}
-    for k, v in c.evidence.items():
-        if v is None or k == "arrays":
-            continue
-        if k.startswith("sim:"):
-            try:
-                out["simulations"][k[4:]] = v.to_json(all_links=False)
-            except TypeError:
-                out["simulations"][k[4:]] = v.to_json()
-        elif hasattr(v, "to_json"):
-            out[k] = v.to_json()
-    return _jsonable(out)
+    return _jsonable(c.evidence.to_json())
 
 
 def build_report_json(d: District, c: Classification, plans: list[Any],
@@ -253,9 +243,10 @@ def _plan_html(p: Any, d: District) -> str:
 def _wifi_density_rows(c: Classification, d: District | None = None) -> list[list[Any]]:
     """Rows of the Wi-Fi density table from R-NOW's details (the radio model's view)."""
     try:
-        dens = c.rule("R-NOW").details.get("wifi_density") or []
+        det = c.rule("R-NOW").details
     except KeyError:
         return []
+    dens = det.wifi_density if isinstance(det, CapacityDetails) else []
     return [[wording.element_name(str(x["site"]), d),
              x["classrooms"] if x["classrooms"] is not None else "not given",
              x["aps"], f"{x['aps_per_classroom']:.2f}" if x["aps_per_classroom"] is not None
@@ -270,7 +261,7 @@ def _details_html(c: Classification, d: District | None = None) -> str:
         return wording.element_name(str(x), d)
 
     parts: list[str] = []
-    sims = [(k[4:], v) for k, v in c.evidence.items() if k.startswith("sim:") and v is not None]
+    sims = c.evidence.simulated
     if sims:
         rows = []
         for scen, r in sims:
@@ -296,7 +287,7 @@ def _details_html(c: Classification, d: District | None = None) -> str:
         parts.append("<h3>Wi-Fi density (R-NOW busy hour)</h3>" + _table(
             dens, ["site", "classrooms", "APs", "APs per classroom", "radios",
                    "active clients per radio (mean / max)", "radio capacity (Mbps, min)"]))
-    rep = c.evidence.get("redundancy")
+    rep = c.evidence.redundancy
     if rep is not None:
         groups = bool(getattr(rep, "srlg_groups", None))
         rows = [[nm(s.site), s.kind, s.students, s.edge_disjoint_paths,
@@ -315,7 +306,7 @@ def _details_html(c: Classification, d: District | None = None) -> str:
         if sp:
             parts.append("<h3>Single points of failure (counted by R-HA)</h3>"
                          + _table(sp, ["element", "kind", "students cut off", "sites"]))
-    cont = c.evidence.get("contingency")
+    cont = c.evidence.contingency
     rows_c = list(getattr(cont, "contingencies", []) or []) if cont is not None else []
     if rows_c:
         rows = [[nm(getattr(x, "element", "")) + (
@@ -637,7 +628,7 @@ def write_report(
     say("projecting growth and drawing charts")
     try:
         growth = growth_series(d, n_scenarios=min(n_scenarios, 100), seed=seed,
-                               arrays=c.evidence.get("arrays"))
+                               arrays=c.evidence.arrays)
     except Exception as exc:  # the report still goes out, and says what is missing
         growth = None
         plan_errors.append(f"growth projection could not be computed "

@@ -61,8 +61,9 @@ from netstage.simulator.maxmin import allocate, effective_capacity
 from netstage.simulator.model import District
 from netstage.simulator.profiles import AppsFile, ScenariosFile, scenario_params
 
-__all__ = ["JSON_SCHEMA", "DemandCache", "SimulationResult", "demand_cache",
-           "draw_demand_cached", "simulate", "simulate_district"]
+__all__ = ["JSON_SCHEMA", "THROTTLE_SLACK", "DemandCache", "SimulationResult", "demand_cache",
+           "draw_demand_cached", "is_throttled", "simulate", "simulate_district",
+           "throttled_devices"]
 
 JSON_SCHEMA = "netstage.simulation/1"
 LINK_ROLE_NAMES = {0: "physical", LINK_CIRCUIT: "circuit", LINK_AIR: "air",
@@ -76,6 +77,27 @@ _CHUNK_BUDGET_BYTES = 48 * 1024 * 1024
 _UTIL_VALUES = 32_000_000  # float16 per-(scenario, link) utilisations kept for the p95
 
 F64 = NDArray[np.float64]
+
+#: relative slack for the allocation's rounding: a rate this close below the floor is
+#: not throttled
+THROTTLE_SLACK = 1e-6
+
+
+@nb.njit(inline="always", cache=True)
+def is_throttled(rate, min_mbps, demand):  # type: ignore[no-untyped-def]
+    """The one definition of a throttled device (module docstring): its app has a
+    minimum usable rate and it gets less than ``min(minimum, its demand)``. Used by the
+    simulation's kernel and, through :func:`throttled_devices`, by the charts."""
+    return min_mbps > 0.0 and rate < min(min_mbps, demand) * (1.0 - THROTTLE_SLACK)
+
+
+@nb.njit(cache=True)
+def throttled_devices(rates, min_mbps, demand):  # type: ignore[no-untyped-def]
+    """:func:`is_throttled` of each device (float64 arrays of one length)."""
+    out = np.zeros(rates.shape[0], dtype=np.bool_)
+    for k in range(rates.shape[0]):
+        out[k] = is_throttled(rates[k], min_mbps[k], demand[k])
+    return out
 
 
 class _DemandCache:
@@ -200,7 +222,7 @@ def _summarise(group_start, group_assoc, device, app, demand, rate,  # type: ign
                 r = float(rate[k])
                 m = app_min[app[k]]
                 floor = 1.0 if m > 0.0 else 0.0
-                thr = 1.0 if (m > 0.0 and r < min(m, d) * (1.0 - 1e-6)) else 0.0
+                thr = 1.0 if is_throttled(r, m, d) else 0.0
                 out_class[s, c, 0] += 1.0
                 out_class[s, c, 1] += floor
                 out_class[s, c, 2] += thr

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netstage.simulator.evidence import Evidence
 from netstage.simulator.model import District
 from netstage.simulator.rules import (
     RULE_ORDER,
@@ -59,7 +60,9 @@ class Classification:
     n_scenarios: int
     seed: int
     elapsed_s: float = 0.0
-    evidence: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: arrays, simulations, redundancy and N-1 reports the rules computed (typed; the
+    #: charts, the report and the planner read them)
+    evidence: Evidence = field(kw_only=True, repr=False)
     #: the stage and what holds it there, in words (wording.stage_sentence)
     sentence: str = ""
 
@@ -127,6 +130,7 @@ def classify(
     overrides: Rubric | str | Path | dict[str, Any] | list[Override] | None = None,
     rules: tuple[str, ...] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    evidence: Evidence | None = None,
 ) -> Classification:
     """Run every registered rule on ``district`` and take the minimum stage.
 
@@ -136,10 +140,13 @@ def classify(
     rule ids (the planner uses this to re-check only what an action can change);
     the stage is then the minimum over those rules only. ``progress(done, total, rule_id)``
     is called before each rule runs and once at the end (rule_id "").
+    ``evidence`` reuses what an earlier run on the same district object with the same
+    ``n_scenarios``/``seed`` computed (arrays, simulations, reports); the rules add to it.
     """
     t0 = time.perf_counter()
     rubric = resolve_rubric(overrides)
-    ctx = RuleContext(district=district, rubric=rubric, n_scenarios=n_scenarios, seed=seed)
+    ctx = RuleContext(district=district, rubric=rubric, n_scenarios=n_scenarios, seed=seed,
+                      reuse=evidence)
     ids = [r for r in RULE_ORDER if r in RULES and (rules is None or r in rules)]
     ids += [r for r in RULES if r not in ids and (rules is None or r in rules)]
     verdicts = []

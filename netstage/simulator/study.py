@@ -10,8 +10,13 @@ The five-line library use (``docs/library.md``)::
 
 A :class:`Study` owns the district and caches what it computed, keyed by the settings
 that change the answer (scenarios, seed, rubric overrides), so asking twice costs
-nothing and a report reuses the classification and plans already made. The district is
-treated as read-only: change it and make a new study (:meth:`Study.with_district`).
+nothing and a report reuses the classification and plans already made. The heavy
+results (the district's arrays, converted once, the simulations, the redundancy and N-1
+reports) are :attr:`Study.evidence`, typed (:class:`~netstage.simulator.evidence.Evidence`):
+the classification fills it, the plans start from it instead of converting and
+analysing the district again, and the report's charts and evidence section read it.
+The district is treated as read-only: change it and make a new study
+(:meth:`Study.with_district`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netstage.simulator.evidence import Evidence
 from netstage.simulator.io import load_district
 from netstage.simulator.model import District
 from netstage.simulator.plan import UpgradePlan, plan_upgrades
@@ -43,17 +49,30 @@ class Study:
     overrides: str | Path | dict[str, Any] | None = None
     source: str | None = None
     _classification: Classification | None = field(default=None, init=False, repr=False)
+    _evidence: Evidence | None = field(default=None, init=False, repr=False)
     _plans: dict[int, UpgradePlan] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def name(self) -> str:
         return self.district.district.name
 
+    @property
+    def evidence(self) -> Evidence:
+        """The district's arrays, simulations, redundancy and N-1 reports, each computed
+        once (by the classification; the plans and the report reuse them)."""
+        ev = self._evidence
+        if ev is None or ev.district is not self.district \
+                or (ev.n_scenarios, ev.seed) != (self.n_scenarios, self.seed):
+            ev = self._evidence = Evidence(self.district, n_scenarios=self.n_scenarios,
+                                           seed=self.seed)
+        return ev
+
     def classify(self) -> Classification:
         """The district's stage with every rule's verdict (computed once, then cached)."""
         if self._classification is None:
             self._classification = classify(self.district, n_scenarios=self.n_scenarios,
-                                            seed=self.seed, overrides=self.overrides)
+                                            seed=self.seed, overrides=self.overrides,
+                                            evidence=self.evidence)
         return self._classification
 
     @property

@@ -26,8 +26,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from netstage.simulator.element_ids import SRLG, air_point, is_air, is_srlg, parts, split_member
 from netstage.simulator.model import INFRASTRUCTURE_KINDS, District
+from netstage.simulator.rules.availability_rule import HADetails
 from netstage.simulator.rules.base import RuleInput, RuleVerdict
+from netstage.simulator.rules.capacity import CapacityDetails
+from netstage.simulator.rules.declared_rules import StandardDetails
+from netstage.simulator.rules.target import TargetDetails, internet_kbps_per_student
 
 __all__ = [
     "FACT_PHRASES",
@@ -177,14 +182,14 @@ def element_name(eid: str, d: District | None = None) -> str:
     nm = names.get
     links = {lk.key: lk for lk in d.links} if d is not None else {}
     circuits = {c.id: c for c in d.circuits} if d is not None else {}
-    if eid.startswith("srlg:"):
-        return f"everything in shared-risk group {eid[5:]}"
-    if eid.startswith("air:"):
-        parts = eid[4:].split("#")
-        ap = nm(parts[0], parts[0])
+    if is_srlg(eid):
+        return f"everything in shared-risk group {eid[len(SRLG):]}"
+    if is_air(eid):
+        point = parts(air_point(eid))
+        ap = nm(point[0], point[0])
         band = ""
         member = ""
-        for p in parts[1:]:
+        for p in point[1:]:
             if p in ("2.4", "5", "6"):
                 band = f"{p} GHz "
             elif p.isdigit():
@@ -193,7 +198,7 @@ def element_name(eid: str, d: District | None = None) -> str:
     if eid in circuits:
         c = circuits[eid]
         return f"Internet circuit {eid} ({_mbps(c.capacity_mbps)} at {nm(c.attach, c.attach)})"
-    base, _, j = eid.partition("#")
+    base, j = split_member(eid)
     if base in links or "--" in base:
         lk = links.get(base)
         a, b = (lk.a, lk.b) if lk is not None else tuple(base.split("--", 1))
@@ -257,27 +262,21 @@ def _th(v: RuleVerdict, name: str) -> Any:
     return v.threshold.get(name)
 
 
-def _detail_pct(v: RuleVerdict, prefix: str) -> float | None:
-    for k, x in v.details.items():
-        if k.startswith(prefix) and isinstance(x, int | float):
-            return float(x)
-    return None
-
-
 def _finding_capacity(v: RuleVerdict, d: District | None) -> str:
-    scen = str(v.details.get("scenario", ""))
+    det = v.details if isinstance(v.details, CapacityDetails) else None
+    scen = det.scenario if det is not None else ""
     where = _SCENARIO_PHRASE.get(scen, f"the '{scen}' busy hour")
-    un = _detail_pct(v, "unserved_fraction_p")
+    un = det.unserved if det is not None else None
     if un is None:
         if v.to_resolve and "not installed" in v.to_resolve[0]:
             return f"{_cap(where)} was not simulated: the simulation engine is not installed"
         return (f"{_cap(where)} has no students or staff to simulate, so nothing was "
                 "measured")
-    n = v.details.get("n_scenarios")
+    n = det.n_scenarios if det is not None else None
     s = (f"In {where}" + (f" ({plural(int(n), 'simulated hour')})" if n else "")
          + (", no demand goes unserved in 95% of hours" if un == 0 else
             f", 95% of hours leave at most {pct(un)} of demand unserved"))
-    th = _detail_pct(v, "throttled_share_p")
+    th = det.throttled if det is not None else None
     if th is not None:
         s += (" and no device is slowed below what its apps need" if th == 0 else
               f" and at most {pct(th)} of devices are slowed below what their apps need")
@@ -292,11 +291,11 @@ def _finding_target(v: RuleVerdict, d: District | None) -> str:
     if cap is None:
         return f"The district gives no Internet circuit for its {plural(students, 'student')}"
     s = (f"{_mbps(cap)} of Internet for {plural(students, 'student')} is "
-         f"{_kbps(cap * 1000 / students)} per student")
-    wan = v.details.get("school_wan_gbps_per_1000") or {}
-    if wan:
-        worst = min(wan, key=lambda k: wan[k])
-        g = float(wan[worst])
+         f"{_kbps(internet_kbps_per_student(cap, students) or 0.0)} per student")
+    det = v.details if isinstance(v.details, TargetDetails) else TargetDetails()
+    worst = det.worst_school
+    if worst is not None:
+        g = float(det.school_wan_gbps_per_1000[worst])
         amount = f"{g:,.3g} Gbps" if g >= 1 else f"{g * 1000:,.0f} Mbps"
         s += (f"; the school with the least WAN capacity, {element_name(worst, d)}, has "
               f"{amount} per 1,000 students")
@@ -304,24 +303,24 @@ def _finding_target(v: RuleVerdict, d: District | None) -> str:
 
 
 def _finding_ha(v: RuleVerdict, d: District | None) -> str:
+    det = v.details if isinstance(v.details, HADetails) else HADetails()
     n = _val(v, "internet_circuits") or 0
     s = plural(int(n), "Internet circuit")
-    groups = v.details.get("circuit_groups") or []
-    if groups:
+    if det.circuit_groups:
         s += " (" + "; ".join(f"{join_and(g[1:])} share risk group {g[0]} and count once"
-                              for g in groups) + ")"
+                              for g in det.circuit_groups) + ")"
     paths = _val(v, "min_edge_disjoint_paths_per_school")
-    site = v.details.get("worst_site")
+    site = det.worst_site
     if paths is not None and site:
         s += (f"; the least-connected school, {element_name(str(site), d)}, has "
               f"{plural(int(paths), 'independent path')} to the Internet")
-        bind = (v.details.get("binding") or {}).get(site)
+        bind = det.binding.get(site)
         if bind:
             s += (" (its paths share risk group" + ("s " if len(bind) > 1 else " ")
                   + join_and(bind) + ")")
     n1 = _val(v, "worst_n1_unserved_p95")
     if n1 is not None:
-        el = v.details.get("worst_contingency")
+        el = det.worst_contingency
         s += ("; the worst single failure" + (f" (losing {element_name(str(el), d)})"
                                               if el and el != "none" else "")
               + f" leaves {pct(n1)} of demand unserved")
@@ -362,7 +361,8 @@ def _finding_manage(v: RuleVerdict, d: District | None) -> str:
 
 
 def _families(v: RuleVerdict, d: District | None) -> list[tuple[str, int]]:
-    fam: dict[str, int] = dict(v.details.get("families") or {})
+    fam: dict[str, int] = dict(v.details.families if isinstance(v.details, StandardDetails)
+                               else {})
     pretty: dict[str, str] = {}
     if d is not None:
         from netstage.simulator.rules.declared_rules import model_family

@@ -36,9 +36,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -53,6 +52,7 @@ from netstage.simulator.charts import (
     stage_ladder,
 )
 from netstage.simulator.errors import NetstageError
+from netstage.simulator.evidence import Evidence
 from netstage.simulator.io import dump_district, load_district
 from netstage.simulator.model import District
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
@@ -122,13 +122,11 @@ class Result:
     def rate_percentiles(self) -> dict[str, dict[str, float]]:
         """Per simulated scenario type: p5/p50/p95 Mbps per active device (sampled)."""
         out: dict[str, dict[str, float]] = {}
-        for k, v in self.classification.evidence.items():
-            if not k.startswith("sim:") or v is None:
-                continue
+        for scen, v in self.classification.evidence.simulated:
             rates = np.asarray(getattr(v, "device_rates_sample", []), dtype=float)
             if rates.size:
                 p = np.percentile(rates, [5, 50, 95])
-                out[k[4:]] = {"p5": float(p[0]), "p50": float(p[1]), "p95": float(p[2])}
+                out[scen] = {"p5": float(p[0]), "p50": float(p[1]), "p95": float(p[2])}
         return out
 
     def n1_rows(self, top: int = 5) -> list[tuple[str, float, int]]:
@@ -209,11 +207,11 @@ class Engine:
         try:
             growth = growth_series(d, years=years,
                                    n_scenarios=min(k.n_scenarios, GROWTH_MAX_SCENARIOS),
-                                   seed=self.seed, arrays=c.evidence.get("arrays"))
+                                   seed=self.seed, arrays=c.evidence.arrays)
         except Exception:  # shown as "not simulated" by the page and the chart
             growth = None
         ups = [self.options[u] for u in self.options if u in k.upgrades]
-        n1 = c.evidence.get("contingency")
+        n1 = c.evidence.contingency
         return Result("", k, d, c, growth, ups, time.perf_counter() - t0, n1=n1,
                       n1_pending=n1 is None and not quick)
 
@@ -236,7 +234,7 @@ class Engine:
                 with _reuse_demand():
                     n1 = run_contingency(r.district, n_scenarios=r.knobs.n_scenarios,
                                          seed=self.seed,
-                                         arrays=r.classification.evidence.get("arrays"))
+                                         arrays=r.classification.evidence.arrays)
             except (ImportError, NetstageError):
                 n1 = None  # the page says "not analysed" and why
         with self._lock:
@@ -269,8 +267,8 @@ class Engine:
         elif name == "n1":
             self.page_n1(r)
             # the report's chart, given this result's N-1 analysis (R-HA's or the page's)
-            fig = n1_worst(SimpleNamespace(evidence={"contingency": r.n1}, rules=c.rules,
-                                           rubric=c.rubric))
+            fig = n1_worst(replace(c, evidence=Evidence(
+                r.district, n_scenarios=c.n_scenarios, seed=c.seed, contingency=r.n1)))
         else:
             raise KeyError(name)
         png = figure_bytes(fig, "png", dpi=80)

@@ -9,12 +9,15 @@ from typing import Any
 
 import numpy as np
 
+from netstage.simulator.element_ids import air_point, is_air, model_id
+from netstage.simulator.evidence import Evidence
 from netstage.simulator.model import INFRASTRUCTURE_KINDS, District, NodeKind, SiteKind
 from netstage.simulator.plan.actions import UpgradeAction, _unique
 from netstage.simulator.plan.catalogue import Catalog, Cost
 from netstage.simulator.plan.gap import CAPACITY_RULES, _State
 from netstage.simulator.rules import Rubric, RuleVerdict
 from netstage.simulator.rules.declared_rules import model_family
+from netstage.simulator.rules.target import TargetDetails
 from netstage.simulator.wording import element_name, join_and, plural
 
 
@@ -187,14 +190,14 @@ class _Candidates:
                  float(len(chosen)), rules, {"links": chosen, "capacity_mbps": caps},
                  cost=cost)
 
-    def hot_elements(self, evidence: dict[str, Any], rules: list[str]) -> None:
+    def hot_elements(self, evidence: Evidence, rules: list[str]) -> None:
         """Candidates from the simulations: the links most often at their limit."""
         circuit_ids = {c.id for c in self.d.circuits}
         link_keys = {lk.key for lk in self.d.links}
         hot_links: list[str] = []
         for r in rules:
             scen = self.rubric.rules[r].scenario or r
-            res = evidence.get(f"sim:{scen}")
+            res = evidence.simulations.get(scen)
             if res is None:
                 continue
             ids = list(getattr(res, "link_ids", []) or [])
@@ -207,11 +210,11 @@ class _Candidates:
             for i in np.argsort(-score)[:10]:
                 if util[i] < 0.8 and (bf.shape != util.shape or bf[i] <= 0.0):
                     continue
-                lid = ids[int(i)].split("#")[0]
+                lid = model_id(ids[int(i)])
                 if lid in circuit_ids:
                     self.internet(rules)
-                elif lid.startswith("air:"):
-                    site = self.site_of.get(lid[4:])
+                elif is_air(lid):
+                    site = self.site_of.get(air_point(lid))
                     if site is not None:
                         self.wifi_site(site, rules)
                 elif lid in link_keys:
@@ -648,7 +651,7 @@ def _candidates(st: _State, cat: Catalog, rubric: Rubric, target: int,
         # design_density, from the vendor K-12 design guides) or whose devices could not
         # associate (AP client bound)
         unassoc = any(float(np.percentile(getattr(r, "unassociated_share", [0.0]), 95)) > 0
-                      for k, r in st.evidence.items() if k.startswith("sim:") and r is not None)
+                      for _s, r in st.evidence.simulated)
         for site in d.sites:
             aps = [x for x in d.nodes if x.kind == NodeKind.AP and x.site == site.id]
             need, _ = cands.design_aps(site.id) if cat.has("add_aps") else (None, "")
@@ -660,7 +663,8 @@ def _candidates(st: _State, cat: Catalog, rubric: Rubric, target: int,
                                        if target >= 4 else "min_internet_kbps_per_student_stage2"))
         cands.internet(["R-TARGET"], need_total_mbps=need_kbps * d.total_students / 1000.0)
         if target >= 4:
-            cands.school_wan(["R-TARGET"], v.details.get("school_wan_gbps_per_1000") or {})
+            cands.school_wan(["R-TARGET"], v.details.school_wan_gbps_per_1000
+                             if isinstance(v.details, TargetDetails) else {})
     if "R-HA" in failing:
         rep = st.redundancy
         if rep is None:
@@ -668,7 +672,7 @@ def _candidates(st: _State, cat: Catalog, rubric: Rubric, target: int,
 
             rep = analyse_redundancy(d)
         ha = st.verdicts.get("R-HA")
-        cont = st.evidence.get("contingency")
+        cont = st.evidence.contingency
         lim = float(rubric.value("R-HA", "max_n1_unserved_p95"))
         over = [r for r in (getattr(cont, "contingencies", None) or [])
                 if float(r.unserved_p95) > lim] if ha is not None and ha.inputs else []

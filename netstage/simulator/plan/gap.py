@@ -5,13 +5,16 @@ Part of :mod:`netstage.simulator.plan` (split along its seams, issue 13)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from netstage.simulator.evidence import Evidence
 from netstage.simulator.model import District, SiteKind
 from netstage.simulator.rules import Rubric, RuleVerdict
+from netstage.simulator.rules.capacity import CapacityDetails
+from netstage.simulator.rules.target import TargetDetails
 from netstage.simulator.stage import classify
 
 CAPACITY_RULES = ("R-LAB", "R-NOW", "R-FUTURE")
@@ -20,10 +23,11 @@ CAPACITY_RULES = ("R-LAB", "R-NOW", "R-FUTURE")
 # -- gap: how far a classification is from the target ------------------------------------
 def _capacity_shortfall(v: RuleVerdict) -> float:
     th = v.threshold
+    measured = v.details.at_percentile if isinstance(v.details, CapacityDetails) else {}
     vals = []
     for name, limit in th.items():
         arr = "unserved_fraction" if "unserved" in name else "throttled_share"
-        got = next((x for k, x in v.details.items() if k.startswith(arr)), None)
+        got = measured.get(arr)
         if got is not None and isinstance(limit, int | float):
             vals.append(max(0.0, float(got) - float(limit)))
     return min(1.0, sum(vals) / len(vals)) if vals else 1.0
@@ -36,7 +40,8 @@ def _target_shortfall(v: RuleVerdict, target: int) -> float:
         else th["min_internet_kbps_per_student_stage2"]
     parts = [max(0.0, 1.0 - float(kbps) / need) if need > 0 else 0.0]
     if target >= 4:
-        wan = v.details.get("school_wan_gbps_per_1000") or {}
+        wan = (v.details.school_wan_gbps_per_1000 if isinstance(v.details, TargetDetails)
+               else {})
         tw = float(th["min_wan_gbps_per_1000_students"])
         if wan and tw > 0:
             parts.append(float(np.mean([max(0.0, 1.0 - x / tw) for x in wan.values()])))
@@ -52,14 +57,18 @@ def _generic_shortfall(v: RuleVerdict, target: int) -> float:
     return 0.5 * a + 0.5 * b
 
 
-def _ha_structure(d: District, rubric: Rubric) -> tuple[float, bool, Any]:
-    """(shortfall in [0, 1], structure passes, redundancy report) without N-1 simulation."""
+def _ha_structure(d: District, rubric: Rubric, evidence: Evidence | None = None
+                  ) -> tuple[float, bool, Any]:
+    """(shortfall in [0, 1], structure passes, redundancy report) without N-1 simulation.
+    The report is ``evidence``'s (computed there once, for R-HA to reuse) when given."""
     from netstage.simulator.redundancy import analyse_redundancy
 
     th = rubric.rules["R-HA"].thresholds
     need_c = float(th["min_internet_circuits"].value)
     need_p = float(th["min_edge_disjoint_paths_per_school"].value)
-    rep = analyse_redundancy(d)
+    rep = evidence.redundancy_report() if evidence is not None else None
+    if rep is None:
+        rep = analyse_redundancy(d)
     schools = [s for s in rep.sites if s.kind == SiteKind.SCHOOL.value and s.students]
     short_c = max(0.0, 1.0 - len(d.circuits) / need_c)
     short_p = (float(np.mean([max(0.0, 1.0 - s.edge_disjoint_paths / need_p) for s in schools]))
@@ -75,8 +84,8 @@ class _State:
     district: District
     verdicts: dict[str, RuleVerdict]
     gaps: dict[str, float]
+    evidence: Evidence
     redundancy: Any = None
-    evidence: dict[str, Any] = field(default_factory=dict)
 
     @property
     def gap(self) -> float:
@@ -90,7 +99,7 @@ class _State:
         return _State(district=new.district, verdicts={**self.verdicts, **new.verdicts},
                       gaps={**self.gaps, **new.gaps},
                       redundancy=new.redundancy if "R-HA" in new.verdicts else self.redundancy,
-                      evidence={**self.evidence, **new.evidence})
+                      evidence=self.evidence.merged(new.evidence))
 
 
 _Cache = dict[tuple[str, tuple[str, ...], bool], _State]
@@ -111,9 +120,11 @@ def _content_key(d: District, rules: list[str]) -> str:
 
 
 def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int, seed: int,
-              ha_full: bool = False, cache: _Cache | None = None) -> _State:
+              ha_full: bool = False, cache: _Cache | None = None,
+              known: Evidence | None = None) -> _State:
     """Verdicts of ``rules`` on ``d`` and each rule's gap to ``target`` (memoised in
-    ``cache`` by the district's content).
+    ``cache`` by the district's content). ``known`` is evidence already computed on
+    ``d`` (the classification before planning): what it holds is not computed again.
 
     R-HA is judged structurally (circuits, disjoint paths, single points of failure)
     until the structure passes; only then is the N-1 contingency simulated.
@@ -128,23 +139,26 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
     gaps: dict[str, float] = {}
     rep = None
     others = [r for r in rules if r != "R-HA"]
-    evidence: dict[str, Any] = {}
+    # one evidence for both runs below: the district is converted to arrays once, and
+    # R-HA reuses the redundancy report of the structural check
+    evidence = (known.reused(n, seed) if known is not None and known.district is d
+                else Evidence(d, n_scenarios=n, seed=seed))
     if others:
-        c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=tuple(others))
-        evidence = c.evidence
+        c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=tuple(others),
+                     evidence=evidence)
         for v in c.rules:
             verdicts[v.rule_id] = v
     if "R-HA" in rules:
-        short, ok, rep = _ha_structure(d, rubric)
+        short, ok, rep = _ha_structure(d, rubric, evidence)
         if ok or ha_full:
-            c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=("R-HA",))
+            c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=("R-HA",),
+                         evidence=evidence)
             v = c.rules[0]
             verdicts["R-HA"] = v
-            evidence.update(c.evidence)
             gaps["R-HA"] = 0.0
             if v.allows_stage < target:
                 gaps["R-HA"] = (target - v.allows_stage) + 0.9 * (
-                    short + _n1_shortfall(v, c.evidence.get("contingency"), rubric)) / 2.0
+                    short + _n1_shortfall(v, evidence.contingency, rubric)) / 2.0
         else:
             # structure fails: the rule allows at most stage 3 (fail_allows)
             fa = rubric.rules["R-HA"].fail_allows

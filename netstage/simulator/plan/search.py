@@ -263,7 +263,7 @@ def _plan_upgrades(
     after: Classification | None = None
     cache: _Cache = {}
     st0 = _evaluate(d, [r for r in all_rules if _allows(before, r, target, d, rubric, n, seed)],
-                    target, rubric, n, seed, cache=cache)
+                    target, rubric, n, seed, cache=cache, known=before.evidence)
     unreachable = _unreachable(st0, cat, rubric, target)
     if unreachable:
         # out of the catalogue's reach: say so now, before any candidate is simulated
@@ -310,7 +310,11 @@ def _plan_upgrades(
                          f"{', '.join(st.failing(target))} still short")
         actions = _recost(d, _prune(d, actions, target, rubric, n, seed, say), cat)
         cur = apply_actions(d, actions) if actions else d
-        after = classify(cur, n_scenarios=n_scenarios, seed=seed, overrides=rubric)
+        # no action kept: the district as classified before (its results are reused)
+        known = before.evidence.reused(n_scenarios, seed) if cur is d \
+            and before.evidence.district is d else None
+        after = classify(cur, n_scenarios=n_scenarios, seed=seed, overrides=rubric,
+                         evidence=known)
         if after.stage >= target or n >= n_scenarios:
             break
         n = n_scenarios  # verification missed (noise near a threshold): search at full precision
@@ -463,7 +467,8 @@ def _signature(v: RuleVerdict) -> str:
             return round(float(x), 9)
         return x if isinstance(x, int | str | bool) or x is None else repr(x)
 
-    return repr(norm({"value": v.measured_value, "details": v.details, "explanation":
+    return repr(norm({"value": v.measured_value, "details": v.details.to_json(),
+                      "explanation":
                       v.explanation if not v.inputs else "",
                       "inputs": [(i.name, i.value) for i in v.inputs]}))
 

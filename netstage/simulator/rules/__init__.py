@@ -11,13 +11,18 @@ from netstage.simulator.rules import (  # noqa: F401  (imported to register the 
     declared_rules,
     target,
 )
+from netstage.simulator.rules.availability_rule import HADetails
 from netstage.simulator.rules.base import (
     RULES,
     Check,
+    NoDetails,
     RuleContext,
+    RuleDetails,
     RuleInput,
     RuleVerdict,
 )
+from netstage.simulator.rules.capacity import CapacityDetails
+from netstage.simulator.rules.declared_rules import StandardDetails
 from netstage.simulator.rules.rubric import (
     Override,
     Rubric,
@@ -26,16 +31,23 @@ from netstage.simulator.rules.rubric import (
     load_overrides,
     parse_overrides,
 )
+from netstage.simulator.rules.target import TargetDetails
 
 __all__ = [
     "RULES",
     "RULE_ORDER",
+    "CapacityDetails",
     "Check",
+    "HADetails",
+    "NoDetails",
     "Override",
     "Rubric",
     "RuleContext",
+    "RuleDetails",
     "RuleInput",
     "RuleVerdict",
+    "StandardDetails",
+    "TargetDetails",
     "apply_overrides",
     "default_rubric",
     "load_overrides",

@@ -4,18 +4,20 @@ Uses :func:`netstage.simulator.redundancy.analyse_redundancy` (edge-disjoint pat
 site, single points of failure) and :func:`netstage.simulator.contingency.run_contingency`
 (p95 unserved under every single link or node failure, except a school's own access
 switch). The number of Internet circuits is read from the district directly.
-Reports are kept in ``ctx.evidence["redundancy"]`` / ``ctx.evidence["contingency"]``.
+Reports are kept in ``ctx.evidence.redundancy`` / ``ctx.evidence.contingency``
+(:class:`~netstage.simulator.evidence.Evidence`, sharing the capacity rules' arrays).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from netstage.simulator.model import SiteKind
 from netstage.simulator.rules.base import (
     Check,
     RuleContext,
+    RuleDetails,
     RuleInput,
     RuleVerdict,
     Status,
@@ -26,45 +28,46 @@ from netstage.simulator.rules.base import (
 )
 from netstage.simulator.srlg import circuit_count
 
-__all__ = ["contingency", "redundancy", "rule_ha"]
+if TYPE_CHECKING:
+    from netstage.simulator.contingency import ContingencyReport
+    from netstage.simulator.redundancy import RedundancyReport
+
+__all__ = ["HADetails", "contingency", "redundancy", "rule_ha"]
 
 
-def _arrays(ctx: RuleContext) -> Any:
-    """The district's arrays, converted once per classification (the capacity rules
-    share the same cache entry; the analyses only read them)."""
-    arrays = ctx.evidence.get("arrays")
-    if arrays is None:
-        from netstage.simulator.arrays import to_arrays
+@dataclass(frozen=True, eq=False)
+class HADetails(RuleDetails):
+    """What R-HA found beside its inputs: the worst-connected school and the worst single
+    failure, circuits that share a risk group, and the shared-risk groups and stacks
+    behind each school's path count (JSON keys as the field names)."""
 
-        arrays = ctx.evidence["arrays"] = to_arrays(ctx.district)
-    return arrays
+    worst_site: str | None = None
+    worst_contingency: str | None = None
+    #: each group holding two or more circuits as ``[group, circuit, circuit, ...]``
+    circuit_groups: list[list[str]] = field(default_factory=list)
+    #: shared-risk group -> its member links (the redundancy report's srlg_groups)
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    #: school -> {"paths": SRLG-disjoint, "edge_disjoint": ..., "exact": ...}
+    srlg_disjoint_paths: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: school -> the shared-risk groups that bind its path count
+    binding: dict[str, list[str]] = field(default_factory=dict)
+    redundant_stacks: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"worst_site": self.worst_site, "worst_contingency": self.worst_contingency,
+                "circuit_groups": self.circuit_groups, "groups": self.groups,
+                "srlg_disjoint_paths": self.srlg_disjoint_paths, "binding": self.binding,
+                "redundant_stacks": self.redundant_stacks}
 
 
-def redundancy(ctx: RuleContext) -> Any | None:
+def redundancy(ctx: RuleContext) -> RedundancyReport | None:
     """Cached redundancy report, or None when the module is not available."""
-    if "redundancy" not in ctx.evidence:
-        try:
-            mod = importlib.import_module("netstage.simulator.redundancy")
-        except ImportError:
-            ctx.evidence["redundancy"] = None
-        else:
-            ctx.evidence["redundancy"] = mod.analyse_redundancy(ctx.district,
-                                                                arrays=_arrays(ctx))
-    return ctx.evidence["redundancy"]
+    return ctx.evidence.redundancy_report()
 
 
-def contingency(ctx: RuleContext) -> Any | None:
+def contingency(ctx: RuleContext) -> ContingencyReport | None:
     """Cached N-1 contingency report, or None when the module is not available."""
-    if "contingency" not in ctx.evidence:
-        try:
-            mod = importlib.import_module("netstage.simulator.contingency")
-        except ImportError:
-            ctx.evidence["contingency"] = None
-        else:
-            ctx.evidence["contingency"] = mod.run_contingency(
-                ctx.district, n_scenarios=ctx.n_scenarios, seed=ctx.seed,
-                arrays=_arrays(ctx))
-    return ctx.evidence["contingency"]
+    return ctx.evidence.contingency_report()
 
 
 def _min_school_paths(ctx: RuleContext, rep: Any) -> tuple[int | None, str | None]:
@@ -147,7 +150,7 @@ def rule_ha(ctx: RuleContext) -> RuleVerdict:
     if circuits_ok and min_paths is not None and min_paths >= tp.value and cont is None:
         resolve.append("N-1 contingency (netstage.simulator.contingency) is not available")
 
-    srlg_ev = _srlg_evidence(ctx, rep)
+    details = _ha_details(ctx, rep, worst_site, worst_elem, circuit_groups)
 
     def explain(stage: int, status: Status) -> str:
         s = f"{n_circuits} Internet circuit{'s' if n_circuits != 1 else ''}"
@@ -155,9 +158,9 @@ def rule_ha(ctx: RuleContext) -> RuleVerdict:
             s += " (" + "; ".join(f"{', '.join(g[1:])} share group {g[0]}"
                                   for g in circuit_groups) + ")"
         if min_paths is not None:
-            word = "SRLG-disjoint" if srlg_ev["groups"] else "edge-disjoint"
+            word = "SRLG-disjoint" if details.groups else "edge-disjoint"
             s += f", worst school {worst_site} has {min_paths} {word} path(s)"
-            bind = srlg_ev["binding"].get(worst_site or "")
+            bind = details.binding.get(worst_site or "")
             if bind:
                 s += (f" (shared group {bind[0]} binds)" if len(bind) == 1
                       else f" (shared groups {', '.join(bind)} bind)")
@@ -168,28 +171,28 @@ def rule_ha(ctx: RuleContext) -> RuleVerdict:
     return verdict_from_checks(
         ctx, "R-HA", checks, inputs, measured_value=min_paths, unit="edge-disjoint paths",
         to_resolve=resolve, explain=explain,
-        details={"worst_site": worst_site, "worst_contingency": worst_elem,
-                 "circuit_groups": circuit_groups, **srlg_ev})
+        details=details)
 
 
-def _srlg_evidence(ctx: RuleContext, rep: Any) -> dict[str, Any]:
-    """Shared-risk groups and stacks behind the path counts: per school the SRLG-disjoint
-    count (and whether it is exact), the groups that bind, and the redundant stacks that
-    were not counted as single points of failure."""
-    out: dict[str, Any] = {"groups": {}, "srlg_disjoint_paths": {}, "binding": {},
-                           "redundant_stacks": []}
+def _ha_details(ctx: RuleContext, rep: Any, worst_site: str | None,
+                   worst_elem: str | None, circuit_groups: list[list[str]]) -> HADetails:
+    """R-HA's details: with the worst school, the worst failure and the circuit groups,
+    the shared-risk groups and stacks behind the path counts: per school the
+    SRLG-disjoint count (and whether it is exact), the groups that bind, and the
+    redundant stacks that were not counted as single points of failure."""
+    out = HADetails(worst_site, worst_elem, circuit_groups)
     if rep is None:
         return out
-    out["groups"] = dict(getattr(rep, "srlg_groups", {}) or {})
-    out["redundant_stacks"] = list(getattr(rep, "redundant_stacks", []) or [])
+    out.groups.update(dict(getattr(rep, "srlg_groups", {}) or {}))
+    out.redundant_stacks.extend(list(getattr(rep, "redundant_stacks", []) or []))
     schools = {s.id for s in ctx.district.sites if s.kind == SiteKind.SCHOOL and s.students}
     for s in getattr(rep, "sites", None) or []:
         sid = getattr(s, "site", None)
         if sid not in schools or not hasattr(s, "srlg_disjoint_paths"):
             continue
-        out["srlg_disjoint_paths"][sid] = {
+        out.srlg_disjoint_paths[sid] = {
             "paths": int(s.srlg_disjoint_paths), "edge_disjoint": int(s.edge_disjoint_paths),
             "exact": bool(s.srlg_exact)}
         if s.srlg_binding:
-            out["binding"][sid] = list(s.srlg_binding)
+            out.binding[sid] = list(s.srlg_binding)
     return out

@@ -18,10 +18,11 @@ rule* can give for any value of it, the same stage as admitting the worst value.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import InitVar, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from netstage.simulator.evidence import Evidence
 from netstage.simulator.model import District
 
 if TYPE_CHECKING:
@@ -30,8 +31,10 @@ if TYPE_CHECKING:
 __all__ = [
     "RULES",
     "Check",
+    "NoDetails",
     "Provenance",
     "RuleContext",
+    "RuleDetails",
     "RuleFn",
     "RuleInput",
     "RuleVerdict",
@@ -102,6 +105,38 @@ class Check:
                 "text": self.text, "inputs": list(self.inputs)}
 
 
+class RuleDetails(Mapping[str, Any]):
+    """Base of a rule's typed details (one dataclass per rule, beside the rule).
+
+    Code in netstage reads the typed attributes; :meth:`to_json` is the ``details`` of the
+    rule's JSON, and read as a mapping the details are that JSON (the plain dict every
+    rule's details were before), so a library user's ``v.details["worst_site"]`` keeps
+    working.
+    """
+
+    def to_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_json()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_json())
+
+    def __len__(self) -> int:
+        return len(self.to_json())
+
+
+class NoDetails(RuleDetails):
+    """The details of a rule that has none beyond its inputs and checks (``{}``)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        return "NoDetails()"
+
+
 @dataclass
 class RuleVerdict:
     """What one rule says about a district (see the module docstring)."""
@@ -118,7 +153,9 @@ class RuleVerdict:
     to_resolve: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     optimistic_stage: int = 4
-    details: dict[str, Any] = field(default_factory=dict)
+    #: the rule's typed details (its :class:`RuleDetails` dataclass, :class:`NoDetails`
+    #: for a rule with none); they read as a mapping of the JSON ``details`` too
+    details: RuleDetails = field(default_factory=NoDetails)
     would_change: list[dict[str, Any]] = field(default_factory=list)
     #: the explanation in words (:func:`netstage.simulator.wording.rule_sentence`, with
     #: the district's names), set by :func:`~netstage.simulator.stage.classify`; the
@@ -140,23 +177,35 @@ class RuleVerdict:
             "to_resolve": list(self.to_resolve),
             "checks": [c.to_json() for c in self.checks],
             "would_change": list(self.would_change),
-            "details": self.details,
+            "details": self.details.to_json(),
         }
 
 
 @dataclass
 class RuleContext:
-    """What a rule may read: the district, the rubric, simulation settings, a cache.
+    """What a rule may read: the district, the rubric, simulation settings, the evidence.
 
-    ``evidence`` keeps the heavy results rules computed (simulation results,
-    redundancy and contingency reports) for the charts and the report.
+    ``evidence`` (:class:`~netstage.simulator.evidence.Evidence`) computes the heavy
+    results once (arrays, simulations, redundancy and contingency reports) and keeps them
+    for the other rules, the charts and the report. ``reuse`` hands in the evidence of
+    an earlier run (same district object and settings) to share; by default the context
+    makes its own.
     """
 
     district: District
     rubric: Rubric
     n_scenarios: int = 200
     seed: int = 0
-    evidence: dict[str, Any] = field(default_factory=dict)
+    reuse: InitVar[Evidence | None] = field(default=None, kw_only=True)
+    evidence: Evidence = field(init=False)
+
+    def __post_init__(self, reuse: Evidence | None) -> None:
+        if reuse is None:
+            reuse = Evidence(self.district, n_scenarios=self.n_scenarios, seed=self.seed)
+        elif (reuse.district is not self.district
+              or (reuse.n_scenarios, reuse.seed) != (self.n_scenarios, self.seed)):
+            raise ValueError("the evidence to reuse is of another district or other settings")
+        self.evidence = reuse
 
     def threshold(self, rule_id: str, name: str) -> Any:
         return self.rubric.value(rule_id, name)
@@ -223,7 +272,7 @@ def verdict_from_checks(
     unit: str,
     to_resolve: list[str],
     explain: Callable[[int, Status], str],
-    details: dict[str, Any] | None = None,
+    details: RuleDetails | None = None,
 ) -> RuleVerdict:
     """Build a verdict: pessimistic/optimistic stage, status, explanation.
 
@@ -249,7 +298,7 @@ def verdict_from_checks(
         explanation=explain(pess, status),
         to_resolve=to_resolve if status == "unknown" else [],
         checks=checks,
-        details=details or {},
+        details=details if details is not None else NoDetails(),
         would_change=would_change(checks, inputs, pess),
     )
 

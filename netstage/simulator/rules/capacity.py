@@ -4,19 +4,21 @@ Each rule runs the scenario type of the same name in ``simulator/data/scenarios.
 through :func:`netstage.simulator.simulate.simulate` (Monte Carlo over application
 profiles, max-min fair allocation) and compares the 95th percentile over scenarios of
 the unserved fraction (and, for R-NOW, of the throttled-device share) with the rubric.
-Results are kept in ``ctx.evidence["sim:<scenario>"]`` for the charts.
+Results are kept in ``ctx.evidence.simulations[<scenario>]`` for the charts
+(:class:`~netstage.simulator.evidence.Evidence`).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from netstage.simulator.model import SiteKind
 from netstage.simulator.rules.base import (
     Check,
     Provenance,
     RuleContext,
+    RuleDetails,
     RuleInput,
     RuleVerdict,
     Status,
@@ -25,27 +27,52 @@ from netstage.simulator.rules.base import (
     verdict_from_checks,
 )
 
-__all__ = ["percentile_of", "rule_future", "rule_lab", "rule_now", "simulation", "wifi_density"]
+if TYPE_CHECKING:
+    from netstage.simulator.simulate import SimulationResult
+
+__all__ = ["CapacityDetails", "percentile_of", "rule_future", "rule_lab", "rule_now",
+           "simulation", "wifi_density"]
 
 
-def simulation(ctx: RuleContext, scenario: str) -> Any | None:
+@dataclass(frozen=True, eq=False)
+class CapacityDetails(RuleDetails):
+    """What R-LAB, R-NOW and R-FUTURE measured. ``at_percentile`` maps each
+    :class:`~netstage.simulator.simulate.SimulationResult` array the rule limits
+    (``unserved_fraction``; for R-NOW also ``throttled_share``) to its ``percentile``-th
+    percentile over the simulated scenarios (None: nothing was measured). JSON keys as
+    before: ``unserved_fraction_p95`` and so on."""
+
+    scenario: str
+    n_scenarios: int
+    seed: int
+    percentile: float
+    at_percentile: dict[str, float | None]
+    #: R-NOW: AP density per school from the Wi-Fi radio model ([] without APs)
+    wifi_density: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def unserved(self) -> float | None:
+        """The percentile of the unserved fraction of demand (None: not measured)."""
+        return self.at_percentile.get("unserved_fraction")
+
+    @property
+    def throttled(self) -> float | None:
+        """The percentile of the throttled-device share (R-NOW; None otherwise)."""
+        return self.at_percentile.get("throttled_share")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"scenario": self.scenario, "n_scenarios": self.n_scenarios,
+                               "seed": self.seed,
+                               **{f"{a}_p{self.percentile:g}": v
+                                  for a, v in self.at_percentile.items()}}
+        if self.wifi_density:
+            out["wifi_density"] = self.wifi_density
+        return out
+
+
+def simulation(ctx: RuleContext, scenario: str) -> SimulationResult | None:
     """The (cached) simulation result of ``scenario``, or None if the engine is missing."""
-    key = f"sim:{scenario}"
-    if key in ctx.evidence:
-        return ctx.evidence[key]
-    try:
-        sim = importlib.import_module("netstage.simulator.simulate")
-    except ImportError:
-        ctx.evidence[key] = None
-        return None
-    arrays = ctx.evidence.get("arrays")
-    if arrays is None:
-        from netstage.simulator.arrays import to_arrays
-
-        arrays = ctx.evidence["arrays"] = to_arrays(ctx.district)
-    res = sim.simulate(arrays, scenario=scenario, n_scenarios=ctx.n_scenarios, seed=ctx.seed)
-    ctx.evidence[key] = res
-    return res
+    return ctx.evidence.simulation(scenario)
 
 
 def percentile_of(res: Any, name: str, q: float) -> float:
@@ -80,7 +107,7 @@ _NO_ENGINE = ("the simulation engine (netstage.simulator.simulate) is not instal
 def _capacity_rule(ctx: RuleContext, rule_id: str, limits: dict[str, str],
                    extra_inputs: list[RuleInput] | None = None,
                    needs_students: bool = False,
-                   extra_details: dict[str, Any] | None = None) -> RuleVerdict:
+                   wifi: list[dict[str, Any]] | None = None) -> RuleVerdict:
     """Shared body: ``limits`` maps threshold names to SimulationResult array names."""
     spec = ctx.rubric.rules[rule_id]
     scenario = spec.scenario or rule_id
@@ -102,10 +129,8 @@ def _capacity_rule(ctx: RuleContext, rule_id: str, limits: dict[str, str],
     inputs = _sim_inputs(ctx) + (extra_inputs or [])
     head = next(iter(limits))
     measured = values[head]
-    details: dict[str, Any] = {"scenario": scenario, "n_scenarios": ctx.n_scenarios,
-                               "seed": ctx.seed,
-                               **{f"{limits[k]}_p{q:g}": v for k, v in values.items()},
-                               **(extra_details or {})}
+    details = CapacityDetails(scenario, ctx.n_scenarios, ctx.seed, q,
+                              {limits[k]: v for k, v in values.items()}, wifi or [])
 
     def explain(stage: int, status: Status) -> str:
         if res is None:
@@ -151,12 +176,7 @@ def wifi_density(ctx: RuleContext) -> list[dict[str, Any]]:
     radio capacity) from the Wi-Fi radio model; [] without access points."""
     from netstage.simulator.wifi import density_by_site
 
-    arrays = ctx.evidence.get("arrays")
-    if arrays is None:
-        from netstage.simulator.arrays import to_arrays
-
-        arrays = ctx.evidence["arrays"] = to_arrays(ctx.district)
-    return density_by_site(ctx.district, arrays)
+    return density_by_site(ctx.district, ctx.evidence.district_arrays())
 
 
 @register("R-NOW")
@@ -166,7 +186,7 @@ def rule_now(ctx: RuleContext) -> RuleVerdict:
     return _capacity_rule(ctx, "R-NOW", {"max_unserved_p95": "unserved_fraction",
                                          "max_throttled_p95": "throttled_share"},
                           needs_students=True,
-                          extra_details={"wifi_density": density} if density else None)
+                          wifi=density)
 
 
 @register("R-FUTURE")

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
 
 from netstage.simulator.model import INFRASTRUCTURE_KINDS, District
 from netstage.simulator.rules.base import (
     Check,
     Provenance,
     RuleContext,
+    RuleDetails,
     RuleInput,
     RuleVerdict,
     Status,
@@ -30,7 +33,20 @@ from netstage.simulator.rules.base import (
 )
 from netstage.simulator.rules.inference import infer
 
-__all__ = ["model_family", "rule_manage", "rule_security", "rule_standard"]
+__all__ = ["StandardDetails", "model_family", "rule_manage", "rule_security", "rule_standard"]
+
+
+@dataclass(frozen=True, eq=False)
+class StandardDetails(RuleDetails):
+    """R-STANDARD's details (JSON keys as the field names)."""
+
+    #: model family -> infrastructure devices of it, commonest first
+    families: dict[str, int] = field(default_factory=dict)
+    #: "vendor model" -> its firmware versions, sorted
+    firmware_by_model: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"families": self.families, "firmware_by_model": self.firmware_by_model}
 
 
 def _declared(name: str, value: bool | None) -> RuleInput:
@@ -242,5 +258,5 @@ def rule_standard(ctx: RuleContext) -> RuleVerdict:
     return verdict_from_checks(
         ctx, "R-STANDARD", checks, inputs, measured_value=share, unit="fraction",
         to_resolve=resolve, explain=explain,
-        details={"families": dict(fam_counts.most_common()),
-                 "firmware_by_model": {k: sorted(v) for k, v in fw_by_model.items()}})
+        details=StandardDetails(dict(fam_counts.most_common()),
+                                {k: sorted(v) for k, v in fw_by_model.items()}))

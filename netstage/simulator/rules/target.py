@@ -9,10 +9,14 @@ its own nodes; the rule uses the worst school.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 from netstage.simulator.model import District, SiteKind
 from netstage.simulator.rules.base import (
     Check,
     RuleContext,
+    RuleDetails,
     RuleInput,
     RuleVerdict,
     Status,
@@ -22,7 +26,31 @@ from netstage.simulator.rules.base import (
     verdict_from_checks,
 )
 
-__all__ = ["rule_target", "school_wan_gbps_per_1000"]
+__all__ = ["TargetDetails", "internet_kbps_per_student", "rule_target",
+           "school_wan_gbps_per_1000"]
+
+
+@dataclass(frozen=True, eq=False)
+class TargetDetails(RuleDetails):
+    """R-TARGET's details: per school with students, the WAN capacity leaving its site in
+    Gbps per 1,000 students (rounded to 3 decimals; JSON key as the field name)."""
+
+    school_wan_gbps_per_1000: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def worst_school(self) -> str | None:
+        """The school with the least WAN capacity per 1,000 students (None: no school)."""
+        wan = self.school_wan_gbps_per_1000
+        return min(wan, key=lambda k: wan[k]) if wan else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"school_wan_gbps_per_1000": self.school_wan_gbps_per_1000}
+
+
+def internet_kbps_per_student(internet_mbps: float, students: int) -> float | None:
+    """R-TARGET's measure: Internet capacity (of the active circuits; standby ones carry
+    traffic only on failure) per student, in kbps; None without students."""
+    return internet_mbps * 1000.0 / students if students > 0 else None
 
 
 def school_wan_gbps_per_1000(d: District) -> dict[str, float]:
@@ -47,7 +75,7 @@ def rule_target(ctx: RuleContext) -> RuleVerdict:
     students = d.total_students
     internet = d.active_internet_capacity_mbps
     standby = d.internet_capacity_mbps - internet
-    kbps = internet * 1000.0 / students if students > 0 else None
+    kbps = internet_kbps_per_student(internet, students)
     wan = school_wan_gbps_per_1000(d)
     worst_school = min(wan, key=lambda k: wan[k]) if wan else None
     wan_min = wan[worst_school] if worst_school else None
@@ -94,4 +122,4 @@ def rule_target(ctx: RuleContext) -> RuleVerdict:
     return verdict_from_checks(
         ctx, "R-TARGET", checks, inputs, measured_value=None if kbps is None else round(kbps, 1),
         unit="kbps/student", to_resolve=resolve, explain=explain,
-        details={"school_wan_gbps_per_1000": {k: round(v, 3) for k, v in wan.items()}})
+        details=TargetDetails({k: round(v, 3) for k, v in wan.items()}))

@@ -1,0 +1,160 @@
+"""The heavy results a classification computes once and hands on, as one typed object.
+
+The capacity rules, R-HA, the charts, the report, the planner and the web app all need
+the same few results of one district: its arrays (:func:`~netstage.simulator.arrays.to_arrays`),
+the simulation of each busy-hour scenario, the redundancy report and the N-1 contingency
+report. :class:`Evidence` holds them with their real types. A rule asks through an
+accessor (:meth:`Evidence.district_arrays`, :meth:`Evidence.simulation`,
+:meth:`Evidence.redundancy_report`, :meth:`Evidence.contingency_report`), which computes
+on first use and caches, so the district is converted once and every rule shares the
+same arrays; charts, report, planner and web read the fields.
+
+A field that is ``None`` was either not computed (R-HA settled on structure and never
+needed N-1) or its module is not installed; :meth:`Evidence.computed` tells the two
+apart. A simulation is keyed by scenario type in :attr:`Evidence.simulations`; a key
+with ``None`` means the simulation engine is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from netstage.simulator.model import District
+
+if TYPE_CHECKING:
+    from netstage.simulator.arrays import DistrictArrays
+    from netstage.simulator.contingency import ContingencyReport
+    from netstage.simulator.redundancy import RedundancyReport
+    from netstage.simulator.simulate import SimulationResult
+
+__all__ = ["Evidence"]
+
+Analysis = Literal["arrays", "redundancy", "contingency"]
+
+
+@dataclass(eq=False)
+class Evidence:
+    """Arrays, simulations, redundancy and contingency of one district (module docstring).
+
+    ``n_scenarios`` and ``seed`` are the Monte Carlo settings the simulations and the
+    N-1 analysis run with (the rules' settings).
+    """
+
+    district: District = field(repr=False)
+    n_scenarios: int = 200
+    seed: int = 0
+    arrays: DistrictArrays | None = field(default=None, repr=False)
+    #: scenario type -> result, in the order the rules ran them (None: no engine)
+    simulations: dict[str, SimulationResult | None] = field(default_factory=dict, repr=False)
+    redundancy: RedundancyReport | None = field(default=None, repr=False)
+    contingency: ContingencyReport | None = field(default=None, repr=False)
+    _computed: set[str] = field(default_factory=set, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # results handed in (the web app's own N-1 run) count as computed
+        for name in ("arrays", "redundancy", "contingency"):
+            if getattr(self, name) is not None:
+                self._computed.add(name)
+
+    def computed(self, what: Analysis) -> bool:
+        """Whether ``what`` was computed (its field may still be None: module missing)."""
+        return what in self._computed
+
+    # -- accessors: compute once, then cache ----------------------------------------------
+    def district_arrays(self) -> DistrictArrays:
+        """The district's arrays, converted on first use (every analysis shares them)."""
+        if self.arrays is None:
+            from netstage.simulator.arrays import to_arrays
+
+            self.arrays = to_arrays(self.district)
+            self._computed.add("arrays")
+        return self.arrays
+
+    def simulation(self, scenario: str) -> SimulationResult | None:
+        """The simulation of ``scenario`` (cached), or None if the engine is missing."""
+        if scenario in self.simulations:
+            return self.simulations[scenario]
+        try:
+            sim = importlib.import_module("netstage.simulator.simulate")
+        except ImportError:
+            self.simulations[scenario] = None
+            return None
+        res: SimulationResult = sim.simulate(self.district_arrays(), scenario=scenario,
+                                             n_scenarios=self.n_scenarios, seed=self.seed)
+        self.simulations[scenario] = res
+        return res
+
+    def redundancy_report(self) -> RedundancyReport | None:
+        """The redundancy report (cached), or None when the module is not available."""
+        if "redundancy" not in self._computed:
+            self._computed.add("redundancy")
+            try:
+                mod = importlib.import_module("netstage.simulator.redundancy")
+            except ImportError:
+                self.redundancy = None
+            else:
+                self.redundancy = mod.analyse_redundancy(self.district,
+                                                         arrays=self.district_arrays())
+        return self.redundancy
+
+    def contingency_report(self) -> ContingencyReport | None:
+        """The N-1 contingency report (cached), or None when the module is not available."""
+        if "contingency" not in self._computed:
+            self._computed.add("contingency")
+            try:
+                mod = importlib.import_module("netstage.simulator.contingency")
+            except ImportError:
+                self.contingency = None
+            else:
+                self.contingency = mod.run_contingency(
+                    self.district, n_scenarios=self.n_scenarios, seed=self.seed,
+                    arrays=self.district_arrays())
+        return self.contingency
+
+    # -- readers -------------------------------------------------------------------------
+    @property
+    def simulated(self) -> list[tuple[str, SimulationResult]]:
+        """``(scenario, result)`` of every simulation that ran, in the order run."""
+        return [(s, r) for s, r in self.simulations.items() if r is not None]
+
+    def reused(self, n_scenarios: int, seed: int) -> Evidence:
+        """A new evidence of the same district for ``n_scenarios``/``seed``: it starts with
+        what does not depend on them (arrays, redundancy) and, with the same settings,
+        with the simulations and N-1 already made too. What it computes later is its
+        own; this evidence is never changed through it."""
+        out = Evidence(self.district, n_scenarios=n_scenarios, seed=seed)
+        shared = ["arrays", "redundancy"]
+        if (n_scenarios, seed) == (self.n_scenarios, self.seed):
+            out.simulations = dict(self.simulations)
+            shared.append("contingency")
+        for name in shared:
+            if name in self._computed:
+                setattr(out, name, getattr(self, name))
+                out._computed.add(name)
+        return out
+
+    def merged(self, new: Evidence) -> Evidence:
+        """This evidence with what ``new`` computed taken from ``new`` (the planner keeps
+        the evidence of the rules a step did not re-evaluate); bound to ``new``'s district
+        and settings."""
+        out = Evidence(new.district, n_scenarios=new.n_scenarios, seed=new.seed)
+        out.simulations = {**self.simulations, **new.simulations}
+        for name in ("arrays", "redundancy", "contingency"):
+            src = new if name in new._computed else self
+            setattr(out, name, getattr(src, name))
+            if name in src._computed:
+                out._computed.add(name)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The report's ``evidence`` section: each simulation's summary (the busiest links
+        only) and the redundancy and contingency reports that were computed."""
+        out: dict[str, Any] = {"simulations": {s: r.to_json(all_links=False)
+                                               for s, r in self.simulated}}
+        if self.redundancy is not None:
+            out["redundancy"] = self.redundancy.to_json()
+        if self.contingency is not None:
+            out["contingency"] = self.contingency.to_json()
+        return out
