@@ -1,0 +1,479 @@
+"""Incremental max-min after one failure, for tree routing (N-1 under overload).
+
+:mod:`netstage.simulator.contingency` answers most scenarios of a contingency from the
+base allocation (every link whose flow set changes fits its capacity before and after).
+The others used to be re-allocated in full; when the Internet circuit or a trunk is
+overloaded in most scenarios that is nearly every scenario of every contingency. This
+module solves them exactly from the base instead.
+
+Subtree levels
+    With tree routing every flow goes up one path to its circuit, and the max-min rate of
+    a flow is ``min(demand, min over its path of lambda[l])`` where ``lambda[l]`` (the
+    *subtree level* of link ``l``) depends only on the flows below ``l``: it is
+    ``+inf`` when they fit ``l``'s capacity at their own levels, else the ``x`` with
+    ``sum over entries below l of min(e_k, x) = capacity`` where ``e_k = min(demand,
+    lambda of the links below l on its path)``. :func:`tree_levels` computes, per
+    scenario, ``lambda`` of every link whose raw demand exceeds its capacity (bottom
+    up; every other link has ``+inf``) and keeps, for each such link, the sorted ``e_k``
+    below it with prefix sums (and the sorted throttle thresholds), so that the total
+    rate below the link under any cap ``x`` is a binary search.
+
+One failure
+    A failure changes the subtree of the links on the changed attachment points' old
+    and new paths from where the two paths part (set Lambda); every other link keeps
+    its level. If, in a scenario, every Lambda link but at most one (``R``) is free both
+    before and after (raw demand fits after; level ``+inf`` before or only changed
+    points below it), then only ``R``'s level moves: the flows below ``R`` in the new
+    tree are the base ones minus the changed points plus the re-routed ones, so ``R``'s
+    new level solves one piecewise-linear equation over the stored sorted values with
+    the changed points' few entries subtracted and added; every other flow keeps its
+    base rate, re-routed flows outside ``R`` get ``min(demand, levels on the new
+    path)``. Scenarios with two or more constrained Lambda links, or where ``R`` was
+    not overloaded in the base, are left to the full re-allocation (the caller's
+    fallback). Rates follow the kernel's rule exactly (``demand`` when it is at most the
+    level, else the level rounded to float32), so served Mbps agree with the full
+    re-allocation to rounding (about 1e-12 relative) and throttled counts exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from netstage.simulator.demand import DemandBatch
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+_THR = 1.0 - 1e-6  # throttled: rate < min(min_mbps, demand) * _THR (as in simulate.py)
+
+
+def link_tree(path_links: NDArray[np.int32], path_len: NDArray[np.int32], n_links: int
+              ) -> tuple[I64, I64] | None:
+    """(next link up, height = links above) of every link on a path, or None when the
+    paths do not form a tree of links (some link is followed by two different links)."""
+    n_p = path_links.shape[0]
+    if n_p == 0:
+        return np.full(n_links, -1, np.int64), np.full(n_links, -1, np.int64)
+    w = path_links.shape[1]
+    pos = np.arange(w)[None, :]
+    on = pos < path_len[:, None]
+    lk = path_links[on].astype(np.int64)
+    nxt_full = np.full((n_p, w), -1, dtype=np.int64)
+    if w > 1:
+        nxt_full[:, :-1] = np.where(pos[:, 1:] < path_len[:, None], path_links[:, 1:], -1)
+    nxt = nxt_full[on]
+    hgt = (path_len[:, None] - 1 - pos)[on].astype(np.int64)
+    up = np.full(n_links, -2, dtype=np.int64)
+    up[lk] = nxt
+    height = np.full(n_links, -1, dtype=np.int64)
+    height[lk] = hgt
+    if np.any(up[lk] != nxt) or np.any(height[lk] != hgt):
+        return None
+    return np.where(up == -2, -1, up), height
+
+
+@dataclass
+class TreeLevels:
+    """Subtree levels of the overloaded links of one scenario chunk (module docstring).
+
+    ``o_links[O]`` the links whose raw demand exceeds capacity in some scenario,
+    ``o_index[L]`` their position (-1 for the others); ``lam[O, S]`` the level
+    (+inf when free); ``slot[O, S]`` offset of the link's sorted values in the flat
+    arrays (-1 when not overloaded in that scenario), ``size[O, S]`` their count;
+    ``ev``/``pe``/``pf`` sorted ``e_k``, their running sum and running sum of
+    ``float32(e_k)``; ``tv`` sorted throttle thresholds of the entries not throttled at
+    ``e_k`` (``nt`` of them), ``nb`` entries throttled even at ``e_k``, ``uthr``
+    unassociated devices with a minimum rate (rate 0, throttled); ``under_served`` and
+    ``under_thr`` the base allocation's sums over the points below the link."""
+
+    o_links: I64
+    o_index: I64
+    lam: F64
+    slot: I64
+    size: I64
+    ev: F64
+    pe: F64
+    pf: F64
+    tv: F64
+    nt: I64
+    nb: I64
+    uthr: I64
+    under_served: F64
+    under_thr: F64
+
+    @property
+    def nbytes(self) -> int:
+        return sum(int(a.nbytes) for a in (self.ev, self.pe, self.pf, self.tv))
+
+
+@nb.njit(parallel=True, cache=True)
+def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+        group_start, group_assoc, demand, app, app_min, o_links, o_order, cap, pts_ptr,
+        pts, slot, lam, ev, pe, pf, tv, nt, nbv, uthr):
+    n_s, n_p = group_assoc.shape
+    n_o = o_links.shape[0]
+    for s in nb.prange(n_s):
+        mu = np.full(n_p, np.inf)
+        for q in range(n_o):
+            oi = o_order[q]
+            off = slot[oi, s]
+            if off < 0:
+                lam[oi, s] = np.inf
+                continue
+            n = 0
+            m_t = 0
+            n_b = 0
+            n_u = 0
+            for j in range(pts_ptr[oi], pts_ptr[oi + 1]):
+                p = pts[j]
+                a = group_start[s, p]
+                e_end = a + group_assoc[s, p]
+                lvl = mu[p]
+                for k in range(a, e_end):
+                    d = np.float64(demand[k])
+                    e = min(d, lvl)
+                    ev[off + n] = e
+                    n += 1
+                    m = app_min[app[k]]
+                    if m > 0.0:
+                        t = min(m, d) * (1.0 - 1e-6)
+                        if np.float64(np.float32(e)) < t:
+                            n_b += 1
+                        else:
+                            tv[off + m_t] = t
+                            m_t += 1
+                for k in range(e_end, group_start[s, p + 1]):
+                    m = app_min[app[k]]
+                    if m > 0.0 and 0.0 < min(m, np.float64(demand[k])) * (1.0 - 1e-6):
+                        n_u += 1
+            seg = ev[off: off + n]
+            seg.sort()
+            tseg = tv[off: off + m_t]
+            tseg.sort()
+            run = 0.0
+            runf = 0.0
+            for i in range(n):
+                run += seg[i]
+                runf += np.float64(np.float32(seg[i]))
+                pe[off + i] = run
+                pf[off + i] = runf
+            nt[oi, s] = m_t
+            nbv[oi, s] = n_b
+            uthr[oi, s] = n_u
+            c = cap[o_links[oi]]
+            if n == 0 or run <= c:
+                lam[oi, s] = np.inf
+                continue
+            # the x with sum(min(e, x)) = c: below seg[0] all n share it, else find
+            # the last sorted value j with pe[j] + seg[j] * (n - 1 - j) <= c
+            lo = -1
+            hi = n - 1
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if pe[off + mid] + seg[mid] * (n - 1 - mid) <= c:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            below = pe[off + lo] if lo >= 0 else 0.0
+            x = (c - below) / (n - 1 - lo)
+            lam[oi, s] = x
+            for j in range(pts_ptr[oi], pts_ptr[oi + 1]):
+                p = pts[j]
+                if x < mu[p]:
+                    mu[p] = x
+
+
+def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDArray[np.int32],
+                cap: F64, link_dem: F64, height: I64, base_served: F64, base_thr: F64
+                ) -> TreeLevels:
+    """:class:`TreeLevels` of ``batch`` on the base paths (``link_dem[L, S]`` associated
+    demand crossing each link; ``base_served``/``base_thr`` ``[P, S]`` of the base
+    allocation)."""
+    n_s, n_p = batch.group_assoc.shape
+    n_l = cap.shape[0]
+    over = link_dem > cap[:, None]
+    o_links = np.flatnonzero(over.any(axis=1)).astype(np.int64)
+    o_index = np.full(n_l, -1, dtype=np.int64)
+    o_index[o_links] = np.arange(o_links.shape[0])
+    n_o = o_links.shape[0]
+    # points below each overloaded link (CSR), from the base paths
+    w = path_links.shape[1]
+    on = np.arange(w)[None, :] < path_len[:, None]
+    pt = np.broadcast_to(np.arange(n_p)[:, None], (n_p, w))[on]
+    lk = path_links[on].astype(np.int64)
+    keep = o_index[lk] >= 0
+    oi_of, pt_of = o_index[lk[keep]], pt[keep].astype(np.int64)
+    order = np.lexsort((pt_of, oi_of))
+    pts = np.ascontiguousarray(pt_of[order])
+    pts_ptr = np.zeros(n_o + 1, dtype=np.int64)
+    np.cumsum(np.bincount(oi_of, minlength=n_o), out=pts_ptr[1:])
+    pm = sp.csr_matrix((np.ones(pts.shape[0]), (oi_of[order], pts)), shape=(n_o, n_p))
+    size = np.rint(np.asarray(pm @ batch.group_assoc.T.astype(np.float64))).astype(np.int64)
+    size[~over[o_links]] = 0
+    flat = size.ravel()
+    slot = (np.cumsum(flat) - flat).reshape(size.shape)
+    slot[~over[o_links]] = -1
+    total = int(flat.sum())
+    lam = np.full((n_o, n_s), np.inf)
+    ev, pe, pf, tv = (np.empty(total) for _ in range(4))
+    nt = np.zeros((n_o, n_s), dtype=np.int64)
+    nbv = np.zeros((n_o, n_s), dtype=np.int64)
+    uthr = np.zeros((n_o, n_s), dtype=np.int64)
+    o_order = np.argsort(-height[o_links], kind="stable").astype(np.int64)
+    if n_o and n_s:
+        _levels_kernel(batch.group_start, batch.group_assoc, batch.demand_mbps, batch.app,
+                       np.ascontiguousarray(batch.app_min_mbps, dtype=np.float64), o_links,
+                       o_order, np.ascontiguousarray(cap, dtype=np.float64), pts_ptr, pts,
+                       slot, lam, ev, pe, pf, tv, nt, nbv, uthr)
+    return TreeLevels(o_links=o_links, o_index=o_index, lam=lam, slot=slot, size=size, ev=ev,
+                      pe=pe, pf=pf, tv=tv, nt=nt, nb=nbv, uthr=uthr,
+                      under_served=np.asarray(pm @ base_served),
+                      under_thr=np.asarray(pm @ base_thr))
+
+
+@nb.njit(cache=True)
+def _lamv(o_index, lam, lk, s):  # type: ignore[no-untyped-def]  # pragma: no cover
+    oi = o_index[lk]
+    return lam[oi, s] if oi >= 0 else np.inf
+
+
+@nb.njit(cache=True)
+def _f32(x):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    return np.float64(np.float32(x))
+
+
+@nb.njit(cache=True)
+def _h_small(e, n, x):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    h = 0.0
+    for i in range(n):
+        h += min(e[i], x)
+    return h
+
+
+@nb.njit(cache=True)
+def _h_big(ev, pe, off, n, x):  # type: ignore[no-untyped-def]  # pragma: no cover
+    # entries <= x (sorted), then x for each of the rest
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ev[off + mid] <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    below = pe[off + lo - 1] if lo > 0 else 0.0
+    return below + x * (n - lo), lo
+
+
+@nb.njit(parallel=True, cache=True)
+def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+        scen, r_link, group_start, group_assoc, demand, app, app_min, served_s, thr_s,
+        b_served, b_thr, b_zthr, changed, old_rows, old_lens, new_rows, new_lens, in_lam,
+        o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr, under_served, under_thr,
+        cap, max_entries, out_served, out_thr):
+    n_c = changed.shape[0]
+    for j in nb.prange(scen.shape[0]):
+        s = scen[j]
+        r = r_link[j]
+        served = served_s[s]
+        thr = thr_s[s]
+        oi = -1
+        uth = 0
+        if r >= 0:
+            oi = o_index[r]
+            served -= under_served[oi, s]
+            thr -= under_thr[oi, s]
+            uth = uthr[oi, s]
+        se = np.empty(max_entries)
+        st = np.empty(max_entries)
+        ne = np.empty(max_entries)
+        nt_ = np.empty(max_entries)
+        n_se = 0
+        n_ne = 0
+        for i in range(n_c):
+            p = changed[i]
+            a = group_start[s, p]
+            e_end = a + group_assoc[s, p]
+            b = group_start[s, p + 1]
+            n_u = 0
+            for k in range(e_end, b):
+                m = app_min[app[k]]
+                if m > 0.0 and 0.0 < min(m, np.float64(demand[k])) * (1.0 - 1e-6):
+                    n_u += 1
+            # base: below R (its entries leave R's sorted values) or not (its sums go)
+            h_r = -1
+            if r >= 0:
+                for h in range(old_lens[i]):
+                    if old_rows[i, h] == r:
+                        h_r = h
+                        break
+            if h_r < 0:
+                served -= b_served[p, s]
+                thr -= b_thr[p, s]
+            else:
+                mu = np.inf
+                for h in range(h_r):
+                    mu = min(mu, _lamv(o_index, lam, old_rows[i, h], s))
+                for k in range(a, e_end):
+                    d = np.float64(demand[k])
+                    se[n_se] = min(d, mu)
+                    m = app_min[app[k]]
+                    st[n_se] = min(m, d) * (1.0 - 1e-6) if m > 0.0 else -1.0
+                    n_se += 1
+                uth -= n_u
+            # new: cut off, below R (its entries join R's values) or not (own levels)
+            if new_lens[i] == 0:
+                thr += b_zthr[p, s]
+                continue
+            h_r = -1
+            if r >= 0:
+                for h in range(new_lens[i]):
+                    if new_rows[i, h] == r:
+                        h_r = h
+                        break
+            stop = new_lens[i] if h_r < 0 else h_r
+            mu = np.inf
+            for h in range(stop):
+                lk = new_rows[i, h]
+                if not in_lam[lk]:
+                    mu = min(mu, _lamv(o_index, lam, lk, s))
+            if h_r >= 0:
+                for k in range(a, e_end):
+                    d = np.float64(demand[k])
+                    ne[n_ne] = min(d, mu)
+                    m = app_min[app[k]]
+                    nt_[n_ne] = min(m, d) * (1.0 - 1e-6) if m > 0.0 else -1.0
+                    n_ne += 1
+                uth += n_u
+            else:
+                for k in range(a, e_end):
+                    d = np.float64(demand[k])
+                    rate = d if d <= mu else _f32(mu)
+                    served += rate
+                    m = app_min[app[k]]
+                    if m > 0.0 and rate < min(m, d) * (1.0 - 1e-6):
+                        thr += 1.0
+                thr += n_u
+        if r >= 0:
+            off = slot[oi, s]
+            n = size[oi, s]
+            c = cap[r]
+            tot = (pe[off + n - 1] if n > 0 else 0.0)
+            for i in range(n_se):
+                tot -= se[i]
+            for i in range(n_ne):
+                tot += ne[i]
+            x = np.inf
+            if tot > c:
+                # bracket x between two sorted values of R's entries, then walk the
+                # changed entries' values inside the bracket
+                lo = -1
+                hi = n - 1
+                while lo < hi:
+                    mid = (lo + hi + 1) // 2
+                    v = ev[off + mid]
+                    hb, _ = _h_big(ev, pe, off, n, v)
+                    if hb - _h_small(se, n_se, v) + _h_small(ne, n_ne, v) <= c:
+                        lo = mid
+                    else:
+                        hi = mid - 1
+                left = ev[off + lo] if lo >= 0 else 0.0
+                right = ev[off + lo + 1] if lo + 1 < n else np.inf
+                bps = np.empty(n_se + n_ne)
+                n_bp = 0
+                for i in range(n_se):
+                    if left < se[i] < right:
+                        bps[n_bp] = se[i]
+                        n_bp += 1
+                for i in range(n_ne):
+                    if left < ne[i] < right:
+                        bps[n_bp] = ne[i]
+                        n_bp += 1
+                bp = np.sort(bps[:n_bp])
+                cur = left
+                for i in range(n_bp):
+                    v = bp[i]
+                    hb, _ = _h_big(ev, pe, off, n, v)
+                    if hb - _h_small(se, n_se, v) + _h_small(ne, n_ne, v) > c:
+                        break
+                    cur = v
+                hb, k_le = _h_big(ev, pe, off, n, cur)
+                hcur = hb - _h_small(se, n_se, cur) + _h_small(ne, n_ne, cur)
+                slope = n - k_le
+                for i in range(n_se):
+                    if se[i] > cur:
+                        slope -= 1
+                for i in range(n_ne):
+                    if ne[i] > cur:
+                        slope += 1
+                x = cur + (c - hcur) / slope if slope > 0 else np.inf
+            # served: float32(min(e, x)) summed; throttled: float32(min(e, x)) < t
+            if x == np.inf:
+                k_le = n
+            else:
+                _, k_le = _h_big(ev, pe, off, n, x)
+            fx = _f32(x)
+            served += pf[off + k_le - 1] if k_le > 0 else 0.0
+            if k_le < n:
+                served += fx * (n - k_le)
+            # R's entries: nb always throttled; the others iff float32(x) < t
+            m_t = nt[oi, s]
+            lo = 0
+            hi = m_t
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if tv[off + mid] <= fx:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            thr += nbv[oi, s] + (m_t - lo) + uth
+            for i in range(n_se):
+                rate = _f32(min(se[i], x))
+                served -= rate
+                if st[i] >= 0.0 and rate < st[i]:
+                    thr -= 1.0
+            for i in range(n_ne):
+                rate = _f32(min(ne[i], x))
+                served += rate
+                if nt_[i] >= 0.0 and rate < nt_[i]:
+                    thr += 1.0
+        out_served[j] = served
+        out_thr[j] = thr
+
+
+def solve_scenarios(batch: DemandBatch, b_served: F64, b_thr: F64, b_zthr: F64, served_s: F64,
+                    thr_s: F64, changed: I64, old_rows: NDArray[np.int32],
+                    old_lens: NDArray[np.int32], new_rows: NDArray[np.int32],
+                    new_lens: NDArray[np.int32], in_lam: NDArray[np.bool_], levels: TreeLevels,
+                    cap: F64, scen: I64, r_link: I64) -> tuple[F64, F64]:
+    """Served Mbps and throttled devices of the scenarios ``scen`` after a failure that
+    moves the points ``changed`` from ``old_rows`` to ``new_rows`` (``new_lens`` 0: cut
+    off), with ``r_link`` the one constrained link whose subtree changed in each
+    scenario (-1: none); ``in_lam`` marks the links whose subtree changed; ``b_*`` the
+    base allocation's ``[P, S]`` sums and ``served_s``/``thr_s`` its totals."""
+    out_s = np.zeros(scen.shape[0])
+    out_t = np.zeros(scen.shape[0])
+    if scen.size == 0:
+        return out_s, out_t
+    max_entries = int(batch.group_assoc[scen][:, changed].sum(axis=1).max()) if changed.size \
+        else 0
+    _eval_kernel(np.ascontiguousarray(scen, dtype=np.int64),
+                 np.ascontiguousarray(r_link, dtype=np.int64), batch.group_start,
+                 batch.group_assoc, batch.demand_mbps, batch.app,
+                 np.ascontiguousarray(batch.app_min_mbps, dtype=np.float64),
+                 np.ascontiguousarray(served_s), np.ascontiguousarray(thr_s),
+                 b_served, b_thr, b_zthr, np.ascontiguousarray(changed, dtype=np.int64),
+                 np.ascontiguousarray(old_rows, dtype=np.int64),
+                 np.ascontiguousarray(old_lens, dtype=np.int64),
+                 np.ascontiguousarray(new_rows, dtype=np.int64),
+                 np.ascontiguousarray(new_lens, dtype=np.int64), in_lam, levels.o_index,
+                 levels.lam, levels.slot, levels.size, levels.ev, levels.pe, levels.pf,
+                 levels.tv, levels.nt, levels.nb, levels.uthr, levels.under_served,
+                 levels.under_thr, np.ascontiguousarray(cap, dtype=np.float64), max_entries,
+                 out_s, out_t)
+    return out_s, out_t
