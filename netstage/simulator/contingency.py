@@ -609,8 +609,8 @@ def run_contingency(
         by_entries = _CHUNK_ENTRIES / max(per_scenario, 1.0)
         by_sums = _CHUNK_SUM_BYTES / (8.0 * (5 * n_p + n_l + 1))
         # the incremental max-min keeps 4 float64 values per entry below each overloaded
-        # link (about twice the entries: the circuit's subtree and the small ones)
-        by_levels = (_CHUNK_LEVEL_BYTES / (64.0 * max(per_scenario, 1.0))
+        # link (about the active devices: the circuit's subtree, and small ones)
+        by_levels = (_CHUNK_LEVEL_BYTES / (32.0 * max(per_scenario, 1.0))
                      if incremental else by_entries)
         chunk_scenarios = int(max(1, min(by_entries, by_sums, by_levels)))
     chunk = min(chunk_scenarios, n_scenarios)

@@ -86,7 +86,8 @@ class TreeLevels:
     (+inf when free); ``slot[O, S]`` offset of the link's sorted values in the flat
     arrays (-1 when not overloaded in that scenario), ``size[O, S]`` their count;
     ``ev``/``pe``/``pf`` sorted ``e_k``, their running sum and running sum of
-    ``float32(e_k)``; ``tv`` sorted throttle thresholds of the entries not throttled at
+    ``float32(e_k)``; ``tv`` sorted throttle thresholds (rounded up to float32, which
+    keeps ``t > float32(x)`` exact) of the entries not throttled at
     ``e_k`` (``nt`` of them), ``nb`` entries throttled even at ``e_k``, ``uthr``
     unassociated devices with a minimum rate (rate 0, throttled); ``under_served`` and
     ``under_thr`` the base allocation's sums over the points below the link."""
@@ -99,7 +100,7 @@ class TreeLevels:
     ev: F64
     pe: F64
     pf: F64
-    tv: F64
+    tv: NDArray[np.float32]
     nt: I64
     nb: I64
     uthr: I64
@@ -145,11 +146,15 @@ def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compil
                         if np.float64(np.float32(e)) < t:
                             n_b += 1
                         else:
-                            tv[off + m_t] = t
+                            # t > float32 x  <=>  (t rounded up to float32) > x
+                            tf = np.float32(t)
+                            if np.float64(tf) < t:
+                                tf = np.nextafter(tf, np.float32(np.inf))
+                            tv[off + m_t] = tf
                             m_t += 1
                 for k in range(e_end, group_start[s, p + 1]):
                     m = app_min[app[k]]
-                    if m > 0.0 and 0.0 < min(m, np.float64(demand[k])) * (1.0 - 1e-6):
+                    if m > 0.0 and min(m, np.float64(demand[k])) * (1.0 - 1e-6) > 0.0:
                         n_u += 1
             seg = ev[off: off + n]
             seg.sort()
@@ -220,7 +225,8 @@ def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDA
     slot[~over[o_links]] = -1
     total = int(flat.sum())
     lam = np.full((n_o, n_s), np.inf)
-    ev, pe, pf, tv = (np.empty(total) for _ in range(4))
+    ev, pe, pf = (np.empty(total) for _ in range(3))
+    tv = np.empty(total, dtype=np.float32)
     nt = np.zeros((n_o, n_s), dtype=np.int64)
     nbv = np.zeros((n_o, n_s), dtype=np.int64)
     uthr = np.zeros((n_o, n_s), dtype=np.int64)
@@ -248,14 +254,6 @@ def _f32(x):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True)
-def _h_small(e, n, x):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    h = 0.0
-    for i in range(n):
-        h += min(e[i], x)
-    return h
-
-
-@nb.njit(cache=True)
 def _h_big(ev, pe, off, n, x):  # type: ignore[no-untyped-def]  # pragma: no cover
     # entries <= x (sorted), then x for each of the rest
     lo = 0
@@ -268,6 +266,29 @@ def _h_big(ev, pe, off, n, x):  # type: ignore[no-untyped-def]  # pragma: no cov
             hi = mid
     below = pe[off + lo - 1] if lo > 0 else 0.0
     return below + x * (n - lo), lo
+
+
+@nb.njit(cache=True)
+def _h_slope(ev, pe, off, n, se, n_se, ne, n_ne, x):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """sum(min(e, x)) over R's entries minus ``se`` plus ``ne``, and how many of them
+    are above ``x`` (the slope)."""
+    h, k_le = _h_big(ev, pe, off, n, x)
+    sl = n - k_le
+    for i in range(n_se):
+        v = se[i]
+        if v > x:
+            h -= x
+            sl -= 1
+        else:
+            h -= v
+    for i in range(n_ne):
+        v = ne[i]
+        if v > x:
+            h += x
+            sl += 1
+        else:
+            h += v
+    return h, sl
 
 
 @nb.njit(parallel=True, cache=True)
@@ -303,7 +324,7 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
             n_u = 0
             for k in range(e_end, b):
                 m = app_min[app[k]]
-                if m > 0.0 and 0.0 < min(m, np.float64(demand[k])) * (1.0 - 1e-6):
+                if m > 0.0 and min(m, np.float64(demand[k])) * (1.0 - 1e-6) > 0.0:
                     n_u += 1
             # base: below R (its entries leave R's sorted values) or not (its sums go)
             h_r = -1
@@ -370,54 +391,34 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                 tot += ne[i]
             x = np.inf
             if tot > c:
-                # bracket x between two sorted values of R's entries, then walk the
-                # changed entries' values inside the bracket
-                lo = -1
-                hi = n - 1
-                while lo < hi:
-                    mid = (lo + hi + 1) // 2
-                    v = ev[off + mid]
-                    hb, _ = _h_big(ev, pe, off, n, v)
-                    if hb - _h_small(se, n_se, v) + _h_small(ne, n_ne, v) <= c:
-                        lo = mid
-                    else:
-                        hi = mid - 1
-                left = ev[off + lo] if lo >= 0 else 0.0
-                right = ev[off + lo + 1] if lo + 1 < n else np.inf
-                bps = np.empty(n_se + n_ne)
-                n_bp = 0
-                for i in range(n_se):
-                    if left < se[i] < right:
-                        bps[n_bp] = se[i]
-                        n_bp += 1
-                for i in range(n_ne):
-                    if left < ne[i] < right:
-                        bps[n_bp] = ne[i]
-                        n_bp += 1
-                bp = np.sort(bps[:n_bp])
-                cur = left
-                for i in range(n_bp):
-                    v = bp[i]
-                    hb, _ = _h_big(ev, pe, off, n, v)
-                    if hb - _h_small(se, n_se, v) + _h_small(ne, n_ne, v) > c:
+                # Newton on the concave piecewise-linear H(x) = sum(min(e, x)) from a
+                # point below the root (the base level if it is, else 0): each step
+                # lands on the root of the current segment's line, never beyond the
+                # root, and stops when it no longer moves (the water-filling rounds)
+                x = lam[oi, s]
+                hv = np.inf
+                sl = 0
+                if x < np.inf:
+                    hv, sl = _h_slope(ev, pe, off, n, se, n_se, ne, n_ne, x)
+                if not hv <= c:
+                    x = 0.0
+                    hv = 0.0
+                    sl = n - n_se + n_ne
+                for _ in range(10000):
+                    if sl <= 0:
                         break
-                    cur = v
-                hb, k_le = _h_big(ev, pe, off, n, cur)
-                hcur = hb - _h_small(se, n_se, cur) + _h_small(ne, n_ne, cur)
-                slope = n - k_le
-                for i in range(n_se):
-                    if se[i] > cur:
-                        slope -= 1
-                for i in range(n_ne):
-                    if ne[i] > cur:
-                        slope += 1
-                x = cur + (c - hcur) / slope if slope > 0 else np.inf
+                    xn = x + (c - hv) / sl
+                    if not xn > x:
+                        break
+                    x = xn
+                    hv, sl = _h_slope(ev, pe, off, n, se, n_se, ne, n_ne, x)
             # served: float32(min(e, x)) summed; throttled: float32(min(e, x)) < t
             if x == np.inf:
                 k_le = n
             else:
                 _, k_le = _h_big(ev, pe, off, n, x)
             fx = _f32(x)
+            fx32 = np.float32(x)
             served += pf[off + k_le - 1] if k_le > 0 else 0.0
             if k_le < n:
                 served += fx * (n - k_le)
@@ -427,7 +428,7 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
             hi = m_t
             while lo < hi:
                 mid = (lo + hi) // 2
-                if tv[off + mid] <= fx:
+                if tv[off + mid] <= fx32:
                     lo = mid + 1
                 else:
                     hi = mid
@@ -460,7 +461,7 @@ def solve_scenarios(batch: DemandBatch, b_served: F64, b_thr: F64, b_zthr: F64, 
     out_t = np.zeros(scen.shape[0])
     if scen.size == 0:
         return out_s, out_t
-    max_entries = int(batch.group_assoc[scen][:, changed].sum(axis=1).max()) if changed.size \
+    max_entries = int(batch.group_assoc[:, changed].sum(axis=1)[scen].max()) if changed.size \
         else 0
     _eval_kernel(np.ascontiguousarray(scen, dtype=np.int64),
                  np.ascontiguousarray(r_link, dtype=np.int64), batch.group_start,
