@@ -85,10 +85,12 @@ class TreeLevels:
     ``o_index[L]`` their position (-1 for the others); ``lam[O, S]`` the level
     (+inf when free); ``slot[O, S]`` offset of the link's sorted values in the flat
     arrays (-1 when not overloaded in that scenario), ``size[O, S]`` their count;
-    ``ev``/``pe``/``pf`` sorted ``e_k``, their running sum and running sum of
-    ``float32(e_k)``; ``tv`` sorted throttle thresholds (rounded up to float32, which
-    keeps ``t > float32(x)`` exact) of the entries not throttled at
-    ``e_k`` (``nt`` of them), ``nb`` entries throttled even at ``e_k``, ``uthr``
+    ``ev`` the ``e_k``: first the ``nh`` above the level, sorted, with their running sum
+    ``pe`` and running sum of ``float32(e_k)`` ``pf``, then the others unsorted (sums
+    ``low_e``, ``low_f``); ``tv`` the throttle thresholds (rounded up to float32, which
+    keeps ``t > float32(x)`` exact) of the ``nt`` entries not throttled at ``e_k``:
+    first the ``mh`` above float32(level), sorted, then the others; ``nb`` entries
+    throttled even at ``e_k``, ``uthr``
     unassociated devices with a minimum rate (rate 0, throttled); ``under_served`` and
     ``under_thr`` the base allocation's sums over the points below the link."""
 
@@ -106,16 +108,61 @@ class TreeLevels:
     uthr: I64
     under_served: F64
     under_thr: F64
+    nh: I64
+    mh: I64
+    low_e: F64
+    low_f: F64
 
     @property
     def nbytes(self) -> int:
         return sum(int(a.nbytes) for a in (self.ev, self.pe, self.pf, self.tv))
 
 
+@nb.njit(cache=True)
+def _level_unsorted(ev, off, n, c):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """The x with sum(min(e, x)) = c over ``ev[off:off+n]`` (unsorted; the sum exceeds
+    c): Newton from c/n (never past the root), or -1.0 after 60 steps."""
+    x = c / n
+    for _ in range(60):
+        h = 0.0
+        sl = 0
+        for i in range(off, off + n):
+            v = ev[i]
+            if v > x:
+                h += x
+                sl += 1
+            else:
+                h += v
+        if sl == 0:
+            return x
+        xn = x + (c - h) / sl
+        if not xn > x:
+            return x
+        x = xn
+    return -1.0
+
+
+@nb.njit(cache=True)
+def _level_sorted(seg, c):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """The same on a sorted copy: the last j with sum(seg[:j+1]) + seg[j] * (n-1-j) <= c."""
+    n = seg.shape[0]
+    pre = np.cumsum(seg)
+    lo = -1
+    hi = n - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if pre[mid] + seg[mid] * (n - 1 - mid) <= c:
+            lo = mid
+        else:
+            hi = mid - 1
+    below = pre[lo] if lo >= 0 else 0.0
+    return (c - below) / (n - 1 - lo)
+
+
 @nb.njit(parallel=True, cache=True)
 def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         group_start, group_assoc, demand, app, app_min, o_links, o_order, cap, pts_ptr,
-        pts, slot, lam, ev, pe, pf, tv, nt, nbv, uthr):
+        pts, slot, lam, ev, pe, pf, tv, nt, nbv, uthr, nh, mh, low_e, low_f):
     n_s, n_p = group_assoc.shape
     n_o = o_links.shape[0]
     for s in nb.prange(n_s):
@@ -130,6 +177,7 @@ def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compil
             m_t = 0
             n_b = 0
             n_u = 0
+            tot = 0.0
             for j in range(pts_ptr[oi], pts_ptr[oi + 1]):
                 p = pts[j]
                 a = group_start[s, p]
@@ -139,6 +187,7 @@ def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compil
                     d = np.float64(demand[k])
                     e = min(d, lvl)
                     ev[off + n] = e
+                    tot += e
                     n += 1
                     m = app_min[app[k]]
                     if m > 0.0:
@@ -156,41 +205,67 @@ def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compil
                     m = app_min[app[k]]
                     if m > 0.0 and min(m, np.float64(demand[k])) * (1.0 - 1e-6) > 0.0:
                         n_u += 1
-            seg = ev[off: off + n]
-            seg.sort()
-            tseg = tv[off: off + m_t]
-            tseg.sort()
-            run = 0.0
-            runf = 0.0
-            for i in range(n):
-                run += seg[i]
-                runf += np.float64(np.float32(seg[i]))
-                pe[off + i] = run
-                pf[off + i] = runf
             nt[oi, s] = m_t
             nbv[oi, s] = n_b
             uthr[oi, s] = n_u
             c = cap[o_links[oi]]
-            if n == 0 or run <= c:
-                lam[oi, s] = np.inf
-                continue
-            # the x with sum(min(e, x)) = c: below seg[0] all n share it, else find
-            # the last sorted value j with pe[j] + seg[j] * (n - 1 - j) <= c
-            lo = -1
-            hi = n - 1
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                if pe[off + mid] + seg[mid] * (n - 1 - mid) <= c:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            below = pe[off + lo] if lo >= 0 else 0.0
-            x = (c - below) / (n - 1 - lo)
+            x = np.inf
+            if n > 0 and tot > c:
+                x = _level_unsorted(ev, off, n, c)
+                if x < 0.0:
+                    x = _level_sorted(np.sort(ev[off: off + n]), c)
             lam[oi, s] = x
-            for j in range(pts_ptr[oi], pts_ptr[oi + 1]):
-                p = pts[j]
-                if x < mu[p]:
-                    mu[p] = x
+            # only the entries above the level are kept sorted (with running sums):
+            # the level only rises (or stays) in most contingencies, and below it the
+            # rest is summed (or scanned when a query goes below the level)
+            lo = off
+            hi = off + n - 1
+            while lo <= hi:
+                if ev[lo] > x:
+                    lo += 1
+                else:
+                    v = ev[lo]
+                    ev[lo] = ev[hi]
+                    ev[hi] = v
+                    hi -= 1
+            n_h = lo - off
+            seg = ev[off: off + n_h]
+            seg.sort()
+            run = 0.0
+            runf = 0.0
+            for i in range(n_h):
+                run += seg[i]
+                runf += np.float64(np.float32(seg[i]))
+                pe[off + i] = run
+                pf[off + i] = runf
+            se_ = 0.0
+            sf_ = 0.0
+            for i in range(off + n_h, off + n):
+                se_ += ev[i]
+                sf_ += np.float64(np.float32(ev[i]))
+            nh[oi, s] = n_h
+            low_e[oi, s] = se_
+            low_f[oi, s] = sf_
+            xf = np.float32(x)
+            lo = off
+            hi = off + m_t - 1
+            while lo <= hi:
+                if tv[lo] > xf:
+                    lo += 1
+                else:
+                    v32 = tv[lo]
+                    tv[lo] = tv[hi]
+                    tv[hi] = v32
+                    hi -= 1
+            m_h = lo - off
+            tseg = tv[off: off + m_h]
+            tseg.sort()
+            mh[oi, s] = m_h
+            if x < np.inf:
+                for j in range(pts_ptr[oi], pts_ptr[oi + 1]):
+                    p = pts[j]
+                    if x < mu[p]:
+                        mu[p] = x
 
 
 def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDArray[np.int32],
@@ -227,17 +302,17 @@ def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDA
     lam = np.full((n_o, n_s), np.inf)
     ev, pe, pf = (np.empty(total) for _ in range(3))
     tv = np.empty(total, dtype=np.float32)
-    nt = np.zeros((n_o, n_s), dtype=np.int64)
-    nbv = np.zeros((n_o, n_s), dtype=np.int64)
-    uthr = np.zeros((n_o, n_s), dtype=np.int64)
+    nt, nbv, uthr, nh, mh = (np.zeros((n_o, n_s), dtype=np.int64) for _ in range(5))
+    low_e, low_f = np.zeros((n_o, n_s)), np.zeros((n_o, n_s))
     o_order = np.argsort(-height[o_links], kind="stable").astype(np.int64)
     if n_o and n_s:
         _levels_kernel(batch.group_start, batch.group_assoc, batch.demand_mbps, batch.app,
                        np.ascontiguousarray(batch.app_min_mbps, dtype=np.float64), o_links,
                        o_order, np.ascontiguousarray(cap, dtype=np.float64), pts_ptr, pts,
-                       slot, lam, ev, pe, pf, tv, nt, nbv, uthr)
+                       slot, lam, ev, pe, pf, tv, nt, nbv, uthr, nh, mh, low_e, low_f)
     return TreeLevels(o_links=o_links, o_index=o_index, lam=lam, slot=slot, size=size, ev=ev,
-                      pe=pe, pf=pf, tv=tv, nt=nt, nb=nbv, uthr=uthr,
+                      pe=pe, pf=pf, tv=tv, nt=nt, nb=nbv, uthr=uthr, nh=nh, mh=mh,
+                      low_e=low_e, low_f=low_f,
                       under_served=np.asarray(pm @ base_served),
                       under_thr=np.asarray(pm @ base_thr))
 
@@ -254,34 +329,74 @@ def _f32(x):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True)
-def _h_big(ev, pe, off, n, x):  # type: ignore[no-untyped-def]  # pragma: no cover
-    # entries <= x (sorted), then x for each of the rest
-    lo = 0
-    hi = n
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if ev[off + mid] <= x:
-            lo = mid + 1
+def _h_big(ev, pe, off, n, n_h, low, lam0, x):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """sum(min(e, x)) over R's entries and how many are above x: a binary search in
+    the sorted part when x is at or above the base level, else a scan."""
+    if x >= lam0:
+        lo = 0
+        hi = n_h
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ev[off + mid] <= x:
+                lo = mid + 1
+            else:
+                hi = mid
+        below = pe[off + lo - 1] if lo > 0 else 0.0
+        return low + below + x * (n_h - lo), n_h - lo
+    h = x * n_h
+    above = n_h
+    for i in range(off + n_h, off + n):
+        v = ev[i]
+        if v > x:
+            h += x
+            above += 1
         else:
-            hi = mid
-    below = pe[off + lo - 1] if lo > 0 else 0.0
-    return below + x * (n - lo), lo
+            h += v
+    return h, above
 
 
 @nb.njit(cache=True)
-def _h_slope(ev, pe, off, n, se, n_se, ne, n_ne, x):  # type: ignore[no-untyped-def]  # pragma: no cover
+def _split(e, n, lam0):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Put the values above ``lam0`` first (``e`` is reordered in place, with nothing
+    else depending on its order); their count and the sum of the others."""
+    lo = 0
+    hi = n - 1
+    while lo <= hi:
+        if e[lo] > lam0:
+            lo += 1
+        else:
+            v = e[lo]
+            e[lo] = e[hi]
+            e[hi] = v
+            hi -= 1
+    low = 0.0
+    for i in range(lo, n):
+        low += e[i]
+    return lo, low
+
+
+@nb.njit(cache=True)
+def _h_slope(ev, pe, off, n, n_h, low, lam0, se, n_se, s_h, s_low, ne, n_ne,  # type: ignore[no-untyped-def]  # pragma: no cover
+             n_hi, n_low, x):
     """sum(min(e, x)) over R's entries minus ``se`` plus ``ne``, and how many of them
-    are above ``x`` (the slope)."""
-    h, k_le = _h_big(ev, pe, off, n, x)
-    sl = n - k_le
-    for i in range(n_se):
+    are above ``x`` (the slope). At or above the base level only the changed values
+    above it (the first ``s_h`` / ``n_hi``) vary; the others add up to a constant."""
+    h, sl = _h_big(ev, pe, off, n, n_h, low, lam0, x)
+    if x >= lam0:
+        h += n_low - s_low
+        m_s = s_h
+        m_n = n_hi
+    else:
+        m_s = n_se
+        m_n = n_ne
+    for i in range(m_s):
         v = se[i]
         if v > x:
             h -= x
             sl -= 1
         else:
             h -= v
-    for i in range(n_ne):
+    for i in range(m_n):
         v = ne[i]
         if v > x:
             h += x
@@ -291,14 +406,22 @@ def _h_slope(ev, pe, off, n, se, n_se, ne, n_ne, x):  # type: ignore[no-untyped-
     return h, sl
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(cache=True)
 def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         scen, r_link, group_start, group_assoc, demand, app, app_min, served_s, thr_s,
         b_served, b_thr, b_zthr, changed, old_rows, old_lens, new_rows, new_lens, in_lam,
         o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr, under_served, under_thr,
-        cap, max_entries, out_served, out_thr):
+        nh, mh, low_e, low_f, cap, max_entries, out_served, out_thr):
     n_c = changed.shape[0]
-    for j in nb.prange(scen.shape[0]):
+    # one plan's scenarios: serial (a parallel region per plan costs more than the
+    # work, and the scratch arrays are allocated once)
+    se = np.empty(max_entries)
+    st = np.empty(max_entries)
+    ne = np.empty(max_entries)
+    nt_ = np.empty(max_entries)
+    sc = np.empty(max_entries)
+    nc = np.empty(max_entries)
+    for j in range(scen.shape[0]):
         s = scen[j]
         r = r_link[j]
         served = served_s[s]
@@ -310,10 +433,6 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
             served -= under_served[oi, s]
             thr -= under_thr[oi, s]
             uth = uthr[oi, s]
-        se = np.empty(max_entries)
-        st = np.empty(max_entries)
-        ne = np.empty(max_entries)
-        nt_ = np.empty(max_entries)
         n_se = 0
         n_ne = 0
         for i in range(n_c):
@@ -383,23 +502,33 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         if r >= 0:
             off = slot[oi, s]
             n = size[oi, s]
+            n_h = nh[oi, s]
+            low = low_e[oi, s]
+            lam0 = lam[oi, s]
             c = cap[r]
-            tot = (pe[off + n - 1] if n > 0 else 0.0)
+            tot = low + (pe[off + n_h - 1] if n_h > 0 else 0.0)
             for i in range(n_se):
                 tot -= se[i]
             for i in range(n_ne):
                 tot += ne[i]
             x = np.inf
             if tot > c:
+                # changed values are paired with their thresholds (st, nt_): split
+                # copies, the originals keep their order for the sums below
+                sc[:n_se] = se[:n_se]
+                nc[:n_ne] = ne[:n_ne]
+                s_h, s_low = _split(sc, n_se, lam0)
+                n_hi, n_low = _split(nc, n_ne, lam0)
                 # Newton on the concave piecewise-linear H(x) = sum(min(e, x)) from a
                 # point below the root (the base level if it is, else 0): each step
                 # lands on the root of the current segment's line, never beyond the
                 # root, and stops when it no longer moves (the water-filling rounds)
-                x = lam[oi, s]
+                x = lam0
                 hv = np.inf
                 sl = 0
                 if x < np.inf:
-                    hv, sl = _h_slope(ev, pe, off, n, se, n_se, ne, n_ne, x)
+                    hv, sl = _h_slope(ev, pe, off, n, n_h, low, lam0, sc, n_se, s_h, s_low,
+                                      nc, n_ne, n_hi, n_low, x)
                 if not hv <= c:
                     x = 0.0
                     hv = 0.0
@@ -411,28 +540,45 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                     if not xn > x:
                         break
                     x = xn
-                    hv, sl = _h_slope(ev, pe, off, n, se, n_se, ne, n_ne, x)
+                    hv, sl = _h_slope(ev, pe, off, n, n_h, low, lam0, sc, n_se, s_h, s_low,
+                                      nc, n_ne, n_hi, n_low, x)
             # served: float32(min(e, x)) summed; throttled: float32(min(e, x)) < t
-            if x == np.inf:
-                k_le = n
-            else:
-                _, k_le = _h_big(ev, pe, off, n, x)
             fx = _f32(x)
             fx32 = np.float32(x)
-            served += pf[off + k_le - 1] if k_le > 0 else 0.0
-            if k_le < n:
-                served += fx * (n - k_le)
-            # R's entries: nb always throttled; the others iff float32(x) < t
             m_t = nt[oi, s]
-            lo = 0
-            hi = m_t
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if tv[off + mid] <= fx32:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            thr += nbv[oi, s] + (m_t - lo) + uth
+            m_h = mh[oi, s]
+            if x >= lam0:
+                k = 0
+                hi = n_h
+                while k < hi:
+                    mid = (k + hi) // 2
+                    if ev[off + mid] <= x:
+                        k = mid + 1
+                    else:
+                        hi = mid
+                served += low_f[oi, s] + (pf[off + k - 1] if k > 0 else 0.0)
+                if k < n_h:
+                    served += fx * (n_h - k)
+                # thresholds above float32(x): only among the sorted ones
+                k = 0
+                hi = m_h
+                while k < hi:
+                    mid = (k + hi) // 2
+                    if tv[off + mid] <= fx32:
+                        k = mid + 1
+                    else:
+                        hi = mid
+                above = m_h - k
+            else:
+                served += fx * n_h
+                for i in range(off + n_h, off + n):
+                    served += _f32(min(ev[i], x))
+                above = 0
+                for i in range(off, off + m_t):
+                    if tv[i] > fx32:
+                        above += 1
+            # R's entries: nb always throttled; the others iff float32(x) < t
+            thr += nbv[oi, s] + above + uth
             for i in range(n_se):
                 rate = _f32(min(se[i], x))
                 served -= rate
@@ -475,6 +621,7 @@ def solve_scenarios(batch: DemandBatch, b_served: F64, b_thr: F64, b_zthr: F64, 
                  np.ascontiguousarray(new_lens, dtype=np.int64), in_lam, levels.o_index,
                  levels.lam, levels.slot, levels.size, levels.ev, levels.pe, levels.pf,
                  levels.tv, levels.nt, levels.nb, levels.uthr, levels.under_served,
-                 levels.under_thr, np.ascontiguousarray(cap, dtype=np.float64), max_entries,
+                 levels.under_thr, levels.nh, levels.mh, levels.low_e, levels.low_f,
+                 np.ascontiguousarray(cap, dtype=np.float64), max_entries,
                  out_s, out_t)
     return out_s, out_t
