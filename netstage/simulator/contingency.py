@@ -39,8 +39,14 @@ How it stays fast (exact, not an approximation)
     (levels depend only on the subtree below a link, and A's levels stay unbounded),
     so every flow that is still connected keeps its rate exactly and the disconnected
     ones drop to 0: the scenario's result follows from per-attachment-point sums of the
-    base allocation in O(|C|). All other scenarios ("slow") are re-allocated with
-    :func:`netstage.simulator.maxmin.allocate` on a sub-batch of just those scenarios.
+    base allocation in O(|C|). The other scenarios ("slow", e.g. every scenario when the
+    circuit is overloaded) are solved by the incremental max-min of
+    :mod:`netstage.simulator.incremental` when at most one link whose subtree the
+    failure changes is constrained (the overloaded circuit or one trunk): that link's
+    new level is one equation over the base's sorted values, every other flow keeps its
+    base rate. The rest are re-allocated with :func:`netstage.simulator.maxmin.allocate`
+    on a sub-batch of just those scenarios (``incremental=False`` re-allocates every
+    slow scenario: the oracle of the incremental path's tests).
     A link or node that is on no device's path changes nothing and is answered by the
     base row without routing. Re-routing itself is incremental: only the nodes below
     the failed element in the base routing tree can change their route (every other
@@ -57,7 +63,7 @@ Several circuits and equal-cost paths
     standby circuits when no active one is left. The fast path above stays exact (a
     link whose raw demand fits its capacity never constrains max-min, whatever the
     routing), but the slow scenarios re-allocate every point, since flows of different
-    circuits may share links.
+    circuits may share links (no tree: the incremental max-min does not apply).
 """
 
 from __future__ import annotations
