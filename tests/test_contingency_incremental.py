@@ -105,3 +105,17 @@ def test_spread_load_keeps_the_full_reallocation() -> None:
     assert rep.stats["slow_scenarios"] > 0
     assert rep.stats["incremental_scenarios"] == 0
     assert rep.stats["reallocated_scenarios"] == rep.stats["slow_scenarios"]
+
+
+def test_load_added_to_the_overloaded_circuit() -> None:
+    """A school behind a small, overloaded WAN link re-routes over the ring to a large
+    one when its link fails: its devices ask the circuit for more, so the circuit's
+    level falls below the base level (the incremental path's scan below the level)."""
+    d = ringed(4, 1200, 6, 200.0, 10000.0, 10000.0, 10000.0, 1.0)
+    data = d.model_dump(mode="json", exclude_none=True)
+    for lk in data["links"]:
+        if {lk["a"], lk["b"]} == {"s001-dist", "core1"}:
+            lk["capacity_mbps"] = 60.0
+    small = district_from_dict(data, source="small WAN")
+    stats = compare(small, include_access=False)
+    assert stats["incremental_scenarios"] > 0
