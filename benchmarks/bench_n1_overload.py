@@ -173,7 +173,10 @@ def main() -> int:
     ap.add_argument("--before", type=Path, default=None,
                     help="another source tree to time the whole process of (a) with")
     args = ap.parse_args()
-    run_contingency(generate_district(schools=3, students=300, seed=2), n_scenarios=5)  # compile
+    # compile (or load from numba's cache) every kernel, incremental ones included
+    small = district(4, 800, 150.0)
+    run_contingency(small, n_scenarios=8)
+    run_contingency(small, n_scenarios=8, incremental=False)
     da = district(40, 20_000, args.kbps)
     if args.only in (None, "a"):
         case("a", da, 0)
