@@ -86,7 +86,8 @@ class TreeLevels:
     (+inf when free); ``slot[O, S]`` offset of the link's sorted values in the flat
     arrays (-1 when not overloaded in that scenario), ``size[O, S]`` their count;
     ``ev`` the ``e_k``: first the ``nh`` above the level, sorted, with their running sum
-    ``pe`` and running sum of ``float32(e_k)`` ``pf``, then the others unsorted (sums
+    ``pe`` and running sum of ``float32(e_k)`` ``pf`` (from ``pslot[O, S]``), then the
+    others unsorted (sums
     ``low_e``, ``low_f``); ``tv`` the throttle thresholds (rounded up to float32, which
     keeps ``t > float32(x)`` exact) of the ``nt`` entries not throttled at ``e_k``:
     first the ``mh`` above float32(level), sorted, then the others; ``nb`` entries
@@ -109,6 +110,7 @@ class TreeLevels:
     under_served: F64
     under_thr: F64
     nh: I64
+    pslot: I64
     mh: I64
     low_e: F64
     low_f: F64
@@ -118,51 +120,10 @@ class TreeLevels:
         return sum(int(a.nbytes) for a in (self.ev, self.pe, self.pf, self.tv))
 
 
-@nb.njit(cache=True)
-def _level_unsorted(ev, off, n, c):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """The x with sum(min(e, x)) = c over ``ev[off:off+n]`` (unsorted; the sum exceeds
-    c): Newton from c/n (never past the root), or -1.0 after 60 steps."""
-    x = c / n
-    for _ in range(60):
-        h = 0.0
-        sl = 0
-        for i in range(off, off + n):
-            v = ev[i]
-            if v > x:
-                h += x
-                sl += 1
-            else:
-                h += v
-        if sl == 0:
-            return x
-        xn = x + (c - h) / sl
-        if not xn > x:
-            return x
-        x = xn
-    return -1.0
-
-
-@nb.njit(cache=True)
-def _level_sorted(seg, c):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """The same on a sorted copy: the last j with sum(seg[:j+1]) + seg[j] * (n-1-j) <= c."""
-    n = seg.shape[0]
-    pre = np.cumsum(seg)
-    lo = -1
-    hi = n - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if pre[mid] + seg[mid] * (n - 1 - mid) <= c:
-            lo = mid
-        else:
-            hi = mid - 1
-    below = pre[lo] if lo >= 0 else 0.0
-    return (c - below) / (n - 1 - lo)
-
-
 @nb.njit(parallel=True, cache=True)
 def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         group_start, group_assoc, demand, app, app_min, o_links, o_order, cap, pts_ptr,
-        pts, slot, lam, ev, pe, pf, tv, nt, nbv, uthr, nh, mh, low_e, low_f):
+        pts, slot, lam, ev, tv, nt, nbv, uthr, nh, mh, low_e, low_f):
     n_s, n_p = group_assoc.shape
     n_o = o_links.shape[0]
     for s in nb.prange(n_s):
@@ -210,42 +171,44 @@ def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compil
             uthr[oi, s] = n_u
             c = cap[o_links[oi]]
             x = np.inf
+            # water-filling on the unsorted values: every round, the values at or below
+            # the current share are frozen (moved behind the active ones), until none
+            # is; the active ones are then exactly the values above the level
+            lo = off + n  # active: [off, lo)
+            frozen = 0.0
+            frozen_f = 0.0
             if n > 0 and tot > c:
-                x = _level_unsorted(ev, off, n, c)
-                if x < 0.0:
-                    x = _level_sorted(np.sort(ev[off: off + n]), c)
+                while lo > off:
+                    x = (c - frozen) / (lo - off)
+                    i = off
+                    end = lo
+                    while i < end:
+                        v = ev[i]
+                        if v <= x:
+                            end -= 1
+                            ev[i] = ev[end]
+                            ev[end] = v
+                            frozen += v
+                            frozen_f += np.float64(np.float32(v))
+                        else:
+                            i += 1
+                    if end == lo:
+                        break
+                    lo = end
+                if lo == off:
+                    x = np.inf
+            else:
+                for i in range(off, off + n):
+                    frozen += ev[i]
+                    frozen_f += np.float64(np.float32(ev[i]))
+                lo = off
             lam[oi, s] = x
-            # only the entries above the level are kept sorted (with running sums):
-            # the level only rises (or stays) in most contingencies, and below it the
-            # rest is summed (or scanned when a query goes below the level)
-            lo = off
-            hi = off + n - 1
-            while lo <= hi:
-                if ev[lo] > x:
-                    lo += 1
-                else:
-                    v = ev[lo]
-                    ev[lo] = ev[hi]
-                    ev[hi] = v
-                    hi -= 1
             n_h = lo - off
             seg = ev[off: off + n_h]
             seg.sort()
-            run = 0.0
-            runf = 0.0
-            for i in range(n_h):
-                run += seg[i]
-                runf += np.float64(np.float32(seg[i]))
-                pe[off + i] = run
-                pf[off + i] = runf
-            se_ = 0.0
-            sf_ = 0.0
-            for i in range(off + n_h, off + n):
-                se_ += ev[i]
-                sf_ += np.float64(np.float32(ev[i]))
             nh[oi, s] = n_h
-            low_e[oi, s] = se_
-            low_f[oi, s] = sf_
+            low_e[oi, s] = frozen
+            low_f[oi, s] = frozen_f
             xf = np.float32(x)
             lo = off
             hi = off + m_t - 1
@@ -266,6 +229,26 @@ def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compil
                     p = pts[j]
                     if x < mu[p]:
                         mu[p] = x
+
+
+@nb.njit(parallel=True, cache=True)
+def _prefix_kernel(slot, nh, pslot, ev, pe, pf):  # type: ignore[no-untyped-def]  # pragma: no cover
+    # running sums of the sorted values above each level (float64 and float32 rates)
+    n_o, n_s = slot.shape
+    for s in nb.prange(n_s):
+        for oi in range(n_o):
+            off = slot[oi, s]
+            if off < 0:
+                continue
+            po = pslot[oi, s]
+            run = 0.0
+            runf = 0.0
+            for i in range(nh[oi, s]):
+                v = ev[off + i]
+                run += v
+                runf += np.float64(np.float32(v))
+                pe[po + i] = run
+                pf[po + i] = runf
 
 
 def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDArray[np.int32],
@@ -300,7 +283,7 @@ def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDA
     slot[~over[o_links]] = -1
     total = int(flat.sum())
     lam = np.full((n_o, n_s), np.inf)
-    ev, pe, pf = (np.empty(total) for _ in range(3))
+    ev = np.empty(total)
     tv = np.empty(total, dtype=np.float32)
     nt, nbv, uthr, nh, mh = (np.zeros((n_o, n_s), dtype=np.int64) for _ in range(5))
     low_e, low_f = np.zeros((n_o, n_s)), np.zeros((n_o, n_s))
@@ -309,9 +292,16 @@ def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDA
         _levels_kernel(batch.group_start, batch.group_assoc, batch.demand_mbps, batch.app,
                        np.ascontiguousarray(batch.app_min_mbps, dtype=np.float64), o_links,
                        o_order, np.ascontiguousarray(cap, dtype=np.float64), pts_ptr, pts,
-                       slot, lam, ev, pe, pf, tv, nt, nbv, uthr, nh, mh, low_e, low_f)
+                       slot, lam, ev, tv, nt, nbv, uthr, nh, mh, low_e, low_f)
+    # running sums only for the values above the level (a second pass, so that they
+    # take the memory of those values, not of all of them)
+    flat_h = np.where(slot >= 0, nh, 0).ravel()
+    pslot = (np.cumsum(flat_h) - flat_h).reshape(nh.shape)
+    pe, pf = np.empty(int(flat_h.sum())), np.empty(int(flat_h.sum()))
+    if n_o and n_s:
+        _prefix_kernel(slot, nh, pslot, ev, pe, pf)
     return TreeLevels(o_links=o_links, o_index=o_index, lam=lam, slot=slot, size=size, ev=ev,
-                      pe=pe, pf=pf, tv=tv, nt=nt, nb=nbv, uthr=uthr, nh=nh, mh=mh,
+                      pe=pe, pf=pf, pslot=pslot, tv=tv, nt=nt, nb=nbv, uthr=uthr, nh=nh, mh=mh,
                       low_e=low_e, low_f=low_f,
                       under_served=np.asarray(pm @ base_served),
                       under_thr=np.asarray(pm @ base_thr))
@@ -329,7 +319,7 @@ def _f32(x):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True)
-def _h_big(ev, pe, off, n, n_h, low, lam0, x):  # type: ignore[no-untyped-def]  # pragma: no cover
+def _h_big(ev, pe, off, poff, n, n_h, low, lam0, x):  # type: ignore[no-untyped-def]  # pragma: no cover
     """sum(min(e, x)) over R's entries and how many are above x: a binary search in
     the sorted part when x is at or above the base level, else a scan."""
     if x >= lam0:
@@ -341,7 +331,7 @@ def _h_big(ev, pe, off, n, n_h, low, lam0, x):  # type: ignore[no-untyped-def]  
                 lo = mid + 1
             else:
                 hi = mid
-        below = pe[off + lo - 1] if lo > 0 else 0.0
+        below = pe[poff + lo - 1] if lo > 0 else 0.0
         return low + below + x * (n_h - lo), n_h - lo
     h = x * n_h
     above = n_h
@@ -376,12 +366,12 @@ def _split(e, n, lam0):  # type: ignore[no-untyped-def]  # pragma: no cover - co
 
 
 @nb.njit(cache=True)
-def _h_slope(ev, pe, off, n, n_h, low, lam0, se, n_se, s_h, s_low, ne, n_ne,  # type: ignore[no-untyped-def]  # pragma: no cover
+def _h_slope(ev, pe, off, poff, n, n_h, low, lam0, se, n_se, s_h, s_low, ne, n_ne,  # type: ignore[no-untyped-def]  # pragma: no cover
              n_hi, n_low, x):
     """sum(min(e, x)) over R's entries minus ``se`` plus ``ne``, and how many of them
     are above ``x`` (the slope). At or above the base level only the changed values
     above it (the first ``s_h`` / ``n_hi``) vary; the others add up to a constant."""
-    h, sl = _h_big(ev, pe, off, n, n_h, low, lam0, x)
+    h, sl = _h_big(ev, pe, off, poff, n, n_h, low, lam0, x)
     if x >= lam0:
         h += n_low - s_low
         m_s = s_h
@@ -411,7 +401,7 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         scen, r_link, group_start, group_assoc, demand, app, app_min, served_s, thr_s,
         b_served, b_thr, b_zthr, changed, old_rows, old_lens, new_rows, new_lens, in_lam,
         o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr, under_served, under_thr,
-        nh, mh, low_e, low_f, cap, max_entries, out_served, out_thr):
+        nh, pslot, mh, low_e, low_f, cap, max_entries, out_served, out_thr):
     n_c = changed.shape[0]
     # one plan's scenarios: serial (a parallel region per plan costs more than the
     # work, and the scratch arrays are allocated once)
@@ -506,7 +496,8 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
             low = low_e[oi, s]
             lam0 = lam[oi, s]
             c = cap[r]
-            tot = low + (pe[off + n_h - 1] if n_h > 0 else 0.0)
+            poff = pslot[oi, s]
+            tot = low + (pe[poff + n_h - 1] if n_h > 0 else 0.0)
             for i in range(n_se):
                 tot -= se[i]
             for i in range(n_ne):
@@ -527,7 +518,7 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                 hv = np.inf
                 sl = 0
                 if x < np.inf:
-                    hv, sl = _h_slope(ev, pe, off, n, n_h, low, lam0, sc, n_se, s_h, s_low,
+                    hv, sl = _h_slope(ev, pe, off, poff, n, n_h, low, lam0, sc, n_se, s_h, s_low,
                                       nc, n_ne, n_hi, n_low, x)
                 if not hv <= c:
                     x = 0.0
@@ -540,7 +531,7 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                     if not xn > x:
                         break
                     x = xn
-                    hv, sl = _h_slope(ev, pe, off, n, n_h, low, lam0, sc, n_se, s_h, s_low,
+                    hv, sl = _h_slope(ev, pe, off, poff, n, n_h, low, lam0, sc, n_se, s_h, s_low,
                                       nc, n_ne, n_hi, n_low, x)
             # served: float32(min(e, x)) summed; throttled: float32(min(e, x)) < t
             fx = _f32(x)
@@ -556,7 +547,7 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                         k = mid + 1
                     else:
                         hi = mid
-                served += low_f[oi, s] + (pf[off + k - 1] if k > 0 else 0.0)
+                served += low_f[oi, s] + (pf[poff + k - 1] if k > 0 else 0.0)
                 if k < n_h:
                     served += fx * (n_h - k)
                 # thresholds above float32(x): only among the sorted ones
@@ -621,7 +612,8 @@ def solve_scenarios(batch: DemandBatch, b_served: F64, b_thr: F64, b_zthr: F64, 
                  np.ascontiguousarray(new_lens, dtype=np.int64), in_lam, levels.o_index,
                  levels.lam, levels.slot, levels.size, levels.ev, levels.pe, levels.pf,
                  levels.tv, levels.nt, levels.nb, levels.uthr, levels.under_served,
-                 levels.under_thr, levels.nh, levels.mh, levels.low_e, levels.low_f,
+                 levels.under_thr, levels.nh, levels.pslot, levels.mh, levels.low_e,
+                 levels.low_f,
                  np.ascontiguousarray(cap, dtype=np.float64), max_entries,
                  out_s, out_t)
     return out_s, out_t
