@@ -14,9 +14,10 @@ Subtree levels
     ``sum over entries below l of min(e_k, x) = capacity`` where ``e_k = min(demand,
     lambda of the links below l on its path)``. :func:`tree_levels` computes, per
     scenario, ``lambda`` of every link whose raw demand exceeds its capacity (bottom
-    up; every other link has ``+inf``) and keeps, for each such link, the sorted ``e_k``
-    below it with prefix sums (and the sorted throttle thresholds), so that the total
-    rate below the link under any cap ``x`` is a binary search.
+    up, by water-filling; every other link has ``+inf``) and keeps, for each such link,
+    its ``e_k`` above the level sorted with running sums (the rest summed), and the
+    throttle thresholds likewise, so that the total rate below the link under a cap
+    ``x`` at or above its base level is a binary search (below it, a scan).
 
 One failure
     A failure changes the subtree of the links on the changed attachment points' old
@@ -31,8 +32,10 @@ One failure
     path)``. Scenarios with two or more constrained Lambda links, or where ``R`` was
     not overloaded in the base, are left to the full re-allocation (the caller's
     fallback). Rates follow the kernel's rule exactly (``demand`` when it is at most the
-    level, else the level rounded to float32), so served Mbps agree with the full
-    re-allocation to rounding (about 1e-12 relative) and throttled counts exactly.
+    level, else the level rounded to float32), so throttled counts agree with the full
+    re-allocation exactly and served Mbps to float32 precision (a level summed in
+    another order can differ in its last float64 bit and round a few devices to the
+    neighbouring float32).
 """
 
 from __future__ import annotations
