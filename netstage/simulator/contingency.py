@@ -83,7 +83,7 @@ from numpy.typing import NDArray
 from netstage.simulator.arrays import DEVICE_CLASSES, DistrictArrays, to_arrays
 from netstage.simulator.demand import DemandBatch
 from netstage.simulator.errors import SimulationError
-from netstage.simulator.incremental import TreeLevels, link_tree, solve_scenarios, tree_levels
+from netstage.simulator.incremental import Job, TreeLevels, link_tree, solve_jobs, tree_levels
 from netstage.simulator.maxmin import allocate, effective_capacity
 from netstage.simulator.model import District, NodeKind, SiteKind
 from netstage.simulator.profiles import scenario_params
@@ -716,15 +716,26 @@ def run_contingency(
         demand_s[sl], active_s[sl] = base.demand_s, base.active_s
         served0[sl], thr0[sl] = base.served_s, base.thr_s
         step += 1
+        jobs: list[Job] = []
         for j, plan in enumerate(plans):
             if progress is not None:
                 progress(step, total_steps)
-            served, thr, slow, n_inc = _contingency_sums(base, arr, batch, cap, plan, exact,
-                                                         tree=not multipath, levels=levels)
+            served, thr, slow, job = _contingency_sums(base, arr, batch, cap, plan, exact,
+                                                       tree=not multipath, levels=levels)
             served_p[j, sl], thr_p[j, sl] = served, thr
             slow_p[j] += int(slow.sum())
-            stats["incremental_scenarios"] += n_inc
+            if job is not None:
+                job.index = j
+                jobs.append(job)
             step += 1
+        if levels is not None and jobs:
+            # the incremental max-min of every contingency of the chunk, in one call
+            for job, (s_inc, t_inc) in zip(jobs, solve_jobs(
+                    batch, base.served, base.thr, base.zthr, base.served_s, base.thr_s,
+                    levels, cap, jobs), strict=True):
+                served_p[job.index, first + job.scen] = s_inc
+                thr_p[job.index, first + job.scen] = t_inc
+                stats["incremental_scenarios"] += int(job.scen.shape[0])
         del batch, base
     stats["slow_scenarios"] = int(slow_p.sum())
     stats["reallocated_scenarios"] = stats["slow_scenarios"] - stats["incremental_scenarios"]
@@ -824,20 +835,20 @@ def _spread_paths_for(arr: DistrictArrays, spread: Any, links: tuple[int, ...], 
 def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap: F64,
                       plan: _Plan, exact: bool, *, tree: bool = True,
                       levels: TreeLevels | None = None
-                      ) -> tuple[F64, F64, NDArray[np.bool_], int]:
+                      ) -> tuple[F64, F64, NDArray[np.bool_], Job | None]:
     """Served Mbps and throttled devices per scenario of ``batch`` under the plan's
-    paths, which scenarios the fast path could not answer, and how many of those the
-    incremental max-min solved (``levels``: :func:`incremental.tree_levels` of the batch;
-    the rest are re-allocated; module docstring). ``tree=False`` (load spread over
-    several routes) re-allocates every point in the slow scenarios: flows of different
-    circuits may then share links."""
+    paths, which scenarios the fast path could not answer, and the incremental max-min's
+    job for those it can solve (``levels``: :func:`incremental.tree_levels` of the
+    batch; their entries in the returned arrays are filled by the caller with
+    :func:`incremental.solve_jobs`; the rest are re-allocated here; module docstring).
+    ``tree=False`` (load spread over several routes) re-allocates every point in the
+    slow scenarios: flows of different circuits may then share links."""
     changed, disc = plan.changed, plan.disc
     n_s = batch.n_scenarios
     served = base.served_s.copy()
     thr = base.thr_s.copy()
     if changed.size == 0:
-        return served, thr, np.zeros(n_s, dtype=bool), 0
-    n_inc = 0
+        return served, thr, np.zeros(n_s, dtype=bool), None
     if exact:
         slow = np.ones(n_s, dtype=bool)
         if disc.size:
@@ -875,19 +886,16 @@ def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap:
             served -= base.served[disc].sum(0)
             thr += (base.zthr[disc] - base.thr[disc]).sum(0)
         if levels is not None and slow.any():
-            inc = _incremental(base, arr, batch, cap, plan, levels, np.flatnonzero(slow),
-                               old, a_links, new_dem, new_count)
-            if inc is not None:
-                done, served_i, thr_i = inc
-                served[done], thr[done] = served_i, thr_i
-                n_inc = int(done.shape[0])
+            job = _incremental(base, arr, cap, plan, levels, np.flatnonzero(slow), old,
+                               a_links, new_dem, new_count)
+            if job is not None:
                 slow_left = slow.copy()
-                slow_left[done] = False
+                slow_left[job.scen] = False
                 idx = np.flatnonzero(slow_left)
                 return (*_reallocate(base, arr, batch, plan, idx, served, thr, tree), slow,
-                        n_inc)
+                        job)
     idx = np.flatnonzero(slow)
-    return (*_reallocate(base, arr, batch, plan, idx, served, thr, tree), slow, n_inc)
+    return (*_reallocate(base, arr, batch, plan, idx, served, thr, tree), slow, None)
 
 
 def _reallocate(base: _Base, arr: DistrictArrays, batch: DemandBatch, plan: _Plan, idx: I64,
@@ -917,12 +925,12 @@ def _reallocate(base: _Base, arr: DistrictArrays, batch: DemandBatch, plan: _Pla
     return served, thr
 
 
-def _incremental(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap: F64, plan: _Plan,
-                 levels: TreeLevels, slow_idx: I64, old: I64, a_links: I64, new_dem: F64,
-                 new_count: I64) -> tuple[I64, F64, F64] | None:
-    """The slow scenarios the incremental max-min can solve (at most one constrained link
-    among those whose subtree the failure changes; :mod:`netstage.simulator.incremental`)
-    and their served Mbps and throttled devices, or None when it can solve none."""
+def _incremental(base: _Base, arr: DistrictArrays, cap: F64, plan: _Plan, levels: TreeLevels,
+                 slow_idx: I64, old: I64, a_links: I64, new_dem: F64, new_count: I64
+                 ) -> Job | None:
+    """The incremental max-min's job for the slow scenarios it can solve (at most one
+    constrained link among those whose subtree the failure changes;
+    :mod:`netstage.simulator.incremental`), or None when it can solve none."""
     n_l = arr.n_links
     changed = plan.changed
     width = plan.width
@@ -965,8 +973,6 @@ def _incremental(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap: F64,
     ok = (n_cons == 0) | ((n_cons == 1) & (r_slot >= 0))
     if not ok.any():
         return None
-    scen = slow_idx[ok]
-    served, thr = solve_scenarios(batch, base.served, base.thr, base.zthr, base.served_s,
-                                  base.thr_s, changed, old_rows, old_lens, new_rows,
-                                  new_lens, in_lam, levels, cap, scen, r_link[ok])
-    return scen, served, thr
+    return Job(index=-1, scen=slow_idx[ok], r_link=r_link[ok], changed=changed,
+               old_rows=old_rows, old_lens=old_lens, new_rows=new_rows, new_lens=new_lens,
+               in_lam=in_lam)

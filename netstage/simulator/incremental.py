@@ -41,6 +41,7 @@ One failure
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numba as nb
 import numpy as np
@@ -406,8 +407,9 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr, under_served, under_thr,
         nh, pslot, mh, low_e, low_f, cap, max_entries, out_served, out_thr):
     n_c = changed.shape[0]
-    # one plan's scenarios: serial (a parallel region per plan costs more than the
-    # work, and the scratch arrays are allocated once)
+    # one contingency's scenarios, serially (a parallel region per contingency cost
+    # more than its work under load; :func:`_eval_jobs` runs the contingencies in
+    # parallel), with the scratch arrays allocated once
     se = np.empty(max_entries)
     st = np.empty(max_entries)
     ne = np.empty(max_entries)
@@ -587,36 +589,83 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         out_thr[j] = thr
 
 
-def solve_scenarios(batch: DemandBatch, b_served: F64, b_thr: F64, b_zthr: F64, served_s: F64,
-                    thr_s: F64, changed: I64, old_rows: NDArray[np.int32],
-                    old_lens: NDArray[np.int32], new_rows: NDArray[np.int32],
-                    new_lens: NDArray[np.int32], in_lam: NDArray[np.bool_], levels: TreeLevels,
-                    cap: F64, scen: I64, r_link: I64) -> tuple[F64, F64]:
-    """Served Mbps and throttled devices of the scenarios ``scen`` after a failure that
-    moves the points ``changed`` from ``old_rows`` to ``new_rows`` (``new_lens`` 0: cut
-    off), with ``r_link`` the one constrained link whose subtree changed in each
-    scenario (-1: none); ``in_lam`` marks the links whose subtree changed; ``b_*`` the
-    base allocation's ``[P, S]`` sums and ``served_s``/``thr_s`` its totals."""
-    out_s = np.zeros(scen.shape[0])
-    out_t = np.zeros(scen.shape[0])
-    if scen.size == 0:
-        return out_s, out_t
-    max_entries = int(batch.group_assoc[:, changed].sum(axis=1)[scen].max()) if changed.size \
-        else 0
-    _eval_kernel(np.ascontiguousarray(scen, dtype=np.int64),
-                 np.ascontiguousarray(r_link, dtype=np.int64), batch.group_start,
-                 batch.group_assoc, batch.demand_mbps, batch.app,
-                 np.ascontiguousarray(batch.app_min_mbps, dtype=np.float64),
-                 np.ascontiguousarray(served_s), np.ascontiguousarray(thr_s),
-                 b_served, b_thr, b_zthr, np.ascontiguousarray(changed, dtype=np.int64),
-                 np.ascontiguousarray(old_rows, dtype=np.int64),
-                 np.ascontiguousarray(old_lens, dtype=np.int64),
-                 np.ascontiguousarray(new_rows, dtype=np.int64),
-                 np.ascontiguousarray(new_lens, dtype=np.int64), in_lam, levels.o_index,
-                 levels.lam, levels.slot, levels.size, levels.ev, levels.pe, levels.pf,
-                 levels.tv, levels.nt, levels.nb, levels.uthr, levels.under_served,
-                 levels.under_thr, levels.nh, levels.pslot, levels.mh, levels.low_e,
-                 levels.low_f,
-                 np.ascontiguousarray(cap, dtype=np.float64), max_entries,
-                 out_s, out_t)
-    return out_s, out_t
+@dataclass
+class Job:
+    """Incremental work of one contingency in one scenario chunk: the scenarios
+    ``scen`` (with ``r_link`` the one constrained link whose subtree changed, -1: none)
+    after a failure that moves the points ``changed`` from ``old_rows`` to ``new_rows``
+    (``new_lens`` 0: cut off); ``in_lam`` marks the links whose subtree changed.
+    ``index`` is the caller's (the contingency's)."""
+
+    index: int
+    scen: I64
+    r_link: I64
+    changed: I64
+    old_rows: NDArray[np.int32]
+    old_lens: NDArray[np.int32]
+    new_rows: NDArray[np.int32]
+    new_lens: NDArray[np.int32]
+    in_lam: NDArray[np.bool_]
+
+
+@nb.njit(parallel=True, cache=True)
+def _eval_jobs(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+        c_ptr, s_ptr, max_entries, scen, r_link, changed, old_rows, old_lens, new_rows,
+        new_lens, in_lam, group_start, group_assoc, demand, app, app_min, served_s, thr_s,
+        b_served, b_thr, b_zthr, o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr,
+        under_served, under_thr, nh, pslot, mh, low_e, low_f, cap, out_served, out_thr):
+    # one parallel region for every contingency of the chunk (jobs run serially inside)
+    for jb in nb.prange(c_ptr.shape[0] - 1):
+        c0 = c_ptr[jb]
+        c1 = c_ptr[jb + 1]
+        s0 = s_ptr[jb]
+        s1 = s_ptr[jb + 1]
+        _eval_kernel(scen[s0:s1], r_link[s0:s1], group_start, group_assoc, demand, app,
+                     app_min, served_s, thr_s, b_served, b_thr, b_zthr, changed[c0:c1],
+                     old_rows[c0:c1], old_lens[c0:c1], new_rows[c0:c1], new_lens[c0:c1],
+                     in_lam[jb], o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr,
+                     under_served, under_thr, nh, pslot, mh, low_e, low_f, cap,
+                     max_entries[jb], out_served[s0:s1], out_thr[s0:s1])
+
+
+def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: F64, b_zthr: F64, served_s: F64,
+               thr_s: F64, levels: TreeLevels, cap: F64, jobs: list[Job]
+               ) -> list[tuple[F64, F64]]:
+    """Served Mbps and throttled devices of each job's scenarios (``b_*`` the base
+    allocation's ``[P, S]`` sums, ``served_s``/``thr_s`` its totals), all jobs in one
+    parallel call."""
+    if not jobs:
+        return []
+    width = max(max(j.old_rows.shape[1], j.new_rows.shape[1]) for j in jobs)
+
+    def rows(r: NDArray[np.int32]) -> NDArray[np.int64]:
+        out = np.full((r.shape[0], width), -1, dtype=np.int64)
+        out[:, : r.shape[1]] = r
+        return out
+
+    c_ptr = np.r_[0, np.cumsum([j.changed.shape[0] for j in jobs])].astype(np.int64)
+    s_ptr = np.r_[0, np.cumsum([j.scen.shape[0] for j in jobs])].astype(np.int64)
+    assoc = batch.group_assoc
+    max_entries = np.array([int(assoc[:, j.changed].sum(axis=1)[j.scen].max())
+                            if j.changed.size and j.scen.size else 0 for j in jobs],
+                           dtype=np.int64)
+    out_s = np.zeros(int(s_ptr[-1]))
+    out_t = np.zeros(int(s_ptr[-1]))
+    _eval_jobs(c_ptr, s_ptr, max_entries,
+               np.concatenate([j.scen for j in jobs]).astype(np.int64),
+               np.concatenate([j.r_link for j in jobs]).astype(np.int64),
+               np.concatenate([j.changed for j in jobs]).astype(np.int64),
+               np.concatenate([rows(j.old_rows) for j in jobs]),
+               np.concatenate([j.old_lens for j in jobs]).astype(np.int64),
+               np.concatenate([rows(j.new_rows) for j in jobs]),
+               np.concatenate([j.new_lens for j in jobs]).astype(np.int64),
+               np.stack([j.in_lam for j in jobs]), batch.group_start, batch.group_assoc,
+               batch.demand_mbps, batch.app,
+               np.ascontiguousarray(batch.app_min_mbps, dtype=np.float64),
+               np.ascontiguousarray(served_s), np.ascontiguousarray(thr_s),
+               b_served, b_thr, b_zthr, levels.o_index, levels.lam, levels.slot, levels.size,
+               levels.ev, levels.pe, levels.pf, levels.tv, levels.nt, levels.nb, levels.uthr,
+               levels.under_served, levels.under_thr, levels.nh, levels.pslot, levels.mh,
+               levels.low_e, levels.low_f, np.ascontiguousarray(cap, dtype=np.float64),
+               out_s, out_t)
+    return [(out_s[a:b], out_t[a:b]) for a, b in pairwise(s_ptr.tolist())]
