@@ -39,8 +39,14 @@ How it stays fast (exact, not an approximation)
     (levels depend only on the subtree below a link, and A's levels stay unbounded),
     so every flow that is still connected keeps its rate exactly and the disconnected
     ones drop to 0: the scenario's result follows from per-attachment-point sums of the
-    base allocation in O(|C|). All other scenarios ("slow") are re-allocated with
-    :func:`netstage.simulator.maxmin.allocate` on a sub-batch of just those scenarios.
+    base allocation in O(|C|). The other scenarios ("slow", e.g. every scenario when the
+    circuit is overloaded) are solved by the incremental max-min of
+    :mod:`netstage.simulator.incremental` when at most one link whose subtree the
+    failure changes is constrained (the overloaded circuit or one trunk): that link's
+    new level is one equation over the base's sorted values, every other flow keeps its
+    base rate. The rest are re-allocated with :func:`netstage.simulator.maxmin.allocate`
+    on a sub-batch of just those scenarios (``incremental=False`` re-allocates every
+    slow scenario: the oracle of the incremental path's tests).
     A link or node that is on no device's path changes nothing and is answered by the
     base row without routing. Re-routing itself is incremental: only the nodes below
     the failed element in the base routing tree can change their route (every other
@@ -57,7 +63,7 @@ Several circuits and equal-cost paths
     standby circuits when no active one is left. The fast path above stays exact (a
     link whose raw demand fits its capacity never constrains max-min, whatever the
     routing), but the slow scenarios re-allocate every point, since flows of different
-    circuits may share links.
+    circuits may share links (no tree: the incremental max-min does not apply).
 """
 
 from __future__ import annotations
@@ -77,6 +83,7 @@ from numpy.typing import NDArray
 from netstage.simulator.arrays import DEVICE_CLASSES, DistrictArrays, to_arrays
 from netstage.simulator.demand import DemandBatch
 from netstage.simulator.errors import SimulationError
+from netstage.simulator.incremental import Job, TreeLevels, link_tree, solve_jobs, tree_levels
 from netstage.simulator.maxmin import allocate, effective_capacity
 from netstage.simulator.model import District, NodeKind, SiteKind
 from netstage.simulator.profiles import scenario_params
@@ -134,6 +141,9 @@ class ContingencyReport:
     elapsed_s: float
     stats: dict[str, int] = field(default_factory=dict)
     redundant_stacks: list[str] = field(default_factory=list)  # in excluded: not failed
+    # per element: served Mbps and throttled devices per scenario (``keep_sums=True``)
+    scenario_sums: dict[str, tuple[F64, F64]] | None = field(default=None, repr=False,
+                                                             compare=False)
 
     @property
     def worst(self) -> Contingency:
@@ -528,6 +538,7 @@ def _link_pairs(pl: NDArray[np.int32], plen: NDArray[np.int32], rows: I64,
 
 _CHUNK_ENTRIES = 64_000_000  # active device-scenarios per chunk (about 9 bytes each)
 _CHUNK_SUM_BYTES = 512 * 1024 * 1024  # per-(point, scenario) and per-(link, scenario) sums
+_CHUNK_LEVEL_BYTES = 512 * 1024 * 1024  # sorted values of the incremental max-min
 
 
 @dataclass
@@ -574,13 +585,20 @@ def run_contingency(
     exact: bool = False,
     elements: list[str] | None = None,
     chunk_scenarios: int | None = None,
+    incremental: bool = True,
+    keep_sums: bool = False,
 ) -> ContingencyReport:
     """Fail each element in turn and re-simulate ``scenario`` (see the module docstring).
 
     ``elements`` restricts the run to these element ids; ``exact`` re-allocates every
-    scenario of every contingency (slow; for checking the fast path). Scenarios are
-    processed in chunks (``chunk_scenarios``, default: what keeps the demand batch
-    under about 600 MB); the result does not depend on the chunking.
+    scenario of every contingency (slow; for checking the fast path).
+    ``incremental=False`` re-allocates the scenarios the fast path cannot answer instead
+    of solving them with the incremental max-min (:mod:`netstage.simulator.incremental`;
+    the oracle of its tests and the benchmark's baseline). Scenarios are processed in
+    chunks (``chunk_scenarios``, default: what keeps the demand batch under about 600 MB
+    and the incremental max-min's sorted values under about 512 MB); the result does not
+    depend on the chunking. ``keep_sums`` keeps each contingency's per-scenario served
+    Mbps and throttled devices in ``report.scenario_sums`` (tests).
     """
     if n_scenarios < 1:
         raise SimulationError(f"n_scenarios must be >= 1, got {n_scenarios}")
@@ -596,7 +614,11 @@ def run_contingency(
         per_scenario = float(params.active_p[arr.device_class].sum()) if arr.n_devices else 0.0
         by_entries = _CHUNK_ENTRIES / max(per_scenario, 1.0)
         by_sums = _CHUNK_SUM_BYTES / (8.0 * (5 * n_p + n_l + 1))
-        chunk_scenarios = int(max(1, min(by_entries, by_sums)))
+        # the incremental max-min keeps 4 float64 values per entry below each overloaded
+        # link (about the active devices: the circuit's subtree, and small ones)
+        by_levels = (_CHUNK_LEVEL_BYTES / (32.0 * max(per_scenario, 1.0))
+                     if incremental else by_entries)
+        chunk_scenarios = int(max(1, min(by_entries, by_sums, by_levels)))
     chunk = min(chunk_scenarios, n_scenarios)
 
     # what is on a path (failures elsewhere change nothing)
@@ -636,7 +658,8 @@ def run_contingency(
     plan_of: list[int] = []  # per element: index into plans, -1 = changes nothing
     seen: dict[bytes, int] = {}
     stats = {"elements": len(elems), "unchanged": 0, "same_paths_as_other": 0,
-             "fast_scenarios": 0, "slow_scenarios": 0, "chunks": 0}
+             "fast_scenarios": 0, "slow_scenarios": 0, "incremental_scenarios": 0,
+             "reallocated_scenarios": 0, "chunks": 0}
     n_chunks = -(-n_scenarios // chunk)
     for el in elems:
         touches = (any(on_path_links[i] for i in el.links) if el.node < 0
@@ -672,6 +695,7 @@ def run_contingency(
     # 2. per chunk of scenarios: one demand batch and base allocation shared by all plans
     cap = effective_capacity(arr.link_capacity_mbps, arr.link_background_mbps, arr.path_links,
                              arr.link_ids)
+    lt = link_tree(arr.path_links, arr.path_len, n_l) if incremental and not multipath else None
     demand_s = np.zeros(n_scenarios)
     active_s = np.zeros(n_scenarios)
     served0 = np.zeros(n_scenarios)
@@ -684,20 +708,37 @@ def run_contingency(
         sl = slice(first, first + k)
         batch = draw_demand_cached(arr, params, k, seed, first)  # shared with the planner
         base = _base_sums(arr, batch)
+        levels = None
+        if incremental and not exact and not multipath and plans and lt is not None:
+            levels = tree_levels(batch, arr.path_links, arr.path_len, cap, base.link_dem,
+                                 lt[1], base.served, base.thr)
         stats["chunks"] += 1
         demand_s[sl], active_s[sl] = base.demand_s, base.active_s
         served0[sl], thr0[sl] = base.served_s, base.thr_s
         step += 1
+        jobs: list[Job] = []
         for j, plan in enumerate(plans):
             if progress is not None:
                 progress(step, total_steps)
-            served, thr, slow = _contingency_sums(base, arr, batch, cap, plan, exact,
-                                                  tree=not multipath)
+            served, thr, slow, job = _contingency_sums(base, arr, batch, cap, plan, exact,
+                                                       tree=not multipath, levels=levels)
             served_p[j, sl], thr_p[j, sl] = served, thr
             slow_p[j] += int(slow.sum())
+            if job is not None:
+                job.index = j
+                jobs.append(job)
             step += 1
+        if levels is not None and jobs:
+            # the incremental max-min of every contingency of the chunk, in one call
+            for job, (s_inc, t_inc) in zip(jobs, solve_jobs(
+                    batch, base.served, base.thr, base.zthr, base.served_s, base.thr_s,
+                    levels, cap, jobs), strict=True):
+                served_p[job.index, first + job.scen] = s_inc
+                thr_p[job.index, first + job.scen] = t_inc
+                stats["incremental_scenarios"] += int(job.scen.shape[0])
         del batch, base
     stats["slow_scenarios"] = int(slow_p.sum())
+    stats["reallocated_scenarios"] = stats["slow_scenarios"] - stats["incremental_scenarios"]
     stats["fast_scenarios"] = len(plans) * n_scenarios - stats["slow_scenarios"]
 
     safe_dem = np.where(demand_s > 0, demand_s, 1.0)
@@ -741,11 +782,15 @@ def run_contingency(
         progress(total_steps, total_steps)
     rows.sort(key=lambda c: (-c.unserved_p95, -c.throttled_p95, -c.disconnected_students,
                              c.element))
+    sums = None
+    if keep_sums:
+        sums = {el.label: (served_p[j], thr_p[j]) if j >= 0 else (served0, thr0)
+                for el, j in zip(elems, plan_of, strict=True)}
     return ContingencyReport(
         district=d.district.name, scenario=scenario, n_scenarios=n_scenarios, seed=seed,
         base=base_row, contingencies=rows, excluded=excluded,
         elapsed_s=time.perf_counter() - t0, stats=stats,
-        redundant_stacks=[n.id for n in d.nodes if n.redundant_stack])
+        redundant_stacks=[n.id for n in d.nodes if n.redundant_stack], scenario_sums=sums)
 
 
 def _pad(pl: NDArray[np.int32], width: int) -> NDArray[np.int32]:
@@ -788,10 +833,14 @@ def _spread_paths_for(arr: DistrictArrays, spread: Any, links: tuple[int, ...], 
 
 
 def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap: F64,
-                      plan: _Plan, exact: bool, *, tree: bool = True
-                      ) -> tuple[F64, F64, NDArray[np.bool_]]:
+                      plan: _Plan, exact: bool, *, tree: bool = True,
+                      levels: TreeLevels | None = None
+                      ) -> tuple[F64, F64, NDArray[np.bool_], Job | None]:
     """Served Mbps and throttled devices per scenario of ``batch`` under the plan's
-    paths, and which scenarios needed a full re-allocation (module docstring).
+    paths, which scenarios the fast path could not answer, and the incremental max-min's
+    job for those it can solve (``levels``: :func:`incremental.tree_levels` of the
+    batch; their entries in the returned arrays are filled by the caller with
+    :func:`incremental.solve_jobs`; the rest are re-allocated here; module docstring).
     ``tree=False`` (load spread over several routes) re-allocates every point in the
     slow scenarios: flows of different circuits may then share links."""
     changed, disc = plan.changed, plan.disc
@@ -799,12 +848,12 @@ def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap:
     served = base.served_s.copy()
     thr = base.thr_s.copy()
     if changed.size == 0:
-        return served, thr, np.zeros(n_s, dtype=bool)
-    if disc.size:
-        served -= base.served[disc].sum(0)
-        thr += (base.zthr[disc] - base.thr[disc]).sum(0)
+        return served, thr, np.zeros(n_s, dtype=bool), None
     if exact:
         slow = np.ones(n_s, dtype=bool)
+        if disc.size:
+            served -= base.served[disc].sum(0)
+            thr += (base.zthr[disc] - base.thr[disc]).sum(0)
     else:
         n_l = arr.n_links
         old = _link_pairs(arr.path_links, arr.path_len, changed, n_l)
@@ -833,7 +882,28 @@ def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap:
         ok_new = (new_dem <= c) | (new_count <= 0)[:, None]
         ok_old = (old_dem <= c) | all_base_disc[:, None]
         slow = ~np.all(ok_new & ok_old, axis=0)
+        if disc.size:
+            served -= base.served[disc].sum(0)
+            thr += (base.zthr[disc] - base.thr[disc]).sum(0)
+        if levels is not None and slow.any():
+            job = _incremental(base, arr, cap, plan, levels, np.flatnonzero(slow), old,
+                               a_links, new_dem, new_count)
+            if job is not None:
+                slow_left = slow.copy()
+                slow_left[job.scen] = False
+                idx = np.flatnonzero(slow_left)
+                return (*_reallocate(base, arr, batch, plan, idx, served, thr, tree), slow,
+                        job)
     idx = np.flatnonzero(slow)
+    return (*_reallocate(base, arr, batch, plan, idx, served, thr, tree), slow, None)
+
+
+def _reallocate(base: _Base, arr: DistrictArrays, batch: DemandBatch, plan: _Plan, idx: I64,
+                served: F64, thr: F64, tree: bool) -> tuple[F64, F64]:
+    """``served``/``thr`` with the scenarios ``idx`` re-allocated in full (the points of
+    the circuits the failure touches; all points when ``tree`` is False)."""
+    changed = plan.changed
+    n_s = batch.n_scenarios
     if idx.size:
         # Routing is a tree, so the flows under different Internet circuits share no
         # link: only the circuits whose subtree the failure touches are re-allocated;
@@ -852,4 +922,57 @@ def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap:
         rest = ~touched
         served[idx] = sub_sums[0][touched].sum(0) + base.served[rest][:, idx].sum(0)
         thr[idx] = sub_sums[1][touched].sum(0) + base.thr[rest][:, idx].sum(0)
-    return served, thr, slow
+    return served, thr
+
+
+def _incremental(base: _Base, arr: DistrictArrays, cap: F64, plan: _Plan, levels: TreeLevels,
+                 slow_idx: I64, old: I64, a_links: I64, new_dem: F64, new_count: I64
+                 ) -> Job | None:
+    """The incremental max-min's job for the slow scenarios it can solve (at most one
+    constrained link among those whose subtree the failure changes;
+    :mod:`netstage.simulator.incremental`), or None when it can solve none."""
+    n_l = arr.n_links
+    changed = plan.changed
+    width = plan.width
+    old_rows = _pad(arr.path_links[changed], width)
+    old_lens = arr.path_len[changed]
+    new_rows, new_lens = plan.rows, plan.lens
+    pos = np.arange(width)[None, :]
+    differ = (old_rows != new_rows) & ((pos < old_lens[:, None]) | (pos < new_lens[:, None]))
+    first = np.where(differ.any(axis=1), differ.argmax(axis=1), width)[:, None]
+    lam_links = np.unique(np.r_[old_rows[(pos >= first) & (pos < old_lens[:, None])],
+                                new_rows[(pos >= first) & (pos < new_lens[:, None])]]
+                          ).astype(np.int64)
+    if lam_links.size == 0:
+        return None
+    in_lam = np.zeros(n_l, dtype=np.bool_)
+    in_lam[lam_links] = True
+    # raw demand and flow count of each Lambda link after the failure (A links changed)
+    new_raw = base.link_dem[lam_links][:, slow_idx]
+    count_new = base.link_count[lam_links].copy()
+    at = np.searchsorted(lam_links, a_links)
+    new_raw[at] = new_dem[:, slow_idx]
+    count_new[at] = new_count
+    c = cap[lam_links][:, None]
+    new_free = (new_raw <= c) | (count_new <= 0)[:, None]
+    oi = levels.o_index[lam_links]
+    lam_base = np.full((lam_links.shape[0], slow_idx.shape[0]), np.inf)
+    has = oi >= 0
+    lam_base[has] = levels.lam[oi[has]][:, slow_idx]
+    changed_base = np.bincount(old % n_l, minlength=n_l)[lam_links]
+    only_changed = changed_base >= base.link_count[lam_links]
+    base_free = np.isinf(lam_base) | only_changed[:, None]
+    cons = ~(new_free & base_free)
+    n_cons = cons.sum(axis=0)
+    r_pos = cons.argmax(axis=0)
+    r_link = np.where(n_cons == 1, lam_links[r_pos], -1)
+    r_oi = np.where(r_link >= 0, levels.o_index[np.maximum(r_link, 0)], -1)
+    r_slot = np.full(slow_idx.shape[0], -1, dtype=np.int64)
+    has_r = r_oi >= 0
+    r_slot[has_r] = levels.slot[r_oi[has_r], slow_idx[has_r]]
+    ok = (n_cons == 0) | ((n_cons == 1) & (r_slot >= 0))
+    if not ok.any():
+        return None
+    return Job(index=-1, scen=slow_idx[ok], r_link=r_link[ok], changed=changed,
+               old_rows=old_rows, old_lens=old_lens, new_rows=new_rows, new_lens=new_lens,
+               in_lam=in_lam)
