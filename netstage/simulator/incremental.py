@@ -337,16 +337,22 @@ def _h_big(ev, pe, off, poff, n, n_h, low, lam0, x):  # type: ignore[no-untyped-
                 hi = mid
         below = pe[poff + lo - 1] if lo > 0 else 0.0
         return low + below + x * (n_h - lo), n_h - lo
-    h = x * n_h
-    above = n_h
-    for i in range(off + n_h, off + n):
-        v = ev[i]
-        if v > x:
-            h += x
-            above += 1
+    return _clip_add(ev, off + n_h, off + n, x, x * n_h, n_h, 1)
+
+
+@nb.njit(cache=True)
+def _clip_add(v, start, stop, x, h, count, sign):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """``h + sign * sum(min(v[i], x))`` and ``count + sign * #(v[i] > x)`` over
+    ``start <= i < stop``, added in index order (``sign`` is 1 or -1, so the sums are
+    the same to the bit as adding or subtracting each term)."""
+    for i in range(start, stop):
+        e = v[i]
+        if e > x:
+            h += sign * x
+            count += sign
         else:
-            h += v
-    return h, above
+            h += sign * e
+    return h, count
 
 
 @nb.njit(cache=True)
@@ -383,21 +389,8 @@ def _h_slope(ev, pe, off, poff, n, n_h, low, lam0, se, n_se, s_h, s_low, ne, n_n
     else:
         m_s = n_se
         m_n = n_ne
-    for i in range(m_s):
-        v = se[i]
-        if v > x:
-            h -= x
-            sl -= 1
-        else:
-            h -= v
-    for i in range(m_n):
-        v = ne[i]
-        if v > x:
-            h += x
-            sl += 1
-        else:
-            h += v
-    return h, sl
+    h, sl = _clip_add(se, 0, m_s, x, h, sl, -1)
+    return _clip_add(ne, 0, m_n, x, h, sl, 1)
 
 
 @nb.njit(cache=True)
