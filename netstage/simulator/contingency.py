@@ -82,6 +82,7 @@ from numpy.typing import NDArray
 
 from netstage.simulator.arrays import DEVICE_CLASSES, DistrictArrays, to_arrays
 from netstage.simulator.demand import DemandBatch
+from netstage.simulator.element_ids import belongs_to, srlg_id
 from netstage.simulator.errors import SimulationError
 from netstage.simulator.incremental import Job, TreeLevels, link_tree, solve_jobs, tree_levels
 from netstage.simulator.maxmin import allocate, effective_capacity
@@ -208,15 +209,15 @@ def contingency_elements(d: District, arr: DistrictArrays, *, include_access: bo
             excluded.append(lk.key)
             continue
         members = [i for i, lid in enumerate(arr.link_ids)
-                   if lid == lk.key or lid.startswith(lk.key + "#")] if ap_link else [lidx[lk.key]]
+                   if belongs_to(lid, lk.key)] if ap_link else [lidx[lk.key]]
         out.append(_Element(lk.key, "link", None, tuple(members), -1))
     for c in d.circuits:
         out.append(_Element(c.id, "circuit", None, (lidx[c.id],), -1))
     # shared-risk groups: all member links and circuits fail at once (one element)
     for gid, ids in group_members(d).items():
         members = sorted({i for key in ids for i, lid in enumerate(arr.link_ids)
-                          if lid == key or lid.startswith(key + "#")})
-        out.append(_Element(f"srlg:{gid}", "srlg", None, tuple(members), -1, tuple(ids)))
+                          if belongs_to(lid, key)})
+        out.append(_Element(srlg_id(gid), "srlg", None, tuple(members), -1, tuple(ids)))
     for n in d.nodes:
         if end_device_node(n.id) and not include_access:
             excluded.append(n.id)

@@ -15,8 +15,8 @@ names, and the charts, the wording and the planner read them back:
 
 from __future__ import annotations
 
-__all__ = ["AIR", "SRLG", "air_link_id", "air_point", "is_air", "is_srlg", "member_id",
-           "model_id", "parts", "radio_point", "split_member", "srlg_id"]
+__all__ = ["AIR", "SRLG", "air_link_id", "air_point", "belongs_to", "is_air", "is_srlg",
+           "member_id", "model_id", "parts", "radio_point", "split_member", "srlg_id"]
 
 AIR = "air:"
 SRLG = "srlg:"
@@ -60,6 +60,12 @@ def model_id(eid: str) -> str:
     """The element of the district an expanded id belongs to, with its ``air:`` prefix
     kept: ``core--es-sw#2`` -> ``core--es-sw``, ``air:es-ap#3#5`` -> ``air:es-ap``."""
     return eid.split(_MEMBER)[0]
+
+
+def belongs_to(eid: str, key: str) -> bool:
+    """Whether the expanded id ``eid`` is the model element ``key`` or one of its members
+    (``core--es-sw#2`` belongs to ``core--es-sw``; ``core--es-sw2`` does not)."""
+    return eid == key or eid.startswith(key + _MEMBER)
 
 
 def parts(eid: str) -> list[str]:
