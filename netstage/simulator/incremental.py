@@ -327,14 +327,7 @@ def _h_big(ev, pe, off, poff, n, n_h, low, lam0, x):  # type: ignore[no-untyped-
     """sum(min(e, x)) over R's entries and how many are above x: a binary search in
     the sorted part when x is at or above the base level, else a scan."""
     if x >= lam0:
-        lo = 0
-        hi = n_h
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if ev[off + mid] <= x:
-                lo = mid + 1
-            else:
-                hi = mid
+        lo = np.searchsorted(ev[off:off + n_h], x, side="right")  # entries <= x
         below = pe[poff + lo - 1] if lo > 0 else 0.0
         return low + below + x * (n_h - lo), n_h - lo
     return _clip_add(ev, off + n_h, off + n, x, x * n_h, n_h, 1)
@@ -537,27 +530,12 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
             m_t = nt[oi, s]
             m_h = mh[oi, s]
             if x >= lam0:
-                k = 0
-                hi = n_h
-                while k < hi:
-                    mid = (k + hi) // 2
-                    if ev[off + mid] <= x:
-                        k = mid + 1
-                    else:
-                        hi = mid
-                served += low_f[oi, s] + (pf[poff + k - 1] if k > 0 else 0.0)
-                if k < n_h:
-                    served += fx * (n_h - k)
+                n_le = np.searchsorted(ev[off:off + n_h], x, side="right")
+                served += low_f[oi, s] + (pf[poff + n_le - 1] if n_le > 0 else 0.0)
+                if n_le < n_h:
+                    served += fx * (n_h - n_le)
                 # thresholds above float32(x): only among the sorted ones
-                k = 0
-                hi = m_h
-                while k < hi:
-                    mid = (k + hi) // 2
-                    if tv[off + mid] <= fx32:
-                        k = mid + 1
-                    else:
-                        hi = mid
-                above = m_h - k
+                above = m_h - np.searchsorted(tv[off:off + m_h], fx32, side="right")
             else:
                 served += fx * n_h
                 for i in range(off + n_h, off + n):
