@@ -156,7 +156,7 @@ def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compil
                     n += 1
                     m = app_min[app[k]]
                     if m > 0.0:
-                        t = min(m, d) * (1.0 - 1e-6)
+                        t = min(m, d) * _THR
                         if np.float64(np.float32(e)) < t:
                             n_b += 1
                         else:
@@ -168,7 +168,7 @@ def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compil
                             m_t += 1
                 for k in range(e_end, group_start[s, p + 1]):
                     m = app_min[app[k]]
-                    if m > 0.0 and min(m, np.float64(demand[k])) * (1.0 - 1e-6) > 0.0:
+                    if m > 0.0 and min(m, np.float64(demand[k])) * _THR > 0.0:
                         n_u += 1
             nt[oi, s] = m_t
             nbv[oi, s] = n_b
@@ -424,7 +424,7 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
             n_u = 0
             for k in range(e_end, b):
                 m = app_min[app[k]]
-                if m > 0.0 and min(m, np.float64(demand[k])) * (1.0 - 1e-6) > 0.0:
+                if m > 0.0 and min(m, np.float64(demand[k])) * _THR > 0.0:
                     n_u += 1
             # base: below R (its entries leave R's sorted values) or not (its sums go)
             h_r = -1
@@ -444,7 +444,7 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                     d = np.float64(demand[k])
                     se[n_se] = min(d, mu)
                     m = app_min[app[k]]
-                    st[n_se] = min(m, d) * (1.0 - 1e-6) if m > 0.0 else -1.0
+                    st[n_se] = min(m, d) * _THR if m > 0.0 else -1.0
                     n_se += 1
                 uth -= n_u
             # new: cut off, below R (its entries join R's values) or not (own levels)
@@ -468,7 +468,7 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                     d = np.float64(demand[k])
                     ne[n_ne] = min(d, mu)
                     m = app_min[app[k]]
-                    nt_[n_ne] = min(m, d) * (1.0 - 1e-6) if m > 0.0 else -1.0
+                    nt_[n_ne] = min(m, d) * _THR if m > 0.0 else -1.0
                     n_ne += 1
                 uth += n_u
             else:
@@ -477,7 +477,7 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                     rate = d if d <= mu else _f32(mu)
                     served += rate
                     m = app_min[app[k]]
-                    if m > 0.0 and rate < min(m, d) * (1.0 - 1e-6):
+                    if m > 0.0 and rate < min(m, d) * _THR:
                         thr += 1.0
                 thr += n_u
         if r >= 0:
