@@ -415,17 +415,17 @@ def test_scaling_everything_keeps_the_stage(name: str, d: District) -> None:
                        _explain(one), _explain(big))
     if not (set(one.binding) | set(big.binding)) & edge:
         assert one.stage == big.stage, (name, _explain(one), _explain(big))
-    _EXACT.append(not edge)
 
 
-_EXACT: list[bool] = []
-
-
-def test_zz_scaling_was_checked_exactly_somewhere() -> None:
-    """The noise allowance must not make the scaling test vacuous (runs after it)."""
-    if not _EXACT:
-        pytest.skip("the scaling tests did not run (deselected)")
-    assert any(_EXACT)
+@pytest.mark.slow
+def test_scaling_is_checked_exactly_somewhere() -> None:
+    """The noise allowance must not make the scaling test vacuous: at least one base is
+    away from every edge, so its whole classification is compared exactly. Computed here
+    (not collected from the scaling tests' runs, which pytest-xdist may order or place
+    elsewhere)."""
+    exact = [name for name, d in SCALE_BASES
+             if not near_edge(run(d, n=SCALE_N), run(scaled(d, SCALE_K), n=SCALE_N))]
+    assert exact
 
 
 def test_scaling_helper_scales_every_quantity() -> None:
