@@ -43,7 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from whole_process import best_of, load_avg, netstage_argv
 
 from netstage.simulator.arrays import to_arrays
-from netstage.simulator.contingency import _base_sums, run_contingency
+from netstage.simulator.contingency import run_contingency
+from netstage.simulator.contingency.kernels import _base_sums
 from netstage.simulator.generate import generate_district
 from netstage.simulator.io import district_from_dict, dump_district
 from netstage.simulator.model import SWITCH_KINDS, District

@@ -8,7 +8,7 @@ the Monte Carlo demand batch of the same seed is the same: with ``reuse_demand=T
 Baseline (same run): ``reuse_demand=False`` (every simulation draws afresh, the planner
 before the cache). Both plans must be identical (stage, actions, cost); checked here.
 Target: faster than the baseline with the same answer. The N-1 contingency of R-HA
-(``contingency.py``) draws through the same cache.
+(``contingency/``) draws through the same cache.
 
     .venv/bin/python benchmarks/bench_plan.py [--district netstage/topologies/stage3-emerging.yaml]
         [--target 4] [--repeat 2]

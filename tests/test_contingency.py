@@ -8,14 +8,7 @@ import numpy as np
 import pytest
 
 from netstage.simulator.arrays import DEVICE_CLASSES, to_arrays
-from netstage.simulator.contingency import (
-    _pad,
-    _Router,
-    _spread_paths_for,
-    contingency_elements,
-    run_contingency,
-    subset_batch,
-)
+from netstage.simulator.contingency import contingency_elements, run_contingency, subset_batch
 from netstage.simulator.demand import draw_demand
 from netstage.simulator.errors import SimulationError
 from netstage.simulator.generate import generate_district
@@ -23,6 +16,7 @@ from netstage.simulator.io import load_district
 from netstage.simulator.maxmin import allocate
 from netstage.simulator.model import District
 from netstage.simulator.profiles import scenario_params
+from netstage.simulator.rerouting import _pad, _Router, _spread_paths_for
 from netstage.simulator.routing import attachment_paths
 
 from .support import TOPOLOGIES, example_districts, shared_path

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from netstage.simulator.arrays import to_arrays
-from netstage.simulator.contingency import _spread_paths_for, run_contingency
+from netstage.simulator.contingency import run_contingency
 from netstage.simulator.model import District
+from netstage.simulator.rerouting import _spread_paths_for
 from netstage.simulator.routing import attachment_paths
 from netstage.simulator.rules.target import rule_target
 from netstage.simulator.simulate import simulate

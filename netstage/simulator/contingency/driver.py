@@ -1,0 +1,414 @@
+"""The N-1 run: base case, every contingency's re-routing and re-allocation (fast
+path, incremental max-min, full re-allocation), the report (part of
+:mod:`netstage.simulator.contingency`; the method is in its docstring)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from netstage.simulator.arrays import DEVICE_CLASSES, DistrictArrays, to_arrays
+from netstage.simulator.contingency.elements import (
+    Contingency,
+    ContingencyReport,
+    _Element,
+    contingency_elements,
+)
+from netstage.simulator.contingency.kernels import (
+    _Base,
+    _base_sums,
+    _link_pairs,
+    _p95,
+    _sums,
+    subset_batch,
+)
+from netstage.simulator.demand import DemandBatch
+from netstage.simulator.errors import SimulationError
+from netstage.simulator.incremental import Job, TreeLevels, link_tree, solve_jobs, tree_levels
+from netstage.simulator.maxmin import allocate, effective_capacity
+from netstage.simulator.model import District
+from netstage.simulator.profiles import scenario_params
+from netstage.simulator.rerouting import _n_points, _pad, _Plan, _Router, _spread_paths_for
+from netstage.simulator.simulate import draw_demand_cached
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+_STUDENT = DEVICE_CLASSES.index("student")
+Progress = Callable[[int, int], None]
+
+
+_CHUNK_ENTRIES = 64_000_000  # active device-scenarios per chunk (about 9 bytes each)
+_CHUNK_SUM_BYTES = 512 * 1024 * 1024  # per-(point, scenario) and per-(link, scenario) sums
+_CHUNK_LEVEL_BYTES = 512 * 1024 * 1024  # sorted values of the incremental max-min
+
+
+
+def run_contingency(
+    d: District,
+    *,
+    n_scenarios: int = 1000,
+    seed: int = 7,
+    scenario: str = "now",
+    progress: Progress | None = None,
+    arrays: DistrictArrays | None = None,
+    include_access: bool = False,
+    exact: bool = False,
+    elements: list[str] | None = None,
+    chunk_scenarios: int | None = None,
+    incremental: bool = True,
+    keep_sums: bool = False,
+) -> ContingencyReport:
+    """Fail each element in turn and re-simulate ``scenario`` (see the module docstring).
+
+    ``elements`` restricts the run to these element ids; ``exact`` re-allocates every
+    scenario of every contingency (slow; for checking the fast path).
+    ``incremental=False`` re-allocates the scenarios the fast path cannot answer instead
+    of solving them with the incremental max-min (:mod:`netstage.simulator.incremental`;
+    the oracle of its tests and the benchmark's baseline). Scenarios are processed in
+    chunks (``chunk_scenarios``, default: what keeps the demand batch under about 600 MB
+    and the incremental max-min's sorted values under about 512 MB); the result does not
+    depend on the chunking. ``keep_sums`` keeps each contingency's per-scenario served
+    Mbps and throttled devices in ``report.scenario_sums`` (tests).
+    """
+    if n_scenarios < 1:
+        raise SimulationError(f"n_scenarios must be >= 1, got {n_scenarios}")
+    if chunk_scenarios is not None and chunk_scenarios < 1:
+        raise SimulationError(f"chunk_scenarios must be >= 1, got {chunk_scenarios}")
+    t0 = time.perf_counter()
+    arr = arrays if arrays is not None else to_arrays(d)
+    g = d.district.growth
+    params = scenario_params(scenario, district_growth=(g.horizon_years, g.growth_per_year),
+                             busy_hour=arr.meta.get("busy_hour"))
+    n_p, n_l = len(arr.attach_ids), arr.n_links
+    if chunk_scenarios is None:
+        per_scenario = float(params.active_p[arr.device_class].sum()) if arr.n_devices else 0.0
+        by_entries = _CHUNK_ENTRIES / max(per_scenario, 1.0)
+        by_sums = _CHUNK_SUM_BYTES / (8.0 * (5 * n_p + n_l + 1))
+        # the incremental max-min keeps 4 float64 values per entry below each overloaded
+        # link (about the active devices: the circuit's subtree, and small ones)
+        by_levels = (_CHUNK_LEVEL_BYTES / (32.0 * max(per_scenario, 1.0))
+                     if incremental else by_entries)
+        chunk_scenarios = int(max(1, min(by_entries, by_sums, by_levels)))
+    chunk = min(chunk_scenarios, n_scenarios)
+
+    # what is on a path (failures elsewhere change nothing)
+    on_path_links = np.zeros(n_l, dtype=bool)
+    on_path_links[arr.path_links[arr.path_links >= 0]] = True
+    on_path_nodes = np.zeros(len(arr.node_ids) + 1, dtype=bool)
+    used = np.flatnonzero(on_path_links)
+    on_path_nodes[arr.link_a[used]] = True
+    on_path_nodes[arr.link_b[used]] = True
+    on_path_nodes[arr.attach_node[arr.path_len > 0]] = True
+
+    # students behind each attachment point (site students spread over student devices)
+    is_student = arr.device_class == _STUDENT
+    stud_dev = np.bincount(arr.device_attach[is_student], minlength=n_p)
+    site_stud_dev = np.bincount(arr.device_site[is_student],
+                                minlength=len(d.sites)).astype(np.float64)
+    site_students = np.array([s.students for s in d.sites], dtype=np.float64)
+    per_dev = np.divide(site_students, site_stud_dev, out=np.zeros_like(site_students),
+                        where=site_stud_dev > 0)
+    students_p = stud_dev * per_dev[arr.attach_site] if n_p else np.zeros(0)
+    devices_p = np.bincount(arr.device_attach, minlength=n_p)
+
+    elems, excluded = contingency_elements(d, arr, include_access=include_access)
+    if elements is not None:
+        wanted = set(elements)
+        unknown = wanted - {e.label for e in elems} - set(excluded)
+        if unknown:
+            raise SimulationError(f"unknown contingency element(s): {', '.join(sorted(unknown))}")
+        elems = [e for e in elems if e.label in wanted]
+
+    # 1. re-route every contingency once; identical path changes share one evaluation
+    spread = arr.meta.get("spread")
+    multipath = spread is not None and spread.multipath
+    router = None if multipath else _Router(arr)
+    base_width = arr.path_links.shape[1]
+    plans: list[_Plan] = []
+    plan_of: list[int] = []  # per element: index into plans, -1 = changes nothing
+    seen: dict[bytes, int] = {}
+    stats = {"elements": len(elems), "unchanged": 0, "same_paths_as_other": 0,
+             "fast_scenarios": 0, "slow_scenarios": 0, "incremental_scenarios": 0,
+             "reallocated_scenarios": 0, "chunks": 0}
+    n_chunks = -(-n_scenarios // chunk)
+    for el in elems:
+        touches = (any(on_path_links[i] for i in el.links) if el.node < 0
+                   else bool(on_path_nodes[el.node]))
+        if not touches and not exact:
+            stats["unchanged"] += 1
+            plan_of.append(-1)
+            continue
+        if multipath:  # several routes per point: re-route all, re-spread (routing.py)
+            pl, plen, cand = _spread_paths_for(arr, spread, el.links, el.node)
+        else:
+            assert router is not None
+            pl, plen, cand = router.paths_for(el.links, el.node)
+        width = max(pl.shape[1], base_width)
+        pl = _pad(pl, width)
+        moved = (plen[cand] != arr.path_len[cand]) | np.any(
+            pl[cand] != _pad(arr.path_links[cand], width), axis=1)
+        changed = cand[moved]
+        key = changed.tobytes() + pl[changed].tobytes() + plen[changed].tobytes()
+        if key in seen:
+            stats["same_paths_as_other"] += 1
+            plan_of.append(seen[key])
+            continue
+        seen[key] = len(plans)
+        plan_of.append(len(plans))
+        plans.append(_Plan(changed=changed, disc=changed[plen[changed] == 0],
+                           rows=pl[changed], lens=plen[changed], width=width))
+    total_steps = n_chunks * (len(plans) + 1)
+    step = 0
+    if progress is not None:
+        progress(0, total_steps)
+
+    # 2. per chunk of scenarios: one demand batch and base allocation shared by all plans
+    cap = effective_capacity(arr.link_capacity_mbps, arr.link_background_mbps, arr.path_links,
+                             arr.link_ids)
+    lt = link_tree(arr.path_links, arr.path_len, n_l) if incremental and not multipath else None
+    demand_s = np.zeros(n_scenarios)
+    active_s = np.zeros(n_scenarios)
+    served0 = np.zeros(n_scenarios)
+    thr0 = np.zeros(n_scenarios)
+    served_p = np.zeros((len(plans), n_scenarios))
+    thr_p = np.zeros((len(plans), n_scenarios))
+    slow_p = np.zeros(len(plans), dtype=np.int64)
+    for first in range(0, n_scenarios, chunk):
+        k = min(chunk, n_scenarios - first)
+        sl = slice(first, first + k)
+        batch = draw_demand_cached(arr, params, k, seed, first)  # shared with the planner
+        base = _base_sums(arr, batch)
+        levels = None
+        if incremental and not exact and not multipath and plans and lt is not None:
+            levels = tree_levels(batch, arr.path_links, arr.path_len, cap, base.link_dem,
+                                 lt[1], base.served, base.thr)
+        stats["chunks"] += 1
+        demand_s[sl], active_s[sl] = base.demand_s, base.active_s
+        served0[sl], thr0[sl] = base.served_s, base.thr_s
+        step += 1
+        jobs: list[Job] = []
+        for j, plan in enumerate(plans):
+            if progress is not None:
+                progress(step, total_steps)
+            served, thr, slow, job = _contingency_sums(base, arr, batch, cap, plan, exact,
+                                                       tree=not multipath, levels=levels)
+            served_p[j, sl], thr_p[j, sl] = served, thr
+            slow_p[j] += int(slow.sum())
+            if job is not None:
+                job.index = j
+                jobs.append(job)
+            step += 1
+        if levels is not None and jobs:
+            # the incremental max-min of every contingency of the chunk, in one call
+            for job, (s_inc, t_inc) in zip(jobs, solve_jobs(
+                    batch, base.served, base.thr, base.zthr, base.served_s, base.thr_s,
+                    levels, cap, jobs), strict=True):
+                served_p[job.index, first + job.scen] = s_inc
+                thr_p[job.index, first + job.scen] = t_inc
+                stats["incremental_scenarios"] += int(job.scen.shape[0])
+        del batch, base
+    stats["slow_scenarios"] = int(slow_p.sum())
+    stats["reallocated_scenarios"] = stats["slow_scenarios"] - stats["incremental_scenarios"]
+    stats["fast_scenarios"] = len(plans) * n_scenarios - stats["slow_scenarios"]
+
+    safe_dem = np.where(demand_s > 0, demand_s, 1.0)
+    safe_act = np.where(active_s > 0, active_s, 1.0)
+
+    def metrics(served: F64, thr: F64) -> tuple[F64, F64]:
+        uns = np.where(demand_s > 0, 1.0 - served / safe_dem, 0.0)
+        return np.clip(uns, 0.0, 1.0), np.where(active_s > 0, thr / safe_act, 0.0)
+
+    site_ids = list(arr.site_ids)
+    cut0 = np.flatnonzero(arr.path_len == 0)
+
+    def row(el: _Element | None, uns: F64, th: F64, plan: _Plan | None) -> Contingency:
+        lost = cut0 if plan is None or not plan.disc.size else np.union1d(cut0, plan.disc)
+        changed = plan.changed if plan is not None else np.zeros(0, dtype=np.int64)
+        sites = sorted({site_ids[x] for x in np.unique(arr.attach_site[changed]).tolist()
+                        if x >= 0}, key=site_ids.index)
+        return Contingency(
+            element=el.label if el else "none",
+            kind=("node" if el.node >= 0 else "link") if el else "none",
+            element_type=el.element_type if el else "none",
+            node_kind=el.node_kind if el else None,
+            unserved_p95=_p95(uns), unserved_mean=float(uns.mean()), throttled_p95=_p95(th),
+            disconnected_students=int(np.rint(students_p[lost].sum())),
+            disconnected_devices=int(devices_p[lost].sum()),
+            rerouted_points=_n_points(spread, changed, plan.disc if plan else None),
+            sites_affected=sites, members=list(el.members) if el else [])
+
+    uns0, th0 = metrics(served0, thr0)
+    base_row = row(None, uns0, th0, None)
+    rows: list[Contingency] = []
+    evaluated = [metrics(served_p[j], thr_p[j]) for j in range(len(plans))]
+    for el, j in zip(elems, plan_of, strict=True):
+        if j < 0:
+            rows.append(row(el, uns0, th0, None))
+        else:
+            r = row(el, *evaluated[j], plans[j])
+            r.slow_scenarios = int(slow_p[j])
+            rows.append(r)
+    if progress is not None:
+        progress(total_steps, total_steps)
+    rows.sort(key=lambda c: (-c.unserved_p95, -c.throttled_p95, -c.disconnected_students,
+                             c.element))
+    sums = None
+    if keep_sums:
+        sums = {el.label: (served_p[j], thr_p[j]) if j >= 0 else (served0, thr0)
+                for el, j in zip(elems, plan_of, strict=True)}
+    return ContingencyReport(
+        district=d.district.name, scenario=scenario, n_scenarios=n_scenarios, seed=seed,
+        base=base_row, contingencies=rows, excluded=excluded,
+        elapsed_s=time.perf_counter() - t0, stats=stats,
+        redundant_stacks=[n.id for n in d.nodes if n.redundant_stack], scenario_sums=sums)
+
+
+
+def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap: F64,
+                      plan: _Plan, exact: bool, *, tree: bool = True,
+                      levels: TreeLevels | None = None
+                      ) -> tuple[F64, F64, NDArray[np.bool_], Job | None]:
+    """Served Mbps and throttled devices per scenario of ``batch`` under the plan's
+    paths, which scenarios the fast path could not answer, and the incremental max-min's
+    job for those it can solve (``levels``: :func:`incremental.tree_levels` of the
+    batch; their entries in the returned arrays are filled by the caller with
+    :func:`incremental.solve_jobs`; the rest are re-allocated here; module docstring).
+    ``tree=False`` (load spread over several routes) re-allocates every point in the
+    slow scenarios: flows of different circuits may then share links."""
+    changed, disc = plan.changed, plan.disc
+    n_s = batch.n_scenarios
+    served = base.served_s.copy()
+    thr = base.thr_s.copy()
+    if changed.size == 0:
+        return served, thr, np.zeros(n_s, dtype=bool), None
+    if exact:
+        slow = np.ones(n_s, dtype=bool)
+        if disc.size:
+            served -= base.served[disc].sum(0)
+            thr += (base.zthr[disc] - base.thr[disc]).sum(0)
+    else:
+        n_l = arr.n_links
+        old = _link_pairs(arr.path_links, arr.path_len, changed, n_l)
+        new = _link_pairs(plan.rows, plan.lens, np.arange(changed.shape[0]), n_l)
+        lost = np.setdiff1d(old, new, assume_unique=True)
+        gained = np.setdiff1d(new, old, assume_unique=True)
+        a_links, inv = np.unique(np.r_[lost % n_l, gained % n_l], return_inverse=True)
+        n_lost = lost.shape[0]
+        lost_pt = changed[lost // n_l]
+        li, gi = inv[:n_lost], inv[n_lost:]
+        n_a = a_links.shape[0]
+        # delta[A, S] = (gained - lost indicator)[A, C] @ demand[C, S], one sparse product
+        col = np.r_[lost // n_l, gained // n_l]
+        sign = np.r_[-np.ones(n_lost), np.ones(gained.shape[0])]
+        ind = sp.csr_matrix((sign, (inv, col)), shape=(n_a, changed.shape[0]))
+        delta = np.asarray(ind @ base.dem[changed])
+        old_dem = base.link_dem[a_links]
+        new_dem = old_dem + delta
+        lost_n = np.bincount(li, minlength=a_links.shape[0])
+        new_count = (base.link_count[a_links] - lost_n
+                     + np.bincount(gi, minlength=a_links.shape[0]))
+        is_disc = np.isin(lost_pt, disc, assume_unique=False)
+        lost_disc = np.bincount(li[is_disc], minlength=a_links.shape[0])
+        all_base_disc = lost_disc >= base.link_count[a_links]
+        c = cap[a_links][:, None]
+        ok_new = (new_dem <= c) | (new_count <= 0)[:, None]
+        ok_old = (old_dem <= c) | all_base_disc[:, None]
+        slow = ~np.all(ok_new & ok_old, axis=0)
+        if disc.size:
+            served -= base.served[disc].sum(0)
+            thr += (base.zthr[disc] - base.thr[disc]).sum(0)
+        if levels is not None and slow.any():
+            job = _incremental(base, arr, cap, plan, levels, np.flatnonzero(slow), old,
+                               a_links, new_dem, new_count)
+            if job is not None:
+                slow_left = slow.copy()
+                slow_left[job.scen] = False
+                idx = np.flatnonzero(slow_left)
+                return (*_reallocate(base, arr, batch, plan, idx, served, thr, tree), slow,
+                        job)
+    idx = np.flatnonzero(slow)
+    return (*_reallocate(base, arr, batch, plan, idx, served, thr, tree), slow, None)
+
+
+def _reallocate(base: _Base, arr: DistrictArrays, batch: DemandBatch, plan: _Plan, idx: I64,
+                served: F64, thr: F64, tree: bool) -> tuple[F64, F64]:
+    """``served``/``thr`` with the scenarios ``idx`` re-allocated in full (the points of
+    the circuits the failure touches; all points when ``tree`` is False)."""
+    changed = plan.changed
+    n_s = batch.n_scenarios
+    if idx.size:
+        # Routing is a tree, so the flows under different Internet circuits share no
+        # link: only the circuits whose subtree the failure touches are re-allocated;
+        # the others keep their base rates exactly.
+        last = np.where(plan.lens > 0, plan.rows[np.arange(changed.shape[0]),
+                                                 np.maximum(plan.lens - 1, 0)], -1)
+        hit = np.unique(np.r_[base.circuit_of[changed], last])
+        touched = np.isin(base.circuit_of, hit[hit >= 0]) if tree else \
+            np.ones(base.circuit_of.shape[0], dtype=bool)
+        touched[changed] = True
+        pl, plen = plan.full(arr)
+        plen[~touched] = 0  # not simulated (their rates come from the base)
+        sub = subset_batch(batch, idx) if idx.size < n_s else batch
+        alloc = allocate(sub, arr.with_paths(pl, plen))
+        sub_sums = _sums(sub, alloc.rate_mbps)
+        rest = ~touched
+        served[idx] = sub_sums[0][touched].sum(0) + base.served[rest][:, idx].sum(0)
+        thr[idx] = sub_sums[1][touched].sum(0) + base.thr[rest][:, idx].sum(0)
+    return served, thr
+
+
+def _incremental(base: _Base, arr: DistrictArrays, cap: F64, plan: _Plan, levels: TreeLevels,
+                 slow_idx: I64, old: I64, a_links: I64, new_dem: F64, new_count: I64
+                 ) -> Job | None:
+    """The incremental max-min's job for the slow scenarios it can solve (at most one
+    constrained link among those whose subtree the failure changes;
+    :mod:`netstage.simulator.incremental`), or None when it can solve none."""
+    n_l = arr.n_links
+    changed = plan.changed
+    width = plan.width
+    old_rows = _pad(arr.path_links[changed], width)
+    old_lens = arr.path_len[changed]
+    new_rows, new_lens = plan.rows, plan.lens
+    pos = np.arange(width)[None, :]
+    differ = (old_rows != new_rows) & ((pos < old_lens[:, None]) | (pos < new_lens[:, None]))
+    first = np.where(differ.any(axis=1), differ.argmax(axis=1), width)[:, None]
+    lam_links = np.unique(np.r_[old_rows[(pos >= first) & (pos < old_lens[:, None])],
+                                new_rows[(pos >= first) & (pos < new_lens[:, None])]]
+                          ).astype(np.int64)
+    if lam_links.size == 0:
+        return None
+    in_lam = np.zeros(n_l, dtype=np.bool_)
+    in_lam[lam_links] = True
+    # raw demand and flow count of each Lambda link after the failure (A links changed)
+    new_raw = base.link_dem[lam_links][:, slow_idx]
+    count_new = base.link_count[lam_links].copy()
+    at = np.searchsorted(lam_links, a_links)
+    new_raw[at] = new_dem[:, slow_idx]
+    count_new[at] = new_count
+    c = cap[lam_links][:, None]
+    new_free = (new_raw <= c) | (count_new <= 0)[:, None]
+    oi = levels.o_index[lam_links]
+    lam_base = np.full((lam_links.shape[0], slow_idx.shape[0]), np.inf)
+    has = oi >= 0
+    lam_base[has] = levels.lam[oi[has]][:, slow_idx]
+    changed_base = np.bincount(old % n_l, minlength=n_l)[lam_links]
+    only_changed = changed_base >= base.link_count[lam_links]
+    base_free = np.isinf(lam_base) | only_changed[:, None]
+    cons = ~(new_free & base_free)
+    n_cons = cons.sum(axis=0)
+    r_pos = cons.argmax(axis=0)
+    r_link = np.where(n_cons == 1, lam_links[r_pos], -1)
+    r_oi = np.where(r_link >= 0, levels.o_index[np.maximum(r_link, 0)], -1)
+    r_slot = np.full(slow_idx.shape[0], -1, dtype=np.int64)
+    has_r = r_oi >= 0
+    r_slot[has_r] = levels.slot[r_oi[has_r], slow_idx[has_r]]
+    ok = (n_cons == 0) | ((n_cons == 1) & (r_slot >= 0))
+    if not ok.any():
+        return None
+    return Job(index=-1, scen=slow_idx[ok], r_link=r_link[ok], changed=changed,
+               old_rows=old_rows, old_lens=old_lens, new_rows=new_rows, new_lens=new_lens,
+               in_lam=in_lam)
