@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -30,24 +29,37 @@ def env_for(tree: Path) -> dict[str, str]:
     return env
 
 
+def measure_process(argv: list[str], tree: Path = ROOT) -> dict[str, float]:
+    """Wall seconds, CPU seconds and peak resident memory (GB) of one run of ``argv``
+    (``os.wait4`` gives this child's own resource usage, not the maximum over every
+    child this process ever waited for)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=tree, env=env_for(tree),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, argv)
+    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_gb": ru.ru_maxrss / 1024**2}
+
+
 def time_process(argv: list[str], tree: Path = ROOT) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the child) of one run of ``argv``."""
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    subprocess.run(argv, check=True, cwd=tree, env=env_for(tree),
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - t0
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    m = measure_process(argv, tree)
+    return m["wall"], m["cpu"]
 
 
 def best_of(argv: list[str], repeat: int, tree: Path = ROOT) -> dict[str, Any]:
     """Best (minimum) wall time of ``repeat`` runs after one untimed warm-up run (which
-    fills numba's disk cache and the page cache), with the CPU time of that run."""
+    fills numba's disk cache and the page cache), with the CPU time of that run and the
+    largest peak resident memory of all runs."""
     time_process(argv, tree)
-    runs = [time_process(argv, tree) for _ in range(repeat)]
-    wall, cpu = min(runs)
-    return {"wall": wall, "cpu": cpu, "walls": [round(w, 3) for w, _ in runs]}
+    runs = [measure_process(argv, tree) for _ in range(repeat)]
+    best = min(runs, key=lambda m: m["wall"])
+    return {"wall": best["wall"], "cpu": best["cpu"],
+            "rss_gb": max(m["rss_gb"] for m in runs),
+            "walls": [round(m["wall"], 3) for m in runs]}
 
 
 def child_json(code: str, args: list[str], tree: Path = ROOT) -> dict[str, Any]:
