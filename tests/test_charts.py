@@ -12,6 +12,7 @@ import pytest
 from netstage.simulator.charts import render_charts, save_charts
 from netstage.simulator.io import load_district
 from netstage.simulator.stage import classify
+from netstage.simulator.study import Study
 
 from .stage_support import build, expected_stage, small_district
 from .support import example_districts
@@ -26,9 +27,8 @@ def title(fig: Any) -> str:
 @pytest.fixture(scope="module")
 def stage3() -> tuple[Any, Any, dict[str, Any]]:
     path = next(p for p in example_districts() if expected_stage(p) == 3)
-    d = load_district(path)
-    c = classify(d, n_scenarios=N, seed=2)
-    return d, c, render_charts(d, c, n_scenarios=20, seed=2)
+    s = Study(load_district(path), n_scenarios=N, seed=2)
+    return s.district, s.classify(), render_charts(s)
 
 
 def test_all_charts_render_with_findings_in_titles(stage3: Any) -> None:
@@ -63,10 +63,9 @@ def test_all_charts_render_with_findings_in_titles(stage3: Any) -> None:
 def test_charts_degrade_with_a_note_when_inputs_are_unknown() -> None:
     d = build(small_district())
     c = classify(d, rules=("R-TARGET", "R-SECURITY"))   # nothing simulated
-    figs = render_charts(d, c, growth={"years": [0.0], "unserved_p95": [0.0],
-                                       "demand_mbps_per_student_p95": [0.1],
-                                       "internet_mbps_per_student": 2.5,
-                                       "horizon_years": 3, "growth_per_year": 0.5})
+    growth = {"years": [0.0], "unserved_p95": [0.0], "demand_mbps_per_student_p95": [0.1],
+              "internet_mbps_per_student": 2.5, "horizon_years": 3, "growth_per_year": 0.5}
+    figs = render_charts(Study.from_classification(d, c), growth=growth)
     assert "not simulated" in title(figs["rates"])
     assert "not simulated" in title(figs["network"]).lower()
     assert "not analysed" in title(figs["n1"])
@@ -85,11 +84,11 @@ def test_n1_chart_names_the_worst_failure() -> None:
     from netstage.simulator.charts import n1_worst
 
     path = next(p for p in example_districts() if expected_stage(p) == 4)
-    c = classify(load_district(path), n_scenarios=N, seed=2)
-    cont = c.evidence.contingency
+    s = Study(load_district(path), n_scenarios=N, seed=2)
+    cont = s.classify().evidence.contingency
     worst = cont.contingencies[0]
     assert float(worst.unserved_p95) == max(float(r.unserved_p95) for r in cont.contingencies)
-    fig = n1_worst(c)
+    fig = n1_worst(s)
     t = title(fig)
     assert f"{worst.element} leaves {float(worst.unserved_p95):.1%}" in t
     assert ("within" if float(worst.unserved_p95) <= 0.05 else "over") in t

@@ -113,6 +113,13 @@ class Evidence:
                     arrays=self.district_arrays())
         return self.contingency
 
+    def adopt_contingency(self, report: ContingencyReport | None) -> None:
+        """Take an N-1 report computed elsewhere on this district with this evidence's
+        settings (the what-if page keeps one per network across scenarios that change
+        neither the devices nor the network); it then counts as computed."""
+        self.contingency = report
+        self._computed.add("contingency")
+
     # -- readers -------------------------------------------------------------------------
     @property
     def simulated(self) -> list[tuple[str, SimulationResult]]:
