@@ -324,15 +324,11 @@ GROWTH_MAX_SCENARIOS = 100
 
 
 def growth_series(s: Study, *, years: list[float] | None = None,
-                  n_scenarios: int | None = None) -> dict[str, Any] | None:
+                  n_scenarios: int | None = None) -> dict[str, Any]:
     """p95 unserved fraction and p95 demand per student of the grown 'future' busy hour
-    for each year (0 = today's 1:1 peak), on the study's arrays and seed; None when the
-    simulator is unavailable. ``n_scenarios`` defaults to the study's, capped at
-    :data:`GROWTH_MAX_SCENARIOS`."""
-    try:
-        from netstage.simulator.simulate import simulate
-    except ImportError:
-        return None
+    for each year (0 = today's 1:1 peak), on the study's arrays and seed.
+    ``n_scenarios`` defaults to the study's, capped at :data:`GROWTH_MAX_SCENARIOS`."""
+    from netstage.simulator.simulate import simulate
 
     d = s.district
     g = d.district.growth
@@ -358,10 +354,10 @@ def growth_projection(s: Study, series: dict[str, Any] | None) -> Figure:
     """Years of demand growth -> p95 unserved (left) and Mbps per student (right);
     ``series`` is :func:`growth_series` of the same study."""
     fig = Figure(figsize=(8, 4.5), dpi=100)
-    if series is None:
+    if series is None:   # the caller's projection failed (the report says why)
         return _note(fig, "Growth projection: not simulated", [
-            "The simulator (netstage.simulator.simulate) is not available, so demand",
-            "growth cannot be projected.",
+            "The growth projection could not be simulated for this district, so demand",
+            "growth cannot be shown.",
         ])
     rub = s.classify().rubric
     limit = float(rub.value("R-FUTURE", "max_unserved_p95"))

@@ -81,11 +81,8 @@ def _shared_worker() -> ThreadPoolExecutor:
 def _reuse_demand() -> Iterator[None]:
     """Within the block (on the worker), simulations reuse the kept demand draws."""
     global _demand
-    try:
-        from netstage.simulator.simulate import DemandCache, demand_cache
-    except ImportError:  # no simulation engine: the rules say so themselves
-        yield
-        return
+    from netstage.simulator.simulate import DemandCache, demand_cache
+
     if _demand is None:
         _demand = DemandCache(DEMAND_CACHE_BYTES)
     with demand_cache(keep=_demand):

@@ -178,10 +178,8 @@ def plan_upgrades(
     """
     args = (d, target_stage, budget_usd, n_scenarios, seed, overrides, catalog,
             classification, search_scenarios, max_steps, progress)
-    try:
-        from netstage.simulator.simulate import demand_cache
-    except ImportError:  # no simulation engine: the capacity rules say so themselves
-        reuse_demand = False
+    from netstage.simulator.simulate import demand_cache
+
     if not reuse_demand:
         return _plan_upgrades(*args)
     with demand_cache():
