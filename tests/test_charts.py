@@ -15,7 +15,7 @@ from netstage.simulator.stage import classify
 from netstage.simulator.study import Study
 
 from .stage_support import build, expected_stage, small_district
-from .support import example_districts
+from .support import ROOT, example_districts
 
 N = 40
 
@@ -93,3 +93,29 @@ def test_n1_chart_names_the_worst_failure() -> None:
     assert f"{worst.element} leaves {float(worst.unserved_p95):.1%}" in t
     assert ("within" if float(worst.unserved_p95) <= 0.05 else "over") in t
     assert "%" in fig.axes[0].get_xlabel()
+
+
+def test_growth_counts_internet_per_student_as_r_target_does() -> None:
+    """One definition (R-TARGET's: active circuits only, None without students) for the
+    rule, the growth chart and `netstage info`; this district has a standby circuit."""
+    from netstage.simulator.charts import growth_projection, growth_series
+    from netstage.simulator.summary import summarise_district
+
+    d = load_district(ROOT / "tests" / "golden" / "circuits-active-standby.yaml")
+    assert d.active_internet_capacity_mbps < d.internet_capacity_mbps
+    s = Study(d, n_scenarios=10, seed=1)
+    target = s.classify().rule("R-TARGET").measured_value
+    series = growth_series(s, years=[0.0])
+    assert series["internet_mbps_per_student"] == pytest.approx(target / 1000.0)
+    assert summarise_district(d)["internet_kbps_per_student"] == pytest.approx(target)
+    line = next(ln for ln in growth_projection(s, series).axes[1].get_lines()
+                if "Internet capacity per student" in str(ln.get_label()))
+    assert "active circuits" in str(line.get_label())
+    assert float(line.get_ydata()[0]) == pytest.approx(target / 1000.0)
+
+    no_students = build(small_district()).model_copy(deep=True)
+    for site in no_students.sites:
+        site.students = 0
+    assert growth_series(Study(no_students, n_scenarios=10), years=[0.0])[
+        "internet_mbps_per_student"] is None
+    assert summarise_district(no_students)["internet_kbps_per_student"] is None

@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 from netstage.simulator.element_ids import is_air, model_id
 from netstage.simulator.errors import NetstageError
 from netstage.simulator.model import NodeKind
+from netstage.simulator.rules.target import district_internet_kbps_per_student
 
 if TYPE_CHECKING:
     from netstage.simulator.simulate import SimulationResult
@@ -326,7 +327,8 @@ GROWTH_MAX_SCENARIOS = 100
 def growth_series(s: Study, *, years: list[float] | None = None,
                   n_scenarios: int | None = None) -> dict[str, Any]:
     """p95 unserved fraction and p95 demand per student of the grown 'future' busy hour
-    for each year (0 = today's 1:1 peak), on the study's arrays and seed.
+    for each year (0 = today's 1:1 peak), on the study's arrays and seed, with R-TARGET's
+    Internet capacity per student (active circuits; None without students) in Mbps.
     ``n_scenarios`` defaults to the study's, capped at :data:`GROWTH_MAX_SCENARIOS`."""
     from netstage.simulator.simulate import simulate
 
@@ -339,6 +341,7 @@ def growth_series(s: Study, *, years: list[float] | None = None,
     n = min(s.n_scenarios, GROWTH_MAX_SCENARIOS) if n_scenarios is None else n_scenarios
     arr = s.evidence.district_arrays()
     students = max(d.total_students, 1)
+    kbps = district_internet_kbps_per_student(d)
     unserved, demand = [], []
     for y in years:
         r = simulate(arr, scenario="future", n_scenarios=n, seed=s.seed, growth_years=y)
@@ -346,7 +349,7 @@ def growth_series(s: Study, *, years: list[float] | None = None,
         demand.append(float(np.percentile(np.asarray(r.demand_mbps, dtype=float), 95))
                       / students)
     return {"years": years, "unserved_p95": unserved, "demand_mbps_per_student_p95": demand,
-            "internet_mbps_per_student": d.internet_capacity_mbps / students,
+            "internet_mbps_per_student": None if kbps is None else kbps / 1000.0,
             "horizon_years": horizon, "growth_per_year": g.growth_per_year}
 
 
@@ -374,8 +377,9 @@ def growth_projection(s: Study, series: dict[str, Any] | None) -> Figure:
     ax2 = ax.twinx()
     ax2.plot(yrs, series["demand_mbps_per_student_p95"], marker="s", color="#1565c0",
              label="p95 peak demand per student (right)")
-    ax2.axhline(series["internet_mbps_per_student"], color="#1565c0", linestyle=":",
-                label="Internet capacity per student (right)")
+    if series["internet_mbps_per_student"] is not None:   # None: no students
+        ax2.axhline(series["internet_mbps_per_student"], color="#1565c0", linestyle=":",
+                    label="Internet capacity per student, active circuits (right)")
     ax2.axhline(target_kbps / 1000.0, color="#2e7d32", linestyle="--",
                 label=f"Stage 4 target {target_kbps / 1000:g} Mbps/student (R-TARGET)")
     ax2.set_ylabel("Mbps per student")
