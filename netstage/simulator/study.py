@@ -127,6 +127,14 @@ class Study:
         s._classification, s._evidence = c, c.evidence
         return s
 
+    def with_capacity(self, *, circuits: dict[str, float] | None = None,
+                      links: dict[str, float] | None = None) -> Study:
+        """A new study (nothing cached) of this district with new capacities in Mbps,
+        ``circuits`` by id and ``links`` by key: a typed edit
+        (:meth:`District.with_capacity <netstage.simulator.model.District.with_capacity>`),
+        not a copy of the whole district validated again."""
+        return self.with_district(self.district.with_capacity(circuits=circuits, links=links))
+
     def with_district(self, district: District) -> Study:
         """A new study of ``district`` with the same settings (nothing cached)."""
         return Study(district, n_scenarios=self.n_scenarios, seed=self.seed,
