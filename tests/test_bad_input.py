@@ -32,6 +32,7 @@ from netstage.simulator.io import district_from_dict, load_district
 from netstage.simulator.plan import load_catalog
 from netstage.simulator.profiles import load_apps, load_scenarios, scenario_params
 from netstage.simulator.rules.rubric import load_overrides
+from netstage.simulator.study import Study
 
 from .support import ROOT, TOPOLOGIES, CliRunner
 
@@ -475,7 +476,7 @@ def test_report_failure_leaves_no_report_files(tmp_path: Path, printer: str,
         monkeypatch.setattr(report, "_write_pdf", disk_full)
     out = tmp_path / "rep"
     with pytest.raises(ConfigError) as e:
-        report.write_report(load_district(STAGE1), out, n_scenarios=10, plans=[],
+        report.write_report(Study(load_district(STAGE1), n_scenarios=10), out, plans=[],
                             chart_formats=())
     assert "No space left on device" in str(e.value) and "--out" in str(e.value)
     assert sorted(p.name for p in out.iterdir()) == []

@@ -11,7 +11,7 @@ from PIL import Image
 from netstage.simulator.charts import TITLE_NAME_CHARS, short, stage_ladder
 from netstage.simulator.io import load_district
 from netstage.simulator.report import write_report
-from netstage.simulator.stage import classify
+from netstage.simulator.study import Study
 
 from .support import TOPOLOGIES
 
@@ -28,12 +28,11 @@ def test_short_cuts_with_an_ellipsis_and_one_line() -> None:
 def test_long_district_name_gives_normal_sized_charts(tmp_path: Path) -> None:
     d = load_district(TOPOLOGIES / "stage1-lab-era.yaml")
     d = d.model_copy(update={"district": d.district.model_copy(update={"name": LONG})})
-    c = classify(d, n_scenarios=8, seed=1)
-    fig = stage_ladder(c)
+    s = Study(d, n_scenarios=8, seed=1)
+    fig = stage_ladder(s)
     t = fig.axes[0].get_title(loc="left")
     assert len(t) < TITLE_NAME_CHARS + 60 and "\u2026" in t
-    paths = write_report(d, tmp_path, classification=c, plans=[], formats=("html",),
-                         n_scenarios=8, seed=1, chart_formats=("png",))
+    paths = write_report(s, tmp_path, plans=[], formats=("html",), chart_formats=("png",))
     pngs = sorted(tmp_path.glob("chart-*.png"))
     assert pngs
     for p in pngs:

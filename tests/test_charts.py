@@ -12,9 +12,10 @@ import pytest
 from netstage.simulator.charts import render_charts, save_charts
 from netstage.simulator.io import load_district
 from netstage.simulator.stage import classify
+from netstage.simulator.study import Study
 
 from .stage_support import build, expected_stage, small_district
-from .support import example_districts
+from .support import ROOT, example_districts
 
 N = 40
 
@@ -26,9 +27,8 @@ def title(fig: Any) -> str:
 @pytest.fixture(scope="module")
 def stage3() -> tuple[Any, Any, dict[str, Any]]:
     path = next(p for p in example_districts() if expected_stage(p) == 3)
-    d = load_district(path)
-    c = classify(d, n_scenarios=N, seed=2)
-    return d, c, render_charts(d, c, n_scenarios=20, seed=2)
+    s = Study(load_district(path), n_scenarios=N, seed=2)
+    return s.district, s.classify(), render_charts(s)
 
 
 def test_all_charts_render_with_findings_in_titles(stage3: Any) -> None:
@@ -63,10 +63,9 @@ def test_all_charts_render_with_findings_in_titles(stage3: Any) -> None:
 def test_charts_degrade_with_a_note_when_inputs_are_unknown() -> None:
     d = build(small_district())
     c = classify(d, rules=("R-TARGET", "R-SECURITY"))   # nothing simulated
-    figs = render_charts(d, c, growth={"years": [0.0], "unserved_p95": [0.0],
-                                       "demand_mbps_per_student_p95": [0.1],
-                                       "internet_mbps_per_student": 2.5,
-                                       "horizon_years": 3, "growth_per_year": 0.5})
+    growth = {"years": [0.0], "unserved_p95": [0.0], "demand_mbps_per_student_p95": [0.1],
+              "internet_mbps_per_student": 2.5, "horizon_years": 3, "growth_per_year": 0.5}
+    figs = render_charts(Study.from_classification(d, c), growth=growth)
     assert "not simulated" in title(figs["rates"])
     assert "not simulated" in title(figs["network"]).lower()
     assert "not analysed" in title(figs["n1"])
@@ -85,12 +84,38 @@ def test_n1_chart_names_the_worst_failure() -> None:
     from netstage.simulator.charts import n1_worst
 
     path = next(p for p in example_districts() if expected_stage(p) == 4)
-    c = classify(load_district(path), n_scenarios=N, seed=2)
-    cont = c.evidence.contingency
+    s = Study(load_district(path), n_scenarios=N, seed=2)
+    cont = s.classify().evidence.contingency
     worst = cont.contingencies[0]
     assert float(worst.unserved_p95) == max(float(r.unserved_p95) for r in cont.contingencies)
-    fig = n1_worst(c)
+    fig = n1_worst(s)
     t = title(fig)
     assert f"{worst.element} leaves {float(worst.unserved_p95):.1%}" in t
     assert ("within" if float(worst.unserved_p95) <= 0.05 else "over") in t
     assert "%" in fig.axes[0].get_xlabel()
+
+
+def test_growth_counts_internet_per_student_as_r_target_does() -> None:
+    """One definition (R-TARGET's: active circuits only, None without students) for the
+    rule, the growth chart and `netstage info`; this district has a standby circuit."""
+    from netstage.simulator.charts import growth_projection, growth_series
+    from netstage.simulator.summary import summarise_district
+
+    d = load_district(ROOT / "tests" / "golden" / "circuits-active-standby.yaml")
+    assert d.active_internet_capacity_mbps < d.internet_capacity_mbps
+    s = Study(d, n_scenarios=10, seed=1)
+    target = s.classify().rule("R-TARGET").measured_value
+    series = growth_series(s, years=[0.0])
+    assert series["internet_mbps_per_student"] == pytest.approx(target / 1000.0)
+    assert summarise_district(d)["internet_kbps_per_student"] == pytest.approx(target)
+    line = next(ln for ln in growth_projection(s, series).axes[1].get_lines()
+                if "Internet capacity per student" in str(ln.get_label()))
+    assert "active circuits" in str(line.get_label())
+    assert float(line.get_ydata()[0]) == pytest.approx(target / 1000.0)
+
+    no_students = build(small_district()).model_copy(deep=True)
+    for site in no_students.sites:
+        site.students = 0
+    assert growth_series(Study(no_students, n_scenarios=10), years=[0.0])[
+        "internet_mbps_per_student"] is None
+    assert summarise_district(no_students)["internet_kbps_per_student"] is None

@@ -4,11 +4,14 @@ merged by the planner the way the old string-keyed dict was."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 import netstage.simulator.arrays as arrays_mod
+from netstage.simulator.errors import TopologyError
 from netstage.simulator.evidence import Evidence
 from netstage.simulator.rules import RuleContext, default_rubric
 from netstage.simulator.stage import classify
@@ -64,21 +67,48 @@ def test_evidence_of_other_settings_is_refused() -> None:
         RuleContext(build(small_district()), default_rubric(), n_scenarios=N, seed=1, reuse=ev)
 
 
-def test_not_computed_differs_from_not_available(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
+def test_reports_are_computed_on_first_use_and_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import netstage.simulator.contingency as contingency_mod
 
-    ev = Evidence(build(small_district()), n_scenarios=N, seed=1)
+    calls: list[int] = []
+    real = contingency_mod.run_contingency
+
+    def counting(*a: Any, **kw: Any) -> Any:
+        calls.append(1)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(contingency_mod, "run_contingency", counting)
+    ev = Evidence(build(redundant()), n_scenarios=N, seed=1)
     assert not ev.computed("contingency") and ev.contingency is None
-    real = importlib.import_module
+    rep = ev.contingency_report()
+    assert rep is not None and ev.computed("contingency") and ev.contingency is rep
+    assert ev.contingency_report() is rep and len(calls) == 1
 
-    def no_contingency(name: str, *a: Any) -> Any:
-        if name == "netstage.simulator.contingency":
-            raise ImportError(name)
-        return real(name, *a)
 
-    monkeypatch.setattr(importlib, "import_module", no_contingency)
-    assert ev.contingency_report() is None
-    assert ev.computed("contingency") and ev.contingency is None
+def test_a_failed_analysis_counts_as_computed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The error goes to the rule that asked first; later readers see None, not a rerun."""
+    import netstage.simulator.redundancy as redundancy_mod
+
+    def rejects(*a: Any, **kw: Any) -> Any:
+        raise TopologyError("no path to the Internet")
+
+    monkeypatch.setattr(redundancy_mod, "analyse_redundancy", rejects)
+    ev = Evidence(build(small_district()), n_scenarios=N, seed=1)
+    with pytest.raises(TopologyError):
+        ev.redundancy_report()
+    assert ev.computed("redundancy") and ev.redundancy_report() is None
+
+
+def test_importing_the_evidence_loads_no_analysis() -> None:
+    """The analyses are imported on first use (they are part of the package: no
+    fallback), so modules that only name Evidence do not pay for numba's kernels."""
+    heavy = ("netstage.simulator.simulate", "netstage.simulator.redundancy",
+             "netstage.simulator.contingency", "numba")
+    code = ("import sys, netstage.simulator.evidence; "
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
 
 
 def test_merged_takes_what_the_newer_evidence_computed() -> None:

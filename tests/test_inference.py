@@ -19,6 +19,7 @@ from netstage.simulator.report import render_html
 from netstage.simulator.rules.inference import INFERENCES
 from netstage.simulator.rules.rubric import SECURITY_FACTS
 from netstage.simulator.stage import classify
+from netstage.simulator.study import Study
 
 from .stage_support import build, small_district
 from .support import CliRunner
@@ -130,5 +131,5 @@ def test_cli_json_text_and_report_show_the_chain(run_cli: CliRunner, tmp_path: P
     chain = f"inferred from {FACT_PHRASES['snmp_v3_only']}"
     assert chain in " ".join(text.stdout.split()), text.stdout
     d = build(data)
-    html = render_html(d, classify(d, n_scenarios=20), [], {}, None)
+    html = render_html(Study(d, n_scenarios=20), [], {}, None)
     assert chain in " ".join(html.split()) and "would change" in html.lower()

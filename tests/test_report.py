@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from netstage.simulator.io import load_district
-from netstage.simulator.plan import plan_upgrades
 from netstage.simulator.report import write_report
 from netstage.simulator.stage import classify
+from netstage.simulator.study import Study
 
 from .stage_support import build, expected_stage, small_district
 from .support import IN_CI, CliRunner, example_districts
@@ -32,16 +32,14 @@ def example(stage: int) -> Path:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], Any]:
     out = tmp_path_factory.mktemp("report")
-    d = load_district(example(2))
-    c = classify(d, n_scenarios=N, seed=0,
-                 overrides={"rules": {"R-NOW": {"max_unserved_p95": 0.04}}})
+    s = Study(load_district(example(2)), n_scenarios=N, seed=0,
+              overrides={"rules": {"R-NOW": {"max_unserved_p95": 0.04}}})
+    c = s.classify()
     extra = {"audit": {"devices": 9, "answered": 8,
                        "failures": [{"device": "hs-sw2", "error": "timeout after 3 tries"}]},
              "capture": {"packets": 1234, "apps": {"video": 5.5e8, "web": 1.2e8}}}
     # the plan to the next stage only (the Stage 4 plan is exercised by test_plan.py)
-    plans = [plan_upgrades(d, n_scenarios=N, seed=0, overrides=c.rubric, classification=c)]
-    paths = write_report(d, out, classification=c, plans=plans, extra=extra, n_scenarios=N,
-                         seed=0)
+    paths = write_report(s, out, plans=[s.plan(c.stage + 1)], extra=extra)
     return paths, c
 
 
@@ -98,7 +96,7 @@ def test_json_schema(report: Any) -> None:
 def test_no_overrides_is_stated(tmp_path: Path) -> None:
     d = build(small_district())
     c = classify(d, rules=("R-TARGET",))
-    paths = write_report(d, tmp_path, classification=c, plans=[], formats=("html",),
+    paths = write_report(Study.from_classification(d, c), tmp_path, plans=[], formats=("html",),
                          chart_formats=())
     assert "No rubric overrides" in paths["html"].read_text()
 
@@ -111,8 +109,8 @@ def test_everything_unknown_lists_what_to_measure(tmp_path: Path) -> None:
     d = build(data)
     c = classify(d, rules=("R-SECURITY", "R-MANAGE", "R-STANDARD"))
     assert c.stage == 2  # each rule at its own worst value (fail_allows 2), not stage 1
-    paths = write_report(d, tmp_path, classification=c, plans=[], formats=("html", "json"),
-                         chart_formats=())
+    paths = write_report(Study.from_classification(d, c), tmp_path, plans=[],
+                         formats=("html", "json"), chart_formats=())
     html = paths["html"].read_text()
     assert "Nothing is known yet" in html
     text = re.sub(r"<[^>]+>", "", html).replace("&#x27;", "'")
@@ -240,7 +238,7 @@ def test_pdf_falls_back_with_a_note_without_chromium(tmp_path: Path,
     monkeypatch.setenv("NETSTAGE_CHROMIUM", "")
     d = build(small_district())
     c = classify(d, rules=("R-TARGET",))
-    paths = write_report(d, tmp_path, classification=c, plans=[], formats=("pdf",),
+    paths = write_report(Study.from_classification(d, c), tmp_path, plans=[], formats=("pdf",),
                          chart_formats=())
     assert paths["pdf"].read_bytes()[:5] == b"%PDF-" and paths["pdf-fallback"] == paths["pdf"]
     assert not list(tmp_path.glob(".*"))   # no partial or print files left behind

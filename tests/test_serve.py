@@ -332,6 +332,7 @@ def test_report_export_in_every_format(tmp_path: Path) -> None:
     import json
 
     from netstage.simulator.report import write_report
+    from netstage.simulator.study import Study
 
     src = "example:stage4"  # Stage 4: no plans to make, so the report is quick
     with TestClient(create_app(src)) as c:
@@ -342,7 +343,7 @@ def test_report_export_in_every_format(tmp_path: Path) -> None:
     assert "<html" in got["html"].text[:200].lower()
     assert "attachment" in got["json"].headers["content-disposition"]
     page = json.loads(got["json"].text)
-    ref = write_report(load_district(resolve_district(src)), tmp_path / "ref",
+    ref = write_report(Study(load_district(resolve_district(src))), tmp_path / "ref",
                        formats=("json",))
     lib = json.loads(ref["json"].read_text())
     for key in ("stage", "binding", "plans", "growth", "to_measure", "students"):

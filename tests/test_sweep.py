@@ -14,18 +14,17 @@ import socket
 import subprocess
 import sys
 import time
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from netstage.simulator.errors import NetstageError
 from netstage.simulator.io import load_district
-from netstage.simulator.model import District
+from netstage.simulator.study import Study
 from netstage.simulator.sweep import (
     NO_PLAN_NOTE,
-    NO_PLANNER_NOTE,
     DistrictSpec,
     Evaluation,
     SweepRow,
@@ -46,24 +45,25 @@ pytest.importorskip("distributed")
 N_SCENARIOS = 20
 
 
-def slow_classify(district: District, n_scenarios: int, seed: int) -> Evaluation:
+def slow_classify(study: Study) -> Evaluation:
     """The real classification, slowed a little so both workers of a cluster get tasks."""
     time.sleep(0.15)
-    return classify_evaluator(district, n_scenarios, seed)
+    return classify_evaluator(study)
 
 
-def priced(district: District, n_scenarios: int, seed: int) -> Evaluation:
+def priced(study: Study) -> Evaluation:
     """A stand-in evaluator whose answers follow from the district alone (for the charts)."""
-    stage = 1 + district.total_students % 4
-    cost = None if stage == 4 else 10.0 * district.total_students
+    students = study.district.total_students
+    stage = 1 + students % 4
+    cost = None if stage == 4 else 10.0 * students
     return Evaluation(stage=stage, binding=(f"R-{stage}",), next_stage_cost_usd=cost)
 
 
-def crashes(district: District, n_scenarios: int, seed: int) -> Evaluation:
+def crashes(study: Study) -> Evaluation:
     """An evaluator with a bug on one district (a non-netstage exception)."""
-    if district.total_students % 2:
+    if study.district.total_students % 2:
         raise ZeroDivisionError("bug in an evaluator")
-    return priced(district, n_scenarios, seed)
+    return priced(study)
 
 
 @pytest.fixture
@@ -124,28 +124,28 @@ def test_failures_are_rows(specs: list[DistrictSpec]) -> None:
     assert all(r.error is None for r in bug if r.students is not None and not r.students % 2)
 
 
-def test_planner_absent_or_present(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_row_prices_the_studys_plan_and_a_failed_plan_is_a_note(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     spec = file_specs([example_districts()[0]])[0]
-    monkeypatch.setitem(sys.modules, "netstage.simulator.plan", None)  # import fails
     row = evaluate_spec(spec, N_SCENARIOS)
-    assert row.error is None and row.stage is not None
-    if row.stage < 4:
-        assert row.next_stage_cost_usd is None and row.note == NO_PLANNER_NOTE
-    calls: list[dict[str, Any]] = []
+    assert row.error is None and row.stage is not None and row.stage < 4
+    # the study the row is made of: the spec's district, the sweep's scenarios, the
+    # spec's seed; its cheapest plan to the next stage is the row's cost
+    ref = Study(load_spec(spec), n_scenarios=N_SCENARIOS, seed=spec.seed)
+    assert row.stage == ref.stage and row.binding == ref.classify().binding
+    assert row.next_stage_cost_usd == ref.plan(row.stage + 1).cost_usd
+    asked: list[tuple[int | None, int]] = []
 
-    def plan_upgrades(d: District, **kw: Any) -> Any:
-        calls.append(kw)
-        return types.SimpleNamespace(cost_usd=12345.0, stage_after=kw["target_stage"])
+    def no_plan(self: Study, target: int | None = None, **kw: Any) -> Any:
+        asked.append((target, self.classify().stage))
+        raise NetstageError("the catalogue has no action for that")
 
-    fake = types.ModuleType("netstage.simulator.plan")
-    fake.plan_upgrades = plan_upgrades  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "netstage.simulator.plan", fake)
+    monkeypatch.setattr(Study, "plan", no_plan)
     row2 = evaluate_spec(spec, N_SCENARIOS)
-    assert row2.stage == row.stage
-    if row2.stage is not None and row2.stage < 4:
-        assert row2.next_stage_cost_usd == 12345.0 and row2.note is None
-        assert calls == [{"target_stage": row2.stage + 1, "n_scenarios": N_SCENARIOS,
-                          "seed": spec.seed}]
+    assert asked == [(row.stage + 1, row.stage)]
+    assert row2.error is None and row2.stage == row.stage
+    assert row2.next_stage_cost_usd is None
+    assert row2.note == f"no plan to stage {row.stage + 1}: the catalogue has no action for that"
 
 
 def test_table_files_and_charts(specs: list[DistrictSpec], tmp_path: Path) -> None:
@@ -299,7 +299,7 @@ def test_cli_sweep_in_process_with_failures(run_cli: CliRunner, tmp_path: Path) 
         row = rows[path.stem]
         assert row["district"] == load_district(path).district.name
         assert row["stage"] == int(path.stem[5])
-        if row["stage"] < 4 and row["note"] != NO_PLANNER_NOTE:  # priced by the planner
+        if row["stage"] < 4:  # priced by the planner
             assert row["next_stage_cost_usd"] > 0, row
         else:
             assert row["next_stage_cost_usd"] is None

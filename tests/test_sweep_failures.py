@@ -20,7 +20,7 @@ import threading
 
 import pytest
 
-from netstage.simulator.model import District
+from netstage.simulator.study import Study
 from netstage.simulator.sweep import (
     DistrictSpec,
     Evaluation,
@@ -41,9 +41,9 @@ KILLER = SPECS[-2].key  # generated districts are named after their key
 RAISER = SPECS[-4].key
 
 
-def fatal(district: District, n_scenarios: int, seed: int) -> Evaluation:
+def fatal(study: Study) -> Evaluation:
     """Classify, except: KILLER kills its Dask worker process, RAISER raises a plain error."""
-    name = district.district.name
+    name = study.name
     if name == KILLER:
         from distributed import get_worker
 
@@ -54,7 +54,7 @@ def fatal(district: District, n_scenarios: int, seed: int) -> Evaluation:
         os.kill(os.getpid(), signal.SIGKILL)
     if name == RAISER:
         raise RuntimeError(f"bug while evaluating {name}")
-    return classify_evaluator(district, n_scenarios, seed)
+    return classify_evaluator(study)
 
 
 @pytest.mark.timeout(120)
@@ -99,11 +99,11 @@ def test_killed_worker_is_one_error_row_and_the_rest_match_in_process() -> None:
 UNSHIPPABLE = SPECS[-3].key
 
 
-def unshippable(district: District, n_scenarios: int, seed: int) -> Evaluation:
+def unshippable(study: Study) -> Evaluation:
     """Classify; for UNSHIPPABLE return a result that cannot be pickled back to the client
     (a lock in the note), as a buggy plug-in evaluator could."""
-    ev = classify_evaluator(district, n_scenarios, seed)
-    if district.district.name == UNSHIPPABLE:
+    ev = classify_evaluator(study)
+    if study.name == UNSHIPPABLE:
         return Evaluation(stage=ev.stage, binding=ev.binding, next_stage_cost_usd=None,
                           note=threading.Lock())  # type: ignore[arg-type]
     return ev

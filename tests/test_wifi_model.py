@@ -172,12 +172,14 @@ def test_one_to_one_on_wifi6_one_ap_per_classroom_passes_r_now() -> None:
 
 def test_report_and_json_show_wifi_density() -> None:
     from netstage.simulator.report import build_report_json, render_html
+    from netstage.simulator.study import Study
 
     d = build(_one_to_one("wifi4", 20, 8))
     c = classify(d, rules=("R-NOW",), n_scenarios=20, seed=0)
-    html = render_html(d, c, [], {}, None)
+    s = Study.from_classification(d, c)
+    html = render_html(s, [], {}, None)
     assert "Wi-Fi density" in html and "0.33" in html
-    js = build_report_json(d, c, [], None, None, [])
+    js = build_report_json(s, [], None, None, [])
     rule = next(r for r in js["classification"]["rules"] if r["id"] == "R-NOW")
     assert rule["details"]["wifi_density"][0]["site"] == "es"
 

@@ -19,6 +19,7 @@ from netstage.simulator.io import load_district
 from netstage.simulator.model import District
 from netstage.simulator.report import render_html
 from netstage.simulator.stage import Classification, classify
+from netstage.simulator.study import Study
 from tests.stage_support import build, small_district
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +91,7 @@ def _cli_text(c: Classification, d: District) -> str:
 
 
 def _board_html_text(c: Classification, d: District) -> str:
-    page = render_html(d, c, [], {}, None)
+    page = render_html(Study.from_classification(d, c), [], {}, None)
     board = page[:page.index("id='it'")]
     board = re.sub(r"<style>.*?</style>", "", board, flags=re.DOTALL)
     return htmllib.unescape(re.sub(r"<[^>]+>", " | ", board))  # cells stay apart

@@ -227,23 +227,17 @@ def _capture(state: dict[str, Any], out: Path, cap: Path | None) -> tuple[str, d
 
 def _classify(state: dict[str, Any], res: DemoResult, n: int,
               seed: int) -> tuple[str, dict[str, str]]:
-    from netstage.simulator.stage import classify
+    from netstage.simulator.study import Study
 
-    c = classify(state["district"], n_scenarios=n, seed=seed)
-    state["classification"] = c
+    study = state["study"] = Study(state["district"], n_scenarios=n, seed=seed)
+    c = study.classify()
     res.stage, res.binding = c.stage, list(c.binding)
     detail = f"{c.stage_name}; binding: {', '.join(c.binding)}"
-    try:
-        from netstage.simulator.plan import plan_upgrades
-    except ImportError:
-        return detail + " (upgrade planner not installed)", {}
     plans = {}
     if c.stage < 4:
-        plans["next"] = plan_upgrades(state["district"], target_stage=c.stage + 1,
-                                      n_scenarios=n, seed=seed)
+        plans["next"] = study.plan(c.stage + 1)
         if c.stage + 1 < 4:
-            plans["stage4"] = plan_upgrades(state["district"], target_stage=4,
-                                            n_scenarios=n, seed=seed)
+            plans["stage4"] = study.plan(4)
     state["plans"] = plans
     if "next" in plans:
         p = plans["next"]
@@ -254,7 +248,7 @@ def _classify(state: dict[str, Any], res: DemoResult, n: int,
 
 def _report(state: dict[str, Any], res: DemoResult, out: Path, n: int,
             seed: int) -> tuple[str, dict[str, str]]:
-    from netstage.simulator.report import write_report
+    from netstage.simulator.study import Study
 
     extra: dict[str, Any] = {}
     if "audit" in state:
@@ -262,10 +256,10 @@ def _report(state: dict[str, Any], res: DemoResult, out: Path, n: int,
                                             differences=state.get("differences"))
     if "capture" in state:
         extra["capture"] = capture_section(state["capture"])
-    files = write_report(state["district"], out / "report",
-                         classification=state.get("classification"),
-                         plans=list(state.get("plans", {}).values()) or None, extra=extra or None,
-                         n_scenarios=n, seed=seed)
+    # the study of the classify step (its classification and plans are reused), or a
+    # new one that classifies and plans here when that step failed
+    study = state.get("study") or Study(state["district"], n_scenarios=n, seed=seed)
+    files = study.report(out / "report", extra=extra or None)
     html = files.get("html")
     res.report_html = Path(html) if html else None
     return (f"report written: {html}", {k: str(v) for k, v in files.items()})

@@ -52,7 +52,7 @@ def validate(
 
 
 def info(file: FileArg, json_out: JsonOpt = False) -> None:
-    """Summary of a district: sites, students, devices, links by speed, Internet per student."""
+    """Summary of a district: sites, students, devices, links, active Internet per student."""
     from netstage.simulator.io import load_district
     from netstage.simulator.summary import speed_label, summarise_district
 
@@ -78,7 +78,8 @@ def info(file: FileArg, json_out: JsonOpt = False) -> None:
     t.add_row("links by speed", ", ".join(f"{k} x{v}" for k, v in s["links_by_speed"].items()))
     t.add_row("Internet circuits", f"{s['circuits']} ({speed_label(s['internet_mbps'])})")
     kbps = s["internet_kbps_per_student"]
-    t.add_row("Internet per student", "n/a" if kbps is None else f"{kbps:,.0f} kbps")
+    t.add_row("Internet per student (active circuits)",
+              "n/a" if kbps is None else f"{kbps:,.0f} kbps")
     console.print(t)
 
 

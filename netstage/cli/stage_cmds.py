@@ -224,7 +224,8 @@ def report_cmd(
     """
     from netstage.auditor.attach import attach_measurements
     from netstage.simulator.io import load_district
-    from netstage.simulator.report import FORMATS, write_report
+    from netstage.simulator.report import FORMATS
+    from netstage.simulator.study import Study
 
     formats = tuple(fmt) if fmt else FORMATS
     d = load_district(file)
@@ -237,9 +238,9 @@ def report_cmd(
         console.print(f"differs from declared: {escape(x.sentence)}", highlight=False)
     with progress() as bar:
         task = bar.add_task("report", total=None)
-        paths = write_report(d, out, n_scenarios=scenarios, seed=seed, overrides=rubric,
-                             formats=formats, plans=None if plans else [],
-                             extra=extra or None,
+        study = Study(d, n_scenarios=scenarios, seed=seed, overrides=rubric,
+                      source=str(file))
+        paths = study.report(out, formats=formats, plans=plans, extra=extra or None,
                              progress=lambda m: bar.update(task, description=m[:60]))
     if json_out:
         print_json({**{k: str(v) for k, v in paths.items()},

@@ -14,6 +14,12 @@ Charts (name -> function):
 ``n1``          :func:`n1_worst`       the worst single failures (N-1) against the R-HA limit
 
 :func:`render_charts` draws them all and writes PNG (and optionally SVG/PDF) files.
+
+Every chart takes a :class:`~netstage.simulator.study.Study`: its classification (the
+rules' verdicts and rubric), the district and the study's evidence (simulations,
+redundancy, N-1, the arrays), so a chart never recomputes what the classification
+already has, and what it has to compute (the redundancy report of a district R-HA did
+not analyse, the arrays for the layout) lands in the same evidence, computed once.
 """
 
 from __future__ import annotations
@@ -29,15 +35,18 @@ from matplotlib.figure import Figure
 
 from netstage.simulator.element_ids import is_air, model_id
 from netstage.simulator.errors import NetstageError
-from netstage.simulator.model import District, NodeKind
+from netstage.simulator.model import NodeKind
+from netstage.simulator.rules.target import district_internet_kbps_per_student
 
 if TYPE_CHECKING:
     from netstage.simulator.simulate import SimulationResult
-    from netstage.simulator.stage import Classification
+    from netstage.simulator.study import Study
 
 __all__ = [
     "CHART_TITLES",
+    "GROWTH_MAX_SCENARIOS",
     "growth_projection",
+    "growth_series",
     "n1_worst",
     "network_map",
     "rate_cdf",
@@ -83,8 +92,9 @@ def _note(fig: Figure, title: str, lines: list[str]) -> Figure:
 
 
 # -- 1. stage ladder ---------------------------------------------------------------------
-def stage_ladder(c: Classification) -> Figure:
+def stage_ladder(s: Study) -> Figure:
     """One bar per rule: the highest stage it allows (colour = pass/fail/unknown)."""
+    c = s.classify()
     rules = list(c.rules)
     fig = Figure(figsize=(8, 0.45 * len(rules) + 1.8), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
@@ -112,14 +122,15 @@ def stage_ladder(c: Classification) -> Figure:
 
 
 # -- 2. per-device bandwidth CDF -----------------------------------------------------------
-def _sims(c: Classification) -> list[tuple[str, SimulationResult]]:
-    return list(c.evidence.simulated)
+def _sims(s: Study) -> list[tuple[str, SimulationResult]]:
+    s.classify()   # the rules run the simulations
+    return list(s.evidence.simulated)
 
 
-def rate_cdf(c: Classification) -> Figure:
+def rate_cdf(s: Study) -> Figure:
     """Distribution of allocated Mbps per active device per simulated scenario type, with
     the minimum usable rate of every application as a vertical line."""
-    sims = [(s, r) for s, r in _sims(c)
+    sims = [(scen, r) for scen, r in _sims(s)
             if getattr(r, "device_rates_sample", None) is not None
             and np.asarray(r.device_rates_sample).size]
     fig = Figure(figsize=(8, 4.5), dpi=100)
@@ -166,12 +177,13 @@ def rate_cdf(c: Classification) -> Figure:
 
 
 # -- 3. network map ----------------------------------------------------------------------
-def _util_by_element(c: Classification, scenario: str = "now"
+def _util_by_element(s: Study, scenario: str = "now"
                      ) -> tuple[dict[str, float], str | None]:
-    res = c.evidence.simulations.get(scenario)
+    sims = _sims(s)
+    res = s.evidence.simulations.get(scenario)
     if res is None:
-        for s, r in _sims(c):
-            res, scenario = r, s
+        for scen, r in sims:
+            res, scenario = r, scen
             break
     if res is None:
         return {}, None
@@ -184,24 +196,18 @@ def _util_by_element(c: Classification, scenario: str = "now"
     return out, scenario
 
 
-def _layers(d: District) -> dict[str, int]:
-    """Hop distance of every node from the Internet (circuits' nodes are at 1)."""
-    adj: dict[str, list[str]] = {n.id: [] for n in d.nodes}
-    for lk in d.links:
-        adj[lk.a].append(lk.b)
-        adj[lk.b].append(lk.a)
-    depth = {c.attach: 1 for c in d.circuits}
-    frontier = list(depth)
-    while frontier:
-        nxt = []
-        for u in frontier:
-            for v in adj.get(u, []):
-                if v not in depth:
-                    depth[v] = depth[u] + 1
-                    nxt.append(v)
-        frontier = nxt
-    far = max(depth.values(), default=0) + 1
-    return {n.id: depth.get(n.id, far) for n in d.nodes}
+def _layers(s: Study) -> dict[str, int]:
+    """Hop distance of every node from the Internet (circuits' nodes are at 1; a node
+    that reaches no circuit one layer below the deepest), by the routing's breadth-first
+    search over every link of the study's arrays (air links are self-loops there)."""
+    from netstage.simulator.routing import tree_parents
+
+    a = s.evidence.district_arrays()
+    n = len(a.node_ids)
+    depth = tree_parents(n, a.link_a, a.link_b, a.link_capacity_mbps,
+                         np.ones(a.n_links, dtype=bool))[1][:n]
+    far = int(depth.max(initial=0)) + 1
+    return {nid: int(x) if x > 0 else far for nid, x in zip(a.node_ids, depth, strict=True)}
 
 
 def _layered_positions(g: Any) -> dict[str, tuple[float, float]]:
@@ -228,38 +234,35 @@ def _layered_positions(g: Any) -> dict[str, tuple[float, float]]:
     return pos
 
 
-def network_map(d: District, c: Classification, *, max_nodes: int = 400) -> Figure:
+def network_map(s: Study, *, max_nodes: int = 400) -> Figure:
     """The district drawn in layers from the Internet; links coloured by p95 utilisation
     in the R-NOW busy hour; single points of failure (R-HA counted) in red."""
     import networkx as nx
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
 
+    d = s.district
     fig = Figure(figsize=(10, 6.5), dpi=100)
     if len(d.nodes) > max_nodes:
         return _note(fig, "Network drawing skipped: too many nodes", [
             f"The district has {len(d.nodes)} nodes; drawings above {max_nodes} are",
             "unreadable. See the busiest-links table in the report instead.",
         ])
-    util, scen = _util_by_element(c)
-    rep = c.evidence.redundancy
-    if rep is None:
-        try:
-            from netstage.simulator.redundancy import analyse_redundancy
-
-            rep = analyse_redundancy(d)
-        except NetstageError:  # a district the analysis rejects: drawn without SPOF marks
-            rep = None
+    util, scen = _util_by_element(s)
+    try:  # R-HA's report; computed here (into the evidence) only when R-HA did not run
+        rep = s.evidence.redundancy_report()
+    except NetstageError:  # a district the analysis rejects: drawn without SPOF marks
+        rep = None
     spof_nodes: set[str] = set()
     spof_links: set[str] = set()
     if rep is not None:
-        for s in rep.counted_spofs:
-            if s.kind == "srlg":  # a whole shared-risk group: dash its member links
-                spof_links.update(getattr(rep, "srlg_groups", {}).get(s.element[5:], []))
+        for sp in rep.counted_spofs:
+            if sp.kind == "srlg":  # a whole shared-risk group: dash its member links
+                spof_links.update(getattr(rep, "srlg_groups", {}).get(sp.element[5:], []))
             else:
-                (spof_nodes if s.kind == "node" else spof_links).add(s.element)
+                (spof_nodes if sp.kind == "node" else spof_links).add(sp.element)
     g = nx.MultiGraph()
-    layers = _layers(d)
+    layers = _layers(s)
     g.add_node("Internet", layer=0)
     site_rank = {st.id: i for i, st in enumerate(d.sites)}
     for n in d.nodes:
@@ -316,44 +319,50 @@ def network_map(d: District, c: Classification, *, max_nodes: int = 400) -> Figu
 
 
 # -- 4. growth projection ----------------------------------------------------------------
-def growth_series(d: District, *, years: list[float] | None = None, n_scenarios: int = 100,
-                  seed: int = 0, arrays: Any = None) -> dict[str, Any] | None:
-    """p95 unserved fraction and p95 demand per student of the grown 'future' busy hour
-    for each year (0 = today's 1:1 peak); None when the simulator is unavailable."""
-    try:
-        from netstage.simulator.simulate import simulate
-    except ImportError:
-        return None
-    from netstage.simulator.arrays import to_arrays
+#: Monte Carlo scenarios of each growth year at most (the report's and the web page's cap:
+#: a year-by-year projection of the full count would cost as much as ten classifications)
+GROWTH_MAX_SCENARIOS = 100
 
+
+def growth_series(s: Study, *, years: list[float] | None = None,
+                  n_scenarios: int | None = None) -> dict[str, Any]:
+    """p95 unserved fraction and p95 demand per student of the grown 'future' busy hour
+    for each year (0 = today's 1:1 peak), on the study's arrays and seed, with R-TARGET's
+    Internet capacity per student (active circuits; None without students) in Mbps.
+    ``n_scenarios`` defaults to the study's, capped at :data:`GROWTH_MAX_SCENARIOS`."""
+    from netstage.simulator.simulate import simulate
+
+    d = s.district
     g = d.district.growth
     horizon = g.horizon_years
     if years is None:
         top = max(5.0, math.ceil(horizon) + 2.0)
         years = [float(y) for y in np.arange(0.0, top + 0.5, 1.0)]
-    arr = arrays if arrays is not None else to_arrays(d)
+    n = min(s.n_scenarios, GROWTH_MAX_SCENARIOS) if n_scenarios is None else n_scenarios
+    arr = s.evidence.district_arrays()
     students = max(d.total_students, 1)
+    kbps = district_internet_kbps_per_student(d)
     unserved, demand = [], []
     for y in years:
-        r = simulate(arr, scenario="future", n_scenarios=n_scenarios, seed=seed,
-                     growth_years=y)
+        r = simulate(arr, scenario="future", n_scenarios=n, seed=s.seed, growth_years=y)
         unserved.append(float(np.percentile(r.unserved_fraction, 95)))
         demand.append(float(np.percentile(np.asarray(r.demand_mbps, dtype=float), 95))
                       / students)
     return {"years": years, "unserved_p95": unserved, "demand_mbps_per_student_p95": demand,
-            "internet_mbps_per_student": d.internet_capacity_mbps / students,
+            "internet_mbps_per_student": None if kbps is None else kbps / 1000.0,
             "horizon_years": horizon, "growth_per_year": g.growth_per_year}
 
 
-def growth_projection(d: District, c: Classification, series: dict[str, Any] | None) -> Figure:
-    """Years of demand growth -> p95 unserved (left) and Mbps per student (right)."""
+def growth_projection(s: Study, series: dict[str, Any] | None) -> Figure:
+    """Years of demand growth -> p95 unserved (left) and Mbps per student (right);
+    ``series`` is :func:`growth_series` of the same study."""
     fig = Figure(figsize=(8, 4.5), dpi=100)
-    if series is None:
+    if series is None:   # the caller's projection failed (the report says why)
         return _note(fig, "Growth projection: not simulated", [
-            "The simulator (netstage.simulator.simulate) is not available, so demand",
-            "growth cannot be projected.",
+            "The growth projection could not be simulated for this district, so demand",
+            "growth cannot be shown.",
         ])
-    rub = c.rubric
+    rub = s.classify().rubric
     limit = float(rub.value("R-FUTURE", "max_unserved_p95"))
     target_kbps = float(rub.value("R-TARGET", "min_internet_kbps_per_student_stage4"))
     yrs = np.asarray(series["years"], dtype=float)
@@ -368,8 +377,9 @@ def growth_projection(d: District, c: Classification, series: dict[str, Any] | N
     ax2 = ax.twinx()
     ax2.plot(yrs, series["demand_mbps_per_student_p95"], marker="s", color="#1565c0",
              label="p95 peak demand per student (right)")
-    ax2.axhline(series["internet_mbps_per_student"], color="#1565c0", linestyle=":",
-                label="Internet capacity per student (right)")
+    if series["internet_mbps_per_student"] is not None:   # None: no students
+        ax2.axhline(series["internet_mbps_per_student"], color="#1565c0", linestyle=":",
+                    label="Internet capacity per student, active circuits (right)")
     ax2.axhline(target_kbps / 1000.0, color="#2e7d32", linestyle="--",
                 label=f"Stage 4 target {target_kbps / 1000:g} Mbps/student (R-TARGET)")
     ax2.set_ylabel("Mbps per student")
@@ -395,10 +405,11 @@ def growth_projection(d: District, c: Classification, series: dict[str, Any] | N
 
 
 # -- 5. N-1 worst cases --------------------------------------------------------------------
-def n1_worst(c: Classification, *, top: int = 10) -> Figure:
+def n1_worst(s: Study, *, top: int = 10) -> Figure:
     """The single failures that leave the most demand unserved, against the R-HA limit."""
     fig = Figure(figsize=(8, 4.5), dpi=100)
-    cont = c.evidence.contingency
+    c = s.classify()
+    cont = s.evidence.contingency
     rows = list(getattr(cont, "contingencies", []) or []) if cont is not None else []
     if not rows:
         ha = next((r for r in c.rules if r.rule_id == "R-HA"), None)
@@ -437,27 +448,24 @@ def n1_worst(c: Classification, *, top: int = 10) -> Figure:
 
 
 # -- all ----------------------------------------------------------------------------------
-def render_charts(d: District, c: Classification, *, growth: dict[str, Any] | None = None,
-                  n_scenarios: int = 100, seed: int = 0) -> dict[str, Figure]:
-    """Every chart as a Figure, in report order. Each chart that fails to draw becomes a
-    note chart naming the error, so one bad input never loses the whole report."""
+def render_charts(s: Study, *, growth: dict[str, Any] | None = None) -> dict[str, Figure]:
+    """Every chart of the study as a Figure, in report order (``growth``: a
+    :func:`growth_series` already made, else it is made here). Each chart that fails to
+    draw becomes a note chart naming the error, so one bad input never loses the whole
+    report."""
+    growth_err = ""
     if growth is None:
         try:
-            growth = growth_series(d, n_scenarios=n_scenarios, seed=seed,
-                                   arrays=c.evidence.arrays)
+            growth = growth_series(s)
         except Exception as exc:
             growth = None
             growth_err = str(exc)
-        else:
-            growth_err = ""
-    else:
-        growth_err = ""
     makers: dict[str, Callable[[], Figure]] = {
-        "ladder": lambda: stage_ladder(c),
-        "rates": lambda: rate_cdf(c),
-        "network": lambda: network_map(d, c),
-        "growth": lambda: growth_projection(d, c, growth),
-        "n1": lambda: n1_worst(c),
+        "ladder": lambda: stage_ladder(s),
+        "rates": lambda: rate_cdf(s),
+        "network": lambda: network_map(s),
+        "growth": lambda: growth_projection(s, growth),
+        "n1": lambda: n1_worst(s),
     }
     out: dict[str, Figure] = {}
     for name, make in makers.items():

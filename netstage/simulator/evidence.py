@@ -9,15 +9,19 @@ accessor (:meth:`Evidence.district_arrays`, :meth:`Evidence.simulation`,
 on first use and caches, so the district is converted once and every rule shares the
 same arrays; charts, report, planner and web read the fields.
 
-A field that is ``None`` was either not computed (R-HA settled on structure and never
-needed N-1) or its module is not installed; :meth:`Evidence.computed` tells the two
-apart. A simulation is keyed by scenario type in :attr:`Evidence.simulations`; a key
-with ``None`` means the simulation engine is not installed.
+A report field that is ``None`` was either not computed (R-HA settled on structure and
+never needed N-1) or its analysis failed on this district (the error went to the rule
+that asked first); :meth:`Evidence.computed` tells the two apart. A simulation is keyed
+by scenario type in :attr:`Evidence.simulations`.
+
+The analyses are imported where they are first needed, not at the top: this module is
+imported with the rules (``netstage --help``, ``validate``), which should not pay for
+numba's kernels; they are part of the package, so a failing import is a broken install
+and raises.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,8 +50,8 @@ class Evidence:
     n_scenarios: int = 200
     seed: int = 0
     arrays: DistrictArrays | None = field(default=None, repr=False)
-    #: scenario type -> result, in the order the rules ran them (None: no engine)
-    simulations: dict[str, SimulationResult | None] = field(default_factory=dict, repr=False)
+    #: scenario type -> result, in the order the rules ran them
+    simulations: dict[str, SimulationResult] = field(default_factory=dict, repr=False)
     redundancy: RedundancyReport | None = field(default=None, repr=False)
     contingency: ContingencyReport | None = field(default=None, repr=False)
     _computed: set[str] = field(default_factory=set, init=False, repr=False)
@@ -59,7 +63,8 @@ class Evidence:
                 self._computed.add(name)
 
     def computed(self, what: Analysis) -> bool:
-        """Whether ``what`` was computed (its field may still be None: module missing)."""
+        """Whether ``what`` was computed (its field may still be None: the analysis
+        failed on this district)."""
         return what in self._computed
 
     # -- accessors: compute once, then cache ----------------------------------------------
@@ -72,52 +77,49 @@ class Evidence:
             self._computed.add("arrays")
         return self.arrays
 
-    def simulation(self, scenario: str) -> SimulationResult | None:
-        """The simulation of ``scenario`` (cached), or None if the engine is missing."""
-        if scenario in self.simulations:
-            return self.simulations[scenario]
-        try:
-            sim = importlib.import_module("netstage.simulator.simulate")
-        except ImportError:
-            self.simulations[scenario] = None
-            return None
-        res: SimulationResult = sim.simulate(self.district_arrays(), scenario=scenario,
-                                             n_scenarios=self.n_scenarios, seed=self.seed)
-        self.simulations[scenario] = res
-        return res
+    def simulation(self, scenario: str) -> SimulationResult:
+        """The simulation of ``scenario`` (cached)."""
+        if scenario not in self.simulations:
+            from netstage.simulator.simulate import simulate
+
+            self.simulations[scenario] = simulate(
+                self.district_arrays(), scenario=scenario, n_scenarios=self.n_scenarios,
+                seed=self.seed)
+        return self.simulations[scenario]
 
     def redundancy_report(self) -> RedundancyReport | None:
-        """The redundancy report (cached), or None when the module is not available."""
+        """The redundancy report (cached); None after the analysis raised on this
+        district (the error went to the first caller)."""
         if "redundancy" not in self._computed:
+            from netstage.simulator.redundancy import analyse_redundancy
+
             self._computed.add("redundancy")
-            try:
-                mod = importlib.import_module("netstage.simulator.redundancy")
-            except ImportError:
-                self.redundancy = None
-            else:
-                self.redundancy = mod.analyse_redundancy(self.district,
-                                                         arrays=self.district_arrays())
+            self.redundancy = analyse_redundancy(self.district, arrays=self.district_arrays())
         return self.redundancy
 
     def contingency_report(self) -> ContingencyReport | None:
-        """The N-1 contingency report (cached), or None when the module is not available."""
+        """The N-1 contingency report (cached); None after the analysis raised on this
+        district (the error went to the first caller)."""
         if "contingency" not in self._computed:
+            from netstage.simulator.contingency import run_contingency
+
             self._computed.add("contingency")
-            try:
-                mod = importlib.import_module("netstage.simulator.contingency")
-            except ImportError:
-                self.contingency = None
-            else:
-                self.contingency = mod.run_contingency(
-                    self.district, n_scenarios=self.n_scenarios, seed=self.seed,
-                    arrays=self.district_arrays())
+            self.contingency = run_contingency(self.district, n_scenarios=self.n_scenarios,
+                                               seed=self.seed, arrays=self.district_arrays())
         return self.contingency
+
+    def adopt_contingency(self, report: ContingencyReport | None) -> None:
+        """Take an N-1 report computed elsewhere on this district with this evidence's
+        settings (the what-if page keeps one per network across scenarios that change
+        neither the devices nor the network); it then counts as computed."""
+        self.contingency = report
+        self._computed.add("contingency")
 
     # -- readers -------------------------------------------------------------------------
     @property
     def simulated(self) -> list[tuple[str, SimulationResult]]:
         """``(scenario, result)`` of every simulation that ran, in the order run."""
-        return [(s, r) for s, r in self.simulations.items() if r is not None]
+        return list(self.simulations.items())
 
     def reused(self, n_scenarios: int, seed: int) -> Evidence:
         """A new evidence of the same district for ``n_scenarios``/``seed``: it starts with

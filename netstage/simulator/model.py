@@ -36,6 +36,8 @@ from pydantic import (
     model_validator,
 )
 
+from netstage.simulator.errors import TopologyError
+
 __all__ = [
     "RENAMED_SECURITY_KEYS",
     "AccessPoint",
@@ -484,6 +486,63 @@ class District(_Strict):
     def active_internet_capacity_mbps(self) -> float:
         """Capacity of the active circuits (standby circuits carry load only on failure)."""
         return float(sum(c.capacity_mbps for c in self.circuits if c.role == "active"))
+
+    def with_capacity(self, *, circuits: dict[str, float] | None = None,
+                      links: dict[str, float] | None = None,
+                      links_at_least: dict[str, float] | None = None) -> District:
+        """This district with new capacities (Mbps): ``circuits`` by id, ``links`` by key
+        (every link with that key), ``links_at_least`` raised to at least the value.
+
+        A typed operation for the planner's capacity changes: only the changed links
+        and circuits are copied (``model_copy``) and the rest is shared, so the district
+        is not dumped and validated again (a capacity, > 0, is the only constraint such a
+        change can break; it is checked here). The arrays are derived from the result as
+        from any district (:func:`~netstage.simulator.arrays.to_arrays`): routing's
+        tie-breaks and the circuits' load weights depend on capacities, so they cannot
+        simply be patched. Returns this district itself when no value changes; treat
+        districts as read-only (they share objects). Raises ``KeyError`` for an unknown
+        circuit id or link key, :class:`TopologyError` for a capacity that is not > 0
+        (as validating the district would).
+        """
+        want: list[tuple[str, dict[str, float], bool]] = [
+            ("circuit", dict(circuits or {}), False), ("link", dict(links or {}), False),
+            ("link", dict(links_at_least or {}), True)]
+        for what, caps, _ in want:
+            for k, v in caps.items():
+                if not v > 0 or v == float("inf"):
+                    raise TopologyError(f"{what} '{k}': capacity_mbps must be > 0 and "
+                                        f"finite, not {v!r}")
+        ids = {c.id for c in self.circuits}
+        keys = {lk.key for lk in self.links}
+        for what, caps, _ in want:
+            unknown = next((k for k in caps if k not in (ids if what == "circuit" else keys)),
+                           None)
+            if unknown is not None:
+                raise KeyError(unknown)
+
+        def changed(obj: Link | Circuit, k: str, caps: dict[str, float],
+                    at_least: bool) -> Link | Circuit | None:
+            if k not in caps:
+                return None
+            cap = float(caps[k])
+            if cap == obj.capacity_mbps or (at_least and cap < obj.capacity_mbps):
+                return None
+            return obj.model_copy(update={"capacity_mbps": cap})
+
+        new_circuits = [changed(c, c.id, want[0][1], False) or c for c in self.circuits]
+        new_links = []
+        for lk in self.links:
+            out: Link = lk
+            for _what, caps, at_least in want[1:]:
+                got = changed(out, lk.key, caps, at_least)
+                out = got if isinstance(got, Link) else out
+            new_links.append(out)
+        update: dict[str, Any] = {}
+        if any(a is not b for a, b in zip(new_circuits, self.circuits, strict=True)):
+            update["circuits"] = new_circuits
+        if any(a is not b for a, b in zip(new_links, self.links, strict=True)):
+            update["links"] = new_links
+        return self.model_copy(update=update) if update else self
 
     def node(self, node_id: str) -> Node:
         for n in self.nodes:

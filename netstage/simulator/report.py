@@ -8,6 +8,10 @@ before/after, then details (simulation, redundancy, N-1) and any ``extra`` secti
 the caller passes (the auditor's audit and capture summaries, as plain dicts: the
 simulator never imports the auditor).
 
+Everything here takes a :class:`~netstage.simulator.study.Study`: the report shows the
+study's classification and plans (computed once, cached by the study) and reads its
+evidence, so ``Study.report`` is :func:`write_report` of the study itself.
+
 The HTML makes no external requests: styles are inline, charts are inline PNG
 (``data:`` URIs), there are no scripts, fonts or links to other files.
 """
@@ -20,7 +24,7 @@ import html
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -38,7 +42,10 @@ from netstage.simulator.errors import ConfigError, NetstageError
 from netstage.simulator.io import ensure_output_dir
 from netstage.simulator.model import District
 from netstage.simulator.rules.capacity import CapacityDetails
-from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
+from netstage.simulator.stage import Classification
+
+if TYPE_CHECKING:
+    from netstage.simulator.study import Study
 
 __all__ = ["REPORT_SCHEMA", "build_report_json", "render_html", "write_report"]
 
@@ -65,14 +72,11 @@ def _jsonable(x: Any) -> Any:
     return str(x)
 
 
-def _evidence_json(c: Classification) -> dict[str, Any]:
-    return _jsonable(c.evidence.to_json())
-
-
-def build_report_json(d: District, c: Classification, plans: list[Any],
-                      growth: dict[str, Any] | None, extra: dict[str, Any] | None,
-                      charts: Iterable[str]) -> dict[str, Any]:
-    """The report as plain JSON (schema ``netstage.report/1``, see docs/stages.md)."""
+def build_report_json(s: Study, plans: list[Any], growth: dict[str, Any] | None,
+                      extra: dict[str, Any] | None, charts: Iterable[str]) -> dict[str, Any]:
+    """The report of study ``s`` as plain JSON (schema ``netstage.report/1``, see
+    docs/stages.md)."""
+    d, c = s.district, s.classify()
     return _jsonable({
         "schema": REPORT_SCHEMA,
         "generated_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -87,7 +91,7 @@ def build_report_json(d: District, c: Classification, plans: list[Any],
         "classification": c.to_json(),
         "plans": [p.to_json() for p in plans],
         "growth": growth,
-        "evidence": _evidence_json(c),
+        "evidence": s.evidence.to_json(),
         "charts": list(charts),
         "extra": extra or {},
     })
@@ -256,12 +260,14 @@ def _wifi_density_rows(c: Classification, d: District | None = None) -> list[lis
              f"{x['radio_capacity_mbps_min']:,.0f}"] for x in dens]
 
 
-def _details_html(c: Classification, d: District | None = None) -> str:
+def _details_html(s: Study) -> str:
+    d, c = s.district, s.classify()
+
     def nm(x: Any) -> str:
         return wording.element_name(str(x), d)
 
     parts: list[str] = []
-    sims = c.evidence.simulated
+    sims = s.evidence.simulated
     if sims:
         rows = []
         for scen, r in sims:
@@ -287,13 +293,13 @@ def _details_html(c: Classification, d: District | None = None) -> str:
         parts.append("<h3>Wi-Fi density (R-NOW busy hour)</h3>" + _table(
             dens, ["site", "classrooms", "APs", "APs per classroom", "radios",
                    "active clients per radio (mean / max)", "radio capacity (Mbps, min)"]))
-    rep = c.evidence.redundancy
+    rep = s.evidence.redundancy
     if rep is not None:
         groups = bool(getattr(rep, "srlg_groups", None))
-        rows = [[nm(s.site), s.kind, s.students, s.edge_disjoint_paths,
-                 *([f"{s.srlg_disjoint_paths}" + (f" ({', '.join(s.srlg_binding)})"
-                                                  if s.srlg_binding else "")] if groups else []),
-                 s.node_disjoint_paths] for s in rep.sites]
+        rows = [[nm(x.site), x.kind, x.students, x.edge_disjoint_paths,
+                 *([f"{x.srlg_disjoint_paths}" + (f" ({', '.join(x.srlg_binding)})"
+                                                  if x.srlg_binding else "")] if groups else []),
+                 x.node_disjoint_paths] for x in rep.sites]
         parts.append("<h3>Redundancy per site</h3>" + _table(
             rows, ["site", "kind", "students", "edge-disjoint paths",
                    *(["SRLG-disjoint paths (binding groups)"] if groups else []),
@@ -301,12 +307,12 @@ def _details_html(c: Classification, d: District | None = None) -> str:
         if getattr(rep, "redundant_stacks", None):
             parts.append("<p>Redundant stacks/chassis, not counted as single points of "
                          f"failure: {_e(', '.join(rep.redundant_stacks))}</p>")
-        sp = [[nm(s.element), s.kind, s.students, ", ".join(nm(x) for x in s.sites)]
-              for s in rep.counted_spofs]
+        sp = [[nm(x.element), x.kind, x.students, ", ".join(nm(y) for y in x.sites)]
+              for x in rep.counted_spofs]
         if sp:
             parts.append("<h3>Single points of failure (counted by R-HA)</h3>"
                          + _table(sp, ["element", "kind", "students cut off", "sites"]))
-    cont = c.evidence.contingency
+    cont = s.evidence.contingency
     rows_c = list(getattr(cont, "contingencies", []) or []) if cont is not None else []
     if rows_c:
         rows = [[nm(getattr(x, "element", "")) + (
@@ -359,11 +365,12 @@ def _code(text: str) -> str:
     return "".join(f"<code>{_e(x)}</code>" if i % 2 else _e(x) for i, x in enumerate(parts))
 
 
-def render_html(d: District, c: Classification, plans: list[Any], figs: dict[str, Figure],
+def render_html(study: Study, plans: list[Any], figs: dict[str, Figure],
                 extra: dict[str, Any] | None, plan_errors: list[str] | None = None) -> str:
-    """The report as one self-contained HTML document: the board-facing part first (no
-    commands), then an appendix for the IT team. Printed (or rendered to PDF by
+    """The report of ``study`` as one self-contained HTML document: the board-facing part
+    first (no commands), then an appendix for the IT team. Printed (or rendered to PDF by
     Chromium), each section starts a page and a footer carries the district and date."""
+    d, c = study.district, study.classify()
     s = c.stage
     binding = [c.rule(b) for b in c.binding]
     today = f"{dt.datetime.now(dt.UTC):%Y-%m-%d}"
@@ -472,7 +479,7 @@ def render_html(d: District, c: Classification, plans: list[Any], figs: dict[str
             out.append(_plan_html(p, d))
 
     out.append("<h2 id='details'>Details</h2>")
-    out.append(_details_html(c, d))
+    out.append(_details_html(study))
     for key, section in (extra or {}).items():
         title = key.replace('_', ' ')
         out.append(f"<h2 id='extra-{_e(key)}'>{_e(title[:1].upper() + title[1:])}</h2>")
@@ -557,12 +564,13 @@ def _text_page(lines: list[str], title: str) -> Figure:
     return fig
 
 
-def _write_pdf(path: Path, d: District, c: Classification, plans: list[Any],
-               figs: dict[str, Figure], note: str = "") -> None:
+def _write_pdf(path: Path, s: Study, plans: list[Any], figs: dict[str, Figure],
+               note: str = "") -> None:
     """The fallback PDF (matplotlib): a text page of sentences, then one chart per page.
     Used only when Chromium is not available to print the HTML report."""
     from matplotlib.backends.backend_pdf import PdfPages
 
+    d, c = s.district, s.classify()
     lines = [wording.stage_sentence(c, d), ""]
     if note:
         lines += [note, ""]
@@ -588,54 +596,47 @@ def _write_pdf(path: Path, d: District, c: Classification, plans: list[Any],
 
 # -- entry point ---------------------------------------------------------------------------
 def write_report(
-    d: District,
+    s: Study,
     out_dir: str | Path,
     *,
-    classification: Classification | None = None,
     plans: list[Any] | None = None,
     extra: dict[str, Any] | None = None,
     formats: tuple[str, ...] = FORMATS,
-    n_scenarios: int = DEFAULT_N_SCENARIOS,
-    seed: int = 0,
-    overrides: Any = None,
     chart_formats: tuple[str, ...] = ("png", "svg"),
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Path]:
-    """Classify (unless given), plan (unless ``plans`` is given; ``[]`` = no plans) and
-    write ``report.html`` / ``report.json`` / ``report.pdf`` plus one file per chart
-    (``chart-<name>.png``/``.svg``) into ``out_dir``. Returns ``{format: path}``
-    (charts as ``chart-<name>.<fmt>``)."""
+    """Write the report of study ``s`` into ``out_dir``: ``report.html`` /
+    ``report.json`` / ``report.pdf`` plus one file per chart (``chart-<name>.png``/
+    ``.svg``). The study classifies (unless it has) and plans to the next stage and to
+    Stage 4 (its cached plans are reused) unless ``plans`` is given (``[]`` = no plans).
+    Returns ``{format: path}`` (charts as ``chart-<name>.<fmt>``)."""
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ConfigError(f"unknown report format(s) {', '.join(bad)}; use {', '.join(FORMATS)}")
     say = progress or (lambda _m: None)
     out = ensure_output_dir(out_dir, "--out", "report")
     say("classifying")
-    c = classification or classify(d, n_scenarios=n_scenarios, seed=seed, overrides=overrides)
+    c = s.classify()
     plan_errors: list[str] = []
     if plans is None:
-        from netstage.simulator.plan import plan_upgrades
-
         plans = []
         targets = [c.stage + 1] + ([4] if c.stage + 1 < 4 else []) if c.stage < 4 else []
         for t in targets:
             say(f"planning to stage {t}")
             try:
-                plans.append(plan_upgrades(d, target_stage=t, n_scenarios=n_scenarios,
-                                           seed=seed, overrides=c.rubric, classification=c))
+                plans.append(s.plan(t))
             except NetstageError as exc:   # the report still shows the classification
                 plan_errors.append(f"planning to stage {t} failed: {exc}")
     say("projecting growth and drawing charts")
     try:
-        growth = growth_series(d, n_scenarios=min(n_scenarios, 100), seed=seed,
-                               arrays=c.evidence.arrays)
+        growth = growth_series(s)
     except Exception as exc:  # the report still goes out, and says what is missing
         growth = None
         plan_errors.append(f"growth projection could not be computed "
                            f"({type(exc).__name__}: {exc}); the growth chart is left out")
-    figs = render_charts(d, c, growth=growth, n_scenarios=min(n_scenarios, 100), seed=seed)
+    figs = render_charts(s, growth=growth)
     try:
-        return _write_files(out, d, c, plans, figs, growth, extra, plan_errors, formats,
+        return _write_files(out, s, plans, figs, growth, extra, plan_errors, formats,
                             chart_formats)
     except OSError as exc:
         raise ConfigError(f"{out}: cannot write the report ({exc.strerror or exc}: "
@@ -643,10 +644,9 @@ def write_report(
                           "space") from None
 
 
-def _write_files(out: Path, d: District, c: Classification, plans: list[Any],
-                 figs: dict[str, Figure], growth: Any, extra: dict[str, Any] | None,
-                 plan_errors: list[str], formats: tuple[str, ...],
-                 chart_formats: tuple[str, ...]) -> dict[str, Path]:
+def _write_files(out: Path, s: Study, plans: list[Any], figs: dict[str, Figure],
+                 growth: Any, extra: dict[str, Any] | None, plan_errors: list[str],
+                 formats: tuple[str, ...], chart_formats: tuple[str, ...]) -> dict[str, Path]:
     paths: dict[str, Path] = {}
     for name, ps in _save(figs, out, chart_formats).items():
         for p in ps:
@@ -662,13 +662,13 @@ def _write_files(out: Path, d: District, c: Classification, plans: list[Any],
         return tmp
 
     fallback = False
-    page = (render_html(d, c, plans, figs, extra, plan_errors)
+    page = (render_html(s, plans, figs, extra, plan_errors)
             if "html" in formats or "pdf" in formats else "")
     try:
         if "html" in formats:
             stage("report.html").write_text(page, encoding="utf-8")
         if "json" in formats:
-            data = build_report_json(d, c, plans, growth, extra, figs)
+            data = build_report_json(s, plans, growth, extra, figs)
             data["plan_errors"] = plan_errors
             stage("report.json").write_text(json.dumps(data, indent=2) + "\n",
                                             encoding="utf-8")
@@ -686,7 +686,7 @@ def _write_files(out: Path, d: District, c: Classification, plans: list[Any],
                 printed.replace(pdf_tmp)
             else:
                 printed.unlink(missing_ok=True)
-                _write_pdf(pdf_tmp, d, c, plans, figs, note=f"{why}. {FALLBACK_PDF_NOTE}")
+                _write_pdf(pdf_tmp, s, plans, figs, note=f"{why}. {FALLBACK_PDF_NOTE}")
                 fallback = True
         for tmp, final in staged:
             if tmp == final:

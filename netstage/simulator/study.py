@@ -21,6 +21,7 @@ The district is treated as read-only: change it and make a new study
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from netstage.simulator.evidence import Evidence
 from netstage.simulator.io import load_district
 from netstage.simulator.model import District
 from netstage.simulator.plan import UpgradePlan, plan_upgrades
+from netstage.simulator.rules import Rubric
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
 
 __all__ = ["Study", "load"]
@@ -40,13 +42,13 @@ class Study:
 
     ``n_scenarios`` and ``seed`` drive the Monte Carlo rules (same seed, same answer);
     ``overrides`` is a rubric overrides file or dict, as for ``netstage classify
-    --rubric``.
+    --rubric`` (or a ready :class:`~netstage.simulator.rules.Rubric`).
     """
 
     district: District
     n_scenarios: int = DEFAULT_N_SCENARIOS
     seed: int = 0
-    overrides: str | Path | dict[str, Any] | None = None
+    overrides: Rubric | str | Path | dict[str, Any] | None = None
     source: str | None = None
     _classification: Classification | None = field(default=None, init=False, repr=False)
     _evidence: Evidence | None = field(default=None, init=False, repr=False)
@@ -99,19 +101,39 @@ class Study:
         return p
 
     def report(self, out_dir: str | Path, *, formats: tuple[str, ...] | None = None,
-               plans: bool = True) -> dict[str, Path]:
+               plans: bool = True, extra: dict[str, Any] | None = None,
+               progress: Callable[[str], None] | None = None) -> dict[str, Path]:
         """Write the report (HTML/JSON/PDF and charts) into ``out_dir``, as
-        ``netstage report`` does; returns ``{format: path}``."""
+        ``netstage report`` does, with this study's classification and plans (to the
+        next stage and to Stage 4, or none with ``plans=False``); ``extra`` adds
+        sections (the auditor's audit and capture summaries). Returns
+        ``{format: path}`` (see :func:`~netstage.simulator.report.write_report`)."""
         from netstage.simulator.report import FORMATS, write_report
 
-        c = self.classify()
-        chosen: list[Any] | None = [] if not plans else None
-        if plans and c.stage < 4:
-            targets = [c.stage + 1] + ([4] if c.stage + 1 < 4 else [])
-            chosen = [self.plan(t) for t in targets]
-        return write_report(self.district, out_dir, classification=c, plans=chosen,
-                            formats=formats or FORMATS, n_scenarios=self.n_scenarios,
-                            seed=self.seed, overrides=c.rubric)
+        return write_report(self, out_dir, plans=None if plans else [], extra=extra,
+                            formats=formats or FORMATS, progress=progress)
+
+    @classmethod
+    def from_classification(cls, district: District, classification: Classification,
+                            *, source: str | None = None) -> Study:
+        """A study of ``district`` around a classification already made with
+        :func:`~netstage.simulator.stage.classify` (e.g. of some rules only): its
+        settings, rubric and evidence become the study's."""
+        c = classification
+        if c.evidence.district is not district:
+            raise ValueError("the classification was made on another district object")
+        s = cls(district, n_scenarios=c.n_scenarios, seed=c.seed, overrides=c.rubric,
+                source=source)
+        s._classification, s._evidence = c, c.evidence
+        return s
+
+    def with_capacity(self, *, circuits: dict[str, float] | None = None,
+                      links: dict[str, float] | None = None) -> Study:
+        """A new study (nothing cached) of this district with new capacities in Mbps,
+        ``circuits`` by id and ``links`` by key: a typed edit
+        (:meth:`District.with_capacity <netstage.simulator.model.District.with_capacity>`),
+        not a copy of the whole district validated again."""
+        return self.with_district(self.district.with_capacity(circuits=circuits, links=links))
 
     def with_district(self, district: District) -> Study:
         """A new study of ``district`` with the same settings (nothing cached)."""

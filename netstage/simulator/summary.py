@@ -34,6 +34,7 @@ def _parse_speed(label: str) -> float:
 def summarise_district(d: District) -> dict[str, Any]:
     """The figures `netstage info` shows, as a dict (units in the keys)."""
     from netstage.simulator.arrays import DEVICE_CLASSES, LINK_AIR, to_arrays  # numba: lazy
+    from netstage.simulator.rules.target import district_internet_kbps_per_student
 
     arr = to_arrays(d)
     students = d.total_students
@@ -57,7 +58,8 @@ def summarise_district(d: District) -> dict[str, Any]:
         "air_links": int((arr.link_role == LINK_AIR).sum()),
         "circuits": len(d.circuits),
         "internet_mbps": internet,
-        "internet_kbps_per_student": (internet * 1000 / students) if students else None,
+        # R-TARGET's measure: active circuits only (standby ones carry traffic on failure)
+        "internet_kbps_per_student": district_internet_kbps_per_student(d),
     }
 
 

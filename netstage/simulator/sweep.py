@@ -16,17 +16,16 @@ only on its spec, never on which worker ran it or in which order, so in-process,
 :mod:`netstage.simulator.sweep_output`.
 
 The per-district work is pluggable: :data:`Evaluator` is any picklable callable
-``(district, n_scenarios, seed) -> Evaluation``; :func:`stage_evaluator` (the
-default) classifies the district (:func:`netstage.simulator.stage.classify`) and
-prices the cheapest plan to the next stage
-(:func:`netstage.simulator.plan.plan_upgrades`).
+``(study) -> Evaluation``, given a :class:`~netstage.simulator.study.Study` of the
+district with the sweep's scenario count and the spec's seed; :func:`stage_evaluator`
+(the default) classifies the study and prices its cheapest plan to the next stage
+(:meth:`Study.plan <netstage.simulator.study.Study.plan>`, which starts from that
+classification).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
-import inspect
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -38,9 +37,9 @@ import numpy as np
 
 from netstage.simulator.errors import ConfigError, NetstageError
 from netstage.simulator.model import INFRASTRUCTURE_KINDS, District
+from netstage.simulator.study import Study
 
 __all__ = [
-    "NO_PLANNER_NOTE",
     "NO_PLAN_NOTE",
     "DistrictSpec",
     "Evaluation",
@@ -127,7 +126,8 @@ class SweepRow:
         return out
 
 
-Evaluator = Callable[[District, int, int], Evaluation]
+#: The per-district work: a study (district, ``n_scenarios``, seed) -> its evaluation.
+Evaluator = Callable[[Study], Evaluation]
 
 
 def derive_seed(key: str, base_seed: int = 0) -> int:
@@ -260,78 +260,41 @@ def load_spec(spec: DistrictSpec) -> District:
     raise NetstageError(f"sweep spec '{spec.key}' has neither a file nor generate arguments")
 
 
-def _cost_usd(plan: Any) -> float | None:
-    """The total cost of a plan, whatever the plan module calls the field."""
-    for name in ("cost_usd", "total_cost_usd", "capex_usd"):
-        value = getattr(plan, name, None)
-        if value is not None:
-            return float(value)
-    return None
-
-
-def _plan_upgrades() -> Callable[..., Any] | None:
-    """``netstage.simulator.plan.plan_upgrades``, or ``None`` while that module is absent."""
-    try:
-        module = importlib.import_module("netstage.simulator.plan")
-    except ImportError:
-        return None
-    fn = getattr(module, "plan_upgrades", None)
-    return fn if callable(fn) else None
-
-
-NO_PLANNER_NOTE = ("cost not computed: the upgrade planner (netstage.simulator.plan."
-                   "plan_upgrades) is not available in this installation")
-
-
 NO_PLAN_NOTE = "not priced: the sweep ran without planning (--no-plan)"
 
 
-def stage_evaluator(district: District, n_scenarios: int, seed: int) -> Evaluation:
+def stage_evaluator(study: Study) -> Evaluation:
     """Default per-district work: classify, then price the cheapest plan to the next stage.
 
     The classification is required (a failure makes the row an error row). The plan
-    is best effort: when the planner is missing or fails, the cost stays empty and
-    ``note`` says why, but stage and binding rules are still reported.
+    is best effort: when the planner fails, the cost stays empty and ``note`` says
+    why, but stage and binding rules are still reported.
     """
-    return _classify_and_plan(district, n_scenarios, seed, plan=True)
+    return _classify_and_plan(study, plan=True)
 
 
-def classify_evaluator(district: District, n_scenarios: int, seed: int) -> Evaluation:
+def classify_evaluator(study: Study) -> Evaluation:
     """Classification only (no plan, cost empty): a faster sweep (``--no-plan``)."""
-    return _classify_and_plan(district, n_scenarios, seed, plan=False)
+    return _classify_and_plan(study, plan=False)
 
 
-def _classify_and_plan(district: District, n_scenarios: int, seed: int, *,
-                       plan: bool) -> Evaluation:
-    from netstage.simulator.stage import classify
-
-    cls = classify(district, n_scenarios=n_scenarios, seed=seed)
+def _classify_and_plan(study: Study, *, plan: bool) -> Evaluation:
+    cls = study.classify()
     stage = int(cls.stage)
     cost: float | None = None
     note: str | None = None
     if stage < 4 and not plan:
         note = NO_PLAN_NOTE
     elif stage < 4:
-        planner = _plan_upgrades()
-        if planner is None:
-            note = NO_PLANNER_NOTE
+        try:
+            result = study.plan(stage + 1)   # starts from the classification above
+        except NetstageError as exc:
+            note = f"no plan to stage {stage + 1}: {exc}"
         else:
-            kwargs: dict[str, Any] = {"target_stage": stage + 1, "n_scenarios": n_scenarios,
-                                      "seed": seed}
-            if "classification" in inspect.signature(planner).parameters:
-                kwargs["classification"] = cls  # do not classify the same district twice
-            try:
-                result = planner(district, **kwargs)
-            except NetstageError as exc:
-                note = f"no plan to stage {stage + 1}: {exc}"
-            else:
-                cost = _cost_usd(result)
-                after = getattr(result, "stage_after", None)
-                if after is not None and int(after) <= stage:
-                    note = (f"the cheapest plan found does not reach stage {stage + 1} "
-                            f"(stays at {int(after)}); cost shown is that plan's")
-                elif cost is None:
-                    note = "the planner returned no cost"
+            cost = float(result.cost_usd)
+            if result.stage_after <= stage:
+                note = (f"the cheapest plan found does not reach stage {stage + 1} "
+                        f"(stays at {result.stage_after}); cost shown is that plan's")
     return Evaluation(stage=stage, binding=tuple(cls.binding), next_stage_cost_usd=cost,
                       note=note)
 
@@ -346,7 +309,9 @@ def evaluate_spec(spec: DistrictSpec, n_scenarios: int = 200,
         district = load_spec(spec)
         row.district = district.district.name
         row.students = district.total_students
-        ev = (evaluate or stage_evaluator)(district, n_scenarios, spec.seed)
+        study = Study(district, n_scenarios=n_scenarios, seed=spec.seed,
+                      source=spec.path or spec.key)
+        ev = (evaluate or stage_evaluator)(study)
         row.stage = ev.stage
         row.binding = list(ev.binding)
         row.next_stage_cost_usd = ev.next_stage_cost_usd

@@ -268,8 +268,6 @@ def _finding_capacity(v: RuleVerdict, d: District | None) -> str:
     where = _SCENARIO_PHRASE.get(scen, f"the '{scen}' busy hour")
     un = det.unserved if det is not None else None
     if un is None:
-        if v.to_resolve and "not installed" in v.to_resolve[0]:
-            return f"{_cap(where)} was not simulated: the simulation engine is not installed"
         return (f"{_cap(where)} has no students or staff to simulate, so nothing was "
                 "measured")
     n = det.n_scenarios if det is not None else None

@@ -36,7 +36,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +52,10 @@ from netstage.simulator.charts import (
     stage_ladder,
 )
 from netstage.simulator.errors import NetstageError
-from netstage.simulator.evidence import Evidence
 from netstage.simulator.io import dump_district, load_district
 from netstage.simulator.model import District
-from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
+from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification
+from netstage.simulator.study import Study
 from netstage.web.knobs import Knobs, UpgradeOption, apply_knobs, base_knobs, upgrade_options
 
 __all__ = ["QUICK_SCENARIOS", "Engine", "Result"]
@@ -81,27 +81,23 @@ def _shared_worker() -> ThreadPoolExecutor:
 def _reuse_demand() -> Iterator[None]:
     """Within the block (on the worker), simulations reuse the kept demand draws."""
     global _demand
-    try:
-        from netstage.simulator.simulate import DemandCache, demand_cache
-    except ImportError:  # no simulation engine: the rules say so themselves
-        yield
-        return
+    from netstage.simulator.simulate import DemandCache, demand_cache
+
     if _demand is None:
         _demand = DemandCache(DEMAND_CACHE_BYTES)
     with demand_cache(keep=_demand):
         yield
 CHARTS = ("ladder", "rates", "network", "growth", "n1")
-GROWTH_MAX_SCENARIOS = 100  # as the report (report.write_report)
 
 
 @dataclass
 class Result:
-    """One scenario's results (what the page shows)."""
+    """One scenario's results (what the page shows): the scenario's :class:`Study`
+    (district, classification, evidence) and what the page adds to it."""
 
     id: str
     knobs: Knobs
-    district: District
-    classification: Classification
+    study: Study
     growth: dict[str, Any] | None
     upgrades: list[UpgradeOption]
     elapsed_s: float
@@ -114,6 +110,14 @@ class Result:
     # result at once and asks for the N-1 table next (GET /n1/ID, Engine.page_n1)
     n1_pending: bool = False
     n1_elapsed_s: float | None = None
+
+    @property
+    def district(self) -> District:
+        return self.study.district
+
+    @property
+    def classification(self) -> Classification:
+        return self.study.classify()
 
     @property
     def cost_usd(self) -> float:
@@ -200,19 +204,18 @@ class Engine:
         return res
 
     def _run(self, k: Knobs, quick: bool, t0: float) -> Result:
-        d = apply_knobs(self.district, k, self.options)
-        c = classify(d, n_scenarios=k.n_scenarios, seed=self.seed)
-        h = float(d.district.growth.horizon_years)
+        study = Study(apply_knobs(self.district, k, self.options),
+                      n_scenarios=k.n_scenarios, seed=self.seed, source=self.source)
+        study.classify()
+        h = float(study.district.district.growth.horizon_years)
         years = sorted({0.0, h}) if quick else None
-        try:
-            growth = growth_series(d, years=years,
-                                   n_scenarios=min(k.n_scenarios, GROWTH_MAX_SCENARIOS),
-                                   seed=self.seed, arrays=c.evidence.arrays)
+        try:  # the report's projection (its scenario cap), every year or two on a quick run
+            growth = growth_series(study, years=years)
         except Exception:  # shown as "not simulated" by the page and the chart
             growth = None
         ups = [self.options[u] for u in self.options if u in k.upgrades]
-        n1 = c.evidence.contingency
-        return Result("", k, d, c, growth, ups, time.perf_counter() - t0, n1=n1,
+        n1 = study.evidence.contingency
+        return Result("", k, study, growth, ups, time.perf_counter() - t0, n1=n1,
                       n1_pending=n1 is None and not quick)
 
     def page_n1(self, r: Result) -> Result:
@@ -228,15 +231,13 @@ class Engine:
         with self._lock:
             n1 = self._n1.get(key)
         if n1 is None:
-            try:
-                from netstage.simulator.contingency import run_contingency
-
+            try:  # R-HA's own call (Evidence.contingency_report), on the study's arrays
                 with _reuse_demand():
-                    n1 = run_contingency(r.district, n_scenarios=r.knobs.n_scenarios,
-                                         seed=self.seed,
-                                         arrays=r.classification.evidence.arrays)
-            except (ImportError, NetstageError):
+                    n1 = r.study.evidence.contingency_report()
+            except NetstageError:
                 n1 = None  # the page says "not analysed" and why
+        else:  # the same network's analysis, made for another scenario
+            r.study.evidence.adopt_contingency(n1)
         with self._lock:
             if n1 is not None:
                 self._n1[key] = n1
@@ -255,20 +256,18 @@ class Engine:
         with self._lock:
             if name in r.charts:
                 return r.charts[name]
-        c = r.classification
+        s = r.study
         if name == "ladder":
-            fig = stage_ladder(c)
+            fig = stage_ladder(s)
         elif name == "rates":
-            fig = rate_cdf(c)
+            fig = rate_cdf(s)
         elif name == "network":
-            fig = network_map(r.district, c)
+            fig = network_map(s)
         elif name == "growth":
-            fig = growth_projection(r.district, c, r.growth)
+            fig = growth_projection(s, r.growth)
         elif name == "n1":
-            self.page_n1(r)
-            # the report's chart, given this result's N-1 analysis (R-HA's or the page's)
-            fig = n1_worst(replace(c, evidence=Evidence(
-                r.district, n_scenarios=c.n_scenarios, seed=c.seed, contingency=r.n1)))
+            self.page_n1(r)  # the report's chart, with R-HA's or the page's N-1 analysis
+            fig = n1_worst(s)
         else:
             raise KeyError(name)
         png = figure_bytes(fig, "png", dpi=80)
@@ -295,7 +294,7 @@ class Engine:
         with self._lock:
             self._counter += 1
             out = Path(self._tmp.name) / f"report-{self._counter}"
-        write_report(d, out, n_scenarios=DEFAULT_N_SCENARIOS, seed=0)
+        write_report(Study(d, n_scenarios=DEFAULT_N_SCENARIOS, seed=0), out)
         with self._lock:
             self._reports[key] = out
             gone = []

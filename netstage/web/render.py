@@ -145,9 +145,12 @@ def result_fragment(r: Result, *, quick: bool) -> str:
     else:
         which = ("today and the horizon only (every year on release)" if quick
                  else "every year")
+        per = g["internet_mbps_per_student"]
+        internet = ("no students to share it" if per is None
+                    else f"{per:.2f} Mbps per student")
         out.append(f"<p>{g['growth_per_year']:.0%} per year; horizon "
-                   f"{g['horizon_years']:g} years; shown: {which}; Internet "
-                   f"{g['internet_mbps_per_student']:.2f} Mbps per student</p>"
+                   f"{g['horizon_years']:g} years; shown: {which}; Internet (active "
+                   f"circuits, as R-TARGET counts it): {internet}</p>"
                    "<table><tr><th>year</th><th>p95 unserved</th>"
                    "<th>p95 demand per student</th></tr>")
         for y, u, dm in zip(g["years"], g["unserved_p95"], g["demand_mbps_per_student_p95"],

@@ -128,6 +128,36 @@ def _infra_count(data: Data) -> int:
     return sum(1 for n in data.get("nodes", []) if n.get("kind") in kinds)
 
 
+#: actions that only change capacities: applied to the typed district
+#: (:func:`apply_capacity`), not through a dict
+CAPACITY_ACTIONS = frozenset({"internet_capacity", "link_upgrade"})
+
+
+def apply_capacity(d: District, a: UpgradeAction) -> District:
+    """``d`` with the capacity action ``a`` (:data:`CAPACITY_ACTIONS`) applied through
+    :meth:`District.with_capacity <netstage.simulator.model.District.with_capacity>`:
+    the same district :func:`apply_action` gives, without the dict round-trip (``d``
+    itself when nothing changes)."""
+    p = a.params
+    if a.action == "internet_capacity":
+        keys = {lk.key for lk in d.links}
+        return d.with_capacity(
+            circuits=dict(p.get("circuits") or {a.target: p["capacity_mbps"]}),
+            links_at_least={k: c for k, c in zip(p.get("links", []), p.get("link_caps", []),
+                                                  strict=True) if k in keys})
+    if a.action == "link_upgrade":
+        asked = p.get("links", [a.target])
+        caps = p["capacity_mbps"]
+        keys = {lk.key for lk in d.links}
+        # the first occurrence of a key wins, as apply_action's keys.index(k)
+        new: dict[str, float] = {}
+        for i, k in enumerate(asked):
+            if k in keys and k not in new:
+                new[k] = caps[i] if isinstance(caps, list) else caps
+        return d.with_capacity(links=new)
+    raise ConfigError(f"'{a.action}' is not a capacity action")
+
+
 def apply_action(data: Data, a: UpgradeAction) -> None:
     """Apply ``a`` to a district dict (as from ``model_dump(exclude_unset=True)``)."""
     p = a.params
@@ -242,8 +272,19 @@ def apply_action(data: Data, a: UpgradeAction) -> None:
 
 
 def apply_actions(d: District, actions: list[UpgradeAction]) -> District:
-    """A new, validated district with ``actions`` applied in order."""
-    data = _dump(d)
+    """The district with ``actions`` applied in order. Capacity changes are applied to
+    the typed district (:func:`apply_capacity`); the first other action moves to a dict
+    edit and one validation of the result (``d`` itself when capacity actions alone
+    change nothing)."""
+    cur = d
+    data: Data | None = None
     for a in actions:
+        if data is None and a.action in CAPACITY_ACTIONS:
+            cur = apply_capacity(cur, a)
+            continue
+        if data is None:
+            data = _dump(cur)
         apply_action(data, a)
+    if data is None:
+        return cur
     return district_from_dict(data, source=f"{d.district.name} (planned)")

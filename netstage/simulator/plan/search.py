@@ -17,7 +17,14 @@ import numpy as np
 from netstage.simulator.errors import ConfigError, NetstageError
 from netstage.simulator.io import district_from_dict, dump_district
 from netstage.simulator.model import District, NodeKind, SiteKind
-from netstage.simulator.plan.actions import UpgradeAction, _dump, apply_action, apply_actions
+from netstage.simulator.plan.actions import (
+    CAPACITY_ACTIONS,
+    UpgradeAction,
+    _dump,
+    apply_action,
+    apply_actions,
+    apply_capacity,
+)
 from netstage.simulator.plan.candidates import (
     _aps_words,
     _Candidates,
@@ -178,10 +185,8 @@ def plan_upgrades(
     """
     args = (d, target_stage, budget_usd, n_scenarios, seed, overrides, catalog,
             classification, search_scenarios, max_steps, progress)
-    try:
-        from netstage.simulator.simulate import demand_cache
-    except ImportError:  # no simulation engine: the capacity rules say so themselves
-        reuse_demand = False
+    from netstage.simulator.simulate import demand_cache
+
     if not reuse_demand:
         return _plan_upgrades(*args)
     with demand_cache():
@@ -595,12 +600,18 @@ def _best_step(st: _State, cur: District, d: District, cands: list[UpgradeAction
         if best is not None and bound <= best[0]:
             break
         try:
-            data = _dump(cur)
-            apply_action(data, a)
-            if data == base_dump:
-                counter["unmeasured"] += 1   # changes nothing at all
-                continue
-            nd = district_from_dict(data, source=f"{d.district.name} (planned)")
+            if a.action in CAPACITY_ACTIONS:   # typed: no dump and validation
+                nd = apply_capacity(cur, a)
+                if nd is cur:
+                    counter["unmeasured"] += 1   # changes nothing at all
+                    continue
+            else:
+                data = _dump(cur)
+                apply_action(data, a)
+                if data == base_dump:
+                    counter["unmeasured"] += 1   # changes nothing at all
+                    continue
+                nd = district_from_dict(data, source=f"{d.district.name} (planned)")
         except (NetstageError, KeyError, StopIteration) as exc:
             notes.append(f"skipped {a.action} on {a.target}: {exc}")
             continue

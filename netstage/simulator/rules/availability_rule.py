@@ -61,12 +61,12 @@ class HADetails(RuleDetails):
 
 
 def redundancy(ctx: RuleContext) -> RedundancyReport | None:
-    """Cached redundancy report, or None when the module is not available."""
+    """Cached redundancy report (None after the analysis failed on this district)."""
     return ctx.evidence.redundancy_report()
 
 
 def contingency(ctx: RuleContext) -> ContingencyReport | None:
-    """Cached N-1 contingency report, or None when the module is not available."""
+    """Cached N-1 contingency report (None after the analysis failed on this district)."""
     return ctx.evidence.contingency_report()
 
 

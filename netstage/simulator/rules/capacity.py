@@ -70,8 +70,8 @@ class CapacityDetails(RuleDetails):
         return out
 
 
-def simulation(ctx: RuleContext, scenario: str) -> SimulationResult | None:
-    """The (cached) simulation result of ``scenario``, or None if the engine is missing."""
+def simulation(ctx: RuleContext, scenario: str) -> SimulationResult:
+    """The (cached) simulation result of ``scenario``."""
     return ctx.evidence.simulation(scenario)
 
 
@@ -100,10 +100,6 @@ def _sim_inputs(ctx: RuleContext) -> list[RuleInput]:
     ]
 
 
-_NO_ENGINE = ("the simulation engine (netstage.simulator.simulate) is not installed; "
-              "install netstage fully and re-run")
-
-
 def _capacity_rule(ctx: RuleContext, rule_id: str, limits: dict[str, str],
                    extra_inputs: list[RuleInput] | None = None,
                    needs_students: bool = False,
@@ -115,10 +111,9 @@ def _capacity_rule(ctx: RuleContext, rule_id: str, limits: dict[str, str],
     q = ctx.rubric.percentile
     # a busy hour in which no device is ever active measured nothing: unknown, not a pass
     # (R-NOW / R-FUTURE judge 1:1, which means nothing without students)
-    idle = res is not None and (_never_active(res)
-                                or (needs_students and ctx.district.total_students <= 0))
+    idle = _never_active(res) or (needs_students and ctx.district.total_students <= 0)
     values: dict[str, float | None] = {
-        th: (percentile_of(res, arr, q) if res is not None and not idle else None)
+        th: (percentile_of(res, arr, q) if not idle else None)
         for th, arr in limits.items()
     }
     checks = [
@@ -133,8 +128,6 @@ def _capacity_rule(ctx: RuleContext, rule_id: str, limits: dict[str, str],
                               {limits[k]: v for k, v in values.items()}, wifi or [])
 
     def explain(stage: int, status: Status) -> str:
-        if res is None:
-            return f"Not simulated ({_NO_ENGINE}): counted at stage {stage}."
         if idle:
             who = "no students" if needs_students else "no students, staff or lab PCs"
             return (f"The '{scenario}' busy hour has {who} to simulate, so nothing was "
@@ -147,7 +140,7 @@ def _capacity_rule(ctx: RuleContext, rule_id: str, limits: dict[str, str],
     return verdict_from_checks(
         ctx, rule_id, checks, inputs, measured_value=None if measured is None
         else round(measured, 5), unit="fraction unserved" if "unserved" in head else "fraction",
-        to_resolve=[_NO_ENGINE] if res is None else [_NO_DEVICES] if idle else [],
+        to_resolve=[_NO_DEVICES] if idle else [],
         explain=explain, details=details)
 
 

@@ -26,8 +26,8 @@ from netstage.simulator.rules.base import (
     verdict_from_checks,
 )
 
-__all__ = ["TargetDetails", "internet_kbps_per_student", "rule_target",
-           "school_wan_gbps_per_1000"]
+__all__ = ["TargetDetails", "district_internet_kbps_per_student", "internet_kbps_per_student",
+           "rule_target", "school_wan_gbps_per_1000"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,9 +48,18 @@ class TargetDetails(RuleDetails):
 
 
 def internet_kbps_per_student(internet_mbps: float, students: int) -> float | None:
-    """R-TARGET's measure: Internet capacity (of the active circuits; standby ones carry
-    traffic only on failure) per student, in kbps; None without students."""
+    """R-TARGET's measure from its two inputs: Internet capacity (of the active circuits;
+    standby ones carry traffic only on failure) per student, in kbps; None without
+    students."""
     return internet_mbps * 1000.0 / students if students > 0 else None
+
+
+def district_internet_kbps_per_student(d: District) -> float | None:
+    """R-TARGET's measure of ``d``: its active circuits' capacity per student, in kbps
+    (None without students). The one definition R-TARGET, the growth chart, the report,
+    ``netstage info`` and the what-if page use (docs/stages.md: the rubric counts the
+    capacity that carries traffic every day, not standby circuits)."""
+    return internet_kbps_per_student(d.active_internet_capacity_mbps, d.total_students)
 
 
 def school_wan_gbps_per_1000(d: District) -> dict[str, float]:
@@ -75,7 +84,7 @@ def rule_target(ctx: RuleContext) -> RuleVerdict:
     students = d.total_students
     internet = d.active_internet_capacity_mbps
     standby = d.internet_capacity_mbps - internet
-    kbps = internet_kbps_per_student(internet, students)
+    kbps = district_internet_kbps_per_student(d)
     wan = school_wan_gbps_per_1000(d)
     worst_school = min(wan, key=lambda k: wan[k]) if wan else None
     wan_min = wan[worst_school] if worst_school else None
