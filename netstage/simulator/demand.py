@@ -109,17 +109,35 @@ def _scenario_key(seed_key: np.uint64, scenario: int) -> np.uint64:  # pragma: n
 
 
 @nb.njit(parallel=True, cache=True)
-def _count_active(seed_key, first, n_s, order, attach_start,  # type: ignore[no-untyped-def]
-                  dev_class, active_thr):  # pragma: no cover - compiled
+def _count_active(seed_key, first, n_s, order, order_thr,  # type: ignore[no-untyped-def]
+                  attach_start, active):  # pragma: no cover - compiled
+    # The activity hash of every device is computed once, here, and kept as one bit per
+    # (scenario, device position) for _fill (bit j & 7 of byte j >> 3; 1/8 byte per
+    # device-scenario, a few % of the batch): it is the one draw made for every device,
+    # and this flat loop over contiguous arrays (the class threshold looked up per
+    # position beforehand) is one the compiler vectorises, unlike a loop per group.
     n_p = attach_start.shape[0] - 1
+    n_d = order.shape[0]
+    n_full = n_d // 8
     counts = np.zeros((n_s, n_p + 1), dtype=np.int64)
     for s in nb.prange(n_s):
         key = _scenario_key(seed_key, first + s)
+        row = active[s]
+        for b in range(n_full):
+            v = np.uint8(0)
+            for t in range(8):
+                j = 8 * b + t
+                v |= np.uint8(_active_bits(key, order[j]) < order_thr[j]) << np.uint8(t)
+            row[b] = v
+        if n_full * 8 < n_d:
+            v = np.uint8(0)
+            for j in range(n_full * 8, n_d):
+                v |= np.uint8(_active_bits(key, order[j]) < order_thr[j]) << np.uint8(j & 7)
+            row[n_full] = v
         for p in range(n_p):
             c = 0
             for j in range(attach_start[p], attach_start[p + 1]):
-                i = order[j]
-                c += _active_bits(key, i) < active_thr[dev_class[i]]
+                c += (row[j >> 3] >> (j & 7)) & 1
             counts[s, p] = c
     return counts
 
@@ -141,13 +159,14 @@ def _sort_keys(keys, n):  # type: ignore[no-untyped-def]  # pragma: no cover - c
 
 @nb.njit(parallel=True, cache=True)
 def _fill(seed_key, first, group_start, order, attach_start,  # type: ignore[no-untyped-def]
-          dev_class, max_clients, active_thr, mix_cdf, mu, sigma, cap, dem, dev, app,
+          dev_class, max_clients, active, mix_cdf, mu, sigma, cap, dem, dev, app,
           assoc, max_group):  # pragma: no cover - compiled
     n_s = group_start.shape[0]
     n_p = attach_start.shape[0] - 1
     n_a = mu.shape[0]
     for s in nb.prange(n_s):
         key = _scenario_key(seed_key, first + s)
+        row = active[s]
         buf = np.empty(max_group + 1, dtype=np.int32)
         tdem = np.empty(max_group + 1, dtype=np.float32)
         tbits = tdem.view(np.uint32)
@@ -157,9 +176,8 @@ def _fill(seed_key, first, group_start, order, attach_start,  # type: ignore[no-
             # branchless compaction of the active devices of this attachment point
             n = 0
             for j in range(attach_start[p], attach_start[p + 1]):
-                i = order[j]
-                buf[n] = i
-                n += _active_bits(key, i) < active_thr[dev_class[i]]
+                buf[n] = order[j]
+                n += (row[j >> 3] >> (j & 7)) & 1
             pos = group_start[s, p]
             for q in range(n):
                 i = buf[q]
@@ -309,8 +327,10 @@ def draw_demand_points(arrays: DistrictArrays, params: ScenarioParams, n_scenari
                          attach_start=start_p)
     key = seed_key(seed)
     active_thr = active_threshold(params.active_p)
-    counts = _count_active(key, first_scenario, n_scenarios, ao.order, ao.attach_start,
-                           arrays.device_class, active_thr)
+    order_thr = active_thr[arrays.device_class[ao.order]]
+    active = np.empty((n_scenarios, (ao.order.shape[0] + 7) // 8), dtype=np.uint8)
+    counts = _count_active(key, first_scenario, n_scenarios, ao.order, order_thr,
+                           ao.attach_start, active)
     group_start = np.zeros(counts.shape, dtype=np.int64)
     flat = counts.ravel()
     np.cumsum(flat[:-1], out=group_start.ravel()[1:])
@@ -321,7 +341,7 @@ def draw_demand_points(arrays: DistrictArrays, params: ScenarioParams, n_scenari
     assoc = np.zeros((n_scenarios, n_p), dtype=np.int32)
     if n_e:
         _fill(key, first_scenario, group_start, ao.order, ao.attach_start, arrays.device_class,
-              max_clients, active_thr, params.mix_cdf, params.app_mu,
+              max_clients, active, params.mix_cdf, params.app_mu,
               params.app_sigma, params.app_max_mbps, dem, dev, app, assoc,
               int(np.diff(ao.attach_start).max(initial=0)))
     return DemandBatch(
