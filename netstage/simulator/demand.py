@@ -43,6 +43,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
+from netstage.simulator import _numba_start  # noqa: F401  (numba without scipy.linalg)
 from netstage.simulator.arrays import DistrictArrays
 from netstage.simulator.errors import SimulationError
 from netstage.simulator.profiles import ScenarioParams
