@@ -294,12 +294,22 @@ def draw_demand(
     return regroup_batch(batch, arrays)
 
 
+def _has_repeats(points: NDArray[np.integer]) -> bool:
+    """Whether a point index occurs twice (called per chunk: a bincount, not np.unique's
+    hashing, when the indices are >= 0 as routing.py makes them)."""
+    if points.size == 0:
+        return False
+    if int(points.min()) >= 0:
+        return bool(np.bincount(points).max() > 1)
+    return bool(np.unique(points).shape[0] < points.shape[0])
+
+
 def physical_points(arrays: DistrictArrays) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
     """``(device_point, max_clients)`` of the *physical* attachment points: when load is
     spread (routing.py), sub-points of one point share its devices' draws and its client
     bound, so demand is drawn per physical point and then regrouped."""
     spread = arrays.meta.get("spread")
-    if spread is None or spread.parent.shape[0] == np.unique(spread.parent).shape[0]:
+    if spread is None or not _has_repeats(spread.parent):
         return arrays.device_attach, arrays.attach_max_clients
     n_phys = int(spread.parent.max()) + 1 if spread.parent.size else 0
     phys_max = np.zeros(n_phys, dtype=np.int32)
