@@ -85,15 +85,25 @@ def _active_bits(key: np.uint64, device: int) -> np.uint64:  # pragma: no cover 
 @nb.njit(cache=True)
 def inverse_normal(p: float) -> float:  # pragma: no cover - compiled
     """Standard normal quantile for ``0 < p < 1`` (P. J. Acklam's rational approximation)."""
-    if p < 0.02425:
+    if p < _P_LOW:
         q = np.sqrt(-2.0 * np.log(p))
         return (((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q
                    - 2.400758277161838e+00) * q - 2.549732539343734e+00) * q
                  + 4.374664141464968e+00) * q + 2.938163982698783e+00) / \
             ((((7.784695709041462e-03 * q + 3.224671290700398e-01) * q
                + 2.445134137142996e+00) * q + 3.754408661907416e+00) * q + 1.0)
-    if p > 0.97575:
+    if p > _P_HIGH:
         return -inverse_normal(1.0 - p)
+    return _central_normal(p)
+
+
+_P_LOW, _P_HIGH = 0.02425, 0.97575  # the central region of inverse_normal
+
+
+@nb.njit(inline="always", cache=True)
+def _central_normal(p: float) -> float:  # pragma: no cover - compiled
+    """:func:`inverse_normal` for ``0.02425 <= p <= 0.97575`` (95 % of draws): no branch
+    and no call, so a loop over many draws is vectorised (same arithmetic, same bits)."""
     q = p - 0.5
     r = q * q
     return (((((-3.969683028665376e+01 * r + 2.209460984245205e+02) * r
@@ -162,50 +172,68 @@ def _sort_keys(keys, n):  # type: ignore[no-untyped-def]  # pragma: no cover - c
 def _fill(seed_key, first, group_start, order, attach_start,  # type: ignore[no-untyped-def]
           dev_class, max_clients, active, mix_cdf, mu, sigma, cap, dem, dev, app,
           assoc, max_group):  # pragma: no cover - compiled
+    # Per scenario, in three passes over its active devices (in position order, i.e.
+    # grouped by attachment point): the draws that need no branch (application, the
+    # central inverse normal) in one flat loop the compiler vectorises; the rare normal
+    # tails and exp (a libm call per draw) in a second; then per attachment point the
+    # association bound and the sort by demand. Each number is computed as before.
     n_s = group_start.shape[0]
     n_p = attach_start.shape[0] - 1
     n_a = mu.shape[0]
+    n_d = order.shape[0]
     for s in nb.prange(n_s):
         key = _scenario_key(seed_key, first + s)
         row = active[s]
-        buf = np.empty(max_group + 1, dtype=np.int32)
-        tdem = np.empty(max_group + 1, dtype=np.float32)
-        tbits = tdem.view(np.uint32)
-        tapp = np.empty(max_group + 1, dtype=np.int8)
+        base = group_start[s, 0]
+        # branchless compaction of the scenario's active devices
+        vdev = np.empty(n_d, dtype=np.int32)
+        n = 0
+        for j in range(n_d):
+            vdev[n] = order[j]
+            n += (row[j >> 3] >> (j & 7)) & 1
+        vapp = np.empty(n, dtype=np.int8)
+        vu = np.empty(n, dtype=np.float64)
+        vz = np.empty(n, dtype=np.float64)
+        for q in range(n):
+            i = vdev[q]
+            c = dev_class[i]
+            u1 = _uniform(key, i, 1)
+            a = 0
+            for k in range(n_a - 1):
+                a += mix_cdf[c, k] <= u1
+            vapp[q] = a
+            u2 = _uniform(key, i, 2)
+            vu[q] = u2
+            vz[q] = _central_normal(u2)
+        vdem = np.empty(n, dtype=np.float32)
+        for q in range(n):
+            u2 = vu[q]
+            z = vz[q]
+            if u2 < _P_LOW or u2 > _P_HIGH:
+                z = inverse_normal(u2)
+            a = vapp[q]
+            vdem[q] = min(np.exp(mu[a] + sigma[a] * z), cap[a])
+        tbits = vdem.view(np.uint32)
         keys = np.empty(max_group + 1, dtype=np.uint64)
         for p in range(n_p):
-            # branchless compaction of the active devices of this attachment point
-            n = 0
-            for j in range(attach_start[p], attach_start[p + 1]):
-                buf[n] = order[j]
-                n += (row[j >> 3] >> (j & 7)) & 1
             pos = group_start[s, p]
-            for q in range(n):
-                i = buf[q]
-                c = dev_class[i]
-                u1 = _uniform(key, i, 1)
-                a = 0
-                for k in range(n_a - 1):
-                    a += mix_cdf[c, k] <= u1
-                z = inverse_normal(_uniform(key, i, 2))
-                x = np.exp(mu[a] + sigma[a] * z)
-                tdem[q] = min(x, cap[a])
-                tapp[q] = a
+            g0 = pos - base  # this point's first entry among the scenario's
+            n_g = group_start[s, p + 1] - pos
             m = max_clients[p]
-            k = n if (m <= 0 or n <= m) else m
+            k = n_g if (m <= 0 or n_g <= m) else m
             assoc[s, p] = k
             # associated entries sorted by demand: the bits of a float32 >= 0 order
             # like its value, so sort (bits << 32 | index) keys, ties in device order
             for q in range(k):
-                keys[q] = (_U64(tbits[q]) << _S32) | _U64(q)
+                keys[q] = (_U64(tbits[g0 + q]) << _S32) | _U64(q)
             _sort_keys(keys, k)
-            for q in range(n):
-                src = np.int64(q)
+            for q in range(n_g):
+                src = g0 + q
                 if q < k:
-                    src = np.int64(keys[q] & _LO32)
-                dem[pos + q] = tdem[src]
-                dev[pos + q] = buf[src]
-                app[pos + q] = tapp[src]
+                    src = g0 + np.int64(keys[q] & _LO32)
+                dem[pos + q] = vdem[src]
+                dev[pos + q] = vdev[src]
+                app[pos + q] = vapp[src]
 
 
 @dataclass(frozen=True, eq=False)
