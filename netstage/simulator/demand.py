@@ -31,7 +31,8 @@ attachment point ``p`` in scenario ``s`` are ``group_start[s, p] : group_start[s
 them are associated and sorted by ascending demand (the allocation kernel relies on
 it); the rest are unassociated. ``device[E]`` int32 device index, ``app[E]`` int8
 application index, ``demand_mbps[E]`` float32. Memory: 9 bytes per entry plus
-``8 * S * (P + 1) + 4 * S * P`` bytes.
+``8 * S * (P + 1) + 4 * S * P`` bytes; while drawing, also one bit per device and
+scenario (the activity draws, computed once) and, per thread, about 4 bytes per device.
 """
 
 from __future__ import annotations
