@@ -94,3 +94,26 @@ def test_capture_without_control_frames_does_not_import_scapy(tmp_path: Path) ->
                            f"s = analyse_capture({str(f)!r})\n"
                            "assert s.packets == 1 and s.neighbours == []")
     assert "scapy" not in loaded
+
+
+def test_simulation_kernels_load_without_scipy_linalg() -> None:
+    """numba's CPU target starts without importing scipy.linalg (_numba_start.py): a
+    simulation runs, scipy.linalg is not loaded by it, and afterwards it still imports
+    and numba still compiles np.dot with BLAS."""
+    code = (
+        "import sys\n"
+        "from netstage.simulator.examples import resolve_district\n"
+        "from netstage.simulator.io import load_district\n"
+        "from netstage.simulator.arrays import to_arrays\n"
+        "from netstage.simulator.simulate import simulate\n"
+        "d = load_district(resolve_district('example:stage2-organic'))\n"
+        "r = simulate(to_arrays(d), n_scenarios=3, seed=1)\n"
+        "assert r.n_scenarios == 3\n"
+        "print('LINALG', 'scipy.linalg' in sys.modules)\n"
+        "import numpy as np, numba, scipy.linalg\n"
+        "f = numba.njit(lambda a, b: np.dot(a, b))\n"
+        "assert f(np.ones((2, 2)), np.ones((2, 2))).sum() == 8.0\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout
+    assert "LINALG False" in out, out

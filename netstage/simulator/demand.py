@@ -31,7 +31,8 @@ attachment point ``p`` in scenario ``s`` are ``group_start[s, p] : group_start[s
 them are associated and sorted by ascending demand (the allocation kernel relies on
 it); the rest are unassociated. ``device[E]`` int32 device index, ``app[E]`` int8
 application index, ``demand_mbps[E]`` float32. Memory: 9 bytes per entry plus
-``8 * S * (P + 1) + 4 * S * P`` bytes.
+``8 * S * (P + 1) + 4 * S * P`` bytes; while drawing, also one bit per device and
+scenario (the activity draws, computed once) and, per thread, about 4 bytes per device.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
+from netstage.simulator import _numba_start  # noqa: F401  (numba without scipy.linalg)
 from netstage.simulator.arrays import DistrictArrays
 from netstage.simulator.errors import SimulationError
 from netstage.simulator.profiles import ScenarioParams
@@ -84,15 +86,25 @@ def _active_bits(key: np.uint64, device: int) -> np.uint64:  # pragma: no cover 
 @nb.njit(cache=True)
 def inverse_normal(p: float) -> float:  # pragma: no cover - compiled
     """Standard normal quantile for ``0 < p < 1`` (P. J. Acklam's rational approximation)."""
-    if p < 0.02425:
+    if p < _P_LOW:
         q = np.sqrt(-2.0 * np.log(p))
         return (((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q
                    - 2.400758277161838e+00) * q - 2.549732539343734e+00) * q
                  + 4.374664141464968e+00) * q + 2.938163982698783e+00) / \
             ((((7.784695709041462e-03 * q + 3.224671290700398e-01) * q
                + 2.445134137142996e+00) * q + 3.754408661907416e+00) * q + 1.0)
-    if p > 0.97575:
+    if p > _P_HIGH:
         return -inverse_normal(1.0 - p)
+    return _central_normal(p)
+
+
+_P_LOW, _P_HIGH = 0.02425, 0.97575  # the central region of inverse_normal
+
+
+@nb.njit(inline="always", cache=True)
+def _central_normal(p: float) -> float:  # pragma: no cover - compiled
+    """:func:`inverse_normal` for ``0.02425 <= p <= 0.97575`` (95 % of draws): no branch
+    and no call, so a loop over many draws is vectorised (same arithmetic, same bits)."""
     q = p - 0.5
     r = q * q
     return (((((-3.969683028665376e+01 * r + 2.209460984245205e+02) * r
@@ -109,17 +121,35 @@ def _scenario_key(seed_key: np.uint64, scenario: int) -> np.uint64:  # pragma: n
 
 
 @nb.njit(parallel=True, cache=True)
-def _count_active(seed_key, first, n_s, order, attach_start,  # type: ignore[no-untyped-def]
-                  dev_class, active_thr):  # pragma: no cover - compiled
+def _count_active(seed_key, first, n_s, order, order_thr,  # type: ignore[no-untyped-def]
+                  attach_start, active):  # pragma: no cover - compiled
+    # The activity hash of every device is computed once, here, and kept as one bit per
+    # (scenario, device position) for _fill (bit j & 7 of byte j >> 3; 1/8 byte per
+    # device-scenario, a few % of the batch): it is the one draw made for every device,
+    # and this flat loop over contiguous arrays (the class threshold looked up per
+    # position beforehand) is one the compiler vectorises, unlike a loop per group.
     n_p = attach_start.shape[0] - 1
+    n_d = order.shape[0]
+    n_full = n_d // 8
     counts = np.zeros((n_s, n_p + 1), dtype=np.int64)
     for s in nb.prange(n_s):
         key = _scenario_key(seed_key, first + s)
+        row = active[s]
+        for b in range(n_full):
+            v = np.uint8(0)
+            for t in range(8):
+                j = 8 * b + t
+                v |= np.uint8(_active_bits(key, order[j]) < order_thr[j]) << np.uint8(t)
+            row[b] = v
+        if n_full * 8 < n_d:
+            v = np.uint8(0)
+            for j in range(n_full * 8, n_d):
+                v |= np.uint8(_active_bits(key, order[j]) < order_thr[j]) << np.uint8(j & 7)
+            row[n_full] = v
         for p in range(n_p):
             c = 0
             for j in range(attach_start[p], attach_start[p + 1]):
-                i = order[j]
-                c += _active_bits(key, i) < active_thr[dev_class[i]]
+                c += (row[j >> 3] >> (j & 7)) & 1
             counts[s, p] = c
     return counts
 
@@ -141,52 +171,70 @@ def _sort_keys(keys, n):  # type: ignore[no-untyped-def]  # pragma: no cover - c
 
 @nb.njit(parallel=True, cache=True)
 def _fill(seed_key, first, group_start, order, attach_start,  # type: ignore[no-untyped-def]
-          dev_class, max_clients, active_thr, mix_cdf, mu, sigma, cap, dem, dev, app,
+          dev_class, max_clients, active, mix_cdf, mu, sigma, cap, dem, dev, app,
           assoc, max_group):  # pragma: no cover - compiled
+    # Per scenario, in three passes over its active devices (in position order, i.e.
+    # grouped by attachment point): the draws that need no branch (application, the
+    # central inverse normal) in one flat loop the compiler vectorises; the rare normal
+    # tails and exp (a libm call per draw) in a second; then per attachment point the
+    # association bound and the sort by demand. Each number is computed as before.
     n_s = group_start.shape[0]
     n_p = attach_start.shape[0] - 1
     n_a = mu.shape[0]
+    n_d = order.shape[0]
     for s in nb.prange(n_s):
         key = _scenario_key(seed_key, first + s)
-        buf = np.empty(max_group + 1, dtype=np.int32)
-        tdem = np.empty(max_group + 1, dtype=np.float32)
-        tbits = tdem.view(np.uint32)
-        tapp = np.empty(max_group + 1, dtype=np.int8)
+        row = active[s]
+        base = group_start[s, 0]
+        # branchless compaction of the scenario's active devices
+        vdev = np.empty(n_d, dtype=np.int32)
+        n = 0
+        for j in range(n_d):
+            vdev[n] = order[j]
+            n += (row[j >> 3] >> (j & 7)) & 1
+        vapp = np.empty(n, dtype=np.int8)
+        vu = np.empty(n, dtype=np.float64)
+        vz = np.empty(n, dtype=np.float64)
+        for q in range(n):
+            i = vdev[q]
+            c = dev_class[i]
+            u1 = _uniform(key, i, 1)
+            a = 0
+            for k in range(n_a - 1):
+                a += mix_cdf[c, k] <= u1
+            vapp[q] = a
+            u2 = _uniform(key, i, 2)
+            vu[q] = u2
+            vz[q] = _central_normal(u2)
+        vdem = np.empty(n, dtype=np.float32)
+        for q in range(n):
+            u2 = vu[q]
+            z = vz[q]
+            if u2 < _P_LOW or u2 > _P_HIGH:
+                z = inverse_normal(u2)
+            a = vapp[q]
+            vdem[q] = min(np.exp(mu[a] + sigma[a] * z), cap[a])
+        tbits = vdem.view(np.uint32)
         keys = np.empty(max_group + 1, dtype=np.uint64)
         for p in range(n_p):
-            # branchless compaction of the active devices of this attachment point
-            n = 0
-            for j in range(attach_start[p], attach_start[p + 1]):
-                i = order[j]
-                buf[n] = i
-                n += _active_bits(key, i) < active_thr[dev_class[i]]
             pos = group_start[s, p]
-            for q in range(n):
-                i = buf[q]
-                c = dev_class[i]
-                u1 = _uniform(key, i, 1)
-                a = 0
-                for k in range(n_a - 1):
-                    a += mix_cdf[c, k] <= u1
-                z = inverse_normal(_uniform(key, i, 2))
-                x = np.exp(mu[a] + sigma[a] * z)
-                tdem[q] = min(x, cap[a])
-                tapp[q] = a
+            g0 = pos - base  # this point's first entry among the scenario's
+            n_g = group_start[s, p + 1] - pos
             m = max_clients[p]
-            k = n if (m <= 0 or n <= m) else m
+            k = n_g if (m <= 0 or n_g <= m) else m
             assoc[s, p] = k
             # associated entries sorted by demand: the bits of a float32 >= 0 order
             # like its value, so sort (bits << 32 | index) keys, ties in device order
             for q in range(k):
-                keys[q] = (_U64(tbits[q]) << _S32) | _U64(q)
+                keys[q] = (_U64(tbits[g0 + q]) << _S32) | _U64(q)
             _sort_keys(keys, k)
-            for q in range(n):
-                src = np.int64(q)
+            for q in range(n_g):
+                src = g0 + q
                 if q < k:
-                    src = np.int64(keys[q] & _LO32)
-                dem[pos + q] = tdem[src]
-                dev[pos + q] = buf[src]
-                app[pos + q] = tapp[src]
+                    src = g0 + np.int64(keys[q] & _LO32)
+                dem[pos + q] = vdem[src]
+                dev[pos + q] = vdev[src]
+                app[pos + q] = vapp[src]
 
 
 @dataclass(frozen=True, eq=False)
@@ -275,12 +323,22 @@ def draw_demand(
     return regroup_batch(batch, arrays)
 
 
+def _has_repeats(points: NDArray[np.integer]) -> bool:
+    """Whether a point index occurs twice (called per chunk: a bincount, not np.unique's
+    hashing, when the indices are >= 0 as routing.py makes them)."""
+    if points.size == 0:
+        return False
+    if int(points.min()) >= 0:
+        return bool(np.bincount(points).max() > 1)
+    return bool(np.unique(points).shape[0] < points.shape[0])
+
+
 def physical_points(arrays: DistrictArrays) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
     """``(device_point, max_clients)`` of the *physical* attachment points: when load is
     spread (routing.py), sub-points of one point share its devices' draws and its client
     bound, so demand is drawn per physical point and then regrouped."""
     spread = arrays.meta.get("spread")
-    if spread is None or spread.parent.shape[0] == np.unique(spread.parent).shape[0]:
+    if spread is None or not _has_repeats(spread.parent):
         return arrays.device_attach, arrays.attach_max_clients
     n_phys = int(spread.parent.max()) + 1 if spread.parent.size else 0
     phys_max = np.zeros(n_phys, dtype=np.int32)
@@ -309,8 +367,10 @@ def draw_demand_points(arrays: DistrictArrays, params: ScenarioParams, n_scenari
                          attach_start=start_p)
     key = seed_key(seed)
     active_thr = active_threshold(params.active_p)
-    counts = _count_active(key, first_scenario, n_scenarios, ao.order, ao.attach_start,
-                           arrays.device_class, active_thr)
+    order_thr = active_thr[arrays.device_class[ao.order]]
+    active = np.empty((n_scenarios, (ao.order.shape[0] + 7) // 8), dtype=np.uint8)
+    counts = _count_active(key, first_scenario, n_scenarios, ao.order, order_thr,
+                           ao.attach_start, active)
     group_start = np.zeros(counts.shape, dtype=np.int64)
     flat = counts.ravel()
     np.cumsum(flat[:-1], out=group_start.ravel()[1:])
@@ -321,7 +381,7 @@ def draw_demand_points(arrays: DistrictArrays, params: ScenarioParams, n_scenari
     assoc = np.zeros((n_scenarios, n_p), dtype=np.int32)
     if n_e:
         _fill(key, first_scenario, group_start, ao.order, ao.attach_start, arrays.device_class,
-              max_clients, active_thr, params.mix_cdf, params.app_mu,
+              max_clients, active, params.mix_cdf, params.app_mu,
               params.app_sigma, params.app_max_mbps, dem, dev, app, assoc,
               int(np.diff(ao.attach_start).max(initial=0)))
     return DemandBatch(

@@ -168,9 +168,12 @@ def effective_capacity(capacity_mbps: NDArray[np.float64], background_mbps: NDAr
     bg = np.asarray(background_mbps, dtype=np.float64)
     if cap.shape != bg.shape:
         raise SimulationError("capacity and background arrays differ in length")
-    used = np.unique(path_links[path_links >= 0])
-    if used.size and int(used[-1]) >= cap.shape[0]:
-        raise SimulationError(f"path refers to link {int(used[-1])}, only {cap.shape[0]} exist")
+    on_path = path_links[path_links >= 0]
+    top = int(on_path.max()) if on_path.size else -1
+    if top >= cap.shape[0]:
+        raise SimulationError(f"path refers to link {top}, only {cap.shape[0]} exist")
+    # the links some path crosses, ascending (np.unique hashes: 3 ms a call, per chunk)
+    used = np.flatnonzero(np.bincount(on_path, minlength=cap.shape[0]))
     bad = used[~(np.isfinite(cap[used]) & (cap[used] > 0))]
     if bad.size:
         names = [link_ids[i] if i < len(link_ids) else str(i) for i in bad[:5].tolist()]

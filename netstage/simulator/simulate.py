@@ -57,6 +57,7 @@ from netstage.simulator.demand import (
     regroup_batch,
 )
 from netstage.simulator.errors import SimulationError
+from netstage.simulator.half_percentile import percentile_rows
 from netstage.simulator.maxmin import allocate, effective_capacity
 from netstage.simulator.model import District
 from netstage.simulator.profiles import AppsFile, ScenariosFile, scenario_params
@@ -504,7 +505,7 @@ def simulate(
     totals = np.zeros((n_s, _N_COLS))
     # p95 link use from the first n_util scenarios (all of them unless S x L > 32M)
     n_util = int(min(n_s, max(1, _UTIL_VALUES // max(n_l, 1))))
-    util = np.zeros((n_util, n_l), dtype=np.float16)
+    util = np.zeros((n_l, n_util), dtype=np.float16)  # link-major: one row per link
     util_sum = np.zeros(n_l)
     bn_scen = np.zeros(n_l, dtype=np.int64)
     bn_dev = np.zeros(n_l, dtype=np.int64)
@@ -532,7 +533,8 @@ def simulate(
         totals[done:done + k] = class_stats.sum(axis=1)  # every device has one class
         u = (alloc.link_used_mbps.astype(np.float64) + bg) / safe_cap
         if done < n_util:
-            util[done:min(done + k, n_util)] = u[: n_util - done]
+            # cast (contiguous, the slow part) before the transposed copy
+            util[:, done:min(done + k, n_util)] = u[: n_util - done].astype(np.float16).T
         for row in u:
             util_sum += row
         bn = alloc.link_bottleneck_devices
@@ -595,8 +597,7 @@ def simulate(
         link_capacity_mbps=np.asarray(cap, dtype=np.float64),
         link_background_mbps=np.asarray(bg, dtype=np.float64),
         link_util_mean=util_sum / n_s,
-        link_util_p95=np.percentile(util, 95.0, axis=0).astype(np.float64) if n_l
-        else np.zeros(0),
+        link_util_p95=percentile_rows(util, 95.0),
         link_util_scenarios=n_util,
         bottleneck_frequency=bn_scen / n_s,
         bottleneck_devices_mean=bn_dev / n_s,
