@@ -420,8 +420,9 @@ def n1_worst(s: Study, *, top: int = 10) -> Figure:
                    "or independent paths), so the single-failure (N-1) simulation was not",
                    "needed to classify the district."]
         elif cont is None:
-            why = ["The N-1 contingency analysis (netstage.simulator.contingency) did not",
-                   "run or is not available: run `netstage n1 FILE` when it is."]
+            why = ["The single-failure (N-1) simulation did not run for this report",
+                   "(the rules in use did not need it, or it failed on this district);",
+                   "`netstage contingency FILE` runs it on its own."]
         else:
             why = ["The contingency analysis returned no failure cases."]
         return _note(fig, "Single failures (N-1): not analysed", why)

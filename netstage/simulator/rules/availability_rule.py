@@ -146,9 +146,11 @@ def rule_ha(ctx: RuleContext) -> RuleVerdict:
     ]
     resolve = []
     if rep is None:
-        resolve.append("redundancy analysis (netstage.simulator.redundancy) is not available")
+        resolve.append("the redundancy analysis failed on this district (its error was reported "
+                       "when it ran); `netstage redundancy FILE` repeats it")
     if circuits_ok and min_paths is not None and min_paths >= tp.value and cont is None:
-        resolve.append("N-1 contingency (netstage.simulator.contingency) is not available")
+        resolve.append("the N-1 contingency analysis failed on this district (its error was "
+                       "reported when it ran); `netstage contingency FILE` repeats it")
 
     details = _ha_details(ctx, rep, worst_site, worst_elem, circuit_groups)
 
