@@ -43,3 +43,22 @@ def test_study_owns_the_evidence_and_plans_reuse_it() -> None:
     assert (dict(ev.simulations), ev.redundancy, ev.contingency, ev.arrays) == kept
     fresh = plan_upgrades(load_district("example:stage2"), target_stage=3, n_scenarios=40)
     assert p.to_json() == fresh.to_json()
+
+
+def test_study_analyses_are_the_rules_own_and_computed_once() -> None:
+    """s.simulate/redundancy/contingency are the objects the classification used (no
+    second computation); availability is cached per reliability file and equals the
+    analysis run on its own."""
+    from netstage.simulator.availability import estimate_availability
+    from netstage.simulator.io import load_district
+
+    s = ns.load("example:stage4", n_scenarios=40)
+    c = s.classify()
+    assert s.simulate("now") is c.evidence.simulations["now"]
+    assert s.redundancy() is c.evidence.redundancy is not None
+    n1 = s.contingency()
+    assert n1 is not None and s.contingency() is n1 is c.evidence.contingency
+    a = s.availability()
+    assert s.availability() is a
+    alone = estimate_availability(load_district("example:stage4"))
+    assert a.to_json() == alone.to_json()

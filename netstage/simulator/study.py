@@ -8,6 +8,10 @@ The five-line library use (``docs/library.md``)::
     print(s.plan(target=4).summary())    # the cheapest verified upgrades
     s.report("out/")                     # HTML, JSON, PDF and charts
 
+The analyses behind the verdict are there too, computed once and shared with the rules:
+``s.simulate("now")``, ``s.redundancy()``, ``s.contingency()`` (N-1) and
+``s.availability()`` (outage hours per year).
+
 A :class:`Study` owns the district and caches what it computed, keyed by the settings
 that change the answer (scenarios, seed, rubric overrides), so asking twice costs
 nothing and a report reuses the classification and plans already made. The heavy
@@ -24,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netstage.simulator.evidence import Evidence
 from netstage.simulator.io import load_district
@@ -32,6 +36,12 @@ from netstage.simulator.model import District
 from netstage.simulator.plan import UpgradePlan, plan_upgrades
 from netstage.simulator.rules import Rubric
 from netstage.simulator.stage import DEFAULT_N_SCENARIOS, Classification, classify
+
+if TYPE_CHECKING:
+    from netstage.simulator.availability import AvailabilityReport
+    from netstage.simulator.contingency import ContingencyReport
+    from netstage.simulator.redundancy import RedundancyReport
+    from netstage.simulator.simulate import SimulationResult
 
 __all__ = ["Study", "load"]
 
@@ -53,6 +63,8 @@ class Study:
     _classification: Classification | None = field(default=None, init=False, repr=False)
     _evidence: Evidence | None = field(default=None, init=False, repr=False)
     _plans: dict[int, UpgradePlan] = field(default_factory=dict, init=False, repr=False)
+    _availability: dict[str, AvailabilityReport] = field(default_factory=dict, init=False,
+                                                         repr=False)
 
     @property
     def name(self) -> str:
@@ -112,6 +124,36 @@ class Study:
 
         return write_report(self, out_dir, plans=None if plans else [], extra=extra,
                             formats=formats or FORMATS, progress=progress)
+
+    # -- the analyses, each computed once and shared with the rules and the report -------
+    def simulate(self, scenario: str = "now") -> SimulationResult:
+        """The busy-hour simulation of ``scenario`` (a shipped scenario type: ``lab``,
+        ``now``, ``future``...) with this study's scenarios and seed; the capacity rules
+        read the same cached result."""
+        return self.evidence.simulation(scenario)
+
+    def redundancy(self) -> RedundancyReport | None:
+        """Paths, cut points and single points of failure (R-HA's structure; cached).
+        None only after the analysis raised on this district (the first call raised)."""
+        return self.evidence.redundancy_report()
+
+    def contingency(self) -> ContingencyReport | None:
+        """The N-1 report: every single failure re-routed and re-simulated (cached; the
+        one R-HA reads when the structure passes). None as for :meth:`redundancy`."""
+        return self.evidence.contingency_report()
+
+    def availability(self, reliability: str | Path | None = None) -> AvailabilityReport:
+        """Expected outage hours per year per school and district-wide, from the
+        shipped reliability figures or the ``reliability`` file (as ``netstage
+        availability --reliability``); cached per file, on the study's arrays."""
+        from netstage.simulator.availability import estimate_availability, load_reliability
+
+        key = str(reliability) if reliability is not None else ""
+        if key not in self._availability:
+            self._availability[key] = estimate_availability(
+                self.district, reliability=load_reliability(reliability),
+                arrays=self.evidence.district_arrays())
+        return self._availability[key]
 
     @classmethod
     def from_classification(cls, district: District, classification: Classification,
