@@ -511,6 +511,32 @@ def _assign(base_links: list[tuple[int, ...]], share: NDArray[np.float64],
     return out
 
 
+def _same_routes(a: NodeRoutes, b: NodeRoutes, nodes: NDArray[np.int64]
+                 ) -> NDArray[np.bool_]:
+    """Per node of ``nodes``: True when it has the same routes (links, in order) in ``a``
+    and ``b`` (probabilities aside), compared for all nodes at once."""
+    count = a.start[nodes + 1] - a.start[nodes]
+    same = count == b.start[nodes + 1] - b.start[nodes]
+    rows = np.repeat(np.flatnonzero(same), count[same])
+    if rows.size == 0:
+        return same
+    off = _ranks(count[same])
+    ra = a.start[nodes[rows]] + off
+    rb = b.start[nodes[rows]] + off
+    width = max(a.links.shape[1], b.links.shape[1])
+    la = np.full((ra.shape[0], width), -1, dtype=np.int32)
+    lb = np.full((rb.shape[0], width), -1, dtype=np.int32)
+    pos = np.arange(width)[None, :]
+    la[:, : a.links.shape[1]] = np.where(pos[:, : a.links.shape[1]] < a.length[ra][:, None],
+                                         a.links[ra], -1)
+    lb[:, : b.links.shape[1]] = np.where(pos[:, : b.links.shape[1]] < b.length[rb][:, None],
+                                         b.links[rb], -1)
+    row_same = (a.length[ra] == b.length[rb]) & np.all(la == lb, axis=1)
+    bad = np.unique(rows[~row_same])
+    same[bad] = False
+    return same
+
+
 def spread_paths(spread: Spread, **g: Unpack[PathInputs]) -> tuple[I32, I32]:
     """Paths of the sub-points after failures (``link_up``/``node_up``; none = base).
 
@@ -536,17 +562,17 @@ def spread_paths(spread: Spread, **g: Unpack[PathInputs]) -> tuple[I32, I32]:
     choice = np.zeros(n_sp, dtype=np.int64)  # index among the node's new routes
     split = np.flatnonzero(np.diff(base.start)[node] >= 2)
     if routes is not base and split.size:
-        for v in np.unique(node[split]).tolist():
+        nodes = np.unique(node[split])
+        same = _same_routes(base, routes, nodes)
+        keep = np.isin(node[split], nodes[same])
+        choice[split[keep]] = spread.route[split[keep]]
+        # only the nodes whose route set changed (those the failure touches) are
+        # re-assigned slot by slot; the others keep their base route
+        for v in nodes[~same & (m_new[nodes] > 0)].tolist():
             b_rows = list(base.rows(v))
             n_rows = list(routes.rows(v))
-            if not n_rows:
-                continue
             b_links = [tuple(base.links[r, : base.length[r]].tolist()) for r in b_rows]
             n_links = [tuple(routes.links[r, : routes.length[r]].tolist()) for r in n_rows]
-            if b_links == n_links:
-                at = split[node[split] == v]
-                choice[at] = spread.route[at]
-                continue
             at = split[node[split] == v]
             # slots of one point of v (every point of v is split alike)
             one = at[spread.parent[at] == spread.parent[at[0]]]
