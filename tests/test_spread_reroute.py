@@ -20,7 +20,7 @@ from netstage.simulator.routing import (
     PathInputs,
     Spread,
     _assign,
-    _attach_rows,
+    attach_rows,
     node_routes,
     route_usable,
     spread_paths,
@@ -76,7 +76,7 @@ def _oracle(spread: Spread, arr: DistrictArrays, link_up: np.ndarray,
     else:
         links = np.where(reachable[:, None], routes.links[row], -1).astype(np.int32)
         length = np.where(reachable, routes.length[row], 0).astype(np.int32)
-    return _attach_rows(links, length, PathInputs(
+    return attach_rows(links, length, PathInputs(
         n_nodes=len(arr.node_ids), link_a=arr.link_a, link_b=arr.link_b,
         link_capacity_mbps=arr.link_capacity_mbps, link_role=arr.link_role,
         attach_member=arr.attach_member, attach_air_link=arr.attach_air_link,

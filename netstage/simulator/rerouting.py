@@ -264,24 +264,60 @@ def _n_points(spread: Any, changed: I64, disc: I64 | None) -> int:
     return int(np.unique(spread.parent[moved]).shape[0])
 
 
-def _spread_paths_for(arr: DistrictArrays, spread: Any, links: tuple[int, ...], node: int
-                      ) -> tuple[NDArray[np.int32], NDArray[np.int32], I64]:
-    """Paths of every (sub-)point after ``links`` and ``node`` fail, when load is spread
-    over several circuits or equal-cost paths (:func:`routing.spread_paths`): no tree,
-    so every point is a candidate for a change."""
-    from netstage.simulator.routing import spread_paths
-
-    link_up = np.ones(arr.n_links, dtype=bool)
-    link_up[list(links)] = False
-    node_up = None
+def _spread_inputs(arr: DistrictArrays, links: tuple[int, ...] = (), node: int = -1
+                   ) -> dict[str, Any]:
+    """:class:`routing.PathInputs` of ``arr`` with ``links`` and ``node`` failed."""
+    link_up = node_up = None
+    if links:
+        link_up = np.ones(arr.n_links, dtype=bool)
+        link_up[list(links)] = False
     if node >= 0:
         node_up = np.ones(len(arr.node_ids), dtype=bool)
         node_up[node] = False
-    pl, plen = spread_paths(spread, n_nodes=len(arr.node_ids), link_a=arr.link_a,
-                            link_b=arr.link_b, link_capacity_mbps=arr.link_capacity_mbps,
-                            link_role=arr.link_role, attach_member=arr.attach_member,
-                            attach_air_link=arr.attach_air_link,
-                            member_link_of=arr.meta.get("member_links", {}),
-                            link_up=link_up, node_up=node_up)
-    return pl, plen, np.arange(len(arr.attach_ids), dtype=np.int64)
+    return dict(n_nodes=len(arr.node_ids), link_a=arr.link_a, link_b=arr.link_b,
+                link_capacity_mbps=arr.link_capacity_mbps, link_role=arr.link_role,
+                attach_member=arr.attach_member, attach_air_link=arr.attach_air_link,
+                member_link_of=arr.meta.get("member_links", {}), link_up=link_up,
+                node_up=node_up)
+
+
+SpreadBase = tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]]
+
+
+def _spread_base(arr: DistrictArrays, spread: Any) -> SpreadBase:
+    """Node paths and point paths of the sub-points with nothing failed (computed once
+    per run; :func:`_spread_paths_for` compares each contingency's node paths with it)."""
+    from netstage.simulator.routing import attach_rows, spread_node_paths
+
+    g = _spread_inputs(arr)
+    nl, nlen = spread_node_paths(spread, **g)
+    pl, _plen = attach_rows(nl, nlen, g)  # type: ignore[arg-type]
+    return nl, nlen, pl
+
+
+def _spread_paths_for(arr: DistrictArrays, spread: Any, links: tuple[int, ...], node: int,
+                      base: SpreadBase | None = None
+                      ) -> tuple[NDArray[np.int32], NDArray[np.int32], I64]:
+    """Paths of every (sub-)point after ``links`` and ``node`` fail, when load is spread
+    over several circuits or equal-cost paths (:func:`routing.spread_paths`), and the
+    sub-points that may have moved: those whose node path changed (no tree, so every
+    node is re-routed; only the moved sub-points are turned into point paths, the others
+    keep their base rows; ``base``: :func:`_spread_base`, computed here when None)."""
+    from netstage.simulator.routing import attach_rows, spread_node_paths
+
+    b_nl, b_len, b_pl = base if base is not None else _spread_base(arr, spread)
+    g = _spread_inputs(arr, links, node)
+    nl, nlen = spread_node_paths(spread, **g)
+    width = max(nl.shape[1], b_nl.shape[1])
+    moved = (nlen != b_len) | np.any(_pad(nl, width) != _pad(b_nl, width), axis=1)
+    cand = np.flatnonzero(moved).astype(np.int64)
+    sub = dict(g, attach_member=arr.attach_member[cand],
+               attach_air_link=arr.attach_air_link[cand])
+    rows, lens = attach_rows(nl[cand], nlen[cand], sub)  # type: ignore[arg-type]
+    out_w = nl.shape[1] + 1  # as spread_paths: the air link, then the node path
+    pl = _pad(b_pl, out_w)[:, :out_w].copy()
+    plen = np.where(b_len > 0, b_len + (arr.attach_air_link >= 0), 0).astype(np.int32)
+    pl[cand] = _pad(rows, out_w)[:, :out_w]
+    plen[cand] = lens
+    return pl, plen, cand
 

@@ -18,7 +18,15 @@ from typing import NotRequired, TypedDict, Unpack
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["PathInputs", "attachment_paths", "node_paths", "tree_parents"]
+__all__ = [
+    "PathInputs",
+    "attach_rows",
+    "attachment_paths",
+    "node_paths",
+    "spread_node_paths",
+    "spread_paths",
+    "tree_parents",
+]
 
 I32 = NDArray[np.int32]
 
@@ -118,7 +126,7 @@ def attachment_paths(*, attach_node: I32, **g: Unpack[PathInputs]) -> tuple[I32,
     if node_up is not None:
         reachable &= node_up[attach_node]
     node_len = np.where(reachable, node_depth, 0).astype(np.int32)
-    return _attach_rows(npaths[attach_node], node_len, g)
+    return attach_rows(npaths[attach_node], node_len, g)
 
 
 # -- load sharing: several circuits and equal-cost paths -----------------------------------
@@ -547,6 +555,15 @@ def spread_paths(spread: Spread, **g: Unpack[PathInputs]) -> tuple[I32, I32]:
     its node's first (tree) route; the slots of a split point keep their base route
     when it survives, and the slots whose route failed are re-spread (:func:`_assign`).
     """
+    return attach_rows(*spread_node_paths(spread, **g), g)
+
+
+def spread_node_paths(spread: Spread, **g: Unpack[PathInputs]) -> tuple[I32, I32]:
+    """The node part of :func:`spread_paths`: per sub-point, the links from its node to
+    the Internet (``[P', H]``, -1 padded) and their count (0: cut off). Two sub-points
+    with the same node path have the same point path (the air link and the AP member's
+    uplink copy are fixed per sub-point), so N-1 turns only the sub-points whose node
+    path changed into point paths."""
     link_up, node_up = g.get("link_up"), g.get("node_up")
     base = spread.base
     if link_up is None and node_up is None:
@@ -562,18 +579,21 @@ def spread_paths(spread: Spread, **g: Unpack[PathInputs]) -> tuple[I32, I32]:
     choice = np.zeros(n_sp, dtype=np.int64)  # index among the node's new routes
     split = np.flatnonzero(np.diff(base.start)[node] >= 2)
     if routes is not base and split.size:
-        nodes = np.unique(node[split])
+        by_node = split[np.argsort(node[split], kind="stable")]  # each node's slots
+        nodes, first, count = np.unique(node[by_node], return_index=True,
+                                        return_counts=True)
         same = _same_routes(base, routes, nodes)
-        keep = np.isin(node[split], nodes[same])
-        choice[split[keep]] = spread.route[split[keep]]
+        keep = by_node[np.repeat(same, count)]
+        choice[keep] = spread.route[keep]
         # only the nodes whose route set changed (those the failure touches) are
         # re-assigned slot by slot; the others keep their base route
-        for v in nodes[~same & (m_new[nodes] > 0)].tolist():
+        for i in np.flatnonzero(~same & (m_new[nodes] > 0)).tolist():
+            v = int(nodes[i])
             b_rows = list(base.rows(v))
             n_rows = list(routes.rows(v))
             b_links = [tuple(base.links[r, : base.length[r]].tolist()) for r in b_rows]
             n_links = [tuple(routes.links[r, : routes.length[r]].tolist()) for r in n_rows]
-            at = split[node[split] == v]
+            at = by_node[first[i]: first[i] + count[i]]
             # slots of one point of v (every point of v is split alike)
             one = at[spread.parent[at] == spread.parent[at[0]]]
             new = _assign([b_links[int(spread.route[s])] for s in one], spread.share[one],
@@ -589,10 +609,10 @@ def spread_paths(spread: Spread, **g: Unpack[PathInputs]) -> tuple[I32, I32]:
     node_links = np.where(reachable[:, None], routes.links[row] if routes.links.size
                           else np.full((n_sp, width), -1, np.int32), -1).astype(np.int32)
     node_len = np.where(reachable, routes.length[row] if routes.length.size else 0, 0)
-    return _attach_rows(node_links, node_len.astype(np.int32), g)
+    return node_links, node_len.astype(np.int32)
 
 
-def _attach_rows(node_links: I32, node_len: I32, g: PathInputs) -> tuple[I32, I32]:
+def attach_rows(node_links: I32, node_len: I32, g: PathInputs) -> tuple[I32, I32]:
     """Point paths from their nodes' paths (``node_len`` 0: no path): the air link
     first (Wi-Fi), then the node's path with AP member ``j``'s own copy of the AP
     entry's uplink. The one place both path builders turn node paths into point paths."""

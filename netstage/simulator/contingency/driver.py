@@ -32,7 +32,14 @@ from netstage.simulator.incremental import Job, TreeLevels, link_tree, solve_job
 from netstage.simulator.maxmin import allocate, effective_capacity
 from netstage.simulator.model import District
 from netstage.simulator.profiles import scenario_params
-from netstage.simulator.rerouting import _n_points, _pad, _Plan, _Router, _spread_paths_for
+from netstage.simulator.rerouting import (
+    _n_points,
+    _pad,
+    _Plan,
+    _Router,
+    _spread_base,
+    _spread_paths_for,
+)
 from netstage.simulator.simulate import draw_demand_cached
 
 F64 = NDArray[np.float64]
@@ -127,6 +134,7 @@ def run_contingency(
     spread = arr.meta.get("spread")
     multipath = spread is not None and spread.multipath
     router = None if multipath else _Router(arr)
+    s_base = _spread_base(arr, spread) if multipath else None
     base_width = arr.path_links.shape[1]
     plans: list[_Plan] = []
     plan_of: list[int] = []  # per element: index into plans, -1 = changes nothing
@@ -143,7 +151,7 @@ def run_contingency(
             plan_of.append(-1)
             continue
         if multipath:  # several routes per point: re-route all, re-spread (routing.py)
-            pl, plen, cand = _spread_paths_for(arr, spread, el.links, el.node)
+            pl, plen, cand = _spread_paths_for(arr, spread, el.links, el.node, s_base)
         else:
             assert router is not None
             pl, plen, cand = router.paths_for(el.links, el.node)
