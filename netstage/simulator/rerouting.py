@@ -281,18 +281,21 @@ def _spread_inputs(arr: DistrictArrays, links: tuple[int, ...] = (), node: int =
                 node_up=node_up)
 
 
+# node paths and their lengths per (node, slot) pair, point paths per sub-point
 SpreadBase = tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]]
 
 
 def _spread_base(arr: DistrictArrays, spread: Any) -> SpreadBase:
-    """Node paths and point paths of the sub-points with nothing failed (computed once
-    per run; :func:`_spread_paths_for` compares each contingency's node paths with it)."""
-    from netstage.simulator.routing import attach_rows, spread_node_paths
+    """Node paths per (node, slot) pair (:attr:`routing.Spread.combos`) and point paths
+    of the sub-points with nothing failed (computed once per run;
+    :func:`_spread_paths_for` compares each contingency's pairs with it)."""
+    from netstage.simulator.routing import attach_rows, spread_combo_paths
 
     g = _spread_inputs(arr)
-    nl, nlen = spread_node_paths(spread, **g)
-    pl, _plen = attach_rows(nl, nlen, g)  # type: ignore[arg-type]
-    return nl, nlen, pl
+    cl, clen = spread_combo_paths(spread, **g)
+    combo_of = spread.combos[0]
+    pl, _plen = attach_rows(cl[combo_of], clen[combo_of], g)  # type: ignore[arg-type]
+    return cl, clen, pl
 
 
 def _spread_paths_for(arr: DistrictArrays, spread: Any, links: tuple[int, ...], node: int,
@@ -303,19 +306,22 @@ def _spread_paths_for(arr: DistrictArrays, spread: Any, links: tuple[int, ...], 
     sub-points that may have moved: those whose node path changed (no tree, so every
     node is re-routed; only the moved sub-points are turned into point paths, the others
     keep their base rows; ``base``: :func:`_spread_base`, computed here when None)."""
-    from netstage.simulator.routing import attach_rows, spread_node_paths
+    from netstage.simulator.routing import attach_rows, spread_combo_paths
 
-    b_nl, b_len, b_pl = base if base is not None else _spread_base(arr, spread)
+    b_cl, b_clen, b_pl = base if base is not None else _spread_base(arr, spread)
     g = _spread_inputs(arr, links, node)
-    nl, nlen = spread_node_paths(spread, **g)
-    width = max(nl.shape[1], b_nl.shape[1])
-    moved = (nlen != b_len) | np.any(_pad(nl, width) != _pad(b_nl, width), axis=1)
-    cand = np.flatnonzero(moved).astype(np.int64)
+    cl, clen = spread_combo_paths(spread, **g)
+    width = max(cl.shape[1], b_cl.shape[1])
+    moved = (clen != b_clen) | np.any(_pad(cl, width) != _pad(b_cl, width), axis=1)
+    combo_of = spread.combos[0]
+    cand = np.flatnonzero(moved[combo_of]).astype(np.int64)
     sub = dict(g, attach_member=arr.attach_member[cand],
                attach_air_link=arr.attach_air_link[cand])
-    rows, lens = attach_rows(nl[cand], nlen[cand], sub)  # type: ignore[arg-type]
-    out_w = nl.shape[1] + 1  # as spread_paths: the air link, then the node path
+    rows, lens = attach_rows(cl[combo_of[cand]], clen[combo_of[cand]],
+                             sub)  # type: ignore[arg-type]
+    out_w = cl.shape[1] + 1  # as spread_paths: the air link, then the node path
     pl = _pad(b_pl, out_w)[:, :out_w].copy()
+    b_len = b_clen[combo_of]
     plen = np.where(b_len > 0, b_len + (arr.attach_air_link >= 0), 0).astype(np.int32)
     pl[cand] = _pad(rows, out_w)[:, :out_w]
     plen[cand] = lens

@@ -13,6 +13,7 @@ levels), not one Python step per node.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NotRequired, TypedDict, Unpack
 
 import numpy as np
@@ -432,6 +433,15 @@ class Spread:
     circuit_weight: NDArray[np.float64]
     circuit_standby: NDArray[np.bool_]
 
+    @cached_property
+    def combos(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """``(combo_of[P'], rep[K])``: the distinct (node, slot) pairs of the sub-points,
+        sorted, each with its first sub-point; every point of a node is split alike, so
+        sub-points of one pair always take the same route (routing works on the pairs)."""
+        key = self.node * (int(self.slot.max(initial=0)) + 1) + self.slot
+        _u, rep, combo_of = np.unique(key, return_index=True, return_inverse=True)
+        return combo_of.astype(np.int64).ravel(), rep.astype(np.int64)
+
     @property
     def multipath(self) -> bool:
         """True when some point is split or some circuit is standby (N-1 must then
@@ -560,9 +570,17 @@ def spread_paths(spread: Spread, **g: Unpack[PathInputs]) -> tuple[I32, I32]:
 
 def spread_node_paths(spread: Spread, **g: Unpack[PathInputs]) -> tuple[I32, I32]:
     """The node part of :func:`spread_paths`: per sub-point, the links from its node to
-    the Internet (``[P', H]``, -1 padded) and their count (0: cut off). Two sub-points
-    with the same node path have the same point path (the air link and the AP member's
-    uplink copy are fixed per sub-point), so N-1 turns only the sub-points whose node
+    the Internet (``[P', H]``, -1 padded) and their count (0: cut off)."""
+    combo_of, _rep = spread.combos
+    links, length = spread_combo_paths(spread, **g)
+    return links[combo_of], length[combo_of]
+
+
+def spread_combo_paths(spread: Spread, **g: Unpack[PathInputs]) -> tuple[I32, I32]:
+    """:func:`spread_node_paths` per (node, slot) pair of :attr:`Spread.combos` (a few
+    hundred where there are tens of thousands of sub-points). Two sub-points with the
+    same node path have the same point path (the air link and the AP member's uplink
+    copy are fixed per sub-point), so N-1 turns only the sub-points of pairs whose node
     path changed into point paths."""
     link_up, node_up = g.get("link_up"), g.get("node_up")
     base = spread.base
@@ -573,9 +591,12 @@ def spread_node_paths(spread: Spread, **g: Unpack[PathInputs]) -> tuple[I32, I32
                               link_up, node_up)
         routes = node_routes(g["n_nodes"], g["link_a"], g["link_b"], g["link_capacity_mbps"],
                              usable, spread.circuit_weight, spread.circuit_standby)
-    n_sp = spread.parent.shape[0]
+    rep = spread.combos[1]
+    n_sp = rep.shape[0]
     m_new = np.diff(routes.start)
-    node = spread.node
+    node = spread.node[rep]
+    route, slot = spread.route[rep], spread.slot[rep]
+    parent, share = spread.parent[rep], spread.share[rep]
     choice = np.zeros(n_sp, dtype=np.int64)  # index among the node's new routes
     split = np.flatnonzero(np.diff(base.start)[node] >= 2)
     if routes is not base and split.size:
@@ -584,7 +605,7 @@ def spread_node_paths(spread: Spread, **g: Unpack[PathInputs]) -> tuple[I32, I32
                                         return_counts=True)
         same = _same_routes(base, routes, nodes)
         keep = by_node[np.repeat(same, count)]
-        choice[keep] = spread.route[keep]
+        choice[keep] = route[keep]
         # only the nodes whose route set changed (those the failure touches) are
         # re-assigned slot by slot; the others keep their base route
         for i in np.flatnonzero(~same & (m_new[nodes] > 0)).tolist():
@@ -595,12 +616,12 @@ def spread_node_paths(spread: Spread, **g: Unpack[PathInputs]) -> tuple[I32, I32
             n_links = [tuple(routes.links[r, : routes.length[r]].tolist()) for r in n_rows]
             at = by_node[first[i]: first[i] + count[i]]
             # slots of one point of v (every point of v is split alike)
-            one = at[spread.parent[at] == spread.parent[at[0]]]
-            new = _assign([b_links[int(spread.route[s])] for s in one], spread.share[one],
+            one = at[parent[at] == parent[at[0]]]
+            new = _assign([b_links[int(route[s])] for s in one], share[one],
                           n_links, routes.prob[n_rows[0]: n_rows[-1] + 1])
-            choice[at] = np.asarray(new, dtype=np.int64)[spread.slot[at]]
+            choice[at] = np.asarray(new, dtype=np.int64)[slot[at]]
     elif split.size:
-        choice[split] = spread.route[split]
+        choice[split] = route[split]
     reachable = m_new[node] > 0
     if node_up is not None:
         reachable &= node_up[node]
