@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from netstage.simulator.arrays import DistrictArrays, to_arrays
+from netstage.simulator.contingency import contingency_elements
 from netstage.simulator.generate import generate_district
 from netstage.simulator.io import district_from_dict
 from netstage.simulator.model import District
+from netstage.simulator.rerouting import _pad, _spread_base, _spread_inputs, _spread_paths_for
 from netstage.simulator.routing import (
     PathInputs,
     Spread,
@@ -118,3 +122,31 @@ def test_spread_paths_equal_the_node_by_node_rule(seed: int, schools: int, dual:
         assert np.all(pl[:, o_pl.shape[1]:] == -1)
         changed += int(np.any(plen != arr.path_len))
     assert changed > 0  # some failures re-route (the comparison is not vacuous)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), schools=st.integers(2, 9), dual=st.floats(0.0, 1.0),
+       circuits=st.integers(1, 3), standby=st.booleans(), ring=st.booleans())
+def test_n1_paths_equal_spread_paths_for_every_element(seed: int, schools: int, dual: float,
+                                                       circuits: int, standby: bool,
+                                                       ring: bool) -> None:
+    """N-1 re-routes only the (node, slot) pairs whose node path changed and keeps the
+    base rows of the others: for every element (access ones included) the paths are
+    those of :func:`spread_paths` of the whole district, and every sub-point whose path
+    changed is among the candidates."""
+    d = _district(seed, schools, dual, circuits, standby, ring)
+    arr = to_arrays(d)
+    spread = arr.meta.get("spread")
+    if spread is None or not spread.multipath:
+        return
+    base = _spread_base(arr, spread)
+    elems, _ = contingency_elements(d, arr, include_access=True)
+    for el in elems:
+        pl, plen, cand = _spread_paths_for(arr, spread, el.links, el.node, base)
+        want_pl, want_len = spread_paths(spread, **_spread_inputs(arr, el.links, el.node))
+        np.testing.assert_array_equal(pl, want_pl, err_msg=el.label)
+        np.testing.assert_array_equal(plen, want_len, err_msg=el.label)
+        width = max(pl.shape[1], arr.path_links.shape[1])
+        moved = np.flatnonzero((plen != arr.path_len) | np.any(
+            _pad(pl, width) != _pad(arr.path_links, width), axis=1))
+        assert np.isin(moved, cand).all(), el.label
