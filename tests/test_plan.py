@@ -215,7 +215,9 @@ def test_demand_reuse_gives_the_same_plan(stage: int,
     assert fresh.actions, "a plan with actions compares more than the classification"
     assert _plan_answer(cached) == _plan_answer(fresh)
     assert hits > 0 and misses > 0
-    assert hits > misses  # most candidates keep the device set
+    # most candidates keep the device set (at least as many draws re-used as made; the
+    # pruning no longer re-simulates for a declared action, so example 2 has 11 and 11)
+    assert hits >= misses
 
 
 def test_demand_cache_key_and_bound() -> None:

@@ -40,6 +40,7 @@ from netstage.simulator.plan.gap import (
     DECLARED_RULES,
     SIMULATED_RULES,
     _Cache,
+    _content_key,
     _evaluate,
     _ha_structure,
     _State,
@@ -642,10 +643,17 @@ def _allows(before: Classification | None, rule: str, target: int, d: District,
 
 def _prune(d: District, actions: list[UpgradeAction], target: int, rubric: Rubric, n: int,
            seed: int, say: Callable[[str], None]) -> list[UpgradeAction]:
-    """Drop actions (most expensive first) the target does not need."""
+    """Drop actions (most expensive first) the target does not need.
+
+    Removing an action that changes nothing the simulated rules read (a declared fact:
+    the content :func:`~netstage.simulator.plan.gap._content_key` compares is the same
+    with and without it) cannot change their verdicts, so when they already pass with
+    the kept actions only the declared rules are evaluated again: no N-1 run per
+    declared action (the same premise as the planner's evaluation cache)."""
     if len(actions) < 2:
         return actions
     kept = list(actions)
+    sim_ok: dict[tuple[str, tuple[str, ...]], bool] = {}
     for a in sorted(actions, key=lambda x: -x.cost_usd):
         trial = [x for x in kept if x is not a]
         try:
@@ -654,7 +662,17 @@ def _prune(d: District, actions: list[UpgradeAction], target: int, rubric: Rubri
             continue
         rules = sorted({r for x in kept for r in x.rules} | {"R-HA"} if any(
             "R-HA" in x.rules for x in kept) else {r for x in kept for r in x.rules})
-        st = _evaluate(nd, list(rules), target, rubric, n, seed, ha_full=True)
+        sim = tuple(r for r in rules if r not in DECLARED_RULES)
+        check = rules
+        if sim:
+            key = _content_key(nd, list(sim))
+            if key == _content_key(apply_actions(d, kept), list(sim)):
+                if (key, sim) not in sim_ok:
+                    sim_ok[(key, sim)] = not _evaluate(nd, list(sim), target, rubric, n, seed,
+                                                       ha_full=True).failing(target)
+                if sim_ok[(key, sim)]:
+                    check = [r for r in rules if r in DECLARED_RULES]
+        st = _evaluate(nd, list(check), target, rubric, n, seed, ha_full=True)
         if not st.failing(target):
             kept = trial
             say(f"  - dropped {a.description}: not needed")
