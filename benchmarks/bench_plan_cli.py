@@ -24,17 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_classify_cli import write_district
-from whole_process import ROOT, add_arguments, env_for, load_avg, netstage_argv
+from whole_process import ROOT, add_arguments, load_avg, measure_process, netstage_argv
 
 TARGET_S = 5.0
 TARGET_GB = 1.0
@@ -46,21 +43,13 @@ def run_plan(argv: list[str], tree: Path) -> dict[str, Any]:
     after, whether the target was reached, cost, number of actions). Exit 1 means "not
     reached", an answer like any other."""
     with tempfile.TemporaryFile() as out:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=tree, env=env_for(tree), stdout=out,
-                                stderr=subprocess.DEVNULL)
-        _, status, ru = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        code = os.waitstatus_to_exitcode(status)
-        if code not in (0, 1):
-            raise SystemExit(f"netstage plan failed with exit code {code} ({tree})")
+        m: dict[str, Any] = measure_process(argv, tree, stdout=out, ok_codes=(0, 1))
         out.seek(0)
         data = json.loads(out.read())
     answer = {k: data.get(k) for k in ("stage_before", "stage_after", "reached",
                                        "cost_usd", "capex_usd")}
     answer["actions"] = len(data.get("actions") or [])
-    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime,
-            "rss_gb": ru.ru_maxrss / 1024**2, "answer": answer}
+    return m | {"answer": answer}
 
 
 def best(argv: list[str], tree: Path, repeat: int, warm_up: bool) -> dict[str, Any]:

@@ -29,17 +29,19 @@ def env_for(tree: Path) -> dict[str, str]:
     return env
 
 
-def measure_process(argv: list[str], tree: Path = ROOT) -> dict[str, float]:
+def measure_process(argv: list[str], tree: Path = ROOT, *, stdout: Any = subprocess.DEVNULL,
+                    ok_codes: tuple[int, ...] = (0,)) -> dict[str, float]:
     """Wall seconds, CPU seconds and peak resident memory (GB) of one run of ``argv``
     (``os.wait4`` gives this child's own resource usage, not the maximum over every
-    child this process ever waited for)."""
+    child this process ever waited for). ``stdout``: where the child writes (a file to
+    read its answer from afterwards); an exit code outside ``ok_codes`` raises."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=tree, env=env_for(tree),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=stdout, stderr=subprocess.DEVNULL)
     _, status, ru = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
+    if proc.returncode not in ok_codes:
         raise subprocess.CalledProcessError(proc.returncode, argv)
     return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_gb": ru.ru_maxrss / 1024**2}
 
