@@ -653,6 +653,7 @@ def _prune(d: District, actions: list[UpgradeAction], target: int, rubric: Rubri
     if len(actions) < 2:
         return actions
     kept = list(actions)
+    kept_d: District | None = None  # the district with the kept actions, once needed
     sim_ok: dict[tuple[str, tuple[str, ...]], bool] = {}
     for a in sorted(actions, key=lambda x: -x.cost_usd):
         trial = [x for x in kept if x is not a]
@@ -666,7 +667,9 @@ def _prune(d: District, actions: list[UpgradeAction], target: int, rubric: Rubri
         check = rules
         if sim:
             key = _content_key(nd, list(sim))
-            if key == _content_key(apply_actions(d, kept), list(sim)):
+            if kept_d is None:
+                kept_d = apply_actions(d, kept)
+            if key == _content_key(kept_d, list(sim)):
                 if (key, sim) not in sim_ok:
                     sim_ok[(key, sim)] = not _evaluate(nd, list(sim), target, rubric, n, seed,
                                                        ha_full=True).failing(target)
@@ -674,7 +677,7 @@ def _prune(d: District, actions: list[UpgradeAction], target: int, rubric: Rubri
                     check = [r for r in rules if r in DECLARED_RULES]
         st = _evaluate(nd, list(check), target, rubric, n, seed, ha_full=True)
         if not st.failing(target):
-            kept = trial
+            kept, kept_d = trial, nd
             say(f"  - dropped {a.description}: not needed")
     return kept
 
