@@ -124,6 +124,23 @@ class TreeLevels:
         return sum(int(a.nbytes) for a in (self.ev, self.pe, self.pf, self.tv))
 
 
+@nb.njit(cache=True)
+def _above_first(a, start, stop, x):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Reorder ``a[start:stop]`` in place so the values above ``x`` come first; the
+    index after the last of them."""
+    lo = start
+    hi = stop - 1
+    while lo <= hi:
+        if a[lo] > x:
+            lo += 1
+        else:
+            v = a[lo]
+            a[lo] = a[hi]
+            a[hi] = v
+            hi -= 1
+    return lo
+
+
 @nb.njit(parallel=True, cache=True)
 def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         group_start, group_assoc, demand, app, app_min, o_links, o_order, cap, pts_ptr,
@@ -213,18 +230,7 @@ def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compil
             nh[oi, s] = n_h
             low_e[oi, s] = frozen
             low_f[oi, s] = frozen_f
-            xf = np.float32(x)
-            lo = off
-            hi = off + m_t - 1
-            while lo <= hi:
-                if tv[lo] > xf:
-                    lo += 1
-                else:
-                    v32 = tv[lo]
-                    tv[lo] = tv[hi]
-                    tv[hi] = v32
-                    hi -= 1
-            m_h = lo - off
+            m_h = _above_first(tv, off, off + m_t, np.float32(x)) - off
             tseg = tv[off: off + m_h]
             tseg.sort()
             mh[oi, s] = m_h
@@ -352,16 +358,7 @@ def _clip_add(v, start, stop, x, h, count, sign):  # type: ignore[no-untyped-def
 def _split(e, n, lam0):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Put the values above ``lam0`` first (``e`` is reordered in place, with nothing
     else depending on its order); their count and the sum of the others."""
-    lo = 0
-    hi = n - 1
-    while lo <= hi:
-        if e[lo] > lam0:
-            lo += 1
-        else:
-            v = e[lo]
-            e[lo] = e[hi]
-            e[hi] = v
-            hi -= 1
+    lo = _above_first(e, 0, n, lam0)
     low = 0.0
     for i in range(lo, n):
         low += e[i]
