@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import sys
 import threading
@@ -63,7 +62,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from netstage.auditor.sweep_dask import WORKER_ENV, plan_batches, run_sweep  # noqa: E402
+from netstage.auditor.sweep_dask import local_cluster, plan_batches, run_sweep  # noqa: E402
 from netstage.simulator.sweep import (  # noqa: E402
     SweepRow,
     classify_evaluator,
@@ -152,10 +151,7 @@ def _run(workers: int, specs: list[Any], n_scenarios: int, plan: bool,
     import distributed
 
     t0 = time.perf_counter()
-    cluster = distributed.LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, silence_logs=logging.ERROR, env=dict(WORKER_ENV))
-    with cluster, distributed.Client(cluster) as client:
+    with local_cluster(workers) as cluster, distributed.Client(cluster) as client:
         client.wait_for_workers(workers, timeout=120)
         client.run(_warm, n_scenarios, plan)
         procs = [psutil.Process(pid) for pid in client.run(os.getpid).values()]

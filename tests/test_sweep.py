@@ -198,6 +198,35 @@ def test_same_rows_without_dask_and_on_1_and_2_workers(specs: list[DistrictSpec]
     assert {r.worker_pid for r in one} != {os.getpid()}
 
 
+_THREADS_PROBE = """
+import os, sys
+import numba  # imported before the cluster starts, as by `netstage sweep`'s own imports
+import distributed
+from netstage.auditor.sweep_dask import local_cluster
+
+def probe():
+    import numba
+    return numba.get_num_threads()
+
+if __name__ == "__main__":
+    with local_cluster(2) as cluster, distributed.Client(cluster) as client:
+        print(sorted(client.run(probe).values()), numba.get_num_threads(),
+              os.environ.get("NUMBA_NUM_THREADS"))
+"""
+
+
+def test_local_cluster_workers_run_numba_on_one_thread(tmp_path: Path) -> None:
+    """Each worker's numba uses one thread even when the main module imported numba
+    first (with Dask's ``env=`` alone the workers ran numba on every core and two
+    workers were slower than one); the parent keeps its own setting."""
+    script = tmp_path / "probe.py"
+    script.write_text(_THREADS_PROBE)
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         env=env, timeout=120, check=True)
+    assert out.stdout.split() == ["[1,", "1]", "2", "2"], out.stdout + out.stderr
+
+
 def test_batches_cover_every_district_biggest_first() -> None:
     from netstage.auditor.sweep_dask import MAX_BATCH, plan_batches
     from netstage.simulator.errors import ConfigError

@@ -26,8 +26,10 @@ sets how many worker deaths a task may cause before it counts as lost). dask is 
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from netstage.simulator.errors import ConfigError, MissingExtraError
@@ -40,7 +42,7 @@ from netstage.simulator.sweep import (
     spec_weight,
 )
 
-__all__ = ["MAX_BATCH", "WORKER_ENV", "plan_batches", "run_sweep"]
+__all__ = ["MAX_BATCH", "WORKER_ENV", "local_cluster", "plan_batches", "run_sweep"]
 
 # One compute thread per worker process: parallelism comes from processes.
 WORKER_ENV = {
@@ -49,6 +51,47 @@ WORKER_ENV = {
     "MKL_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
 }
+
+
+@contextlib.contextmanager
+def local_cluster(workers: int) -> Iterator[Any]:
+    """A :class:`distributed.LocalCluster` of ``workers`` single-threaded processes on
+    127.0.0.1 (dashboard off), closed on exit.
+
+    :data:`WORKER_ENV` must be in a worker's environment *before* its interpreter
+    starts: Dask's ``env=`` is applied inside the new process only after the
+    ``spawn`` start method has re-imported the parent's main module, which (for
+    ``netstage sweep`` and the benchmark alike) has already imported numba and read
+    ``NUMBA_NUM_THREADS``. Passed that way, each worker ran numba's parallel kernels
+    on every core, so two workers on two cores fought over them (measured on 500
+    districts: 1.67 cores used by one worker, two workers 0.88x one). Dask's
+    ``distributed.nanny.pre-spawn-environ`` sets them in this process just before
+    each worker is spawned (also when a worker is restarted); Dask takes this
+    process's own value of a variable over the config's, so they are set here too
+    while the cluster starts, then restored, so this process and whatever it starts
+    later keep their own settings.
+    """
+    import dask
+
+    distributed = _import_distributed()
+    saved = {k: os.environ.get(k) for k in WORKER_ENV}
+    pre = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
+    try:
+        # Dask prefers this process's own value over the config's, so set both
+        os.environ.update(WORKER_ENV)
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": pre | WORKER_ENV}):
+            cluster = distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True,
+                host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+                env=dict(WORKER_ENV))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    with cluster:
+        yield cluster
 
 
 def _import_distributed() -> Any:
@@ -95,16 +138,7 @@ def run_sweep(
         with client:
             return _run_on(client, distributed, specs, n_scenarios, evaluate, on_row,
                            batch_size)
-    cluster = distributed.LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-        env=dict(WORKER_ENV),
-    )
-    with cluster, distributed.Client(cluster) as client:
+    with local_cluster(workers) as cluster, distributed.Client(cluster) as client:
         return _run_on(client, distributed, specs, n_scenarios, evaluate, on_row, batch_size)
 
 
