@@ -5,7 +5,7 @@ district is re-spread (load sharing); used by :mod:`netstage.simulator.contingen
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import igraph as ig
 import numpy as np
@@ -220,9 +220,14 @@ def _spread_inputs(arr: DistrictArrays, links: tuple[int, ...] = (), node: int =
                 node_up=node_up)
 
 
-# node paths and their lengths per (node, slot) pair, point paths per sub-point, and the
-# base routes kept for the incremental re-routing (route_delta.RouteDelta)
-SpreadBase = tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int32], RouteDelta]
+class SpreadBase(NamedTuple):
+    """What N-1 under load sharing computes once per run (:func:`_spread_base`)."""
+
+    cl: NDArray[np.int32]  # node paths per (node, slot) pair (routing.Spread.combos)
+    clen: NDArray[np.int32]  # their lengths
+    pl: NDArray[np.int32]  # point paths of the sub-points
+    delta: RouteDelta  # the base routes, for the incremental re-routing
+    copies: tuple[I64, I64, I64]  # routing.member_copies of the district
 
 
 def _spread_base(arr: DistrictArrays, spread: Any) -> SpreadBase:
@@ -239,7 +244,7 @@ def _spread_base(arr: DistrictArrays, spread: Any) -> SpreadBase:
     usable = route_usable(arr.link_role, g["member_link_of"], arr.link_a, arr.link_b)
     delta = RouteDelta(len(arr.node_ids), arr.link_a, arr.link_b, arr.link_capacity_mbps,
                        usable, spread.circuit_weight, spread.circuit_standby)
-    return cl, clen, pl, delta
+    return SpreadBase(cl, clen, pl, delta, member_copies(g["member_link_of"], arr.n_links))
 
 
 def _spread_paths_for(arr: DistrictArrays, spread: Any, links: tuple[int, ...], node: int,
@@ -251,11 +256,10 @@ def _spread_paths_for(arr: DistrictArrays, spread: Any, links: tuple[int, ...], 
     its base row; ``base``: :func:`_spread_base`, computed here when None)."""
     if base is None:
         base = _spread_base(arr, spread)
-    _b_cl, b_clen, b_pl, _delta = base
     cand, rows, lens = _spread_moves(arr, spread, links, node, base)
     out_w = rows.shape[1]
-    pl = _pad(b_pl, out_w)[:, :out_w].copy()
-    b_len = b_clen[spread.combos[0]]
+    pl = _pad(base.pl, out_w)[:, :out_w].copy()
+    b_len = base.clen[spread.combos[0]]
     plen = np.where(b_len > 0, b_len + (arr.attach_air_link >= 0), 0).astype(np.int32)
     pl[cand] = rows
     plen[cand] = lens
@@ -274,7 +278,9 @@ def _spread_moves(arr: DistrictArrays, spread: Any, links: tuple[int, ...], node
     node path changed are the candidates (N-1 reads nothing else)."""
     from netstage.simulator.routing import attach_rows, spread_combo_paths
 
-    b_cl, b_clen, _b_pl, delta = base if base is not None else _spread_base(arr, spread)
+    if base is None:
+        base = _spread_base(arr, spread)
+    b_cl, b_clen, delta = base.cl, base.clen, base.delta
     g = _spread_inputs(arr, links, node)
     routes, affected = delta.routes_after(delta.usable_after(links, node))
     rep = spread.combos[1]
@@ -295,6 +301,6 @@ def _spread_moves(arr: DistrictArrays, spread: Any, links: tuple[int, ...], node
     sub = dict(g, attach_member=arr.attach_member[cand],
                attach_air_link=arr.attach_air_link[cand])
     k = row_of[combo_of[cand]]
-    rows, lens = attach_rows(cl[k], clen[k], sub)  # type: ignore[arg-type]
+    rows, lens = attach_rows(cl[k], clen[k], sub, base.copies)  # type: ignore[arg-type]
     out_w = cl.shape[1] + 1  # as spread_paths: the air link, then the node path
     return cand, _pad(rows, out_w)[:, :out_w], lens

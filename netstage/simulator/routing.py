@@ -758,10 +758,13 @@ def spread_combo_paths(spread: Spread, *, routes: NodeRoutes | None = None,
     return node_links, node_len.astype(np.int32)
 
 
-def attach_rows(node_links: I32, node_len: I32, g: PathInputs) -> tuple[I32, I32]:
+def attach_rows(node_links: I32, node_len: I32, g: PathInputs,
+                copies: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]
+                | None = None) -> tuple[I32, I32]:
     """Point paths from their nodes' paths (``node_len`` 0: no path): the air link
     first (Wi-Fi), then the node's path with AP member ``j``'s own copy of the AP
-    entry's uplink. The one place both path builders turn node paths into point paths."""
+    entry's uplink. The one place both path builders turn node paths into point paths.
+    ``copies``: :func:`member_copies` of ``g`` when the caller has it (N-1, per failure)."""
     air, member = g["attach_air_link"], g["attach_member"]
     member_link_of, n_links = g["member_link_of"], g["link_a"].shape[0]
     n = node_links.shape[0]
@@ -773,12 +776,13 @@ def attach_rows(node_links: I32, node_len: I32, g: PathInputs) -> tuple[I32, I32
     out[has_air, 1:] = node_links[has_air]
     mem = np.flatnonzero(has_air & (member > 0))
     if member_link_of and mem.size:
-        row_of, copies, n_copies = member_copies(member_link_of, n_links)
+        row_of, copies_of, n_copies = copies if copies is not None else member_copies(
+            member_link_of, n_links)
         first_link = out[mem, 1].astype(np.int64)
         row = np.where(first_link >= 0, row_of[np.maximum(first_link, 0)], -1)
         ok = row >= 0
         r_ok = row[ok]
-        out[mem[ok], 1] = copies[r_ok, member[mem[ok]] % n_copies[r_ok]]
+        out[mem[ok], 1] = copies_of[r_ok, member[mem[ok]] % n_copies[r_ok]]
     path_len = np.where(node_len > 0, node_len + has_air.astype(np.int32), 0).astype(np.int32)
     out[path_len == 0] = -1
     return out, path_len
