@@ -178,3 +178,61 @@ def test_n1_paths_of_the_benchmark_shape_equal_spread_paths() -> None:
         np.testing.assert_array_equal(plen, want_len, err_msg=el.label)
         moved += int(np.any(plen != arr.path_len))
     assert moved > 0
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), n=st.integers(3, 24), max_routes=st.sampled_from([1, 2, 3, 4, 16]))
+def test_random_graphs_every_element(data: Any, n: int, max_routes: int) -> None:
+    """Random graphs (not district-shaped): random links with mixed capacities, one to
+    three circuits with unequal weights (some standby); every link and node fails in
+    turn. Here a node's tree route is often not its most probable one and the
+    ``max_routes`` cuts bite, which the regular generated districts rarely show."""
+    m = data.draw(st.integers(n, 3 * n), label="links")
+    ends = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)),
+                              min_size=m, max_size=m), label="ends")
+    ends = [(a, b) for a, b in ends if a != b]
+    n_c = data.draw(st.integers(1, 3), label="circuits")
+    attach = data.draw(st.lists(st.integers(0, n - 1), min_size=n_c, max_size=n_c),
+                       label="attach")
+    caps = data.draw(st.lists(st.sampled_from([1.0, 10.0, 10.0, 100.0]),
+                              min_size=len(ends) + n_c, max_size=len(ends) + n_c), label="caps")
+    link_a = np.array([a for a, _ in ends] + attach, dtype=np.int32)
+    link_b = np.array([b for _, b in ends] + [n] * n_c, dtype=np.int32)
+    n_l = link_a.shape[0]
+    weight = np.zeros(n_l)
+    weight[len(ends):] = data.draw(st.lists(st.sampled_from([1.0, 2.0, 5.0]), min_size=n_c,
+                                            max_size=n_c), label="weights")
+    standby = np.zeros(n_l, dtype=bool)
+    standby[len(ends):] = data.draw(st.lists(st.booleans(), min_size=n_c, max_size=n_c),
+                                    label="standby")
+    usable = np.ones(n_l, dtype=bool)
+    delta = RouteDelta(n, link_a, link_b, np.array(caps), usable, weight, standby, max_routes)
+    _same(delta.routes, _scratch(delta, usable), "base")
+    stats = {"full": 0, "incremental": 0, "unaffected": 0}
+    for lk in range(n_l):
+        _check(delta, (lk,), -1, f"link {lk}", stats)
+    for v in range(n):
+        _check(delta, (), v, f"node {v}", stats)
+
+
+def test_tree_route_first_although_less_probable() -> None:
+    """Node 6's tree parent (3, the lowest link of its equal hops) has two routes, its
+    other hops (4, 5) one each: its tree route has probability 1/6, the routes over 4
+    and 5 have 1/3, and with ``max_routes=2`` the tree route must still come first (the
+    routing rule), also when 6 is re-routed after losing its fourth hop (to 8)."""
+    pairs = [(1, 0), (2, 0), (3, 1), (3, 2), (4, 1), (5, 2), (6, 3), (6, 4), (6, 5), (8, 2),
+             (6, 8), (0, 9)]
+    link_a = np.array([a for a, _ in pairs], dtype=np.int32)
+    link_b = np.array([b for _, b in pairs], dtype=np.int32)
+    weight = np.zeros(len(pairs))
+    weight[-1] = 1.0
+    delta = RouteDelta(9, link_a, link_b, np.full(len(pairs), 10.0), np.ones(len(pairs), bool),
+                       weight, np.zeros(len(pairs), bool), max_routes=2)
+    stats = {"full": 0, "incremental": 0, "unaffected": 0}
+    for lk in range(len(pairs)):
+        _check(delta, (lk,), -1, f"link {pairs[lk]}", stats)
+    routes, affected = delta.routes_after(delta.usable_after((10,), -1))
+    assert affected is not None and affected[6]
+    rows = list(routes.rows(6))
+    assert routes.links[rows[0], :4].tolist() == [6, 2, 0, 11]  # 6-3, 3-1, 1-0, circuit
+    assert routes.prob[rows[0]] < routes.prob[rows[1]]

@@ -46,12 +46,13 @@ link or node. ``A`` is the union of the ``A_c`` over the usable circuits.
   failure that affects more than ``max_share`` of the nodes (a core switch), where the
   full computation is no slower.
 
-The affected nodes themselves are routed with the code of ``node_routes``: their new
+The affected nodes themselves are routed by the rules of ``node_routes``: their new
 distances and tree parents by a Dijkstra from the fixed distances of the nodes around
 them (:func:`_subtree_reroute`, valid as every node whose distance changes is in the
 set), their DAG hops by :func:`_hops`, their per-circuit routes by
-:func:`routing._enumerate_routes` seeded with the base routes of all other nodes, and
-their combination by :func:`routing._combined_routes` restricted to them.
+:func:`_seeded_routes` (``routing._enumerate_routes`` node by node, compiled, reading the
+base routes of all other nodes), and their combination by the code of ``node_routes``
+itself (:func:`routing._combined_routes` restricted to them).
 """
 
 from __future__ import annotations
@@ -67,9 +68,7 @@ from netstage.simulator.routing import (
     MAX_ROUTES,
     NodeRoutes,
     _combined_routes,
-    _enumerate_routes,
     _ranks,
-    _Seed,
     node_route_parts,
     node_routes,
 )
@@ -227,6 +226,165 @@ def _tree_rows(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
             tp[v, h] = tp[u, h - 1]
 
 
+@nb.njit(cache=True)
+def _seeded_routes(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+        hv, hu, he, depth, parent, redo, b_start, b_links, b_len, b_prob, b_pc, max_routes,
+        width):
+    """:func:`routing._enumerate_routes` of one circuit for the nodes ``redo`` (their
+    DAG hops ``hv -> hu`` over ``he``, sorted by node then link; new ``depth`` and
+    tree ``parent``), every other node keeping its base routes ``b_*`` (``b_pc``: the
+    sum of each node's route probabilities), as ``(start, links, length, prob)``.
+
+    The same floating-point operations in the same order as the numpy code, node by
+    node: a route over hop ``v -> u`` continuing with ``u``'s route ``s`` has
+    probability ``((1 / 1) / k * p_s) / pc_u`` (``k``: ``v``'s hops reaching the
+    circuit, ``pc_u``: the sum of ``u``'s route probabilities; ``1`` at level 1); a
+    node's candidates are ordered tree route first, then by falling probability, then as
+    built (hops by link, then ``u``'s routes in order), cut to ``max_routes``, and
+    divided by their sum accumulated in that order."""
+    total = b_start.shape[0] - 1
+    n_h = hv.shape[0]
+    n_v = 0
+    for h in range(n_h):
+        if h == 0 or hv[h] != hv[h - 1]:
+            n_v += 1
+    vs = np.empty(n_v, dtype=np.int64)
+    h_lo = np.empty(n_v, dtype=np.int64)
+    h_hi = np.empty(n_v, dtype=np.int64)
+    j = -1
+    for h in range(n_h):
+        if h == 0 or hv[h] != hv[h - 1]:
+            j += 1
+            vs[j] = hv[h]
+            h_lo[j] = h
+        h_hi[j] = h + 1
+    dv = np.empty(n_v, dtype=np.int64)
+    for j in range(n_v):
+        dv[j] = depth[vs[j]]
+    order = np.argsort(dv, kind="mergesort")  # by level, then node: u before v
+    cap_rows = max(n_v * max_routes, 1)
+    n_links = np.full((cap_rows, width), -1, dtype=np.int32)
+    n_len = np.zeros(cap_rows, dtype=np.int32)
+    n_prob = np.zeros(cap_rows)
+    n_tree = np.zeros(cap_rows, dtype=np.bool_)
+    n_start = np.zeros(total, dtype=np.int64)
+    n_count = np.zeros(total, dtype=np.int64)
+    pc = b_pc.copy()
+    for t in range(total):
+        if redo[t]:
+            pc[t] = 0.0
+    b_w = b_links.shape[1]
+    used = 0
+    for jj in range(n_v):
+        j = order[jj]
+        v = vs[j]
+        lv = depth[v]
+        m = 0
+        k = 0.0
+        for h in range(h_lo[j], h_hi[j]):
+            u = hu[h]
+            cnt = n_count[u] if redo[u] else b_start[u + 1] - b_start[u]
+            if lv == 1:
+                m += 1
+            else:
+                m += cnt
+                if cnt > 0:  # u reaches the circuit
+                    k += 1.0
+        c_e = np.empty(m, dtype=np.int64)
+        c_src = np.empty(m, dtype=np.int64)  # u's row: base >= 0, new -2 - row, none -1
+        c_prob = np.empty(m)
+        c_tree = np.empty(m, dtype=np.bool_)
+        c_len = np.empty(m, dtype=np.int32)
+        q = 0
+        for h in range(h_lo[j], h_hi[j]):
+            u = hu[h]
+            e = he[h]
+            if lv == 1:
+                c_e[q] = e
+                c_src[q] = -1
+                c_prob[q] = 1.0 / 1.0 / 1.0 * 1.0 / 1.0
+                c_tree[q] = e == parent[v]
+                c_len[q] = 1
+                q += 1
+                continue
+            new = redo[u]
+            s0 = n_start[u] if new else b_start[u]
+            sc = n_count[u] if new else b_start[u + 1] - b_start[u]
+            pcu = pc[u] if pc[u] > 0 else 1.0
+            for s in range(s0, s0 + sc):
+                p_src = n_prob[s] if new else b_prob[s]
+                tr = n_tree[s] if new else s == s0
+                c_e[q] = e
+                c_src[q] = -2 - s if new else s
+                c_prob[q] = 1.0 / 1.0 / k * p_src / pcu
+                c_tree[q] = (e == parent[v]) and tr
+                c_len[q] = (n_len[s] if new else b_len[s]) + 1
+                q += 1
+        # tree route first, then by falling probability, then as built (stable)
+        idx = np.arange(m)
+        for a in range(1, m):
+            x = idx[a]
+            b = a - 1
+            while b >= 0:
+                y = idx[b]
+                first = c_tree[x] if c_tree[x] != c_tree[y] else c_prob[x] > c_prob[y]
+                if not first:
+                    break
+                idx[b + 1] = y
+                b -= 1
+            idx[b + 1] = x
+        kept = min(m, max_routes)
+        tot = 0.0
+        for a in range(kept):
+            tot += c_prob[idx[a]]
+        den = tot if tot > 0 else 1.0
+        n_start[v] = used
+        n_count[v] = kept
+        for a in range(kept):
+            i = idx[a]
+            row = used + a
+            n_links[row, 0] = c_e[i]
+            src = c_src[i]
+            if src >= 0:
+                for col in range(1, width):
+                    n_links[row, col] = b_links[src, col - 1] if col - 1 < b_w else -1
+            elif src <= -2:
+                for col in range(1, width):
+                    n_links[row, col] = n_links[-2 - src, col - 1]
+            n_len[row] = c_len[i]
+            n_prob[row] = c_prob[i] / den
+            n_tree[row] = c_tree[i]
+            pc[v] += n_prob[row]
+        used += kept
+    # splice: the new rows of the redo nodes, the base rows of the others
+    cnt_all = np.empty(total, dtype=np.int64)
+    for t in range(total):
+        cnt_all[t] = n_count[t] if redo[t] else b_start[t + 1] - b_start[t]
+    start = np.zeros(total + 1, dtype=np.int64)
+    for t in range(total):
+        start[t + 1] = start[t] + cnt_all[t]
+    n_rows = start[total]
+    links = np.full((n_rows, width), -1, dtype=np.int32)
+    length = np.zeros(n_rows, dtype=np.int32)
+    prob = np.zeros(n_rows)
+    for t in range(total):
+        for a in range(cnt_all[t]):
+            dst = start[t] + a
+            if redo[t]:
+                s = n_start[t] + a
+                for col in range(width):
+                    links[dst, col] = n_links[s, col]
+                length[dst] = n_len[s]
+                prob[dst] = n_prob[s]
+            else:
+                s = b_start[t] + a
+                for col in range(min(width, b_w)):
+                    links[dst, col] = b_links[s, col]
+                length[dst] = b_len[s]
+                prob[dst] = b_prob[s]
+    return start, links, length, prob
+
+
 def _splice(base: NodeRoutes, new: NodeRoutes, redo: NDArray[np.bool_]) -> NodeRoutes:
     """``new``'s routes for the nodes ``redo``, ``base``'s for the others (at the width
     of ``new``: the others' routes are no longer than it)."""
@@ -352,9 +510,11 @@ class RouteDelta:
             parent[sub] = par
             v, u, e = _hops(sub, depth, self.adj_ptr, self.adj_link, self.adj_nbr, link_ok,
                             self.cap, self.is_circuit)
-            per.append(_enumerate_routes(total, v, u, e, depth, parent, self.is_circuit,
-                                         self.one[i], self.max_routes,
-                                         _Seed(p.per[i], anc[i], self.col[i], self.pc_sum[i])))
+            b = p.per[i]
+            st, lk, ln, pr = _seeded_routes(v, u, e, depth, parent, anc[i], b.start, b.links,
+                                            b.length, b.prob, self.pc_sum[i], self.max_routes,
+                                            max(int(depth.max()), 1))
+            per.append(NodeRoutes(start=st, links=lk, length=ln, prob=pr))
         tree_paths = self._tree_paths(usable, redo)
         new = _combined_routes(total, per, p.circ, self.standby, self.weight, tree_paths,
                                self.max_routes, only=redo)

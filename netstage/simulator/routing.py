@@ -241,27 +241,14 @@ def _routes_to_root_tree(
     return routes, parent, depth
 
 
-@dataclass(frozen=True, eq=False)
-class _Seed:
-    """Routes of one circuit known before the enumeration starts (incremental
-    re-routing): ``routes`` of every node but the ``redo`` ones, whose routes all lie on
-    the circuit column ``col``; ``pc_sum`` the sum of each node's route probabilities
-    (as :func:`_enumerate_routes` accumulated it)."""
-
-    routes: NodeRoutes
-    redo: NDArray[np.bool_]
-    col: int
-    pc_sum: NDArray[np.float64]
-
-
 def _enumerate_routes(total: int, v: NDArray[np.int64], u: NDArray[np.int64],
                       e: NDArray[np.int64], depth: I32, parent: I32,
                       is_circuit: NDArray[np.bool_], circuit_weight: NDArray[np.float64],
-                      max_routes: int, seed: _Seed | None = None) -> NodeRoutes:
+                      max_routes: int) -> NodeRoutes:
     """The routes of :func:`_routes_to_root` from its DAG hops ``v -> u`` over ``e``
     (sorted by ``v``, then ``e``), level by level: a node's routes are its hops followed
-    by each route of the node one hop nearer. With a ``seed`` the hops are those of the
-    ``seed.redo`` nodes only and every other node keeps its seeded routes."""
+    by each route of the node one hop nearer (``route_delta._seeded_routes`` is the same
+    computation for a few nodes, node by node, compiled)."""
     circ = np.flatnonzero(is_circuit)
     col_of = np.full(is_circuit.shape[0], -1, dtype=np.int64)
     col_of[circ] = np.arange(circ.shape[0])
@@ -278,19 +265,6 @@ def _enumerate_routes(total: int, v: NDArray[np.int64], u: NDArray[np.int64],
     all_col = np.zeros(0, dtype=np.int64)
     all_tree = np.zeros(0, dtype=bool)
     pc_sum = np.zeros((total, max(n_c, 1)))
-    if seed is not None:
-        r = seed.routes
-        count = np.diff(r.start)
-        node_start = r.start[:-1].copy()
-        node_count = np.where(seed.redo, 0, count)
-        all_links = np.full((r.links.shape[0], width), -1, dtype=np.int32)
-        cut = min(width, r.links.shape[1])  # only -1 padding is cut off
-        all_links[:, :cut] = r.links[:, :cut]
-        all_len, all_prob = r.length, r.prob
-        all_col = np.full(r.length.shape[0], seed.col, dtype=np.int64)
-        all_tree = _ranks(count) == 0  # a node's tree route is its first
-        reach[:, seed.col] = node_count > 0
-        pc_sum[:, seed.col] = np.where(seed.redo, 0.0, seed.pc_sum)
     hop_depth = depth[v]
     for level in range(1, hmax + 1):
         sel = hop_depth == level
