@@ -1,6 +1,8 @@
 """Incremental re-routing after a failure, next to :mod:`netstage.simulator.routing`:
-only the subtree below a failed element is re-routed (tree routing), or the whole
-district is re-spread (load sharing); used by :mod:`netstage.simulator.contingency`."""
+only the subtree below a failed element is re-routed (tree routing), or, under load
+sharing, only the nodes with a fewest-hop path over it
+(:mod:`netstage.simulator.route_delta`) are routed and re-spread again; used by
+:mod:`netstage.simulator.contingency`."""
 
 from __future__ import annotations
 
