@@ -1,82 +1,23 @@
 """Incremental re-routing after a failure, next to :mod:`netstage.simulator.routing`:
-only the subtree below a failed element is re-routed (tree routing), or the whole
-district is re-spread (load sharing); used by :mod:`netstage.simulator.contingency`."""
+only the subtree below a failed element is re-routed (tree routing), or, under load
+sharing, only the nodes with a fewest-hop path over it
+(:mod:`netstage.simulator.route_delta`) are routed and re-spread again; used by
+:mod:`netstage.simulator.contingency`."""
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import igraph as ig
-import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
 from netstage.simulator.arrays import DistrictArrays
+from netstage.simulator.route_delta import RouteDelta, _subtree_reroute
 from netstage.simulator.routing import member_copies, node_paths, route_usable, tree_parents
 
 I64 = NDArray[np.int64]
-
-
-@nb.njit(cache=True)
-def _subtree_reroute(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-        sub, in_sub, adj_ptr, adj_link, adj_nbr, link_ok, node_ok, base_depth, cap):
-    """New hop depth and parent link of the nodes ``sub`` (a subtree of the base routing
-    tree cut off by a failure): Dijkstra with unit weights from the fixed depths of the
-    nodes around them, then the tie-break of :func:`routing.tree_parents` (the
-    shallowest neighbours; highest capacity, then lowest link index)."""
-    big = 1 << 40
-    k = sub.shape[0]
-    dist = np.full(k, big, dtype=np.int64)
-    pos = in_sub  # node -> position in sub + 1 (0 = outside)
-    heap = [(np.int64(0), np.int64(0))]
-    heap.pop()
-    for i in range(k):
-        v = sub[i]
-        if not node_ok[v]:
-            continue
-        for j in range(adj_ptr[v], adj_ptr[v + 1]):
-            lk = adj_link[j]
-            u = adj_nbr[j]
-            if (link_ok[lk] and node_ok[u] and pos[u] == 0 and base_depth[u] >= 0
-                    and base_depth[u] + 1 < dist[i]):
-                dist[i] = base_depth[u] + 1
-        if dist[i] < big:
-            heapq.heappush(heap, (dist[i], np.int64(i)))
-    while len(heap) > 0:
-        dv, h = heapq.heappop(heap)
-        if dv > dist[h]:
-            continue
-        v = sub[h]
-        for j in range(adj_ptr[v], adj_ptr[v + 1]):
-            lk = adj_link[j]
-            u = adj_nbr[j]
-            q = pos[u] - 1
-            if q >= 0 and link_ok[lk] and node_ok[u] and dv + 1 < dist[q]:
-                dist[q] = dv + 1
-                heapq.heappush(heap, (dv + 1, q))
-    parent = np.full(k, -1, dtype=np.int64)
-    for i in range(k):
-        if dist[i] >= big:
-            continue
-        v = sub[i]
-        best = -1
-        for j in range(adj_ptr[v], adj_ptr[v + 1]):
-            lk = adj_link[j]
-            u = adj_nbr[j]
-            if not (link_ok[lk] and node_ok[u]):
-                continue
-            du = dist[pos[u] - 1] if pos[u] > 0 else base_depth[u]
-            if du != dist[i] - 1:
-                continue
-            if best < 0 or cap[lk] > cap[best] or (cap[lk] == cap[best] and lk < best):
-                best = lk
-        parent[i] = best
-    for i in range(k):
-        if dist[i] >= big:
-            dist[i] = -1
-    return dist, parent
 
 
 class _Router:
@@ -281,21 +222,31 @@ def _spread_inputs(arr: DistrictArrays, links: tuple[int, ...] = (), node: int =
                 node_up=node_up)
 
 
-# node paths and their lengths per (node, slot) pair, point paths per sub-point
-SpreadBase = tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]]
+class SpreadBase(NamedTuple):
+    """What N-1 under load sharing computes once per run (:func:`_spread_base`)."""
+
+    cl: NDArray[np.int32]  # node paths per (node, slot) pair (routing.Spread.combos)
+    clen: NDArray[np.int32]  # their lengths
+    pl: NDArray[np.int32]  # point paths of the sub-points
+    delta: RouteDelta  # the base routes, for the incremental re-routing
+    copies: tuple[I64, I64, I64]  # routing.member_copies of the district
 
 
 def _spread_base(arr: DistrictArrays, spread: Any) -> SpreadBase:
     """Node paths per (node, slot) pair (:attr:`routing.Spread.combos`) and point paths
     of the sub-points with nothing failed (computed once per run;
-    :func:`_spread_paths_for` compares each contingency's pairs with it)."""
+    :func:`_spread_paths_for` compares each contingency's pairs with it), and the
+    :class:`route_delta.RouteDelta` of the district's routes."""
     from netstage.simulator.routing import attach_rows, spread_combo_paths
 
     g = _spread_inputs(arr)
     cl, clen = spread_combo_paths(spread, **g)
     combo_of = spread.combos[0]
     pl, _plen = attach_rows(cl[combo_of], clen[combo_of], g)  # type: ignore[arg-type]
-    return cl, clen, pl
+    usable = route_usable(arr.link_role, g["member_link_of"], arr.link_a, arr.link_b)
+    delta = RouteDelta(len(arr.node_ids), arr.link_a, arr.link_b, arr.link_capacity_mbps,
+                       usable, spread.circuit_weight, spread.circuit_standby)
+    return SpreadBase(cl, clen, pl, delta, member_copies(g["member_link_of"], arr.n_links))
 
 
 def _spread_paths_for(arr: DistrictArrays, spread: Any, links: tuple[int, ...], node: int,
@@ -303,27 +254,55 @@ def _spread_paths_for(arr: DistrictArrays, spread: Any, links: tuple[int, ...], 
                       ) -> tuple[NDArray[np.int32], NDArray[np.int32], I64]:
     """Paths of every (sub-)point after ``links`` and ``node`` fail, when load is spread
     over several circuits or equal-cost paths (:func:`routing.spread_paths`), and the
-    sub-points that may have moved: those whose node path changed (no tree, so every
-    node is re-routed; only the moved sub-points are turned into point paths, the others
-    keep their base rows; ``base``: :func:`_spread_base`, computed here when None)."""
+    sub-points that may have moved (:func:`_spread_moves`; every other sub-point keeps
+    its base row; ``base``: :func:`_spread_base`, computed here when None)."""
+    if base is None:
+        base = _spread_base(arr, spread)
+    cand, rows, lens = _spread_moves(arr, spread, links, node, base)
+    out_w = rows.shape[1]
+    pl = _pad(base.pl, out_w)[:, :out_w].copy()
+    b_len = base.clen[spread.combos[0]]
+    plen = np.where(b_len > 0, b_len + (arr.attach_air_link >= 0), 0).astype(np.int32)
+    pl[cand] = rows
+    plen[cand] = lens
+    return pl, plen, cand
+
+
+def _spread_moves(arr: DistrictArrays, spread: Any, links: tuple[int, ...], node: int,
+                  base: SpreadBase | None = None
+                  ) -> tuple[I64, NDArray[np.int32], NDArray[np.int32]]:
+    """The sub-points that may move when ``links`` and ``node`` fail under load sharing,
+    with their new paths and lengths: ``(cand, rows[cand], lens[cand])``, ``rows`` as
+    wide as :func:`routing.spread_paths` makes them. The routes after the failure are
+    recomputed for the nodes it can affect only
+    (:meth:`route_delta.RouteDelta.routes_after`); only the (node, slot) pairs of those
+    nodes are placed again and compared with the base; the sub-points of the pairs whose
+    node path changed are the candidates (N-1 reads nothing else)."""
     from netstage.simulator.routing import attach_rows, spread_combo_paths
 
-    b_cl, b_clen, b_pl = base if base is not None else _spread_base(arr, spread)
+    if base is None:
+        base = _spread_base(arr, spread)
+    b_cl, b_clen, delta = base.cl, base.clen, base.delta
     g = _spread_inputs(arr, links, node)
-    cl, clen = spread_combo_paths(spread, **g)
+    routes, affected = delta.routes_after(delta.usable_after(links, node))
+    rep = spread.combos[1]
+    if affected is None:
+        pairs = np.arange(rep.shape[0], dtype=np.int64)
+    else:
+        pairs = np.flatnonzero(affected[spread.node[rep]]).astype(np.int64)
+    cl, clen = spread_combo_paths(spread, routes=routes, pairs=pairs, **g)
     width = max(cl.shape[1], b_cl.shape[1])
-    moved = (clen != b_clen) | np.any(_pad(cl, width) != _pad(b_cl, width), axis=1)
+    moved_k = (clen != b_clen[pairs]) | np.any(_pad(cl, width) != _pad(b_cl[pairs], width),
+                                               axis=1)
+    moved = np.zeros(rep.shape[0], dtype=bool)
+    moved[pairs[moved_k]] = True
+    row_of = np.full(rep.shape[0], -1, dtype=np.int64)
+    row_of[pairs] = np.arange(pairs.shape[0])
     combo_of = spread.combos[0]
     cand = np.flatnonzero(moved[combo_of]).astype(np.int64)
     sub = dict(g, attach_member=arr.attach_member[cand],
                attach_air_link=arr.attach_air_link[cand])
-    rows, lens = attach_rows(cl[combo_of[cand]], clen[combo_of[cand]],
-                             sub)  # type: ignore[arg-type]
+    k = row_of[combo_of[cand]]
+    rows, lens = attach_rows(cl[k], clen[k], sub, base.copies)  # type: ignore[arg-type]
     out_w = cl.shape[1] + 1  # as spread_paths: the air link, then the node path
-    pl = _pad(b_pl, out_w)[:, :out_w].copy()
-    b_len = b_clen[combo_of]
-    plen = np.where(b_len > 0, b_len + (arr.attach_air_link >= 0), 0).astype(np.int32)
-    pl[cand] = _pad(rows, out_w)[:, :out_w]
-    plen[cand] = lens
-    return pl, plen, cand
-
+    return cand, _pad(rows, out_w)[:, :out_w], lens

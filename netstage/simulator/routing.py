@@ -189,6 +189,22 @@ def _routes_to_root(
     ``circuit_standby[L]`` marks standby circuits. ``usable`` as for
     :func:`tree_parents`.
     """
+    return _routes_to_root_tree(n_nodes, link_a, link_b, link_capacity_mbps, usable,
+                                circuit_weight, circuit_standby, max_routes)[0]
+
+
+def _routes_to_root_tree(
+    n_nodes: int,
+    link_a: I32,
+    link_b: I32,
+    link_capacity_mbps: NDArray[np.float64],
+    usable: NDArray[np.bool_],
+    circuit_weight: NDArray[np.float64],
+    circuit_standby: NDArray[np.bool_],
+    max_routes: int = MAX_ROUTES,
+) -> tuple[NodeRoutes, I32, I32]:
+    """:func:`_routes_to_root` and the tree it was built on (``parent``, ``depth``; the
+    incremental re-routing of :mod:`netstage.simulator.route_delta` starts from them)."""
     root = n_nodes
     total = n_nodes + 1
     is_circuit = link_b == root
@@ -220,9 +236,21 @@ def _routes_to_root(
     v, u, e = v[keep], u[keep], e[keep]
     order = np.lexsort((e, v))
     v, u, e = v[order], u[order], e[order]
+    routes = _enumerate_routes(total, v, u, e, depth, parent, is_circuit, circuit_weight,
+                               max_routes)
+    return routes, parent, depth
 
+
+def _enumerate_routes(total: int, v: NDArray[np.int64], u: NDArray[np.int64],
+                      e: NDArray[np.int64], depth: I32, parent: I32,
+                      is_circuit: NDArray[np.bool_], circuit_weight: NDArray[np.float64],
+                      max_routes: int) -> NodeRoutes:
+    """The routes of :func:`_routes_to_root` from its DAG hops ``v -> u`` over ``e``
+    (sorted by ``v``, then ``e``), level by level: a node's routes are its hops followed
+    by each route of the node one hop nearer (``route_delta._seeded_routes`` is the same
+    computation for a few nodes, node by node, compiled)."""
     circ = np.flatnonzero(is_circuit)
-    col_of = np.full(link_a.shape[0], -1, dtype=np.int64)
+    col_of = np.full(is_circuit.shape[0], -1, dtype=np.int64)
     col_of[circ] = np.arange(circ.shape[0])
     w = np.where(circuit_weight[circ] > 0, circuit_weight[circ], 0.0)
     n_c = circ.shape[0]
@@ -326,6 +354,42 @@ def node_routes(
     the circuits of its mode (active, or standby when it reaches no active circuit) in
     proportion to their weights.
     """
+    return node_route_parts(n_nodes, link_a, link_b, link_capacity_mbps, usable,
+                            circuit_weight, circuit_standby, max_routes).routes
+
+
+@dataclass(frozen=True, eq=False)
+class RouteParts:
+    """:func:`node_routes` with what it was built from (what the incremental
+    re-routing of :mod:`netstage.simulator.route_delta` starts from): per usable circuit
+    ``circ[i]`` its routes ``per[i]`` and tree (``per_parent[i]``, ``per_depth[i]``); the
+    tree of the active circuits (``par_a``, ``dep_a``) and of the standby ones
+    (``par_s``, ``dep_s``; None when no standby circuit is usable), the combined tree's
+    node paths ``tree_paths``, and the combined ``routes``."""
+
+    circ: NDArray[np.int64]
+    per: list[NodeRoutes]
+    per_parent: list[I32]
+    per_depth: list[I32]
+    par_a: I32
+    dep_a: I32
+    par_s: I32 | None
+    dep_s: I32 | None
+    tree_paths: I32
+    routes: NodeRoutes
+
+
+def node_route_parts(
+    n_nodes: int,
+    link_a: I32,
+    link_b: I32,
+    link_capacity_mbps: NDArray[np.float64],
+    usable: NDArray[np.bool_],
+    circuit_weight: NDArray[np.float64],
+    circuit_standby: NDArray[np.bool_],
+    max_routes: int = MAX_ROUTES,
+) -> RouteParts:
+    """:func:`node_routes` and its parts (:class:`RouteParts`)."""
     root = n_nodes
     total = n_nodes + 1
     is_circuit = link_b == root
@@ -335,13 +399,48 @@ def node_routes(
     no_weight = np.zeros_like(circuit_weight)
     no_standby = np.zeros_like(circuit_standby)
     per: list[NodeRoutes] = []
+    per_parent: list[I32] = []
+    per_depth: list[I32] = []
     for c in circ.tolist():
         use_c = physical.copy()
         use_c[c] = True
         one = no_weight.copy()
         one[c] = 1.0
-        per.append(_routes_to_root(n_nodes, link_a, link_b, link_capacity_mbps, use_c, one,
-                                   no_standby, max_routes))
+        r, par_c, dep_c = _routes_to_root_tree(n_nodes, link_a, link_b, link_capacity_mbps,
+                                               use_c, one, no_standby, max_routes)
+        per.append(r)
+        per_parent.append(par_c)
+        per_depth.append(dep_c)
+    # the old tree (for the first route of every node)
+    par_a, dep_a = tree_parents(n_nodes, link_a, link_b, link_capacity_mbps, usable & ~standby)
+    par_s: I32 | None = None
+    dep_s: I32 | None = None
+    if np.any(standby & usable):
+        ps, ds = tree_parents(n_nodes, link_a, link_b, link_capacity_mbps,
+                              usable & ~(is_circuit & ~standby))
+        par_s, dep_s = ps, ds
+        use_s = (dep_a < 0) & (ds > 0)
+        parent = np.where(use_s, ps, par_a)
+        depth = np.where(use_s, ds, dep_a)
+    else:
+        parent, depth = par_a, dep_a
+    tree_paths = node_paths(n_nodes, link_a, link_b, parent, depth)
+    routes = _combined_routes(total, per, circ, standby, circuit_weight, tree_paths,
+                              max_routes)
+    return RouteParts(circ=circ, per=per, per_parent=per_parent, per_depth=per_depth,
+                      par_a=par_a, dep_a=dep_a, par_s=par_s, dep_s=dep_s,
+                      tree_paths=tree_paths, routes=routes)
+
+
+def _combined_routes(total: int, per: list[NodeRoutes], circ: NDArray[np.int64],
+                     standby: NDArray[np.bool_], circuit_weight: NDArray[np.float64],
+                     tree_paths: I32, max_routes: int,
+                     only: NDArray[np.bool_] | None = None) -> NodeRoutes:
+    """The routes of every node (of the nodes ``only``, the others get none) from the
+    per-circuit routes ``per`` (of the usable circuits ``circ``) and the combined tree's
+    node paths (the tree route is a node's first route). Each node is combined on its own
+    (its mode, weights, tree route and per-circuit routes), so the routes of a node do
+    not depend on which other nodes are in ``only``."""
     n_c = len(per)
     reach = np.zeros((total, max(n_c, 1)), dtype=bool)
     for i, r in enumerate(per):
@@ -351,17 +450,6 @@ def node_routes(
     use = reach[:, :n_c] & (is_standby[None, :] != has_active[:, None]) if n_c else reach
     w = circuit_weight[circ] if n_c else np.ones(1)
     wsum = (use * w).sum(axis=1) if n_c else np.zeros(total)
-    # the old tree (for the first route of every node)
-    par_a, dep_a = tree_parents(n_nodes, link_a, link_b, link_capacity_mbps, usable & ~standby)
-    if np.any(standby & usable):
-        par_s, dep_s = tree_parents(n_nodes, link_a, link_b, link_capacity_mbps,
-                                    usable & ~(is_circuit & ~standby))
-        use_s = (dep_a < 0) & (dep_s > 0)
-        parent = np.where(use_s, par_s, par_a)
-        depth = np.where(use_s, dep_s, dep_a)
-    else:
-        parent, depth = par_a, dep_a
-    tree_paths = node_paths(n_nodes, link_a, link_b, parent, depth)
     width = max([tree_paths.shape[1]] + [r.links.shape[1] for r in per if r.links.size])
     tp = np.full((total, width), -1, dtype=np.int32)
     tp[:, : tree_paths.shape[1]] = tree_paths
@@ -378,6 +466,8 @@ def node_routes(
     for i, r in enumerate(per):
         node_of = np.repeat(np.arange(total), np.diff(r.start))
         keep = use[node_of, i]
+        if only is not None:
+            keep &= only[node_of]
         if not keep.any():
             continue
         nodes = node_of[keep]
@@ -576,22 +666,31 @@ def spread_node_paths(spread: Spread, **g: Unpack[PathInputs]) -> tuple[I32, I32
     return links[combo_of], length[combo_of]
 
 
-def spread_combo_paths(spread: Spread, **g: Unpack[PathInputs]) -> tuple[I32, I32]:
+def spread_combo_paths(spread: Spread, *, routes: NodeRoutes | None = None,
+                       pairs: NDArray[np.int64] | None = None,
+                       **g: Unpack[PathInputs]) -> tuple[I32, I32]:
     """:func:`spread_node_paths` per (node, slot) pair of :attr:`Spread.combos` (a few
     hundred where there are tens of thousands of sub-points). Two sub-points with the
     same node path have the same point path (the air link and the AP member's uplink
     copy are fixed per sub-point), so N-1 turns only the sub-points of pairs whose node
-    path changed into point paths."""
+    path changed into point paths.
+
+    ``routes``: the routes after the failures when the caller has them (N-1 computes
+    them incrementally, :mod:`netstage.simulator.route_delta`), else :func:`node_routes`
+    here. ``pairs``: only these pairs (indices into the combos; every pair of a node is
+    placed alike whatever the other nodes, so a subset gives the same rows)."""
     link_up, node_up = g.get("link_up"), g.get("node_up")
     base = spread.base
-    if link_up is None and node_up is None:
+    if routes is not None:
+        pass
+    elif link_up is None and node_up is None:
         routes = base
     else:
         usable = route_usable(g["link_role"], g["member_link_of"], g["link_a"], g["link_b"],
                               link_up, node_up)
         routes = node_routes(g["n_nodes"], g["link_a"], g["link_b"], g["link_capacity_mbps"],
                              usable, spread.circuit_weight, spread.circuit_standby)
-    rep = spread.combos[1]
+    rep = spread.combos[1] if pairs is None else spread.combos[1][pairs]
     n_sp = rep.shape[0]
     m_new = np.diff(routes.start)
     node = spread.node[rep]
@@ -633,10 +732,13 @@ def spread_combo_paths(spread: Spread, **g: Unpack[PathInputs]) -> tuple[I32, I3
     return node_links, node_len.astype(np.int32)
 
 
-def attach_rows(node_links: I32, node_len: I32, g: PathInputs) -> tuple[I32, I32]:
+def attach_rows(node_links: I32, node_len: I32, g: PathInputs,
+                copies: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]
+                | None = None) -> tuple[I32, I32]:
     """Point paths from their nodes' paths (``node_len`` 0: no path): the air link
     first (Wi-Fi), then the node's path with AP member ``j``'s own copy of the AP
-    entry's uplink. The one place both path builders turn node paths into point paths."""
+    entry's uplink. The one place both path builders turn node paths into point paths.
+    ``copies``: :func:`member_copies` of ``g`` when the caller has it (N-1, per failure)."""
     air, member = g["attach_air_link"], g["attach_member"]
     member_link_of, n_links = g["member_link_of"], g["link_a"].shape[0]
     n = node_links.shape[0]
@@ -648,12 +750,13 @@ def attach_rows(node_links: I32, node_len: I32, g: PathInputs) -> tuple[I32, I32
     out[has_air, 1:] = node_links[has_air]
     mem = np.flatnonzero(has_air & (member > 0))
     if member_link_of and mem.size:
-        row_of, copies, n_copies = member_copies(member_link_of, n_links)
+        row_of, copies_of, n_copies = copies if copies is not None else member_copies(
+            member_link_of, n_links)
         first_link = out[mem, 1].astype(np.int64)
         row = np.where(first_link >= 0, row_of[np.maximum(first_link, 0)], -1)
         ok = row >= 0
         r_ok = row[ok]
-        out[mem[ok], 1] = copies[r_ok, member[mem[ok]] % n_copies[r_ok]]
+        out[mem[ok], 1] = copies_of[r_ok, member[mem[ok]] % n_copies[r_ok]]
     path_len = np.where(node_len > 0, node_len + has_air.astype(np.int32), 0).astype(np.int32)
     out[path_len == 0] = -1
     return out, path_len

@@ -60,11 +60,14 @@ Several circuits and equal-cost paths
     standby; ``arrays.meta["spread"]``), every contingency re-routes the whole district
     by the rule of :func:`netstage.simulator.routing.spread_paths`: a failed circuit's
     (or path's) devices are re-spread over the remaining active circuits, or go to the
-    standby circuits when no active one is left. Every node's routes are recomputed,
-    but the route choice is made per (node, slot) pair (``Spread.combos``: every point
-    of a node is split alike) and only the sub-points of pairs whose node path changed
-    become new point paths (:func:`netstage.simulator.rerouting._spread_paths_for`;
-    tested equal to ``spread_paths`` of the whole district). The fast path above stays
+    standby circuits when no active one is left. Only the routes of the nodes the
+    failure can affect are recomputed (those with a fewest-hop path over the failed
+    element; :class:`netstage.simulator.route_delta.RouteDelta`, tested equal to
+    ``node_routes`` of the failed network), the route choice is made per (node, slot)
+    pair (``Spread.combos``: every point of a node is split alike) for the pairs of
+    those nodes only, and only the sub-points of pairs whose node path changed become
+    new point paths (:func:`netstage.simulator.rerouting._spread_moves`; tested equal to
+    ``spread_paths`` of the whole district). The fast path above stays
     exact (a link whose raw demand fits its capacity never constrains max-min, whatever
     the routing), but the slow scenarios re-allocate every point, since flows of different
     circuits may share links (no tree: the incremental max-min does not apply).

@@ -38,7 +38,7 @@ from netstage.simulator.rerouting import (
     _Plan,
     _Router,
     _spread_base,
-    _spread_paths_for,
+    _spread_moves,
 )
 from netstage.simulator.simulate import draw_demand_cached
 
@@ -150,25 +150,27 @@ def run_contingency(
             stats["unchanged"] += 1
             plan_of.append(-1)
             continue
-        if multipath:  # several routes per point: re-route all, re-spread (routing.py)
-            pl, plen, cand = _spread_paths_for(arr, spread, el.links, el.node, s_base)
+        if multipath:  # several routes per point: the affected nodes re-routed, re-spread
+            cand, c_rows, c_lens = _spread_moves(arr, spread, el.links, el.node, s_base)
         else:
             assert router is not None
             pl, plen, cand = router.paths_for(el.links, el.node)
-        width = max(pl.shape[1], base_width)
-        pl = _pad(pl, width)
-        moved = (plen[cand] != arr.path_len[cand]) | np.any(
-            pl[cand] != _pad(arr.path_links[cand], width), axis=1)
+            c_rows, c_lens = pl[cand], plen[cand]
+        width = max(c_rows.shape[1], base_width)
+        c_rows = _pad(c_rows, width)
+        moved = (c_lens != arr.path_len[cand]) | np.any(
+            c_rows != _pad(arr.path_links[cand], width), axis=1)
         changed = cand[moved]
-        key = changed.tobytes() + pl[changed].tobytes() + plen[changed].tobytes()
+        c_rows, c_lens = c_rows[moved], c_lens[moved]
+        key = changed.tobytes() + c_rows.tobytes() + c_lens.tobytes()
         if key in seen:
             stats["same_paths_as_other"] += 1
             plan_of.append(seen[key])
             continue
         seen[key] = len(plans)
         plan_of.append(len(plans))
-        plans.append(_Plan(changed=changed, disc=changed[plen[changed] == 0],
-                           rows=pl[changed], lens=plen[changed], width=width))
+        plans.append(_Plan(changed=changed, disc=changed[c_lens == 0], rows=c_rows, lens=c_lens,
+                           width=width))
     total_steps = n_chunks * (len(plans) + 1)
     step = 0
     if progress is not None:
