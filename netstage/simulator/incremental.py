@@ -31,8 +31,12 @@ One failure
     base rate, re-routed flows outside ``R`` get ``min(demand, levels on the new
     path)``. Scenarios with two or more constrained Lambda links, or where ``R`` was
     not overloaded in the base, are left to the full re-allocation (the caller's
-    fallback). Rates follow the kernel's rule exactly (``demand`` when it is at most the
-    level, else the level rounded to float32), so throttled counts agree with the full
+    fallback). With spread load (:mod:`netstage.simulator.incremental_spread`: levels on
+    paths reduced to the overloaded links) a scenario may have several constrained
+    links ``R`` when no path crosses two of them (e.g. two circuits): each one's level
+    is its own equation over its own entries, done one after the other. Rates follow
+    the kernel's rule exactly (``demand`` when it is at most the level, else the level
+    rounded to float32), so throttled counts agree with the full
     re-allocation exactly and served Mbps to float32 precision (a level summed in
     another order can differ in its last float64 bit and round a few devices to the
     neighbouring float32).
@@ -385,11 +389,12 @@ def _h_slope(ev, pe, off, poff, n, n_h, low, lam0, se, n_se, s_h, s_low, ne, n_n
 
 @nb.njit(cache=True)
 def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-        scen, r_link, group_start, group_assoc, demand, app, app_min, served_s, thr_s,
-        b_served, b_thr, b_zthr, changed, old_rows, old_lens, new_rows, new_lens, in_lam,
-        o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr, under_served, under_thr,
-        nh, pslot, mh, low_e, low_f, cap, max_entries, out_served, out_thr):
+        scen, r_links, group_start, group_assoc, demand, app, app_min, served_s, thr_s,
+        b_served, b_thr, b_zthr, changed, old_rows, old_lens, new_rows, new_lens, new_cut,
+        in_lam, o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr, under_served,
+        under_thr, nh, pslot, mh, low_e, low_f, cap, max_entries, out_served, out_thr):
     n_c = changed.shape[0]
+    n_r = r_links.shape[1]
     # one contingency's scenarios, serially (a parallel region per contingency cost
     # more than its work under load; :func:`_eval_jobs` runs the contingencies in
     # parallel), with the scratch arrays allocated once
@@ -399,20 +404,26 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     nt_ = np.empty(max_entries)
     sc = np.empty(max_entries)
     nc = np.empty(max_entries)
+    # per changed point: which constrained link (index into the scenario's r_links) is
+    # on its old / new path and where, and its unassociated devices with a minimum rate
+    old_q = np.empty(n_c, dtype=np.int64)
+    old_h = np.empty(n_c, dtype=np.int64)
+    new_q = np.empty(n_c, dtype=np.int64)
+    new_h = np.empty(n_c, dtype=np.int64)
+    n_us = np.empty(n_c, dtype=np.int64)
     for j in range(scen.shape[0]):
         s = scen[j]
-        r = r_link[j]
         served = served_s[s]
         thr = thr_s[s]
-        oi = -1
         uth = 0
-        if r >= 0:
+        for q in range(n_r):
+            r = r_links[j, q]
+            if r < 0:
+                break
             oi = o_index[r]
             served -= under_served[oi, s]
             thr -= under_thr[oi, s]
-            uth = uthr[oi, s]
-        n_se = 0
-        n_ne = 0
+            uth += uthr[oi, s]
         for i in range(n_c):
             p = changed[i]
             a = group_start[s, p]
@@ -423,52 +434,58 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                 m = app_min[app[k]]
                 if m > 0.0 and min(m, np.float64(demand[k])) * _THR > 0.0:
                     n_u += 1
-            # base: below R (its entries leave R's sorted values) or not (its sums go)
-            h_r = -1
-            if r >= 0:
+            n_us[i] = n_u
+            # base: below a constrained link (its entries leave that link's sorted
+            # values) or not (its sums go)
+            oq = -1
+            oh = -1
+            for q in range(n_r):
+                r = r_links[j, q]
+                if r < 0:
+                    break
                 for h in range(old_lens[i]):
                     if old_rows[i, h] == r:
-                        h_r = h
+                        oq = q
+                        oh = h
                         break
-            if h_r < 0:
+                if oq >= 0:
+                    break
+            old_q[i] = oq
+            old_h[i] = oh
+            if oq < 0:
                 served -= b_served[p, s]
                 thr -= b_thr[p, s]
             else:
-                mu = np.inf
-                for h in range(h_r):
-                    mu = min(mu, _lamv(o_index, lam, old_rows[i, h], s))
-                for k in range(a, e_end):
-                    d = np.float64(demand[k])
-                    se[n_se] = min(d, mu)
-                    m = app_min[app[k]]
-                    st[n_se] = min(m, d) * _THR if m > 0.0 else -1.0
-                    n_se += 1
                 uth -= n_u
-            # new: cut off, below R (its entries join R's values) or not (own levels)
-            if new_lens[i] == 0:
+            # new: cut off, below a constrained link (its entries join that link's
+            # values) or not (own levels)
+            new_q[i] = -1
+            if new_cut[i]:
                 thr += b_zthr[p, s]
                 continue
-            h_r = -1
-            if r >= 0:
+            nq = -1
+            nh_ = -1
+            for q in range(n_r):
+                r = r_links[j, q]
+                if r < 0:
+                    break
                 for h in range(new_lens[i]):
                     if new_rows[i, h] == r:
-                        h_r = h
+                        nq = q
+                        nh_ = h
                         break
-            stop = new_lens[i] if h_r < 0 else h_r
-            mu = np.inf
-            for h in range(stop):
-                lk = new_rows[i, h]
-                if not in_lam[lk]:
-                    mu = min(mu, _lamv(o_index, lam, lk, s))
-            if h_r >= 0:
-                for k in range(a, e_end):
-                    d = np.float64(demand[k])
-                    ne[n_ne] = min(d, mu)
-                    m = app_min[app[k]]
-                    nt_[n_ne] = min(m, d) * _THR if m > 0.0 else -1.0
-                    n_ne += 1
+                if nq >= 0:
+                    break
+            new_q[i] = nq
+            new_h[i] = nh_
+            if nq >= 0:
                 uth += n_u
             else:
+                mu = np.inf
+                for h in range(new_lens[i]):
+                    lk = new_rows[i, h]
+                    if not in_lam[lk]:
+                        mu = min(mu, _lamv(o_index, lam, lk, s))
                 for k in range(a, e_end):
                     d = np.float64(demand[k])
                     rate = d if d <= mu else _f32(mu)
@@ -477,7 +494,41 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                     if m > 0.0 and rate < min(m, d) * _THR:
                         thr += 1.0
                 thr += n_u
-        if r >= 0:
+        for q in range(n_r):
+            r = r_links[j, q]
+            if r < 0:
+                break
+            oi = o_index[r]
+            n_se = 0
+            n_ne = 0
+            for i in range(n_c):
+                if old_q[i] != q and new_q[i] != q:
+                    continue
+                p = changed[i]
+                a = group_start[s, p]
+                e_end = a + group_assoc[s, p]
+                if old_q[i] == q:
+                    mu = np.inf
+                    for h in range(old_h[i]):
+                        mu = min(mu, _lamv(o_index, lam, old_rows[i, h], s))
+                    for k in range(a, e_end):
+                        d = np.float64(demand[k])
+                        se[n_se] = min(d, mu)
+                        m = app_min[app[k]]
+                        st[n_se] = min(m, d) * _THR if m > 0.0 else -1.0
+                        n_se += 1
+                if new_q[i] == q:
+                    mu = np.inf
+                    for h in range(new_h[i]):
+                        lk = new_rows[i, h]
+                        if not in_lam[lk]:
+                            mu = min(mu, _lamv(o_index, lam, lk, s))
+                    for k in range(a, e_end):
+                        d = np.float64(demand[k])
+                        ne[n_ne] = min(d, mu)
+                        m = app_min[app[k]]
+                        nt_[n_ne] = min(m, d) * _THR if m > 0.0 else -1.0
+                        n_ne += 1
             off = slot[oi, s]
             n = size[oi, s]
             n_h = nh[oi, s]
@@ -541,8 +592,8 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                 for i in range(off, off + m_t):
                     if tv[i] > fx32:
                         above += 1
-            # R's entries: nb always throttled; the others iff float32(x) < t
-            thr += nbv[oi, s] + above + uth
+            # the link's entries: nb always throttled; the others iff float32(x) < t
+            thr += nbv[oi, s] + above
             for i in range(n_se):
                 rate = _f32(min(se[i], x))
                 served -= rate
@@ -554,33 +605,37 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                 if nt_[i] >= 0.0 and rate < nt_[i]:
                     thr += 1.0
         out_served[j] = served
-        out_thr[j] = thr
+        out_thr[j] = thr + uth
 
 
 @dataclass
 class Job:
     """Incremental work of one contingency in one scenario chunk: the scenarios
-    ``scen`` (with ``r_link`` the one constrained link whose subtree changed, -1: none)
-    after a failure that moves the points ``changed`` from ``old_rows`` to ``new_rows``
-    (``new_lens`` 0: cut off); ``in_lam`` marks the links whose subtree changed.
-    ``index`` is the caller's (the contingency's)."""
+    ``scen`` (with ``r_links[S, K]`` the constrained links whose subtree changed, -1
+    padded; none: every row -1; several only when no path crosses two of them) after a
+    failure that moves the points ``changed`` from ``old_rows`` to ``new_rows``
+    (``new_cut``: cut off; with spread load the rows hold only the links that are
+    overloaded in some scenario, see :mod:`netstage.simulator.incremental_spread`);
+    ``in_lam`` marks the links whose subtree changed. ``index`` is the caller's (the
+    contingency's)."""
 
     index: int
     scen: I64
-    r_link: I64
+    r_links: I64
     changed: I64
     old_rows: NDArray[np.int32]
     old_lens: NDArray[np.int32]
     new_rows: NDArray[np.int32]
     new_lens: NDArray[np.int32]
+    new_cut: NDArray[np.bool_]
     in_lam: NDArray[np.bool_]
 
 
 @nb.njit(parallel=True, cache=True)
 def _eval_jobs(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-        c_ptr, s_ptr, max_entries, scen, r_link, changed, old_rows, old_lens, new_rows,
-        new_lens, in_lam, group_start, group_assoc, demand, app, app_min, served_s, thr_s,
-        b_served, b_thr, b_zthr, o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr,
+        c_ptr, s_ptr, max_entries, scen, r_links, changed, old_rows, old_lens, new_rows,
+        new_lens, new_cut, in_lam, group_start, group_assoc, demand, app, app_min, served_s,
+        thr_s, b_served, b_thr, b_zthr, o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr,
         under_served, under_thr, nh, pslot, mh, low_e, low_f, cap, out_served, out_thr):
     # one parallel region for every contingency of the chunk (jobs run serially inside)
     for jb in nb.prange(c_ptr.shape[0] - 1):
@@ -588,11 +643,11 @@ def _eval_jobs(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         c1 = c_ptr[jb + 1]
         s0 = s_ptr[jb]
         s1 = s_ptr[jb + 1]
-        _eval_kernel(scen[s0:s1], r_link[s0:s1], group_start, group_assoc, demand, app,
+        _eval_kernel(scen[s0:s1], r_links[s0:s1], group_start, group_assoc, demand, app,
                      app_min, served_s, thr_s, b_served, b_thr, b_zthr, changed[c0:c1],
                      old_rows[c0:c1], old_lens[c0:c1], new_rows[c0:c1], new_lens[c0:c1],
-                     in_lam[jb], o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr,
-                     under_served, under_thr, nh, pslot, mh, low_e, low_f, cap,
+                     new_cut[c0:c1], in_lam[jb], o_index, lam, slot, size, ev, pe, pf, tv,
+                     nt, nbv, uthr, under_served, under_thr, nh, pslot, mh, low_e, low_f, cap,
                      max_entries[jb], out_served[s0:s1], out_thr[s0:s1])
 
 
@@ -613,6 +668,13 @@ def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: F64, b_zthr: F64, serve
 
     c_ptr = np.r_[0, np.cumsum([j.changed.shape[0] for j in jobs])].astype(np.int64)
     s_ptr = np.r_[0, np.cumsum([j.scen.shape[0] for j in jobs])].astype(np.int64)
+    k_r = max(max(j.r_links.shape[1] for j in jobs), 1)
+
+    def rlinks(r: I64) -> I64:
+        out = np.full((r.shape[0], k_r), -1, dtype=np.int64)
+        out[:, : r.shape[1]] = r
+        return out
+
     assoc = batch.group_assoc
     max_entries = np.array([int(assoc[:, j.changed].sum(axis=1)[j.scen].max())
                             if j.changed.size and j.scen.size else 0 for j in jobs],
@@ -621,12 +683,13 @@ def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: F64, b_zthr: F64, serve
     out_t = np.zeros(int(s_ptr[-1]))
     _eval_jobs(c_ptr, s_ptr, max_entries,
                np.concatenate([j.scen for j in jobs]).astype(np.int64),
-               np.concatenate([j.r_link for j in jobs]).astype(np.int64),
+               np.concatenate([rlinks(j.r_links) for j in jobs]),
                np.concatenate([j.changed for j in jobs]).astype(np.int64),
                np.concatenate([rows(j.old_rows) for j in jobs]),
                np.concatenate([j.old_lens for j in jobs]).astype(np.int64),
                np.concatenate([rows(j.new_rows) for j in jobs]),
                np.concatenate([j.new_lens for j in jobs]).astype(np.int64),
+               np.concatenate([j.new_cut for j in jobs]).astype(np.bool_),
                np.stack([j.in_lam for j in jobs]), batch.group_start, batch.group_assoc,
                batch.demand_mbps, batch.app,
                np.ascontiguousarray(batch.app_min_mbps, dtype=np.float64),
