@@ -31,10 +31,11 @@ from tests.test_contingency_incremental import compare
 
 
 def spread_district(schools: int, students: int, seed: int, kbps: float, wan: float,
-                    uplink: float, dual: float, ring: float | None) -> District:
-    """Two active circuits (same total capacity), ``dual`` of the schools on both
-    cores, optionally a ring through the distribution switches."""
-    d = generate_district(schools=schools, students=students, seed=seed, circuits=2,
+                    uplink: float, dual: float, ring: float | None, circuits: int = 2
+                    ) -> District:
+    """Two active circuits (same total capacity; or one), ``dual`` of the schools on
+    both cores, optionally a ring through the distribution switches."""
+    d = generate_district(schools=schools, students=students, seed=seed, circuits=circuits,
                           dual_homed=dual, internet_kbps_per_student=kbps, wan_mbps=wan,
                           access_uplink_mbps=uplink)
     if ring is None:
@@ -64,11 +65,14 @@ def constrained_links(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 @given(schools=st.integers(2, 4), students=st.integers(300, 1400), seed=st.integers(0, 10**6),
        kbps=st.floats(40, 250), wan=st.sampled_from([100.0, 150.0, 200.0, 10000.0]),
        uplink=st.sampled_from([150.0, 10000.0]), dual=st.sampled_from([0.5, 1.0]),
-       ring=st.sampled_from([None, 10000.0]), include_access=st.booleans())
+       ring=st.sampled_from([None, 10000.0]), circuits=st.sampled_from([2, 2, 1]),
+       include_access=st.booleans())
 def test_spread_incremental_equals_full_reallocation(
         schools: int, students: int, seed: int, kbps: float, wan: float, uplink: float,
-        dual: float, ring: float | None, include_access: bool) -> None:
-    d = spread_district(schools, students, seed, kbps, wan, uplink, dual, ring)
+        dual: float, ring: float | None, circuits: int, include_access: bool) -> None:
+    # one circuit spreads load only over the two cores: every school dual-homed
+    d = spread_district(schools, students, seed, kbps, wan, uplink,
+                        dual if circuits == 2 else 1.0, ring, circuits)
     assert to_arrays(d).meta["spread"].multipath
     compare(d, include_access)
 
@@ -88,6 +92,18 @@ def test_spread_overloaded_trunks_fall_back() -> None:
     trunk carries flows of both circuits, so those scenarios are no tree and are
     re-allocated; the others are incremental."""
     d = spread_district(4, 1400, 8, 80.0, 150.0, 10000.0, 1.0, None)
+    stats = compare(d, include_access=False)
+    assert stats["incremental_scenarios"] > 0
+    assert stats["reallocated_scenarios"] > 0
+
+
+def test_spread_nested_constrained_links_fall_back() -> None:
+    """One circuit and dual-homed schools with small WAN trunks: a trunk and the circuit
+    above it are both overloaded (a tree: the trunk's flows all go on to the circuit).
+    When a trunk fails its school moves to the other trunk, so two nested links (that
+    trunk and the circuit) are constrained: those scenarios are re-allocated (one
+    equation per link would be wrong), the others stay incremental."""
+    d = spread_district(4, 1400, 8, 80.0, 150.0, 10000.0, 1.0, None, circuits=1)
     stats = compare(d, include_access=False)
     assert stats["incremental_scenarios"] > 0
     assert stats["reallocated_scenarios"] > 0
