@@ -122,6 +122,7 @@ class TreeLevels:
     mh: I64
     low_e: F64
     low_f: F64
+    sort_all: bool = False
 
     @property
     def nbytes(self) -> int:
@@ -148,7 +149,7 @@ def _above_first(a, start, stop, x):  # type: ignore[no-untyped-def]  # pragma: 
 @nb.njit(parallel=True, cache=True)
 def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         group_start, group_assoc, demand, app, app_min, o_links, o_order, cap, pts_ptr,
-        pts, slot, lam, ev, tv, nt, nbv, uthr, nh, mh, low_e, low_f):
+        pts, slot, lam, ev, tv, nt, nbv, uthr, nh, mh, low_e, low_f, sort_all):
     n_s, n_p = group_assoc.shape
     n_o = o_links.shape[0]
     for s in nb.prange(n_s):
@@ -238,6 +239,13 @@ def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compil
             tseg = tv[off: off + m_h]
             tseg.sort()
             mh[oi, s] = m_h
+            if sort_all:
+                # the values and thresholds at or below the level sorted too (a level
+                # below the base one is then a binary search as well)
+                lseg = ev[off + n_h: off + n]
+                lseg.sort()
+                ltseg = tv[off + m_h: off + m_t]
+                ltseg.sort()
             if x < np.inf:
                 for j in range(pts_ptr[oi], pts_ptr[oi + 1]):
                     p = pts[j]
@@ -246,8 +254,9 @@ def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compil
 
 
 @nb.njit(parallel=True, cache=True)
-def _prefix_kernel(slot, nh, pslot, ev, pe, pf):  # type: ignore[no-untyped-def]  # pragma: no cover
-    # running sums of the sorted values above each level (float64 and float32 rates)
+def _prefix_kernel(slot, nh, size, pslot, ev, pe, pf, sort_all):  # type: ignore[no-untyped-def]  # pragma: no cover
+    # running sums of the sorted values above each level (float64 and float32 rates);
+    # with sort_all, then those of the sorted values at or below it, from 0 again
     n_o, n_s = slot.shape
     for s in nb.prange(n_s):
         for oi in range(n_o):
@@ -263,14 +272,25 @@ def _prefix_kernel(slot, nh, pslot, ev, pe, pf):  # type: ignore[no-untyped-def]
                 runf += np.float64(np.float32(v))
                 pe[po + i] = run
                 pf[po + i] = runf
+            if sort_all:
+                run = 0.0
+                runf = 0.0
+                for i in range(nh[oi, s], size[oi, s]):
+                    v = ev[off + i]
+                    run += v
+                    runf += np.float64(np.float32(v))
+                    pe[po + i] = run
+                    pf[po + i] = runf
 
 
 def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDArray[np.int32],
-                cap: F64, link_dem: F64, height: I64, base_served: F64, base_thr: F64
-                ) -> TreeLevels:
+                cap: F64, link_dem: F64, height: I64, base_served: F64, base_thr: F64,
+                sort_all: bool = False) -> TreeLevels:
     """:class:`TreeLevels` of ``batch`` on the base paths (``link_dem[L, S]`` associated
     demand crossing each link; ``base_served``/``base_thr`` ``[P, S]`` of the base
-    allocation)."""
+    allocation). ``sort_all`` also sorts the values at or below each level, with their
+    running sums (twice the memory of the sums; for spread load, where a failure moving
+    devices onto a circuit lowers its level in most scenarios)."""
     n_s, n_p = batch.group_assoc.shape
     n_l = cap.shape[0]
     over = link_dem > cap[:, None]
@@ -306,17 +326,17 @@ def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDA
         _levels_kernel(batch.group_start, batch.group_assoc, batch.demand_mbps, batch.app,
                        np.ascontiguousarray(batch.app_min_mbps, dtype=np.float64), o_links,
                        o_order, np.ascontiguousarray(cap, dtype=np.float64), pts_ptr, pts,
-                       slot, lam, ev, tv, nt, nbv, uthr, nh, mh, low_e, low_f)
+                       slot, lam, ev, tv, nt, nbv, uthr, nh, mh, low_e, low_f, sort_all)
     # running sums only for the values above the level (a second pass, so that they
     # take the memory of those values, not of all of them)
-    flat_h = np.where(slot >= 0, nh, 0).ravel()
+    flat_h = np.where(slot >= 0, size if sort_all else nh, 0).ravel()
     pslot = (np.cumsum(flat_h) - flat_h).reshape(nh.shape)
     pe, pf = np.empty(int(flat_h.sum())), np.empty(int(flat_h.sum()))
     if n_o and n_s:
-        _prefix_kernel(slot, nh, pslot, ev, pe, pf)
+        _prefix_kernel(slot, nh, size, pslot, ev, pe, pf, sort_all)
     return TreeLevels(o_links=o_links, o_index=o_index, lam=lam, slot=slot, size=size, ev=ev,
                       pe=pe, pf=pf, pslot=pslot, tv=tv, nt=nt, nb=nbv, uthr=uthr, nh=nh, mh=mh,
-                      low_e=low_e, low_f=low_f,
+                      low_e=low_e, low_f=low_f, sort_all=sort_all,
                       under_served=np.asarray(pm @ base_served),
                       under_thr=np.asarray(pm @ base_thr))
 
@@ -333,13 +353,19 @@ def _f32(x):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True)
-def _h_big(ev, pe, off, poff, n, n_h, low, lam0, x):  # type: ignore[no-untyped-def]  # pragma: no cover
+def _h_big(ev, pe, off, poff, n, n_h, low, lam0, x, sort_all):  # type: ignore[no-untyped-def]  # pragma: no cover
     """sum(min(e, x)) over R's entries and how many are above x: a binary search in
-    the sorted part when x is at or above the base level, else a scan."""
+    the sorted part when x is at or above the base level, else a scan (a binary search
+    in the sorted values below the level with ``sort_all``)."""
     if x >= lam0:
         lo = np.searchsorted(ev[off:off + n_h], x, side="right")  # entries <= x
         below = pe[poff + lo - 1] if lo > 0 else 0.0
         return low + below + x * (n_h - lo), n_h - lo
+    if sort_all:
+        lo = np.searchsorted(ev[off + n_h:off + n], x, side="right")
+        below = pe[poff + n_h + lo - 1] if lo > 0 else 0.0
+        up = n - n_h - lo + n_h
+        return below + x * up, up
     return _clip_add(ev, off + n_h, off + n, x, x * n_h, n_h, 1)
 
 
@@ -371,11 +397,11 @@ def _split(e, n, lam0):  # type: ignore[no-untyped-def]  # pragma: no cover - co
 
 @nb.njit(cache=True)
 def _h_slope(ev, pe, off, poff, n, n_h, low, lam0, se, n_se, s_h, s_low, ne, n_ne,  # type: ignore[no-untyped-def]  # pragma: no cover
-             n_hi, n_low, x):
+             n_hi, n_low, x, sort_all):
     """sum(min(e, x)) over R's entries minus ``se`` plus ``ne``, and how many of them
     are above ``x`` (the slope). At or above the base level only the changed values
     above it (the first ``s_h`` / ``n_hi``) vary; the others add up to a constant."""
-    h, sl = _h_big(ev, pe, off, poff, n, n_h, low, lam0, x)
+    h, sl = _h_big(ev, pe, off, poff, n, n_h, low, lam0, x, sort_all)
     if x >= lam0:
         h += n_low - s_low
         m_s = s_h
@@ -392,7 +418,8 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         scen, r_links, group_start, group_assoc, demand, app, app_min, served_s, thr_s,
         b_served, b_thr, b_zthr, changed, old_rows, old_lens, new_rows, new_lens, new_cut,
         in_lam, o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr, under_served,
-        under_thr, nh, pslot, mh, low_e, low_f, cap, max_entries, out_served, out_thr):
+        under_thr, nh, pslot, mh, low_e, low_f, cap, max_entries, out_served, out_thr,
+        sort_all):
     n_c = changed.shape[0]
     n_r = r_links.shape[1]
     # one contingency's scenarios, serially (a parallel region per contingency cost
@@ -558,7 +585,7 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                 sl = 0
                 if x < np.inf:
                     hv, sl = _h_slope(ev, pe, off, poff, n, n_h, low, lam0, sc, n_se, s_h, s_low,
-                                      nc, n_ne, n_hi, n_low, x)
+                                      nc, n_ne, n_hi, n_low, x, sort_all)
                 if not hv <= c:
                     x = 0.0
                     hv = 0.0
@@ -571,7 +598,7 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                         break
                     x = xn
                     hv, sl = _h_slope(ev, pe, off, poff, n, n_h, low, lam0, sc, n_se, s_h, s_low,
-                                      nc, n_ne, n_hi, n_low, x)
+                                      nc, n_ne, n_hi, n_low, x, sort_all)
             # served: float32(min(e, x)) summed; throttled: float32(min(e, x)) < t
             fx = _f32(x)
             fx32 = np.float32(x)
@@ -584,6 +611,12 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                     served += fx * (n_h - n_le)
                 # thresholds above float32(x): only among the sorted ones
                 above = m_h - np.searchsorted(tv[off:off + m_h], fx32, side="right")
+            elif sort_all:
+                n_le = np.searchsorted(ev[off + n_h:off + n], x, side="right")
+                served += (fx * n_h + (pf[poff + n_h + n_le - 1] if n_le > 0 else 0.0)
+                           + fx * (n - n_h - n_le))
+                # the m_h above float32(level) are above float32(x) <= it
+                above = m_t - np.searchsorted(tv[off + m_h:off + m_t], fx32, side="right")
             else:
                 served += fx * n_h
                 for i in range(off + n_h, off + n):
@@ -636,7 +669,8 @@ def _eval_jobs(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         c_ptr, s_ptr, max_entries, scen, r_links, changed, old_rows, old_lens, new_rows,
         new_lens, new_cut, in_lam, group_start, group_assoc, demand, app, app_min, served_s,
         thr_s, b_served, b_thr, b_zthr, o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr,
-        under_served, under_thr, nh, pslot, mh, low_e, low_f, cap, out_served, out_thr):
+        under_served, under_thr, nh, pslot, mh, low_e, low_f, cap, out_served, out_thr,
+        sort_all):
     # one parallel region for every contingency of the chunk (jobs run serially inside)
     for jb in nb.prange(c_ptr.shape[0] - 1):
         c0 = c_ptr[jb]
@@ -648,7 +682,7 @@ def _eval_jobs(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                      old_rows[c0:c1], old_lens[c0:c1], new_rows[c0:c1], new_lens[c0:c1],
                      new_cut[c0:c1], in_lam[jb], o_index, lam, slot, size, ev, pe, pf, tv,
                      nt, nbv, uthr, under_served, under_thr, nh, pslot, mh, low_e, low_f, cap,
-                     max_entries[jb], out_served[s0:s1], out_thr[s0:s1])
+                     max_entries[jb], out_served[s0:s1], out_thr[s0:s1], sort_all)
 
 
 def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: F64, b_zthr: F64, served_s: F64,
@@ -698,5 +732,5 @@ def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: F64, b_zthr: F64, serve
                levels.ev, levels.pe, levels.pf, levels.tv, levels.nt, levels.nb, levels.uthr,
                levels.under_served, levels.under_thr, levels.nh, levels.pslot, levels.mh,
                levels.low_e, levels.low_f, np.ascontiguousarray(cap, dtype=np.float64),
-               out_s, out_t)
+               out_s, out_t, levels.sort_all)
     return [(out_s[a:b], out_t[a:b]) for a, b in pairwise(s_ptr.tolist())]

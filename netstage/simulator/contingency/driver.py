@@ -209,7 +209,7 @@ def run_contingency(
             if got is not None and got[0].tree_ok.any():
                 s_tree, r_rows, r_lens = got
                 levels = tree_levels(batch, r_rows, r_lens, cap, base.link_dem,
-                                     s_tree.height, base.served, base.thr)
+                                     s_tree.height, base.served, base.thr, sort_all=True)
         stats["chunks"] += 1
         demand_s[sl], active_s[sl] = base.demand_s, base.active_s
         served0[sl], thr0[sl] = base.served_s, base.thr_s
