@@ -15,9 +15,10 @@ its neighbour, and routing stays a tree):
 (c) load spread over several routes (issue 15 item 2): district (a) with two active
     circuits (the same total capacity, so both are overloaded) and every school on
     both cores, so every point is split over two routes and routing is no tree.
-    1,000 scenarios; target as (a), <= 2 s. The incremental max-min covers tree
-    routing only, so today this case re-allocates every slow scenario (baseline and
-    figure are the same code path; the baseline is extrapolated from ``--sample``).
+    1,000 scenarios; target as (a), <= 2 s. The incremental max-min works on the
+    paths reduced to the overloaded links (here: each sub-point's circuit,
+    ``simulator/incremental_spread.py``); the baseline is extrapolated from
+    ``--sample``.
 
 Figure: ``run_contingency`` end to end (demand draw, base allocation, every
 contingency), wall and CPU time, with the incremental max-min (the default).

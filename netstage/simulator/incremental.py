@@ -31,8 +31,12 @@ One failure
     base rate, re-routed flows outside ``R`` get ``min(demand, levels on the new
     path)``. Scenarios with two or more constrained Lambda links, or where ``R`` was
     not overloaded in the base, are left to the full re-allocation (the caller's
-    fallback). Rates follow the kernel's rule exactly (``demand`` when it is at most the
-    level, else the level rounded to float32), so throttled counts agree with the full
+    fallback). With spread load (:mod:`netstage.simulator.incremental_spread`: levels on
+    paths reduced to the overloaded links) a scenario may have several constrained
+    links ``R`` when no path crosses two of them (e.g. two circuits): each one's level
+    is its own equation over its own entries, done one after the other. Rates follow
+    the kernel's rule exactly (``demand`` when it is at most the level, else the level
+    rounded to float32), so throttled counts agree with the full
     re-allocation exactly and served Mbps to float32 precision (a level summed in
     another order can differ in its last float64 bit and round a few devices to the
     neighbouring float32).
@@ -118,6 +122,7 @@ class TreeLevels:
     mh: I64
     low_e: F64
     low_f: F64
+    sort_all: bool = False
 
     @property
     def nbytes(self) -> int:
@@ -144,7 +149,7 @@ def _above_first(a, start, stop, x):  # type: ignore[no-untyped-def]  # pragma: 
 @nb.njit(parallel=True, cache=True)
 def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         group_start, group_assoc, demand, app, app_min, o_links, o_order, cap, pts_ptr,
-        pts, slot, lam, ev, tv, nt, nbv, uthr, nh, mh, low_e, low_f):
+        pts, slot, lam, ev, tv, nt, nbv, uthr, nh, mh, low_e, low_f, sort_all):
     n_s, n_p = group_assoc.shape
     n_o = o_links.shape[0]
     for s in nb.prange(n_s):
@@ -234,6 +239,13 @@ def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compil
             tseg = tv[off: off + m_h]
             tseg.sort()
             mh[oi, s] = m_h
+            if sort_all:
+                # the values and thresholds at or below the level sorted too (a level
+                # below the base one is then a binary search as well)
+                lseg = ev[off + n_h: off + n]
+                lseg.sort()
+                ltseg = tv[off + m_h: off + m_t]
+                ltseg.sort()
             if x < np.inf:
                 for j in range(pts_ptr[oi], pts_ptr[oi + 1]):
                     p = pts[j]
@@ -242,8 +254,9 @@ def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compil
 
 
 @nb.njit(parallel=True, cache=True)
-def _prefix_kernel(slot, nh, pslot, ev, pe, pf):  # type: ignore[no-untyped-def]  # pragma: no cover
-    # running sums of the sorted values above each level (float64 and float32 rates)
+def _prefix_kernel(slot, nh, size, pslot, ev, pe, pf, sort_all):  # type: ignore[no-untyped-def]  # pragma: no cover
+    # running sums of the sorted values above each level (float64 and float32 rates);
+    # with sort_all, then those of the sorted values at or below it, from 0 again
     n_o, n_s = slot.shape
     for s in nb.prange(n_s):
         for oi in range(n_o):
@@ -259,14 +272,25 @@ def _prefix_kernel(slot, nh, pslot, ev, pe, pf):  # type: ignore[no-untyped-def]
                 runf += np.float64(np.float32(v))
                 pe[po + i] = run
                 pf[po + i] = runf
+            if sort_all:
+                run = 0.0
+                runf = 0.0
+                for i in range(nh[oi, s], size[oi, s]):
+                    v = ev[off + i]
+                    run += v
+                    runf += np.float64(np.float32(v))
+                    pe[po + i] = run
+                    pf[po + i] = runf
 
 
 def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDArray[np.int32],
-                cap: F64, link_dem: F64, height: I64, base_served: F64, base_thr: F64
-                ) -> TreeLevels:
+                cap: F64, link_dem: F64, height: I64, base_served: F64, base_thr: F64,
+                sort_all: bool = False) -> TreeLevels:
     """:class:`TreeLevels` of ``batch`` on the base paths (``link_dem[L, S]`` associated
     demand crossing each link; ``base_served``/``base_thr`` ``[P, S]`` of the base
-    allocation)."""
+    allocation). ``sort_all`` also sorts the values at or below each level, with their
+    running sums (twice the memory of the sums; for spread load, where a failure moving
+    devices onto a circuit lowers its level in most scenarios)."""
     n_s, n_p = batch.group_assoc.shape
     n_l = cap.shape[0]
     over = link_dem > cap[:, None]
@@ -302,17 +326,17 @@ def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDA
         _levels_kernel(batch.group_start, batch.group_assoc, batch.demand_mbps, batch.app,
                        np.ascontiguousarray(batch.app_min_mbps, dtype=np.float64), o_links,
                        o_order, np.ascontiguousarray(cap, dtype=np.float64), pts_ptr, pts,
-                       slot, lam, ev, tv, nt, nbv, uthr, nh, mh, low_e, low_f)
+                       slot, lam, ev, tv, nt, nbv, uthr, nh, mh, low_e, low_f, sort_all)
     # running sums only for the values above the level (a second pass, so that they
     # take the memory of those values, not of all of them)
-    flat_h = np.where(slot >= 0, nh, 0).ravel()
+    flat_h = np.where(slot >= 0, size if sort_all else nh, 0).ravel()
     pslot = (np.cumsum(flat_h) - flat_h).reshape(nh.shape)
     pe, pf = np.empty(int(flat_h.sum())), np.empty(int(flat_h.sum()))
     if n_o and n_s:
-        _prefix_kernel(slot, nh, pslot, ev, pe, pf)
+        _prefix_kernel(slot, nh, size, pslot, ev, pe, pf, sort_all)
     return TreeLevels(o_links=o_links, o_index=o_index, lam=lam, slot=slot, size=size, ev=ev,
                       pe=pe, pf=pf, pslot=pslot, tv=tv, nt=nt, nb=nbv, uthr=uthr, nh=nh, mh=mh,
-                      low_e=low_e, low_f=low_f,
+                      low_e=low_e, low_f=low_f, sort_all=sort_all,
                       under_served=np.asarray(pm @ base_served),
                       under_thr=np.asarray(pm @ base_thr))
 
@@ -329,13 +353,19 @@ def _f32(x):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True)
-def _h_big(ev, pe, off, poff, n, n_h, low, lam0, x):  # type: ignore[no-untyped-def]  # pragma: no cover
+def _h_big(ev, pe, off, poff, n, n_h, low, lam0, x, sort_all):  # type: ignore[no-untyped-def]  # pragma: no cover
     """sum(min(e, x)) over R's entries and how many are above x: a binary search in
-    the sorted part when x is at or above the base level, else a scan."""
+    the sorted part when x is at or above the base level, else a scan (a binary search
+    in the sorted values below the level with ``sort_all``)."""
     if x >= lam0:
         lo = np.searchsorted(ev[off:off + n_h], x, side="right")  # entries <= x
         below = pe[poff + lo - 1] if lo > 0 else 0.0
         return low + below + x * (n_h - lo), n_h - lo
+    if sort_all:
+        lo = np.searchsorted(ev[off + n_h:off + n], x, side="right")
+        below = pe[poff + n_h + lo - 1] if lo > 0 else 0.0
+        up = n - n_h - lo + n_h
+        return below + x * up, up
     return _clip_add(ev, off + n_h, off + n, x, x * n_h, n_h, 1)
 
 
@@ -367,11 +397,11 @@ def _split(e, n, lam0):  # type: ignore[no-untyped-def]  # pragma: no cover - co
 
 @nb.njit(cache=True)
 def _h_slope(ev, pe, off, poff, n, n_h, low, lam0, se, n_se, s_h, s_low, ne, n_ne,  # type: ignore[no-untyped-def]  # pragma: no cover
-             n_hi, n_low, x):
+             n_hi, n_low, x, sort_all):
     """sum(min(e, x)) over R's entries minus ``se`` plus ``ne``, and how many of them
     are above ``x`` (the slope). At or above the base level only the changed values
     above it (the first ``s_h`` / ``n_hi``) vary; the others add up to a constant."""
-    h, sl = _h_big(ev, pe, off, poff, n, n_h, low, lam0, x)
+    h, sl = _h_big(ev, pe, off, poff, n, n_h, low, lam0, x, sort_all)
     if x >= lam0:
         h += n_low - s_low
         m_s = s_h
@@ -385,11 +415,13 @@ def _h_slope(ev, pe, off, poff, n, n_h, low, lam0, se, n_se, s_h, s_low, ne, n_n
 
 @nb.njit(cache=True)
 def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-        scen, r_link, group_start, group_assoc, demand, app, app_min, served_s, thr_s,
-        b_served, b_thr, b_zthr, changed, old_rows, old_lens, new_rows, new_lens, in_lam,
-        o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr, under_served, under_thr,
-        nh, pslot, mh, low_e, low_f, cap, max_entries, out_served, out_thr):
+        scen, r_links, group_start, group_assoc, demand, app, app_min, served_s, thr_s,
+        b_served, b_thr, b_zthr, changed, old_rows, old_lens, new_rows, new_lens, new_cut,
+        in_lam, o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr, under_served,
+        under_thr, nh, pslot, mh, low_e, low_f, cap, max_entries, out_served, out_thr,
+        sort_all):
     n_c = changed.shape[0]
+    n_r = r_links.shape[1]
     # one contingency's scenarios, serially (a parallel region per contingency cost
     # more than its work under load; :func:`_eval_jobs` runs the contingencies in
     # parallel), with the scratch arrays allocated once
@@ -399,20 +431,26 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     nt_ = np.empty(max_entries)
     sc = np.empty(max_entries)
     nc = np.empty(max_entries)
+    # per changed point: which constrained link (index into the scenario's r_links) is
+    # on its old / new path and where, and its unassociated devices with a minimum rate
+    old_q = np.empty(n_c, dtype=np.int64)
+    old_h = np.empty(n_c, dtype=np.int64)
+    new_q = np.empty(n_c, dtype=np.int64)
+    new_h = np.empty(n_c, dtype=np.int64)
+    n_us = np.empty(n_c, dtype=np.int64)
     for j in range(scen.shape[0]):
         s = scen[j]
-        r = r_link[j]
         served = served_s[s]
         thr = thr_s[s]
-        oi = -1
         uth = 0
-        if r >= 0:
+        for q in range(n_r):
+            r = r_links[j, q]
+            if r < 0:
+                break
             oi = o_index[r]
             served -= under_served[oi, s]
             thr -= under_thr[oi, s]
-            uth = uthr[oi, s]
-        n_se = 0
-        n_ne = 0
+            uth += uthr[oi, s]
         for i in range(n_c):
             p = changed[i]
             a = group_start[s, p]
@@ -423,52 +461,58 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                 m = app_min[app[k]]
                 if m > 0.0 and min(m, np.float64(demand[k])) * _THR > 0.0:
                     n_u += 1
-            # base: below R (its entries leave R's sorted values) or not (its sums go)
-            h_r = -1
-            if r >= 0:
+            n_us[i] = n_u
+            # base: below a constrained link (its entries leave that link's sorted
+            # values) or not (its sums go)
+            oq = -1
+            oh = -1
+            for q in range(n_r):
+                r = r_links[j, q]
+                if r < 0:
+                    break
                 for h in range(old_lens[i]):
                     if old_rows[i, h] == r:
-                        h_r = h
+                        oq = q
+                        oh = h
                         break
-            if h_r < 0:
+                if oq >= 0:
+                    break
+            old_q[i] = oq
+            old_h[i] = oh
+            if oq < 0:
                 served -= b_served[p, s]
                 thr -= b_thr[p, s]
             else:
-                mu = np.inf
-                for h in range(h_r):
-                    mu = min(mu, _lamv(o_index, lam, old_rows[i, h], s))
-                for k in range(a, e_end):
-                    d = np.float64(demand[k])
-                    se[n_se] = min(d, mu)
-                    m = app_min[app[k]]
-                    st[n_se] = min(m, d) * _THR if m > 0.0 else -1.0
-                    n_se += 1
                 uth -= n_u
-            # new: cut off, below R (its entries join R's values) or not (own levels)
-            if new_lens[i] == 0:
+            # new: cut off, below a constrained link (its entries join that link's
+            # values) or not (own levels)
+            new_q[i] = -1
+            if new_cut[i]:
                 thr += b_zthr[p, s]
                 continue
-            h_r = -1
-            if r >= 0:
+            nq = -1
+            nh_ = -1
+            for q in range(n_r):
+                r = r_links[j, q]
+                if r < 0:
+                    break
                 for h in range(new_lens[i]):
                     if new_rows[i, h] == r:
-                        h_r = h
+                        nq = q
+                        nh_ = h
                         break
-            stop = new_lens[i] if h_r < 0 else h_r
-            mu = np.inf
-            for h in range(stop):
-                lk = new_rows[i, h]
-                if not in_lam[lk]:
-                    mu = min(mu, _lamv(o_index, lam, lk, s))
-            if h_r >= 0:
-                for k in range(a, e_end):
-                    d = np.float64(demand[k])
-                    ne[n_ne] = min(d, mu)
-                    m = app_min[app[k]]
-                    nt_[n_ne] = min(m, d) * _THR if m > 0.0 else -1.0
-                    n_ne += 1
+                if nq >= 0:
+                    break
+            new_q[i] = nq
+            new_h[i] = nh_
+            if nq >= 0:
                 uth += n_u
             else:
+                mu = np.inf
+                for h in range(new_lens[i]):
+                    lk = new_rows[i, h]
+                    if not in_lam[lk]:
+                        mu = min(mu, _lamv(o_index, lam, lk, s))
                 for k in range(a, e_end):
                     d = np.float64(demand[k])
                     rate = d if d <= mu else _f32(mu)
@@ -477,7 +521,41 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                     if m > 0.0 and rate < min(m, d) * _THR:
                         thr += 1.0
                 thr += n_u
-        if r >= 0:
+        for q in range(n_r):
+            r = r_links[j, q]
+            if r < 0:
+                break
+            oi = o_index[r]
+            n_se = 0
+            n_ne = 0
+            for i in range(n_c):
+                if old_q[i] != q and new_q[i] != q:
+                    continue
+                p = changed[i]
+                a = group_start[s, p]
+                e_end = a + group_assoc[s, p]
+                if old_q[i] == q:
+                    mu = np.inf
+                    for h in range(old_h[i]):
+                        mu = min(mu, _lamv(o_index, lam, old_rows[i, h], s))
+                    for k in range(a, e_end):
+                        d = np.float64(demand[k])
+                        se[n_se] = min(d, mu)
+                        m = app_min[app[k]]
+                        st[n_se] = min(m, d) * _THR if m > 0.0 else -1.0
+                        n_se += 1
+                if new_q[i] == q:
+                    mu = np.inf
+                    for h in range(new_h[i]):
+                        lk = new_rows[i, h]
+                        if not in_lam[lk]:
+                            mu = min(mu, _lamv(o_index, lam, lk, s))
+                    for k in range(a, e_end):
+                        d = np.float64(demand[k])
+                        ne[n_ne] = min(d, mu)
+                        m = app_min[app[k]]
+                        nt_[n_ne] = min(m, d) * _THR if m > 0.0 else -1.0
+                        n_ne += 1
             off = slot[oi, s]
             n = size[oi, s]
             n_h = nh[oi, s]
@@ -507,7 +585,7 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                 sl = 0
                 if x < np.inf:
                     hv, sl = _h_slope(ev, pe, off, poff, n, n_h, low, lam0, sc, n_se, s_h, s_low,
-                                      nc, n_ne, n_hi, n_low, x)
+                                      nc, n_ne, n_hi, n_low, x, sort_all)
                 if not hv <= c:
                     x = 0.0
                     hv = 0.0
@@ -520,7 +598,7 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                         break
                     x = xn
                     hv, sl = _h_slope(ev, pe, off, poff, n, n_h, low, lam0, sc, n_se, s_h, s_low,
-                                      nc, n_ne, n_hi, n_low, x)
+                                      nc, n_ne, n_hi, n_low, x, sort_all)
             # served: float32(min(e, x)) summed; throttled: float32(min(e, x)) < t
             fx = _f32(x)
             fx32 = np.float32(x)
@@ -533,6 +611,12 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                     served += fx * (n_h - n_le)
                 # thresholds above float32(x): only among the sorted ones
                 above = m_h - np.searchsorted(tv[off:off + m_h], fx32, side="right")
+            elif sort_all:
+                n_le = np.searchsorted(ev[off + n_h:off + n], x, side="right")
+                served += (fx * n_h + (pf[poff + n_h + n_le - 1] if n_le > 0 else 0.0)
+                           + fx * (n - n_h - n_le))
+                # the m_h above float32(level) are above float32(x) <= it
+                above = m_t - np.searchsorted(tv[off + m_h:off + m_t], fx32, side="right")
             else:
                 served += fx * n_h
                 for i in range(off + n_h, off + n):
@@ -541,8 +625,8 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                 for i in range(off, off + m_t):
                     if tv[i] > fx32:
                         above += 1
-            # R's entries: nb always throttled; the others iff float32(x) < t
-            thr += nbv[oi, s] + above + uth
+            # the link's entries: nb always throttled; the others iff float32(x) < t
+            thr += nbv[oi, s] + above
             for i in range(n_se):
                 rate = _f32(min(se[i], x))
                 served -= rate
@@ -554,46 +638,51 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                 if nt_[i] >= 0.0 and rate < nt_[i]:
                     thr += 1.0
         out_served[j] = served
-        out_thr[j] = thr
+        out_thr[j] = thr + uth
 
 
 @dataclass
 class Job:
     """Incremental work of one contingency in one scenario chunk: the scenarios
-    ``scen`` (with ``r_link`` the one constrained link whose subtree changed, -1: none)
-    after a failure that moves the points ``changed`` from ``old_rows`` to ``new_rows``
-    (``new_lens`` 0: cut off); ``in_lam`` marks the links whose subtree changed.
-    ``index`` is the caller's (the contingency's)."""
+    ``scen`` (with ``r_links[S, K]`` the constrained links whose subtree changed, -1
+    padded; none: every row -1; several only when no path crosses two of them) after a
+    failure that moves the points ``changed`` from ``old_rows`` to ``new_rows``
+    (``new_cut``: cut off; with spread load the rows hold only the links that are
+    overloaded in some scenario, see :mod:`netstage.simulator.incremental_spread`);
+    ``in_lam`` marks the links whose subtree changed. ``index`` is the caller's (the
+    contingency's)."""
 
     index: int
     scen: I64
-    r_link: I64
+    r_links: I64
     changed: I64
     old_rows: NDArray[np.int32]
     old_lens: NDArray[np.int32]
     new_rows: NDArray[np.int32]
     new_lens: NDArray[np.int32]
+    new_cut: NDArray[np.bool_]
     in_lam: NDArray[np.bool_]
 
 
 @nb.njit(parallel=True, cache=True)
 def _eval_jobs(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-        c_ptr, s_ptr, max_entries, scen, r_link, changed, old_rows, old_lens, new_rows,
-        new_lens, in_lam, group_start, group_assoc, demand, app, app_min, served_s, thr_s,
-        b_served, b_thr, b_zthr, o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr,
-        under_served, under_thr, nh, pslot, mh, low_e, low_f, cap, out_served, out_thr):
+        c_ptr, s_ptr, max_entries, scen, r_links, changed, old_rows, old_lens, new_rows,
+        new_lens, new_cut, in_lam, group_start, group_assoc, demand, app, app_min, served_s,
+        thr_s, b_served, b_thr, b_zthr, o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr,
+        under_served, under_thr, nh, pslot, mh, low_e, low_f, cap, out_served, out_thr,
+        sort_all):
     # one parallel region for every contingency of the chunk (jobs run serially inside)
     for jb in nb.prange(c_ptr.shape[0] - 1):
         c0 = c_ptr[jb]
         c1 = c_ptr[jb + 1]
         s0 = s_ptr[jb]
         s1 = s_ptr[jb + 1]
-        _eval_kernel(scen[s0:s1], r_link[s0:s1], group_start, group_assoc, demand, app,
+        _eval_kernel(scen[s0:s1], r_links[s0:s1], group_start, group_assoc, demand, app,
                      app_min, served_s, thr_s, b_served, b_thr, b_zthr, changed[c0:c1],
                      old_rows[c0:c1], old_lens[c0:c1], new_rows[c0:c1], new_lens[c0:c1],
-                     in_lam[jb], o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr,
-                     under_served, under_thr, nh, pslot, mh, low_e, low_f, cap,
-                     max_entries[jb], out_served[s0:s1], out_thr[s0:s1])
+                     new_cut[c0:c1], in_lam[jb], o_index, lam, slot, size, ev, pe, pf, tv,
+                     nt, nbv, uthr, under_served, under_thr, nh, pslot, mh, low_e, low_f, cap,
+                     max_entries[jb], out_served[s0:s1], out_thr[s0:s1], sort_all)
 
 
 def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: F64, b_zthr: F64, served_s: F64,
@@ -613,6 +702,13 @@ def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: F64, b_zthr: F64, serve
 
     c_ptr = np.r_[0, np.cumsum([j.changed.shape[0] for j in jobs])].astype(np.int64)
     s_ptr = np.r_[0, np.cumsum([j.scen.shape[0] for j in jobs])].astype(np.int64)
+    k_r = max(max(j.r_links.shape[1] for j in jobs), 1)
+
+    def rlinks(r: I64) -> I64:
+        out = np.full((r.shape[0], k_r), -1, dtype=np.int64)
+        out[:, : r.shape[1]] = r
+        return out
+
     assoc = batch.group_assoc
     max_entries = np.array([int(assoc[:, j.changed].sum(axis=1)[j.scen].max())
                             if j.changed.size and j.scen.size else 0 for j in jobs],
@@ -621,12 +717,13 @@ def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: F64, b_zthr: F64, serve
     out_t = np.zeros(int(s_ptr[-1]))
     _eval_jobs(c_ptr, s_ptr, max_entries,
                np.concatenate([j.scen for j in jobs]).astype(np.int64),
-               np.concatenate([j.r_link for j in jobs]).astype(np.int64),
+               np.concatenate([rlinks(j.r_links) for j in jobs]),
                np.concatenate([j.changed for j in jobs]).astype(np.int64),
                np.concatenate([rows(j.old_rows) for j in jobs]),
                np.concatenate([j.old_lens for j in jobs]).astype(np.int64),
                np.concatenate([rows(j.new_rows) for j in jobs]),
                np.concatenate([j.new_lens for j in jobs]).astype(np.int64),
+               np.concatenate([j.new_cut for j in jobs]).astype(np.bool_),
                np.stack([j.in_lam for j in jobs]), batch.group_start, batch.group_assoc,
                batch.demand_mbps, batch.app,
                np.ascontiguousarray(batch.app_min_mbps, dtype=np.float64),
@@ -635,5 +732,5 @@ def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: F64, b_zthr: F64, serve
                levels.ev, levels.pe, levels.pf, levels.tv, levels.nt, levels.nb, levels.uthr,
                levels.under_served, levels.under_thr, levels.nh, levels.pslot, levels.mh,
                levels.low_e, levels.low_f, np.ascontiguousarray(cap, dtype=np.float64),
-               out_s, out_t)
+               out_s, out_t, levels.sort_all)
     return [(out_s[a:b], out_t[a:b]) for a, b in pairwise(s_ptr.tolist())]

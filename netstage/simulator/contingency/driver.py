@@ -29,6 +29,12 @@ from netstage.simulator.contingency.kernels import (
 from netstage.simulator.demand import DemandBatch
 from netstage.simulator.errors import SimulationError
 from netstage.simulator.incremental import Job, TreeLevels, link_tree, solve_jobs, tree_levels
+from netstage.simulator.incremental_spread import (
+    SpreadTree,
+    changed_pairs,
+    reduce_rows,
+    spread_tree,
+)
 from netstage.simulator.maxmin import allocate, effective_capacity
 from netstage.simulator.model import District
 from netstage.simulator.profiles import scenario_params
@@ -193,9 +199,19 @@ def run_contingency(
         batch = draw_demand_cached(arr, params, k, seed, first)  # shared with the planner
         base = _base_sums(arr, batch)
         levels = None
-        if incremental and not exact and not multipath and plans and lt is not None:
+        s_tree = None
+        if incremental and not exact and plans and lt is not None:
             levels = tree_levels(batch, arr.path_links, arr.path_len, cap, base.link_dem,
                                  lt[1], base.served, base.thr)
+        elif incremental and not exact and plans:
+            # no routing tree (spread load): the levels on the paths reduced to the
+            # links overloaded in some scenario, in the scenarios where those form a
+            # tree (incremental_spread)
+            got = spread_tree(arr.path_links, arr.path_len, cap, base.link_dem)
+            if got is not None and got[0].tree_ok.any():
+                s_tree, r_rows, r_lens = got
+                levels = tree_levels(batch, r_rows, r_lens, cap, base.link_dem,
+                                     s_tree.height, base.served, base.thr, sort_all=True)
         stats["chunks"] += 1
         demand_s[sl], active_s[sl] = base.demand_s, base.active_s
         served0[sl], thr0[sl] = base.served_s, base.thr_s
@@ -205,7 +221,8 @@ def run_contingency(
             if progress is not None:
                 progress(step, total_steps)
             served, thr, slow, job = _contingency_sums(base, arr, batch, cap, plan, exact,
-                                                       tree=not multipath, levels=levels)
+                                                       tree=not multipath, levels=levels,
+                                                       spread=s_tree)
             served_p[j, sl], thr_p[j, sl] = served, thr
             slow_p[j] += int(slow.sum())
             if job is not None:
@@ -280,13 +297,14 @@ def run_contingency(
 
 def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap: F64,
                       plan: _Plan, exact: bool, *, tree: bool = True,
-                      levels: TreeLevels | None = None
+                      levels: TreeLevels | None = None, spread: SpreadTree | None = None
                       ) -> tuple[F64, F64, NDArray[np.bool_], Job | None]:
     """Served Mbps and throttled devices per scenario of ``batch`` under the plan's
     paths, which scenarios the fast path could not answer, and the incremental max-min's
     job for those it can solve (``levels``: :func:`incremental.tree_levels` of the
     batch; their entries in the returned arrays are filled by the caller with
-    :func:`incremental.solve_jobs`; the rest are re-allocated here; module docstring).
+    :func:`incremental.solve_jobs`; the rest are re-allocated here; module docstring;
+    ``spread``: the levels are on reduced paths, :mod:`incremental_spread`).
     ``tree=False`` (load spread over several routes) re-allocates every point in the
     slow scenarios: flows of different circuits may then share links."""
     changed, disc = plan.changed, plan.disc
@@ -333,7 +351,7 @@ def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap:
             thr += (base.zthr[disc] - base.thr[disc]).sum(0)
         if levels is not None and slow.any():
             job = _incremental(base, arr, cap, plan, levels, np.flatnonzero(slow), old,
-                               a_links, new_dem, new_count)
+                               a_links, new_dem, new_count, spread)
             if job is not None:
                 slow_left = slow.copy()
                 slow_left[job.scen] = False
@@ -372,33 +390,50 @@ def _reallocate(base: _Base, arr: DistrictArrays, batch: DemandBatch, plan: _Pla
 
 
 def _incremental(base: _Base, arr: DistrictArrays, cap: F64, plan: _Plan, levels: TreeLevels,
-                 slow_idx: I64, old: I64, a_links: I64, new_dem: F64, new_count: I64
-                 ) -> Job | None:
-    """The incremental max-min's job for the slow scenarios it can solve (at most one
-    constrained link among those whose subtree the failure changes;
-    :mod:`netstage.simulator.incremental`), or None when it can solve none."""
+                 slow_idx: I64, old: I64, a_links: I64, new_dem: F64, new_count: I64,
+                 spread: SpreadTree | None = None) -> Job | None:
+    """The incremental max-min's job for the slow scenarios it can solve, or None when
+    it can solve none (:mod:`netstage.simulator.incremental`): with tree routing, at most
+    one constrained link among those whose subtree the failure changes; with spread
+    load (``spread``: levels on reduced paths, :mod:`incremental_spread`), any number
+    when no path crosses two of them, in the scenarios whose overloaded links form a
+    tree before and after, where every link outside the levels whose flow set changes
+    still fits its capacity."""
     n_l = arr.n_links
     changed = plan.changed
     width = plan.width
     old_rows = _pad(arr.path_links[changed], width)
     old_lens = arr.path_len[changed]
     new_rows, new_lens = plan.rows, plan.lens
+    new_cut = plan.lens == 0
+    pre_ok = np.ones(slow_idx.shape[0], dtype=bool)
+    if spread is not None:
+        keep = spread.o_index >= 0
+        old_rows, old_lens = reduce_rows(old_rows, old_lens, keep)
+        new_rows, new_lens = reduce_rows(_pad(new_rows, width), new_lens, keep)
+        # links the levels leave out (free in every base scenario) must stay free
+        out = spread.o_index[a_links] < 0
+        if out.any():
+            grown = ((new_dem[out][:, slow_idx] > cap[a_links[out]][:, None])
+                     & (new_count[out] > 0)[:, None])
+            pre_ok &= ~grown.any(axis=0)
     pos = np.arange(width)[None, :]
     differ = (old_rows != new_rows) & ((pos < old_lens[:, None]) | (pos < new_lens[:, None]))
     first = np.where(differ.any(axis=1), differ.argmax(axis=1), width)[:, None]
     lam_links = np.unique(np.r_[old_rows[(pos >= first) & (pos < old_lens[:, None])],
                                 new_rows[(pos >= first) & (pos < new_lens[:, None])]]
                           ).astype(np.int64)
-    if lam_links.size == 0:
+    if lam_links.size == 0 and spread is None:
         return None
     in_lam = np.zeros(n_l, dtype=np.bool_)
     in_lam[lam_links] = True
     # raw demand and flow count of each Lambda link after the failure (A links changed)
     new_raw = base.link_dem[lam_links][:, slow_idx]
     count_new = base.link_count[lam_links].copy()
-    at = np.searchsorted(lam_links, a_links)
-    new_raw[at] = new_dem[:, slow_idx]
-    count_new[at] = new_count
+    a_in = np.isin(a_links, lam_links)
+    at = np.searchsorted(lam_links, a_links[a_in])
+    new_raw[at] = new_dem[a_in][:, slow_idx]
+    count_new[at] = new_count[a_in]
     c = cap[lam_links][:, None]
     new_free = (new_raw <= c) | (count_new <= 0)[:, None]
     oi = levels.o_index[lam_links]
@@ -410,15 +445,24 @@ def _incremental(base: _Base, arr: DistrictArrays, cap: F64, plan: _Plan, levels
     base_free = np.isinf(lam_base) | only_changed[:, None]
     cons = ~(new_free & base_free)
     n_cons = cons.sum(axis=0)
-    r_pos = cons.argmax(axis=0)
-    r_link = np.where(n_cons == 1, lam_links[r_pos], -1)
-    r_oi = np.where(r_link >= 0, levels.o_index[np.maximum(r_link, 0)], -1)
-    r_slot = np.full(slow_idx.shape[0], -1, dtype=np.int64)
-    has_r = r_oi >= 0
-    r_slot[has_r] = levels.slot[r_oi[has_r], slow_idx[has_r]]
-    ok = (n_cons == 0) | ((n_cons == 1) & (r_slot >= 0))
+    # every constrained link must hold the base's sorted values (overloaded in the base)
+    c_slot = np.full(cons.shape, -1, dtype=np.int64)
+    c_slot[has] = levels.slot[oi[has]][:, slow_idx]
+    held = np.all(~cons | (c_slot >= 0), axis=0)
+    if spread is None:
+        ok = (n_cons == 0) | ((n_cons == 1) & held)
+    else:
+        tree_ok, nested = changed_pairs(spread, old_rows, old_lens, new_rows, new_lens,
+                                        lam_links)
+        ci = cons.astype(np.int64)
+        clash = np.einsum("is,ij,js->s", ci, nested.astype(np.int64), ci) > 0
+        ok = pre_ok & tree_ok[slow_idx] & held & ~clash
     if not ok.any():
         return None
-    return Job(index=-1, scen=slow_idx[ok], r_link=r_link[ok], changed=changed,
-               old_rows=old_rows, old_lens=old_lens, new_rows=new_rows, new_lens=new_lens,
-               in_lam=in_lam)
+    k = max(int(n_cons[ok].max()), 1)
+    order = np.argsort(~cons[:, ok], axis=0, kind="stable")[:k]
+    r_links = np.where(np.take_along_axis(cons[:, ok], order, axis=0),
+                       lam_links[order] if lam_links.size else -1, -1).T
+    return Job(index=-1, scen=slow_idx[ok], r_links=np.ascontiguousarray(r_links, np.int64),
+               changed=changed, old_rows=old_rows, old_lens=old_lens, new_rows=new_rows,
+               new_lens=new_lens, new_cut=new_cut, in_lam=in_lam)
