@@ -24,14 +24,13 @@ demo's exit status says whether every step succeeded.
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from netstage.auditor.envvars import environ_set
 from netstage.auditor.facts import AuditResult
 from netstage.simulator.errors import NetstageError
 from netstage.simulator.examples import bundled_capture, topologies_dir
@@ -87,21 +86,6 @@ class DemoResult:
                 "binding": self.binding,
                 "report_html": str(self.report_html) if self.report_html else None,
                 "steps": [s.to_json() for s in self.steps]}
-
-
-@contextmanager
-def _env(extra: dict[str, str]) -> Iterator[None]:
-    """Set environment variables (the twin's communities) for the audit, then restore."""
-    saved = {k: os.environ.get(k) for k in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def run_demo(
@@ -177,7 +161,7 @@ def _audit_twin(state: dict[str, Any], out: Path) -> tuple[str, dict[str, str]]:
         text, env = inventory_for_twin(host, port, [p.stem for p in paths])
         inv_path = out / "twin-inventory.yaml"
         inv_path.write_text(text, encoding="utf-8")
-        with _env(env):
+        with environ_set(env):
             audit = audit_inventory(load_inventory(inv_path))
     state["audit"] = audit
     audit_path = out / "audit.json"

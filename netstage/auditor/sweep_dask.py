@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from netstage.auditor.envvars import environ_set
 from netstage.simulator.errors import ConfigError, MissingExtraError
 from netstage.simulator.sweep import (
     DistrictSpec,
@@ -74,22 +74,14 @@ def local_cluster(workers: int) -> Iterator[Any]:
     import dask
 
     distributed = _import_distributed()
-    saved = {k: os.environ.get(k) for k in WORKER_ENV}
     pre = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
-    try:
-        # Dask prefers this process's own value over the config's, so set both
-        os.environ.update(WORKER_ENV)
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": pre | WORKER_ENV}):
-            cluster = distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True,
-                host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
-                env=dict(WORKER_ENV))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    # Dask prefers this process's own value over the config's, so set both
+    with (environ_set(WORKER_ENV),
+          dask.config.set({"distributed.nanny.pre-spawn-environ": pre | WORKER_ENV})):
+        cluster = distributed.LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True,
+            host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+            env=dict(WORKER_ENV))
     with cluster:
         yield cluster
 
