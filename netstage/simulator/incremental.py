@@ -56,6 +56,7 @@ from netstage.simulator.demand import DemandBatch
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
+Counts = NDArray[np.float32] | NDArray[np.float64]  # whole-number counts per point
 
 _THR = 1.0 - 1e-6  # throttled: rate < min(min_mbps, demand) * _THR (as in simulate.py)
 
@@ -284,7 +285,7 @@ def _prefix_kernel(slot, nh, size, pslot, ev, pe, pf, sort_all):  # type: ignore
 
 
 def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDArray[np.int32],
-                cap: F64, link_dem: F64, height: I64, base_served: F64, base_thr: F64,
+                cap: F64, link_dem: F64, height: I64, base_served: F64, base_thr: Counts,
                 sort_all: bool = False) -> TreeLevels:
     """:class:`TreeLevels` of ``batch`` on the base paths (``link_dem[L, S]`` associated
     demand crossing each link; ``base_served``/``base_thr`` ``[P, S]`` of the base
@@ -685,7 +686,7 @@ def _eval_jobs(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                      max_entries[jb], out_served[s0:s1], out_thr[s0:s1], sort_all)
 
 
-def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: F64, b_zthr: F64, served_s: F64,
+def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: Counts, b_zthr: Counts, served_s: F64,
                thr_s: F64, levels: TreeLevels, cap: F64, jobs: list[Job]
                ) -> list[tuple[F64, F64]]:
     """Served Mbps and throttled devices of each job's scenarios (``b_*`` the base

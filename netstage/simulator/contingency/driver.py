@@ -5,10 +5,9 @@ path, incremental max-min, full re-allocation), the report (part of
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from netstage.simulator.arrays import DEVICE_CLASSES, DistrictArrays, to_arrays
@@ -18,6 +17,7 @@ from netstage.simulator.contingency.elements import (
     _Element,
     contingency_elements,
 )
+from netstage.simulator.contingency.fastcheck import FastCheck, fast_checks, plan_deltas
 from netstage.simulator.contingency.kernels import (
     _Base,
     _base_sums,
@@ -186,6 +186,10 @@ def run_contingency(
     cap = effective_capacity(arr.link_capacity_mbps, arr.link_background_mbps, arr.path_links,
                              arr.link_ids)
     lt = link_tree(arr.path_links, arr.path_len, n_l) if incremental and not multipath else None
+    # the fast path's set A of every plan, once (fastcheck)
+    deltas = None if exact or not plans else plan_deltas(
+        arr, np.bincount(_link_pairs(arr.path_links, arr.path_len, np.arange(n_p), n_l) % n_l,
+                         minlength=n_l), plans)
     demand_s = np.zeros(n_scenarios)
     active_s = np.zeros(n_scenarios)
     served0 = np.zeros(n_scenarios)
@@ -217,10 +221,12 @@ def run_contingency(
         served0[sl], thr0[sl] = base.served_s, base.thr_s
         step += 1
         jobs: list[Job] = []
-        for j, plan in enumerate(plans):
+        checks: Iterable[FastCheck | None] = (
+            [None] * len(plans) if deltas is None else fast_checks(deltas, base, cap))
+        for j, (plan, check) in enumerate(zip(plans, checks, strict=True)):
             if progress is not None:
                 progress(step, total_steps)
-            served, thr, slow, job = _contingency_sums(base, arr, batch, cap, plan, exact,
+            served, thr, slow, job = _contingency_sums(base, arr, batch, cap, plan, check,
                                                        tree=not multipath, levels=levels,
                                                        spread=s_tree)
             served_p[j, sl], thr_p[j, sl] = served, thr
@@ -296,68 +302,42 @@ def run_contingency(
 
 
 def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap: F64,
-                      plan: _Plan, exact: bool, *, tree: bool = True,
+                      plan: _Plan, check: FastCheck | None, *, tree: bool = True,
                       levels: TreeLevels | None = None, spread: SpreadTree | None = None
                       ) -> tuple[F64, F64, NDArray[np.bool_], Job | None]:
     """Served Mbps and throttled devices per scenario of ``batch`` under the plan's
     paths, which scenarios the fast path could not answer, and the incremental max-min's
-    job for those it can solve (``levels``: :func:`incremental.tree_levels` of the
-    batch; their entries in the returned arrays are filled by the caller with
-    :func:`incremental.solve_jobs`; the rest are re-allocated here; module docstring;
-    ``spread``: the levels are on reduced paths, :mod:`incremental_spread`).
-    ``tree=False`` (load spread over several routes) re-allocates every point in the
-    slow scenarios: flows of different circuits may then share links."""
+    job for those it can solve. ``check``: the plan's fast path on this chunk
+    (:func:`fastcheck.fast_checks`); None re-allocates every scenario (``exact``).
+    ``levels``: :func:`incremental.tree_levels` of the batch; the job's entries in the
+    returned arrays are filled by the caller with :func:`incremental.solve_jobs`; the
+    other slow scenarios are re-allocated here (module docstring; ``spread``: the
+    levels are on reduced paths, :mod:`incremental_spread`). ``tree=False`` (load
+    spread over several routes) re-allocates every point in the slow scenarios: flows
+    of different circuits may then share links."""
     changed, disc = plan.changed, plan.disc
     n_s = batch.n_scenarios
-    served = base.served_s.copy()
-    thr = base.thr_s.copy()
-    if changed.size == 0:
-        return served, thr, np.zeros(n_s, dtype=bool), None
-    if exact:
+    if check is None:
+        served = base.served_s.copy()
+        thr = base.thr_s.copy()
+        if changed.size == 0:
+            return served, thr, np.zeros(n_s, dtype=bool), None
         slow = np.ones(n_s, dtype=bool)
         if disc.size:
             served -= base.served[disc].sum(0)
-            thr += (base.zthr[disc] - base.thr[disc]).sum(0)
-    else:
-        n_l = arr.n_links
-        old = _link_pairs(arr.path_links, arr.path_len, changed, n_l)
-        new = _link_pairs(plan.rows, plan.lens, np.arange(changed.shape[0]), n_l)
-        lost = np.setdiff1d(old, new, assume_unique=True)
-        gained = np.setdiff1d(new, old, assume_unique=True)
-        a_links, inv = np.unique(np.r_[lost % n_l, gained % n_l], return_inverse=True)
-        n_lost = lost.shape[0]
-        lost_pt = changed[lost // n_l]
-        li, gi = inv[:n_lost], inv[n_lost:]
-        n_a = a_links.shape[0]
-        # delta[A, S] = (gained - lost indicator)[A, C] @ demand[C, S], one sparse product
-        col = np.r_[lost // n_l, gained // n_l]
-        sign = np.r_[-np.ones(n_lost), np.ones(gained.shape[0])]
-        ind = sp.csr_matrix((sign, (inv, col)), shape=(n_a, changed.shape[0]))
-        delta = np.asarray(ind @ base.dem[changed])
-        old_dem = base.link_dem[a_links]
-        new_dem = old_dem + delta
-        lost_n = np.bincount(li, minlength=a_links.shape[0])
-        new_count = (base.link_count[a_links] - lost_n
-                     + np.bincount(gi, minlength=a_links.shape[0]))
-        is_disc = np.isin(lost_pt, disc, assume_unique=False)
-        lost_disc = np.bincount(li[is_disc], minlength=a_links.shape[0])
-        all_base_disc = lost_disc >= base.link_count[a_links]
-        c = cap[a_links][:, None]
-        ok_new = (new_dem <= c) | (new_count <= 0)[:, None]
-        ok_old = (old_dem <= c) | all_base_disc[:, None]
-        slow = ~np.all(ok_new & ok_old, axis=0)
-        if disc.size:
-            served -= base.served[disc].sum(0)
-            thr += (base.zthr[disc] - base.thr[disc]).sum(0)
-        if levels is not None and slow.any():
-            job = _incremental(base, arr, cap, plan, levels, np.flatnonzero(slow), old,
-                               a_links, new_dem, new_count, spread)
-            if job is not None:
-                slow_left = slow.copy()
-                slow_left[job.scen] = False
-                idx = np.flatnonzero(slow_left)
-                return (*_reallocate(base, arr, batch, plan, idx, served, thr, tree), slow,
-                        job)
+            thr += (base.zthr[disc] - base.thr[disc]).sum(0, dtype=np.float64)
+        return (*_reallocate(base, arr, batch, plan, np.flatnonzero(slow), served, thr, tree),
+                slow, None)
+    served, thr, slow = check.served.copy(), check.thr.copy(), check.slow
+    if levels is not None and slow.any():
+        old = _link_pairs(arr.path_links, arr.path_len, changed, arr.n_links)
+        job = _incremental(base, arr, cap, plan, levels, np.flatnonzero(slow), old,
+                           check.a_links, check.new_dem, check.new_count, spread)
+        if job is not None:
+            slow_left = slow.copy()
+            slow_left[job.scen] = False
+            idx = np.flatnonzero(slow_left)
+            return (*_reallocate(base, arr, batch, plan, idx, served, thr, tree), slow, job)
     idx = np.flatnonzero(slow)
     return (*_reallocate(base, arr, batch, plan, idx, served, thr, tree), slow, None)
 
@@ -384,8 +364,9 @@ def _reallocate(base: _Base, arr: DistrictArrays, batch: DemandBatch, plan: _Pla
         alloc = allocate(sub, arr.with_paths(pl, plen))
         sub_sums = _sums(sub, alloc.rate_mbps)
         rest = ~touched
-        served[idx] = sub_sums[0][touched].sum(0) + base.served[rest][:, idx].sum(0)
-        thr[idx] = sub_sums[1][touched].sum(0) + base.thr[rest][:, idx].sum(0)
+        served[idx] = sub_sums.served[touched].sum(0) + base.served[rest][:, idx].sum(0)
+        thr[idx] = (sub_sums.thr[touched].sum(0, dtype=np.float64)
+                    + base.thr[rest][:, idx].sum(0, dtype=np.float64))
     return served, thr
 
 

@@ -4,6 +4,7 @@ case's sums every contingency starts from (part of :mod:`netstage.simulator.cont
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -36,52 +37,135 @@ def subset_batch(batch: DemandBatch, scenarios: I64) -> DemandBatch:
         app_min_mbps=batch.app_min_mbps, app_names=batch.app_names)
 
 
+_TILE = 64  # points per tile of the sums kernel
+
+
 @nb.njit(parallel=True, cache=True)
 def _group_sums_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-        group_start, group_assoc, rate, demand, app, app_min, out):
+        group_start, group_assoc, rate, demand, app, app_min, out64, out32, dem_tile):
+    # tiles of points, every scenario of a tile in turn: the tile's output rows
+    # (out[:, p, :] is contiguous in s) stay in cache instead of one strided write per
+    # (point, scenario)
     n_s, n_p = group_assoc.shape
-    for s in nb.prange(n_s):
-        for p in range(n_p):
-            a = group_start[s, p]
-            b = group_start[s, p + 1]
-            e = a + group_assoc[s, p]
-            served = 0.0
-            thr = 0.0
-            zthr = 0.0
-            dem_assoc = 0.0
-            dem_all = 0.0
-            for k in range(a, b):
-                m = app_min[app[k]]
-                r = rate[k]
-                d = demand[k]
-                served += r
-                if m > 0.0:
-                    zthr += 1.0  # has a floor; throttled whenever it gets nothing
-                    if r < min(m, d) * (1.0 - 1e-6):
-                        thr += 1.0
-                dem_all += d
-                if k < e:
-                    dem_assoc += demand[k]
-            out[0, p, s] = served
-            out[1, p, s] = thr
-            out[2, p, s] = zthr
-            out[3, p, s] = dem_assoc
-            out[4, p, s] = dem_all
+    n_t = (n_p + _TILE - 1) // _TILE
+    for t in nb.prange(n_t):
+        p0 = t * _TILE
+        p1 = min(p0 + _TILE, n_p)
+        for s in range(n_s):
+            dem_t = 0.0
+            for p in range(p0, p1):
+                a = group_start[s, p]
+                b = group_start[s, p + 1]
+                e = a + group_assoc[s, p]
+                served = 0.0
+                thr = 0.0
+                zthr = 0.0
+                dem_assoc = 0.0
+                for k in range(a, b):
+                    m = app_min[app[k]]
+                    r = rate[k]
+                    d = demand[k]
+                    served += r
+                    if m > 0.0:
+                        zthr += 1.0  # has a floor; throttled whenever it gets nothing
+                        if r < min(m, d) * (1.0 - 1e-6):
+                            thr += 1.0
+                    dem_t += d
+                    if k < e:
+                        dem_assoc += demand[k]
+                out64[0, p, s] = served
+                out64[1, p, s] = dem_assoc
+                out32[0, p, s] = thr
+                out32[1, p, s] = zthr
+            dem_tile[t, s] = dem_t
 
 
-def _sums(batch: DemandBatch, rate: NDArray[np.float32]) -> NDArray[np.float64]:
-    """``[5, P, S]``: allocated Mbps, throttled devices, devices with a minimum rate
-    (``min_mbps > 0``: they are throttled when they get nothing), demand of associated
-    devices and demand of all active devices, per attachment point and scenario
-    (point-major, so a point's row is contiguous). Throttled as in
-    :mod:`netstage.simulator.simulate`: ``rate < min(min_mbps, demand)``."""
+class PointSums(NamedTuple):
+    """Sums of an allocation per attachment point and scenario, point-major (``[P, S]``,
+    a point's row contiguous). Throttled as in :mod:`netstage.simulator.simulate`:
+    ``rate < min(min_mbps, demand)``. The counts are float32 (whole numbers, exact
+    below 2**24 devices), which keeps the base case of a large district a third
+    smaller."""
+
+    served: F64  # allocated Mbps
+    thr: NDArray[np.float32]  # throttled devices
+    zthr: NDArray[np.float32]  # devices with a minimum rate (throttled when they get nothing)
+    dem: F64  # demand of associated devices
+    demand_s: F64  # [S] demand of all active devices
+
+
+def _sums(batch: DemandBatch, rate: NDArray[np.float32]) -> PointSums:
+    """:class:`PointSums` of ``rate`` on ``batch``."""
     n_s, n_p = batch.group_assoc.shape
-    out = np.zeros((5, n_p, n_s), dtype=np.float64)
+    n_t = (n_p + _TILE - 1) // _TILE
+    out64 = np.zeros((2, n_p, n_s), dtype=np.float64)
+    out32 = np.zeros((2, n_p, n_s), dtype=np.float32)
+    dem_tile = np.zeros((n_t, n_s), dtype=np.float64)
     if n_s and n_p:
         _group_sums_kernel(batch.group_start, batch.group_assoc, rate, batch.demand_mbps,
                            batch.app, np.ascontiguousarray(batch.app_min_mbps,
-                                                           dtype=np.float64), out)
+                                                           dtype=np.float64),
+                           out64, out32, dem_tile)
+    return PointSums(served=out64[0], thr=out32[0], zthr=out32[1], dem=out64[1],
+                     demand_s=dem_tile.sum(axis=0))
+
+
+@nb.njit(parallel=True, cache=True)
+def _csr_dense_kernel(indptr, indices, data, x, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    n_r, n_s = out.shape
+    for r in nb.prange(n_r):
+        for s in range(n_s):
+            out[r, s] = 0.0
+        for k in range(indptr[r], indptr[r + 1]):
+            v = data[k]
+            j = indices[k]
+            for s in range(n_s):
+                out[r, s] += v * x[j, s]
+
+
+def csr_dense(m: sp.csr_matrix, x: F64) -> F64:
+    """``m @ x`` for a sparse ``m`` and a dense C-contiguous float64 ``x``, rows in
+    parallel (scipy's product runs on one core); each row adds its entries in stored
+    order, as scipy does."""
+    out = np.empty((m.shape[0], x.shape[1]), dtype=np.float64)
+    if out.size:
+        _csr_dense_kernel(m.indptr, m.indices, np.asarray(m.data, dtype=np.float64),
+                          np.ascontiguousarray(x, dtype=np.float64), out)
     return out
+
+
+@nb.njit(cache=True)
+def _changed_links_kernel(o, o_len, n, n_len, lost, gained):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    n_g = o.shape[0]
+    for g in range(n_g):
+        for i in range(o_len[g]):
+            hit = False
+            for j in range(n_len[g]):
+                if o[g, i] == n[g, j]:
+                    hit = True
+                    break
+            lost[g, i] = not hit
+        for j in range(n_len[g]):
+            hit = False
+            for i in range(o_len[g]):
+                if o[g, i] == n[g, j]:
+                    hit = True
+                    break
+            gained[g, j] = not hit
+
+
+def changed_links(old: NDArray[np.int32], old_len: NDArray[np.int32], new: NDArray[np.int32],
+                  new_len: NDArray[np.int32]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Per row, the positions of ``old`` whose link the new path no longer crosses and
+    those of ``new`` it did not cross before (paths as padded rows ``[G, W]`` with
+    their lengths)."""
+    lost = np.zeros(old.shape, dtype=np.bool_)
+    gained = np.zeros(new.shape, dtype=np.bool_)
+    if old.size:
+        _changed_links_kernel(np.ascontiguousarray(old), np.ascontiguousarray(old_len),
+                              np.ascontiguousarray(new), np.ascontiguousarray(new_len),
+                              lost, gained)
+    return lost, gained
 
 
 def _p95(x: F64) -> float:
@@ -94,8 +178,8 @@ class _Base:
     contiguous, and the associated demand crossing each link (``[L, S]``)."""
 
     served: F64
-    thr: F64
-    zthr: F64
+    thr: NDArray[np.float32]
+    zthr: NDArray[np.float32]
     dem: F64
     demand_s: F64  # [S] demand of all active devices
     active_s: F64  # [S] active devices with a minimum rate (the throttled denominator)
@@ -124,10 +208,10 @@ def _base_sums(arr: DistrictArrays, batch: DemandBatch) -> _Base:
     pairs = _link_pairs(arr.path_links, arr.path_len, np.arange(n_p), n_l)
     pt, lk = pairs // n_l, pairs % n_l
     pm = sp.csr_matrix((np.ones(lk.shape[0]), (lk, pt)), shape=(n_l, n_p))
-    return _Base(served=sums[0], thr=sums[1], zthr=sums[2], dem=sums[3],
-                 demand_s=sums[4].sum(0), active_s=sums[2].sum(0),
-                 served_s=sums[0].sum(0), thr_s=sums[1].sum(0),
-                 link_dem=np.asarray(pm @ sums[3]), link_count=np.bincount(lk, minlength=n_l),
+    return _Base(served=sums.served, thr=sums.thr, zthr=sums.zthr, dem=sums.dem,
+                 demand_s=sums.demand_s, active_s=sums.zthr.sum(0, dtype=np.float64),
+                 served_s=sums.served.sum(0), thr_s=sums.thr.sum(0, dtype=np.float64),
+                 link_dem=np.asarray(pm @ sums.dem), link_count=np.bincount(lk, minlength=n_l),
                  circuit_of=np.where(arr.path_len > 0, arr.path_links[
                      np.arange(n_p), np.maximum(arr.path_len - 1, 0)], -1).astype(np.int64))
 
