@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -14,7 +15,6 @@ from netstage.simulator.arrays import DEVICE_CLASSES, DistrictArrays, to_arrays
 from netstage.simulator.contingency.elements import (
     Contingency,
     ContingencyReport,
-    _Element,
     contingency_elements,
 )
 from netstage.simulator.contingency.fastcheck import FastCheck, fast_checks, plan_deltas
@@ -22,7 +22,6 @@ from netstage.simulator.contingency.kernels import (
     _Base,
     _base_sums,
     _link_pairs,
-    _p95,
     _sums,
     subset_batch,
 )
@@ -257,34 +256,39 @@ def run_contingency(
 
     site_ids = list(arr.site_ids)
     cut0 = np.flatnonzero(arr.path_len == 0)
+    # per plan (index 0: nothing changes), once however many elements share it
+    uns_all, th_all = metrics(np.vstack([served0[None, :], served_p]),
+                              np.vstack([thr0[None, :], thr_p]))
+    uns_p95 = np.percentile(uns_all, 95, axis=1)  # n_scenarios >= 1
+    th_p95 = np.percentile(th_all, 95, axis=1)
+    uns_mean = uns_all.mean(axis=1)
 
-    def row(el: _Element | None, uns: F64, th: F64, plan: _Plan | None) -> Contingency:
+    def shared(k: int) -> dict[str, Any]:
+        plan = plans[k - 1] if k else None
         lost = cut0 if plan is None or not plan.disc.size else np.union1d(cut0, plan.disc)
         changed = plan.changed if plan is not None else np.zeros(0, dtype=np.int64)
-        sites = sorted({site_ids[x] for x in np.unique(arr.attach_site[changed]).tolist()
-                        if x >= 0}, key=site_ids.index)
-        return Contingency(
-            element=el.label if el else "none",
-            kind=("node" if el.node >= 0 else "link") if el else "none",
-            element_type=el.element_type if el else "none",
-            node_kind=el.node_kind if el else None,
-            unserved_p95=_p95(uns), unserved_mean=float(uns.mean()), throttled_p95=_p95(th),
-            disconnected_students=int(np.rint(students_p[lost].sum())),
-            disconnected_devices=int(devices_p[lost].sum()),
-            rerouted_points=_n_points(spread, changed, plan.disc if plan else None),
-            sites_affected=sites, members=list(el.members) if el else [])
+        # site indices ascending = file order
+        sites = [site_ids[x] for x in np.unique(arr.attach_site[changed]).tolist() if x >= 0]
+        return dict(unserved_p95=float(uns_p95[k]), unserved_mean=float(uns_mean[k]),
+                    throttled_p95=float(th_p95[k]),
+                    disconnected_students=int(np.rint(students_p[lost].sum())),
+                    disconnected_devices=int(devices_p[lost].sum()),
+                    rerouted_points=_n_points(spread, changed, plan.disc if plan else None),
+                    sites_affected=sites)
 
-    uns0, th0 = metrics(served0, thr0)
-    base_row = row(None, uns0, th0, None)
+    per_plan = [shared(k) for k in range(len(plans) + 1)]
+    base_row = Contingency(element="none", kind="none", element_type="none", node_kind=None,
+                           members=[], **per_plan[0])
     rows: list[Contingency] = []
-    evaluated = [metrics(served_p[j], thr_p[j]) for j in range(len(plans))]
     for el, j in zip(elems, plan_of, strict=True):
-        if j < 0:
-            rows.append(row(el, uns0, th0, None))
-        else:
-            r = row(el, *evaluated[j], plans[j])
+        r = Contingency(element=el.label, kind="node" if el.node >= 0 else "link",
+                        element_type=el.element_type, node_kind=el.node_kind,
+                        members=list(el.members),
+                        **{**per_plan[j + 1], "sites_affected": list(per_plan[j + 1][
+                            "sites_affected"])})
+        if j >= 0:
             r.slow_scenarios = int(slow_p[j])
-            rows.append(r)
+        rows.append(r)
     if progress is not None:
         progress(total_steps, total_steps)
     rows.sort(key=lambda c: (-c.unserved_p95, -c.throttled_p95, -c.disconnected_students,

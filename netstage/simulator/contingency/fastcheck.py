@@ -23,7 +23,13 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from netstage.simulator.arrays import DistrictArrays
-from netstage.simulator.contingency.kernels import _Base, changed_links, csr_dense
+from netstage.simulator.contingency.kernels import (
+    _Base,
+    changed_links,
+    csr_dense,
+    row_hashes,
+    rows_differ,
+)
 from netstage.simulator.rerouting import _pad, _Plan
 
 F64 = NDArray[np.float64]
@@ -76,8 +82,9 @@ def plan_deltas(arr: DistrictArrays, base_count: I64, plans: list[_Plan]) -> Pla
     ptr = np.searchsorted(a_keys // n_l, np.arange(n_j + 1)).astype(np.int64)
     sign = np.r_[-np.ones(n_lost), np.ones(g_g.shape[0])]
     # classes: the points of a plan that lose and gain the same links, in the same order
-    sig = np.concatenate([plan_of[:, None], np.where(lost_m, old_rows, -1),
-                          np.where(gain_m, rows, -1)], axis=1)
+    sig = np.concatenate([plan_of[:, None].astype(np.int32),
+                          np.where(lost_m, old_rows, np.int32(-1)),
+                          np.where(gain_m, rows, np.int32(-1))], axis=1, dtype=np.int32)
     ind, agg, cptr = _classes(sig, inv, g, sign, changed, n_a, n_j, n_p)
     li, gi = inv[:n_lost], inv[n_lost:]
     new_count = (base_count[a_link] - np.bincount(li, minlength=n_a)
@@ -111,7 +118,7 @@ def _unique_inverse(keys: I64, n_keys: int) -> tuple[I64, I64]:
     return u, rank[keys]
 
 
-def _classes(sig: NDArray[np.int64], inv: I64, g: I64, sign: F64, changed: I64, n_a: int,
+def _classes(sig: NDArray[np.int32], inv: I64, g: I64, sign: F64, changed: I64, n_a: int,
              n_j: int, n_p: int) -> tuple[sp.csr_matrix, sp.csr_matrix, I64]:
     """``ind[A, K] @ agg[K, P]``: the changed points of each plan grouped into classes
     whose paths lose and gain the same links (``sig``: plan, lost links, gained links
@@ -125,12 +132,10 @@ def _classes(sig: NDArray[np.int64], inv: I64, g: I64, sign: F64, changed: I64, 
     rows = sig[pts]
     # one random 64-bit linear hash per row, then every row checked against its class's
     # first row: exact (rows that only share a hash fall back to sorting the rows)
-    mult = _hash_multipliers(rows.shape[1])
-    with np.errstate(over="ignore"):
-        h = (rows.astype(np.uint64) * mult).sum(axis=1, dtype=np.uint64)
+    h = row_hashes(rows, _hash_multipliers(rows.shape[1]))
     _, first, cls = np.unique(h, return_index=True, return_inverse=True)
     cls = cls.ravel()
-    if np.any(rows != rows[first][cls]):
+    if rows_differ(rows, first[cls]):
         _, first, cls = np.unique(rows, axis=0, return_index=True, return_inverse=True)
         cls = cls.ravel()
     # number the classes plan by plan (column 0 of ``sig``)

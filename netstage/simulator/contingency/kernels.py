@@ -168,6 +168,43 @@ def changed_links(old: NDArray[np.int32], old_len: NDArray[np.int32], new: NDArr
     return lost, gained
 
 
+@nb.njit(parallel=True, cache=True)
+def _row_hash_kernel(rows, mult, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    n, w = rows.shape
+    for g in nb.prange(n):
+        h = np.uint64(0)
+        for k in range(w):
+            h += np.uint64(rows[g, k] + 2) * mult[k]  # wraps modulo 2**64
+        out[g] = h
+
+
+@nb.njit(parallel=True, cache=True)
+def _rows_differ_kernel(rows, ref):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    n, w = rows.shape
+    bad = 0
+    for g in nb.prange(n):
+        r = ref[g]
+        for k in range(w):
+            if rows[g, k] != rows[r, k]:
+                bad += 1
+                break
+    return bad
+
+
+def row_hashes(rows: NDArray[np.int32], mult: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """``sum_k (rows[:, k] + 2) * mult[k]`` modulo 2**64 per row (``rows`` >= -1)."""
+    out = np.empty(rows.shape[0], dtype=np.uint64)
+    if rows.shape[0]:
+        _row_hash_kernel(np.ascontiguousarray(rows), np.ascontiguousarray(mult), out)
+    return out
+
+
+def rows_differ(rows: NDArray[np.int32], ref: I64) -> bool:
+    """Whether some row ``g`` differs from row ``ref[g]``."""
+    return bool(rows.shape[0]) and int(_rows_differ_kernel(
+        np.ascontiguousarray(rows), np.ascontiguousarray(ref, dtype=np.int64))) > 0
+
+
 def _p95(x: F64) -> float:
     return float(np.percentile(x, 95)) if x.size else 0.0
 

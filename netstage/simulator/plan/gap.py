@@ -102,7 +102,7 @@ class _State:
                       evidence=self.evidence.merged(new.evidence))
 
 
-_Cache = dict[tuple[str, tuple[str, ...], bool], _State]
+_Cache = dict[tuple[str, tuple[str, ...], bool, bool], _State]
 DECLARED_RULES = ("R-SECURITY", "R-MANAGE", "R-STANDARD")
 SIMULATED_RULES = ("R-LAB", "R-NOW", "R-FUTURE", "R-TARGET", "R-HA")
 # what the simulated and structural rules never read: the declared facts, the SNMP
@@ -121,15 +121,18 @@ def _content_key(d: District, rules: list[str]) -> str:
 
 def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int, seed: int,
               ha_full: bool = False, cache: _Cache | None = None,
-              known: Evidence | None = None) -> _State:
+              known: Evidence | None = None, stop_early: bool = False) -> _State:
     """Verdicts of ``rules`` on ``d`` and each rule's gap to ``target`` (memoised in
     ``cache`` by the district's content). ``known`` is evidence already computed on
     ``d`` (the classification before planning): what it holds is not computed again.
 
     R-HA is judged structurally (circuits, disjoint paths, single points of failure)
     until the structure passes; only then is the N-1 contingency simulated.
+    ``stop_early``: the caller only asks whether some rule fails ``target`` (pruning),
+    so when another rule already fails it, R-HA (and its N-1 run) is not evaluated
+    and the state holds no R-HA verdict; ``failing(target)`` is not empty either way.
     """
-    key = (_content_key(d, rules), tuple(sorted(rules)), ha_full)
+    key = (_content_key(d, rules), tuple(sorted(rules)), ha_full, stop_early)
     if cache is not None and key in cache:
         hit = cache[key]
         return hit if hit.district is d else _State(
@@ -148,7 +151,8 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
                      evidence=evidence)
         for v in c.rules:
             verdicts[v.rule_id] = v
-    if "R-HA" in rules:
+    stopped = stop_early and any(v.allows_stage < target for v in verdicts.values())
+    if "R-HA" in rules and not stopped:
         short, ok, rep = _ha_structure(d, rubric, evidence)
         if ok or ha_full:
             c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=("R-HA",),

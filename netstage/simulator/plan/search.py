@@ -672,10 +672,13 @@ def _prune(d: District, actions: list[UpgradeAction], target: int, rubric: Rubri
             if key == _content_key(kept_d, list(sim)):
                 if (key, sim) not in sim_ok:
                     sim_ok[(key, sim)] = not _evaluate(nd, list(sim), target, rubric, n, seed,
-                                                       ha_full=True).failing(target)
+                                                       ha_full=True,
+                                                       stop_early=True).failing(target)
                 if sim_ok[(key, sim)]:
                     check = [r for r in rules if r in DECLARED_RULES]
-        st = _evaluate(nd, list(check), target, rubric, n, seed, ha_full=True)
+        # whether a rule fails is all that counts: N-1 only when the others pass
+        st = _evaluate(nd, list(check), target, rubric, n, seed, ha_full=True,
+                       stop_early=True)
         if not st.failing(target):
             kept, kept_d = trial, nd
             say(f"  - dropped {a.description}: not needed")
