@@ -137,6 +137,20 @@ class Evidence:
                 out._computed.add(name)
         return out
 
+    def results_for(self, district: District) -> Evidence:
+        """A new evidence of ``district`` (the same network and devices as this one's,
+        e.g. an equal planner candidate built again) with this one's simulations,
+        redundancy and N-1 results but not its arrays (the caller vouches for the
+        equality; the planner's :class:`~netstage.simulator.plan.gap.EvidencePool` keys
+        by content)."""
+        out = Evidence(district, n_scenarios=self.n_scenarios, seed=self.seed)
+        out.simulations = dict(self.simulations)
+        for name in ("redundancy", "contingency"):
+            if name in self._computed:
+                setattr(out, name, getattr(self, name))
+                out._computed.add(name)
+        return out
+
     def merged(self, new: Evidence) -> Evidence:
         """This evidence with what ``new`` computed taken from ``new`` (the planner keeps
         the evidence of the rules a step did not re-evaluate); bound to ``new``'s district

@@ -5,6 +5,7 @@ Part of :mod:`netstage.simulator.plan` (split along its seams, issue 13)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,9 +120,47 @@ def _content_key(d: District, rules: list[str]) -> str:
     return d.model_dump_json(exclude=_NOT_SIMULATED)  # type: ignore[arg-type]
 
 
+class EvidencePool:
+    """The simulations, redundancy and N-1 reports of the districts one planning run has
+    evaluated, by the content the simulated rules read (:func:`_content_key`): the
+    search, the pruning and the verification build the same district again and again
+    (in a 40-school plan 15 N-1 runs were on 9 distinct networks), and an equal district
+    gets the same results. Bounded (least recently used out); arrays are not kept."""
+
+    def __init__(self, max_entries: int = 32) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, int, int], Evidence] = OrderedDict()
+        self.hits = 0
+
+    @staticmethod
+    def key(d: District, n: int, seed: int) -> tuple[str, int, int]:
+        return _content_key(d, list(SIMULATED_RULES)), n, seed
+
+    def evidence(self, d: District, n: int, seed: int) -> Evidence:
+        """An evidence of ``d`` holding what an equal district already computed."""
+        got = self._entries.get(self.key(d, n, seed))
+        if got is None:
+            return Evidence(d, n_scenarios=n, seed=seed)
+        self._entries.move_to_end(self.key(d, n, seed))
+        self.hits += 1
+        return got.results_for(d)
+
+    def keep(self, ev: Evidence) -> None:
+        """Remember what ``ev`` computed (added to what its district already had)."""
+        k = self.key(ev.district, ev.n_scenarios, ev.seed)
+        old = self._entries.get(k)
+        light = ev.results_for(ev.district)
+        self._entries[k] = old.merged(light) if old is not None else light
+        self._entries[k].arrays = None
+        self._entries.move_to_end(k)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
 def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int, seed: int,
               ha_full: bool = False, cache: _Cache | None = None,
-              known: Evidence | None = None, stop_early: bool = False) -> _State:
+              known: Evidence | None = None, stop_early: bool = False,
+              pool: EvidencePool | None = None) -> _State:
     """Verdicts of ``rules`` on ``d`` and each rule's gap to ``target`` (memoised in
     ``cache`` by the district's content). ``known`` is evidence already computed on
     ``d`` (the classification before planning): what it holds is not computed again.
@@ -145,6 +184,7 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
     # one evidence for both runs below: the district is converted to arrays once, and
     # R-HA reuses the redundancy report of the structural check
     evidence = (known.reused(n, seed) if known is not None and known.district is d
+                else pool.evidence(d, n, seed) if pool is not None
                 else Evidence(d, n_scenarios=n, seed=seed))
     if others:
         c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=tuple(others),
@@ -183,6 +223,8 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
             cont = _generic_shortfall(v, target)
         gaps[r] = (target - v.allows_stage) + 0.9 * cont
     st = _State(district=d, verdicts=verdicts, gaps=gaps, redundancy=rep, evidence=evidence)
+    if pool is not None:
+        pool.keep(evidence)
     if cache is not None:
         cache[key] = st
     return st

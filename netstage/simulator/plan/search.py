@@ -39,6 +39,7 @@ from netstage.simulator.plan.gap import (
     CAPACITY_RULES,
     DECLARED_RULES,
     SIMULATED_RULES,
+    EvidencePool,
     _Cache,
     _content_key,
     _evaluate,
@@ -268,8 +269,9 @@ def _plan_upgrades(
     n = search_n
     after: Classification | None = None
     cache: _Cache = {}
+    pool = EvidencePool()
     st0 = _evaluate(d, [r for r in all_rules if _allows(before, r, target, d, rubric, n, seed)],
-                    target, rubric, n, seed, cache=cache, known=before.evidence)
+                    target, rubric, n, seed, cache=cache, known=before.evidence, pool=pool)
     unreachable = _unreachable(st0, cat, rubric, target)
     if unreachable:
         # out of the catalogue's reach: say so now, before any candidate is simulated
@@ -284,7 +286,7 @@ def _plan_upgrades(
     considered: list[UpgradeAction] = []
     for _round in range(2):
         st = st0 if cur is d else _evaluate(cur, all_rules, target, rubric, n, seed,
-                                            cache=cache)
+                                            cache=cache, pool=pool)
         steps = 0
         # Simulated rules first, declared facts after: the two never change each other's
         # inputs (except the device list, which the declared fixes then price right), and
@@ -302,7 +304,7 @@ def _plan_upgrades(
                 considered.extend(cands)
                 say(f"step {steps}: {len(cands)} candidate actions for {', '.join(rules)}")
                 best = _best_step(st, cur, d, cands, rules, cat, rubric, target, n, seed,
-                                  cache, notes, counter)
+                                  cache, notes, counter, pool)
                 if best is None:
                     notes.append("no catalog action improves: " + ", ".join(rules))
                     break
@@ -314,11 +316,11 @@ def _plan_upgrades(
         if steps >= max_steps and st.failing(target):
             notes.append(f"stopped after {max_steps} steps with "
                          f"{', '.join(st.failing(target))} still short")
-        actions = _recost(d, _prune(d, actions, target, rubric, n, seed, say), cat)
+        actions = _recost(d, _prune(d, actions, target, rubric, n, seed, say, pool), cat)
         cur = apply_actions(d, actions) if actions else d
         # no action kept: the district as classified before (its results are reused)
         known = before.evidence.reused(n_scenarios, seed) if cur is d \
-            and before.evidence.district is d else None
+            and before.evidence.district is d else pool.evidence(cur, n_scenarios, seed)
         after = classify(cur, n_scenarios=n_scenarios, seed=seed, overrides=rubric,
                          evidence=known)
         if after.stage >= target or n >= n_scenarios:
@@ -579,7 +581,8 @@ def _unreachable(st: _State, cat: Catalog, rubric: Rubric, target: int) -> dict[
 
 def _best_step(st: _State, cur: District, d: District, cands: list[UpgradeAction],
                rules: list[str], cat: Catalog, rubric: Rubric, target: int, n: int, seed: int,
-               cache: _Cache, notes: list[str], counter: dict[str, int]
+               cache: _Cache, notes: list[str], counter: dict[str, int],
+               pool: EvidencePool | None = None
                ) -> tuple[float, UpgradeAction, _State, District] | None:
     """The candidate with the largest gap reduction per dollar over ``rules``.
 
@@ -617,7 +620,7 @@ def _best_step(st: _State, cur: District, d: District, cands: list[UpgradeAction
             notes.append(f"skipped {a.action} on {a.target}: {exc}")
             continue
         counter["evaluated"] += 1
-        ns = _evaluate(nd, affected, target, rubric, n, seed, cache=cache)
+        ns = _evaluate(nd, affected, target, rubric, n, seed, cache=cache, pool=pool)
         if not _changes_measured(st, ns, affected):
             counter["unmeasured"] += 1    # never proposed, never charged
             continue
@@ -642,7 +645,8 @@ def _allows(before: Classification | None, rule: str, target: int, d: District,
 
 
 def _prune(d: District, actions: list[UpgradeAction], target: int, rubric: Rubric, n: int,
-           seed: int, say: Callable[[str], None]) -> list[UpgradeAction]:
+           seed: int, say: Callable[[str], None], pool: EvidencePool | None = None
+           ) -> list[UpgradeAction]:
     """Drop actions (most expensive first) the target does not need.
 
     Removing an action that changes nothing the simulated rules read (a declared fact:
@@ -672,13 +676,13 @@ def _prune(d: District, actions: list[UpgradeAction], target: int, rubric: Rubri
             if key == _content_key(kept_d, list(sim)):
                 if (key, sim) not in sim_ok:
                     sim_ok[(key, sim)] = not _evaluate(nd, list(sim), target, rubric, n, seed,
-                                                       ha_full=True,
-                                                       stop_early=True).failing(target)
+                                                       ha_full=True, stop_early=True,
+                                                       pool=pool).failing(target)
                 if sim_ok[(key, sim)]:
                     check = [r for r in rules if r in DECLARED_RULES]
         # whether a rule fails is all that counts: N-1 only when the others pass
         st = _evaluate(nd, list(check), target, rubric, n, seed, ha_full=True,
-                       stop_early=True)
+                       stop_early=True, pool=pool)
         if not st.failing(target):
             kept, kept_d = trial, nd
             say(f"  - dropped {a.description}: not needed")
