@@ -706,19 +706,13 @@ def spread_combo_paths(spread: Spread, *, routes: NodeRoutes | None = None,
         keep = by_node[np.repeat(same, count)]
         choice[keep] = route[keep]
         # only the nodes whose route set changed (those the failure touches) are
-        # re-assigned slot by slot; the others keep their base route
-        for i in np.flatnonzero(~same & (m_new[nodes] > 0)).tolist():
-            v = int(nodes[i])
-            b_rows = list(base.rows(v))
-            n_rows = list(routes.rows(v))
-            b_links = [tuple(base.links[r, : base.length[r]].tolist()) for r in b_rows]
-            n_links = [tuple(routes.links[r, : routes.length[r]].tolist()) for r in n_rows]
-            at = by_node[first[i]: first[i] + count[i]]
-            # slots of one point of v (every point of v is split alike)
-            one = at[parent[at] == parent[at[0]]]
-            new = _assign([b_links[int(route[s])] for s in one], share[one],
-                          n_links, routes.prob[n_rows[0]: n_rows[-1] + 1])
-            choice[at] = np.asarray(new, dtype=np.int64)[slot[at]]
+        # re-assigned slot by slot (compiled :func:`_assign`); the others keep their
+        # base route
+        from netstage.simulator.route_assign import assign_slots
+
+        todo = np.flatnonzero(~same & (m_new[nodes] > 0))
+        assign_slots(nodes[todo], first[todo], count[todo], by_node, parent, route, share,
+                     slot, base, routes, choice)
     elif split.size:
         choice[split] = route[split]
     reachable = m_new[node] > 0
