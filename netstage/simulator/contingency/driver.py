@@ -54,7 +54,9 @@ Progress = Callable[[int, int], None]
 
 
 _CHUNK_ENTRIES = 64_000_000  # active device-scenarios per chunk (about 9 bytes each)
-_CHUNK_SUM_BYTES = 512 * 1024 * 1024  # per-(point, scenario) and per-(link, scenario) sums
+# per-(point, scenario) arrays of a chunk: the base sums (2 float64 + 2 float32) and the
+# demand batch's groups (int64 start + int32 count), and per-(link, scenario) demand
+_CHUNK_SUM_BYTES = 192 * 1024 * 1024
 _CHUNK_LEVEL_BYTES = 512 * 1024 * 1024  # sorted values of the incremental max-min
 
 
@@ -99,7 +101,7 @@ def run_contingency(
     if chunk_scenarios is None:
         per_scenario = float(params.active_p[arr.device_class].sum()) if arr.n_devices else 0.0
         by_entries = _CHUNK_ENTRIES / max(per_scenario, 1.0)
-        by_sums = _CHUNK_SUM_BYTES / (8.0 * (5 * n_p + n_l + 1))
+        by_sums = _CHUNK_SUM_BYTES / (36.0 * n_p + 8.0 * (n_l + 1))
         # the incremental max-min keeps 4 float64 values per entry below each overloaded
         # link (about the active devices: the circuit's subtree, and small ones)
         by_levels = (_CHUNK_LEVEL_BYTES / (32.0 * max(per_scenario, 1.0))
