@@ -106,10 +106,10 @@ def _hash_multipliers(n: int) -> NDArray[np.uint64]:
 
 def _unique_inverse(keys: I64, n_keys: int) -> tuple[I64, I64]:
     """``np.unique(keys, return_inverse=True)`` for keys in ``[0, n_keys)``: by a marker
-    array when that is small (no sort), else by ``np.unique``."""
-    if n_keys > 64_000_000:
+    array when that is not much longer than ``keys`` (no sort), else by ``np.unique``."""
+    if n_keys > max(4 * keys.shape[0], 1_000_000):
         u, inv = np.unique(keys, return_inverse=True)
-        return u, inv.ravel()
+        return u, inv.ravel().astype(np.int64)
     mark = np.zeros(n_keys, dtype=bool)
     mark[keys] = True
     u = np.flatnonzero(mark)
