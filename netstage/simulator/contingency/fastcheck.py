@@ -27,6 +27,7 @@ from netstage.simulator.contingency.kernels import (
     _Base,
     changed_links,
     csr_dense,
+    fast_check,
     row_hashes,
     rows_differ,
 )
@@ -186,19 +187,17 @@ def fast_checks(deltas: PlanDeltas, base: _Base, cap: F64) -> Iterator[FastCheck
         j1 = min(max(j1, j0 + 1), n_j)
         r0, r1 = int(ptr[j0]), int(ptr[j1])
         a_link = deltas.a_link[r0:r1]
-        old_dem = base.link_dem[a_link]
         rows = deltas.ind[r0:r1]
         c0, c1 = int(cptr[j0]), int(cptr[j1])
         cols = rows.indices - c0
         if cols.size and (cols.min() < 0 or cols.max() >= c1 - c0):
             raise AssertionError("N-1 fast path: a plan's classes are not contiguous")
         local = sp.csr_matrix((rows.data, cols, rows.indptr), shape=(r1 - r0, c1 - c0))
-        new_dem = old_dem + csr_dense(local, csr_dense(deltas.agg[c0:c1], base.dem))
         new_count = deltas.new_count[r0:r1]
-        c = cap[a_link][:, None]
-        ok_new = (new_dem <= c) | (new_count <= 0)[:, None]
-        ok_old = (old_dem <= c) | deltas.all_base_disc[r0:r1][:, None]
-        bad = ~(ok_new & ok_old)
+        starts = ptr[j0:j1 + 1] - r0
+        new_dem, slow = fast_check(a_link, base.link_dem,
+                                   csr_dense(local, csr_dense(deltas.agg[c0:c1], base.dem)),
+                                   new_count, deltas.all_base_disc[r0:r1], cap, starts)
         # the group's cut points only (their rows gathered, in point order)
         d = deltas.disc[j0:j1]
         cut, at = np.unique(d.indices, return_inverse=True)
@@ -207,12 +206,6 @@ def fast_checks(deltas: PlanDeltas, base: _Base, cap: F64) -> Iterator[FastCheck
         # a cut point's devices with a floor are all throttled (whole numbers: exact)
         thr = base.thr_s + np.asarray(
             d @ (base.zthr[cut] - base.thr[cut]).astype(np.float64))
-        # slow: some link of the plan's A does not fit (one reduction for the group)
-        starts = ptr[j0:j1 + 1] - r0
-        slow = np.zeros((j1 - j0, n_s), dtype=bool)
-        some = np.flatnonzero(starts[1:] > starts[:-1])
-        if some.size:
-            slow[some] = np.logical_or.reduceat(bad, starts[some], axis=0)
         for j in range(j0, j1):
             a, b = int(starts[j - j0]), int(starts[j - j0 + 1])
             yield FastCheck(served=served[j - j0], thr=thr[j - j0], slow=slow[j - j0],

@@ -134,6 +134,44 @@ def csr_dense(m: sp.csr_matrix, x: F64) -> F64:
     return out
 
 
+@nb.njit(parallel=True, cache=True)
+def _fast_check_kernel(a_link, link_dem, new_dem, new_count, all_base_disc, cap,  # type: ignore[no-untyped-def]
+                       starts, slow):  # pragma: no cover - compiled
+    # new_dem holds the change on entry and the demand after the failure on exit
+    n_s = new_dem.shape[1]
+    for j in nb.prange(starts.shape[0] - 1):
+        for r in range(starts[j], starts[j + 1]):
+            ln = a_link[r]
+            c = cap[ln]
+            free_new = new_count[r] <= 0
+            free_old = all_base_disc[r]
+            for s in range(n_s):
+                old = link_dem[ln, s]
+                new = old + new_dem[r, s]
+                new_dem[r, s] = new
+                if not ((new <= c or free_new) and (old <= c or free_old)):
+                    slow[j, s] = True
+
+
+def fast_check(a_link: I64, link_dem: F64, delta: F64, new_count: I64,
+               all_base_disc: NDArray[np.bool_], cap: F64, starts: I64
+               ) -> tuple[F64, NDArray[np.bool_]]:
+    """Per row of set A (``a_link``), the demand after the failure (``link_dem`` of the
+    link plus ``delta``; computed in ``delta``'s memory) and, per plan (rows
+    ``starts[j]:starts[j + 1]``) and scenario, whether some link of its A does not fit
+    its capacity before or after the failure (a link with no flow left after it, or
+    only disconnected ones before it, always fits)."""
+    slow = np.zeros((starts.shape[0] - 1, delta.shape[1]), dtype=np.bool_)
+    if delta.size:
+        _fast_check_kernel(np.ascontiguousarray(a_link, dtype=np.int64),
+                           np.ascontiguousarray(link_dem, dtype=np.float64), delta,
+                           np.ascontiguousarray(new_count, dtype=np.int64),
+                           np.ascontiguousarray(all_base_disc, dtype=np.bool_),
+                           np.ascontiguousarray(cap, dtype=np.float64),
+                           np.ascontiguousarray(starts, dtype=np.int64), slow)
+    return delta, slow
+
+
 @nb.njit(cache=True)
 def _changed_links_kernel(o, o_len, n, n_len, lost, gained):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     n_g = o.shape[0]
