@@ -47,6 +47,10 @@ How it stays fast (exact, not an approximation)
     base rate. The rest are re-allocated with :func:`netstage.simulator.maxmin.allocate`
     on a sub-batch of just those scenarios (``incremental=False`` re-allocates every
     slow scenario: the oracle of the incremental path's tests).
+    The fast path is checked for all contingencies at once
+    (:mod:`netstage.simulator.contingency.fastcheck`): every contingency's set A is built
+    once per run, the moved points are grouped into classes that lose and gain the same
+    links, and a group of contingencies is one sparse product per chunk of scenarios.
     A link or node that is on no device's path changes nothing and is answered by the
     base row without routing. Re-routing itself is incremental: only the nodes below
     the failed element in the base routing tree can change their route (every other
