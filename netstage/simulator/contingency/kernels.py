@@ -173,23 +173,22 @@ def fast_check(a_link: I64, link_dem: F64, delta: F64, new_count: I64,
 
 
 @nb.njit(cache=True)
+def _missing(a, a_len, b, b_len, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    # per position of row a, whether its link is absent from row b
+    for i in range(a_len):
+        hit = False
+        for j in range(b_len):
+            if a[i] == b[j]:
+                hit = True
+                break
+        out[i] = not hit
+
+
+@nb.njit(cache=True)
 def _changed_links_kernel(o, o_len, n, n_len, lost, gained):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    n_g = o.shape[0]
-    for g in range(n_g):
-        for i in range(o_len[g]):
-            hit = False
-            for j in range(n_len[g]):
-                if o[g, i] == n[g, j]:
-                    hit = True
-                    break
-            lost[g, i] = not hit
-        for j in range(n_len[g]):
-            hit = False
-            for i in range(o_len[g]):
-                if o[g, i] == n[g, j]:
-                    hit = True
-                    break
-            gained[g, j] = not hit
+    for g in range(o.shape[0]):
+        _missing(o[g], o_len[g], n[g], n_len[g], lost[g])
+        _missing(n[g], n_len[g], o[g], o_len[g], gained[g])
 
 
 def changed_links(old: NDArray[np.int32], old_len: NDArray[np.int32], new: NDArray[np.int32],
@@ -241,10 +240,6 @@ def rows_differ(rows: NDArray[np.int32], ref: I64) -> bool:
     """Whether some row ``g`` differs from row ``ref[g]``."""
     return bool(rows.shape[0]) and int(_rows_differ_kernel(
         np.ascontiguousarray(rows), np.ascontiguousarray(ref, dtype=np.int64))) > 0
-
-
-def _p95(x: F64) -> float:
-    return float(np.percentile(x, 95)) if x.size else 0.0
 
 
 @dataclass
