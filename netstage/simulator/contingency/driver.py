@@ -23,6 +23,7 @@ from netstage.simulator.contingency.kernels import (
     _base_sums,
     _link_pairs,
     _sums,
+    point_links,
     subset_batch,
 )
 from netstage.simulator.demand import DemandBatch
@@ -187,10 +188,9 @@ def run_contingency(
     cap = effective_capacity(arr.link_capacity_mbps, arr.link_background_mbps, arr.path_links,
                              arr.link_ids)
     lt = link_tree(arr.path_links, arr.path_len, n_l) if incremental and not multipath else None
+    links = point_links(arr)  # the paths' links, shared by every chunk's base sums
     # the fast path's set A of every plan, once (fastcheck)
-    deltas = None if exact or not plans else plan_deltas(
-        arr, np.bincount(_link_pairs(arr.path_links, arr.path_len, np.arange(n_p), n_l) % n_l,
-                         minlength=n_l), plans)
+    deltas = None if exact or not plans else plan_deltas(arr, links.per_link, plans)
     demand_s = np.zeros(n_scenarios)
     active_s = np.zeros(n_scenarios)
     served0 = np.zeros(n_scenarios)
@@ -202,7 +202,7 @@ def run_contingency(
         k = min(chunk, n_scenarios - first)
         sl = slice(first, first + k)
         batch = draw_demand_cached(arr, params, k, seed, first)  # shared with the planner
-        base = _base_sums(arr, batch)
+        base = _base_sums(arr, batch, links)
         levels = None
         s_tree = None
         if incremental and not exact and plans and lt is not None:

@@ -57,7 +57,7 @@ class PlanDeltas:
 
 def plan_deltas(arr: DistrictArrays, base_count: I64, plans: list[_Plan]) -> PlanDeltas:
     """:class:`PlanDeltas` of ``plans`` (``base_count``: points per link in the base,
-    ``_Base.link_count``)."""
+    :attr:`kernels.PointLinks.per_link`)."""
     n_p, n_l, n_j = len(arr.attach_ids), arr.n_links, len(plans)
     sizes = np.array([p.changed.shape[0] for p in plans], dtype=np.int64)
     plan_of = np.repeat(np.arange(n_j, dtype=np.int64), sizes)

@@ -272,17 +272,34 @@ def _link_pairs(pl: NDArray[np.int32], plen: NDArray[np.int32], rows: I64,
 
 
 
-def _base_sums(arr: DistrictArrays, batch: DemandBatch) -> _Base:
+class PointLinks(NamedTuple):
+    """Which links each attachment point's path crosses (scenario-independent)."""
+
+    matrix: sp.csr_matrix  # [L, P]: 1 where the point's path crosses the link
+    per_link: I64  # [L] points whose path crosses the link
+    circuit_of: I64  # [P] the circuit (link index) each point's path ends at, -1 if none
+
+
+def point_links(arr: DistrictArrays) -> PointLinks:
+    """:class:`PointLinks` of ``arr``'s paths."""
     n_p, n_l = len(arr.attach_ids), arr.n_links
-    sums = _sums(batch, allocate(batch, arr).rate_mbps)
     pairs = _link_pairs(arr.path_links, arr.path_len, np.arange(n_p), n_l)
     pt, lk = pairs // n_l, pairs % n_l
-    pm = sp.csr_matrix((np.ones(lk.shape[0]), (lk, pt)), shape=(n_l, n_p))
+    return PointLinks(
+        matrix=sp.csr_matrix((np.ones(lk.shape[0]), (lk, pt)), shape=(n_l, n_p)),
+        per_link=np.bincount(lk, minlength=n_l),
+        circuit_of=np.where(arr.path_len > 0, arr.path_links[
+            np.arange(n_p), np.maximum(arr.path_len - 1, 0)], -1).astype(np.int64))
+
+
+def _base_sums(arr: DistrictArrays, batch: DemandBatch, links: PointLinks | None = None
+               ) -> _Base:
+    """The base allocation's sums on ``batch`` (``links``: :func:`point_links` of
+    ``arr`` when the caller has it; N-1 computes it once per run)."""
+    pl = links if links is not None else point_links(arr)
+    sums = _sums(batch, allocate(batch, arr).rate_mbps)
     return _Base(served=sums.served, thr=sums.thr, zthr=sums.zthr, dem=sums.dem,
                  demand_s=sums.demand_s, active_s=sums.zthr.sum(0, dtype=np.float64),
                  served_s=sums.served.sum(0), thr_s=sums.thr.sum(0, dtype=np.float64),
-                 link_dem=np.asarray(pm @ sums.dem), link_count=np.bincount(lk, minlength=n_l),
-                 circuit_of=np.where(arr.path_len > 0, arr.path_links[
-                     np.arange(n_p), np.maximum(arr.path_len - 1, 0)], -1).astype(np.int64))
-
-
+                 link_dem=np.asarray(pl.matrix @ sums.dem), link_count=pl.per_link,
+                 circuit_of=pl.circuit_of)
