@@ -112,10 +112,14 @@ _NOT_SIMULATED = {"declared": True, "measured": True,
                   "nodes": {"__all__": {"name", "vendor", "model", "firmware", "mgmt_address"}}}
 
 
+def _reads_declared(rules: list[str]) -> bool:
+    return any(r in DECLARED_RULES for r in rules)
+
+
 def _content_key(d: District, rules: list[str]) -> str:
     """The part of ``d`` that ``rules`` read (the whole district when a declared rule is
     among them), so a declared fix does not re-simulate every capacity candidate."""
-    if any(r in DECLARED_RULES for r in rules):
+    if _reads_declared(rules):
         return d.model_dump_json()
     return d.model_dump_json(exclude=_NOT_SIMULATED)  # type: ignore[arg-type]
 
@@ -145,10 +149,17 @@ class EvidencePool:
         self._entries: OrderedDict[tuple[str, int], _Pooled] = OrderedDict()
         self.hits = 0
 
-    def evidence(self, d: District, n: int, seed: int) -> Evidence:
-        """An evidence of ``d`` holding what an equal district already computed."""
+    @staticmethod
+    def content(d: District) -> str:
+        """What the pool keys a district by (:func:`_content_key` of the simulated rules)."""
+        return _content_key(d, list(SIMULATED_RULES))
+
+    def evidence(self, d: District, n: int, seed: int, content: str | None = None
+                 ) -> Evidence:
+        """An evidence of ``d`` holding what an equal district already computed
+        (``content``: :meth:`content` of ``d`` when the caller has it)."""
         ev = Evidence(d, n_scenarios=n, seed=seed, n1_scenarios=self.n1_scenarios)
-        key = (_content_key(d, list(SIMULATED_RULES)), seed)
+        key = (content if content is not None else self.content(d), seed)
         got = self._entries.get(key)
         if got is None:
             return ev
@@ -161,9 +172,10 @@ class EvidencePool:
             ev.adopt_redundancy(got.redundancy[0])
         return ev
 
-    def keep(self, ev: Evidence) -> None:
-        """Remember what ``ev`` computed (added to what its network already had)."""
-        key = (_content_key(ev.district, list(SIMULATED_RULES)), ev.seed)
+    def keep(self, ev: Evidence, content: str | None = None) -> None:
+        """Remember what ``ev`` computed (added to what its network already had;
+        ``content`` as for :meth:`evidence`)."""
+        key = (content if content is not None else self.content(ev.district), ev.seed)
         got = self._entries.setdefault(key, _Pooled({}, {}, []))
         got.simulations.setdefault(ev.n_scenarios, {}).update(ev.simulations)
         if ev.computed("contingency"):
@@ -189,7 +201,8 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
     so when another rule already fails it, R-HA (and its N-1 run) is not evaluated
     and the state holds no R-HA verdict; ``failing(target)`` is not empty either way.
     """
-    key = (_content_key(d, rules), tuple(sorted(rules)), ha_full, stop_early)
+    content = _content_key(d, rules)
+    key = (content, tuple(sorted(rules)), ha_full, stop_early)
     if cache is not None and key in cache:
         hit = cache[key]
         return hit if hit.district is d else _State(
@@ -201,9 +214,12 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
     others = [r for r in rules if r != "R-HA"]
     # one evidence for both runs below: the district is converted to arrays once, and
     # R-HA reuses the redundancy report of the structural check
+    # the pool's key is this content unless a declared rule made it the whole district
+    pool_content = (None if pool is None else
+                    pool.content(d) if _reads_declared(rules) else content)
     evidence = (known.reused(n, seed, pool.n1_scenarios if pool is not None else None)
                 if known is not None and known.district is d
-                else pool.evidence(d, n, seed) if pool is not None
+                else pool.evidence(d, n, seed, pool_content) if pool is not None
                 else Evidence(d, n_scenarios=n, seed=seed))
     if others:
         c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=tuple(others),
@@ -243,7 +259,7 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
         gaps[r] = (target - v.allows_stage) + 0.9 * cont
     st = _State(district=d, verdicts=verdicts, gaps=gaps, redundancy=rep, evidence=evidence)
     if pool is not None:
-        pool.keep(evidence)
+        pool.keep(evidence, pool_content)
     if cache is not None:
         cache[key] = st
     return st
