@@ -159,13 +159,12 @@ class EdgeFlowGraph:
 
 def _depth(n_nodes: int, edge_u: I64, edge_v: I64, sink: int) -> I64:
     """Hop distance of every node to the sink (unreachable: ``n_nodes + 1``)."""
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import shortest_path
+    # igraph is loaded already by the redundancy analysis, its only caller; scipy's
+    # csgraph would pull in scipy.linalg (about 70 ms of a command's start-up)
+    from netstage.simulator._igraph import ig
 
-    m = edge_u.shape[0]
-    adj = sp.coo_matrix((np.ones(2 * m), (np.r_[edge_u, edge_v], np.r_[edge_v, edge_u])),
-                        shape=(n_nodes, n_nodes)).tocsr()
-    dist = shortest_path(adj, unweighted=True, indices=sink, directed=False)
+    g = ig.Graph(n=n_nodes, edges=np.column_stack([edge_u, edge_v]).tolist())
+    dist = np.asarray(g.distances(source=[sink])[0], dtype=np.float64)
     return np.where(np.isfinite(dist), dist, n_nodes + 1).astype(np.int64)
 
 

@@ -353,9 +353,6 @@ def _group_spofs(d: District, g: DistrictGraph, devices: I64, students: I64,
     """Shared-risk groups whose failure alone cuts devices off (kind ``"srlg"``, element
     ``srlg:<group>``): one reachability pass from the Internet per group. A group of AP
     uplinks only is excluded from R-HA like the uplinks themselves."""
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import breadth_first_order
-
     n = g.n_nodes + 1
     is_ap = np.r_[np.array([k == NodeKind.AP for k in g.node_kind], dtype=bool), False]
     site_ids = [s.id for s in d.sites]
@@ -365,11 +362,9 @@ def _group_spofs(d: District, g: DistrictGraph, devices: I64, students: I64,
         down = np.array([gid in gs for gs in groups], dtype=bool)
         keep = ~down
         eu, ev = g.edge_u[keep], g.edge_v[keep]
-        adj = sp.coo_matrix((np.ones(2 * eu.shape[0]), (np.r_[eu, ev], np.r_[ev, eu])),
-                            shape=(n, n)).tocsr()
         reach = np.zeros(n, dtype=bool)
-        reach[breadth_first_order(adj, g.internet, directed=False,
-                                  return_predecessors=False)] = True
+        reach[ig.Graph(n=n, edges=np.column_stack([eu, ev]).tolist()).subcomponent(
+            g.internet)] = True
         cut = ~reach & (devices > 0)
         if not cut.any():
             continue
