@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numba as nb
 import numpy as np
@@ -49,8 +50,8 @@ from netstage.simulator.arrays import DistrictArrays
 from netstage.simulator.errors import SimulationError
 from netstage.simulator.profiles import ScenarioParams
 
-__all__ = ["AttachOrder", "DemandBatch", "attach_order", "draw_demand", "draw_demand_points",
-           "inverse_normal", "physical_points", "regroup_batch"]
+__all__ = ["AttachOrder", "DemandBatch", "attach_order", "concat_batches", "draw_demand",
+           "draw_demand_points", "inverse_normal", "physical_points", "regroup_batch"]
 
 _U64 = np.uint64
 _GOLDEN = _U64(0x9E3779B97F4A7C15)
@@ -278,6 +279,9 @@ class DemandBatch:
     demand_mbps: NDArray[np.float32]
     app_min_mbps: NDArray[np.float64]
     app_names: tuple[str, ...]
+    #: the draw series this batch belongs to (:func:`~netstage.simulator.simulate.\
+    #: draw_demand_cached` sets it; empty when drawn outside a demand cache)
+    series: bytes = b""
 
     @property
     def n_entries(self) -> int:
@@ -291,6 +295,32 @@ class DemandBatch:
     def nbytes(self) -> int:
         return sum(int(a.nbytes) for a in (self.group_start, self.group_assoc, self.device,
                                              self.app, self.demand_mbps))
+
+
+def concat_batches(parts: list[DemandBatch]) -> DemandBatch:
+    """Consecutive batches of one draw series as one batch: equal to drawing their whole
+    scenario range at once (a scenario's draws depend only on its global index)."""
+    if not parts:
+        raise SimulationError("concat_batches needs at least one batch")
+    first = parts[0]
+    for a, b in pairwise(parts):
+        if b.first_scenario != a.first_scenario + a.n_scenarios or b.seed != first.seed \
+                or b.scenario != first.scenario \
+                or b.group_start.shape[1] != first.group_start.shape[1]:
+            raise SimulationError("concat_batches: the batches are not consecutive parts "
+                                  "of one draw")
+    if len(parts) == 1:
+        return first
+    offsets = np.cumsum([0] + [p.n_entries for p in parts[:-1]])
+    starts = [p.group_start + off for p, off in zip(parts, offsets.tolist(), strict=True)]
+    return DemandBatch(
+        scenario=first.scenario, seed=first.seed, first_scenario=first.first_scenario,
+        n_scenarios=sum(p.n_scenarios for p in parts), group_start=np.concatenate(starts),
+        group_assoc=np.concatenate([p.group_assoc for p in parts]),
+        device=np.concatenate([p.device for p in parts]),
+        app=np.concatenate([p.app for p in parts]),
+        demand_mbps=np.concatenate([p.demand_mbps for p in parts]),
+        app_min_mbps=first.app_min_mbps, app_names=first.app_names, series=first.series)
 
 
 def active_threshold(active_p: NDArray[np.float64]) -> NDArray[np.uint64]:

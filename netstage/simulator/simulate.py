@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import struct
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numba as nb
@@ -51,6 +52,7 @@ from netstage.simulator.arrays import (
 )
 from netstage.simulator.demand import (
     DemandBatch,
+    concat_batches,
     draw_demand,
     draw_demand_points,
     physical_points,
@@ -101,6 +103,9 @@ def throttled_devices(rates, min_mbps, demand):  # type: ignore[no-untyped-def]
     return out
 
 
+_Stored = DemandBatch | NDArray[np.float32]
+
+
 class _DemandCache:
     """Bounded LRU of demand batches, keyed by everything :func:`draw_demand` reads.
 
@@ -109,38 +114,85 @@ class _DemandCache:
     paths or capacities. So districts that differ only in link/circuit capacities or
     links (the planner's candidate actions) share the same batches: reusing one gives
     exactly the batch a fresh draw would. Batches are read-only for their users.
+
+    A key is a *series* (everything but the scenario range) and the range. A range
+    asked for in one piece is assembled from consecutive cached pieces of its series
+    when they tile it (:func:`~netstage.simulator.demand.concat_batches`): a
+    simulation draws in chunks, an N-1 run over the same scenarios in one.
+
+    With ``rates`` the simulations also keep their max-min rates per chunk, keyed by
+    the batch's series and everything the allocation reads (paths, capacities,
+    background), for an N-1 run's base case on the same district
+    (:func:`cached_rates`); the same budget bounds both.
     """
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, *, rates: bool = False) -> None:
         self.max_bytes = max_bytes
-        self.items: OrderedDict[bytes, DemandBatch] = OrderedDict()
+        self.keep_rates = rates
+        self.items: OrderedDict[bytes, _Stored] = OrderedDict()
+        self.spans: dict[bytes, dict[int, int]] = {}  # series -> {first: n_scenarios}
         self.bytes = 0
         self.hits = 0
         self.misses = 0
 
     @staticmethod
-    def nbytes(b: DemandBatch) -> int:
+    def nbytes(b: _Stored) -> int:
+        if isinstance(b, np.ndarray):
+            return int(b.nbytes)
         return int(b.group_start.nbytes + b.group_assoc.nbytes + b.device.nbytes
                    + b.app.nbytes + b.demand_mbps.nbytes)
 
-    def get(self, key: bytes) -> DemandBatch | None:
-        got = self.items.get(key)
-        if got is None:
-            self.misses += 1
-            return None
+    def get_range(self, series: bytes, first: int, k: int) -> list[_Stored] | None:
+        """The cached pieces of ``series`` that tile scenarios ``first .. first+k-1``, in
+        order (one piece when the range itself is cached), else None (a miss)."""
+        spans = self.spans.get(series, {})
+        keys: list[bytes] = []
+        pos, end = first, first + k
+        while pos < end:
+            n = spans.get(pos)
+            if n is None or pos + n > end:
+                self.misses += 1
+                return None
+            keys.append(_range_key(series, pos, n))
+            pos += n
         self.hits += 1
-        self.items.move_to_end(key)
-        return got
+        for key in keys:
+            self.items.move_to_end(key)  # recently used
+        return [self.items[key] for key in keys]
 
-    def put(self, key: bytes, batch: DemandBatch) -> None:
+    def put(self, key: bytes, batch: _Stored) -> None:
         size = self.nbytes(batch)
         if size > self.max_bytes or key in self.items:
             return
         self.items[key] = batch
         self.bytes += size
+        series, first, k = _split_key(key)
+        if series is not None:
+            self.spans.setdefault(series, {})[first] = k
         while self.bytes > self.max_bytes:
-            _, old = self.items.popitem(last=False)
+            old_key, old = self.items.popitem(last=False)
             self.bytes -= self.nbytes(old)
+            series, first, _ = _split_key(old_key)
+            if series is not None:
+                spans = self.spans[series]
+                del spans[first]
+                if not spans:
+                    del self.spans[series]
+
+
+_RANGE = struct.Struct("<qq")
+_SERIES_BYTES = 32
+
+
+def _range_key(series: bytes, first: int, k: int) -> bytes:
+    return series + _RANGE.pack(first, k)
+
+
+def _split_key(key: bytes) -> tuple[bytes | None, int, int]:
+    if len(key) != _SERIES_BYTES + _RANGE.size:  # a key of another shape: no range
+        return None, 0, 0
+    first, k = _RANGE.unpack(key[_SERIES_BYTES:])
+    return key[:_SERIES_BYTES], first, k
 
 
 _DEMAND_CACHE: _DemandCache | None = None
@@ -148,7 +200,7 @@ DemandCache = _DemandCache  # the type of a cache kept across blocks (demand_cac
 
 
 @contextmanager
-def demand_cache(max_bytes: int = 256 * 1024 * 1024, *,
+def demand_cache(max_bytes: int = 256 * 1024 * 1024, *, rates: bool = False,
                  keep: _DemandCache | None = None) -> Iterator[_DemandCache]:
     """Within the block, :func:`simulate` reuses demand batches of the same device set.
 
@@ -158,35 +210,40 @@ def demand_cache(max_bytes: int = 256 * 1024 * 1024, *,
     recently used batches are dropped) and released at the end of the block. Nested
     blocks share the outermost cache. ``keep`` is a cache the caller owns (from an
     earlier block, e.g. ``netstage serve`` across requests): it is used instead of a
-    new one and outlives the block. The cache is process-wide: use it from one thread
-    at a time.
+    new one and outlives the block. ``rates``: simulations also keep their max-min
+    rates for an N-1 run of the same district (:func:`cached_rates`; classify). The
+    cache is process-wide: use it from one thread at a time.
     """
     global _DEMAND_CACHE
     if _DEMAND_CACHE is not None:
         yield _DEMAND_CACHE
         return
-    _DEMAND_CACHE = cache = keep if keep is not None else _DemandCache(max_bytes)
+    _DEMAND_CACHE = cache = keep if keep is not None else _DemandCache(max_bytes, rates=rates)
     try:
         yield cache
     finally:
         _DEMAND_CACHE = None
 
 
-def _demand_key(arrays: DistrictArrays, params: Any, k: int, seed: int, first: int) -> bytes:
+def _demand_series(arrays: DistrictArrays, params: Any, seed: int) -> bytes:
     """Digest of every input of ``draw_demand_points(arrays, params, k, seed,
-    first_scenario=first)``: the *physical* device set, so districts that differ only in
-    how load is spread over routes share batches."""
+    first_scenario=first)`` but the scenario range: the *physical* device set, so
+    districts that differ only in how load is spread over routes share batches."""
     device_point, max_clients = physical_points(arrays)
-    h = hashlib.blake2b(digest_size=32)
+    h = hashlib.blake2b(digest_size=_SERIES_BYTES)
     h.update(repr((params.name, params.app_names, float(params.growth_factor), int(seed),
-                   int(first), int(k), int(max_clients.shape[0]), arrays.n_devices)).encode())
+                   int(max_clients.shape[0]), arrays.n_devices)).encode())
     for a in (device_point, arrays.device_class, max_clients,
               params.active_p, params.mix_cdf, params.app_mu, params.app_sigma,
               params.app_max_mbps, params.app_min_mbps):
-        arr = np.ascontiguousarray(a)
-        h.update(repr((arr.dtype.str, arr.shape)).encode())
-        h.update(arr.tobytes())
+        _digest_array(h, a)
     return h.digest()
+
+
+def _digest_array(h: Any, a: NDArray[Any]) -> None:
+    arr = np.ascontiguousarray(a)
+    h.update(repr((arr.dtype.str, arr.shape)).encode())
+    h.update(arr.tobytes())
 
 
 def draw_demand_cached(arrays: DistrictArrays, params: Any, k: int, seed: int,
@@ -195,12 +252,48 @@ def draw_demand_cached(arrays: DistrictArrays, params: Any, k: int, seed: int,
     cache = _DEMAND_CACHE
     if cache is None:
         return draw_demand(arrays, params, k, seed, first_scenario=first)
-    key = _demand_key(arrays, params, k, seed, first)
-    got = cache.get(key)
-    if got is None:
+    series = _demand_series(arrays, params, seed)
+    parts = cache.get_range(series, first, k)
+    if parts is None:
         got = draw_demand_points(arrays, params, k, seed, first_scenario=first)
-        cache.put(key, got)
-    return regroup_batch(got, arrays)
+        cache.put(_range_key(series, first, k), got)
+    else:
+        got = concat_batches([p for p in parts if isinstance(p, DemandBatch)])
+    return replace(regroup_batch(got, arrays), series=series)
+
+
+def _rates_series(batch: DemandBatch, arrays: DistrictArrays, cap: F64) -> bytes:
+    """Digest of everything the max-min rates of ``batch`` on ``arrays`` read but the
+    scenario range (the batch's draw series, paths, capacities, background)."""
+    h = hashlib.blake2b(batch.series, digest_size=_SERIES_BYTES)
+    for a in (arrays.path_links, arrays.path_len, cap, arrays.link_background_mbps):
+        _digest_array(h, a)
+    return h.digest()
+
+
+def _keep_rates(batch: DemandBatch, arrays: DistrictArrays, cap: F64,
+                rates: NDArray[np.float32]) -> None:
+    """Keep a simulation chunk's rates when the active cache collects them."""
+    cache = _DEMAND_CACHE
+    if cache is not None and cache.keep_rates and batch.series:
+        cache.put(_range_key(_rates_series(batch, arrays, cap), batch.first_scenario,
+                             batch.n_scenarios), rates)
+
+
+def cached_rates(batch: DemandBatch, arrays: DistrictArrays) -> NDArray[np.float32] | None:
+    """The max-min rates of ``batch`` on ``arrays`` (its own capacities) as simulations
+    in the active :func:`demand_cache` computed them, assembled from their chunks; None
+    when they are not all there. Equal to :func:`~netstage.simulator.maxmin.allocate`'s
+    (each scenario is allocated on its own)."""
+    cache = _DEMAND_CACHE
+    if cache is None or not cache.keep_rates or not batch.series:
+        return None
+    parts = cache.get_range(_rates_series(batch, arrays, arrays.link_capacity_mbps),
+                            batch.first_scenario, batch.n_scenarios)
+    if parts is None:
+        return None
+    arrs = [p for p in parts if isinstance(p, np.ndarray)]
+    return arrs[0] if len(arrs) == 1 else np.concatenate(arrs)
 
 
 @nb.njit(parallel=True, cache=True)
@@ -522,6 +615,7 @@ def simulate(
         k = min(chunk, n_s - done)
         batch = draw_demand_cached(arrays, params, k, seed, done)
         alloc = allocate(batch, arrays, capacity_mbps=cap)
+        _keep_rates(batch, arrays, cap, alloc.rate_mbps)
         site_stats = np.zeros((k, n_sites, _N_COLS))
         class_stats = np.zeros((k, n_cls, _N_COLS))
         if batch.n_entries:

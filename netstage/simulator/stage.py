@@ -39,6 +39,9 @@ __all__ = ["DEFAULT_N_SCENARIOS", "Classification", "classify", "resolve_rubric"
 # Enough scenarios for a stable p95 on the examples (p95 moves by < 0.5 % point between
 # seeds at 200) while keeping one classification around a second.
 DEFAULT_N_SCENARIOS = 200
+#: memory the demand cache of one classification may keep (draws and rates of the
+#: simulations, least recently used dropped first)
+_CLASSIFY_CACHE_BYTES = 128 * 1024 * 1024
 
 STAGE_NAMES = {
     1: "Stage 1 - just considering a rollout",
@@ -149,11 +152,17 @@ def classify(
                       reuse=evidence)
     ids = [r for r in RULE_ORDER if r in RULES and (rules is None or r in rules)]
     ids += [r for r in RULES if r not in ids and (rules is None or r in rules)]
+    from netstage.simulator.simulate import demand_cache
+
     verdicts = []
-    for i, r in enumerate(ids):
-        if progress is not None:
-            progress(i, len(ids), r)
-        verdicts.append(RULES[r](ctx))
+    # R-HA's N-1 base case is R-NOW's simulation again (same scenarios and seed): the
+    # demand cache hands it that simulation's draws and rates (inside the planner's
+    # own cache, the planner's settings apply)
+    with demand_cache(_CLASSIFY_CACHE_BYTES, rates=True):
+        for i, r in enumerate(ids):
+            if progress is not None:
+                progress(i, len(ids), r)
+            verdicts.append(RULES[r](ctx))
     if progress is not None:
         progress(len(ids), len(ids), "")
     stage = min((v.allows_stage for v in verdicts), default=1)

@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from netstage.simulator.arrays import DistrictArrays
 from netstage.simulator.demand import DemandBatch
 from netstage.simulator.maxmin import allocate
+from netstage.simulator.simulate import cached_rates
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -297,7 +298,8 @@ def _base_sums(arr: DistrictArrays, batch: DemandBatch, links: PointLinks | None
     """The base allocation's sums on ``batch`` (``links``: :func:`point_links` of
     ``arr`` when the caller has it; N-1 computes it once per run)."""
     pl = links if links is not None else point_links(arr)
-    sums = _sums(batch, allocate(batch, arr).rate_mbps)
+    rates = cached_rates(batch, arr)  # classify: the "now" simulation's, when they match
+    sums = _sums(batch, allocate(batch, arr).rate_mbps if rates is None else rates)
     return _Base(served=sums.served, thr=sums.thr, zthr=sums.zthr, dem=sums.dem,
                  demand_s=sums.demand_s, active_s=sums.zthr.sum(0, dtype=np.float64),
                  served_s=sums.served.sum(0), thr_s=sums.thr.sum(0, dtype=np.float64),
