@@ -169,3 +169,12 @@ def test_classify_shares_the_simulation_with_n1(monkeypatch: pytest.MonkeyPatch)
     a, b = shared.evidence.contingency, fresh.evidence.contingency
     assert a is not None and b is not None
     assert [r.__dict__ for r in a.contingencies] == [r.__dict__ for r in b.contingencies]
+
+
+def test_a_cache_for_some_scenario_types_keeps_only_those(district: Any) -> None:
+    arr = to_arrays(district)
+    with demand_cache(rates=True, scenarios=("now",)) as cache:
+        simulate(arr, scenario="future", n_scenarios=4, seed=1)
+        assert not cache.items and (cache.hits, cache.misses) == (0, 0)
+        simulate(arr, scenario="now", n_scenarios=4, seed=1)
+        assert {type(v).__name__ for v in cache.items.values()} == {"DemandBatch", "ndarray"}

@@ -123,12 +123,15 @@ class _DemandCache:
     With ``rates`` the simulations also keep their max-min rates per chunk, keyed by
     the batch's series and everything the allocation reads (paths, capacities,
     background), for an N-1 run's base case on the same district
-    (:func:`cached_rates`); the same budget bounds both.
+    (:func:`cached_rates`); the same budget bounds both. ``scenarios``: the scenario
+    types whose draws (and rates) are kept; None keeps every type.
     """
 
-    def __init__(self, max_bytes: int, *, rates: bool = False) -> None:
+    def __init__(self, max_bytes: int, *, rates: bool = False,
+                 scenarios: tuple[str, ...] | None = None) -> None:
         self.max_bytes = max_bytes
         self.keep_rates = rates
+        self.scenarios = scenarios
         self.items: OrderedDict[bytes, _Stored] = OrderedDict()
         self.spans: dict[bytes, dict[int, int]] = {}  # series -> {first: n_scenarios}
         self.bytes = 0
@@ -201,6 +204,7 @@ DemandCache = _DemandCache  # the type of a cache kept across blocks (demand_cac
 
 @contextmanager
 def demand_cache(max_bytes: int = 256 * 1024 * 1024, *, rates: bool = False,
+                 scenarios: tuple[str, ...] | None = None,
                  keep: _DemandCache | None = None) -> Iterator[_DemandCache]:
     """Within the block, :func:`simulate` reuses demand batches of the same device set.
 
@@ -211,14 +215,16 @@ def demand_cache(max_bytes: int = 256 * 1024 * 1024, *, rates: bool = False,
     blocks share the outermost cache. ``keep`` is a cache the caller owns (from an
     earlier block, e.g. ``netstage serve`` across requests): it is used instead of a
     new one and outlives the block. ``rates``: simulations also keep their max-min
-    rates for an N-1 run of the same district (:func:`cached_rates`; classify). The
-    cache is process-wide: use it from one thread at a time.
+    rates for an N-1 run of the same district (:func:`cached_rates`; classify).
+    ``scenarios``: keep only these scenario types (None: all). The cache is
+    process-wide: use it from one thread at a time.
     """
     global _DEMAND_CACHE
     if _DEMAND_CACHE is not None:
         yield _DEMAND_CACHE
         return
-    _DEMAND_CACHE = cache = keep if keep is not None else _DemandCache(max_bytes, rates=rates)
+    _DEMAND_CACHE = cache = keep if keep is not None else _DemandCache(
+        max_bytes, rates=rates, scenarios=scenarios)
     try:
         yield cache
     finally:
@@ -250,7 +256,7 @@ def draw_demand_cached(arrays: DistrictArrays, params: Any, k: int, seed: int,
                        first: int) -> DemandBatch:
     """``draw_demand`` through the active :func:`demand_cache`, if any."""
     cache = _DEMAND_CACHE
-    if cache is None:
+    if cache is None or (cache.scenarios is not None and params.name not in cache.scenarios):
         return draw_demand(arrays, params, k, seed, first_scenario=first)
     series = _demand_series(arrays, params, seed)
     parts = cache.get_range(series, first, k)

@@ -156,9 +156,10 @@ def classify(
 
     verdicts = []
     # R-HA's N-1 base case is R-NOW's simulation again (same scenarios and seed): the
-    # demand cache hands it that simulation's draws and rates (inside the planner's
-    # own cache, the planner's settings apply)
-    with demand_cache(_CLASSIFY_CACHE_BYTES, rates=True):
+    # demand cache hands it that simulation's draws and rates; the other scenario
+    # types are not reused here, so not kept (inside the planner's own cache, the
+    # planner's settings apply)
+    with demand_cache(_CLASSIFY_CACHE_BYTES, rates=True, scenarios=("now",)):
         for i, r in enumerate(ids):
             if progress is not None:
                 progress(i, len(ids), r)
