@@ -44,7 +44,8 @@ def _district(seed: int, schools: int, dual: float, circuits: int, standby: bool
     return district_from_dict(data, source=f"routes(seed={seed})")
 
 
-def _delta(d: District, arr: DistrictArrays, max_routes: int) -> RouteDelta:
+def _delta(d: District, arr: DistrictArrays, max_routes: int, max_share: float = 0.5
+           ) -> RouteDelta:
     from netstage.simulator.routing import route_usable
 
     weight = np.zeros(arr.n_links)
@@ -56,7 +57,7 @@ def _delta(d: District, arr: DistrictArrays, max_routes: int) -> RouteDelta:
     usable = route_usable(arr.link_role, arr.meta.get("member_links", {}), arr.link_a,
                           arr.link_b)
     return RouteDelta(len(arr.node_ids), arr.link_a, arr.link_b, arr.link_capacity_mbps,
-                      usable, weight, standby, max_routes)
+                      usable, weight, standby, max_routes, max_share)
 
 
 def _scratch(delta: RouteDelta, usable: np.ndarray) -> NodeRoutes:
@@ -81,6 +82,8 @@ def _check(delta: RouteDelta, links: tuple[int, ...], node: int, what: str,
         stats["full"] += 1
         return
     stats["incremental" if affected.any() else "unaffected"] += 1
+    if affected.mean() > 0.5:
+        stats["large"] = stats.get("large", 0) + 1
     # the nodes outside `affected` keep their base routes (what N-1 relies on to place
     # only the affected nodes' sub-points again)
     base = delta.routes
@@ -94,11 +97,11 @@ def _check(delta: RouteDelta, links: tuple[int, ...], node: int, what: str,
     np.testing.assert_array_equal(base.length[rows_b], want.length[rows_w], err_msg=what)
 
 
-def _every_element(d: District, arr: DistrictArrays, max_routes: int = 16
-                   ) -> dict[str, int]:
+def _every_element(d: District, arr: DistrictArrays, max_routes: int = 16,
+                   max_share: float = 0.5) -> dict[str, int]:
     """Each link (circuits included), each node, and each pair of a school's two
     uplinks, failed alone."""
-    delta = _delta(d, arr, max_routes)
+    delta = _delta(d, arr, max_routes, max_share)
     _same(delta.routes, _scratch(delta, delta.usable), "base")
     stats = {"full": 0, "incremental": 0, "unaffected": 0}
     for lk in range(arr.n_links):
@@ -133,6 +136,15 @@ def test_generated_every_element(seed: int, schools: int, dual: float, circuits:
     stats = _every_element(d, arr, max_routes)
     # the comparison is not vacuous: most failures take the incremental path
     assert stats["incremental"] > stats["full"], stats
+
+
+def test_large_failures_on_the_incremental_path() -> None:
+    """A failure affecting more than half the nodes (a core) is routed in full, for
+    speed only: with that fallback off, the incremental path gives the same routes for
+    them too (else a bug that shows only on large failures would hide behind it)."""
+    d = _district(1, 8, 1.0, 2, False, True, False)
+    stats = _every_element(d, to_arrays(d), 16, max_share=1.0)
+    assert stats.get("large", 0) > 0, stats
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -236,3 +248,28 @@ def test_tree_route_first_although_less_probable() -> None:
     rows = list(routes.rows(6))
     assert routes.links[rows[0], :4].tolist() == [6, 2, 0, 11]  # 6-3, 3-1, 1-0, circuit
     assert routes.prob[rows[0]] < routes.prob[rows[1]]
+
+
+def test_lost_circuit_changes_the_share_of_nodes_it_never_served() -> None:
+    """A satellite campus (edge 4 with two circuits, cores 5 and 6, school 7 dual-homed)
+    not linked to the main campus (core 0 with one circuit, distribution 1 and 2, school
+    3 dual-homed). With three circuits and ``max_routes=4`` each circuit keeps 4 // 3 = 1
+    route per node; losing a satellite circuit (or the edge) leaves 4 // 2 = 2, so school
+    3 gains its second route although the failure affects none of its paths, and no more
+    than ``max_share`` of the nodes: the failure of a circuit must be routed in full."""
+    pairs = [(1, 0), (2, 0), (3, 1), (3, 2), (5, 4), (6, 4), (7, 5), (7, 6), (0, 8), (4, 8),
+             (4, 8)]
+    link_a = np.array([a for a, _ in pairs], dtype=np.int32)
+    link_b = np.array([b for _, b in pairs], dtype=np.int32)
+    weight = np.zeros(len(pairs))
+    weight[-3:] = 1.0
+    delta = RouteDelta(8, link_a, link_b, np.full(len(pairs), 10.0), np.ones(len(pairs), bool),
+                       weight, np.zeros(len(pairs), bool), max_routes=4)
+    stats = {"full": 0, "incremental": 0, "unaffected": 0}
+    for lk in range(len(pairs)):
+        _check(delta, (lk,), -1, f"link {pairs[lk]}", stats)
+    for v in range(8):
+        _check(delta, (), v, f"node {v}", stats)
+    assert stats["incremental"] > 0, stats
+    routes, _ = delta.routes_after(delta.usable_after((9,), -1))
+    assert len(delta.routes.rows(3)) == 1 and len(routes.rows(3)) == 2
