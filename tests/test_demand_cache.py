@@ -4,6 +4,7 @@ computed, with the same answers as drawing and allocating afresh."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -120,6 +121,9 @@ def test_simulation_rates_serve_the_same_batch(district: Any) -> None:
         pl = arr.path_links.copy()
         pl[0, 0] = pl[1, 0] if pl[1, 0] != pl[0, 0] else pl[0, 0] + 1
         assert cached_rates(got, arr.with_paths(pl, arr.path_len)) is None
+        # devices on other (sub-)points: the batch's entries would be grouped otherwise
+        moved = dataclasses.replace(arr, device_attach=np.roll(arr.device_attach, 1))
+        assert cached_rates(got, moved) is None
         # a range the chunks do not tile
         assert cached_rates(draw_demand_cached(arr, p, 4, 4, 3), arr) is None
     with demand_cache() as plain:   # the planner's cache keeps no rates

@@ -263,16 +263,19 @@ def draw_demand_cached(arrays: DistrictArrays, params: Any, k: int, seed: int,
     if parts is None:
         got = draw_demand_points(arrays, params, k, seed, first_scenario=first)
         cache.put(_range_key(series, first, k), got)
-    else:
+    else:  # a demand series holds batches only (rates have series of their own)
         got = concat_batches([p for p in parts if isinstance(p, DemandBatch)])
+        assert got.n_scenarios == k
     return replace(regroup_batch(got, arrays), series=series)
 
 
 def _rates_series(batch: DemandBatch, arrays: DistrictArrays, cap: F64) -> bytes:
     """Digest of everything the max-min rates of ``batch`` on ``arrays`` read but the
-    scenario range (the batch's draw series, paths, capacities, background)."""
+    scenario range (the batch's draw series, the devices' (sub-)points the batch was
+    regrouped by, paths, capacities, background)."""
     h = hashlib.blake2b(batch.series, digest_size=_SERIES_BYTES)
-    for a in (arrays.path_links, arrays.path_len, cap, arrays.link_background_mbps):
+    for a in (arrays.device_attach, arrays.path_links, arrays.path_len, cap,
+              arrays.link_background_mbps):
         _digest_array(h, a)
     return h.digest()
 
