@@ -53,12 +53,14 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from netstage.simulator.demand import DemandBatch
+from netstage.simulator.simulate import THROTTLE_SLACK
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 Counts = NDArray[np.float32] | NDArray[np.float64]  # whole-number counts per point
 
-_THR = 1.0 - 1e-6  # throttled: rate < min(min_mbps, demand) * _THR (as in simulate.py)
+# throttled: rate < min(min_mbps, demand) * _THR (simulate.is_throttled)
+_THR = 1.0 - THROTTLE_SLACK
 
 
 def link_tree(path_links: NDArray[np.int32], path_len: NDArray[np.int32], n_links: int

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from netstage.simulator.arrays import DistrictArrays
 from netstage.simulator.demand import DemandBatch
 from netstage.simulator.maxmin import allocate
-from netstage.simulator.simulate import cached_rates
+from netstage.simulator.simulate import cached_rates, is_throttled
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -69,8 +69,8 @@ def _group_sums_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - co
                     served += r
                     if m > 0.0:
                         zthr += 1.0  # has a floor; throttled whenever it gets nothing
-                        if r < min(m, d) * (1.0 - 1e-6):
-                            thr += 1.0
+                    if is_throttled(r, m, d):
+                        thr += 1.0
                     dem_t += d
                     if k < e:
                         dem_assoc += demand[k]
