@@ -170,17 +170,15 @@ class _DemandCache:
         self.items[key] = batch
         self.bytes += size
         series, first, k = _split_key(key)
-        if series is not None:
-            self.spans.setdefault(series, {})[first] = k
+        self.spans.setdefault(series, {})[first] = k
         while self.bytes > self.max_bytes:
             old_key, old = self.items.popitem(last=False)
             self.bytes -= self.nbytes(old)
             series, first, _ = _split_key(old_key)
-            if series is not None:
-                spans = self.spans[series]
-                del spans[first]
-                if not spans:
-                    del self.spans[series]
+            spans = self.spans[series]
+            del spans[first]
+            if not spans:
+                del self.spans[series]
 
 
 _RANGE = struct.Struct("<qq")
@@ -191,9 +189,8 @@ def _range_key(series: bytes, first: int, k: int) -> bytes:
     return series + _RANGE.pack(first, k)
 
 
-def _split_key(key: bytes) -> tuple[bytes | None, int, int]:
-    if len(key) != _SERIES_BYTES + _RANGE.size:  # a key of another shape: no range
-        return None, 0, 0
+def _split_key(key: bytes) -> tuple[bytes, int, int]:
+    """``(series, first, k)`` of a :func:`_range_key`."""
     first, k = _RANGE.unpack(key[_SERIES_BYTES:])
     return key[:_SERIES_BYTES], first, k
 
