@@ -49,9 +49,9 @@ from itertools import pairwise
 
 import numba as nb
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from netstage.simulator.csr import Csr
 from netstage.simulator.demand import DemandBatch
 from netstage.simulator.simulate import THROTTLE_SLACK
 
@@ -312,8 +312,8 @@ def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDA
     pts = np.ascontiguousarray(pt_of[order])
     pts_ptr = np.zeros(n_o + 1, dtype=np.int64)
     np.cumsum(np.bincount(oi_of, minlength=n_o), out=pts_ptr[1:])
-    pm = sp.csr_matrix((np.ones(pts.shape[0]), (oi_of[order], pts)), shape=(n_o, n_p))
-    size = np.rint(np.asarray(pm @ batch.group_assoc.T.astype(np.float64))).astype(np.int64)
+    pm = Csr.from_coo(np.ones(pts.shape[0]), oi_of[order], pts, (n_o, n_p))
+    size = np.rint(pm @ batch.group_assoc.T).astype(np.int64)
     size[~over[o_links]] = 0
     flat = size.ravel()
     slot = (np.cumsum(flat) - flat).reshape(size.shape)
@@ -340,8 +340,8 @@ def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDA
     return TreeLevels(o_links=o_links, o_index=o_index, lam=lam, slot=slot, size=size, ev=ev,
                       pe=pe, pf=pf, pslot=pslot, tv=tv, nt=nt, nb=nbv, uthr=uthr, nh=nh, mh=mh,
                       low_e=low_e, low_f=low_f, sort_all=sort_all,
-                      under_served=np.asarray(pm @ base_served),
-                      under_thr=np.asarray(pm @ base_thr))
+                      under_served=pm @ base_served,
+                      under_thr=pm @ base_thr)
 
 
 @nb.njit(cache=True)

@@ -19,18 +19,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from netstage.simulator.arrays import DistrictArrays
 from netstage.simulator.contingency.kernels import (
     _Base,
     changed_links,
-    csr_dense,
     fast_check,
     row_hashes,
     rows_differ,
 )
+from netstage.simulator.csr import Csr
 from netstage.simulator.rerouting import _pad, _Plan
 
 F64 = NDArray[np.float64]
@@ -47,12 +46,12 @@ class PlanDeltas:
 
     ptr: I64  # [n_plans + 1]
     a_link: I64  # [A]
-    ind: sp.csr_matrix  # [A, K]: +1 link gained by the class's new paths, -1 lost
-    agg: sp.csr_matrix  # [K, P]: 1 where the point is in the class
+    ind: Csr  # [A, K]: +1 link gained by the class's new paths, -1 lost
+    agg: Csr  # [K, P]: 1 where the point is in the class
     cptr: I64  # [n_plans + 1] into the K classes
     new_count: I64  # [A] points whose path crosses the link after the failure
     all_base_disc: NDArray[np.bool_]  # [A] every base flow of the link is cut off
-    disc: sp.csr_matrix  # [n_plans, P]: 1 where the plan disconnects the point
+    disc: Csr  # [n_plans, P]: 1 where the plan disconnects the point
 
 
 def plan_deltas(arr: DistrictArrays, base_count: I64, plans: list[_Plan]) -> PlanDeltas:
@@ -93,8 +92,7 @@ def plan_deltas(arr: DistrictArrays, base_count: I64, plans: list[_Plan]) -> Pla
     is_disc = lens[g_l] == 0  # the point has no path after the failure
     all_base_disc = np.bincount(li[is_disc], minlength=n_a) >= base_count[a_link]
     cut = lens == 0
-    disc = sp.csr_matrix((np.ones(int(cut.sum())), (plan_of[cut], changed[cut])),
-                         shape=(n_j, n_p))
+    disc = Csr.from_coo(np.ones(int(cut.sum())), plan_of[cut], changed[cut], (n_j, n_p))
     return PlanDeltas(ptr=ptr, a_link=a_link, ind=ind, agg=agg, cptr=cptr,
                       new_count=new_count, all_base_disc=all_base_disc, disc=disc)
 
@@ -120,7 +118,7 @@ def _unique_inverse(keys: I64, n_keys: int) -> tuple[I64, I64]:
 
 
 def _classes(sig: NDArray[np.int32], inv: I64, g: I64, sign: F64, changed: I64, n_a: int,
-             n_j: int, n_p: int) -> tuple[sp.csr_matrix, sp.csr_matrix, I64]:
+             n_j: int, n_p: int) -> tuple[Csr, Csr, I64]:
     """``ind[A, K] @ agg[K, P]``: the changed points of each plan grouped into classes
     whose paths lose and gain the same links (``sig``: plan, lost links, gained links
     per point; K classes, ascending by plan; ``cptr[j]`` the first class of plan
@@ -150,8 +148,8 @@ def _classes(sig: NDArray[np.int32], inv: I64, g: I64, sign: F64, changed: I64, 
     cls_of = np.full(sig.shape[0], -1, dtype=np.int64)
     cls_of[pts] = cls
     at = rep[g]
-    ind = sp.csr_matrix((sign[at], (inv[at], cls_of[g[at]])), shape=(n_a, n_k))
-    agg = sp.csr_matrix((np.ones(pts.shape[0]), (cls, changed[pts])), shape=(n_k, n_p))
+    ind = Csr.from_coo(sign[at], inv[at], cls_of[g[at]], (n_a, n_k))
+    agg = Csr.from_coo(np.ones(pts.shape[0]), cls, changed[pts], (n_k, n_p))
     cptr = np.searchsorted(sig[pts[first], 0], np.arange(n_j + 1)).astype(np.int64)
     return ind, agg, cptr
 
@@ -187,25 +185,24 @@ def fast_checks(deltas: PlanDeltas, base: _Base, cap: F64) -> Iterator[FastCheck
         j1 = min(max(j1, j0 + 1), n_j)
         r0, r1 = int(ptr[j0]), int(ptr[j1])
         a_link = deltas.a_link[r0:r1]
-        rows = deltas.ind[r0:r1]
+        rows = deltas.ind.row_block(r0, r1)
         c0, c1 = int(cptr[j0]), int(cptr[j1])
         cols = rows.indices - c0
         if cols.size and (cols.min() < 0 or cols.max() >= c1 - c0):
             raise AssertionError("N-1 fast path: a plan's classes are not contiguous")
-        local = sp.csr_matrix((rows.data, cols, rows.indptr), shape=(r1 - r0, c1 - c0))
+        local = rows.with_columns(cols, c1 - c0)
         new_count = deltas.new_count[r0:r1]
         starts = ptr[j0:j1 + 1] - r0
         new_dem, slow = fast_check(a_link, base.link_dem,
-                                   csr_dense(local, csr_dense(deltas.agg[c0:c1], base.dem)),
+                                   local @ (deltas.agg.row_block(c0, c1) @ base.dem),
                                    new_count, deltas.all_base_disc[r0:r1], cap, starts)
         # the group's cut points only (their rows gathered, in point order)
-        d = deltas.disc[j0:j1]
+        d = deltas.disc.row_block(j0, j1)
         cut, at = np.unique(d.indices, return_inverse=True)
-        d = sp.csr_matrix((d.data, at.ravel(), d.indptr), shape=(j1 - j0, cut.shape[0]))
-        served = base.served_s - np.asarray(d @ base.served[cut])
+        d = d.with_columns(at.ravel(), cut.shape[0])
+        served = base.served_s - d @ base.served[cut]
         # a cut point's devices with a floor are all throttled (whole numbers: exact)
-        thr = base.thr_s + np.asarray(
-            d @ (base.zthr[cut] - base.thr[cut]).astype(np.float64))
+        thr = base.thr_s + d @ (base.zthr[cut] - base.thr[cut]).astype(np.float64)
         for j in range(j0, j1):
             a, b = int(starts[j - j0]), int(starts[j - j0 + 1])
             yield FastCheck(served=served[j - j0], thr=thr[j - j0], slow=slow[j - j0],

@@ -8,10 +8,10 @@ from typing import NamedTuple
 
 import numba as nb
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from netstage.simulator.arrays import DistrictArrays
+from netstage.simulator.csr import Csr
 from netstage.simulator.demand import DemandBatch
 from netstage.simulator.maxmin import allocate
 from netstage.simulator.simulate import cached_rates, is_throttled
@@ -109,30 +109,6 @@ def _sums(batch: DemandBatch, rate: NDArray[np.float32]) -> PointSums:
                            out64, out32, dem_tile)
     return PointSums(served=out64[0], thr=out32[0], zthr=out32[1], dem=out64[1],
                      demand_s=dem_tile.sum(axis=0))
-
-
-@nb.njit(parallel=True, cache=True)
-def _csr_dense_kernel(indptr, indices, data, x, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    n_r, n_s = out.shape
-    for r in nb.prange(n_r):
-        for s in range(n_s):
-            out[r, s] = 0.0
-        for k in range(indptr[r], indptr[r + 1]):
-            v = data[k]
-            j = indices[k]
-            for s in range(n_s):
-                out[r, s] += v * x[j, s]
-
-
-def csr_dense(m: sp.csr_matrix, x: F64) -> F64:
-    """``m @ x`` for a sparse ``m`` and a dense C-contiguous float64 ``x``, rows in
-    parallel (scipy's product runs on one core); each row adds its entries in stored
-    order, as scipy does."""
-    out = np.empty((m.shape[0], x.shape[1]), dtype=np.float64)
-    if out.size:
-        _csr_dense_kernel(m.indptr, m.indices, np.asarray(m.data, dtype=np.float64),
-                          np.ascontiguousarray(x, dtype=np.float64), out)
-    return out
 
 
 @nb.njit(parallel=True, cache=True)
@@ -276,7 +252,7 @@ def _link_pairs(pl: NDArray[np.int32], plen: NDArray[np.int32], rows: I64,
 class PointLinks(NamedTuple):
     """Which links each attachment point's path crosses (scenario-independent)."""
 
-    matrix: sp.csr_matrix  # [L, P]: 1 where the point's path crosses the link
+    matrix: Csr  # [L, P]: 1 where the point's path crosses the link
     per_link: I64  # [L] points whose path crosses the link
     circuit_of: I64  # [P] the circuit (link index) each point's path ends at, -1 if none
 
@@ -287,7 +263,7 @@ def point_links(arr: DistrictArrays) -> PointLinks:
     pairs = _link_pairs(arr.path_links, arr.path_len, np.arange(n_p), n_l)
     pt, lk = pairs // n_l, pairs % n_l
     return PointLinks(
-        matrix=sp.csr_matrix((np.ones(lk.shape[0]), (lk, pt)), shape=(n_l, n_p)),
+        matrix=Csr.from_coo(np.ones(lk.shape[0]), lk, pt, (n_l, n_p)),
         per_link=np.bincount(lk, minlength=n_l),
         circuit_of=np.where(arr.path_len > 0, arr.path_links[
             np.arange(n_p), np.maximum(arr.path_len - 1, 0)], -1).astype(np.int64))
@@ -303,5 +279,5 @@ def _base_sums(arr: DistrictArrays, batch: DemandBatch, links: PointLinks | None
     return _Base(served=sums.served, thr=sums.thr, zthr=sums.zthr, dem=sums.dem,
                  demand_s=sums.demand_s, active_s=sums.zthr.sum(0, dtype=np.float64),
                  served_s=sums.served.sum(0), thr_s=sums.thr.sum(0, dtype=np.float64),
-                 link_dem=np.asarray(pl.matrix @ sums.dem), link_count=pl.per_link,
+                 link_dem=pl.matrix @ sums.dem, link_count=pl.per_link,
                  circuit_of=pl.circuit_of)
