@@ -97,17 +97,39 @@ def _check(delta: RouteDelta, links: tuple[int, ...], node: int, what: str,
     np.testing.assert_array_equal(base.length[rows_b], want.length[rows_w], err_msg=what)
 
 
+def _base_state(delta: RouteDelta) -> dict[str, np.ndarray]:
+    """Copies of every array the failures start from: the base routes and trees, and
+    the delta's per-circuit depths and route sums."""
+    p = delta.parts
+    out: dict[str, np.ndarray] = {"depth": delta.depth.copy(), "pc_sum": delta.pc_sum.copy(),
+                                  "par_a": p.par_a.copy(), "dep_a": p.dep_a.copy()}
+    for i in range(len(p.per)):
+        out[f"parent {i}"] = p.per_parent[i].copy()
+        out[f"depth {i}"] = p.per_depth[i].copy()
+        for name in ("start", "links", "length", "prob"):
+            out[f"per {i} {name}"] = getattr(p.per[i], name).copy()
+    for name in ("start", "links", "length", "prob"):
+        out[f"routes {name}"] = getattr(p.routes, name).copy()
+    return out
+
+
 def _every_element(d: District, arr: DistrictArrays, max_routes: int = 16,
                    max_share: float = 0.5) -> dict[str, int]:
     """Each link (circuits included), each node, and each pair of a school's two
-    uplinks, failed alone."""
+    uplinks, failed alone; afterwards the base every failure starts from is unchanged
+    (a failure that wrote into it would give the next failures a wrong start, or none
+    that this district shows)."""
     delta = _delta(d, arr, max_routes, max_share)
     _same(delta.routes, _scratch(delta, delta.usable), "base")
+    before = _base_state(delta)
     stats = {"full": 0, "incremental": 0, "unaffected": 0}
     for lk in range(arr.n_links):
         _check(delta, (lk,), -1, f"link {arr.link_ids[lk]}", stats)
     for v in range(len(arr.node_ids)):
         _check(delta, (), v, f"node {arr.node_ids[v]}", stats)
+    after = _base_state(delta)
+    for name, value in before.items():
+        np.testing.assert_array_equal(after[name], value, err_msg=f"base {name} changed")
     return stats
 
 
