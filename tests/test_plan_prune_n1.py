@@ -1,6 +1,8 @@
-"""The pruning's R-HA on a trial whose one firewall cuts off every device: the N-1 run of
-that failure alone settles that R-HA fails, with the row the whole N-1 run computes for
-it, and the whole run (every failure re-routed) is not made."""
+"""The pruning's R-HA (``_evaluate(stop_early=True)``). On a trial whose one firewall cuts
+off every device, the N-1 run of that failure alone settles that R-HA fails, with the
+row the whole N-1 run computes for it, and the whole run (every failure re-routed) is
+not made. On a trial whose N-1 is already in the pool, R-HA is judged before the
+simulated rules, which run only if it passes."""
 
 from __future__ import annotations
 
@@ -11,9 +13,12 @@ import pytest
 import netstage.simulator.contingency as contingency_pkg
 from netstage.simulator.contingency import run_contingency
 from netstage.simulator.generate import generate_district
+from netstage.simulator.io import load_district
 from netstage.simulator.model import District
 from netstage.simulator.plan.gap import EvidencePool, _evaluate, _ha_structure
 from netstage.simulator.rules import default_rubric
+
+from .support import TOPOLOGIES
 
 N1 = 24
 SEED = 3
@@ -71,3 +76,29 @@ def test_pruning_fails_r_ha_on_the_worst_cut_alone(district: District,
     _evaluate(district, ["R-HA"], 3, rubric, 8, SEED, ha_full=True, stop_early=True,
               pool=EvidencePool(n1_scenarios=N1))
     assert n1_elements[2:] == [None]
+
+
+def test_pruning_judges_an_r_ha_already_in_the_pool_first(
+        district: District, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial the search already evaluated (its N-1 in the pool) and R-HA fails runs no
+    simulation; where R-HA passes the other rules are judged as before."""
+    import netstage.simulator.simulate as sim_mod
+
+    sims: list[str] = []
+    real = sim_mod.simulate
+
+    def counting(*args: Any, **kw: Any) -> Any:
+        sims.append(kw["scenario"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(sim_mod, "simulate", counting)
+    rubric = default_rubric()
+    four = load_district(TOPOLOGIES / "stage4-transformational.yaml")
+    for d, fails in ((district, ["R-HA"]), (four, [])):
+        pool = EvidencePool(n1_scenarios=N1)
+        _evaluate(d, ["R-HA"], 4, rubric, 8, SEED, ha_full=True, pool=pool)
+        sims.clear()
+        st = _evaluate(d, ["R-NOW", "R-HA"], 4, rubric, 8, SEED, ha_full=True,
+                       stop_early=True, pool=pool)
+        assert st.failing(4) == fails
+        assert sims == ([] if fails else ["now"])

@@ -202,9 +202,10 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
     ``stop_early``: the caller only asks whether some rule fails ``target`` (pruning),
     so when another rule already fails it, R-HA (and its N-1 run) is not evaluated
     and the state holds no R-HA verdict; ``failing(target)`` is not empty either way.
-    Nor is the whole N-1 run when the failure of the element that cuts off the most
-    devices already exceeds its limit (:func:`_n1_fails_on_worst_cut`): R-HA's verdict
-    is then a failing placeholder.
+    With the N-1 report already in hand (the pool), R-HA is judged first, so that a
+    trial it fails runs no simulation. Nor is the whole N-1 run when the failure of
+    the element that cuts off the most devices already exceeds its limit
+    (:func:`_n1_fails_on_worst_cut`): R-HA's verdict is then a failing placeholder.
     """
     content = _content_key(d, rules)
     key = (content, tuple(sorted(rules)), ha_full, stop_early)
@@ -226,11 +227,19 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
                 if known is not None and known.district is d
                 else pool.evidence(d, n, seed, pool_content) if pool is not None
                 else Evidence(d, n_scenarios=n, seed=seed))
-    if others:
-        c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=tuple(others),
-                     evidence=evidence)
-        for v in c.rules:
-            verdicts[v.rule_id] = v
+
+    def judge_others() -> None:
+        if others:
+            c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=tuple(others),
+                         evidence=evidence)
+            for v in c.rules:
+                verdicts[v.rule_id] = v
+
+    # stop_early with the N-1 of an equal network in hand (the pruning's trials that the
+    # search evaluated): R-HA first, and the others' simulations only if it passes
+    ha_first = stop_early and "R-HA" in rules and evidence.computed("contingency")
+    if not ha_first:
+        judge_others()
     stopped = stop_early and any(v.allows_stage < target for v in verdicts.values())
     if "R-HA" in rules and not stopped:
         short, ok, rep = _ha_structure(d, rubric, evidence)
@@ -255,6 +264,8 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
             verdicts["R-HA"] = _placeholder_ha(fa, short)
             # same form as above with the N-1 shortfall at its worst (not yet simulated)
             gaps["R-HA"] = max(0, target - fa) + 0.9 * (short + 1.0) / 2.0
+    if ha_first and verdicts["R-HA"].allows_stage >= target:
+        judge_others()
     for r, v in verdicts.items():
         if r == "R-HA":
             continue
