@@ -13,7 +13,7 @@ import pytest
 from netstage.simulator import simulate as sim_mod
 from netstage.simulator.arrays import to_arrays
 from netstage.simulator.contingency import kernels
-from netstage.simulator.demand import DemandBatch, concat_batches, draw_demand
+from netstage.simulator.demand import DemandBatch, concat_batches, draw_demand, slice_batch
 from netstage.simulator.errors import SimulationError
 from netstage.simulator.io import load_district
 from netstage.simulator.maxmin import allocate
@@ -80,14 +80,45 @@ def test_a_range_is_assembled_from_cached_chunks(district: Any) -> None:
         _same_batch(draw_demand_cached(arr, p, 7, 9, 3), draw_demand(arr, p, 7, 9,
                                                                       first_scenario=3))
         assert cache.hits == 2
-        # not tiled by the cached chunks (starts or ends inside one, runs past the last)
-        draw_demand_cached(arr, p, 5, 9, 1)
+        # starts or ends inside a cached chunk: cut from the chunks that cover it
+        _same_batch(draw_demand_cached(arr, p, 5, 9, 1), draw_demand(arr, p, 5, 9,
+                                                                      first_scenario=1))
         _same_batch(draw_demand_cached(arr, p, 5, 9, 0), draw_demand(arr, p, 5, 9))
+        _same_batch(draw_demand_cached(arr, p, 1, 9, 8), draw_demand(arr, p, 1, 9,
+                                                                      first_scenario=8))
+        assert (cache.hits, cache.misses) == (5, 3)
+        # runs past the last chunk: drawn (and kept) whole
         draw_demand_cached(arr, p, 11, 9, 0)
-        assert cache.hits == 2
+        assert (cache.hits, cache.misses) == (5, 4)
+        _same_batch(draw_demand_cached(arr, p, 4, 9, 7), draw_demand(arr, p, 4, 9,
+                                                                      first_scenario=7))
+        assert cache.hits == 6
     with demand_cache(max_bytes=1) as tiny:  # nothing kept, nothing indexed
         draw_demand_cached(arr, p, 3, 9, 0)
         assert not tiny.items and not tiny.spans
+
+
+def test_slice_batch_equals_drawing_the_slice(district: Any) -> None:
+    arr = to_arrays(district)
+    p = _params(arr)
+    whole = draw_demand(arr, p, 10, 5, first_scenario=20)
+    for a, b in ((0, 10), (0, 3), (4, 5), (7, 10)):
+        _same_batch(slice_batch(whole, a, b), draw_demand(arr, p, b - a, 5,
+                                                          first_scenario=20 + a))
+    for a, b in ((3, 3), (-1, 2), (8, 11)):
+        with pytest.raises(SimulationError, match="not in a batch"):
+            slice_batch(whole, a, b)
+
+
+def test_rates_are_not_cut(district: Any) -> None:
+    """Rates are kept per simulation chunk and served only when chunks tile the range."""
+    arr = to_arrays(district)
+    with demand_cache(rates=True):
+        simulate(arr, n_scenarios=6, seed=4, chunk_scenarios=3)
+        p = _params(arr)
+        assert cached_rates(draw_demand_cached(arr, p, 6, 4, 0), arr) is not None
+        assert cached_rates(draw_demand_cached(arr, p, 3, 4, 3), arr) is not None
+        assert cached_rates(draw_demand_cached(arr, p, 4, 4, 1), arr) is None
 
 
 def test_eviction_forgets_the_range(district: Any) -> None:

@@ -51,7 +51,8 @@ from netstage.simulator.errors import SimulationError
 from netstage.simulator.profiles import ScenarioParams
 
 __all__ = ["AttachOrder", "DemandBatch", "attach_order", "concat_batches", "draw_demand",
-           "draw_demand_points", "inverse_normal", "physical_points", "regroup_batch"]
+           "draw_demand_points", "inverse_normal", "physical_points", "regroup_batch",
+           "slice_batch"]
 
 _U64 = np.uint64
 _GOLDEN = _U64(0x9E3779B97F4A7C15)
@@ -321,6 +322,25 @@ def concat_batches(parts: list[DemandBatch]) -> DemandBatch:
         app=np.concatenate([p.app for p in parts]),
         demand_mbps=np.concatenate([p.demand_mbps for p in parts]),
         app_min_mbps=first.app_min_mbps, app_names=first.app_names, series=first.series)
+
+
+def slice_batch(batch: DemandBatch, start: int, stop: int) -> DemandBatch:
+    """Scenarios ``start .. stop-1`` (0-based within ``batch``) of ``batch``: equal to
+    drawing that range alone, as :func:`concat_batches` is to drawing the whole (a
+    scenario's draws depend only on its global index). The entries are views of
+    ``batch``'s (read-only, as every cached batch)."""
+    if not 0 <= start < stop <= batch.n_scenarios:
+        raise SimulationError(f"slice_batch: scenarios {start}..{stop - 1} are not in a "
+                              f"batch of {batch.n_scenarios}")
+    if (start, stop) == (0, batch.n_scenarios):
+        return batch
+    lo, hi = int(batch.group_start[start, 0]), int(batch.group_start[stop - 1, -1])
+    return DemandBatch(
+        scenario=batch.scenario, seed=batch.seed, first_scenario=batch.first_scenario + start,
+        n_scenarios=stop - start, group_start=batch.group_start[start:stop] - lo,
+        group_assoc=batch.group_assoc[start:stop], device=batch.device[lo:hi],
+        app=batch.app[lo:hi], demand_mbps=batch.demand_mbps[lo:hi],
+        app_min_mbps=batch.app_min_mbps, app_names=batch.app_names, series=batch.series)
 
 
 def active_threshold(active_p: NDArray[np.float64]) -> NDArray[np.uint64]:

@@ -57,6 +57,7 @@ from netstage.simulator.demand import (
     draw_demand_points,
     physical_points,
     regroup_batch,
+    slice_batch,
 )
 from netstage.simulator.errors import SimulationError
 from netstage.simulator.half_percentile import percentile_rows
@@ -118,7 +119,9 @@ class _DemandCache:
     A key is a *series* (everything but the scenario range) and the range. A range
     asked for in one piece is assembled from consecutive cached pieces of its series
     when they tile it (:func:`~netstage.simulator.demand.concat_batches`): a
-    simulation draws in chunks, an N-1 run over the same scenarios in one.
+    simulation draws in chunks, an N-1 run over the same scenarios in one. Batches
+    (not rates) are also cut from pieces that cover more than the range
+    (:meth:`get_range`).
 
     With ``rates`` the simulations also keep their max-min rates per chunk, keyed by
     the batch's series and everything the allocation reads (paths, capacities,
@@ -145,23 +148,45 @@ class _DemandCache:
         return int(b.group_start.nbytes + b.group_assoc.nbytes + b.device.nbytes
                    + b.app.nbytes + b.demand_mbps.nbytes)
 
-    def get_range(self, series: bytes, first: int, k: int) -> list[_Stored] | None:
+    def get_range(self, series: bytes, first: int, k: int, *, cut: bool = False
+                  ) -> list[_Stored] | None:
         """The cached pieces of ``series`` that tile scenarios ``first .. first+k-1``, in
-        order (one piece when the range itself is cached), else None (a miss)."""
+        order (one piece when the range itself is cached), else None (a miss).
+
+        ``cut``: the pieces are demand batches, which may also cover the range from
+        pieces that start before it or end after it, cut to it
+        (:func:`~netstage.simulator.demand.slice_batch`): an N-1 run chunks its
+        scenarios by its district's size, so each candidate of the planner asked for
+        other ranges of the same draws and drew them again. Rates are not cut (their
+        entries are placed by their batch's)."""
         spans = self.spans.get(series, {})
-        keys: list[bytes] = []
+        keys: list[tuple[bytes, int, int]] = []  # key, scenarios within its piece
         pos, end = first, first + k
         while pos < end:
             n = spans.get(pos)
-            if n is None or pos + n > end:
+            start = pos
+            if cut and (n is None or pos + n > end):
+                # the cached piece holding scenario ``pos`` that reaches furthest
+                start, n = max(((f, m) for f, m in spans.items() if f <= pos < f + m),
+                               key=lambda fm: fm[0] + fm[1], default=(pos, None))
+            elif n is not None and pos + n > end:
+                n = None
+            if n is None:
                 self.misses += 1
                 return None
-            keys.append(_range_key(series, pos, n))
-            pos += n
+            stop = min(start + n, end)
+            keys.append((_range_key(series, start, n), pos - start, stop - start))
+            pos = stop
         self.hits += 1
-        for key in keys:
+        for key, _, _ in keys:
             self.items.move_to_end(key)  # recently used
-        return [self.items[key] for key in keys]
+        out: list[_Stored] = []
+        for key, a, b in keys:
+            piece = self.items[key]
+            if isinstance(piece, DemandBatch):
+                piece = slice_batch(piece, a, b)
+            out.append(piece)
+        return out
 
     def put(self, key: bytes, batch: _Stored) -> None:
         size = self.nbytes(batch)
@@ -256,7 +281,7 @@ def draw_demand_cached(arrays: DistrictArrays, params: Any, k: int, seed: int,
     if cache is None or (cache.scenarios is not None and params.name not in cache.scenarios):
         return draw_demand(arrays, params, k, seed, first_scenario=first)
     series = _demand_series(arrays, params, seed)
-    parts = cache.get_range(series, first, k)
+    parts = cache.get_range(series, first, k, cut=True)
     if parts is None:
         got = draw_demand_points(arrays, params, k, seed, first_scenario=first)
         cache.put(_range_key(series, first, k), got)

@@ -39,9 +39,9 @@ from netstage.simulator.maxmin import allocate, effective_capacity
 from netstage.simulator.model import District
 from netstage.simulator.profiles import scenario_params
 from netstage.simulator.rerouting import (
-    _n_points,
     _pad,
     _Plan,
+    _plan_points,
     _Router,
     _spread_base,
     _spread_moves,
@@ -265,17 +265,18 @@ def run_contingency(
     th_p95 = np.percentile(th_all, 95, axis=1)
     uns_mean = uns_all.mean(axis=1)
 
+    n_moved, plan_sites = _plan_points(spread, plans, arr.attach_site)
+
     def shared(k: int) -> dict[str, Any]:
         plan = plans[k - 1] if k else None
         lost = cut0 if plan is None or not plan.disc.size else np.union1d(cut0, plan.disc)
-        changed = plan.changed if plan is not None else np.zeros(0, dtype=np.int64)
         # site indices ascending = file order
-        sites = [site_ids[x] for x in np.unique(arr.attach_site[changed]).tolist() if x >= 0]
+        sites = [site_ids[x] for x in plan_sites[k - 1].tolist() if x >= 0] if k else []
         return dict(unserved_p95=float(uns_p95[k]), unserved_mean=float(uns_mean[k]),
                     throttled_p95=float(th_p95[k]),
                     disconnected_students=int(np.rint(students_p[lost].sum())),
                     disconnected_devices=int(devices_p[lost].sum()),
-                    rerouted_points=_n_points(spread, changed, plan.disc if plan else None),
+                    rerouted_points=int(n_moved[k - 1]) if k else 0,
                     sites_affected=sites)
 
     per_plan = [shared(k) for k in range(len(plans) + 1)]

@@ -11,9 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from netstage.simulator.errors import SimulationError
 from netstage.simulator.evidence import Evidence
 from netstage.simulator.model import District, SiteKind
 from netstage.simulator.rules import Rubric, RuleVerdict
+from netstage.simulator.rules.base import at_most
 from netstage.simulator.rules.capacity import CapacityDetails
 from netstage.simulator.rules.target import TargetDetails
 from netstage.simulator.stage import classify
@@ -200,6 +202,10 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
     ``stop_early``: the caller only asks whether some rule fails ``target`` (pruning),
     so when another rule already fails it, R-HA (and its N-1 run) is not evaluated
     and the state holds no R-HA verdict; ``failing(target)`` is not empty either way.
+    With the N-1 report already in hand (the pool), R-HA is judged first, so that a
+    trial it fails runs no simulation. Nor is the whole N-1 run when the failure of
+    the element that cuts off the most devices already exceeds its limit
+    (:func:`_n1_fails_on_worst_cut`): R-HA's verdict is then a failing placeholder.
     """
     content = _content_key(d, rules)
     key = (content, tuple(sorted(rules)), ha_full, stop_early)
@@ -221,15 +227,29 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
                 if known is not None and known.district is d
                 else pool.evidence(d, n, seed, pool_content) if pool is not None
                 else Evidence(d, n_scenarios=n, seed=seed))
-    if others:
-        c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=tuple(others),
-                     evidence=evidence)
-        for v in c.rules:
-            verdicts[v.rule_id] = v
+
+    def judge_others() -> None:
+        if others:
+            c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=tuple(others),
+                         evidence=evidence)
+            for v in c.rules:
+                verdicts[v.rule_id] = v
+
+    # stop_early with the N-1 of an equal network in hand (the pruning's trials that the
+    # search evaluated): R-HA first, and the others' simulations only if it passes
+    ha_first = stop_early and "R-HA" in rules and evidence.computed("contingency")
+    if not ha_first:
+        judge_others()
     stopped = stop_early and any(v.allows_stage < target for v in verdicts.values())
     if "R-HA" in rules and not stopped:
         short, ok, rep = _ha_structure(d, rubric, evidence)
-        if ok or ha_full:
+        if stop_early and ok and _n1_fails_on_worst_cut(d, rep, rubric, target, evidence):
+            allows = _n1_fail_allows(rubric)
+            verdicts["R-HA"] = _placeholder_ha(
+                allows, short, "N-1 exceeds its limit on the worst single point of failure")
+            # only whether it fails counts here (stop_early); the N-1 shortfall at its worst
+            gaps["R-HA"] = max(0, target - allows) + 0.9 * (short + 1.0) / 2.0
+        elif ok or ha_full:
             c = classify(d, n_scenarios=n, seed=seed, overrides=rubric, rules=("R-HA",),
                          evidence=evidence)
             v = c.rules[0]
@@ -244,6 +264,8 @@ def _evaluate(d: District, rules: list[str], target: int, rubric: Rubric, n: int
             verdicts["R-HA"] = _placeholder_ha(fa, short)
             # same form as above with the N-1 shortfall at its worst (not yet simulated)
             gaps["R-HA"] = max(0, target - fa) + 0.9 * (short + 1.0) / 2.0
+    if ha_first and verdicts["R-HA"].allows_stage >= target:
+        judge_others()
     for r, v in verdicts.items():
         if r == "R-HA":
             continue
@@ -281,7 +303,47 @@ def _n1_shortfall(v: RuleVerdict, cont: Any, rubric: Rubric) -> float:
     return excess / (excess + 0.05) if excess > 0 else 0.0
 
 
-def _placeholder_ha(allows: int, short: float) -> RuleVerdict:
+def _placeholder_ha(allows: int, short: float, why: str = "") -> RuleVerdict:
     return RuleVerdict(rule_id="R-HA", title="High availability", status="fail",
                        allows_stage=allows, measured_value=None, unit="",
-                       threshold={}, inputs=[], explanation=f"structure short by {short:.2f}")
+                       threshold={}, inputs=[],
+                       explanation=why or f"structure short by {short:.2f}")
+
+
+def _n1_fail_allows(rubric: Rubric) -> int:
+    """The highest stage R-HA can allow when its N-1 check fails (the check's stage
+    minus one, floored at the rule's ``fail_allows``, as ``verdict_from_checks``
+    scores a failed check)."""
+    spec = rubric.rules["R-HA"]
+    return max(spec.thresholds["max_n1_unserved_p95"].stage - 1, spec.fail_allows)
+
+
+def _n1_fails_on_worst_cut(d: District, rep: Any, rubric: Rubric, target: int,
+                           evidence: Evidence) -> bool:
+    """Whether R-HA fails ``target`` on N-1, told from one contingency: the counted
+    single point of failure that cuts off the most devices, when it cuts off more than
+    the limit's share of them. R-HA reads the worst row over every element, and a run
+    restricted to one element computes that element's row as the whole run does
+    (same batch, chunks and base case), so one row above the limit settles the check.
+
+    For the pruning, which only asks whether a trial fails: a trial that drops the pair
+    of the district's one firewall leaves every device behind one box, and its whole
+    N-1 (some 300 failures re-routed) was the pruning's one N-1 run on a 40-school
+    district. False whenever this cannot tell: the rule then runs the whole N-1."""
+    if target <= _n1_fail_allows(rubric) or rep is None or evidence.computed("contingency"):
+        return False
+    limit = float(rubric.value("R-HA", "max_n1_unserved_p95"))
+    spofs = rep.counted_spofs
+    arr = evidence.district_arrays()
+    # a failure that cuts off few devices rarely leaves more than the limit unserved:
+    # not worth a run of its own
+    if not spofs or spofs[0].devices <= limit * arr.n_devices:
+        return False
+    from netstage.simulator.contingency import run_contingency
+
+    try:
+        one = run_contingency(d, n_scenarios=evidence.n1_count, seed=evidence.seed,
+                              arrays=arr, elements=[spofs[0].element])
+    except SimulationError:
+        return False
+    return at_most(one.worst_unserved_p95, limit) is False
