@@ -53,6 +53,7 @@ from numpy.typing import NDArray
 
 from netstage.simulator.csr import Csr
 from netstage.simulator.demand import DemandBatch
+from netstage.simulator.float_sort import sort_f32, sort_f64
 from netstage.simulator.simulate import THROTTLE_SLACK
 
 F64 = NDArray[np.float64]
@@ -157,6 +158,12 @@ def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compil
     n_o = o_links.shape[0]
     for s in nb.prange(n_s):
         mu = np.full(n_p, np.inf)
+        # the radix sort's scratch (float_sort), grown to the largest link's values
+        k64 = np.empty(0, dtype=np.uint64)
+        t64 = np.empty(0, dtype=np.uint64)
+        k32 = np.empty(0, dtype=np.uint32)
+        t32 = np.empty(0, dtype=np.uint32)
+        count = np.empty((8, 256), dtype=np.int64)
         for q in range(n_o):
             oi = o_order[q]
             off = slot[oi, s]
@@ -233,22 +240,23 @@ def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compil
                 lo = off
             lam[oi, s] = x
             n_h = lo - off
-            seg = ev[off: off + n_h]
-            seg.sort()
+            if k64.shape[0] < n:
+                k64 = np.empty(n, dtype=np.uint64)
+                t64 = np.empty(n, dtype=np.uint64)
+                k32 = np.empty(n, dtype=np.uint32)
+                t32 = np.empty(n, dtype=np.uint32)
+            sort_f64(ev, off, off + n_h, k64, t64, count)
             nh[oi, s] = n_h
             low_e[oi, s] = frozen
             low_f[oi, s] = frozen_f
             m_h = _above_first(tv, off, off + m_t, np.float32(x)) - off
-            tseg = tv[off: off + m_h]
-            tseg.sort()
+            sort_f32(tv, off, off + m_h, k32, t32, count)
             mh[oi, s] = m_h
             if sort_all:
                 # the values and thresholds at or below the level sorted too (a level
                 # below the base one is then a binary search as well)
-                lseg = ev[off + n_h: off + n]
-                lseg.sort()
-                ltseg = tv[off + m_h: off + m_t]
-                ltseg.sort()
+                sort_f64(ev, off + n_h, off + n, k64, t64, count)
+                sort_f32(tv, off + m_h, off + m_t, k32, t32, count)
             if x < np.inf:
                 for j in range(pts_ptr[oi], pts_ptr[oi + 1]):
                     p = pts[j]
