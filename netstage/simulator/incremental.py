@@ -720,11 +720,17 @@ def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: Counts, b_zthr: Counts,
     parallel call."""
     if not jobs:
         return []
-    width = max(max(j.old_rows.shape[1], j.new_rows.shape[1]) for j in jobs)
+    # the rows cut to the longest path (reduced paths are short; the kernel reads a
+    # row only up to its length) and int32: every block of _eval_jobs reads the jobs'
+    # per-point arrays again
+    width = max(max(int(j.old_lens.max(initial=0)), int(j.new_lens.max(initial=0)))
+                for j in jobs)
+    width = max(width, 1)
 
-    def rows(r: NDArray[np.int32]) -> NDArray[np.int64]:
-        out = np.full((r.shape[0], width), -1, dtype=np.int64)
-        out[:, : r.shape[1]] = r
+    def rows(r: NDArray[np.int32]) -> NDArray[np.int32]:
+        out = np.full((r.shape[0], width), -1, dtype=np.int32)
+        w = min(width, r.shape[1])
+        out[:, :w] = r[:, :w]
         return out
 
     c_ptr = np.r_[0, np.cumsum([j.changed.shape[0] for j in jobs])].astype(np.int64)
@@ -741,11 +747,11 @@ def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: Counts, b_zthr: Counts,
     _eval_jobs(c_ptr, s_ptr,
                np.concatenate([j.scen for j in jobs]).astype(np.int64),
                np.concatenate([rlinks(j.r_links) for j in jobs]),
-               np.concatenate([j.changed for j in jobs]).astype(np.int64),
+               np.concatenate([j.changed for j in jobs]).astype(np.int32),
                np.concatenate([rows(j.old_rows) for j in jobs]),
-               np.concatenate([j.old_lens for j in jobs]).astype(np.int64),
+               np.concatenate([j.old_lens for j in jobs]).astype(np.int32),
                np.concatenate([rows(j.new_rows) for j in jobs]),
-               np.concatenate([j.new_lens for j in jobs]).astype(np.int64),
+               np.concatenate([j.new_lens for j in jobs]).astype(np.int32),
                np.concatenate([j.new_cut for j in jobs]).astype(np.bool_),
                np.stack([j.in_lam for j in jobs]), batch.group_start, batch.group_assoc,
                batch.demand_mbps, batch.app,
