@@ -58,9 +58,9 @@ def _lsd(keys, tmp, n, n_bytes, count):  # type: ignore[no-untyped-def]  # pragm
             run += c
         for i in range(n):
             v = src[i]
-            d = (np.uint64(v) >> shift) & _BYTE
-            dst[count[b, d]] = v
-            count[b, d] += 1
+            dg = (np.uint64(v) >> shift) & _BYTE
+            dst[count[b, dg]] = v
+            count[b, dg] += 1
         src, dst = dst, src
         in_tmp = not in_tmp
     return in_tmp
