@@ -461,8 +461,8 @@ def _eval_one(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
             m = app_min[app[k]]
             if m > 0.0 and min(m, np.float64(demand[k])) * _THR > 0.0:
                 n_u += 1
-        # base: below a constrained link (its entries leave that link's sorted
-        # values) or not (its sums go)
+        # which constrained link (index into r_row) the old and the new path cross,
+        # and where
         oq = -1
         oh = -1
         for q in range(n_r):
@@ -476,56 +476,64 @@ def _eval_one(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                     break
             if oq >= 0:
                 break
+        cut = new_cut[i]
+        nq = -1
+        nh_ = -1
+        if not cut:
+            for q in range(n_r):
+                r = r_row[q]
+                if r < 0:
+                    break
+                for h in range(new_lens[i]):
+                    if new_rows[i, h] == r:
+                        nq = q
+                        nh_ = h
+                        break
+                if nq >= 0:
+                    break
+        # base: below a constrained link (its entries leave that link's sorted
+        # values) or not (its sums go)
         if oq < 0:
             served -= b_served[p, s]
             thr -= b_thr[p, s]
         else:
             uth -= n_u
-            mu = np.inf
-            for h in range(oh):
-                mu = min(mu, _lamv(o_index, lam, old_rows[i, h], s))
-            at = oq * max_entries + n_se_q[oq]
-            for k in range(a, e_end):
-                d = np.float64(demand[k])
-                se[at] = min(d, mu)
-                m = app_min[app[k]]
-                st[at] = min(m, d) * _THR if m > 0.0 else -1.0
-                at += 1
-            n_se_q[oq] = at - oq * max_entries
         # new: cut off, below a constrained link (its entries join that link's
-        # values) or not (own levels)
-        if new_cut[i]:
+        # values) or not (own levels, below)
+        if cut:
             thr += b_zthr[p, s]
-            continue
-        nq = -1
-        nh_ = -1
-        for q in range(n_r):
-            r = r_row[q]
-            if r < 0:
-                break
-            for h in range(new_lens[i]):
-                if new_rows[i, h] == r:
-                    nq = q
-                    nh_ = h
-                    break
-            if nq >= 0:
-                break
-        if nq >= 0:
+        elif nq >= 0:
             uth += n_u
-            mu = np.inf
+        if oq >= 0 or nq >= 0:
+            # the entries leaving and joining constrained links, in one pass over
+            # the point's entries (with spread load a moved point does both)
+            mu_o = np.inf
+            for h in range(oh):
+                mu_o = min(mu_o, _lamv(o_index, lam, old_rows[i, h], s))
+            mu_n = np.inf
             for h in range(nh_):
                 lk = new_rows[i, h]
                 if not in_lam[lk]:
-                    mu = min(mu, _lamv(o_index, lam, lk, s))
-            at = nq * max_entries + n_ne_q[nq]
+                    mu_n = min(mu_n, _lamv(o_index, lam, lk, s))
+            at_o = oq * max_entries + n_se_q[oq] if oq >= 0 else 0
+            at_n = nq * max_entries + n_ne_q[nq] if nq >= 0 else 0
             for k in range(a, e_end):
                 d = np.float64(demand[k])
-                ne[at] = min(d, mu)
                 m = app_min[app[k]]
-                nt_[at] = min(m, d) * _THR if m > 0.0 else -1.0
-                at += 1
-            n_ne_q[nq] = at - nq * max_entries
-        else:
+                t = min(m, d) * _THR if m > 0.0 else -1.0
+                if oq >= 0:
+                    se[at_o] = min(d, mu_o)
+                    st[at_o] = t
+                    at_o += 1
+                if nq >= 0:
+                    ne[at_n] = min(d, mu_n)
+                    nt_[at_n] = t
+                    at_n += 1
+            if oq >= 0:
+                n_se_q[oq] = at_o - oq * max_entries
+            if nq >= 0:
+                n_ne_q[nq] = at_n - nq * max_entries
+        if not cut and nq < 0:
             mu = np.inf
             for h in range(new_lens[i]):
                 lk = new_rows[i, h]
