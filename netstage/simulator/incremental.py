@@ -51,7 +51,6 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from netstage.simulator.csr import Csr
 from netstage.simulator.demand import DemandBatch
 from netstage.simulator.float_sort import sort_f32, sort_f64
 from netstage.simulator.simulate import THROTTLE_SLACK
@@ -294,6 +293,33 @@ def _prefix_kernel(slot, nh, size, pslot, ev, pe, pf, sort_all):  # type: ignore
                     pf[po + i] = runf
 
 
+@nb.njit(parallel=True, cache=True)
+def _under_kernel(pts_ptr, pts, group_assoc, b_served, b_thr, size, under_served,  # type: ignore[no-untyped-def]
+                  under_thr):  # pragma: no cover - compiled
+    # per overloaded link and scenario, over the points below it (pts_ptr / pts, in
+    # point order): associated devices, and the base's served Mbps and throttled
+    # devices added in point order (what the CSR product with a 0/1 matrix did, without
+    # its float64 copies of the [S, P] counts, transposed, and of the [P, S] throttled)
+    n_o = pts_ptr.shape[0] - 1
+    n_s = group_assoc.shape[0]
+    for s in nb.prange(n_s):
+        for oi in range(n_o):
+            n = 0
+            for j in range(pts_ptr[oi], pts_ptr[oi + 1]):
+                n += group_assoc[s, pts[j]]
+            size[oi, s] = n
+    n_t = (n_s + 63) // 64
+    for t in nb.prange(n_t):
+        s0 = t * 64
+        s1 = min(s0 + 64, n_s)
+        for oi in range(n_o):
+            for j in range(pts_ptr[oi], pts_ptr[oi + 1]):
+                p = pts[j]
+                for s in range(s0, s1):
+                    under_served[oi, s] += b_served[p, s]
+                    under_thr[oi, s] += np.float64(b_thr[p, s])
+
+
 def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDArray[np.int32],
                 cap: F64, link_dem: F64, height: I64, base_served: F64, base_thr: Counts,
                 sort_all: bool = False) -> TreeLevels:
@@ -320,8 +346,12 @@ def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDA
     pts = np.ascontiguousarray(pt_of[order])
     pts_ptr = np.zeros(n_o + 1, dtype=np.int64)
     np.cumsum(np.bincount(oi_of, minlength=n_o), out=pts_ptr[1:])
-    pm = Csr.from_coo(np.ones(pts.shape[0]), oi_of[order], pts, (n_o, n_p))
-    size = np.rint(pm @ batch.group_assoc.T).astype(np.int64)
+    size = np.zeros((n_o, n_s), dtype=np.int64)
+    under_served = np.zeros((n_o, n_s))
+    under_thr = np.zeros((n_o, n_s))
+    if n_o and n_s:
+        _under_kernel(pts_ptr, pts, batch.group_assoc, base_served, base_thr, size,
+                      under_served, under_thr)
     size[~over[o_links]] = 0
     flat = size.ravel()
     slot = (np.cumsum(flat) - flat).reshape(size.shape)
@@ -348,8 +378,7 @@ def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDA
     return TreeLevels(o_links=o_links, o_index=o_index, lam=lam, slot=slot, size=size, ev=ev,
                       pe=pe, pf=pf, pslot=pslot, tv=tv, nt=nt, nb=nbv, uthr=uthr, nh=nh, mh=mh,
                       low_e=low_e, low_f=low_f, sort_all=sort_all,
-                      under_served=pm @ base_served,
-                      under_thr=pm @ base_thr)
+                      under_served=under_served, under_thr=under_thr)
 
 
 @nb.njit(cache=True)
