@@ -50,9 +50,11 @@ def ringed(schools: int, students: int, seed: int, kbps: float, wan: float, upli
     return district_from_dict(data, source=f"ringed(seed={seed})")
 
 
-def compare(d: District, include_access: bool) -> dict[str, Any]:
+def compare(d: District, include_access: bool, **kw: Any) -> dict[str, Any]:
+    """The default run (``kw`` added, e.g. ``chunk_scenarios``) against the full
+    re-allocation; the default run's stats."""
     inc = run_contingency(d, n_scenarios=N, seed=5, include_access=include_access,
-                          keep_sums=True)
+                          keep_sums=True, **kw)
     full = run_contingency(d, n_scenarios=N, seed=5, include_access=include_access,
                            keep_sums=True, incremental=False)
     assert inc.scenario_sums is not None and full.scenario_sums is not None

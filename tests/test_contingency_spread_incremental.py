@@ -25,6 +25,7 @@ import netstage.simulator.contingency.driver as driver
 from netstage.simulator.arrays import to_arrays
 from netstage.simulator.generate import generate_district
 from netstage.simulator.incremental import solve_jobs
+from netstage.simulator.incremental_spread import spread_tree
 from netstage.simulator.io import district_from_dict
 from netstage.simulator.model import District
 from tests.test_contingency_incremental import compare
@@ -120,3 +121,23 @@ def test_spread_reduced_paths() -> None:
     out, n = reduce_rows(rows, lens, keep)
     assert n.tolist() == [2, 2, 0]
     assert out.tolist() == [[1, 4, -1, -1], [1, 0, -1, -1], [-1, -1, -1, -1]]
+
+
+def test_spread_job_frames_follow_the_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks whose overloaded links differ (a school's trunks overloaded in some
+    scenarios only): the driver keeps each contingency's job frame only while a chunk
+    has the same overloaded links, and every chunk still equals the full
+    re-allocation."""
+    o_sets: list[bytes] = []
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        got = spread_tree(*args, **kw)
+        if got is not None:
+            o_sets.append(np.flatnonzero(got[0].o_index >= 0).tobytes())
+        return got
+
+    monkeypatch.setattr(driver, "spread_tree", spy)
+    d = spread_district(4, 1400, 8, 80.0, 150.0, 10000.0, 1.0, None)
+    stats = compare(d, include_access=False, chunk_scenarios=3)
+    assert stats["chunks"] > 1 and stats["incremental_scenarios"] > 0
+    assert len(set(o_sets)) > 1

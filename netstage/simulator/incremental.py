@@ -51,8 +51,8 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from netstage.simulator.csr import Csr
 from netstage.simulator.demand import DemandBatch
+from netstage.simulator.float_sort import sort_f32, sort_f64
 from netstage.simulator.simulate import THROTTLE_SLACK
 
 F64 = NDArray[np.float64]
@@ -157,6 +157,12 @@ def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compil
     n_o = o_links.shape[0]
     for s in nb.prange(n_s):
         mu = np.full(n_p, np.inf)
+        # the radix sort's scratch (float_sort), grown to the largest link's values
+        k64 = np.empty(0, dtype=np.uint64)
+        t64 = np.empty(0, dtype=np.uint64)
+        k32 = np.empty(0, dtype=np.uint32)
+        t32 = np.empty(0, dtype=np.uint32)
+        count = np.empty((8, 256), dtype=np.int64)
         for q in range(n_o):
             oi = o_order[q]
             off = slot[oi, s]
@@ -233,22 +239,23 @@ def _levels_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compil
                 lo = off
             lam[oi, s] = x
             n_h = lo - off
-            seg = ev[off: off + n_h]
-            seg.sort()
+            if k64.shape[0] < n:
+                k64 = np.empty(n, dtype=np.uint64)
+                t64 = np.empty(n, dtype=np.uint64)
+                k32 = np.empty(n, dtype=np.uint32)
+                t32 = np.empty(n, dtype=np.uint32)
+            sort_f64(ev, off, off + n_h, k64, t64, count)
             nh[oi, s] = n_h
             low_e[oi, s] = frozen
             low_f[oi, s] = frozen_f
             m_h = _above_first(tv, off, off + m_t, np.float32(x)) - off
-            tseg = tv[off: off + m_h]
-            tseg.sort()
+            sort_f32(tv, off, off + m_h, k32, t32, count)
             mh[oi, s] = m_h
             if sort_all:
                 # the values and thresholds at or below the level sorted too (a level
                 # below the base one is then a binary search as well)
-                lseg = ev[off + n_h: off + n]
-                lseg.sort()
-                ltseg = tv[off + m_h: off + m_t]
-                ltseg.sort()
+                sort_f64(ev, off + n_h, off + n, k64, t64, count)
+                sort_f32(tv, off + m_h, off + m_t, k32, t32, count)
             if x < np.inf:
                 for j in range(pts_ptr[oi], pts_ptr[oi + 1]):
                     p = pts[j]
@@ -286,6 +293,33 @@ def _prefix_kernel(slot, nh, size, pslot, ev, pe, pf, sort_all):  # type: ignore
                     pf[po + i] = runf
 
 
+@nb.njit(parallel=True, cache=True)
+def _under_kernel(pts_ptr, pts, group_assoc, b_served, b_thr, size, under_served,  # type: ignore[no-untyped-def]
+                  under_thr):  # pragma: no cover - compiled
+    # per overloaded link and scenario, over the points below it (pts_ptr / pts, in
+    # point order): associated devices, and the base's served Mbps and throttled
+    # devices added in point order (what the CSR product with a 0/1 matrix did, without
+    # its float64 copies of the [S, P] counts, transposed, and of the [P, S] throttled)
+    n_o = pts_ptr.shape[0] - 1
+    n_s = group_assoc.shape[0]
+    for s in nb.prange(n_s):
+        for oi in range(n_o):
+            n = 0
+            for j in range(pts_ptr[oi], pts_ptr[oi + 1]):
+                n += group_assoc[s, pts[j]]
+            size[oi, s] = n
+    n_t = (n_s + 63) // 64
+    for t in nb.prange(n_t):
+        s0 = t * 64
+        s1 = min(s0 + 64, n_s)
+        for oi in range(n_o):
+            for j in range(pts_ptr[oi], pts_ptr[oi + 1]):
+                p = pts[j]
+                for s in range(s0, s1):
+                    under_served[oi, s] += b_served[p, s]
+                    under_thr[oi, s] += np.float64(b_thr[p, s])
+
+
 def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDArray[np.int32],
                 cap: F64, link_dem: F64, height: I64, base_served: F64, base_thr: Counts,
                 sort_all: bool = False) -> TreeLevels:
@@ -312,8 +346,12 @@ def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDA
     pts = np.ascontiguousarray(pt_of[order])
     pts_ptr = np.zeros(n_o + 1, dtype=np.int64)
     np.cumsum(np.bincount(oi_of, minlength=n_o), out=pts_ptr[1:])
-    pm = Csr.from_coo(np.ones(pts.shape[0]), oi_of[order], pts, (n_o, n_p))
-    size = np.rint(pm @ batch.group_assoc.T).astype(np.int64)
+    size = np.zeros((n_o, n_s), dtype=np.int64)
+    under_served = np.zeros((n_o, n_s))
+    under_thr = np.zeros((n_o, n_s))
+    if n_o and n_s:
+        _under_kernel(pts_ptr, pts, batch.group_assoc, base_served, base_thr, size,
+                      under_served, under_thr)
     size[~over[o_links]] = 0
     flat = size.ravel()
     slot = (np.cumsum(flat) - flat).reshape(size.shape)
@@ -340,8 +378,7 @@ def tree_levels(batch: DemandBatch, path_links: NDArray[np.int32], path_len: NDA
     return TreeLevels(o_links=o_links, o_index=o_index, lam=lam, slot=slot, size=size, ev=ev,
                       pe=pe, pf=pf, pslot=pslot, tv=tv, nt=nt, nb=nbv, uthr=uthr, nh=nh, mh=mh,
                       low_e=low_e, low_f=low_f, sort_all=sort_all,
-                      under_served=pm @ base_served,
-                      under_thr=pm @ base_thr)
+                      under_served=under_served, under_thr=under_thr)
 
 
 @nb.njit(cache=True)
@@ -417,86 +454,63 @@ def _h_slope(ev, pe, off, poff, n, n_h, low, lam0, se, n_se, s_h, s_low, ne, n_n
 
 
 @nb.njit(cache=True)
-def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-        scen, r_links, group_start, group_assoc, demand, app, app_min, served_s, thr_s,
+def _eval_one(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+        s, r_row, group_start, group_assoc, demand, app, app_min, served_s, thr_s,
         b_served, b_thr, b_zthr, changed, old_rows, old_lens, new_rows, new_lens, new_cut,
         in_lam, o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr, under_served,
-        under_thr, nh, pslot, mh, low_e, low_f, cap, max_entries, out_served, out_thr,
-        sort_all):
+        under_thr, nh, pslot, mh, low_e, low_f, cap, sort_all, max_entries, se, st, ne, nt_,
+        sc, nc, n_se_q, n_ne_q):
+    """Served Mbps and throttled devices of one contingency (``changed`` ...
+    ``in_lam``, :class:`Job`) in scenario ``s`` with the constrained links ``r_row``
+    (-1 padded). Scratch: the changed entries of constrained link ``q`` go to ``se`` / ``ne``
+    (thresholds ``st`` / ``nt_``) from ``q * max_entries``, in point order, collected
+    in the same pass over the points as the rest; ``sc``, ``nc`` hold copies."""
     n_c = changed.shape[0]
-    n_r = r_links.shape[1]
-    # one contingency's scenarios, serially (a parallel region per contingency cost
-    # more than its work under load; :func:`_eval_jobs` runs the contingencies in
-    # parallel), with the scratch arrays allocated once
-    se = np.empty(max_entries)
-    st = np.empty(max_entries)
-    ne = np.empty(max_entries)
-    nt_ = np.empty(max_entries)
-    sc = np.empty(max_entries)
-    nc = np.empty(max_entries)
-    # per changed point: which constrained link (index into the scenario's r_links) is
-    # on its old / new path and where, and its unassociated devices with a minimum rate
-    old_q = np.empty(n_c, dtype=np.int64)
-    old_h = np.empty(n_c, dtype=np.int64)
-    new_q = np.empty(n_c, dtype=np.int64)
-    new_h = np.empty(n_c, dtype=np.int64)
-    n_us = np.empty(n_c, dtype=np.int64)
-    for j in range(scen.shape[0]):
-        s = scen[j]
-        served = served_s[s]
-        thr = thr_s[s]
-        uth = 0
+    n_r = r_row.shape[0]
+    served = served_s[s]
+    thr = thr_s[s]
+    uth = 0
+    for q in range(n_r):
+        n_se_q[q] = 0
+        n_ne_q[q] = 0
+        r = r_row[q]
+        if r < 0:
+            break
+        oi = o_index[r]
+        served -= under_served[oi, s]
+        thr -= under_thr[oi, s]
+        uth += uthr[oi, s]
+    for i in range(n_c):
+        p = changed[i]
+        a = group_start[s, p]
+        e_end = a + group_assoc[s, p]
+        b = group_start[s, p + 1]
+        n_u = 0
+        for k in range(e_end, b):
+            m = app_min[app[k]]
+            if m > 0.0 and min(m, np.float64(demand[k])) * _THR > 0.0:
+                n_u += 1
+        # which constrained link (index into r_row) the old and the new path cross,
+        # and where
+        oq = -1
+        oh = -1
         for q in range(n_r):
-            r = r_links[j, q]
+            r = r_row[q]
             if r < 0:
                 break
-            oi = o_index[r]
-            served -= under_served[oi, s]
-            thr -= under_thr[oi, s]
-            uth += uthr[oi, s]
-        for i in range(n_c):
-            p = changed[i]
-            a = group_start[s, p]
-            e_end = a + group_assoc[s, p]
-            b = group_start[s, p + 1]
-            n_u = 0
-            for k in range(e_end, b):
-                m = app_min[app[k]]
-                if m > 0.0 and min(m, np.float64(demand[k])) * _THR > 0.0:
-                    n_u += 1
-            n_us[i] = n_u
-            # base: below a constrained link (its entries leave that link's sorted
-            # values) or not (its sums go)
-            oq = -1
-            oh = -1
-            for q in range(n_r):
-                r = r_links[j, q]
-                if r < 0:
+            for h in range(old_lens[i]):
+                if old_rows[i, h] == r:
+                    oq = q
+                    oh = h
                     break
-                for h in range(old_lens[i]):
-                    if old_rows[i, h] == r:
-                        oq = q
-                        oh = h
-                        break
-                if oq >= 0:
-                    break
-            old_q[i] = oq
-            old_h[i] = oh
-            if oq < 0:
-                served -= b_served[p, s]
-                thr -= b_thr[p, s]
-            else:
-                uth -= n_u
-            # new: cut off, below a constrained link (its entries join that link's
-            # values) or not (own levels)
-            new_q[i] = -1
-            if new_cut[i]:
-                thr += b_zthr[p, s]
-                continue
-            nq = -1
-            nh_ = -1
+            if oq >= 0:
+                break
+        cut = new_cut[i]
+        nq = -1
+        nh_ = -1
+        if not cut:
             for q in range(n_r):
-                r = r_links[j, q]
+                r = r_row[q]
                 if r < 0:
                     break
                 for h in range(new_lens[i]):
@@ -506,148 +520,158 @@ def _eval_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                         break
                 if nq >= 0:
                     break
-            new_q[i] = nq
-            new_h[i] = nh_
+        # base: below a constrained link (its entries leave that link's sorted
+        # values) or not (its sums go)
+        if oq < 0:
+            served -= b_served[p, s]
+            thr -= b_thr[p, s]
+        else:
+            uth -= n_u
+        # new: cut off, below a constrained link (its entries join that link's
+        # values) or not (own levels, below)
+        if cut:
+            thr += b_zthr[p, s]
+        elif nq >= 0:
+            uth += n_u
+        if oq >= 0 or nq >= 0:
+            # the entries leaving and joining constrained links, in one pass over
+            # the point's entries (with spread load a moved point does both)
+            mu_o = np.inf
+            for h in range(oh):
+                mu_o = min(mu_o, _lamv(o_index, lam, old_rows[i, h], s))
+            mu_n = np.inf
+            for h in range(nh_):
+                lk = new_rows[i, h]
+                if not in_lam[lk]:
+                    mu_n = min(mu_n, _lamv(o_index, lam, lk, s))
+            at_o = oq * max_entries + n_se_q[oq] if oq >= 0 else 0
+            at_n = nq * max_entries + n_ne_q[nq] if nq >= 0 else 0
+            for k in range(a, e_end):
+                d = np.float64(demand[k])
+                m = app_min[app[k]]
+                t = min(m, d) * _THR if m > 0.0 else -1.0
+                if oq >= 0:
+                    se[at_o] = min(d, mu_o)
+                    st[at_o] = t
+                    at_o += 1
+                if nq >= 0:
+                    ne[at_n] = min(d, mu_n)
+                    nt_[at_n] = t
+                    at_n += 1
+            if oq >= 0:
+                n_se_q[oq] = at_o - oq * max_entries
             if nq >= 0:
-                uth += n_u
-            else:
-                mu = np.inf
-                for h in range(new_lens[i]):
-                    lk = new_rows[i, h]
-                    if not in_lam[lk]:
-                        mu = min(mu, _lamv(o_index, lam, lk, s))
-                for k in range(a, e_end):
-                    d = np.float64(demand[k])
-                    rate = d if d <= mu else _f32(mu)
-                    served += rate
-                    m = app_min[app[k]]
-                    if m > 0.0 and rate < min(m, d) * _THR:
-                        thr += 1.0
-                thr += n_u
-        for q in range(n_r):
-            r = r_links[j, q]
-            if r < 0:
-                break
-            oi = o_index[r]
-            n_se = 0
-            n_ne = 0
-            for i in range(n_c):
-                if old_q[i] != q and new_q[i] != q:
-                    continue
-                p = changed[i]
-                a = group_start[s, p]
-                e_end = a + group_assoc[s, p]
-                if old_q[i] == q:
-                    mu = np.inf
-                    for h in range(old_h[i]):
-                        mu = min(mu, _lamv(o_index, lam, old_rows[i, h], s))
-                    for k in range(a, e_end):
-                        d = np.float64(demand[k])
-                        se[n_se] = min(d, mu)
-                        m = app_min[app[k]]
-                        st[n_se] = min(m, d) * _THR if m > 0.0 else -1.0
-                        n_se += 1
-                if new_q[i] == q:
-                    mu = np.inf
-                    for h in range(new_h[i]):
-                        lk = new_rows[i, h]
-                        if not in_lam[lk]:
-                            mu = min(mu, _lamv(o_index, lam, lk, s))
-                    for k in range(a, e_end):
-                        d = np.float64(demand[k])
-                        ne[n_ne] = min(d, mu)
-                        m = app_min[app[k]]
-                        nt_[n_ne] = min(m, d) * _THR if m > 0.0 else -1.0
-                        n_ne += 1
-            off = slot[oi, s]
-            n = size[oi, s]
-            n_h = nh[oi, s]
-            low = low_e[oi, s]
-            lam0 = lam[oi, s]
-            c = cap[r]
-            poff = pslot[oi, s]
-            tot = low + (pe[poff + n_h - 1] if n_h > 0 else 0.0)
-            for i in range(n_se):
-                tot -= se[i]
-            for i in range(n_ne):
-                tot += ne[i]
-            x = np.inf
-            if tot > c:
-                # changed values are paired with their thresholds (st, nt_): split
-                # copies, the originals keep their order for the sums below
-                sc[:n_se] = se[:n_se]
-                nc[:n_ne] = ne[:n_ne]
-                s_h, s_low = _split(sc, n_se, lam0)
-                n_hi, n_low = _split(nc, n_ne, lam0)
-                # Newton on the concave piecewise-linear H(x) = sum(min(e, x)) from a
-                # point below the root (the base level if it is, else 0): each step
-                # lands on the root of the current segment's line, never beyond the
-                # root, and stops when it no longer moves (the water-filling rounds)
-                x = lam0
-                hv = np.inf
-                sl = 0
-                if x < np.inf:
-                    hv, sl = _h_slope(ev, pe, off, poff, n, n_h, low, lam0, sc, n_se, s_h, s_low,
-                                      nc, n_ne, n_hi, n_low, x, sort_all)
-                if not hv <= c:
-                    x = 0.0
-                    hv = 0.0
-                    sl = n - n_se + n_ne
-                for _ in range(10000):
-                    if sl <= 0:
-                        break
-                    xn = x + (c - hv) / sl
-                    if not xn > x:
-                        break
-                    x = xn
-                    hv, sl = _h_slope(ev, pe, off, poff, n, n_h, low, lam0, sc, n_se, s_h, s_low,
-                                      nc, n_ne, n_hi, n_low, x, sort_all)
-            # served: float32(min(e, x)) summed; throttled: float32(min(e, x)) < t
-            fx = _f32(x)
-            fx32 = np.float32(x)
-            m_t = nt[oi, s]
-            m_h = mh[oi, s]
-            if x >= lam0:
-                n_le = np.searchsorted(ev[off:off + n_h], x, side="right")
-                served += low_f[oi, s] + (pf[poff + n_le - 1] if n_le > 0 else 0.0)
-                if n_le < n_h:
-                    served += fx * (n_h - n_le)
-                # thresholds above float32(x): only among the sorted ones
-                above = m_h - np.searchsorted(tv[off:off + m_h], fx32, side="right")
-            elif sort_all:
-                n_le = np.searchsorted(ev[off + n_h:off + n], x, side="right")
-                served += (fx * n_h + (pf[poff + n_h + n_le - 1] if n_le > 0 else 0.0)
-                           + fx * (n - n_h - n_le))
-                # the m_h above float32(level) are above float32(x) <= it
-                above = m_t - np.searchsorted(tv[off + m_h:off + m_t], fx32, side="right")
-            else:
-                served += fx * n_h
-                for i in range(off + n_h, off + n):
-                    served += _f32(min(ev[i], x))
-                above = 0
-                for i in range(off, off + m_t):
-                    if tv[i] > fx32:
-                        above += 1
-            # the link's entries: nb always throttled; the others iff float32(x) < t
-            thr += nbv[oi, s] + above
-            for i in range(n_se):
-                rate = _f32(min(se[i], x))
-                served -= rate
-                if st[i] >= 0.0 and rate < st[i]:
-                    thr -= 1.0
-            for i in range(n_ne):
-                rate = _f32(min(ne[i], x))
+                n_ne_q[nq] = at_n - nq * max_entries
+        if not cut and nq < 0:
+            mu = np.inf
+            for h in range(new_lens[i]):
+                lk = new_rows[i, h]
+                if not in_lam[lk]:
+                    mu = min(mu, _lamv(o_index, lam, lk, s))
+            for k in range(a, e_end):
+                d = np.float64(demand[k])
+                rate = d if d <= mu else _f32(mu)
                 served += rate
-                if nt_[i] >= 0.0 and rate < nt_[i]:
+                m = app_min[app[k]]
+                if m > 0.0 and rate < min(m, d) * _THR:
                     thr += 1.0
-        out_served[j] = served
-        out_thr[j] = thr + uth
+            thr += n_u
+    for q in range(n_r):
+        r = r_row[q]
+        if r < 0:
+            break
+        oi = o_index[r]
+        n_se = n_se_q[q]
+        n_ne = n_ne_q[q]
+        q0 = q * max_entries
+        off = slot[oi, s]
+        n = size[oi, s]
+        n_h = nh[oi, s]
+        low = low_e[oi, s]
+        lam0 = lam[oi, s]
+        c = cap[r]
+        poff = pslot[oi, s]
+        tot = low + (pe[poff + n_h - 1] if n_h > 0 else 0.0)
+        for i in range(q0, q0 + n_se):
+            tot -= se[i]
+        for i in range(q0, q0 + n_ne):
+            tot += ne[i]
+        x = np.inf
+        if tot > c:
+            # changed values are paired with their thresholds (st, nt_): split
+            # copies, the originals keep their order for the sums below
+            sc[:n_se] = se[q0:q0 + n_se]
+            nc[:n_ne] = ne[q0:q0 + n_ne]
+            s_h, s_low = _split(sc, n_se, lam0)
+            n_hi, n_low = _split(nc, n_ne, lam0)
+            # Newton on the concave piecewise-linear H(x) = sum(min(e, x)) from a
+            # point below the root (the base level if it is, else 0): each step
+            # lands on the root of the current segment's line, never beyond the
+            # root, and stops when it no longer moves (the water-filling rounds)
+            x = lam0
+            hv = np.inf
+            sl = 0
+            if x < np.inf:
+                hv, sl = _h_slope(ev, pe, off, poff, n, n_h, low, lam0, sc, n_se, s_h, s_low,
+                                  nc, n_ne, n_hi, n_low, x, sort_all)
+            if not hv <= c:
+                x = 0.0
+                hv = 0.0
+                sl = n - n_se + n_ne
+            for _ in range(10000):
+                if sl <= 0:
+                    break
+                xn = x + (c - hv) / sl
+                if not xn > x:
+                    break
+                x = xn
+                hv, sl = _h_slope(ev, pe, off, poff, n, n_h, low, lam0, sc, n_se, s_h, s_low,
+                                  nc, n_ne, n_hi, n_low, x, sort_all)
+        # served: float32(min(e, x)) summed; throttled: float32(min(e, x)) < t
+        fx = _f32(x)
+        fx32 = np.float32(x)
+        m_t = nt[oi, s]
+        m_h = mh[oi, s]
+        if x >= lam0:
+            n_le = np.searchsorted(ev[off:off + n_h], x, side="right")
+            served += low_f[oi, s] + (pf[poff + n_le - 1] if n_le > 0 else 0.0)
+            if n_le < n_h:
+                served += fx * (n_h - n_le)
+            # thresholds above float32(x): only among the sorted ones
+            above = m_h - np.searchsorted(tv[off:off + m_h], fx32, side="right")
+        elif sort_all:
+            n_le = np.searchsorted(ev[off + n_h:off + n], x, side="right")
+            served += (fx * n_h + (pf[poff + n_h + n_le - 1] if n_le > 0 else 0.0)
+                       + fx * (n - n_h - n_le))
+            # the m_h above float32(level) are above float32(x) <= it
+            above = m_t - np.searchsorted(tv[off + m_h:off + m_t], fx32, side="right")
+        else:
+            served += fx * n_h
+            for i in range(off + n_h, off + n):
+                served += _f32(min(ev[i], x))
+            above = 0
+            for i in range(off, off + m_t):
+                if tv[i] > fx32:
+                    above += 1
+        # the link's entries: nb always throttled; the others iff float32(x) < t
+        thr += nbv[oi, s] + above
+        for i in range(q0, q0 + n_se):
+            rate = _f32(min(se[i], x))
+            served -= rate
+            if st[i] >= 0.0 and rate < st[i]:
+                thr -= 1.0
+        for i in range(q0, q0 + n_ne):
+            rate = _f32(min(ne[i], x))
+            served += rate
+            if nt_[i] >= 0.0 and rate < nt_[i]:
+                thr += 1.0
+    return served, thr + uth
 
 
 @dataclass
 class Job:
     """Incremental work of one contingency in one scenario chunk: the scenarios
-    ``scen`` (with ``r_links[S, K]`` the constrained links whose subtree changed, -1
+    ``scen`` (ascending, with ``r_links[S, K]`` the constrained links whose subtree changed, -1
     padded; none: every row -1; several only when no path crosses two of them) after a
     failure that moves the points ``changed`` from ``old_rows`` to ``new_rows``
     (``new_cut``: cut off; with spread load the rows hold only the links that are
@@ -667,40 +691,83 @@ class Job:
     in_lam: NDArray[np.bool_]
 
 
+#: scenarios per block of :func:`_eval_jobs`
+_EVAL_BLOCK = 8
+
+
 @nb.njit(parallel=True, cache=True)
 def _eval_jobs(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-        c_ptr, s_ptr, max_entries, scen, r_links, changed, old_rows, old_lens, new_rows,
+        c_ptr, s_ptr, scen, r_links, changed, old_rows, old_lens, new_rows,
         new_lens, new_cut, in_lam, group_start, group_assoc, demand, app, app_min, served_s,
         thr_s, b_served, b_thr, b_zthr, o_index, lam, slot, size, ev, pe, pf, tv, nt, nbv, uthr,
         under_served, under_thr, nh, pslot, mh, low_e, low_f, cap, out_served, out_thr,
-        sort_all):
-    # one parallel region for every contingency of the chunk (jobs run serially inside)
-    for jb in nb.prange(c_ptr.shape[0] - 1):
-        c0 = c_ptr[jb]
-        c1 = c_ptr[jb + 1]
-        s0 = s_ptr[jb]
-        s1 = s_ptr[jb + 1]
-        _eval_kernel(scen[s0:s1], r_links[s0:s1], group_start, group_assoc, demand, app,
-                     app_min, served_s, thr_s, b_served, b_thr, b_zthr, changed[c0:c1],
-                     old_rows[c0:c1], old_lens[c0:c1], new_rows[c0:c1], new_lens[c0:c1],
-                     new_cut[c0:c1], in_lam[jb], o_index, lam, slot, size, ev, pe, pf, tv,
-                     nt, nbv, uthr, under_served, under_thr, nh, pslot, mh, low_e, low_f, cap,
-                     max_entries[jb], out_served[s0:s1], out_thr[s0:s1], sort_all)
+        sort_all, block):
+    # One parallel region for every contingency of the chunk, over blocks of
+    # ``block`` scenarios, every contingency in turn inside a block: a block's rows of
+    # the batch and of the base sums stay in cache while the contingencies read them
+    # (contingency by contingency, each one re-read the whole chunk from memory), and
+    # the blocks hold equal work whatever the contingencies' sizes. ``scen`` is
+    # ascending within each job.
+    n_j = c_ptr.shape[0] - 1
+    n_r = r_links.shape[1]
+    n_blk = (group_assoc.shape[0] + block - 1) // block
+    for bk in nb.prange(n_blk):
+        lo_s = bk * block
+        hi_s = lo_s + block
+        first = np.empty(n_j, dtype=np.int64)
+        last = np.empty(n_j, dtype=np.int64)
+        # the most entries the changed points have in one of the block's scenarios
+        max_entries = 0
+        for jb in range(n_j):
+            s0 = s_ptr[jb]
+            sc_j = scen[s0:s_ptr[jb + 1]]
+            first[jb] = s0 + np.searchsorted(sc_j, lo_s)
+            last[jb] = s0 + np.searchsorted(sc_j, hi_s)
+            for j in range(first[jb], last[jb]):
+                e_s = 0
+                for i in range(c_ptr[jb], c_ptr[jb + 1]):
+                    e_s += group_assoc[scen[j], changed[i]]
+                max_entries = max(max_entries, e_s)
+        se = np.empty(n_r * max_entries)
+        st = np.empty(n_r * max_entries)
+        ne = np.empty(n_r * max_entries)
+        nt_ = np.empty(n_r * max_entries)
+        sc = np.empty(max_entries)
+        nc = np.empty(max_entries)
+        n_se_q = np.empty(n_r, dtype=np.int64)
+        n_ne_q = np.empty(n_r, dtype=np.int64)
+        for jb in range(n_j):
+            c0 = c_ptr[jb]
+            c1 = c_ptr[jb + 1]
+            for j in range(first[jb], last[jb]):
+                out_served[j], out_thr[j] = _eval_one(
+                    scen[j], r_links[j], group_start, group_assoc, demand, app, app_min,
+                    served_s, thr_s, b_served, b_thr, b_zthr, changed[c0:c1],
+                    old_rows[c0:c1], old_lens[c0:c1], new_rows[c0:c1], new_lens[c0:c1],
+                    new_cut[c0:c1], in_lam[jb], o_index, lam, slot, size, ev, pe, pf, tv,
+                    nt, nbv, uthr, under_served, under_thr, nh, pslot, mh, low_e, low_f,
+                    cap, sort_all, max_entries, se, st, ne, nt_, sc, nc, n_se_q, n_ne_q)
 
 
 def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: Counts, b_zthr: Counts, served_s: F64,
-               thr_s: F64, levels: TreeLevels, cap: F64, jobs: list[Job]
-               ) -> list[tuple[F64, F64]]:
+               thr_s: F64, levels: TreeLevels, cap: F64, jobs: list[Job],
+               block: int = _EVAL_BLOCK) -> list[tuple[F64, F64]]:
     """Served Mbps and throttled devices of each job's scenarios (``b_*`` the base
     allocation's ``[P, S]`` sums, ``served_s``/``thr_s`` its totals), all jobs in one
     parallel call."""
     if not jobs:
         return []
-    width = max(max(j.old_rows.shape[1], j.new_rows.shape[1]) for j in jobs)
+    # the rows cut to the longest path (reduced paths are short; the kernel reads a
+    # row only up to its length) and int32: every block of _eval_jobs reads the jobs'
+    # per-point arrays again
+    width = max(max(int(j.old_lens.max(initial=0)), int(j.new_lens.max(initial=0)))
+                for j in jobs)
+    width = max(width, 1)
 
-    def rows(r: NDArray[np.int32]) -> NDArray[np.int64]:
-        out = np.full((r.shape[0], width), -1, dtype=np.int64)
-        out[:, : r.shape[1]] = r
+    def rows(r: NDArray[np.int32]) -> NDArray[np.int32]:
+        out = np.full((r.shape[0], width), -1, dtype=np.int32)
+        w = min(width, r.shape[1])
+        out[:, :w] = r[:, :w]
         return out
 
     c_ptr = np.r_[0, np.cumsum([j.changed.shape[0] for j in jobs])].astype(np.int64)
@@ -712,20 +779,16 @@ def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: Counts, b_zthr: Counts,
         out[:, : r.shape[1]] = r
         return out
 
-    assoc = batch.group_assoc
-    max_entries = np.array([int(assoc[:, j.changed].sum(axis=1)[j.scen].max())
-                            if j.changed.size and j.scen.size else 0 for j in jobs],
-                           dtype=np.int64)
     out_s = np.zeros(int(s_ptr[-1]))
     out_t = np.zeros(int(s_ptr[-1]))
-    _eval_jobs(c_ptr, s_ptr, max_entries,
+    _eval_jobs(c_ptr, s_ptr,
                np.concatenate([j.scen for j in jobs]).astype(np.int64),
                np.concatenate([rlinks(j.r_links) for j in jobs]),
-               np.concatenate([j.changed for j in jobs]).astype(np.int64),
+               np.concatenate([j.changed for j in jobs]).astype(np.int32),
                np.concatenate([rows(j.old_rows) for j in jobs]),
-               np.concatenate([j.old_lens for j in jobs]).astype(np.int64),
+               np.concatenate([j.old_lens for j in jobs]).astype(np.int32),
                np.concatenate([rows(j.new_rows) for j in jobs]),
-               np.concatenate([j.new_lens for j in jobs]).astype(np.int64),
+               np.concatenate([j.new_lens for j in jobs]).astype(np.int32),
                np.concatenate([j.new_cut for j in jobs]).astype(np.bool_),
                np.stack([j.in_lam for j in jobs]), batch.group_start, batch.group_assoc,
                batch.demand_mbps, batch.app,
@@ -735,5 +798,5 @@ def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: Counts, b_zthr: Counts,
                levels.ev, levels.pe, levels.pf, levels.tv, levels.nt, levels.nb, levels.uthr,
                levels.under_served, levels.under_thr, levels.nh, levels.pslot, levels.mh,
                levels.low_e, levels.low_f, np.ascontiguousarray(cap, dtype=np.float64),
-               out_s, out_t, levels.sort_all)
+               out_s, out_t, levels.sort_all, block)
     return [(out_s[a:b], out_t[a:b]) for a, b in pairwise(s_ptr.tolist())]

@@ -159,12 +159,29 @@ def spread_tree(path_links: I32, path_len: I32, cap: F64, link_dem: F64
             rows, lens)
 
 
+@dataclass
+class ChangedPairs:
+    """What a failure does to the pairs of :class:`SpreadTree` (:func:`changed_pairs`):
+    the pairs ``(lo, hi)`` (positions in ``O``) that no longer nest on every path
+    through ``lo``, and ``nested[i, j]`` for the O links the caller named."""
+
+    lo: I64
+    hi: I64
+    nested: NDArray[np.bool_]
+
+    def tree_ok(self, st: SpreadTree) -> NDArray[np.bool_]:
+        """Per scenario of ``st``'s chunk: the overloaded links still form a tree."""
+        return st.tree_ok & ~_bad_in(self.lo, self.hi, st.over)
+
+
 def changed_pairs(st: SpreadTree, old_rows: I32, old_lens: I32, new_rows: I32,
-                  new_lens: I32, links: I64) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+                  new_lens: I32, links: I64) -> ChangedPairs:
     """After a failure that moves points from the reduced ``old_rows`` to ``new_rows``:
-    per scenario, whether the overloaded links still form a tree (with
+    the pairs that break the tree in a scenario where both are overloaded (with
     :attr:`SpreadTree.tree_ok`), and ``nested[i, j]`` for the O links ``links``: ``i``
-    and ``j`` share a path before or after (``i != j``)."""
+    and ``j`` share a path before or after (``i != j``). Only ``st``'s paths and ``O``
+    enter, not its chunk's scenarios: the N-1 driver keeps the result across chunks
+    with the same ``O``."""
     n_o = st.n_o
     o_old, o_new = st.to_o(old_rows), st.to_o(new_rows)
     c_old, c_new = _pairs(o_old, old_lens, n_o), _pairs(o_new, new_lens, n_o)
@@ -184,7 +201,6 @@ def changed_pairs(st: SpreadTree, old_rows: I32, old_lens: I32, new_rows: I32,
     cnt = _lookup(st.codes, st.counts, cand) + _lookup(d_codes, d_counts, cand)
     lo = cand // n_o
     bad = (cnt > 0) & (cnt < t_new[lo])
-    ok = st.tree_ok & ~_bad_in(lo[bad], cand[bad] % n_o, st.over)
     k = links.shape[0]
     oi = st.o_index[links]
     a = np.repeat(oi, k)
@@ -194,4 +210,4 @@ def changed_pairs(st: SpreadTree, old_rows: I32, old_lens: I32, new_rows: I32,
         _lookup(st.codes, st.counts, both) + _lookup(d_codes, d_counts, both) > 0)
     nested = (shared[: k * k] | shared[k * k:]).reshape(k, k)
     np.fill_diagonal(nested, False)
-    return ok, nested
+    return ChangedPairs(lo=lo[bad], hi=cand[bad] % n_o, nested=nested)

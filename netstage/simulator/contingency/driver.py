@@ -18,10 +18,10 @@ from netstage.simulator.contingency.elements import (
     contingency_elements,
 )
 from netstage.simulator.contingency.fastcheck import FastCheck, fast_checks, plan_deltas
+from netstage.simulator.contingency.incremental_job import JobFrame, incremental_job, job_frame
 from netstage.simulator.contingency.kernels import (
     _Base,
     _base_sums,
-    _link_pairs,
     _sums,
     point_links,
     subset_batch,
@@ -29,12 +29,7 @@ from netstage.simulator.contingency.kernels import (
 from netstage.simulator.demand import DemandBatch
 from netstage.simulator.errors import SimulationError
 from netstage.simulator.incremental import Job, TreeLevels, link_tree, solve_jobs, tree_levels
-from netstage.simulator.incremental_spread import (
-    SpreadTree,
-    changed_pairs,
-    reduce_rows,
-    spread_tree,
-)
+from netstage.simulator.incremental_spread import SpreadTree, spread_tree
 from netstage.simulator.maxmin import allocate, effective_capacity
 from netstage.simulator.model import District
 from netstage.simulator.profiles import scenario_params
@@ -188,6 +183,10 @@ def run_contingency(
     cap = effective_capacity(arr.link_capacity_mbps, arr.link_background_mbps, arr.path_links,
                              arr.link_ids)
     lt = link_tree(arr.path_links, arr.path_len, n_l) if incremental and not multipath else None
+    # per plan, the scenario-independent part of its incremental job (incremental_job),
+    # kept while the chunks' overloaded links are the same
+    frames: dict[int, JobFrame] = {}
+    frames_o = b""
     links = point_links(arr)  # the paths' links, shared by every chunk's base sums
     # the fast path's set A of every plan, once (fastcheck)
     deltas = None if exact or not plans else plan_deltas(arr, links.per_link, plans)
@@ -218,6 +217,9 @@ def run_contingency(
                 levels = tree_levels(batch, r_rows, r_lens, cap, base.link_dem,
                                      s_tree.height, base.served, base.thr, sort_all=True)
         stats["chunks"] += 1
+        if levels is not None and levels.o_links.tobytes() != frames_o:
+            frames.clear()
+            frames_o = levels.o_links.tobytes()
         demand_s[sl], active_s[sl] = base.demand_s, base.active_s
         served0[sl], thr0[sl] = base.served_s, base.thr_s
         step += 1
@@ -229,7 +231,7 @@ def run_contingency(
                 progress(step, total_steps)
             served, thr, slow, job = _contingency_sums(base, arr, batch, cap, plan, check,
                                                        tree=not multipath, levels=levels,
-                                                       spread=s_tree)
+                                                       spread=s_tree, frames=frames, key=j)
             served_p[j, sl], thr_p[j, sl] = served, thr
             slow_p[j] += int(slow.sum())
             if job is not None:
@@ -310,7 +312,8 @@ def run_contingency(
 
 def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap: F64,
                       plan: _Plan, check: FastCheck | None, *, tree: bool = True,
-                      levels: TreeLevels | None = None, spread: SpreadTree | None = None
+                      levels: TreeLevels | None = None, spread: SpreadTree | None = None,
+                      frames: dict[int, JobFrame] | None = None, key: int = -1
                       ) -> tuple[F64, F64, NDArray[np.bool_], Job | None]:
     """Served Mbps and throttled devices per scenario of ``batch`` under the plan's
     paths, which scenarios the fast path could not answer, and the incremental max-min's
@@ -319,7 +322,9 @@ def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap:
     ``levels``: :func:`incremental.tree_levels` of the batch; the job's entries in the
     returned arrays are filled by the caller with :func:`incremental.solve_jobs`; the
     other slow scenarios are re-allocated here (module docstring; ``spread``: the
-    levels are on reduced paths, :mod:`incremental_spread`). ``tree=False`` (load
+    levels are on reduced paths, :mod:`incremental_spread`; ``frames[key]``: the plan's
+    :class:`incremental_job.JobFrame` for the levels' overloaded links, built here when
+    missing). ``tree=False`` (load
     spread over several routes) re-allocates every point in the slow scenarios: flows
     of different circuits may then share links."""
     changed, disc = plan.changed, plan.disc
@@ -337,9 +342,13 @@ def _contingency_sums(base: _Base, arr: DistrictArrays, batch: DemandBatch, cap:
                 slow, None)
     served, thr, slow = check.served.copy(), check.thr.copy(), check.slow
     if levels is not None and slow.any():
-        old = _link_pairs(arr.path_links, arr.path_len, changed, arr.n_links)
-        job = _incremental(base, arr, cap, plan, levels, np.flatnonzero(slow), old,
-                           check.a_links, check.new_dem, check.new_count, spread)
+        fr = frames.get(key) if frames is not None else None
+        if fr is None:
+            fr = job_frame(base, arr, plan, levels, check.a_links, check.new_count, spread)
+            if frames is not None:
+                frames[key] = fr
+        job = incremental_job(fr, base, cap, levels, np.flatnonzero(slow), check.a_links,
+                              check.new_dem, check.new_count, spread)
         if job is not None:
             slow_left = slow.copy()
             slow_left[job.scen] = False
@@ -375,82 +384,3 @@ def _reallocate(base: _Base, arr: DistrictArrays, batch: DemandBatch, plan: _Pla
         thr[idx] = (sub_sums.thr[touched].sum(0, dtype=np.float64)
                     + base.thr[rest][:, idx].sum(0, dtype=np.float64))
     return served, thr
-
-
-def _incremental(base: _Base, arr: DistrictArrays, cap: F64, plan: _Plan, levels: TreeLevels,
-                 slow_idx: I64, old: I64, a_links: I64, new_dem: F64, new_count: I64,
-                 spread: SpreadTree | None = None) -> Job | None:
-    """The incremental max-min's job for the slow scenarios it can solve, or None when
-    it can solve none (:mod:`netstage.simulator.incremental`): with tree routing, at most
-    one constrained link among those whose subtree the failure changes; with spread
-    load (``spread``: levels on reduced paths, :mod:`incremental_spread`), any number
-    when no path crosses two of them, in the scenarios whose overloaded links form a
-    tree before and after, where every link outside the levels whose flow set changes
-    still fits its capacity."""
-    n_l = arr.n_links
-    changed = plan.changed
-    width = plan.width
-    old_rows = _pad(arr.path_links[changed], width)
-    old_lens = arr.path_len[changed]
-    new_rows, new_lens = plan.rows, plan.lens
-    new_cut = plan.lens == 0
-    pre_ok = np.ones(slow_idx.shape[0], dtype=bool)
-    if spread is not None:
-        keep = spread.o_index >= 0
-        old_rows, old_lens = reduce_rows(old_rows, old_lens, keep)
-        new_rows, new_lens = reduce_rows(_pad(new_rows, width), new_lens, keep)
-        # links the levels leave out (free in every base scenario) must stay free
-        out = spread.o_index[a_links] < 0
-        if out.any():
-            grown = ((new_dem[out][:, slow_idx] > cap[a_links[out]][:, None])
-                     & (new_count[out] > 0)[:, None])
-            pre_ok &= ~grown.any(axis=0)
-    pos = np.arange(width)[None, :]
-    differ = (old_rows != new_rows) & ((pos < old_lens[:, None]) | (pos < new_lens[:, None]))
-    first = np.where(differ.any(axis=1), differ.argmax(axis=1), width)[:, None]
-    lam_links = np.unique(np.r_[old_rows[(pos >= first) & (pos < old_lens[:, None])],
-                                new_rows[(pos >= first) & (pos < new_lens[:, None])]]
-                          ).astype(np.int64)
-    if lam_links.size == 0 and spread is None:
-        return None
-    in_lam = np.zeros(n_l, dtype=np.bool_)
-    in_lam[lam_links] = True
-    # raw demand and flow count of each Lambda link after the failure (A links changed)
-    new_raw = base.link_dem[lam_links][:, slow_idx]
-    count_new = base.link_count[lam_links].copy()
-    a_in = np.isin(a_links, lam_links)
-    at = np.searchsorted(lam_links, a_links[a_in])
-    new_raw[at] = new_dem[a_in][:, slow_idx]
-    count_new[at] = new_count[a_in]
-    c = cap[lam_links][:, None]
-    new_free = (new_raw <= c) | (count_new <= 0)[:, None]
-    oi = levels.o_index[lam_links]
-    lam_base = np.full((lam_links.shape[0], slow_idx.shape[0]), np.inf)
-    has = oi >= 0
-    lam_base[has] = levels.lam[oi[has]][:, slow_idx]
-    changed_base = np.bincount(old % n_l, minlength=n_l)[lam_links]
-    only_changed = changed_base >= base.link_count[lam_links]
-    base_free = np.isinf(lam_base) | only_changed[:, None]
-    cons = ~(new_free & base_free)
-    n_cons = cons.sum(axis=0)
-    # every constrained link must hold the base's sorted values (overloaded in the base)
-    c_slot = np.full(cons.shape, -1, dtype=np.int64)
-    c_slot[has] = levels.slot[oi[has]][:, slow_idx]
-    held = np.all(~cons | (c_slot >= 0), axis=0)
-    if spread is None:
-        ok = (n_cons == 0) | ((n_cons == 1) & held)
-    else:
-        tree_ok, nested = changed_pairs(spread, old_rows, old_lens, new_rows, new_lens,
-                                        lam_links)
-        ci = cons.astype(np.int64)
-        clash = np.einsum("is,ij,js->s", ci, nested.astype(np.int64), ci) > 0
-        ok = pre_ok & tree_ok[slow_idx] & held & ~clash
-    if not ok.any():
-        return None
-    k = max(int(n_cons[ok].max()), 1)
-    order = np.argsort(~cons[:, ok], axis=0, kind="stable")[:k]
-    r_links = np.where(np.take_along_axis(cons[:, ok], order, axis=0),
-                       lam_links[order] if lam_links.size else -1, -1).T
-    return Job(index=-1, scen=slow_idx[ok], r_links=np.ascontiguousarray(r_links, np.int64),
-               changed=changed, old_rows=old_rows, old_lens=old_lens, new_rows=new_rows,
-               new_lens=new_lens, new_cut=new_cut, in_lam=in_lam)
