@@ -67,22 +67,28 @@ def _lsd(keys, tmp, n, n_bytes, count):  # type: ignore[no-untyped-def]  # pragm
 
 
 @nb.njit(cache=True)
+def _sort_patterns(bits, keys, tmp, count, top, n_bytes):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Sort the IEEE bit patterns ``bits`` (uint64 or uint32, ``top`` their sign bit)
+    by the value they encode: mapped onto unsigned integers that order the same way,
+    radix-sorted, mapped back."""
+    n = bits.shape[0]
+    for i in range(n):
+        v = bits[i]
+        keys[i] = ~v if v & top else v | top
+    src = tmp if _lsd(keys, tmp, n, n_bytes, count) else keys
+    for i in range(n):
+        v = src[i]
+        bits[i] = v & ~top if v & top else ~v
+
+
+@nb.njit(cache=True)
 def sort_f64(a, start, stop, keys, tmp, count):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Sort ``a[start:stop]`` (float64) ascending in place. Scratch: ``keys``, ``tmp``
     uint64 of at least ``stop - start`` values, ``count`` int64 ``[8, 256]``."""
-    n = stop - start
-    if n <= _SMALL:
+    if stop - start <= _SMALL:
         _insertion(a, start, stop)
-        return
-    bits = a[start:stop].view(np.uint64)
-    # order-preserving map of the IEEE patterns onto unsigned integers
-    for i in range(n):
-        v = bits[i]
-        keys[i] = ~v if v & _U64_TOP else v | _U64_TOP
-    src = tmp if _lsd(keys, tmp, n, 8, count) else keys
-    for i in range(n):
-        v = src[i]
-        bits[i] = v & ~_U64_TOP if v & _U64_TOP else ~v
+    else:
+        _sort_patterns(a[start:stop].view(np.uint64), keys, tmp, count, _U64_TOP, 8)
 
 
 @nb.njit(cache=True)
@@ -90,15 +96,7 @@ def sort_f32(a, start, stop, keys, tmp, count):  # type: ignore[no-untyped-def] 
     """Sort ``a[start:stop]`` (float32) ascending in place. Scratch: ``keys``, ``tmp``
     uint32 of at least ``stop - start`` values, ``count`` int64 ``[4, 256]`` or
     larger."""
-    n = stop - start
-    if n <= _SMALL:
+    if stop - start <= _SMALL:
         _insertion(a, start, stop)
-        return
-    bits = a[start:stop].view(np.uint32)
-    for i in range(n):
-        v = bits[i]
-        keys[i] = ~v if v & _U32_TOP else v | _U32_TOP
-    src = tmp if _lsd(keys, tmp, n, 4, count) else keys
-    for i in range(n):
-        v = src[i]
-        bits[i] = v & ~_U32_TOP if v & _U32_TOP else ~v
+    else:
+        _sort_patterns(a[start:stop].view(np.uint32), keys, tmp, count, _U32_TOP, 4)
