@@ -669,19 +669,13 @@ def _eval_one(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
 
 
 @dataclass
-class Job:
-    """Incremental work of one contingency in one scenario chunk: the scenarios
-    ``scen`` (ascending, with ``r_links[S, K]`` the constrained links whose subtree changed, -1
-    padded; none: every row -1; several only when no path crosses two of them) after a
-    failure that moves the points ``changed`` from ``old_rows`` to ``new_rows``
-    (``new_cut``: cut off; with spread load the rows hold only the links that are
-    overloaded in some scenario, see :mod:`netstage.simulator.incremental_spread`);
-    ``in_lam`` marks the links whose subtree changed. ``index`` is the caller's (the
-    contingency's)."""
+class Moves:
+    """What a failure does to the paths, scenario-independent: it moves the points
+    ``changed`` from ``old_rows`` to ``new_rows`` (``new_cut``: cut off; with spread
+    load the rows hold only the links that are overloaded in some scenario, see
+    :mod:`netstage.simulator.incremental_spread`); ``in_lam`` marks the links whose
+    subtree changed."""
 
-    index: int
-    scen: I64
-    r_links: I64
     changed: I64
     old_rows: NDArray[np.int32]
     old_lens: NDArray[np.int32]
@@ -689,6 +683,19 @@ class Job:
     new_lens: NDArray[np.int32]
     new_cut: NDArray[np.bool_]
     in_lam: NDArray[np.bool_]
+
+
+@dataclass
+class Job:
+    """Incremental work of one contingency in one scenario chunk: the scenarios
+    ``scen`` (ascending, with ``r_links[S, K]`` the constrained links whose subtree changed, -1
+    padded; none: every row -1; several only when no path crosses two of them) after the
+    failure's ``moves``. ``index`` is the caller's (the contingency's)."""
+
+    index: int
+    scen: I64
+    r_links: I64
+    moves: Moves
 
 
 #: scenarios per block of :func:`_eval_jobs`
@@ -760,8 +767,9 @@ def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: Counts, b_zthr: Counts,
     # the rows cut to the longest path (reduced paths are short; the kernel reads a
     # row only up to its length) and int32: every block of _eval_jobs reads the jobs'
     # per-point arrays again
-    width = max(max(int(j.old_lens.max(initial=0)), int(j.new_lens.max(initial=0)))
-                for j in jobs)
+    moves = [j.moves for j in jobs]
+    width = max(max(int(m.old_lens.max(initial=0)), int(m.new_lens.max(initial=0)))
+                for m in moves)
     width = max(width, 1)
 
     def rows(r: NDArray[np.int32]) -> NDArray[np.int32]:
@@ -770,7 +778,7 @@ def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: Counts, b_zthr: Counts,
         out[:, :w] = r[:, :w]
         return out
 
-    c_ptr = np.r_[0, np.cumsum([j.changed.shape[0] for j in jobs])].astype(np.int64)
+    c_ptr = np.r_[0, np.cumsum([m.changed.shape[0] for m in moves])].astype(np.int64)
     s_ptr = np.r_[0, np.cumsum([j.scen.shape[0] for j in jobs])].astype(np.int64)
     k_r = max(max(j.r_links.shape[1] for j in jobs), 1)
 
@@ -784,13 +792,13 @@ def solve_jobs(batch: DemandBatch, b_served: F64, b_thr: Counts, b_zthr: Counts,
     _eval_jobs(c_ptr, s_ptr,
                np.concatenate([j.scen for j in jobs]).astype(np.int64),
                np.concatenate([rlinks(j.r_links) for j in jobs]),
-               np.concatenate([j.changed for j in jobs]).astype(np.int32),
-               np.concatenate([rows(j.old_rows) for j in jobs]),
-               np.concatenate([j.old_lens for j in jobs]).astype(np.int32),
-               np.concatenate([rows(j.new_rows) for j in jobs]),
-               np.concatenate([j.new_lens for j in jobs]).astype(np.int32),
-               np.concatenate([j.new_cut for j in jobs]).astype(np.bool_),
-               np.stack([j.in_lam for j in jobs]), batch.group_start, batch.group_assoc,
+               np.concatenate([m.changed for m in moves]).astype(np.int32),
+               np.concatenate([rows(m.old_rows) for m in moves]),
+               np.concatenate([m.old_lens for m in moves]).astype(np.int32),
+               np.concatenate([rows(m.new_rows) for m in moves]),
+               np.concatenate([m.new_lens for m in moves]).astype(np.int32),
+               np.concatenate([m.new_cut for m in moves]).astype(np.bool_),
+               np.stack([m.in_lam for m in moves]), batch.group_start, batch.group_assoc,
                batch.demand_mbps, batch.app,
                np.ascontiguousarray(batch.app_min_mbps, dtype=np.float64),
                np.ascontiguousarray(served_s), np.ascontiguousarray(thr_s),

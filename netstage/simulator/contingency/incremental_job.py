@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from netstage.simulator.arrays import DistrictArrays
 from netstage.simulator.contingency.kernels import _Base, _link_pairs
-from netstage.simulator.incremental import Job, TreeLevels
+from netstage.simulator.incremental import Job, Moves, TreeLevels
 from netstage.simulator.incremental_spread import (
     ChangedPairs,
     SpreadTree,
@@ -36,23 +36,18 @@ I64 = NDArray[np.int64]
 @dataclass
 class JobFrame:
     """The scenario-independent part of a contingency's incremental job, for one set
-    ``O`` (the rows are reduced to ``O`` with spread load). ``lam_links`` the links
-    whose subtree changes (set Lambda, ascending) and ``in_lam`` their mask;
+    ``O``: the failure's ``moves`` (the rows reduced to ``O`` with spread load; its
+    ``in_lam`` the mask of ``lam_links``). ``lam_links`` the links whose subtree
+    changes (set Lambda, ascending);
     ``count_new`` their flow count after the failure; ``a_at``/``a_in`` where the
     links of set A that are in Lambda sit in it; ``only_changed`` Lambda links that
     carry only changed points in the base; ``oi`` their position in the levels (-1:
     never overloaded); ``out`` the A links outside ``O`` (spread load: they must stay
-    free); ``pairs`` :func:`incremental_spread.changed_pairs` (spread load). ``None``
-    rows: nothing to solve (tree routing with an empty Lambda)."""
+    free); ``pairs`` :func:`incremental_spread.changed_pairs` (spread load); ``empty``:
+    nothing to solve (tree routing with an empty Lambda)."""
 
-    changed: I64
-    old_rows: NDArray[np.int32]
-    old_lens: NDArray[np.int32]
-    new_rows: NDArray[np.int32]
-    new_lens: NDArray[np.int32]
-    new_cut: NDArray[np.bool_]
+    moves: Moves
     lam_links: I64
-    in_lam: NDArray[np.bool_]
     count_new: I64
     a_in: NDArray[np.bool_]
     a_at: I64
@@ -97,9 +92,9 @@ def job_frame(base: _Base, arr: DistrictArrays, plan: _Plan, levels: TreeLevels,
     changed_base = np.bincount(old % n_l, minlength=n_l)[lam_links]
     pairs = (changed_pairs(spread, old_rows, old_lens, new_rows, new_lens, lam_links)
              if spread is not None else None)
-    return JobFrame(changed=changed, old_rows=old_rows, old_lens=old_lens, new_rows=new_rows,
-                    new_lens=new_lens, new_cut=new_cut, lam_links=lam_links, in_lam=in_lam,
-                    count_new=count_new, a_in=a_in, a_at=a_at,
+    moves = Moves(changed=changed, old_rows=old_rows, old_lens=old_lens, new_rows=new_rows,
+                  new_lens=new_lens, new_cut=new_cut, in_lam=in_lam)
+    return JobFrame(moves=moves, lam_links=lam_links, count_new=count_new, a_in=a_in, a_at=a_at,
                     only_changed=changed_base >= base.link_count[lam_links],
                     oi=levels.o_index[lam_links], out=out, pairs=pairs,
                     empty=lam_links.size == 0 and spread is None)
@@ -156,6 +151,4 @@ def incremental_job(fr: JobFrame, base: _Base, cap: F64, levels: TreeLevels, slo
     r_links = np.where(np.take_along_axis(cons[:, ok], order, axis=0),
                        lam_links[order] if lam_links.size else -1, -1).T
     return Job(index=-1, scen=slow_idx[ok], r_links=np.ascontiguousarray(r_links, np.int64),
-               changed=fr.changed, old_rows=fr.old_rows, old_lens=fr.old_lens,
-               new_rows=fr.new_rows, new_lens=fr.new_lens, new_cut=fr.new_cut,
-               in_lam=fr.in_lam)
+               moves=fr.moves)
