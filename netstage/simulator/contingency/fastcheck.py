@@ -201,8 +201,9 @@ def fast_checks(deltas: PlanDeltas, base: _Base, cap: F64) -> Iterator[FastCheck
         cut, at = np.unique(d.indices, return_inverse=True)
         d = d.with_columns(at.ravel(), cut.shape[0])
         served = base.served_s - d @ base.served[cut]
-        # a cut point's devices with a floor are all throttled (whole numbers: exact)
-        thr = base.thr_s + d @ (base.zthr[cut] - base.thr[cut]).astype(np.float64)
+        # a cut point's devices with a floor are all throttled (whole numbers: exact);
+        # the float32 difference is widened by the product itself
+        thr = base.thr_s + d @ (base.zthr[cut] - base.thr[cut])
         for j in range(j0, j1):
             a, b = int(starts[j - j0]), int(starts[j - j0 + 1])
             yield FastCheck(served=served[j - j0], thr=thr[j - j0], slow=slow[j - j0],
